@@ -1,0 +1,1 @@
+"""Message bus port and its adapters."""

@@ -1,0 +1,124 @@
+"""The one wrapper every event and command travels in."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+JsonDict = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who caused a message: a user id, their role and, for calls, their desk."""
+
+    user_id: str
+    role: str = ""
+    desk: str = ""
+
+    def to_dict(self) -> JsonDict:
+        return {"user_id": self.user_id, "role": self.role, "desk": self.desk}
+
+    @classmethod
+    def from_dict(cls, data: JsonDict | None) -> Actor:
+        data = data or {}
+        return cls(
+            user_id=str(data.get("user_id", "")),
+            role=str(data.get("role", "")),
+            desk=str(data.get("desk", "")),
+        )
+
+
+SYSTEM_ACTOR = Actor(user_id="system", role="system")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def new_id() -> uuid.UUID:
+    """A fresh random message or aggregate id."""
+    return uuid.uuid4()
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """An event or command with its metadata.
+
+    ``type`` is a stable logical name (``contacts.ContactLocked``), never a Python import path.
+    ``stream_version`` and ``position`` are 0 until the event store assigns them.
+    """
+
+    type: str
+    stream_id: str
+    data: JsonDict
+    id: uuid.UUID = field(default_factory=new_id)
+    schema_version: int = 1
+    stream_version: int = 0
+    position: int = 0
+    occurred_at: datetime = field(default_factory=utcnow)
+    actor: Actor = SYSTEM_ACTOR
+    correlation_id: uuid.UUID | None = None
+    causation_id: uuid.UUID | None = None
+
+    def to_dict(self) -> JsonDict:
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "schema_version": self.schema_version,
+            "stream_id": self.stream_id,
+            "stream_version": self.stream_version,
+            "position": self.position,
+            "occurred_at": self.occurred_at.isoformat(),
+            "actor": self.actor.to_dict(),
+            "correlation_id": str(self.correlation_id) if self.correlation_id else None,
+            "causation_id": str(self.causation_id) if self.causation_id else None,
+            "data": self.data,
+        }
+
+    def to_json(self) -> bytes:
+        """Serialise to compact JSON bytes."""
+        return orjson.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, raw: JsonDict) -> Envelope:
+        occurred = datetime.fromisoformat(raw["occurred_at"])
+        if occurred.tzinfo is None:
+            occurred = occurred.replace(tzinfo=UTC)
+        return cls(
+            id=uuid.UUID(raw["id"]),
+            type=raw["type"],
+            schema_version=int(raw.get("schema_version", 1)),
+            stream_id=raw["stream_id"],
+            stream_version=int(raw.get("stream_version", 0)),
+            position=int(raw.get("position", 0)),
+            occurred_at=occurred,
+            actor=Actor.from_dict(raw.get("actor")),
+            correlation_id=_uuid_or_none(raw.get("correlation_id")),
+            causation_id=_uuid_or_none(raw.get("causation_id")),
+            data=raw.get("data") or {},
+        )
+
+    @classmethod
+    def from_json(cls, payload: bytes | str) -> Envelope:
+        """Parse what :meth:`to_json` produced."""
+        return cls.from_dict(orjson.loads(payload))
+
+    def caused_by(self, cause: Envelope) -> Envelope:
+        """This message, marked as caused by ``cause`` and sharing its correlation id."""
+        return replace(self, causation_id=cause.id, correlation_id=cause.correlation_id or cause.id)
+
+    def stored_as(self, stream_version: int, position: int) -> Envelope:
+        """This message with the version and position the store gave it."""
+        return replace(self, stream_version=stream_version, position=position)
+
+
+def _uuid_or_none(value: object) -> uuid.UUID | None:
+    if value in (None, ""):
+        return None
+    return uuid.UUID(str(value))

@@ -1,0 +1,129 @@
+"""Settings read once from the environment and ``.env``, then passed down.
+
+Every setting has the ``CALLMANAGER_`` prefix; the seed's older names (``DATABASE_PATH``,
+``LOG_LEVEL``, ``ENABLE_AUTH`` ...) keep working as aliases.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PREFIX = "CALLMANAGER_"
+
+
+def _env(name: str, *legacy: str) -> AliasChoices:
+    """Accept ``CALLMANAGER_<NAME>`` and the seed's legacy names for one setting."""
+    return AliasChoices(PREFIX + name, *legacy)
+
+
+class Settings(BaseSettings):
+    """Effective configuration of one CallManager process."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    environment: Literal["development", "production"] = Field(
+        "development", validation_alias=_env("ENVIRONMENT", "FLASK_ENV")
+    )
+    host: str = Field("127.0.0.1", validation_alias=_env("HOST"))
+    port: int = Field(5000, ge=1, le=65535, validation_alias=_env("PORT"))
+    data_dir: Path = Field(Path("./var"), validation_alias=_env("DATA_DIR"))
+
+    database_path: Path | None = Field(None, validation_alias=_env("DATABASE_PATH", "DATABASE_PATH"))
+    database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL"))
+    redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL"))
+    bus_maxlen: int = Field(1_000_000, ge=1000, validation_alias=_env("BUS_MAXLEN"))
+
+    secret_key: SecretStr | None = Field(None, validation_alias=_env("SECRET_KEY"))
+    enable_auth: bool = Field(True, validation_alias=_env("ENABLE_AUTH", "ENABLE_AUTH"))
+
+    backup_dir: Path | None = Field(None, validation_alias=_env("BACKUP_DIR", "BACKUP_DIR"))
+    backup_interval_minutes: int = Field(
+        30, ge=0, validation_alias=_env("BACKUP_INTERVAL_MINUTES", "BACKUP_INTERVAL_MINUTES")
+    )
+    backup_keep_days: int = Field(7, ge=0, validation_alias=_env("BACKUP_KEEP_DAYS", "BACKUP_KEEP_DAYS"))
+
+    log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL", "LOG_LEVEL"))
+    log_file: Path | None = Field(None, validation_alias=_env("LOG_FILE", "LOG_FILE"))
+    log_format: Literal["json", "console", "auto"] = Field("auto", validation_alias=_env("LOG_FORMAT"))
+
+    default_lock_duration_minutes: int = Field(
+        10,
+        ge=1,
+        validation_alias=_env("DEFAULT_LOCK_DURATION_MINUTES", "DEFAULT_LOCK_DURATION_MINUTES"),
+    )
+    max_lock_duration_minutes: int = Field(
+        60, ge=1, validation_alias=_env("MAX_LOCK_DURATION_MINUTES", "MAX_LOCK_DURATION_MINUTES")
+    )
+    lock_sweep_seconds: float = Field(5.0, gt=0, validation_alias=_env("LOCK_SWEEP_SECONDS"))
+    ageing_interval_minutes: int = Field(60, ge=1, validation_alias=_env("AGEING_INTERVAL_MINUTES"))
+
+    generator_weight_kolbi: float = Field(40, ge=0, validation_alias=_env("GENERATOR_WEIGHT_KOLBI"))
+    generator_weight_telefonica: float = Field(35, ge=0, validation_alias=_env("GENERATOR_WEIGHT_TELEFONICA"))
+    generator_weight_claro: float = Field(25, ge=0, validation_alias=_env("GENERATOR_WEIGHT_CLARO"))
+
+    max_upload_mb: int = Field(100, ge=1, validation_alias=_env("MAX_UPLOAD_MB"))
+    max_import_rows: int = Field(1_000_000, ge=1, validation_alias=_env("MAX_IMPORT_ROWS"))
+
+    rate_limit: str = Field("600/minute", validation_alias=_env("RATE_LIMIT"))
+    rate_limit_heavy: str = Field("20/minute", validation_alias=_env("RATE_LIMIT_HEAVY"))
+
+    contacts_url: str = Field("http://127.0.0.1:5101", validation_alias=_env("CONTACTS_URL"))
+    generator_url: str = Field("http://127.0.0.1:5102", validation_alias=_env("GENERATOR_URL"))
+    importexport_url: str = Field("http://127.0.0.1:5103", validation_alias=_env("IMPORTEXPORT_URL"))
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @model_validator(mode="after")
+    def _lock_bounds(self) -> Settings:
+        if self.default_lock_duration_minutes > self.max_lock_duration_minutes:
+            raise ValueError("DEFAULT_LOCK_DURATION_MINUTES must not exceed MAX_LOCK_DURATION_MINUTES")
+        return self
+
+    @property
+    def sqlite_path(self) -> Path:
+        """Where the embedded database lives."""
+        return self.database_path or self.data_dir / "callmanager.db"
+
+    @property
+    def embedded_database_url(self) -> str:
+        """The SQLAlchemy URL of the embedded SQLite database."""
+        return f"sqlite:///{self.sqlite_path.resolve()}"
+
+    @property
+    def backups_path(self) -> Path:
+        return self.backup_dir or self.data_dir / "backups"
+
+    @property
+    def uploads_path(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def is_loopback(self) -> bool:
+        """Whether the server binds only to this machine."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def public_view(self) -> dict[str, object]:
+        """The effective settings with every secret left out."""
+        hidden = {"secret_key", "database_url", "redis_url"}
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.model_dump().items() if k not in hidden}
