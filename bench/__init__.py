@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench <name> [options]``; each prints its figures."""
