@@ -1,0 +1,120 @@
+"""The composition root: builds every adapter from settings and hands it to the services.
+
+This is the only place that knows which mode runs. Embedded mode is a SQLite file in the data dir and the
+in-process bus; distributed mode is PostgreSQL and Redis Streams. Everything else is the same code.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Engine
+
+from kernel.bus.memory import InProcessBus
+from kernel.bus.port import Bus
+from kernel.relay import Relay
+from kernel.settings import Settings
+from kernel.store import EventStore, PositionStore, create_engine
+from system.migrate import upgrade
+
+log = structlog.get_logger(__name__)
+
+CONTACTS_EVENTS = "contacts.events"
+
+
+class Mode(StrEnum):
+    EMBEDDED = "embedded"
+    DISTRIBUTED = "distributed"
+
+
+class ConfigurationError(RuntimeError):
+    """Settings do not allow the requested mode (a message for the operator)."""
+
+
+@dataclass
+class Background:
+    """Loops that run beside the servers (relay, schedulers), each on its own thread, stopped together."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def spawn(self, name: str, loop: Callable[[threading.Event], None]) -> None:
+        """Start ``loop(stop)`` on a daemon thread."""
+        thread = threading.Thread(target=loop, args=(self.stop,), name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Ask every loop to stop and wait for them."""
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout)
+
+
+@dataclass
+class Infrastructure:
+    """The adapters one process uses, built once from settings."""
+
+    settings: Settings
+    mode: Mode
+    engine: Engine
+    store: EventStore
+    positions: PositionStore
+    bus: Bus
+    background: Background = field(default_factory=Background)
+
+    def check_database(self) -> None:
+        """Raise when the database does not answer."""
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def check_bus(self) -> None:
+        """Raise when the bus does not answer."""
+        self.bus.last_id(CONTACTS_EVENTS)
+
+    def start_relay(self) -> None:
+        """Publish the event store to the bus from a background thread."""
+        relay = Relay(self.store, self.positions, self.bus, CONTACTS_EVENTS)
+        self.background.spawn("relay", relay.run_forever)
+
+    def close(self) -> None:
+        """Stop background loops and release connections."""
+        self.background.shutdown()
+        self.bus.close()
+        self.engine.dispose()
+
+
+def build_infrastructure(settings: Settings, mode: Mode, *, migrate: bool = True) -> Infrastructure:
+    """Build the engine, event store and bus of ``mode`` from ``settings``."""
+    if mode is Mode.EMBEDDED:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.database_url or settings.embedded_database_url)
+        bus: Bus = InProcessBus(maxlen=settings.bus_maxlen)
+    else:
+        if not settings.database_url or not settings.redis_url:
+            raise ConfigurationError(
+                "distributed mode needs CALLMANAGER_DATABASE_URL (PostgreSQL) and CALLMANAGER_REDIS_URL"
+            )
+        import redis
+
+        from kernel.bus.redis import RedisStreamsBus
+
+        engine = create_engine(settings.database_url)
+        bus = RedisStreamsBus(redis.Redis.from_url(settings.redis_url), maxlen=settings.bus_maxlen)
+    if migrate:
+        upgrade(engine)
+    log.info("infrastructure.ready", mode=mode.value, database=engine.dialect.name)
+    return Infrastructure(
+        settings=settings,
+        mode=mode,
+        engine=engine,
+        store=EventStore(engine),
+        positions=PositionStore(),
+        bus=bus,
+    )

@@ -1,0 +1,110 @@
+"""The ``callmanager`` command: run the system, one service, a worker, or maintenance tasks."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from kernel.logs import configure_logging
+from kernel.settings import Settings
+from system.bootstrap import ConfigurationError, Mode, build_infrastructure
+
+app = typer.Typer(
+    name="callmanager",
+    help="CallManager: gestión de contactos para call centers.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+
+class Service(StrEnum):
+    CONTACTS = "contacts"
+    GATEWAY = "gateway"
+    GENERATOR = "generator"
+    IMPORTEXPORT = "importexport"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment and ``.env``, with command-line overrides that were given."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValueError as exc:
+        console.print(f"[red]Configuración inválida:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def up(
+    host: Annotated[str | None, typer.Option(help="Interfaz donde escuchar (CALLMANAGER_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Puerto HTTP (CALLMANAGER_PORT, 5000).")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Carpeta de datos (CALLMANAGER_DATA_DIR, ./var).")
+    ] = None,
+) -> None:
+    """Run every server service in one process (embedded mode: SQLite in the data dir, in-process bus)."""
+    from system.server import serve_embedded
+
+    settings = load_settings(host=host, port=port, data_dir=data_dir)
+    configure_logging(settings)
+    try:
+        serve_embedded(settings)
+    except ConfigurationError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def serve(
+    service: Annotated[Service, typer.Argument(help="Servicio a ejecutar.")],
+    host: Annotated[str | None, typer.Option(help="Interfaz donde escuchar.")] = None,
+    port: Annotated[int | None, typer.Option(help="Puerto HTTP.")] = None,
+) -> None:
+    """Run one service in distributed mode (PostgreSQL and Redis from settings)."""
+    from system.server import serve_distributed
+
+    settings = load_settings(host=host, port=port)
+    configure_logging(settings)
+    try:
+        serve_distributed(settings, service.value)
+    except ConfigurationError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def migrate(
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Carpeta de datos (modo embebido).")] = None,
+) -> None:
+    """Apply every database migration (PostgreSQL when CALLMANAGER_DATABASE_URL is set, else SQLite)."""
+    settings = load_settings(data_dir=data_dir)
+    configure_logging(settings)
+    mode = Mode.DISTRIBUTED if settings.database_url and settings.redis_url else Mode.EMBEDDED
+    try:
+        infra = build_infrastructure(settings, mode, migrate=True)
+    except ConfigurationError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    infra.close()
+    console.print(f"[green]Migraciones aplicadas[/green] ({infra.engine.dialect.name})")
+
+
+@app.command()
+def worker(
+    queues: Annotated[list[str] | None, typer.Option("--queue", help="Colas a atender.")] = None,
+) -> None:
+    """Run an rq worker for import/export and large generation jobs (distributed mode)."""
+    from system.server import run_worker
+
+    settings = load_settings()
+    configure_logging(settings)
+    try:
+        run_worker(settings, queues or ["callmanager"])
+    except ConfigurationError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
