@@ -23,6 +23,14 @@ _TYPE_NAMES = {
     PhoneNumberType.VOIP: "voip",
 }
 
+_PARSE_ERRORS = {
+    NumberParseException.INVALID_COUNTRY_CODE: "código de país no válido",
+    NumberParseException.NOT_A_NUMBER: "no es un número",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "demasiado corto tras el prefijo internacional",
+    NumberParseException.TOO_SHORT_NSN: "demasiado corto",
+    NumberParseException.TOO_LONG: "demasiado largo",
+}
+
 # libphonenumber still names Liberty (ex-Telefónica) "Movistar"; see COSTA_RICA.md.
 OPERATOR_BY_CARRIER = {"Kolbi ICE": "kolbi", "Movistar": "telefonica", "Claro": "claro"}
 
@@ -95,7 +103,9 @@ def parse_phone(raw: object, region: str = DEFAULT_REGION) -> Phone:
     try:
         parsed = phonenumbers.parse(text, region)
     except NumberParseException as exc:
-        raise InvalidPhone(raw, f"no es un número de teléfono ({exc.error_type.name.lower()})") from exc
+        # ``error_type`` is a plain int in the Python port, not an enum.
+        detail = _PARSE_ERRORS.get(exc.error_type, "error de formato")
+        raise InvalidPhone(raw, f"no es un número de teléfono ({detail})") from exc
     # "506-8812-3456" typed without "+": libphonenumber reads it as a national number; retry as international.
     if not phonenumbers.is_valid_number(parsed) and not text.lstrip().startswith("+"):
         stripped = "".join(ch for ch in text if ch.isdigit())
