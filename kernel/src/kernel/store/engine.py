@@ -6,14 +6,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 
 def create_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``: psycopg 3 for PostgreSQL, WAL and explicit write locks for SQLite."""
+    """An engine for ``url``: psycopg 3 for PostgreSQL, WAL and explicit write locks for SQLite.
+
+    JSON columns are written and read with orjson on both databases.
+    """
     parsed = sa.make_url(url)
+    kwargs.setdefault("json_serializer", _json_dumps)
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername in ("postgresql", "postgres"):
             parsed = parsed.set(drivername="postgresql+psycopg")
@@ -29,6 +35,10 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         return engine
     raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use PostgreSQL or SQLite")
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _configure_sqlite(engine: Engine) -> None:

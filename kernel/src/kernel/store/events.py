@@ -1,15 +1,15 @@
 """The append-only event store on SQLAlchemy 2 (PostgreSQL with psycopg 3, or SQLite).
 
-Appends are serialised (``LOCK TABLE events IN EXCLUSIVE MODE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on
+Appends are serialised (``LOCK TABLE events IN EXCLUSIVE MODE`` on PostgreSQL, one writer at a time on
 SQLite), so global positions become visible in order: a reader tailing by position never skips an event
-whose transaction committed late. Reads are not blocked by appends.
+whose transaction committed late. Reads are not blocked by appends. Append before touching other tables
+in the same transaction, so every writer takes its locks in the same order.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,11 +17,12 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from kernel.envelope import Actor, Envelope
 from kernel.store.engine import write_transaction
-from kernel.store.schema import events, positions
+from kernel.store.schema import STREAM_VERSION_CONSTRAINT, events, positions
 
 _COLUMNS = (
     "id",
@@ -35,6 +36,8 @@ _COLUMNS = (
     "causation_id",
     "data",
 )
+_PG_COPY_TYPES = ("uuid", "text", "int4", "text", "int2", "timestamptz", "jsonb", "uuid", "uuid", "jsonb")
+_CHECK_CHUNK = 400
 
 
 class ConcurrencyError(Exception):
@@ -75,7 +78,8 @@ class EventStore:
     ) -> list[Envelope]:
         """Append ``new_events`` to one stream if it is still at ``expected_version``.
 
-        Raises :class:`ConcurrencyError` otherwise. Returns the events with version and position.
+        Raises :class:`ConcurrencyError` otherwise (nothing is written and the transaction stays usable).
+        Returns the events with their stream version and global position.
         """
         if not new_events:
             return []
@@ -83,51 +87,53 @@ class EventStore:
         actual = self.stream_version(conn, stream_id)
         if actual != expected_version:
             raise ConcurrencyError(stream_id, expected_version, actual)
-        rows = [self._row(e, stream_id, expected_version + i) for i, e in enumerate(new_events, 1)]
-        result = conn.execute(events.insert().returning(events.c.position), rows)
-        stored_positions = [r[0] for r in result]
+        rows = [_row(e, stream_id, expected_version + i) for i, e in enumerate(new_events, 1)]
+        insert = events.insert().returning(events.c.position, sort_by_parameter_order=True)
+        try:
+            with conn.begin_nested():
+                stored = [int(r[0]) for r in conn.execute(insert, rows)]
+        except sa.exc.IntegrityError as exc:
+            if not _is_version_conflict(exc.orig):
+                raise
+            raise ConcurrencyError(stream_id, expected_version, self.stream_version(conn, stream_id)) from exc
         return [
             e.stored_as(expected_version + i, p)
-            for i, (e, p) in enumerate(zip(new_events, stored_positions, strict=True), 1)
+            for i, (e, p) in enumerate(zip(new_events, stored, strict=True), 1)
         ]
 
     def append_many(self, conn: Connection, appends: Sequence[StreamAppend]) -> list[Envelope]:
-        """Bulk-append to many streams in one go (PostgreSQL ``COPY``, SQLite ``executemany``).
+        """Bulk-append to many streams at once (PostgreSQL binary ``COPY``, SQLite ``executemany``).
 
-        Each stream must still be at its expected version. The check is the ``(stream_id, version)``
-        unique index: writing ``expected + 1`` fails whenever the stream has moved on, and the whole
-        batch is refused with :class:`ConcurrencyError` (the caller's transaction is then unusable).
+        Every stream must still be at its expected version, otherwise :class:`ConcurrencyError` is raised
+        and nothing of the batch is written (the transaction stays usable). Returns the stored events in
+        the order given, with versions and positions.
         """
-        staged: list[Envelope] = []
-        for append in appends:
-            for i, e in enumerate(append.events, 1):
-                staged.append(
-                    Envelope(
-                        type=e.type,
-                        stream_id=append.stream_id,
-                        data=e.data,
-                        id=e.id,
-                        schema_version=e.schema_version,
-                        stream_version=append.expected_version + i,
-                        occurred_at=e.occurred_at,
-                        actor=e.actor,
-                        correlation_id=e.correlation_id,
-                        causation_id=e.causation_id,
-                    )
-                )
-        if not staged:
+        appends = [a for a in appends if a.events]
+        if not appends:
             return []
         self._lock(conn)
+        self._check_expected(conn, appends)
+        total = sum(len(a.events) for a in appends)
         try:
-            if self._postgres:
-                self._copy_postgres(conn, staged)
-            else:
-                self._executemany_sqlite(conn, staged)
-        except _DuplicateVersion as exc:
-            raise ConcurrencyError(_conflicting_stream(str(exc), appends), -1) from exc
-        last = conn.execute(sa.select(sa.func.max(events.c.position))).scalar_one()
-        first = last - len(staged) + 1
-        return [e.stored_as(e.stream_version, first + i) for i, e in enumerate(staged)]
+            with conn.begin_nested():
+                if self._postgres:
+                    _copy_postgres(conn, appends)
+                else:
+                    _executemany_sqlite(conn, appends)
+        except (sa.exc.IntegrityError, sqlite3.IntegrityError, _postgres_unique_violation()) as exc:
+            if not _is_version_conflict(getattr(exc, "orig", exc)):
+                raise
+            raise self._first_conflict(conn, appends) from exc
+        last = int(conn.execute(sa.select(sa.func.max(events.c.position))).scalar_one())
+        position = last - total
+        stored: list[Envelope] = []
+        for append in appends:
+            version = append.expected_version
+            for e in append.events:
+                version += 1
+                position += 1
+                stored.append(e.stored_as(version, position))
+        return stored
 
     def stream_version(self, conn: Connection, stream_id: str) -> int:
         """The version of the newest event in a stream (0 for a stream with none)."""
@@ -136,7 +142,9 @@ class EventStore:
         )
         return int(conn.execute(query).scalar_one())
 
-    def read_stream(self, stream_id: str, after_version: int = 0, conn: Connection | None = None) -> list[Envelope]:
+    def read_stream(
+        self, stream_id: str, after_version: int = 0, conn: Connection | None = None
+    ) -> list[Envelope]:
         """Every event of one stream after ``after_version``, oldest first."""
         query = (
             sa.select(events)
@@ -145,10 +153,15 @@ class EventStore:
         )
         return self._fetch(query, conn)
 
-    def read_all(self, after_position: int = 0, limit: int = 1000, conn: Connection | None = None) -> list[Envelope]:
+    def read_all(
+        self, after_position: int = 0, limit: int = 1000, conn: Connection | None = None
+    ) -> list[Envelope]:
         """Up to ``limit`` events of every stream with a position above ``after_position``, in order."""
         query = (
-            sa.select(events).where(events.c.position > after_position).order_by(events.c.position).limit(limit)
+            sa.select(events)
+            .where(events.c.position > after_position)
+            .order_by(events.c.position)
+            .limit(limit)
         )
         return self._fetch(query, conn)
 
@@ -162,101 +175,57 @@ class EventStore:
 
     def _fetch(self, query: sa.Select[Any], conn: Connection | None) -> list[Envelope]:
         if conn is not None:
-            return [self._envelope(r) for r in conn.execute(query).mappings()]
+            return [_envelope(r) for r in conn.execute(query).mappings()]
         with self.engine.connect() as own:
-            return [self._envelope(r) for r in own.execute(query).mappings()]
+            return [_envelope(r) for r in own.execute(query).mappings()]
 
     def _lock(self, conn: Connection) -> None:
         if self._postgres:
             conn.exec_driver_sql("LOCK TABLE events IN EXCLUSIVE MODE")
 
-    @staticmethod
-    def _row(e: Envelope, stream_id: str, version: int) -> dict[str, Any]:
-        return {
-            "id": e.id,
-            "stream_id": stream_id,
-            "version": version,
-            "type": e.type,
-            "schema_version": e.schema_version,
-            "occurred_at": e.occurred_at,
-            "actor": e.actor.to_dict(),
-            "correlation_id": e.correlation_id,
-            "causation_id": e.causation_id,
-            "data": e.data,
-        }
+    def _check_expected(self, conn: Connection, appends: Sequence[StreamAppend]) -> None:
+        """Refuse a batch whose expected versions are ahead of the stored streams.
 
-    @staticmethod
-    def _copy_postgres(conn: Connection, staged: Iterable[Envelope]) -> None:
-        import psycopg
+        A stream that moved on is caught by the ``(stream_id, version)`` unique index when writing; a
+        stream that is *behind* the expected version would leave a gap, so the event at the expected
+        version must exist. New streams (expected 0) cost nothing here.
+        """
+        staged: dict[str, int] = {}
+        must_exist: list[tuple[str, int]] = []
+        for append in appends:
+            if append.expected_version < 0:
+                raise ConcurrencyError(append.stream_id, append.expected_version)
+            pending = staged.get(append.stream_id)
+            if pending is None:
+                if append.expected_version > 0:
+                    must_exist.append((append.stream_id, append.expected_version))
+            elif pending != append.expected_version:
+                raise ConcurrencyError(append.stream_id, append.expected_version, pending)
+            staged[append.stream_id] = append.expected_version + len(append.events)
+        key = sa.tuple_(events.c.stream_id, events.c.version)
+        for start in range(0, len(must_exist), _CHECK_CHUNK):
+            chunk = must_exist[start : start + _CHECK_CHUNK]
+            found = set(conn.execute(sa.select(events.c.stream_id, events.c.version).where(key.in_(chunk))))
+            for stream_id, expected in chunk:
+                if (stream_id, expected) not in found:
+                    raise ConcurrencyError(stream_id, expected, self.stream_version(conn, stream_id))
 
-        cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            with cursor.copy(f"COPY events ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
-                for e in staged:
-                    copy.write_row(
-                        (
-                            e.id,
-                            e.stream_id,
-                            e.stream_version,
-                            e.type,
-                            e.schema_version,
-                            e.occurred_at,
-                            orjson.dumps(e.actor.to_dict()).decode(),
-                            e.correlation_id,
-                            e.causation_id,
-                            orjson.dumps(e.data).decode(),
-                        )
-                    )
-        except psycopg.errors.UniqueViolation as exc:
-            raise _DuplicateVersion(str(exc)) from exc
-        finally:
-            cursor.close()
-
-    @staticmethod
-    def _executemany_sqlite(conn: Connection, staged: Iterable[Envelope]) -> None:
-        # The same storage formats SQLAlchemy's Uuid, DateTime and JSON types use on SQLite.
-        rows = (
-            (
-                e.id.hex,
-                e.stream_id,
-                e.stream_version,
-                e.type,
-                e.schema_version,
-                _sqlite_datetime(e.occurred_at),
-                orjson.dumps(e.actor.to_dict()).decode(),
-                e.correlation_id.hex if e.correlation_id else None,
-                e.causation_id.hex if e.causation_id else None,
-                orjson.dumps(e.data).decode(),
+    def _first_conflict(self, conn: Connection, appends: Sequence[StreamAppend]) -> ConcurrencyError:
+        """The error for the first stream of a refused batch that moved past its expected version."""
+        first: dict[str, int] = {}
+        for append in appends:
+            first.setdefault(append.stream_id, append.expected_version)
+        ids = list(first)
+        for start in range(0, len(ids), _CHECK_CHUNK):
+            query = (
+                sa.select(events.c.stream_id, sa.func.max(events.c.version))
+                .where(events.c.stream_id.in_(ids[start : start + _CHECK_CHUNK]))
+                .group_by(events.c.stream_id)
             )
-            for e in staged
-        )
-        placeholders = ", ".join("?" * len(_COLUMNS))
-        cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({placeholders})", rows)
-        except sqlite3.IntegrityError as exc:
-            raise _DuplicateVersion(str(exc)) from exc
-        finally:
-            cursor.close()
-
-    @staticmethod
-    def _envelope(row: RowMapping) -> Envelope:
-        occurred: datetime = row["occurred_at"]
-        if occurred.tzinfo is None:
-            occurred = occurred.replace(tzinfo=UTC)
-        return Envelope(
-            id=row["id"],
-            type=row["type"],
-            schema_version=row["schema_version"],
-            stream_id=row["stream_id"],
-            stream_version=row["version"],
-            position=row["position"],
-            occurred_at=occurred,
-            actor=Actor.from_dict(row["actor"]),
-            correlation_id=row["correlation_id"],
-            causation_id=row["causation_id"],
-            data=row["data"],
-        )
+            for stream_id, actual in conn.execute(query):
+                if actual != first[stream_id]:
+                    return ConcurrencyError(stream_id, first[stream_id], int(actual))
+        return ConcurrencyError(appends[0].stream_id, appends[0].expected_version)
 
 
 class PositionStore:
@@ -269,30 +238,136 @@ class PositionStore:
 
     def set(self, conn: Connection, name: str, position: int) -> None:
         """Save ``position`` for ``name``, in the caller's transaction."""
-        updated = conn.execute(
-            positions.update().where(positions.c.name == name).values(position=position)
-        ).rowcount
-        if not updated:
-            conn.execute(positions.insert().values(name=name, position=position))
+        insert = (
+            postgresql.insert(positions) if conn.dialect.name == "postgresql" else sqlite.insert(positions)
+        )
+        conn.execute(
+            insert.values(name=name, position=position).on_conflict_do_update(
+                index_elements=[positions.c.name], set_={"position": insert.excluded.position}
+            )
+        )
+
+
+def _utc(value: datetime) -> datetime:
+    """``value`` in UTC; a naive datetime is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _row(e: Envelope, stream_id: str, version: int) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "stream_id": stream_id,
+        "version": version,
+        "type": e.type,
+        "schema_version": e.schema_version,
+        "occurred_at": _utc(e.occurred_at),
+        "actor": e.actor.to_dict(),
+        "correlation_id": e.correlation_id,
+        "causation_id": e.causation_id,
+        "data": e.data,
+    }
+
+
+def _envelope(row: RowMapping) -> Envelope:
+    return Envelope(
+        id=row["id"],
+        type=row["type"],
+        schema_version=row["schema_version"],
+        stream_id=row["stream_id"],
+        stream_version=row["version"],
+        position=row["position"],
+        occurred_at=_utc(row["occurred_at"]),
+        actor=Actor.from_dict(row["actor"]),
+        correlation_id=row["correlation_id"],
+        causation_id=row["causation_id"],
+        data=row["data"],
+    )
+
+
+def _copy_postgres(conn: Connection, appends: Sequence[StreamAppend]) -> None:
+    """Stream the batch through binary ``COPY``: psycopg packs every field in C, orjson writes the JSON."""
+    from psycopg.types.json import set_json_dumps
+
+    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    set_json_dumps(orjson.dumps, cursor)
+    try:
+        with cursor.copy(f"COPY events ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_PG_COPY_TYPES)
+            write_row = copy.write_row
+            for append in appends:
+                stream_id = append.stream_id
+                version = append.expected_version
+                for e in append.events:
+                    version += 1
+                    occurred_at = e.occurred_at
+                    if occurred_at.tzinfo is not UTC:
+                        occurred_at = _utc(occurred_at)
+                    write_row(
+                        (
+                            e.id,
+                            stream_id,
+                            version,
+                            e.type,
+                            e.schema_version,
+                            occurred_at,
+                            e.actor.to_dict(),
+                            e.correlation_id,
+                            e.causation_id,
+                            e.data,
+                        )
+                    )
+    finally:
+        cursor.close()
+
+
+def _executemany_sqlite(conn: Connection, appends: Sequence[StreamAppend]) -> None:
+    """One prepared ``INSERT`` run over generated tuples, in the storage formats SQLAlchemy's types use."""
+    dumps = orjson.dumps
+    rows = (
+        (
+            e.id.hex,
+            append.stream_id,
+            append.expected_version + i,
+            e.type,
+            e.schema_version,
+            _sqlite_datetime(e.occurred_at),
+            dumps(e.actor.to_dict()).decode(),
+            e.correlation_id.hex if e.correlation_id else None,
+            e.causation_id.hex if e.causation_id else None,
+            dumps(e.data).decode(),
+        )
+        for append in appends
+        for i, e in enumerate(append.events, 1)
+    )
+    placeholders = ", ".join("?" * len(_COLUMNS))
+    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        insert = f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({placeholders})"  # noqa: S608 (constants)
+        cursor.executemany(insert, rows)
+    finally:
+        cursor.close()
 
 
 def _sqlite_datetime(value: datetime) -> str:
+    """The text SQLAlchemy's ``DateTime`` stores on SQLite, for the UTC time of ``value``."""
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-class _DuplicateVersion(Exception):
-    """A bulk append hit the (stream_id, version) unique index."""
+def _postgres_unique_violation() -> type[Exception]:
+    try:
+        from psycopg.errors import UniqueViolation
+    except ImportError:
+        return sqlite3.IntegrityError
+    return UniqueViolation
 
 
-def _conflicting_stream(text: str, appends: Sequence[StreamAppend]) -> str:
-    for append in appends:
-        if append.stream_id in text:
-            return append.stream_id
-    return appends[0].stream_id if len(appends) == 1 else "<batch>"
-
-
-def as_uuid(value: str | uuid.UUID) -> uuid.UUID:
-    """Accept a UUID in either form."""
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+def _is_version_conflict(error: BaseException | None) -> bool:
+    """Whether a database error is the ``(stream_id, version)`` unique index refusing a write."""
+    diag = getattr(error, "diag", None)
+    if diag is not None:
+        return getattr(diag, "constraint_name", None) == STREAM_VERSION_CONSTRAINT
+    return "events.stream_id, events.version" in str(error)

@@ -1,9 +1,15 @@
-"""Tables of the event store: one append-only ``events`` table and the consumers' positions."""
+"""Tables of the event store: one append-only ``events`` table and the consumers' positions.
+
+The tables are created by the kernel's Alembic migrations (``kernel/store/migrations``); this metadata is
+what the code queries and what the migration test compares the migrated database against.
+"""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+
+STREAM_VERSION_CONSTRAINT = "uq_events_stream_version"
 
 metadata = sa.MetaData()
 
@@ -13,8 +19,14 @@ Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 events = sa.Table(
     "events",
     metadata,
-    sa.Column("position", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
-    sa.Column("id", sa.Uuid(), nullable=False, unique=True),
+    # BIGINT identity on PostgreSQL; INTEGER PRIMARY KEY (the rowid) on SQLite.
+    sa.Column(
+        "position",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        sa.Identity(),
+        primary_key=True,
+    ),
+    sa.Column("id", sa.Uuid(), nullable=False),
     sa.Column("stream_id", sa.String(200), nullable=False),
     sa.Column("version", sa.Integer(), nullable=False),
     sa.Column("type", sa.String(200), nullable=False),
@@ -24,7 +36,8 @@ events = sa.Table(
     sa.Column("correlation_id", sa.Uuid(), nullable=True),
     sa.Column("causation_id", sa.Uuid(), nullable=True),
     sa.Column("data", Json, nullable=False),
-    sa.UniqueConstraint("stream_id", "version", name="uq_events_stream_version"),
+    sa.UniqueConstraint("id", name="uq_events_id"),
+    sa.UniqueConstraint("stream_id", "version", name=STREAM_VERSION_CONSTRAINT),
 )
 
 positions = sa.Table(
