@@ -1,6 +1,6 @@
 """Bus throughput: RedisStreamsBus against raw redis-py (pipelined XADD, XREADGROUP + XACK), and InProcessBus.
 
-``python -m bench bus [--n 200000] [--batch 1000] [--size 300] [--rounds 2] [--redis-url URL]``
+``python -m bench bus [--n 200000] [--batch 1000] [--size 300] [--rounds 3] [--redis-url URL]``
 prints messages/s each way (publish, consume) and the adapter/raw ratio; the best of ``--rounds`` counts.
 """
 
@@ -90,7 +90,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--n", type=int, default=200_000, help="messages per run")
     parser.add_argument("--batch", type=int, default=1000, help="messages per publish pipeline and per read")
     parser.add_argument("--size", type=int, default=300, help="body size in bytes")
-    parser.add_argument("--rounds", type=int, default=2, help="runs of each; the best counts")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each; the best counts")
     parser.add_argument(
         "--redis-url", default=os.environ.get("CALLMANAGER_REDIS_URL", "redis://127.0.0.1:6379/0")
     )
