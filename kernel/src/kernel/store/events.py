@@ -78,7 +78,9 @@ class EventStore:
     ) -> list[Envelope]:
         """Append ``new_events`` to one stream if it is still at ``expected_version``.
 
-        Raises :class:`ConcurrencyError` otherwise (nothing is written and the transaction stays usable).
+        Raises :class:`ConcurrencyError` otherwise; nothing is written and the transaction stays usable
+        (the version is checked under the append lock; should the unique index still refuse the write,
+        under a snapshot isolation level, the error is the same but the transaction is aborted).
         Returns the events with their stream version and global position.
         """
         if not new_events:
@@ -90,8 +92,7 @@ class EventStore:
         rows = [_row(e, stream_id, expected_version + i) for i, e in enumerate(new_events, 1)]
         insert = events.insert().returning(events.c.position, sort_by_parameter_order=True)
         try:
-            with conn.begin_nested():
-                stored = [int(r[0]) for r in conn.execute(insert, rows)]
+            stored = [int(r[0]) for r in conn.execute(insert, rows)]
         except sa.exc.IntegrityError as exc:
             if not _is_version_conflict(exc.orig):
                 raise
