@@ -7,15 +7,22 @@ import uvicorn
 from fastapi import FastAPI
 
 from gateway.app import create_app as create_gateway_app
+from gateway.feed import EventFeed
+from gateway.metrics import GatewayMetrics
 from kernel.settings import Settings
-from system.bootstrap import ConfigurationError, Infrastructure, Mode, build_infrastructure
+from system.bootstrap import CONTACTS_EVENTS, ConfigurationError, Infrastructure, Mode, build_infrastructure
 
 log = structlog.get_logger(__name__)
 
 
 def gateway_app(infra: Infrastructure) -> FastAPI:
-    """The public gateway wired to this process's infrastructure."""
-    return create_gateway_app(health_checks={"database": infra.check_database, "bus": infra.check_bus})
+    """The public gateway wired to this process's infrastructure, its live feed running."""
+    metrics = GatewayMetrics()
+    feed = EventFeed(infra.bus, CONTACTS_EVENTS, metrics)
+    infra.background.spawn("gateway-feed", feed.consumer.run_forever)
+    return create_gateway_app(
+        health_checks={"database": infra.check_database, "bus": infra.check_bus}, metrics=metrics
+    )
 
 
 def check_bind(settings: Settings) -> None:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import ORJSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import Match
 
 from gateway.health import HealthCheck, run_checks
+from gateway.metrics import GatewayMetrics
 
 VERSION = "0.1.0"
 
 
-def create_app(*, health_checks: Mapping[str, HealthCheck]) -> FastAPI:
+def create_app(*, health_checks: Mapping[str, HealthCheck], metrics: GatewayMetrics) -> FastAPI:
     """Build the gateway app around dependencies built by the composition root."""
     app = FastAPI(
         title="CallManager",
@@ -21,6 +25,15 @@ def create_app(*, health_checks: Mapping[str, HealthCheck]) -> FastAPI:
         default_response_class=ORJSONResponse,
     )
 
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = _route_template(app, request)
+        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - started)
+        return response
+
     @app.get("/health", tags=["operations"], summary="Estado del servidor y de sus dependencias")
     def health() -> ORJSONResponse:
         report = run_checks(health_checks)
@@ -28,4 +41,31 @@ def create_app(*, health_checks: Mapping[str, HealthCheck]) -> FastAPI:
             {**report.to_dict(), "version": VERSION}, status_code=200 if report.healthy else 503
         )
 
+    @app.get("/metrics", tags=["operations"], summary="Métricas Prometheus (JSON con Accept: application/json)")
+    def prometheus(request: Request) -> Response:
+        if "application/json" in request.headers.get("accept", ""):
+            return ORJSONResponse(_json_stats(metrics))
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     return app
+
+
+def _route_template(app: FastAPI, request: Request) -> str:
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is Match.FULL:
+            return str(getattr(route, "path", "other"))
+    return "unmatched"
+
+
+def _json_stats(metrics: GatewayMetrics) -> dict[str, object]:
+    stats: dict[str, object] = {}
+    for family in metrics.registry.collect():
+        samples = {}
+        for sample in family.samples:
+            if sample.name.endswith(("_created", "_bucket")):
+                continue
+            key = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items())) or "total"
+            samples[f"{sample.name}{{{key}}}" if key != "total" else sample.name] = sample.value
+        stats[family.name] = samples
+    return stats
