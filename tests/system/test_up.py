@@ -34,7 +34,16 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 30
 def test_up_serves_health_from_a_fresh_data_dir(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLMANAGER_")}
-    command = [sys.executable, "-m", "system", "up", "--port", str(port), "--data-dir", str(tmp_path / "data")]
+    command = [
+        sys.executable,
+        "-m",
+        "system",
+        "up",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path / "data"),
+    ]
     process = subprocess.Popen(command, env=env, cwd=tmp_path, stderr=subprocess.PIPE)
     try:
         response = wait_healthy(f"http://127.0.0.1:{port}/health", process)

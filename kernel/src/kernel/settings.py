@@ -126,4 +126,6 @@ class Settings(BaseSettings):
     def public_view(self) -> dict[str, object]:
         """The effective settings with every secret left out."""
         hidden = {"secret_key", "database_url", "redis_url"}
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.model_dump().items() if k not in hidden}
+        return {
+            k: (str(v) if isinstance(v, Path) else v) for k, v in self.model_dump().items() if k not in hidden
+        }

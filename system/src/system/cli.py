@@ -79,7 +79,9 @@ def serve(
 
 @app.command()
 def migrate(
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Carpeta de datos (modo embebido).")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Carpeta de datos (modo embebido).")
+    ] = None,
 ) -> None:
     """Apply every database migration (PostgreSQL when CALLMANAGER_DATABASE_URL is set, else SQLite)."""
     settings = load_settings(data_dir=data_dir)

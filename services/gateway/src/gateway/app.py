@@ -41,7 +41,9 @@ def create_app(*, health_checks: Mapping[str, HealthCheck], metrics: GatewayMetr
             {**report.to_dict(), "version": VERSION}, status_code=200 if report.healthy else 503
         )
 
-    @app.get("/metrics", tags=["operations"], summary="Métricas Prometheus (JSON con Accept: application/json)")
+    @app.get(
+        "/metrics", tags=["operations"], summary="Métricas Prometheus (JSON con Accept: application/json)"
+    )
     def prometheus(request: Request) -> Response:
         if "application/json" in request.headers.get("accept", ""):
             return ORJSONResponse(_json_stats(metrics))
