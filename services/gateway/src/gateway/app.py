@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
+import orjson
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import ORJSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import Match
 
@@ -22,7 +22,6 @@ def create_app(*, health_checks: Mapping[str, HealthCheck], metrics: GatewayMetr
         title="CallManager",
         version=VERSION,
         description="Gestión de contactos para call centers: API pública del gateway.",
-        default_response_class=ORJSONResponse,
     )
 
     @app.middleware("http")
@@ -35,21 +34,24 @@ def create_app(*, health_checks: Mapping[str, HealthCheck], metrics: GatewayMetr
         return response
 
     @app.get("/health", tags=["operations"], summary="Estado del servidor y de sus dependencias")
-    def health() -> ORJSONResponse:
+    def health() -> Response:
         report = run_checks(health_checks)
-        return ORJSONResponse(
-            {**report.to_dict(), "version": VERSION}, status_code=200 if report.healthy else 503
-        )
+        return json_response({**report.to_dict(), "version": VERSION}, 200 if report.healthy else 503)
 
     @app.get(
         "/metrics", tags=["operations"], summary="Métricas Prometheus (JSON con Accept: application/json)"
     )
     def prometheus(request: Request) -> Response:
         if "application/json" in request.headers.get("accept", ""):
-            return ORJSONResponse(_json_stats(metrics))
+            return json_response(_json_stats(metrics))
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def json_response(body: object, status_code: int = 200) -> Response:
+    """A JSON response serialised once with orjson."""
+    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
 
 
 def _route_template(app: FastAPI, request: Request) -> str:
