@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 
 from kernel.envelope import Actor, Envelope
 from kernel.store import ConcurrencyError, EventStore, PositionStore, StreamAppend, create_engine
@@ -83,6 +84,33 @@ def test_a_conflict_leaves_the_transaction_usable(store: EventStore) -> None:
         store.append(conn, "contact-2", 0, [_event("contact-2")])
 
     assert len(store.read_stream("contact-2")) == 1
+
+
+def test_events_are_stored_under_the_stream_they_are_appended_to(store: EventStore) -> None:
+    loose = Envelope(type="t", stream_id="", data={})
+
+    with store.transaction() as conn:
+        [single] = store.append(conn, "contact-1", 0, [loose])
+        [bulk] = store.append_many(
+            conn, [StreamAppend("contact-2", 0, [Envelope(type="t", stream_id="", data={})])]
+        )
+
+    assert (single.stream_id, bulk.stream_id) == ("contact-1", "contact-2")
+    assert store.read_stream("contact-1") == [single]
+    assert store.read_stream("contact-2") == [bulk]
+
+
+def test_storing_the_same_event_twice_is_refused_on_both_paths(store: EventStore) -> None:
+    event = _event("contact-1")
+    with store.transaction() as conn:
+        store.append(conn, "contact-1", 0, [event])
+
+    with pytest.raises(sa.exc.IntegrityError), store.transaction() as conn:
+        store.append(conn, "contact-2", 0, [event])
+    with pytest.raises(sa.exc.IntegrityError), store.transaction() as conn:
+        store.append_many(conn, [StreamAppend("contact-3", 0, [event])])
+
+    assert store.read_stream("contact-2") == store.read_stream("contact-3") == []
 
 
 def test_appending_nothing_writes_nothing(store: EventStore) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,7 +98,7 @@ class EventStore:
                 raise
             raise ConcurrencyError(stream_id, expected_version, self.stream_version(conn, stream_id)) from exc
         return [
-            e.stored_as(expected_version + i, p)
+            replace(e, stream_id=stream_id, stream_version=expected_version + i, position=p)
             for i, (e, p) in enumerate(zip(new_events, stored, strict=True), 1)
         ]
 
@@ -106,7 +106,8 @@ class EventStore:
         """Bulk-append to many streams at once (PostgreSQL binary ``COPY``, SQLite ``executemany``).
 
         Every stream must still be at its expected version, otherwise :class:`ConcurrencyError` is raised
-        and nothing of the batch is written (the transaction stays usable). Returns the stored events in
+        and nothing of the batch is written (the transaction stays usable). An event id stored before
+        raises SQLAlchemy's ``IntegrityError``, as :meth:`append` does. Returns the stored events in
         the order given, with versions and positions.
         """
         appends = [a for a in appends if a.events]
@@ -121,19 +122,20 @@ class EventStore:
                     _copy_postgres(conn, appends)
                 else:
                     _executemany_sqlite(conn, appends)
-        except (sa.exc.IntegrityError, sqlite3.IntegrityError, _postgres_unique_violation()) as exc:
-            if not _is_version_conflict(getattr(exc, "orig", exc)):
-                raise
+        except (sqlite3.IntegrityError, _postgres_integrity_error()) as exc:
+            if not _is_version_conflict(exc):
+                raise sa.exc.IntegrityError("bulk append to events", None, exc) from exc
             raise self._first_conflict(conn, appends) from exc
         last = int(conn.execute(sa.select(sa.func.max(events.c.position))).scalar_one())
         position = last - total
         stored: list[Envelope] = []
         for append in appends:
+            stream_id = append.stream_id
             version = append.expected_version
             for e in append.events:
                 version += 1
                 position += 1
-                stored.append(e.stored_as(version, position))
+                stored.append(replace(e, stream_id=stream_id, stream_version=version, position=position))
         return stored
 
     def stream_version(self, conn: Connection, stream_id: str) -> int:
@@ -358,12 +360,12 @@ def _sqlite_datetime(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _postgres_unique_violation() -> type[Exception]:
+def _postgres_integrity_error() -> type[Exception]:
     try:
-        from psycopg.errors import UniqueViolation
+        from psycopg import IntegrityError
     except ImportError:
         return sqlite3.IntegrityError
-    return UniqueViolation
+    return IntegrityError
 
 
 def _is_version_conflict(error: BaseException | None) -> bool:
