@@ -1,0 +1,311 @@
+"""Commands the contacts service accepts (its public contract with the gateway, importexport, generator).
+
+Every command carries the acting user (:class:`Caller`, from the API key, never from a payload) and
+``now``: time is an input, never read inside the domain. Phones arrive already normalised (E.164,
+national form, operator) by ``kernel.phone`` at the edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from contacts.message import Message, registry
+
+
+class Role(StrEnum):
+    """A user's role; ``System`` is the scheduler (lock sweeps, ageing) and may do anything."""
+
+    AGENT = "Agent"
+    TEAM_LEAD = "TeamLead"
+    PROJECT_MANAGER = "ProjectManager"
+    TI = "TI"
+    SYSTEM = "System"
+
+    @property
+    def rank(self) -> int:
+        """Position in the capability ladder Agent < TeamLead < ProjectManager < TI < System."""
+        return _RANKS[self]
+
+    def at_least(self, other: Role) -> bool:
+        """True when this role has every capability of ``other``."""
+        return self.rank >= other.rank
+
+
+_RANKS = {
+    Role.AGENT: 0,
+    Role.TEAM_LEAD: 1,
+    Role.PROJECT_MANAGER: 2,
+    Role.TI: 3,
+    Role.SYSTEM: 4,
+}
+
+
+class Source(StrEnum):
+    """Where a contact or a merge came from."""
+
+    API = "api"
+    IMPORT = "import"
+    GENERATOR = "generator"
+
+
+class CallOutcome(StrEnum):
+    """How a call ended."""
+
+    ANSWERED = "answered"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated user acting: id, user name, role and team."""
+
+    user_id: str
+    username: str
+    role: Role
+    team: str = ""
+
+
+SYSTEM_CALLER = Caller(user_id="system", username="sistema", role=Role.SYSTEM)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command(Message):
+    """Base of every command: who asks and when."""
+
+    caller: Caller
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactCommand(Command):
+    """A command on one contact stream."""
+
+    contact_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateContact(ContactCommand):
+    """Create one contact; ``contact_id`` should be ``domain.contact_id_for_phone(phone_e164)``."""
+
+    TYPE = "contacts.CreateContact"
+    phone: str
+    phone_e164: str
+    phone_national: str = ""
+    operator: str | None = None
+    name: str = ""
+    status: str | None = None
+    note: str = ""
+    email: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)
+    list_name: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateContact(ContactCommand):
+    """Change the given fields only (None = not given); an ``extra`` value of ``""`` removes that key."""
+
+    TYPE = "contacts.UpdateContact"
+    name: str | None = None
+    status: str | None = None
+    note: str | None = None
+    email: str | None = None
+    extra: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeStatus(ContactCommand):
+    """Set the status (any accepted spelling)."""
+
+    TYPE = "contacts.ChangeStatus"
+    status: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EditNote(ContactCommand):
+    """Replace the note."""
+
+    TYPE = "contacts.EditNote"
+    note: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockContact(ContactCommand):
+    """Lock for ``duration_minutes`` (policy default when None); renews when the caller already holds it."""
+
+    TYPE = "contacts.LockContact"
+    duration_minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtendLock(ContactCommand):
+    """Renew the caller's lock to ``now + duration_minutes`` (policy default when None)."""
+
+    TYPE = "contacts.ExtendLock"
+    duration_minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReleaseLock(ContactCommand):
+    """Release the lock (a TeamLead and above may release another user's lock)."""
+
+    TYPE = "contacts.ReleaseLock"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForceReleaseLock(ContactCommand):
+    """Release whoever's lock (TeamLead, ProjectManager, TI)."""
+
+    TYPE = "contacts.ForceReleaseLock"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExpireLock(ContactCommand):
+    """Mark a lapsed lock as expired (scheduler); does nothing if the lock is free or still valid."""
+
+    TYPE = "contacts.ExpireLock"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteContact(ContactCommand):
+    """Delete the contact (ProjectManager, TI)."""
+
+    TYPE = "contacts.DeleteContact"
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgeStatus(ContactCommand):
+    """Apply the ageing thresholds at ``now`` (scheduler)."""
+
+    TYPE = "contacts.AgeStatus"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordCallRequested(ContactCommand):
+    """An agent asked their desk to dial the contact."""
+
+    TYPE = "contacts.RecordCallRequested"
+    call_id: str
+    desk: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordCallStarted(ContactCommand):
+    """The desk softphone started the call."""
+
+    TYPE = "contacts.RecordCallStarted"
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordCallEnded(ContactCommand):
+    """The call ended with an outcome after ``duration_seconds`` of talk."""
+
+    TYPE = "contacts.RecordCallEnded"
+    call_id: str
+    outcome: CallOutcome
+    duration_seconds: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportRow:
+    """One row of a batch: a normalised phone plus the fields read from the file (empty = not given)."""
+
+    row: int
+    e164: str
+    national: str = ""
+    phone: str = ""
+    name: str = ""
+    note: str = ""
+    status: str = ""
+    email: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)
+    operator: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateOrMergeContacts(Command):
+    """Create or merge many contacts (import, generator); decided per row by ``domain.decide_import_row``."""
+
+    TYPE = "contacts.CreateOrMergeContacts"
+    rows: tuple[ImportRow, ...]
+    list_name: str = ""
+    source: Source = Source.IMPORT
+    job_id: str = ""
+
+
+class Outcome(StrEnum):
+    """What a batch did with one row."""
+
+    INSERTED = "inserted"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RowOutcome:
+    """The outcome of one batch row; ``reason`` (Spanish) says why a row was rejected."""
+
+    row: int
+    e164: str
+    outcome: Outcome
+    contact_id: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchResult(Message):
+    """The reply to :class:`CreateOrMergeContacts`: one outcome per row, in row order."""
+
+    TYPE = "contacts.BatchResult"
+    outcomes: tuple[RowOutcome, ...] = ()
+    job_id: str = ""
+
+    def count(self, outcome: Outcome) -> int:
+        """How many rows had ``outcome``."""
+        return sum(1 for row in self.outcomes if row.outcome is outcome)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts per outcome plus the rejected rows, as the import report needs them."""
+        return {
+            "total": len(self.outcomes),
+            **{outcome.value: self.count(outcome) for outcome in Outcome},
+            "errors": [{"row": r.row, "message": r.reason} for r in self.outcomes if r.reason],
+        }
+
+
+COMMAND_TYPES: Mapping[str, type[Command]] = registry(
+    CreateContact,
+    UpdateContact,
+    ChangeStatus,
+    EditNote,
+    LockContact,
+    ExtendLock,
+    ReleaseLock,
+    ForceReleaseLock,
+    ExpireLock,
+    DeleteContact,
+    AgeStatus,
+    RecordCallRequested,
+    RecordCallStarted,
+    RecordCallEnded,
+    CreateOrMergeContacts,
+)
+
+
+def decode_command(type_name: str, data: Mapping[str, Any], schema_version: int = 1) -> Command:
+    """The command named ``type_name`` from its data; ValueError for unknown types or newer schemas."""
+    cls = COMMAND_TYPES.get(type_name)
+    if cls is None:
+        raise ValueError(f"unknown command type {type_name!r}")
+    if schema_version > cls.SCHEMA_VERSION:
+        raise ValueError(f"{type_name} schema {schema_version} is newer than {cls.SCHEMA_VERSION}")
+    return cls.from_data(data)

@@ -1,0 +1,764 @@
+"""The contact aggregate, pure: ``decide(state, command) -> events`` and ``evolve(state, event) -> state``.
+
+Rules (PRODUCT.md, Contacts/Locks/Roles):
+
+- Identity of a contact is its phone's E.164 form; ``contact_id_for_phone`` gives the one stream id of
+  a phone, so two creations of one number meet on one stream and the store's optimistic concurrency
+  lets exactly one win. A deleted contact's stream may be created again.
+- A lock is held only while ``now < locked_until``, evaluated on every check. Locking a free (or lapsed)
+  contact locks it; the holder locking again or extending renews it to ``now + duration`` (never
+  shortening it); anyone else gets :class:`Locked`. Durations default to and are capped by
+  :class:`LockPolicy` (10 and 60 minutes unless settings say otherwise).
+- Only the holder releases; a TeamLead, ProjectManager or TI releasing someone else's lock force-releases
+  it. ``ExpireLock`` marks a lapsed lock expired and does nothing otherwise (idempotent).
+- While someone else holds the lock, updates, status and note changes, deletion and call requests
+  are refused with :class:`Locked`. Deleting needs ProjectManager or TI. Commands on a deleted or
+  missing contact raise :class:`NotFound` (the scheduler's ``ExpireLock``/``AgeStatus`` just do nothing).
+- A status set by a person, a call that ended and a batch merge that changed something reset the
+  last-contact clock. Ageing moves the status to the highest threshold reached since that clock
+  (or creation), never backwards, never for non-ageable statuses, and not while the contact is locked.
+- Batch rows merge into existing contacts: non-empty incoming fields win; the phone as typed and the
+  list of origin are kept. An incoming default status (``SIN_GESTIONAR``) never overwrites a worked
+  status: a file's "sin gestionar" carries no information. A row that changes nothing emits nothing
+  and does not reset the clock, so re-importing the same file changes nothing (idempotent).
+- A command that changes nothing emits no events.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from contacts.commands import (
+    AgeStatus,
+    BatchResult,
+    Caller,
+    ChangeStatus,
+    ContactCommand,
+    CreateContact,
+    CreateOrMergeContacts,
+    DeleteContact,
+    EditNote,
+    ExpireLock,
+    ExtendLock,
+    ForceReleaseLock,
+    ImportRow,
+    LockContact,
+    Outcome,
+    RecordCallEnded,
+    RecordCallRequested,
+    RecordCallStarted,
+    ReleaseLock,
+    Role,
+    RowOutcome,
+    Source,
+    UpdateContact,
+)
+from contacts.errors import (
+    AlreadyExists,
+    ContactError,
+    Forbidden,
+    InvalidInput,
+    LockDurationTooLong,
+    Locked,
+    NotFound,
+    NotLocked,
+    NotLockOwner,
+)
+from contacts.events import (
+    CallEnded,
+    CallRequested,
+    CallStarted,
+    ContactCreated,
+    ContactDeleted,
+    ContactEvent,
+    ContactLocked,
+    ContactMerged,
+    ContactUpdated,
+    FieldChange,
+    LockExpired,
+    LockExtended,
+    LockForceReleased,
+    LockReleased,
+    NoteEdited,
+    StatusChanged,
+    StatusReason,
+)
+from contacts.statuses import DEFAULT_CATALOGUE, DEFAULT_STATUS, Catalogue
+
+CONTACTS_NAMESPACE = uuid.UUID("6f1d8f3a-2c4b-5e7a-9b0c-1d2e3f4a5b6c")
+
+NAME_MAX = 200
+EMAIL_MAX = 254
+NOTE_MAX = 10_000
+EXTRA_FIELDS_MAX = 100
+EXTRA_KEY_MAX = 100
+EXTRA_VALUE_MAX = 2_000
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EXTRA_PREFIX = "extra."
+_PLAIN_FIELDS = frozenset({"name", "note", "email", "operator", "phone", "phone_national"})
+
+
+def contact_id_for_phone(e164: str) -> str:
+    """The stream id of the contact with this E.164 phone (a name-based UUID, the same everywhere)."""
+    return str(uuid.uuid5(CONTACTS_NAMESPACE, e164))
+
+
+@dataclass(frozen=True, slots=True)
+class LockPolicy:
+    """Lock durations in minutes: the default when none is asked for, and the maximum."""
+
+    default_minutes: int = 10
+    max_minutes: int = 60
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.default_minutes <= self.max_minutes:
+            raise ValueError("lock durations must satisfy 1 <= default_minutes <= max_minutes")
+
+    def duration(self, requested: int | None) -> int:
+        """Minutes for a lock request (default for None); InvalidInput or LockDurationTooLong out of range."""
+        if requested is None:
+            return self.default_minutes
+        if requested < 1:
+            raise InvalidInput("duration_minutes", "La duración del bloqueo debe ser de al menos 1 minuto")
+        if requested > self.max_minutes:
+            raise LockDurationTooLong(requested, self.max_minutes)
+        return requested
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactState:
+    """A contact as its stream tells it; ``version`` is the number of events folded in."""
+
+    contact_id: str
+    phone: str
+    phone_e164: str
+    phone_national: str = ""
+    operator: str | None = None
+    name: str = ""
+    status: str = DEFAULT_STATUS
+    note: str = ""
+    email: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)
+    list_name: str = ""
+    source: Source = Source.API
+    locked_by: str | None = None
+    locked_by_name: str = ""
+    locked_until: datetime | None = None
+    last_contacted_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    deleted: bool = False
+    version: int = 0
+
+    def lock_holder(self, now: datetime) -> str | None:
+        """User id holding the lock at ``now``, or None when free or lapsed."""
+        if self.locked_by is None or self.locked_until is None or now >= self.locked_until:
+            return None
+        return self.locked_by
+
+    def is_locked(self, now: datetime) -> bool:
+        """True while someone holds the lock at ``now``."""
+        return self.lock_holder(now) is not None
+
+    @property
+    def ageing_since(self) -> datetime:
+        """Start of the ageing clock: the last contact, or the creation."""
+        return self.last_contacted_at or self.created_at
+
+
+def evolve(state: ContactState | None, event: ContactEvent) -> ContactState:
+    """The state after ``event``; ValueError for an event other than ContactCreated on an empty stream."""
+    if isinstance(event, ContactCreated):
+        return ContactState(
+            contact_id=event.contact_id,
+            phone=event.phone,
+            phone_e164=event.phone_e164,
+            phone_national=event.phone_national,
+            operator=event.operator,
+            name=event.name,
+            status=event.status,
+            note=event.note,
+            email=event.email,
+            extra=dict(event.extra),
+            list_name=event.list_name,
+            source=event.source,
+            created_at=event.at,
+            updated_at=event.at,
+            version=(state.version if state is not None else 0) + 1,
+        )
+    if state is None:
+        raise ValueError(f"{event.TYPE} before ContactCreated in stream {event.contact_id}")
+    state = replace(state, version=state.version + 1)
+    match event:
+        case ContactUpdated():
+            return replace(_with_changes(state, event.changes), updated_at=event.at)
+        case ContactMerged():
+            changed = _with_changes(state, event.changes)
+            return replace(changed, updated_at=event.at, last_contacted_at=event.at)
+        case StatusChanged():
+            if event.reason is StatusReason.AGEING:
+                return replace(state, status=event.new, updated_at=event.at)
+            return replace(state, status=event.new, updated_at=event.at, last_contacted_at=event.at)
+        case NoteEdited():
+            return replace(state, note=event.new, updated_at=event.at)
+        case ContactLocked():
+            return replace(
+                state,
+                locked_by=event.locked_by,
+                locked_by_name=event.locked_by_name,
+                locked_until=event.locked_until,
+            )
+        case LockExtended():
+            return replace(state, locked_until=event.locked_until)
+        case LockReleased() | LockForceReleased() | LockExpired():
+            return _unlocked(state)
+        case ContactDeleted():
+            return replace(_unlocked(state), deleted=True, updated_at=event.at)
+        case CallEnded():
+            return replace(state, last_contacted_at=event.at)
+        case CallRequested() | CallStarted():
+            return state
+    raise ValueError(f"evolve does not know {type(event).__name__}")
+
+
+def decide(
+    state: ContactState | None,
+    command: ContactCommand,
+    policy: LockPolicy = LockPolicy(),
+    catalogue: Catalogue = DEFAULT_CATALOGUE,
+) -> list[ContactEvent]:
+    """Events ``command`` produces on ``state`` (None for a new stream); a ContactError when refused."""
+    _check_command(command)
+    match command:
+        case CreateContact():
+            return _create(state, command, catalogue)
+        case ExpireLock():
+            return _expire(state, command)
+        case AgeStatus():
+            return _age(state, command, catalogue)
+    contact = _existing(state, command.contact_id)
+    match command:
+        case UpdateContact():
+            return _update(contact, command, catalogue)
+        case ChangeStatus():
+            _refuse_if_locked_by_other(contact, command)
+            return _status_change(
+                contact, catalogue.normalise(command.status), StatusReason.AGENT, command.now
+            )
+        case EditNote():
+            _refuse_if_locked_by_other(contact, command)
+            return _note_change(contact, _clean_note(command.note), command.now)
+        case LockContact():
+            return _lock(contact, command, policy)
+        case ExtendLock():
+            return _extend(contact, command, policy)
+        case ReleaseLock():
+            return _release(contact, command)
+        case ForceReleaseLock():
+            return _force_release(contact, command)
+        case DeleteContact():
+            return _delete(contact, command)
+        case RecordCallRequested():
+            _refuse_if_locked_by_other(contact, command)
+            return [
+                CallRequested(
+                    contact_id=contact.contact_id,
+                    at=command.now,
+                    call_id=_required("call_id", command.call_id),
+                    user_id=command.caller.user_id,
+                    desk=command.desk,
+                )
+            ]
+        case RecordCallStarted():
+            return [
+                CallStarted(
+                    contact_id=contact.contact_id,
+                    at=command.now,
+                    call_id=_required("call_id", command.call_id),
+                    user_id=command.caller.user_id,
+                )
+            ]
+        case RecordCallEnded():
+            if command.duration_seconds < 0:
+                raise InvalidInput("duration_seconds", "La duración de la llamada no puede ser negativa")
+            return [
+                CallEnded(
+                    contact_id=contact.contact_id,
+                    at=command.now,
+                    call_id=_required("call_id", command.call_id),
+                    user_id=command.caller.user_id,
+                    outcome=command.outcome,
+                    duration_seconds=command.duration_seconds,
+                )
+            ]
+    raise TypeError(f"decide does not handle {type(command).__name__}")
+
+
+class RowDecision(NamedTuple):
+    """What one batch row does: its outcome and the events to append to its contact's stream."""
+
+    outcome: RowOutcome
+    events: list[ContactEvent]
+
+
+def authorise_batch(batch: CreateOrMergeContacts) -> None:
+    """Raise Forbidden unless the caller may run the batch (import: TeamLead+, generator: ProjectManager+)."""
+    if batch.source is Source.GENERATOR:
+        needed, action = Role.PROJECT_MANAGER, "generar contactos"
+    else:
+        needed, action = Role.TEAM_LEAD, "importar contactos"
+    if not batch.caller.role.at_least(needed):
+        raise Forbidden(batch.caller.role.value, action)
+
+
+def decide_import_row(
+    state: ContactState | None,
+    row: ImportRow,
+    batch: CreateOrMergeContacts,
+    catalogue: Catalogue = DEFAULT_CATALOGUE,
+) -> RowDecision:
+    """Create or merge one row into its phone's contact (``state`` None when new); bad rows are rejected."""
+    authorise_batch(batch)
+    _check_command(batch)
+    live = state if state is not None and not state.deleted else None
+    try:
+        clean = _clean_row(row, catalogue)
+    except ContactError as error:
+        return _rejected(row, live.contact_id if live else "", error.message)
+    if live is None:
+        contact_id = state.contact_id if state is not None else contact_id_for_phone(clean.e164)
+        created = ContactCreated(
+            contact_id=contact_id,
+            at=batch.now,
+            phone=clean.phone or clean.national or clean.e164,
+            phone_e164=clean.e164,
+            phone_national=clean.national,
+            operator=clean.operator,
+            name=clean.name,
+            status=clean.status or catalogue.default,
+            note=clean.note,
+            email=clean.email,
+            extra=clean.extra,
+            list_name=batch.list_name.strip(),
+            source=batch.source,
+        )
+        return RowDecision(
+            RowOutcome(row=row.row, e164=clean.e164, outcome=Outcome.INSERTED, contact_id=contact_id),
+            [created],
+        )
+    if live.phone_e164 != clean.e164:
+        raise ValueError(f"row {row.row} ({clean.e164}) decided against contact {live.phone_e164}")
+    events = _merge(live, clean, row.row, batch, catalogue)
+    outcome = Outcome.UPDATED if events else Outcome.UNCHANGED
+    holder = live.lock_holder(batch.now)
+    if events and holder is not None and holder != batch.caller.user_id:
+        return _rejected(row, live.contact_id, _locked(live).message)
+    return RowDecision(
+        RowOutcome(row=row.row, e164=clean.e164, outcome=outcome, contact_id=live.contact_id), events
+    )
+
+
+class BatchDecision(NamedTuple):
+    """A whole batch decided: the reply, events per contact id, and each stream's expected version."""
+
+    result: BatchResult
+    events: dict[str, list[ContactEvent]]
+    expected_versions: dict[str, int]
+
+
+def decide_batch(
+    states: Mapping[str, ContactState],
+    batch: CreateOrMergeContacts,
+    catalogue: Catalogue = DEFAULT_CATALOGUE,
+) -> BatchDecision:
+    """Decide every row against ``states`` (by contact id; absent = new), folding repeated phones in order."""
+    authorise_batch(batch)
+    current: dict[str, ContactState | None] = {}
+    events: dict[str, list[ContactEvent]] = {}
+    expected: dict[str, int] = {}
+    outcomes: list[RowOutcome] = []
+    for row in batch.rows:
+        contact_id = contact_id_for_phone(row.e164)
+        if contact_id not in current:
+            current[contact_id] = states.get(contact_id)
+        state = current[contact_id]
+        decision = decide_import_row(state, row, batch, catalogue)
+        outcomes.append(decision.outcome)
+        if decision.events:
+            expected.setdefault(contact_id, state.version if state is not None else 0)
+            events.setdefault(contact_id, []).extend(decision.events)
+            for event in decision.events:
+                state = evolve(state, event)
+            current[contact_id] = state
+    return BatchDecision(BatchResult(outcomes=tuple(outcomes), job_id=batch.job_id), events, expected)
+
+
+def _check_command(command: ContactCommand | CreateOrMergeContacts) -> None:
+    if command.now.tzinfo is None:
+        raise InvalidInput("now", "La hora del comando debe incluir zona horaria")
+    if isinstance(command, ContactCommand) and not command.contact_id:
+        raise InvalidInput("contact_id", "Falta el identificador del contacto")
+
+
+def _existing(state: ContactState | None, contact_id: str) -> ContactState:
+    if state is None or state.deleted:
+        raise NotFound(contact_id)
+    return state
+
+
+def _locked(state: ContactState) -> Locked:
+    assert state.locked_by is not None
+    assert state.locked_until is not None
+    return Locked(state.contact_id, state.locked_by, state.locked_by_name, state.locked_until)
+
+
+def _refuse_if_locked_by_other(state: ContactState, command: ContactCommand) -> None:
+    holder = state.lock_holder(command.now)
+    if holder is not None and holder != command.caller.user_id:
+        raise _locked(state)
+
+
+def _unlocked(state: ContactState) -> ContactState:
+    return replace(state, locked_by=None, locked_by_name="", locked_until=None)
+
+
+def _create(state: ContactState | None, command: CreateContact, catalogue: Catalogue) -> list[ContactEvent]:
+    if state is not None and not state.deleted:
+        raise AlreadyExists(state.contact_id, state.phone_e164)
+    e164 = _valid_e164(command.phone_e164)
+    status = catalogue.normalise(command.status) if command.status and command.status.strip() else None
+    return [
+        ContactCreated(
+            contact_id=command.contact_id,
+            at=command.now,
+            phone=command.phone.strip() or e164,
+            phone_e164=e164,
+            phone_national=command.phone_national.strip(),
+            operator=command.operator or None,
+            name=_clean_name(command.name),
+            status=status or catalogue.default,
+            note=_clean_note(command.note),
+            email=_clean_email(command.email),
+            extra={key: value for key, value in _clean_extra(command.extra).items() if value},
+            list_name=command.list_name.strip(),
+            source=Source.API,
+        )
+    ]
+
+
+def _update(state: ContactState, command: UpdateContact, catalogue: Catalogue) -> list[ContactEvent]:
+    _refuse_if_locked_by_other(state, command)
+    changes: list[FieldChange] = []
+    if command.name is not None:
+        changes.extend(_change("name", state.name, _clean_name(command.name)))
+    if command.email is not None:
+        changes.extend(_change("email", state.email, _clean_email(command.email)))
+    if command.extra is not None:
+        for key, value in _clean_extra(command.extra).items():
+            changes.extend(_change(_EXTRA_PREFIX + key, state.extra.get(key), value or None))
+    status = catalogue.normalise(command.status) if command.status and command.status.strip() else None
+    note = _clean_note(command.note) if command.note is not None else None
+    events: list[ContactEvent] = []
+    if changes:
+        events.append(ContactUpdated(contact_id=state.contact_id, at=command.now, changes=tuple(changes)))
+    if status is not None:
+        events.extend(_status_change(state, status, StatusReason.AGENT, command.now))
+    if note is not None:
+        events.extend(_note_change(state, note, command.now))
+    return events
+
+
+def _change(name: str, old: str | None, new: str | None) -> list[FieldChange]:
+    return [] if old == new else [FieldChange(name, old, new)]
+
+
+def _status_change(
+    state: ContactState, status: str, reason: StatusReason, now: datetime
+) -> list[ContactEvent]:
+    if status == state.status:
+        return []
+    return [StatusChanged(contact_id=state.contact_id, at=now, old=state.status, new=status, reason=reason)]
+
+
+def _note_change(state: ContactState, note: str, now: datetime) -> list[ContactEvent]:
+    if note == state.note:
+        return []
+    return [NoteEdited(contact_id=state.contact_id, at=now, old=state.note, new=note)]
+
+
+def _lock(state: ContactState, command: LockContact, policy: LockPolicy) -> list[ContactEvent]:
+    minutes = policy.duration(command.duration_minutes)
+    holder = state.lock_holder(command.now)
+    if holder == command.caller.user_id:
+        return _renewed(state, command, minutes)
+    if holder is not None:
+        raise _locked(state)
+    events: list[ContactEvent] = []
+    if state.locked_by is not None and state.locked_until is not None:
+        events.append(
+            LockExpired(
+                contact_id=state.contact_id,
+                at=command.now,
+                locked_by=state.locked_by,
+                locked_until=state.locked_until,
+            )
+        )
+    events.append(
+        ContactLocked(
+            contact_id=state.contact_id,
+            at=command.now,
+            locked_by=command.caller.user_id,
+            locked_by_name=command.caller.username,
+            locked_until=command.now + timedelta(minutes=minutes),
+            duration_minutes=minutes,
+        )
+    )
+    return events
+
+
+def _extend(state: ContactState, command: ExtendLock, policy: LockPolicy) -> list[ContactEvent]:
+    minutes = policy.duration(command.duration_minutes)
+    holder = state.lock_holder(command.now)
+    if holder is None:
+        raise NotLocked(state.contact_id)
+    if holder != command.caller.user_id:
+        raise NotLockOwner(state.contact_id, holder, state.locked_by_name)
+    return _renewed(state, command, minutes)
+
+
+def _renewed(state: ContactState, command: ContactCommand, minutes: int) -> list[ContactEvent]:
+    until = command.now + timedelta(minutes=minutes)
+    if state.locked_until is not None and until <= state.locked_until:
+        return []
+    return [
+        LockExtended(
+            contact_id=state.contact_id,
+            at=command.now,
+            locked_by=command.caller.user_id,
+            locked_until=until,
+            duration_minutes=minutes,
+        )
+    ]
+
+
+def _release(state: ContactState, command: ReleaseLock) -> list[ContactEvent]:
+    caller = command.caller
+    holder = state.lock_holder(command.now)
+    if holder is None:
+        if state.locked_by == caller.user_id:
+            return [LockReleased(contact_id=state.contact_id, at=command.now, released_by=caller.user_id)]
+        return []
+    if holder == caller.user_id:
+        return [LockReleased(contact_id=state.contact_id, at=command.now, released_by=caller.user_id)]
+    if caller.role.at_least(Role.TEAM_LEAD):
+        return [_force_released(state, holder, caller, command.now)]
+    raise NotLockOwner(state.contact_id, holder, state.locked_by_name)
+
+
+def _force_release(state: ContactState, command: ForceReleaseLock) -> list[ContactEvent]:
+    caller = command.caller
+    if not caller.role.at_least(Role.TEAM_LEAD):
+        raise Forbidden(caller.role.value, "forzar la liberación de un bloqueo")
+    holder = state.lock_holder(command.now)
+    if holder is None:
+        return []
+    if holder == caller.user_id:
+        return [LockReleased(contact_id=state.contact_id, at=command.now, released_by=caller.user_id)]
+    return [_force_released(state, holder, caller, command.now)]
+
+
+def _force_released(state: ContactState, holder: str, caller: Caller, now: datetime) -> LockForceReleased:
+    return LockForceReleased(
+        contact_id=state.contact_id,
+        at=now,
+        locked_by=holder,
+        locked_by_name=state.locked_by_name,
+        released_by=caller.user_id,
+        released_by_name=caller.username,
+    )
+
+
+def _expire(state: ContactState | None, command: ExpireLock) -> list[ContactEvent]:
+    if state is None or state.deleted or state.locked_by is None or state.locked_until is None:
+        return []
+    if command.now < state.locked_until:
+        return []
+    return [
+        LockExpired(
+            contact_id=state.contact_id,
+            at=command.now,
+            locked_by=state.locked_by,
+            locked_until=state.locked_until,
+        )
+    ]
+
+
+def _delete(state: ContactState, command: DeleteContact) -> list[ContactEvent]:
+    if not command.caller.role.at_least(Role.PROJECT_MANAGER):
+        raise Forbidden(command.caller.role.value, "eliminar contactos")
+    _refuse_if_locked_by_other(state, command)
+    return [ContactDeleted(contact_id=state.contact_id, at=command.now, reason=command.reason.strip())]
+
+
+def _age(state: ContactState | None, command: AgeStatus, catalogue: Catalogue) -> list[ContactEvent]:
+    if state is None or state.deleted or state.is_locked(command.now):
+        return []
+    target = catalogue.aged_status(state.status, state.ageing_since, command.now)
+    if target is None:
+        return []
+    return _status_change(state, target, StatusReason.AGEING, command.now)
+
+
+@dataclass(frozen=True, slots=True)
+class _CleanRow:
+    e164: str
+    national: str
+    phone: str
+    name: str
+    note: str
+    status: str
+    email: str
+    extra: dict[str, str]
+    operator: str | None
+
+
+def _clean_row(row: ImportRow, catalogue: Catalogue) -> _CleanRow:
+    status = catalogue.normalise(row.status) if row.status.strip() else ""
+    return _CleanRow(
+        e164=_valid_e164(row.e164),
+        national=row.national.strip(),
+        phone=row.phone.strip(),
+        name=_clean_name(row.name),
+        note=_clean_note(row.note),
+        status=status,
+        email=_clean_email(row.email),
+        extra={key: value for key, value in _clean_extra(row.extra).items() if value},
+        operator=row.operator or None,
+    )
+
+
+def _merge(
+    state: ContactState, row: _CleanRow, row_number: int, batch: CreateOrMergeContacts, catalogue: Catalogue
+) -> list[ContactEvent]:
+    changes: list[FieldChange] = []
+    for name, incoming, current in (
+        ("name", row.name, state.name),
+        ("note", row.note, state.note),
+        ("email", row.email, state.email),
+        ("operator", row.operator, state.operator),
+    ):
+        if incoming:
+            changes.extend(_change(name, current, incoming))
+    for key, value in row.extra.items():
+        changes.extend(_change(_EXTRA_PREFIX + key, state.extra.get(key), value))
+    events: list[ContactEvent] = []
+    if changes:
+        events.append(
+            ContactMerged(
+                contact_id=state.contact_id,
+                at=batch.now,
+                changes=tuple(changes),
+                list_name=batch.list_name.strip(),
+                source=batch.source,
+                row=row_number,
+            )
+        )
+    if row.status and row.status != catalogue.default:
+        events.extend(_status_change(state, row.status, StatusReason.IMPORT, batch.now))
+    return events
+
+
+def _rejected(row: ImportRow, contact_id: str, reason: str) -> RowDecision:
+    outcome = RowOutcome(
+        row=row.row, e164=row.e164, outcome=Outcome.REJECTED, contact_id=contact_id, reason=reason
+    )
+    return RowDecision(outcome, [])
+
+
+def _with_changes(state: ContactState, changes: tuple[FieldChange, ...]) -> ContactState:
+    plain: dict[str, Any] = {}
+    extra = dict(state.extra)
+    for change in changes:
+        if change.field.startswith(_EXTRA_PREFIX):
+            key = change.field[len(_EXTRA_PREFIX) :]
+            if change.new is None:
+                extra.pop(key, None)
+            else:
+                extra[key] = change.new
+        elif change.field == "operator":
+            plain["operator"] = change.new or None
+        elif change.field in _PLAIN_FIELDS:
+            plain[change.field] = change.new or ""
+    return replace(state, extra=extra, **plain)
+
+
+def _required(name: str, value: str) -> str:
+    cleaned = value.strip()
+    if not cleaned:
+        raise InvalidInput(name, f"Falta el campo {name}")
+    return cleaned
+
+
+def _valid_e164(value: str) -> str:
+    cleaned = value.strip()
+    if not _E164.match(cleaned):
+        raise InvalidInput("phone", f"Teléfono no válido: «{value}» (se esperaba E.164, p. ej. +50688123456)")
+    return cleaned
+
+
+def _clean_name(value: str) -> str:
+    cleaned = " ".join(value.split())
+    if len(cleaned) > NAME_MAX:
+        raise InvalidInput("name", f"El nombre no puede superar {NAME_MAX} caracteres")
+    return cleaned
+
+
+def _clean_email(value: str) -> str:
+    cleaned = value.strip()
+    if cleaned and (len(cleaned) > EMAIL_MAX or not _EMAIL.match(cleaned)):
+        raise InvalidInput("email", f"Correo electrónico no válido: «{cleaned}»")
+    return cleaned
+
+
+def _clean_note(value: str) -> str:
+    cleaned = value.strip()
+    if len(cleaned) > NOTE_MAX:
+        raise InvalidInput("note", f"La nota no puede superar {NOTE_MAX} caracteres")
+    return cleaned
+
+
+def _clean_extra(values: Mapping[str, str]) -> dict[str, str]:
+    if len(values) > EXTRA_FIELDS_MAX:
+        raise InvalidInput("extra", f"Como máximo {EXTRA_FIELDS_MAX} campos adicionales")
+    cleaned: dict[str, str] = {}
+    for raw_key, raw_value in values.items():
+        key = " ".join(str(raw_key).split())
+        if not key or len(key) > EXTRA_KEY_MAX:
+            raise InvalidInput("extra", f"Nombre de campo adicional no válido: «{raw_key}»")
+        value = str(raw_value).strip()
+        if len(value) > EXTRA_VALUE_MAX:
+            raise InvalidInput("extra", f"El campo «{key}» no puede superar {EXTRA_VALUE_MAX} caracteres")
+        cleaned[key] = value
+    return cleaned
+
+
+__all__ = [
+    "CONTACTS_NAMESPACE",
+    "BatchDecision",
+    "ContactState",
+    "LockPolicy",
+    "RowDecision",
+    "authorise_batch",
+    "contact_id_for_phone",
+    "decide",
+    "decide_batch",
+    "decide_import_row",
+    "evolve",
+]

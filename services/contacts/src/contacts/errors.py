@@ -1,0 +1,129 @@
+"""Domain errors of the contacts service, each with a stable ``code`` and a Spanish message.
+
+The HTTP edge maps them in one place (suggested: NotFound 404, AlreadyExists 409, Locked 423,
+NotLockOwner 403, NotLocked 409, Forbidden 403, InvalidStatus / InvalidInput / LockDurationTooLong 422).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import ClassVar
+
+
+class ContactError(Exception):
+    """Base of every rule the contacts domain refuses; ``message`` is for users (Spanish)."""
+
+    code: ClassVar[str] = "contact_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ContactError):
+    """The contact does not exist or was deleted."""
+
+    code = "not_found"
+
+    def __init__(self, contact_id: str) -> None:
+        super().__init__(f"El contacto {contact_id} no existe")
+        self.contact_id = contact_id
+
+
+class AlreadyExists(ContactError):
+    """A contact with this phone (E.164) already exists."""
+
+    code = "already_exists"
+
+    def __init__(self, existing_id: str, phone_e164: str) -> None:
+        super().__init__(f"Ya existe un contacto con el teléfono {phone_e164} (id {existing_id})")
+        self.existing_id = existing_id
+        self.phone_e164 = phone_e164
+
+
+class Locked(ContactError):
+    """Another user holds the lock on the contact."""
+
+    code = "locked"
+
+    def __init__(self, contact_id: str, locked_by: str, locked_by_name: str, locked_until: datetime) -> None:
+        who = locked_by_name or locked_by
+        super().__init__(
+            f"El contacto está bloqueado por {who} hasta {locked_until:%Y-%m-%d %H:%M} UTC",
+        )
+        self.contact_id = contact_id
+        self.locked_by = locked_by
+        self.locked_by_name = locked_by_name
+        self.locked_until = locked_until
+
+
+class NotLockOwner(ContactError):
+    """Only the lock holder (or a TeamLead and above, by force) may do this to the lock."""
+
+    code = "not_lock_owner"
+
+    def __init__(self, contact_id: str, locked_by: str, locked_by_name: str) -> None:
+        who = locked_by_name or locked_by
+        super().__init__(f"Solo {who}, que tiene el bloqueo, puede liberarlo o extenderlo")
+        self.contact_id = contact_id
+        self.locked_by = locked_by
+        self.locked_by_name = locked_by_name
+
+
+class NotLocked(ContactError):
+    """The lock to extend does not exist (never taken, released or expired)."""
+
+    code = "not_locked"
+
+    def __init__(self, contact_id: str) -> None:
+        super().__init__("El contacto no está bloqueado; bloquéelo de nuevo")
+        self.contact_id = contact_id
+
+
+class Forbidden(ContactError):
+    """The caller's role may not do this."""
+
+    code = "forbidden"
+
+    def __init__(self, role: str, action: str) -> None:
+        super().__init__(f"El rol {role} no puede {action}")
+        self.role = role
+        self.action = action
+
+
+class InvalidStatus(ContactError):
+    """A status that is not in the catalogue (after mapping legacy spellings)."""
+
+    code = "invalid_status"
+
+    def __init__(self, text: str, known: Iterable[str] = ()) -> None:
+        known_list = ", ".join(known)
+        message = f"Estado desconocido: «{text}»" if text.strip() else "El estado está vacío"
+        if known_list:
+            message += f". Estados válidos: {known_list}"
+        super().__init__(message)
+        self.text = text
+
+
+class InvalidInput(ContactError):
+    """A field value the domain refuses, naming the field."""
+
+    code = "invalid_input"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class LockDurationTooLong(ContactError):
+    """A lock longer than the configured maximum."""
+
+    code = "lock_duration_too_long"
+
+    def __init__(self, requested_minutes: int, max_minutes: int) -> None:
+        super().__init__(
+            f"Un bloqueo dura como máximo {max_minutes} minutos (se pidieron {requested_minutes})",
+        )
+        self.requested_minutes = requested_minutes
+        self.max_minutes = max_minutes

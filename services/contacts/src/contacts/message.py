@@ -1,0 +1,152 @@
+"""Base of the contacts commands and events: a stable type name, a schema version and a JSON codec.
+
+The codec reads the dataclass type hints: ``str``/``int``/``float``/``bool``, ``datetime`` (ISO 8601
+strings, naive values read as UTC), enums (their value), nested dataclasses (objects),
+``tuple[X, ...]`` (arrays), ``Mapping[str, X]`` (objects) and ``X | None``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any, ClassVar, Self, TypeVar
+
+JsonDict = dict[str, Any]
+
+
+class Message:
+    """A command or event: a frozen dataclass with a stable ``TYPE`` name and a ``SCHEMA_VERSION``."""
+
+    __slots__ = ()
+    TYPE: ClassVar[str] = ""
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    def to_data(self) -> JsonDict:
+        """JSON-safe dict of the fields (datetimes as ISO strings, enums as their values)."""
+        return encode_dataclass(self)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Self:
+        """Rebuild from :meth:`to_data` output; unknown keys are ignored, bad shapes raise ValueError."""
+        return decode_dataclass(cls, data)
+
+
+M = TypeVar("M", bound=Message)
+D = TypeVar("D")
+
+
+def registry(*classes: type[M]) -> Mapping[str, type[M]]:
+    """Map each class's ``TYPE`` to the class, refusing empty or repeated names."""
+    found: dict[str, type[M]] = {}
+    for cls in classes:
+        if not cls.TYPE or cls.TYPE in found:
+            raise ValueError(f"missing or repeated message type name on {cls.__name__}: {cls.TYPE!r}")
+        found[cls.TYPE] = cls
+    return types.MappingProxyType(found)
+
+
+def encode_dataclass(value: object) -> JsonDict:
+    """JSON-safe dict of a dataclass instance."""
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        raise TypeError(f"not a dataclass instance: {value!r}")
+    return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+
+
+def decode_dataclass(cls: type[D], data: Mapping[str, Any]) -> D:
+    """An instance of dataclass ``cls`` from a JSON dict; ValueError naming the field when it does not fit."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
+    hints = _hints(typing.cast(type, cls))
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in data:
+            kwargs[f.name] = _decode(hints[f.name], data[f.name], f"{cls.__name__}.{f.name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ValueError(f"{cls.__name__}: missing field {f.name}")
+    return cls(**kwargs)
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _encode(value: object) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return encode_dataclass(value)
+    if isinstance(value, Mapping):
+        return {str(key): _encode(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [_encode(item) for item in value]
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _decode(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        if value is None and type(None) in args:
+            return None
+        options = [arg for arg in args if arg is not type(None)]
+        if len(options) != 1:
+            raise TypeError(f"{where}: unsupported union {hint}")
+        return _decode(options[0], value, where)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"{where}: expected an array")
+        return tuple(_decode(args[0], item, f"{where}[{i}]") for i, item in enumerate(value))
+    if origin is dict or origin is Mapping:
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{where}: expected an object")
+        return {str(key): _decode(args[1], item, f"{where}.{key}") for key, item in value.items()}
+    if hint is Any:
+        return value
+    if isinstance(hint, type):
+        return _decode_plain(hint, value, where)
+    raise TypeError(f"{where}: unsupported type {hint}")
+
+
+def _decode_plain(hint: type, value: Any, where: str) -> Any:
+    if issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            raise ValueError(f"{where}: {value!r} is not a valid {hint.__name__}") from None
+    if hint is datetime:
+        if not isinstance(value, str):
+            raise ValueError(f"{where}: expected an ISO 8601 string")
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{where}: {value!r} is not an ISO 8601 date-time") from None
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if dataclasses.is_dataclass(hint):
+        return decode_dataclass(hint, value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: expected true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{where}: expected an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{where}: expected a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{where}: expected a string")
+        return value
+    raise TypeError(f"{where}: unsupported type {hint.__name__}")

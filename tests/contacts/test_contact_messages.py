@@ -1,0 +1,308 @@
+"""Commands and events as a public contract: stable names, JSON round trips, decoding errors."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from contacts import commands, events
+from contacts.commands import (
+    COMMAND_TYPES,
+    AgeStatus,
+    BatchResult,
+    Caller,
+    CallOutcome,
+    ChangeStatus,
+    CreateContact,
+    CreateOrMergeContacts,
+    DeleteContact,
+    EditNote,
+    ExpireLock,
+    ExtendLock,
+    ForceReleaseLock,
+    ImportRow,
+    LockContact,
+    Outcome,
+    RecordCallEnded,
+    RecordCallRequested,
+    RecordCallStarted,
+    ReleaseLock,
+    Role,
+    RowOutcome,
+    Source,
+    UpdateContact,
+    decode_command,
+)
+from contacts.domain import evolve
+from contacts.events import (
+    EVENT_TYPES,
+    CallEnded,
+    CallRequested,
+    CallStarted,
+    ContactCreated,
+    ContactDeleted,
+    ContactEvent,
+    ContactLocked,
+    ContactMerged,
+    ContactUpdated,
+    FieldChange,
+    LockExpired,
+    LockExtended,
+    LockForceReleased,
+    LockReleased,
+    NoteEdited,
+    StatusChanged,
+    StatusReason,
+    decode_event,
+)
+from contacts.message import Message
+
+AT = datetime(2025, 3, 1, 14, 30, 15, 123456, tzinfo=UTC)
+CID = "0b6c1f5e-0000-4000-8000-000000000001"
+ANA = Caller(user_id="u-ana", username="ana", role=Role.AGENT, team="norte")
+
+EVENTS: list[ContactEvent] = [
+    ContactCreated(
+        contact_id=CID,
+        at=AT,
+        phone="8812-3456",
+        phone_e164="+50688123456",
+        phone_national="8812-3456",
+        operator="kolbi",
+        name="María José Núñez",
+        status="SIN_GESTIONAR",
+        note="línea 1\nlínea 2",
+        email="mj@example.cr",
+        extra={"cédula": "1-1111-1111"},
+        list_name="marzo",
+        source=Source.IMPORT,
+    ),
+    ContactUpdated(
+        contact_id=CID, at=AT, changes=(FieldChange("name", "a", "b"), FieldChange("extra.x", "1", None))
+    ),
+    StatusChanged(contact_id=CID, at=AT, old="NC", new="NO_EXISTE", reason=StatusReason.AGEING),
+    NoteEdited(contact_id=CID, at=AT, old="", new="nota"),
+    ContactLocked(
+        contact_id=CID,
+        at=AT,
+        locked_by="u-ana",
+        locked_by_name="ana",
+        locked_until=AT + timedelta(minutes=10),
+        duration_minutes=10,
+    ),
+    LockExtended(
+        contact_id=CID, at=AT, locked_by="u-ana", locked_until=AT + timedelta(minutes=20), duration_minutes=20
+    ),
+    LockReleased(contact_id=CID, at=AT, released_by="u-ana"),
+    LockForceReleased(
+        contact_id=CID,
+        at=AT,
+        locked_by="u-ana",
+        locked_by_name="ana",
+        released_by="u-lu",
+        released_by_name="lucía",
+    ),
+    LockExpired(contact_id=CID, at=AT, locked_by="u-ana", locked_until=AT),
+    ContactDeleted(contact_id=CID, at=AT, reason="duplicado"),
+    ContactMerged(
+        contact_id=CID,
+        at=AT,
+        changes=(FieldChange("note", "", "x"),),
+        list_name="abril",
+        source=Source.GENERATOR,
+        row=7,
+    ),
+    CallRequested(contact_id=CID, at=AT, call_id="c1", user_id="u-ana", desk="d1"),
+    CallStarted(contact_id=CID, at=AT, call_id="c1", user_id="u-ana"),
+    CallEnded(
+        contact_id=CID, at=AT, call_id="c1", user_id="u-ana", outcome=CallOutcome.BUSY, duration_seconds=12
+    ),
+]
+
+COMMANDS: list[commands.Command] = [
+    CreateContact(
+        contact_id=CID,
+        caller=ANA,
+        now=AT,
+        phone="88123456",
+        phone_e164="+50688123456",
+        status="en progreso",
+        extra={"zona": "sur"},
+    ),
+    UpdateContact(contact_id=CID, caller=ANA, now=AT, name="X", extra={"zona": ""}),
+    UpdateContact(contact_id=CID, caller=ANA, now=AT),
+    ChangeStatus(contact_id=CID, caller=ANA, now=AT, status="NC"),
+    EditNote(contact_id=CID, caller=ANA, now=AT, note="n"),
+    LockContact(contact_id=CID, caller=ANA, now=AT, duration_minutes=15),
+    LockContact(contact_id=CID, caller=ANA, now=AT),
+    ExtendLock(contact_id=CID, caller=ANA, now=AT, duration_minutes=5),
+    ReleaseLock(contact_id=CID, caller=ANA, now=AT),
+    ForceReleaseLock(contact_id=CID, caller=ANA, now=AT),
+    ExpireLock(contact_id=CID, caller=commands.SYSTEM_CALLER, now=AT),
+    DeleteContact(contact_id=CID, caller=ANA, now=AT, reason="r"),
+    AgeStatus(contact_id=CID, caller=commands.SYSTEM_CALLER, now=AT),
+    RecordCallRequested(contact_id=CID, caller=ANA, now=AT, call_id="c1", desk="d1"),
+    RecordCallStarted(contact_id=CID, caller=ANA, now=AT, call_id="c1"),
+    RecordCallEnded(
+        contact_id=CID, caller=ANA, now=AT, call_id="c1", outcome=CallOutcome.ANSWERED, duration_seconds=30
+    ),
+    CreateOrMergeContacts(
+        caller=ANA,
+        now=AT,
+        rows=(
+            ImportRow(
+                row=2, e164="+50688123456", phone="88123456.0", name="A", extra={"k": "v"}, operator="kolbi"
+            ),
+            ImportRow(row=3, e164="+15551234567"),
+        ),
+        list_name="lista",
+        source=Source.GENERATOR,
+        job_id="job-1",
+    ),
+]
+
+
+def test_every_event_and_command_type_has_a_sample_here() -> None:
+    assert {type(e) for e in EVENTS} == set(EVENT_TYPES.values())
+    assert {type(c) for c in COMMANDS} == set(COMMAND_TYPES.values())
+
+
+def test_type_names_are_stable_logical_names_not_import_paths() -> None:
+    for name, cls in [*EVENT_TYPES.items(), *COMMAND_TYPES.items()]:
+        assert name == f"contacts.{cls.__name__}"
+        assert cls.SCHEMA_VERSION == 1
+
+
+def test_the_registries_hold_every_public_event_and_command_class() -> None:
+    def public(module: object, base: type[Message]) -> set[type]:
+        found: set[type] = set()
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, base) and value.TYPE:
+                found.add(value)
+        return found
+
+    assert public(events, ContactEvent) == set(EVENT_TYPES.values())
+    assert public(commands, commands.Command) == set(COMMAND_TYPES.values())
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
+def test_an_event_survives_json_unchanged(event: ContactEvent) -> None:
+    wire = json.loads(json.dumps(event.to_data()))
+    assert decode_event(event.TYPE, wire) == event
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: type(c).__name__)
+def test_a_command_survives_json_unchanged(command: commands.Command) -> None:
+    wire = json.loads(json.dumps(command.to_data()))
+    assert decode_command(command.TYPE, wire) == command
+
+
+def test_datetimes_travel_as_iso_strings_and_enums_as_values() -> None:
+    data = EVENTS[-1].to_data()
+    assert data["at"] == "2025-03-01T14:30:15.123456+00:00"
+    assert data["outcome"] == "busy"
+    assert COMMANDS[0].to_data()["caller"] == {
+        "user_id": "u-ana",
+        "username": "ana",
+        "role": "Agent",
+        "team": "norte",
+    }
+
+
+def test_a_stream_rebuilt_from_stored_data_gives_the_same_state() -> None:
+    history = [e for e in EVENTS if not isinstance(e, ContactDeleted)]
+    direct = None
+    rebuilt = None
+    for event in history:
+        direct = evolve(direct, event)
+        rebuilt = evolve(rebuilt, decode_event(event.TYPE, json.loads(json.dumps(event.to_data()))))
+    assert rebuilt == direct
+
+
+def test_a_naive_datetime_on_the_wire_is_read_as_utc() -> None:
+    data = EVENTS[3].to_data() | {"at": "2025-03-01T14:30:15"}
+    assert decode_event(NoteEdited.TYPE, data).at == datetime(2025, 3, 1, 14, 30, 15, tzinfo=UTC)
+
+
+def test_unknown_keys_are_ignored_and_missing_defaults_are_filled() -> None:
+    data = {"contact_id": CID, "at": AT.isoformat(), "reason": "x", "added_in_v2": 1}
+    assert decode_event(ContactDeleted.TYPE, data) == ContactDeleted(contact_id=CID, at=AT, reason="x")
+    assert decode_event(ContactDeleted.TYPE, {"contact_id": CID, "at": AT.isoformat()}) == ContactDeleted(
+        contact_id=CID, at=AT
+    )
+
+
+@pytest.mark.parametrize(
+    ("type_name", "data", "version", "match"),
+    [
+        ("contacts.Nope", {}, 1, "unknown event type"),
+        (NoteEdited.TYPE, {"contact_id": CID, "at": AT.isoformat(), "old": ""}, 1, "missing field new"),
+        (NoteEdited.TYPE, {"contact_id": CID, "at": "ayer", "old": "", "new": ""}, 1, "ISO 8601"),
+        (
+            NoteEdited.TYPE,
+            {"contact_id": CID, "at": AT.isoformat(), "old": 3, "new": ""},
+            1,
+            "expected a string",
+        ),
+        (CallEnded.TYPE, EVENTS[-1].to_data() | {"outcome": "exploded"}, 1, "not a valid CallOutcome"),
+        (CallEnded.TYPE, EVENTS[-1].to_data() | {"duration_seconds": True}, 1, "expected an integer"),
+        (
+            ContactUpdated.TYPE,
+            {"contact_id": CID, "at": AT.isoformat(), "changes": "x"},
+            1,
+            "expected an array",
+        ),
+        (NoteEdited.TYPE, EVENTS[3].to_data(), 2, "newer"),
+    ],
+)
+def test_data_that_does_not_fit_is_refused_with_a_reason(
+    type_name: str, data: dict[str, object], version: int, match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        decode_event(type_name, data, version)
+
+
+def test_an_unknown_command_type_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown command"):
+        decode_command("contacts.Nope", {})
+
+
+def test_a_caller_role_must_be_one_of_the_known_roles() -> None:
+    data = COMMANDS[3].to_data()
+    data["caller"]["role"] = "Jefe"
+    with pytest.raises(ValueError, match="Role"):
+        decode_command(ChangeStatus.TYPE, data)
+
+
+def test_roles_form_a_capability_ladder() -> None:
+    assert Role.TI.at_least(Role.PROJECT_MANAGER)
+    assert Role.TEAM_LEAD.at_least(Role.AGENT)
+    assert not Role.AGENT.at_least(Role.TEAM_LEAD)
+    assert not Role.PROJECT_MANAGER.at_least(Role.TI)
+
+
+def test_a_batch_result_travels_and_summarises_its_rows() -> None:
+    result = BatchResult(
+        outcomes=(
+            RowOutcome(row=2, e164="+50688123456", outcome=Outcome.INSERTED, contact_id=CID),
+            RowOutcome(row=3, e164="", outcome=Outcome.REJECTED, reason="teléfono vacío"),
+        ),
+        job_id="job-1",
+    )
+    assert BatchResult.from_data(json.loads(json.dumps(result.to_data()))) == result
+    assert result.summary() == {
+        "total": 2,
+        "inserted": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 1,
+        "errors": [{"row": 3, "message": "teléfono vacío"}],
+    }
+
+
+def test_messages_are_immutable() -> None:
+    event: Message = EVENTS[3]
+    with pytest.raises(AttributeError):
+        event.new = "otro"  # type: ignore[attr-defined]
