@@ -485,6 +485,21 @@ def test_the_holder_releases_the_lock() -> None:
     assert not state.is_locked(T0 + minutes(1))
 
 
+def test_releasing_ones_own_lapsed_lock_clears_it_and_others_lapsed_lock_is_left_to_expire() -> None:
+    history: list[ContactEvent] = [created(), locked_by(ANA)]
+    later = T0 + minutes(15)
+    assert when(history, ReleaseLock(contact_id=CID, caller=ANA, now=later)) == [
+        LockReleased(contact_id=CID, at=later, released_by=ANA.user_id)
+    ]
+    assert when(history, ReleaseLock(contact_id=CID, caller=BETO, now=later)) == []
+
+
+def test_a_phone_with_stray_spaces_in_a_batch_lands_on_its_contact() -> None:
+    decision = decide_batch({}, batch(row(e164=f" {E164} ")))
+    assert list(decision.events) == [CID]
+    assert decision.result.outcomes[0].contact_id == CID
+
+
 def test_releasing_a_free_contact_does_nothing() -> None:
     assert when([created()], ReleaseLock(contact_id=CID, caller=ANA, now=T0)) == []
 

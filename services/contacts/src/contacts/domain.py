@@ -385,7 +385,7 @@ def decide_batch(
     expected: dict[str, int] = {}
     outcomes: list[RowOutcome] = []
     for row in batch.rows:
-        contact_id = contact_id_for_phone(row.e164)
+        contact_id = contact_id_for_phone(row.e164.strip())
         if contact_id not in current:
             current[contact_id] = states.get(contact_id)
         state = current[contact_id]
