@@ -55,4 +55,6 @@ def test_up_serves_health_from_a_fresh_data_dir(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=15)
-    assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells who stopped it.
+    assert process.returncode in (0, -signal.SIGTERM), stderr.decode(errors="replace")[-2000:]
+    assert b"Application shutdown complete" in stderr
