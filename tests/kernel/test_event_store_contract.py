@@ -218,9 +218,9 @@ def test_bulk_append_of_thousands_of_events_in_one_transaction(store: EventStore
     assert [e.position for e in stored] == list(range(stored[0].position, stored[0].position + 5000))
     assert [e.stream_version for e in stored[:5]] == [1, 2, 3, 4, 5]
     read = store.read_all(limit=10_000)
-    assert [(e.id, e.position, e.stream_version) for e in read] == [
-        (e.id, e.position, e.stream_version) for e in stored
-    ]
+    assert read == stored
+    assert (stored[-1], stored[1234], stored[4998:]) == (read[-1], read[1234], read[4998:])
+    assert list(stored.positions) == [e.position for e in read]
 
 
 def test_bulk_append_continues_existing_streams(store: EventStore) -> None:

@@ -8,7 +8,7 @@ from alembic.runtime.migration import MigrationContext
 
 from kernel.store import create_engine
 from kernel.store.schema import metadata
-from system.migrate import current_revisions, upgrade, version_locations
+from system.migrate import applied_revisions, current_revisions, known_revisions, upgrade, version_locations
 
 
 def _schema_snapshot(engine: sa.Engine) -> dict[str, list[str]]:
@@ -29,7 +29,8 @@ def test_migrating_twice_changes_nothing(database_url: str) -> None:
         upgrade(engine)
         assert _schema_snapshot(engine) == first
         assert current_revisions(engine) == revisions
-        assert "kernel_0001" in revisions
+        assert "kernel_0001" in applied_revisions(engine)
+        assert applied_revisions(engine) == known_revisions()
         assert {"events", "positions", "alembic_version"} <= set(first)
     finally:
         engine.dispose()
@@ -49,8 +50,12 @@ def test_migrated_schema_matches_the_tables_the_store_queries(database_url: str)
 
 
 def test_migrations_accept_a_url(sqlite_url: str) -> None:
+    assert applied_revisions(sqlite_url) == set()
+
     upgrade(sqlite_url)
-    assert "kernel_0001" in current_revisions(sqlite_url)
+
+    assert "kernel_0001" in applied_revisions(sqlite_url)
+    assert applied_revisions(sqlite_url) == known_revisions()
 
 
 def test_migration_bookkeeping_stays_in_the_connections_schema(postgres_url: str) -> None:

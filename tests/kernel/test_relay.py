@@ -74,7 +74,7 @@ def _write(store: EventStore, streams: int, per_stream: int = 1, start: int = 0)
         for s in range(start, start + streams)
     ]
     with store.transaction() as conn:
-        return store.append_many(conn, appends)
+        return list(store.append_many(conn, appends))
 
 
 def _published(bus: Bus, topic: str) -> list[Envelope]:

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 from kernel.store import create_engine, write_transaction
@@ -84,9 +85,23 @@ def upgrade(target: Engine | Connection | str) -> None:
 
 
 def current_revisions(target: Engine | Connection | str) -> set[str]:
-    """The revisions the database is at (empty before the first migration)."""
+    """The revisions the database is at, one per branch head (empty before the first migration)."""
     with _connection(target) as conn:
         return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def applied_revisions(target: Engine | Connection | str) -> set[str]:
+    """Every revision applied to the database: its current revisions and all they depend on."""
+    current = current_revisions(target)
+    if not current:
+        return set()
+    script = ScriptDirectory.from_config(alembic_config())
+    return {r.revision for r in script.iterate_revisions(tuple(current), "base") if r is not None}
+
+
+def known_revisions() -> set[str]:
+    """Every revision of every installed service: what :func:`upgrade` applies to a database."""
+    return {r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
 
 
 @contextmanager

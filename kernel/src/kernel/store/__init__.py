@@ -1,12 +1,13 @@
 """Event store port on SQLAlchemy 2: one append-only table, PostgreSQL or SQLite."""
 
 from kernel.store.engine import create_engine, write_transaction
-from kernel.store.events import ConcurrencyError, EventStore, PositionStore, StreamAppend
+from kernel.store.events import ConcurrencyError, EventStore, PositionStore, StoredEvents, StreamAppend
 
 __all__ = [
     "ConcurrencyError",
     "EventStore",
     "PositionStore",
+    "StoredEvents",
     "StreamAppend",
     "create_engine",
     "write_transaction",
