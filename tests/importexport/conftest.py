@@ -142,6 +142,9 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             1000,
         ),
     }
+    xls = (CORPUS / "contactos.xls").read_bytes()
+    files["ole_sin_libro.xls"] = xls.replace("Workbook".encode("utf-16-le"), "Xorkbook".encode("utf-16-le"))
+    files["xls_corrupto.xls"] = xls[:8] + bytes(range(256)) * 4
     paths = {}
     for name, content in files.items():
         path = folder / name

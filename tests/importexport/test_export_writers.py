@@ -16,6 +16,7 @@ from importexport.readers import open_rows
 from importexport.rows import ImportRow, classify_rows
 from importexport.writers import (
     CONTACT_HEADERS,
+    COSTA_RICA_TIME,
     ExportRow,
     escape_formula,
     export_filename,
@@ -80,6 +81,24 @@ def test_xlsx_export_has_spanish_headers_local_times_and_no_formula_cell(tmp_pat
     assert cells[1][7].value == datetime.datetime(2024, 3, 1, 12, 30)
     assert cells[2][6].value == datetime.datetime(2024, 3, 2, 9, 0, 5)
     assert cells[1][5].value is None
+
+
+def test_times_are_the_same_in_a_fixed_offset_a_tz_database_zone_and_when_naive(tmp_path: Path) -> None:
+    from zoneinfo import ZoneInfo
+
+    aware = datetime.datetime(2024, 3, 1, 18, 30, 15, tzinfo=UTC)
+    naive = datetime.datetime(2024, 3, 1, 12, 30, 15)
+    for zone in (COSTA_RICA_TIME, ZoneInfo("America/Costa_Rica")):
+        write_xlsx(
+            tmp_path / "t.xlsx", [[aware, naive, datetime.date(2024, 3, 1)]], ["a", "b", "c"], timezone=zone
+        )
+        sheet = openpyxl.load_workbook(tmp_path / "t.xlsx").active
+        assert sheet is not None
+        assert [c.value for c in sheet[2]] == [naive, naive, datetime.datetime(2024, 3, 1)]
+        write_csv(tmp_path / "t.csv", [[aware, naive]], ["a", "b"], timezone=zone)
+        assert (tmp_path / "t.csv").read_text("utf-8-sig").splitlines()[
+            1
+        ] == "2024-03-01 12:30:15;2024-03-01 12:30:15"
 
 
 def test_calamine_reads_the_xlsx_export_exactly(tmp_path: Path) -> None:

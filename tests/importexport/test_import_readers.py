@@ -85,6 +85,12 @@ def test_a_late_latin_1_byte_after_a_long_ascii_start_is_not_misread(tmp_path: P
     assert list(table)[-1] == ["88129999", "Peña"]
 
 
+def test_excels_unicode_text_export_in_utf16_is_read(make_text: MakeText) -> None:
+    table = open_rows(make_text("Teléfono\tNombre\r\n88123456\tPeña\r\n", "utf-16"))
+    assert (table.encoding, table.delimiter) == ("utf-16", "\t")
+    assert list(table) == [["Teléfono", "Nombre"], ["88123456", "Peña"]]
+
+
 def test_excels_sep_line_sets_the_separator(make_text: MakeText) -> None:
     table = open_rows(make_text("sep=|\nTeléfono|Nombre\n88123456|Ana, la de ventas\n"))
     assert table.delimiter == "|"
@@ -158,6 +164,8 @@ REFUSALS = {
     "bomba_declarada.xlsx": "descomprimido ocuparía",
     "bomba_mentirosa.xlsx": "ocupa más de lo que declara",
     "protegido.xlsx": "protegido con contraseña",
+    "ole_sin_libro.xls": "documento de Office pero no un libro de Excel",
+    "xls_corrupto.xls": "dañado",
 }
 
 

@@ -85,7 +85,12 @@ class FileRejected(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ReaderLimits:
-    """Bounds checked before and while reading; ``None`` means unbounded."""
+    """Bounds checked before and while reading; ``None`` means unbounded.
+
+    ``max_rows`` counts every row of the sheet or CSV, the header and blank rows included (Excel sheets
+    are refused up front, CSV files when the row past the limit is read); ``classify_rows`` has its own
+    limit on data rows.
+    """
 
     max_file_bytes: int | None = None
     max_rows: int | None = None

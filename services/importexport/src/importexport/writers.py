@@ -21,7 +21,7 @@ import io
 import math
 import re
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -56,6 +56,7 @@ COSTA_RICA_TIME = datetime.timezone(datetime.timedelta(hours=-6), "America/Costa
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _BATCH_ROWS = 500
 _EXCEL_EPOCH = datetime.datetime(1899, 12, 30)
+_DAY = datetime.timedelta(days=1)
 # Characters XML 1.0 cannot carry at all; dropped from text cells.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 # Excel reads "_x0041_" in text as an escaped character; escape the underscore to keep the text as is.
@@ -116,7 +117,9 @@ def write_csv(
             writer.writerow([escape_formula(h) for h in headers])
             count = 0
             for row in rows:
-                writer.writerow([_csv_cell(value, timezone) for value in row])
+                writer.writerow(
+                    [escape_formula(v) if type(v) is str else _csv_cell(v, timezone) for v in row]
+                )
                 count += 1
             text.flush()
         finally:
@@ -145,12 +148,14 @@ def write_xlsx(
         zf.writestr("xl/styles.xml", _STYLES)
         with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
             sheet.write(_sheet_head(column_widths).encode())
+            cell = _xlsx_cell_writer(timezone)
             header_cells = "".join(_xlsx_text(h, _STYLE_HEADER) for h in headers)
             parts = [f'<row r="1">{header_cells}</row>']
             number = 1
             for row in rows:
                 number += 1
-                parts.append(f'<row r="{number}">{"".join([_xlsx_cell(v, timezone) for v in row])}</row>')
+                cells = "".join([_xlsx_text(v, 0) if type(v) is str else cell(v) for v in row])
+                parts.append(f'<row r="{number}">{cells}</row>')
                 if len(parts) >= _BATCH_ROWS:
                     sheet.write("".join(parts).encode())
                     parts.clear()
@@ -194,7 +199,7 @@ def _csv_cell(value: ExportCell, timezone: datetime.tzinfo) -> str:
     if isinstance(value, bool):
         return "VERDADERO" if value else "FALSO"
     if isinstance(value, datetime.datetime):
-        return f"{_local(value, timezone):%Y-%m-%d %H:%M:%S}"
+        return _local(value, timezone).isoformat(sep=" ", timespec="seconds")
     if isinstance(value, datetime.date):
         return value.isoformat()
     return str(value)
@@ -205,22 +210,33 @@ _STYLE_DATE = 2
 _STYLE_HEADER = 3
 
 
-def _xlsx_cell(value: ExportCell, timezone: datetime.tzinfo) -> str:
-    if value is None:
-        return "<c/>"
-    if isinstance(value, str):
-        return _xlsx_text(value, 0)
-    if isinstance(value, bool):
-        return f'<c t="b"><v>{int(value)}</v></c>'
-    if isinstance(value, datetime.datetime):
-        serial = (_local(value, timezone) - _EXCEL_EPOCH) / datetime.timedelta(days=1)
-        return f'<c s="{_STYLE_DATETIME}"><v>{serial!r}</v></c>'
-    if isinstance(value, datetime.date):
-        serial_days = (value - _EXCEL_EPOCH.date()).days
-        return f'<c s="{_STYLE_DATE}"><v>{serial_days}</v></c>'
-    if isinstance(value, float) and not math.isfinite(value):
-        return "<c/>"
-    return f"<c><v>{value!r}</v></c>"
+def _xlsx_cell_writer(timezone: datetime.tzinfo) -> Callable[[ExportCell], str]:
+    """The XML of one cell; aware times are shown in ``timezone``."""
+    # With a fixed offset, subtracting an epoch in that zone gives local serial days without astimezone().
+    zoned_epoch = _EXCEL_EPOCH.replace(tzinfo=timezone) if isinstance(timezone, datetime.timezone) else None
+
+    def cell(value: ExportCell) -> str:
+        if value is None:
+            return "<c/>"
+        if isinstance(value, str):
+            return _xlsx_text(value, 0)
+        if isinstance(value, bool):
+            return f'<c t="b"><v>{int(value)}</v></c>'
+        if isinstance(value, datetime.datetime):
+            if value.tzinfo is None:
+                serial = (value - _EXCEL_EPOCH) / _DAY
+            elif zoned_epoch is not None:
+                serial = (value - zoned_epoch) / _DAY
+            else:
+                serial = (_local(value, timezone) - _EXCEL_EPOCH) / _DAY
+            return f'<c s="{_STYLE_DATETIME}"><v>{serial!r}</v></c>'
+        if isinstance(value, datetime.date):
+            return f'<c s="{_STYLE_DATE}"><v>{(value - _EXCEL_EPOCH.date()).days}</v></c>'
+        if isinstance(value, float) and not math.isfinite(value):
+            return "<c/>"
+        return f"<c><v>{value!r}</v></c>"
+
+    return cell
 
 
 def _xlsx_text(text: str, style: int) -> str:
