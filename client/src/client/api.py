@@ -1,0 +1,491 @@
+"""The gateway's HTTP API as typed calls (``GatewayApi`` over ``requests``) and the ``Gateway`` protocol that
+view models depend on, so tests can hand them a fake."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+
+from client.models import (
+    CallRequest,
+    Contact,
+    Generation,
+    HistoryEntry,
+    JobProgress,
+    Me,
+    Page,
+    StatusOption,
+    history_from_json,
+    parse_time,
+)
+
+ProgressCallback = Callable[[int, int | None], None]
+
+
+class ApiError(Exception):
+    """A request that failed; ``message`` is the server's (Spanish) text when it sent one."""
+
+    status = 0
+    default_message = "Error del servidor."
+
+    def __init__(self, message: str = "", *, status: int | None = None, code: str = "") -> None:
+        self.message = message or self.default_message
+        if status is not None:
+            self.status = status
+        self.code = code
+        super().__init__(self.message)
+
+
+class NetworkError(ApiError):
+    """The server could not be reached (no answer, refused, timed out)."""
+
+    default_message = "No se pudo conectar con el servidor."
+
+
+class Unauthorized(ApiError):
+    """401: the key is missing, invalid or revoked."""
+
+    status = 401
+    default_message = "La llave de API no es válida o fue revocada."
+
+
+class Forbidden(ApiError):
+    """403: the role lacks the capability."""
+
+    status = 403
+    default_message = "Su rol no permite esta acción."
+
+
+class NotFound(ApiError):
+    """404."""
+
+    status = 404
+    default_message = "No existe."
+
+
+class Conflict(ApiError):
+    """409: for example a phone that already exists."""
+
+    status = 409
+    default_message = "Conflicto con el estado actual."
+
+
+class PreconditionFailed(ApiError):
+    """412: the contact changed since it was read (If-Match mismatch)."""
+
+    status = 412
+    default_message = "El contacto cambió desde que se leyó."
+
+
+class Invalid(ApiError):
+    """400/413/422: the request was refused as invalid."""
+
+    status = 422
+    default_message = "Datos no válidos."
+
+
+class LockedByOther(ApiError):
+    """423: someone else holds the contact's lock."""
+
+    status = 423
+    default_message = "El contacto está bloqueado por otro usuario."
+
+    def __init__(
+        self, message: str = "", *, locked_by: str = "", locked_until: str = "", code: str = ""
+    ) -> None:
+        super().__init__(message, code=code)
+        self.locked_by = locked_by
+        self.locked_until = parse_time(locked_until)
+
+
+class RateLimited(ApiError):
+    """429: too many requests; ``retry_after`` seconds to wait."""
+
+    status = 429
+    default_message = "Demasiadas solicitudes."
+
+    def __init__(self, message: str = "", *, retry_after: float = 1.0, code: str = "") -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class NoDesk(ApiError):
+    """The call could not be placed: no desk agent is connected for this user."""
+
+    status = 409
+    default_message = "No hay un agente de puesto conectado."
+
+
+class ServerError(ApiError):
+    """5xx or an answer the client does not understand."""
+
+    status = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ContactQuery:
+    """Server-side filters of the contact list (empty means no filter)."""
+
+    status: str = ""
+    list: str = ""
+    operator: str = ""
+    q: str = ""
+    locked: bool | None = None
+
+    def params(self) -> dict[str, str]:
+        """Query-string parameters for ``GET /contacts`` and ``GET /export``."""
+        params = {
+            k: v
+            for k, v in (
+                ("status", self.status),
+                ("list", self.list),
+                ("operator", self.operator),
+                ("q", self.q.strip()),
+            )
+            if v
+        }
+        if self.locked is not None:
+            params["locked"] = "true" if self.locked else "false"
+        return params
+
+    def matches(self, contact: Contact) -> bool:
+        """Whether ``contact`` passes the filters (the live feed uses this to place new rows)."""
+        if self.status and contact.status != self.status:
+            return False
+        if self.list and contact.list != self.list:
+            return False
+        if self.operator and contact.operator != self.operator:
+            return False
+        if self.locked is not None and bool(contact.locked_by) != self.locked:
+            return False
+        needle = self.q.strip().lower()
+        if needle:
+            digits = "".join(ch for ch in needle if ch.isdigit())
+            haystack_phone = "".join(ch for ch in contact.phone_e164 + " " + contact.phone if ch.isdigit())
+            if needle not in contact.name.lower() and not (digits and digits in haystack_phone):
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class LockInfo:
+    """Who holds a lock and until when, as the server granted it."""
+
+    locked_by: str
+    locked_until: str
+
+
+class Gateway(Protocol):
+    """The gateway calls the client makes; every method blocks and raises ``ApiError`` subclasses."""
+
+    base_url: str
+
+    def health(self) -> Mapping[str, Any]:
+        """``GET /health``."""
+
+    def me(self) -> Me:
+        """``GET /me``."""
+
+    def statuses(self) -> Sequence[StatusOption]:
+        """``GET /statuses``."""
+
+    def list_contacts(self, query: ContactQuery, limit: int, cursor: str = "") -> Page:
+        """One page of ``GET /contacts``."""
+
+    def get_contact(self, contact_id: str) -> Contact:
+        """``GET /contacts/{id}``."""
+
+    def update_contact(self, contact_id: str, fields: Mapping[str, Any], version: int | None) -> Contact:
+        """``PUT /contacts/{id}`` with ``If-Match`` when ``version`` is given."""
+
+    def delete_contact(self, contact_id: str) -> None:
+        """``DELETE /contacts/{id}``."""
+
+    def history(self, contact_id: str) -> Sequence[HistoryEntry]:
+        """``GET /contacts/{id}/history``."""
+
+    def lock(self, contact_id: str, minutes: int) -> LockInfo:
+        """``POST /contacts/{id}/lock``."""
+
+    def unlock(self, contact_id: str) -> None:
+        """``DELETE /contacts/{id}/lock``."""
+
+    def call(self, contact_id: str) -> CallRequest:
+        """``POST /contacts/{id}/call``."""
+
+    def start_import(self, path: Path, dry_run: bool) -> JobProgress:
+        """``POST /import`` (multipart) → the job."""
+
+    def job(self, job_id: str) -> JobProgress:
+        """``GET /jobs/{id}``."""
+
+    def cancel_job(self, job_id: str) -> None:
+        """``DELETE /jobs/{id}``."""
+
+    def export(self, fmt: str, query: ContactQuery, dest: Path, on_progress: ProgressCallback) -> int:
+        """``GET /export`` streamed into ``dest``; returns the bytes written."""
+
+    def generate(self, amount: int, method: str, save: bool) -> Generation:
+        """``POST /api/generate_contacts``."""
+
+    def metrics(self) -> Mapping[str, Any]:
+        """``GET /metrics`` as JSON."""
+
+    def config(self) -> Mapping[str, Any]:
+        """``GET /config``."""
+
+
+def error_from_response(response: requests.Response) -> ApiError:
+    """The typed error for a non-2xx answer, carrying the server's message."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    error: dict[str, Any] = {}
+    for candidate in (body.get("error"), body.get("detail")):
+        if isinstance(candidate, dict):
+            error = candidate
+            break
+    if not error and isinstance(body.get("detail"), str):
+        error = {"message": body["detail"]}
+    code = str(error.get("code") or "")
+    message = str(error.get("message") or "")
+    status = response.status_code
+    if code == "no_desk":
+        return NoDesk(message, status=status, code=code)
+    if status == 401:
+        return Unauthorized(message, code=code)
+    if status == 403:
+        return Forbidden(message, code=code)
+    if status == 404:
+        return NotFound(message, code=code)
+    if status == 409:
+        return Conflict(message, code=code)
+    if status == 412:
+        return PreconditionFailed(message, code=code)
+    if status == 423:
+        nested = error.get("details")
+        details: dict[str, Any] = nested if isinstance(nested, dict) else error
+        return LockedByOther(
+            message,
+            locked_by=str(details.get("locked_by") or ""),
+            locked_until=str(details.get("locked_until") or ""),
+            code=code,
+        )
+    if status == 429:
+        try:
+            retry = float(response.headers.get("Retry-After", "1"))
+        except ValueError:
+            retry = 1.0
+        return RateLimited(message, retry_after=retry, code=code)
+    if status in (400, 413, 422):
+        return Invalid(message, status=status, code=code)
+    return ServerError(message or f"Respuesta inesperada del servidor ({status}).", status=status, code=code)
+
+
+def next_cursor(response: requests.Response) -> str:
+    """The ``cursor`` of the ``Link: <...>; rel="next"`` header ("" when there is no next page)."""
+    link = response.links.get("next")
+    if not link:
+        return ""
+    values = parse_qs(urlsplit(link.get("url", "")).query).get("cursor")
+    return values[0] if values else ""
+
+
+class GatewayApi:
+    """The real gateway over one pooled ``requests.Session`` (safe to share between worker threads)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        session: requests.Session | None = None,
+        timeout: float = 15.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._session = session or requests.Session()
+        self._session.headers.update({"X-API-Key": api_key, "Accept": "application/json"})
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=8)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._timeout = timeout
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._session.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", self._timeout)
+        try:
+            response = self._session.request(method, self.base_url + path, **kwargs)
+        except requests.RequestException as exc:
+            raise NetworkError(f"No se pudo conectar con {self.base_url}: {type(exc).__name__}") from exc
+        if response.status_code >= 400:
+            error = error_from_response(response)
+            response.close()
+            raise error
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ServerError(
+                "El servidor respondió algo que no es JSON.", status=response.status_code
+            ) from exc
+
+    def health(self) -> Mapping[str, Any]:
+        """``GET /health``."""
+        data = self._json("GET", "/health")
+        return data if isinstance(data, dict) else {}
+
+    def me(self) -> Me:
+        """``GET /me``."""
+        return Me.from_json(self._json("GET", "/me"))
+
+    def statuses(self) -> Sequence[StatusOption]:
+        """``GET /statuses``."""
+        data = self._json("GET", "/statuses")
+        items = data.get("statuses", []) if isinstance(data, dict) else data
+        return [StatusOption.from_json(item) for item in items if isinstance(item, dict)]
+
+    def list_contacts(self, query: ContactQuery, limit: int, cursor: str = "") -> Page:
+        """One page of ``GET /contacts``."""
+        params = query.params()
+        params["limit"] = str(limit)
+        if cursor:
+            params["cursor"] = cursor
+        response = self._request("GET", "/contacts", params=params)
+        try:
+            items = response.json()
+        except ValueError as exc:
+            raise ServerError("El servidor respondió algo que no es JSON.") from exc
+        if not isinstance(items, list):
+            raise ServerError("La lista de contactos no es un arreglo JSON.")
+        total_header = response.headers.get("X-Total-Count", "")
+        return Page(
+            contacts=[Contact.from_json(item) for item in items],
+            next_cursor=next_cursor(response),
+            total=int(total_header) if total_header.isdigit() else None,
+        )
+
+    def get_contact(self, contact_id: str) -> Contact:
+        """``GET /contacts/{id}`` (the ETag, when sent, is the version)."""
+        response = self._request("GET", f"/contacts/{contact_id}")
+        contact = Contact.from_json(response.json())
+        etag = response.headers.get("ETag", "").strip('W/"')
+        if etag.isdigit() and int(etag) != contact.version:
+            contact = replace(contact, version=int(etag))
+        return contact
+
+    def update_contact(self, contact_id: str, fields: Mapping[str, Any], version: int | None) -> Contact:
+        """``PUT /contacts/{id}``."""
+        headers = {"If-Match": f'"{version}"'} if version else {}
+        return Contact.from_json(
+            self._json("PUT", f"/contacts/{contact_id}", json=dict(fields), headers=headers)
+        )
+
+    def delete_contact(self, contact_id: str) -> None:
+        """``DELETE /contacts/{id}``."""
+        self._request("DELETE", f"/contacts/{contact_id}").close()
+
+    def history(self, contact_id: str) -> Sequence[HistoryEntry]:
+        """``GET /contacts/{id}/history``."""
+        data = self._json("GET", f"/contacts/{contact_id}/history")
+        items = data.get("events") or data.get("history") or [] if isinstance(data, dict) else data
+        return history_from_json([item for item in items if isinstance(item, dict)])
+
+    def lock(self, contact_id: str, minutes: int) -> LockInfo:
+        """``POST /contacts/{id}/lock``."""
+        data = self._json("POST", f"/contacts/{contact_id}/lock", json={"duration_minutes": minutes})
+        return LockInfo(str(data.get("locked_by") or ""), str(data.get("locked_until") or ""))
+
+    def unlock(self, contact_id: str) -> None:
+        """``DELETE /contacts/{id}/lock``."""
+        self._request("DELETE", f"/contacts/{contact_id}/lock").close()
+
+    def call(self, contact_id: str) -> CallRequest:
+        """``POST /contacts/{id}/call``."""
+        data = self._json("POST", f"/contacts/{contact_id}/call")
+        return CallRequest(str(data.get("call_id") or ""), bool(data.get("desk_connected")))
+
+    def start_import(self, path: Path, dry_run: bool) -> JobProgress:
+        """``POST /import`` with the file in field ``file``."""
+        with path.open("rb") as handle:
+            data = self._json(
+                "POST",
+                "/import",
+                files={"file": (path.name, handle)},
+                data={"dry_run": "true" if dry_run else "false"},
+                timeout=max(self._timeout, 120.0),
+            )
+        job = data.get("job", data) if isinstance(data, dict) else {}
+        return JobProgress.from_json(job)
+
+    def job(self, job_id: str) -> JobProgress:
+        """``GET /jobs/{id}``."""
+        return JobProgress.from_json(self._json("GET", f"/jobs/{job_id}"))
+
+    def cancel_job(self, job_id: str) -> None:
+        """``DELETE /jobs/{id}``."""
+        self._request("DELETE", f"/jobs/{job_id}").close()
+
+    def export(self, fmt: str, query: ContactQuery, dest: Path, on_progress: ProgressCallback) -> int:
+        """``GET /export`` streamed to a temporary file renamed to ``dest`` only when complete."""
+        params = query.params()
+        params["format"] = fmt
+        response = self._request("GET", "/export", params=params, stream=True, timeout=(self._timeout, 300))
+        length = response.headers.get("Content-Length", "")
+        total = int(length) if length.isdigit() else None
+        partial = dest.with_name(dest.name + ".part")
+        written = 0
+        try:
+            with response, partial.open("wb") as handle:
+                for chunk in response.iter_content(chunk_size=256 * 1024):
+                    handle.write(chunk)
+                    written += len(chunk)
+                    on_progress(written, total)
+            if total is not None and written != total:
+                raise NetworkError(f"La descarga se cortó: {written} de {total} bytes.")
+            os.replace(partial, dest)
+        except requests.RequestException as exc:
+            partial.unlink(missing_ok=True)
+            raise NetworkError(f"La descarga se cortó: {type(exc).__name__}") from exc
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return written
+
+    def generate(self, amount: int, method: str, save: bool) -> Generation:
+        """``POST /api/generate_contacts``."""
+        data = self._json(
+            "POST", "/api/generate_contacts", json={"amount": amount, "method": method, "save": save}
+        )
+        result = Generation.from_json(data)
+        if not result.success:
+            error = data.get("error") if isinstance(data, dict) else None
+            message = error.get("message") if isinstance(error, dict) else data.get("message", "")
+            raise ServerError(str(message or "El servidor indicó que la generación no tuvo éxito."))
+        return result
+
+    def metrics(self) -> Mapping[str, Any]:
+        """``GET /metrics`` with ``Accept: application/json``."""
+        data = self._json("GET", "/metrics", headers={"Accept": "application/json"})
+        return data if isinstance(data, dict) else {}
+
+    def config(self) -> Mapping[str, Any]:
+        """``GET /config``."""
+        data = self._json("GET", "/config")
+        return data if isinstance(data, dict) else {}

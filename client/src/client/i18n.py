@@ -1,0 +1,245 @@
+"""User-facing text in Spanish (default) and English; one table, looked up by key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+LANGUAGES = ("es", "en")
+
+# key: (español, English). Placeholders use str.format names.
+_TEXT: Mapping[str, tuple[str, str]] = {
+    "app.title": ("CallManager", "CallManager"),
+    "conn.connected": ("conectado", "connected"),
+    "conn.reconnecting": ("reconectando…", "reconnecting…"),
+    "conn.disconnected": ("desconectado", "disconnected"),
+    "conn.connecting": ("conectando…", "connecting…"),
+    "status.count_exact": ("{count} contactos", "{count} contacts"),
+    "status.count_loaded": ("{loaded} cargados, hay más", "{loaded} loaded, more available"),
+    "status.loading": ("cargando…", "loading…"),
+    "status.user": ("{username} ({role})", "{username} ({role})"),
+    "status.user_unknown": ("usuario desconocido", "unknown user"),
+    "status.resynced": (
+        "Se recargó la lista: hubo cambios mientras estaba desconectado.",
+        "List reloaded: there were changes while disconnected.",
+    ),
+    "role.Agent": ("Agente", "Agent"),
+    "role.TeamLead": ("Líder de equipo", "Team lead"),
+    "role.ProjectManager": ("Gerente de proyecto", "Project manager"),
+    "role.TI": ("TI", "IT"),
+    "col.name": ("Nombre", "Name"),
+    "col.phone": ("Teléfono", "Phone"),
+    "col.status": ("Estado", "Status"),
+    "col.note": ("Nota", "Note"),
+    "col.lock": ("Bloqueado por", "Locked by"),
+    "filter.all": ("(todos)", "(all)"),
+    "filter.status": ("Estado", "Status"),
+    "filter.list": ("Lista", "List"),
+    "filter.operator": ("Operador", "Operator"),
+    "filter.search": ("Buscar nombre o teléfono (Ctrl+F)", "Search name or phone (Ctrl+F)"),
+    "tool.import": ("📥 Importar", "📥 Import"),
+    "tool.export": ("📤 Exportar", "📤 Export"),
+    "tool.generate": ("🎲 Generar", "🎲 Generate"),
+    "tool.metrics": ("📊 Métricas", "📊 Metrics"),
+    "tool.reload": ("⟳ Recargar", "⟳ Reload"),
+    "panel.empty": ("Seleccione un contacto", "Select a contact"),
+    "panel.tab_edit": ("Contacto", "Contact"),
+    "panel.tab_history": ("Historial", "History"),
+    "panel.name": ("Nombre", "Name"),
+    "panel.status": ("Estado", "Status"),
+    "panel.note": ("Nota", "Note"),
+    "panel.phone": ("Teléfono", "Phone"),
+    "panel.save": ("💾 Guardar (Ctrl+S)", "💾 Save (Ctrl+S)"),
+    "panel.call": ("📞 Llamar (F5)", "📞 Call (F5)"),
+    "panel.lock": ("🔒 Bloquear", "🔒 Lock"),
+    "panel.release": ("🔓 Liberar", "🔓 Release"),
+    "panel.force_release": ("🔓 Forzar liberación", "🔓 Force release"),
+    "panel.delete": ("🗑 Eliminar", "🗑 Delete"),
+    "panel.next": ("Siguiente (Ctrl+N)", "Next (Ctrl+N)"),
+    "panel.saved": ("Cambios guardados.", "Changes saved."),
+    "panel.nothing_to_save": ("No hay cambios que guardar.", "Nothing to save."),
+    "panel.stale": (
+        "Otro usuario modificó este contacto; se cargó la versión actual. Revise y guarde de nuevo.",
+        "Someone else changed this contact; the current version was loaded. Review and save again.",
+    ),
+    "panel.changed_by": ("{user} cambió este contacto.", "{user} changed this contact."),
+    "panel.changed_by_dirty": (
+        "{user} cambió este contacto mientras usted editaba; al guardar se avisará si hay conflicto.",
+        "{user} changed this contact while you were editing; saving will report any conflict.",
+    ),
+    "panel.deleted": ("Contacto eliminado.", "Contact deleted."),
+    "panel.deleted_by": ("{user} eliminó este contacto.", "{user} deleted this contact."),
+    "panel.confirm_delete": (
+        "¿Eliminar el contacto {name} ({phone})? Esta acción queda registrada.",
+        "Delete contact {name} ({phone})? This action is recorded.",
+    ),
+    "lock.free": ("Libre", "Free"),
+    "lock.mine": ("Bloqueado por usted — quedan {remaining}", "Locked by you — {remaining} left"),
+    "lock.other": (
+        "Bloqueado por {owner} hasta las {until} (quedan {remaining})",
+        "Locked by {owner} until {until} ({remaining} left)",
+    ),
+    "lock.denied": (
+        "No se pudo bloquear: lo tiene {owner} hasta las {until}.",
+        "Could not lock: {owner} holds it until {until}.",
+    ),
+    "lock.locked": ("Contacto bloqueado por {minutes} minutos.", "Contact locked for {minutes} minutes."),
+    "lock.released": ("Bloqueo liberado.", "Lock released."),
+    "lock.expired": ("Su bloqueo venció.", "Your lock expired."),
+    "call.sent": ("Llamada enviada a su puesto ({number}).", "Call sent to your desk ({number})."),
+    "call.no_desk": (
+        "No hay un agente de puesto conectado: la llamada no se hizo. {message}",
+        "No desk agent connected: the call was not made. {message}",
+    ),
+    "call.sent_no_desk": (
+        "La solicitud se registró, pero ningún agente de puesto está conectado: la llamada no se hizo.",
+        "The request was recorded, but no desk agent is connected: the call was not made.",
+    ),
+    "history.when": ("Cuándo", "When"),
+    "history.who": ("Quién", "Who"),
+    "history.what": ("Qué", "What"),
+    "history.old": ("Antes", "Before"),
+    "history.new": ("Después", "After"),
+    "history.empty": ("Sin historial.", "No history."),
+    "error.network": (
+        "No se pudo conectar con el servidor {url}: {detail}",
+        "Could not reach the server {url}: {detail}",
+    ),
+    "error.unauthorized": (
+        "La llave de API no es válida o fue revocada.",
+        "The API key is invalid or revoked.",
+    ),
+    "error.forbidden": ("Su rol no permite esta acción.", "Your role does not allow this action."),
+    "error.rate_limited": (
+        "Demasiadas solicitudes; espere {seconds} s.",
+        "Too many requests; wait {seconds} s.",
+    ),
+    "error.unexpected": (
+        "Respuesta inesperada del servidor ({status}).",
+        "Unexpected server response ({status}).",
+    ),
+    "error.not_found": ("No existe.", "Not found."),
+    "setup.title": ("Conexión al servidor", "Server connection"),
+    "setup.url": ("URL del servidor", "Server URL"),
+    "setup.key": ("Llave de API", "API key"),
+    "setup.language": ("Idioma", "Language"),
+    "setup.test": ("Probar y guardar", "Test and save"),
+    "setup.cancel": ("Cancelar", "Cancel"),
+    "setup.url_invalid": (
+        "La URL debe empezar con http:// o https://",
+        "The URL must start with http:// or https://",
+    ),
+    "setup.key_missing": ("Escriba la llave de API.", "Enter the API key."),
+    "setup.testing": ("Probando conexión…", "Testing connection…"),
+    "setup.ok": ("Conectado como {username} ({role}).", "Connected as {username} ({role})."),
+    "setup.keyring_ok": (
+        "La llave se guardó en el llavero del sistema.",
+        "The key was saved in the OS keyring.",
+    ),
+    "setup.keyring_fallback": (
+        "No hay llavero del sistema disponible ({reason}); la llave se guardó en {path} "
+        "con permisos solo para su usuario.",
+        "No OS keyring available ({reason}); the key was saved in {path}, readable only by your user.",
+    ),
+    "import.title": ("Importar contactos", "Import contacts"),
+    "import.choose": ("Elegir archivo…", "Choose file…"),
+    "import.idle": ("Elija un archivo .xlsx, .xls o .csv.", "Choose a .xlsx, .xls or .csv file."),
+    "import.checking": ("Revisando {file} (sin guardar)…", "Checking {file} (dry run)…"),
+    "import.preview": (
+        "Revisión de {file}: {total} filas — {inserted} nuevas, {updated} actualizadas, "
+        "{merged} repetidas en el archivo, {rejected} rechazadas.",
+        "Dry run of {file}: {total} rows — {inserted} new, {updated} updated, "
+        "{merged} repeated in file, {rejected} rejected.",
+    ),
+    "import.confirm": ("Confirmar importación", "Confirm import"),
+    "import.running": ("Importando {file}: {done} de {total}", "Importing {file}: {done} of {total}"),
+    "import.done": (
+        "Importación terminada: {inserted} nuevas, {updated} actualizadas, {merged} repetidas, "
+        "{rejected} rechazadas de {total}.",
+        "Import finished: {inserted} new, {updated} updated, {merged} repeated, "
+        "{rejected} rejected of {total}.",
+    ),
+    "import.failed": ("La importación falló: {message}", "The import failed: {message}"),
+    "import.cancelled": ("Importación cancelada.", "Import cancelled."),
+    "import.save_report": ("Guardar reporte…", "Save report…"),
+    "import.report_saved": ("Reporte guardado en {path}.", "Report saved to {path}."),
+    "import.row": ("Fila", "Row"),
+    "import.reason": ("Motivo", "Reason"),
+    "export.title": ("Exportar contactos", "Export contacts"),
+    "export.format": ("Formato", "Format"),
+    "export.start": ("Exportar…", "Export…"),
+    "export.running": ("Descargando… {received}", "Downloading… {received}"),
+    "export.done": ("Exportación guardada en {path} ({size}).", "Export saved to {path} ({size})."),
+    "export.failed": (
+        "La exportación falló: {message}. No se guardó ningún archivo.",
+        "The export failed: {message}. No file was saved.",
+    ),
+    "generate.title": ("Generar números de Costa Rica", "Generate Costa Rican numbers"),
+    "generate.amount": ("Cantidad (1–1000)", "Amount (1–1000)"),
+    "generate.method": ("Método", "Method"),
+    "generate.save": ("Guardar como contactos", "Save as contacts"),
+    "generate.shares": ("Reparto por operador", "Operator shares"),
+    "generate.run": ("Generar", "Generate"),
+    "generate.amount_invalid": (
+        "La cantidad debe ser un número entre 1 y 1000.",
+        "The amount must be a number between 1 and 1000.",
+    ),
+    "generate.running": ("Generando…", "Generating…"),
+    "generate.done": (
+        "{count} números generados; {saved} guardados como contactos.",
+        "{count} numbers generated; {saved} saved as contacts.",
+    ),
+    "generate.done_unsaved": (
+        "{count} números generados (no se guardaron).",
+        "{count} numbers generated (not saved).",
+    ),
+    "generate.failed": ("La generación falló: {message}", "Generation failed: {message}"),
+    "generate.save_as": ("Guardar resultado…", "Save result…"),
+    "generate.number": ("Número", "Number"),
+    "generate.formatted": ("Formato", "Formatted"),
+    "generate.operator": ("Operador", "Operator"),
+    "generate.saved_file": ("Resultado guardado en {path}.", "Result saved to {path}."),
+    "method.stratified": ("Estratificado (recomendado)", "Stratified (recommended)"),
+    "method.simple": ("Simple (tercios iguales)", "Simple (equal thirds)"),
+    "method.random": ("Aleatorio (por pesos)", "Random (by weight)"),
+    "metrics.title": ("Métricas", "Metrics"),
+    "metrics.refresh": ("Actualizar", "Refresh"),
+    "metrics.calls": ("Llamadas", "Calls"),
+    "metrics.by_status": ("Contactos por estado", "Contacts by status"),
+    "metrics.per_agent": ("Por agente", "Per agent"),
+    "metrics.other": ("Otros datos", "Other figures"),
+    "metrics.failed": ("No se pudieron leer las métricas: {message}", "Could not read metrics: {message}"),
+    "file.saved": ("Guardado en {path}.", "Saved to {path}."),
+    "file.failed": ("No se pudo guardar {path}: {message}", "Could not save {path}: {message}"),
+    "common.yes": ("Sí", "Yes"),
+    "common.no": ("No", "No"),
+    "common.close": ("Cerrar", "Close"),
+    "common.cancel": ("Cancelar", "Cancel"),
+    "common.confirm": ("Confirmar", "Confirm"),
+    "common.minutes": ("{n} min", "{n} min"),
+    "common.seconds": ("{n} s", "{n} s"),
+}
+
+
+class Translator:
+    """Looks up user-facing text by key in one language; unknown keys show as the key itself."""
+
+    def __init__(self, language: str = "es") -> None:
+        self.language = language if language in LANGUAGES else "es"
+        self._index = LANGUAGES.index(self.language)
+
+    def __call__(self, key: str, **values: object) -> str:
+        """The text for ``key`` in this language, with ``values`` filled in."""
+        pair = _TEXT.get(key)
+        if pair is None:
+            return key
+        text = pair[self._index]
+        return text.format(**values) if values else text
+
+    def has(self, key: str) -> bool:
+        """Whether ``key`` has a translation."""
+        return key in _TEXT
+
+
+def keys() -> frozenset[str]:
+    """Every key with a translation (for tests that check coverage)."""
+    return frozenset(_TEXT)

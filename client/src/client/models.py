@@ -1,0 +1,268 @@
+"""What the gateway sends, as frozen dataclasses built leniently from its JSON (unknown keys ignored)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+ROLES = ("Agent", "TeamLead", "ProjectManager", "TI")
+
+
+def parse_time(value: object) -> datetime | None:
+    """An ISO-8601 timestamp (``Z`` accepted) as an aware UTC datetime, or None."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _text(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    return "" if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """One contact as the list and the panel show it."""
+
+    id: str
+    phone: str = ""
+    phone_e164: str = ""
+    phone_national: str = ""
+    name: str = ""
+    status: str = "SIN_GESTIONAR"
+    note: str = ""
+    email: str = ""
+    list: str = ""
+    operator: str = ""
+    locked_by: str = ""
+    locked_until: datetime | None = None
+    last_contacted_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 0
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Contact:
+        """A contact from the gateway's JSON."""
+        version = data.get("version")
+        return cls(
+            id=str(data["id"]),
+            phone=_text(data, "phone"),
+            phone_e164=_text(data, "phone_e164"),
+            phone_national=_text(data, "phone_national"),
+            name=_text(data, "name"),
+            status=_text(data, "status") or "SIN_GESTIONAR",
+            note=_text(data, "note"),
+            email=_text(data, "email"),
+            list=_text(data, "list"),
+            operator=_text(data, "operator"),
+            locked_by=_text(data, "locked_by"),
+            locked_until=parse_time(data.get("locked_until")),
+            last_contacted_at=parse_time(data.get("last_contacted_at")),
+            updated_at=parse_time(data.get("updated_at")),
+            version=int(version) if isinstance(version, int | str) and str(version).isdigit() else 0,
+        )
+
+    @property
+    def display_phone(self) -> str:
+        """The national form when known (``8812-3456``), else what was typed."""
+        return self.phone_national or self.phone or self.phone_e164
+
+    def lock_holder(self, now: datetime) -> str:
+        """Who holds the lock at ``now`` ("" when free or expired)."""
+        if self.locked_by and (self.locked_until is None or self.locked_until > now):
+            return self.locked_by
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of contacts and the cursor of the next ("" when this is the last)."""
+
+    contacts: Sequence[Contact]
+    next_cursor: str = ""
+    total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Me:
+    """Who the API key belongs to."""
+
+    username: str
+    role: str
+    team: str = ""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Me:
+        """The user from ``GET /me``."""
+        return cls(username=_text(data, "username"), role=_text(data, "role"), team=_text(data, "team"))
+
+
+@dataclass(frozen=True, slots=True)
+class StatusOption:
+    """One status of the catalogue."""
+
+    code: str
+    label_es: str
+    label_en: str
+    priority: int
+
+    def label(self, language: str) -> str:
+        """The label in ``language``."""
+        return self.label_en if language == "en" else self.label_es
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StatusOption:
+        """A status from ``GET /statuses`` (``label`` or ``label_es``/``label_en``)."""
+        code = _text(data, "code")
+        label_es = _text(data, "label_es") or _text(data, "label") or code
+        return cls(
+            code=code,
+            label_es=label_es,
+            label_en=_text(data, "label_en") or label_es,
+            priority=int(data.get("priority", 1000) or 1000),
+        )
+
+
+# The catalogue of PRODUCT.md, used only when the server has no GET /statuses (and the user is told).
+DEFAULT_STATUSES: tuple[StatusOption, ...] = (
+    StatusOption("NC", "No contesta", "No answer", 1),
+    StatusOption("CUELGA", "Cuelga", "Hangs up", 2),
+    StatusOption("SIN_GESTIONAR", "Sin gestionar", "Not handled", 3),
+    StatusOption("INTERESADO", "Interesado", "Interested", 4),
+    StatusOption("SERVICIOS_ACTIVOS", "Servicios activos", "Active services", 5),
+    StatusOption("PENDIENTE", "Pendiente", "Pending", 6),
+    StatusOption("EN_PROGRESO", "En progreso", "In progress", 7),
+    StatusOption("COMPLETADA", "Completada", "Completed", 8),
+    StatusOption("NO_DISPONIBLE", "No disponible", "Unavailable", 9),
+    StatusOption("NO_EXISTE", "No existe", "Does not exist", 10),
+    StatusOption("SIN_RED", "Sin red", "No network", 11),
+    StatusOption("NO_CONTACTO", "No contacto", "No contact", 12),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One change of a contact: when, who, what field, before and after."""
+
+    when: datetime | None
+    who: str
+    what: str
+    old: str = ""
+    new: str = ""
+
+
+def history_from_json(items: Sequence[Mapping[str, Any]]) -> list[HistoryEntry]:
+    """History rows from ``GET /contacts/{id}/history``: events with ``changes`` or one ``field`` each."""
+    rows: list[HistoryEntry] = []
+    for item in items:
+        when = parse_time(item.get("occurred_at") or item.get("ts") or item.get("when"))
+        actor = item.get("actor")
+        who = (
+            _text(actor, "user") or _text(actor, "username") or _text(actor, "user_id")
+            if isinstance(actor, Mapping)
+            else _text(item, "user") or _text(item, "who")
+        )
+        kind = _text(item, "type") or _text(item, "event")
+        changes = item.get("changes")
+        if isinstance(changes, Sequence) and changes and not isinstance(changes, str):
+            for change in changes:
+                if isinstance(change, Mapping):
+                    rows.append(
+                        HistoryEntry(
+                            when, who, _text(change, "field"), _text(change, "old"), _text(change, "new")
+                        )
+                    )
+            continue
+        if "field" in item:
+            rows.append(HistoryEntry(when, who, _text(item, "field"), _text(item, "old"), _text(item, "new")))
+            continue
+        data = item.get("data")
+        detail = ""
+        if isinstance(data, Mapping):
+            detail = ", ".join(f"{k}={v}" for k, v in data.items() if k not in {"id", "contact_id"})
+        rows.append(HistoryEntry(when, who, kind, "", detail))
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class JobProgress:
+    """A background job (import, export) as ``GET /jobs/{id}`` or ``job_progress`` report it."""
+
+    id: str
+    kind: str = ""
+    state: str = "queued"
+    done: int = 0
+    total: int = 0
+    report: Mapping[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def finished(self) -> bool:
+        """Whether the job reached an end state."""
+        return self.state in {"finished", "failed", "cancelled"}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> JobProgress:
+        """A job from the gateway's JSON (``progress: {done, total}`` or flat ``done``/``total``)."""
+        progress = data.get("progress")
+        source: Mapping[str, Any] = progress if isinstance(progress, Mapping) else data
+        report = data.get("report")
+        error = data.get("error")
+        message = _text(error, "message") if isinstance(error, Mapping) else _text(data, "message")
+        return cls(
+            id=_text(data, "id") or _text(data, "job_id"),
+            kind=_text(data, "kind"),
+            state=_text(data, "state") or "queued",
+            done=int(source.get("done") or 0),
+            total=int(source.get("total") or 0),
+            report=report if isinstance(report, Mapping) else {},
+            message=message,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedPhone:
+    """One generated number."""
+
+    number: str
+    operator: str
+    formatted: str
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """The answer of ``POST /api/generate_contacts``."""
+
+    success: bool
+    count: int
+    saved: int
+    phones: Sequence[GeneratedPhone]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Generation:
+        """The generation result from the gateway's JSON."""
+        phones = [
+            GeneratedPhone(_text(p, "number"), _text(p, "operator"), _text(p, "formatted"))
+            for p in data.get("phones") or []
+            if isinstance(p, Mapping)
+        ]
+        return cls(
+            success=bool(data.get("success")),
+            count=int(data.get("count") or len(phones)),
+            saved=int(data.get("saved") or 0),
+            phones=phones,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    """The gateway's answer to a dial request."""
+
+    call_id: str
+    desk_connected: bool

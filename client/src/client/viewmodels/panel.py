@@ -1,0 +1,400 @@
+"""The contact panel: edit name, status and note; history; lock and release with the time left; delete for
+roles that may; and the call button."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from client.api import (
+    ApiError,
+    Gateway,
+    LockedByOther,
+    NoDesk,
+    NotFound,
+    PreconditionFailed,
+)
+from client.dispatch import Runner
+from client.i18n import Translator
+from client.models import CallRequest, Contact, HistoryEntry, Me, parse_time
+from client.viewmodels.contacts import utcnow
+from client.viewmodels.session import Capabilities
+
+DEFAULT_LOCK_MINUTES = 10
+EDITABLE = ("name", "status", "note")
+
+
+class LockState(StrEnum):
+    """Who holds the open contact's lock."""
+
+    FREE = "free"
+    MINE = "mine"
+    OTHER = "other"
+
+
+class MessageKind(StrEnum):
+    """How a panel message is shown."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+def remaining_text(until: datetime | None, now: datetime) -> str:
+    """Time left as ``m:ss`` (``0:00`` once passed)."""
+    if until is None:
+        return ""
+    seconds = max(0, int((until - now).total_seconds()))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def local_time(moment: datetime | None) -> str:
+    """``HH:MM`` in local time."""
+    return moment.astimezone().strftime("%H:%M") if moment else "?"
+
+
+class ContactPanelViewModel:
+    """One open contact, its draft edits, its lock and its history; the view re-reads it on ``on_change``."""
+
+    def __init__(
+        self,
+        api: Gateway,
+        runner: Runner,
+        translate: Translator,
+        *,
+        me: Callable[[], Me | None],
+        capabilities: Callable[[], Capabilities],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._api = api
+        self._runner = runner
+        self.t = translate
+        self._me = me
+        self._capabilities = capabilities
+        self._clock = clock
+        self.contact: Contact | None = None
+        self.draft: dict[str, str] = {}
+        self.history: Sequence[HistoryEntry] = []
+        self.history_loaded = False
+        self.message = ""
+        self.message_kind = MessageKind.INFO
+        self.busy = False
+        self.on_change: Callable[[], None] = lambda: None
+        self.on_saved: Callable[[Contact], None] = lambda _contact: None
+        self.on_deleted: Callable[[str], None] = lambda _contact_id: None
+
+    # -- state --------------------------------------------------------------------------------------
+
+    def _say(self, text: str, kind: MessageKind = MessageKind.INFO) -> None:
+        self.message = text
+        self.message_kind = kind
+        self.on_change()
+
+    def _error(self, exc: Exception) -> None:
+        self.busy = False
+        if isinstance(exc, LockedByOther):
+            self._say(
+                self.t(
+                    "lock.denied",
+                    owner=exc.locked_by or "?",
+                    until=local_time(exc.locked_until),
+                ),
+                MessageKind.WARNING,
+            )
+            return
+        text = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+        self._say(text, MessageKind.ERROR)
+
+    @property
+    def username(self) -> str:
+        """The logged-in user's name ("" when unknown)."""
+        me = self._me()
+        return me.username if me else ""
+
+    @property
+    def dirty(self) -> bool:
+        """Whether the draft differs from the contact."""
+        if self.contact is None:
+            return False
+        return any(self.draft.get(f, "") != getattr(self.contact, f) for f in EDITABLE)
+
+    def lock_state(self, now: datetime | None = None) -> LockState:
+        """Free, held by me, or held by someone else (expired locks count as free)."""
+        if self.contact is None:
+            return LockState.FREE
+        holder = self.contact.lock_holder(now or self._clock())
+        if not holder:
+            return LockState.FREE
+        return LockState.MINE if holder == self.username else LockState.OTHER
+
+    def lock_text(self, now: datetime | None = None) -> str:
+        """The lock line: free, mine with time left, or someone else's with owner, expiry and time left."""
+        now = now or self._clock()
+        state = self.lock_state(now)
+        if self.contact is None or state is LockState.FREE:
+            return self.t("lock.free")
+        left = remaining_text(self.contact.locked_until, now)
+        if state is LockState.MINE:
+            return self.t("lock.mine", remaining=left)
+        return self.t(
+            "lock.other",
+            owner=self.contact.locked_by,
+            until=local_time(self.contact.locked_until),
+            remaining=left,
+        )
+
+    @property
+    def can_edit(self) -> bool:
+        """Whether the fields may be saved now (not while someone else holds the lock)."""
+        return self.contact is not None and self.lock_state() is not LockState.OTHER and not self.busy
+
+    @property
+    def can_delete(self) -> bool:
+        """Whether the delete button is offered (ProjectManager and TI)."""
+        return self.contact is not None and self._capabilities().delete
+
+    @property
+    def can_force_release(self) -> bool:
+        """Whether a lock held by someone else may be released by this role."""
+        return self.lock_state() is LockState.OTHER and self._capabilities().force_release
+
+    # -- actions ------------------------------------------------------------------------------------
+
+    def open(self, contact: Contact) -> None:
+        """Show ``contact`` at once, then fetch its current version and history."""
+        self.contact = contact
+        self.draft = {f: getattr(contact, f) for f in EDITABLE}
+        self.history = []
+        self.history_loaded = False
+        self.message = ""
+        self.on_change()
+        contact_id = contact.id
+        self._runner.submit(
+            lambda: self._api.get_contact(contact_id),
+            lambda fresh: self._fresh(contact_id, fresh),
+            self._open_failed,
+        )
+        self.load_history()
+
+    def _fresh(self, contact_id: str, fresh: Contact) -> None:
+        if self.contact is None or self.contact.id != contact_id:
+            return
+        if not self.dirty:
+            self.draft = {f: getattr(fresh, f) for f in EDITABLE}
+        self.contact = fresh
+        self.on_change()
+
+    def _open_failed(self, exc: Exception) -> None:
+        if isinstance(exc, NotFound):
+            self._say(self.t("panel.deleted"), MessageKind.WARNING)
+            return
+        self._error(exc)
+
+    def close(self) -> None:
+        """Show no contact."""
+        self.contact = None
+        self.draft = {}
+        self.history = []
+        self.message = ""
+        self.on_change()
+
+    def set_field(self, field: str, value: str) -> None:
+        """The user typed into ``field`` (name, status or note)."""
+        if field in EDITABLE:
+            self.draft[field] = value
+
+    def load_history(self) -> None:
+        """Fetch the contact's history from its events."""
+        if self.contact is None:
+            return
+        contact_id = self.contact.id
+        self._runner.submit(
+            lambda: self._api.history(contact_id),
+            lambda rows: self._got_history(contact_id, rows),
+            self._error,
+        )
+
+    def _got_history(self, contact_id: str, rows: Sequence[HistoryEntry]) -> None:
+        if self.contact is None or self.contact.id != contact_id:
+            return
+        self.history = sorted(rows, key=lambda r: r.when.timestamp() if r.when else 0.0, reverse=True)
+        self.history_loaded = True
+        self.on_change()
+
+    def save(self) -> None:
+        """Send the changed fields with the version read (If-Match); report exactly what happened."""
+        if self.contact is None or self.busy:
+            return
+        changes = {
+            f: self.draft.get(f, "") for f in EDITABLE if self.draft.get(f, "") != getattr(self.contact, f)
+        }
+        if not changes:
+            self._say(self.t("panel.nothing_to_save"))
+            return
+        if self.lock_state() is LockState.OTHER:
+            self._say(self.lock_text(), MessageKind.WARNING)
+            return
+        contact = self.contact
+        self.busy = True
+        self.on_change()
+        self._runner.submit(
+            lambda: self._api.update_contact(contact.id, changes, contact.version or None),
+            self._saved,
+            self._save_failed,
+        )
+
+    def _saved(self, contact: Contact) -> None:
+        self.busy = False
+        if self.contact is not None and self.contact.id == contact.id:
+            self.contact = contact
+            self.draft = {f: getattr(contact, f) for f in EDITABLE}
+        self.on_saved(contact)
+        self._say(self.t("panel.saved"))
+        self.load_history()
+
+    def _save_failed(self, exc: Exception) -> None:
+        self.busy = False
+        if isinstance(exc, PreconditionFailed) and self.contact is not None:
+            contact_id = self.contact.id
+
+            def reloaded(fresh: Contact) -> None:
+                self._fresh(contact_id, fresh)
+                self._say(self.t("panel.stale"), MessageKind.WARNING)
+
+            self._runner.submit(lambda: self._api.get_contact(contact_id), reloaded, self._error)
+            return
+        if isinstance(exc, LockedByOther) and self.contact is not None:
+            self.contact = replace(self.contact, locked_by=exc.locked_by, locked_until=exc.locked_until)
+            self._say(
+                self.t(
+                    "lock.other",
+                    owner=exc.locked_by or "?",
+                    until=local_time(exc.locked_until),
+                    remaining=remaining_text(exc.locked_until, self._clock()),
+                ),
+                MessageKind.WARNING,
+            )
+            return
+        self._error(exc)
+
+    def lock(self, minutes: int = DEFAULT_LOCK_MINUTES) -> None:
+        """Lock the open contact for ``minutes`` (also extends my own lock)."""
+        if self.contact is None:
+            return
+        contact_id = self.contact.id
+
+        def locked(info: Any) -> None:
+            if self.contact is not None and self.contact.id == contact_id:
+                self.contact = replace(
+                    self.contact,
+                    locked_by=info.locked_by or self.username,
+                    locked_until=parse_time(info.locked_until),
+                )
+            self._say(self.t("lock.locked", minutes=minutes))
+
+        self._runner.submit(lambda: self._api.lock(contact_id, minutes), locked, self._error)
+
+    def release(self) -> None:
+        """Release my lock, or force-release someone else's when the role may."""
+        if self.contact is None:
+            return
+        contact_id = self.contact.id
+
+        def released(_: None) -> None:
+            if self.contact is not None and self.contact.id == contact_id:
+                self.contact = replace(self.contact, locked_by="", locked_until=None)
+            self._say(self.t("lock.released"))
+
+        self._runner.submit(lambda: self._api.unlock(contact_id), released, self._error)
+
+    def delete_prompt(self) -> str:
+        """The confirmation question for delete."""
+        if self.contact is None:
+            return ""
+        return self.t("panel.confirm_delete", name=self.contact.name or "?", phone=self.contact.display_phone)
+
+    def delete(self) -> None:
+        """Delete the open contact (the view asked for confirmation first)."""
+        if self.contact is None or not self.can_delete:
+            return
+        contact_id = self.contact.id
+
+        def deleted(_: None) -> None:
+            self.on_deleted(contact_id)
+            self.close()
+            self._say(self.t("panel.deleted"))
+
+        self._runner.submit(lambda: self._api.delete_contact(contact_id), deleted, self._error)
+
+    def call(self) -> None:
+        """Ask the gateway to have my desk dial this contact; say plainly when no desk agent is connected."""
+        if self.contact is None:
+            return
+        contact = self.contact
+
+        def placed(answer: CallRequest) -> None:
+            if answer.desk_connected:
+                self._say(self.t("call.sent", number=contact.display_phone))
+            else:
+                self._say(self.t("call.sent_no_desk"), MessageKind.WARNING)
+
+        def failed(exc: Exception) -> None:
+            if isinstance(exc, NoDesk):
+                self._say(self.t("call.no_desk", message=exc.message), MessageKind.WARNING)
+                return
+            self._error(exc)
+
+        self._runner.submit(lambda: self._api.call(contact.id), placed, failed)
+
+    # -- live events --------------------------------------------------------------------------------
+
+    def apply(self, name: str, payload: Mapping[str, Any]) -> None:
+        """Reflect a live event about the open contact."""
+        if self.contact is None or str(payload.get("id") or "") != self.contact.id:
+            return
+        user = str(payload.get("user") or payload.get("locked_by") or payload.get("unlocked_by") or "")
+        if name == "contact_deleted":
+            self.contact = None
+            self.draft = {}
+            self._say(self.t("panel.deleted_by", user=user or "?"), MessageKind.WARNING)
+        elif name == "contact_updated":
+            full = payload.get("contact")
+            if isinstance(full, Mapping) and full.get("id"):
+                fresh = Contact.from_json(full)
+            else:
+                fields = payload.get("fields") if isinstance(payload.get("fields"), Mapping) else {}
+                fresh = replace(
+                    self.contact,
+                    **{k: str(v or "") for k, v in dict(fields or {}).items() if k in EDITABLE},  # type: ignore[arg-type]
+                )
+            mine = user and user == self.username
+            if self.dirty and not mine:
+                self.contact = fresh
+                self._say(self.t("panel.changed_by_dirty", user=user or "?"), MessageKind.WARNING)
+            else:
+                self.contact = fresh
+                self.draft = {f: getattr(fresh, f) for f in EDITABLE}
+                if mine:
+                    self.on_change()
+                else:
+                    self._say(self.t("panel.changed_by", user=user or "?"))
+            self.load_history()
+        elif name == "contact_locked":
+            self.contact = replace(
+                self.contact,
+                locked_by=str(payload.get("locked_by") or ""),
+                locked_until=parse_time(payload.get("locked_until")),
+            )
+            self.on_change()
+        elif name == "contact_unlocked":
+            self.contact = replace(self.contact, locked_by="", locked_until=None)
+            self.on_change()
+        elif name == "lock_denied":
+            until = parse_time(payload.get("locked_until"))
+            text = str(payload.get("message") or "") or self.t(
+                "lock.denied", owner=payload.get("locked_by") or "?", until=local_time(until)
+            )
+            self._say(text, MessageKind.WARNING)

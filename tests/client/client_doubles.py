@@ -1,0 +1,270 @@
+"""Test doubles for the client's view models: an in-memory gateway, a manual clock scheduler, a queued
+runner and a table sink that records what the view was asked to do."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from client.api import ApiError, ContactQuery, LockInfo
+from client.models import (
+    DEFAULT_STATUSES,
+    CallRequest,
+    Contact,
+    GeneratedPhone,
+    Generation,
+    HistoryEntry,
+    JobProgress,
+    Me,
+    Page,
+    StatusOption,
+)
+from client.viewmodels.contacts import Row
+
+NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+PRIORITY = {s.code: s.priority for s in DEFAULT_STATUSES}
+
+
+def make_contact(n: int, status: str = "SIN_GESTIONAR", **changes: Any) -> Contact:
+    """Contact number ``n`` with a stable id and an 8-digit CR mobile."""
+    digits = f"{88000000 + n}"
+    contact = Contact(
+        id=f"c{n:06d}",
+        phone=digits,
+        phone_e164=f"+506{digits}",
+        phone_national=f"{digits[:4]}-{digits[4:]}",
+        name=f"Cliente {n}",
+        status=status,
+        note=f"nota {n}",
+        operator="kolbi",
+        list="lista-1",
+        version=1,
+    )
+    return replace(contact, **changes)
+
+
+class FakeGateway:
+    """The ``Gateway`` protocol in memory; ``fail[method]`` makes that call raise."""
+
+    base_url = "http://fake"
+
+    def __init__(self, contacts: Sequence[Contact] = (), me: Me | None = None) -> None:
+        self.contacts: dict[str, Contact] = {c.id: c for c in contacts}
+        self.me_value = me or Me("ana", "Agent", "equipo-1")
+        self.calls: list[tuple[str, Any]] = []
+        self.fail: dict[str, Exception] = {}
+        self.jobs: dict[str, JobProgress] = {}
+        self.job_reports: dict[bool, Mapping[str, Any]] = {}
+        self.history_rows: list[HistoryEntry] = []
+        self.call_answer = CallRequest("call-1", True)
+        self.metrics_value: Mapping[str, Any] = {}
+        self.config_value: Mapping[str, Any] = {}
+        self.statuses_value: Sequence[StatusOption] = DEFAULT_STATUSES
+        self.export_bytes = b"id,phone\n"
+
+    def _check(self, name: str, arg: Any = None) -> None:
+        self.calls.append((name, arg))
+        error = self.fail.get(name)
+        if error is not None:
+            raise error
+
+    def names(self) -> list[str]:
+        """Names of the calls made, in order."""
+        return [name for name, _ in self.calls]
+
+    def health(self) -> Mapping[str, Any]:
+        self._check("health")
+        return {"status": "healthy"}
+
+    def me(self) -> Me:
+        self._check("me")
+        return self.me_value
+
+    def statuses(self) -> Sequence[StatusOption]:
+        self._check("statuses")
+        return self.statuses_value
+
+    def list_contacts(self, query: ContactQuery, limit: int, cursor: str = "") -> Page:
+        self._check("list_contacts", (query, limit, cursor))
+        rows = sorted(
+            (c for c in self.contacts.values() if query.matches(c)),
+            key=lambda c: (PRIORITY.get(c.status, 99), c.id),
+        )
+        start = int(cursor or 0)
+        chunk = rows[start : start + limit]
+        more = start + limit < len(rows)
+        return Page(chunk, str(start + limit) if more else "", None)
+
+    def get_contact(self, contact_id: str) -> Contact:
+        self._check("get_contact", contact_id)
+        return self.contacts[contact_id]
+
+    def update_contact(self, contact_id: str, fields: Mapping[str, Any], version: int | None) -> Contact:
+        self._check("update_contact", (contact_id, dict(fields), version))
+        current = self.contacts[contact_id]
+        updated = replace(current, version=current.version + 1, **dict(fields))
+        self.contacts[contact_id] = updated
+        return updated
+
+    def delete_contact(self, contact_id: str) -> None:
+        self._check("delete_contact", contact_id)
+        del self.contacts[contact_id]
+
+    def history(self, contact_id: str) -> Sequence[HistoryEntry]:
+        self._check("history", contact_id)
+        return self.history_rows
+
+    def lock(self, contact_id: str, minutes: int) -> LockInfo:
+        self._check("lock", (contact_id, minutes))
+        until = NOW + timedelta(minutes=minutes)
+        self.contacts[contact_id] = replace(
+            self.contacts[contact_id], locked_by=self.me_value.username, locked_until=until
+        )
+        return LockInfo(self.me_value.username, until.isoformat())
+
+    def unlock(self, contact_id: str) -> None:
+        self._check("unlock", contact_id)
+
+    def call(self, contact_id: str) -> CallRequest:
+        self._check("call", contact_id)
+        return self.call_answer
+
+    def start_import(self, path: Path, dry_run: bool) -> JobProgress:
+        self._check("start_import", (path.name, dry_run))
+        job = JobProgress(id=f"job-{uuid.uuid4().hex[:6]}", kind="import", state="queued", total=10)
+        self.jobs[job.id] = job
+        self.last_dry_run = dry_run
+        return job
+
+    def job(self, job_id: str) -> JobProgress:
+        self._check("job", job_id)
+        return self.jobs[job_id]
+
+    def cancel_job(self, job_id: str) -> None:
+        self._check("cancel_job", job_id)
+        self.jobs[job_id] = replace(self.jobs[job_id], state="cancelled")
+
+    def export(
+        self, fmt: str, query: ContactQuery, dest: Path, on_progress: Callable[[int, int | None], None]
+    ) -> int:
+        self._check("export", (fmt, query))
+        on_progress(len(self.export_bytes) // 2, len(self.export_bytes))
+        dest.write_bytes(self.export_bytes)
+        on_progress(len(self.export_bytes), len(self.export_bytes))
+        return len(self.export_bytes)
+
+    def generate(self, amount: int, method: str, save: bool) -> Generation:
+        self._check("generate", (amount, method, save))
+        operators = ["kolbi", "telefonica", "claro"]
+        phones = [
+            GeneratedPhone(f"{83000000 + i}", operators[i % 3], f"{8300 + i // 10000:04d}-{i % 10000:04d}")
+            for i in range(amount)
+        ]
+        return Generation(True, amount, amount if save else 0, phones)
+
+    def metrics(self) -> Mapping[str, Any]:
+        self._check("metrics")
+        return self.metrics_value
+
+    def config(self) -> Mapping[str, Any]:
+        self._check("config")
+        return self.config_value
+
+
+class ManualScheduler:
+    """``Scheduler`` on a clock the test moves with ``advance``."""
+
+    def __init__(self) -> None:
+        self.time_ms = 0
+        self._pending: dict[int, tuple[int, Callable[[], None]]] = {}
+        self._next = 0
+
+    def call_later(self, delay_ms: int, callback: Callable[[], None]) -> object:
+        self._next += 1
+        self._pending[self._next] = (self.time_ms + delay_ms, callback)
+        return self._next
+
+    def cancel(self, handle: object) -> None:
+        self._pending.pop(handle, None)  # type: ignore[call-overload]
+
+    def now(self) -> float:
+        return self.time_ms / 1000
+
+    def advance(self, ms: int) -> None:
+        """Move the clock and run every callback that fell due, in order."""
+        target = self.time_ms + ms
+        while True:
+            due = [(at, h) for h, (at, _) in self._pending.items() if at <= target]
+            if not due:
+                break
+            at, handle = min(due)
+            self.time_ms = at
+            _, callback = self._pending.pop(handle)
+            callback()
+        self.time_ms = target
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+
+class QueuedRunner:
+    """``Runner`` that holds calls until the test runs them (to see in-flight states and races)."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[Callable[[], Any], Callable[[Any], None], Callable[[Exception], None]]] = []
+
+    def submit(
+        self, call: Callable[[], Any], on_done: Callable[[Any], None], on_error: Callable[[Exception], None]
+    ) -> None:
+        self.queue.append((call, on_done, on_error))
+
+    def run(self, index: int = 0) -> None:
+        """Run one queued call (default: the oldest) and deliver its outcome."""
+        call, on_done, on_error = self.queue.pop(index)
+        try:
+            result = call()
+        except ApiError as exc:
+            on_error(exc)
+            return
+        on_done(result)
+
+    def run_all(self) -> None:
+        while self.queue:
+            self.run()
+
+
+@dataclass
+class RecordingSink:
+    """``TableSink`` that keeps the rows like a Treeview would, and logs each operation."""
+
+    rows: list[Row] = field(default_factory=list)
+    ops: list[tuple[str, Any]] = field(default_factory=list)
+
+    def reset(self, rows: Sequence[Row]) -> None:
+        self.rows = list(rows)
+        self.ops.append(("reset", len(rows)))
+
+    def append(self, rows: Sequence[Row]) -> None:
+        self.rows.extend(rows)
+        self.ops.append(("append", len(rows)))
+
+    def insert(self, index: int, row: Row) -> None:
+        self.rows.insert(index, row)
+        self.ops.append(("insert", row.iid))
+
+    def update(self, row: Row) -> None:
+        index = next(i for i, r in enumerate(self.rows) if r.iid == row.iid)
+        self.rows[index] = row
+        self.ops.append(("update", row.iid))
+
+    def remove(self, iid: str) -> None:
+        self.rows = [r for r in self.rows if r.iid != iid]
+        self.ops.append(("remove", iid))
+
+    def iids(self) -> list[str]:
+        return [r.iid for r in self.rows]

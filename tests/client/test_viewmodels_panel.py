@@ -1,0 +1,211 @@
+"""The contact panel view model: edit and save, locks, history, delete by role, and the call button."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from client_doubles import NOW, FakeGateway, make_contact
+
+from client.api import LockedByOther, NoDesk, PreconditionFailed
+from client.dispatch import InlineRunner
+from client.i18n import Translator
+from client.models import CallRequest, HistoryEntry, Me
+from client.viewmodels.panel import ContactPanelViewModel, LockState, MessageKind
+from client.viewmodels.session import capabilities_for
+
+
+def build(role="Agent", contact=None, clock=lambda: NOW):
+    contact = contact or make_contact(1)
+    me = Me("ana", role)
+    api = FakeGateway([contact], me)
+    vm = ContactPanelViewModel(
+        api,
+        InlineRunner(),
+        Translator("es"),
+        me=lambda: me,
+        capabilities=lambda: capabilities_for(role),
+        clock=clock,
+    )
+    vm.open(contact)
+    return api, vm
+
+
+def test_save_sends_only_changed_fields_with_the_version_read():
+    api, vm = build()
+    vm.set_field("note", "Llamar el lunes")
+    vm.set_field("status", "INTERESADO")
+    saved = []
+    vm.on_saved = saved.append
+    vm.save()
+    _, (_, fields, version) = next(c for c in api.calls if c[0] == "update_contact")
+    assert fields == {"note": "Llamar el lunes", "status": "INTERESADO"}
+    assert version == 1
+    assert vm.message == "Cambios guardados."
+    assert saved[0].status == "INTERESADO"
+    assert not vm.dirty
+
+
+def test_nothing_to_save_sends_nothing():
+    api, vm = build()
+    vm.save()
+    assert "update_contact" not in api.names()
+    assert vm.message == "No hay cambios que guardar."
+
+
+def test_save_after_someone_else_changed_it_reloads_and_warns():
+    api, vm = build()
+    vm.set_field("name", "Mío")
+    api.fail["update_contact"] = PreconditionFailed()
+    api.contacts["c000001"] = replace(api.contacts["c000001"], name="De Beto", version=2)
+    vm.save()
+    assert vm.message_kind is MessageKind.WARNING
+    assert "Otro usuario modificó este contacto" in vm.message
+    assert vm.contact.version == 2
+    assert vm.draft["name"] == "Mío", "the user's unsaved text is kept for review"
+
+
+def test_save_refused_while_someone_else_holds_the_lock_names_them():
+    until = NOW + timedelta(minutes=7)
+    api, vm = build(contact=make_contact(1, locked_by="beto", locked_until=until))
+    vm.set_field("note", "x")
+    vm.save()
+    assert "update_contact" not in api.names()
+    assert "Bloqueado por beto" in vm.message
+    assert "quedan 7:00" in vm.message
+    assert not vm.can_edit
+
+
+def test_server_423_on_save_shows_owner_and_expiry():
+    api, vm = build()
+    api.fail["update_contact"] = LockedByOther(
+        "bloqueado", locked_by="carla", locked_until="2026-03-02T15:05:00Z"
+    )
+    vm.set_field("note", "x")
+    vm.save()
+    assert "Bloqueado por carla" in vm.message
+    assert vm.lock_state() is LockState.OTHER
+
+
+def test_lock_denied_message_names_the_owner():
+    api, vm = build()
+    api.fail["lock"] = LockedByOther("bloqueado", locked_by="beto", locked_until="2026-03-02T15:09:00Z")
+    vm.lock()
+    assert vm.message.startswith("No se pudo bloquear: lo tiene beto hasta las ")
+    assert vm.message_kind is MessageKind.WARNING
+
+
+def test_lock_denied_event_is_shown_with_the_servers_message():
+    _, vm = build()
+    vm.apply(
+        "lock_denied",
+        {
+            "id": "c000001",
+            "locked_by": "beto",
+            "locked_until": "2026-03-02T15:09:00Z",
+            "message": "El contacto está bloqueado por beto",
+        },
+    )
+    assert vm.message == "El contacto está bloqueado por beto"
+
+
+def test_my_lock_shows_the_time_left_and_can_be_released():
+    _, vm = build()
+    vm.lock(10)
+    assert vm.lock_state() is LockState.MINE
+    assert vm.lock_text() == "Bloqueado por usted — quedan 10:00"
+    assert vm.lock_text(NOW + timedelta(minutes=3, seconds=30)) == "Bloqueado por usted — quedan 6:30"
+    vm.release()
+    assert vm.lock_state() is LockState.FREE
+    assert vm.message == "Bloqueo liberado."
+
+
+def test_force_release_offered_to_team_leads_only():
+    locked = make_contact(1, locked_by="beto", locked_until=NOW + timedelta(minutes=5))
+    _, agent = build("Agent", locked)
+    _, lead = build("TeamLead", locked)
+    assert not agent.can_force_release
+    assert lead.can_force_release
+
+
+def test_delete_is_offered_only_to_roles_that_may_and_asks_first():
+    _, agent = build("Agent")
+    _, lead = build("TeamLead")
+    api, manager = build("ProjectManager")
+    assert not agent.can_delete
+    assert not lead.can_delete
+    assert manager.can_delete
+    assert (
+        manager.delete_prompt()
+        == "¿Eliminar el contacto Cliente 1 (8800-0001)? Esta acción queda registrada."
+    )
+    deleted = []
+    manager.on_deleted = deleted.append
+    manager.delete()
+    assert deleted == ["c000001"]
+    assert "c000001" not in api.contacts
+    assert manager.contact is None
+
+
+def test_agent_delete_does_nothing():
+    api, agent = build("Agent")
+    agent.delete()
+    assert "delete_contact" not in api.names()
+
+
+def test_call_without_a_desk_agent_says_so_plainly():
+    api, vm = build()
+    api.fail["call"] = NoDesk("No hay ningún agente de puesto conectado para ana.")
+    vm.call()
+    assert vm.message.startswith("No hay un agente de puesto conectado: la llamada no se hizo.")
+    assert "ana" in vm.message
+    assert vm.message_kind is MessageKind.WARNING
+
+
+def test_call_accepted_but_desk_offline_is_not_reported_as_success():
+    api, vm = build()
+    api.call_answer = CallRequest("call-9", False)
+    vm.call()
+    assert "la llamada no se hizo" in vm.message
+    assert "enviada" not in vm.message
+
+
+def test_call_sent_to_the_desk():
+    _, vm = build()
+    vm.call()
+    assert vm.message == "Llamada enviada a su puesto (8800-0001)."
+
+
+def test_history_is_shown_newest_first():
+    api, vm = build()
+    api.history_rows = [
+        HistoryEntry(NOW - timedelta(hours=2), "ana", "status", "SIN_GESTIONAR", "NC"),
+        HistoryEntry(NOW - timedelta(hours=1), "beto", "note", "", "volver a llamar"),
+    ]
+    vm.load_history()
+    assert [h.who for h in vm.history] == ["beto", "ana"]
+
+
+def test_change_by_another_user_refreshes_a_clean_form():
+    _, vm = build()
+    contact = {"id": "c000001", "name": "Cliente 1", "status": "NC", "note": "nota 1", "version": 2}
+    vm.apply(
+        "contact_updated", {"id": "c000001", "fields": {"status": "NC"}, "user": "beto", "contact": contact}
+    )
+    assert vm.draft["status"] == "NC"
+    assert vm.message == "beto cambió este contacto."
+
+
+def test_change_by_another_user_keeps_my_unsaved_edits_and_warns():
+    _, vm = build()
+    vm.set_field("note", "lo que escribo")
+    vm.apply("contact_updated", {"id": "c000001", "fields": {"status": "NC"}, "user": "beto"})
+    assert vm.draft["note"] == "lo que escribo"
+    assert vm.message_kind is MessageKind.WARNING
+    assert vm.contact.status == "NC"
+
+
+def test_events_about_other_contacts_are_ignored():
+    _, vm = build()
+    vm.apply("contact_deleted", {"id": "c000002", "user": "beto"})
+    assert vm.contact is not None
