@@ -20,17 +20,15 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     parsed = sa.make_url(url)
     kwargs.setdefault("json_serializer", _json_dumps)
     kwargs.setdefault("json_deserializer", orjson.loads)
-    if parsed.get_backend_name() == "postgresql":
-        if parsed.drivername in ("postgresql", "postgres"):
-            parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() in ("postgresql", "postgres"):
+        # The bulk path uses psycopg 3's COPY, whatever driver the URL names.
+        parsed = parsed.set(drivername="postgresql+psycopg")
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
         kwargs.setdefault("pool_pre_ping", True)
         return sa.create_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
-        kwargs.setdefault("connect_args", {})
-        kwargs["connect_args"].setdefault("timeout", 30)
-        kwargs["connect_args"].setdefault("check_same_thread", False)
+        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False, **kwargs.get("connect_args", {})}
         engine = sa.create_engine(parsed, **kwargs)
         _configure_sqlite(engine)
         return engine

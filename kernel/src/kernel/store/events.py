@@ -63,7 +63,11 @@ class StreamAppend:
 
 
 class EventStore:
-    """Append and read events. Writes take a connection so callers can add their own rows atomically."""
+    """Append and read events. Writes take a connection so callers can add their own rows atomically.
+
+    Write in :meth:`transaction` (or :func:`~kernel.store.write_transaction`): on SQLite it takes the
+    write lock at ``BEGIN``, so a writer waits for another instead of failing on a stale snapshot.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
