@@ -11,6 +11,7 @@ from rich.console import Console
 
 from kernel.logs import configure_logging
 from kernel.settings import Settings
+from system.admin import check_secure_command, setup_secure, users_app
 from system.bootstrap import ConfigurationError, Mode, build_infrastructure
 
 app = typer.Typer(
@@ -110,3 +111,8 @@ def worker(
     except ConfigurationError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+
+
+app.add_typer(users_app, name="users")
+app.command("setup-secure")(setup_secure)
+app.command("check-secure")(check_secure_command)

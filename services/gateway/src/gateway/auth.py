@@ -1,0 +1,420 @@
+"""Who is calling and what they may do: FastAPI dependencies for every gateway route.
+
+Wiring (composition root, once per app)::
+
+    gate = Gate(
+        directory=UserDirectory(engine),
+        audit=AuditLog(engine),
+        limiter=RateLimiter(storage, rate=settings.rate_limit, heavy_rate=settings.rate_limit_heavy),
+        enable_auth=settings.enable_auth,
+        loopback=settings.is_loopback,
+    )
+    install_security(app, gate)      # app.state.gate, the ApiError handler, the audit middleware
+    app.include_router(admin_router(directory, audit_log))
+
+Using it in a route: annotate one parameter with the alias of the capability the route needs; the
+parameter receives the caller's :class:`~gateway.roles.Principal`::
+
+    @router.post("/import")
+    def import_rows(principal: CanImport, rows: list[Row]) -> ...:
+        actor = principal.actor()        # kernel Actor for the command's envelope
+        ...
+
+    @router.get("/contacts")
+    def list_contacts(principal: CanReadContacts) -> ...: ...
+
+    @router.get("/me")
+    def me(principal: Authenticated) -> ...: ...   # any valid key, no capability needed
+
+What every such dependency does, in order:
+
+1. Reads the key from ``X-API-Key`` or ``Authorization: Bearer <key>``. Missing, malformed, unknown,
+   wrong, revoked, or of a deactivated user → **401** ``{"error": {"code": "unauthorized", ...}}`` with
+   ``WWW-Authenticate``. Identity comes from the key only, never from the payload.
+2. Counts the request against the key's general rate limit → **429** ``{"error": {"code":
+   "rate_limited", ...}}`` with ``Retry-After`` (seconds) past it.
+3. Checks the role holds the capability (:data:`gateway.roles.MATRIX`) → **403** ``{"error": {"code":
+   "forbidden", ...}}``.
+4. For :data:`HEAVY` capabilities (import, generate) also counts against the stricter heavy limit → 429.
+
+Every denial is written to the audit log at once (user, role, key id when the key was recognisable —
+never the key —, method, path, capability, status, source address, reason). The audit middleware
+installed by :func:`install_security` records every mutating request (POST, PUT, PATCH, DELETE) after it
+is answered, with the caller, the capability and the status code; a route may add details with
+:func:`note_audit`. A route that refuses something on its own raises :class:`ApiError`, which renders as
+``{"error": {"code", "message"}}``.
+
+With ``enable_auth=False`` (allowed only on a loopback bind: :class:`Gate` refuses otherwise, and
+requests from a non-loopback address are still refused) every request acts as
+:data:`~gateway.roles.LOCAL_PRINCIPAL`, a TI user named ``local``.
+
+Socket.IO and other non-route callers use :meth:`Gate.identify`, :meth:`Gate.admit` and
+:meth:`Gate.authorize` directly, with ``method="SOCKET"`` and the event name as ``path``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Annotated, Any, Protocol, TypeVar
+
+import orjson
+import sqlalchemy as sa
+import structlog
+from fastapi import Depends, FastAPI, Request, Response, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.audit import AuditEntry, AuditSink, Outcome
+from gateway.ratelimit import RateLimiter
+from gateway.roles import LOCAL_PRINCIPAL, Capability, Principal
+from gateway.users import DenialReason, Verdict
+
+__all__ = [
+    "HEAVY",
+    "ApiError",
+    "Authenticated",
+    "CanBackup",
+    "CanChangeConfig",
+    "CanCreateContact",
+    "CanDeleteContact",
+    "CanExport",
+    "CanForceRelease",
+    "CanGenerate",
+    "CanImport",
+    "CanLockOwn",
+    "CanManageUsers",
+    "CanReadAudit",
+    "CanReadConfig",
+    "CanReadContacts",
+    "CanSeeAllMetrics",
+    "CanSeeTeamMetrics",
+    "CanUpdateContact",
+    "Gate",
+    "Principal",
+    "current_principal",
+    "install_security",
+    "note_audit",
+    "presented_key",
+    "require",
+]
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+HEAVY: frozenset[Capability] = frozenset({Capability.IMPORT, Capability.GENERATE})
+"""Capabilities whose requests also pay the stricter ``rate_limit_heavy``."""
+
+MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_DENIED_STATUSES = frozenset({401, 403, 429})
+_UNAUTHORIZED_MESSAGE = "Falta la clave API o no es válida (cabecera X-API-Key o Authorization: Bearer)."
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": {"code", "message"}}`` with ``status_code`` and ``headers``."""
+
+    def __init__(
+        self, status_code: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+    def response(self) -> Response:
+        """The JSON response for this error."""
+        body = orjson.dumps({"error": {"code": self.code, "message": self.message}})
+        return Response(body, self.status_code, headers=self.headers, media_type="application/json")
+
+
+class KeyVerifier(Protocol):
+    """Checks a presented API key (:class:`gateway.users.UserDirectory`)."""
+
+    def verify(self, presented: str | None) -> Verdict: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Where a request came from and what it asked for (for the audit log)."""
+
+    method: str
+    path: str
+    source: str | None
+
+    @classmethod
+    def of(cls, request: Request) -> Call:
+        """The call a FastAPI request makes."""
+        return cls(request.method, request.url.path, request.client.host if request.client else None)
+
+
+class Gate:
+    """The security policy of one gateway process: authentication, roles, rate limits, auditing."""
+
+    def __init__(
+        self,
+        *,
+        directory: KeyVerifier,
+        audit: AuditSink,
+        limiter: RateLimiter,
+        enable_auth: bool = True,
+        loopback: bool = False,
+        heavy: frozenset[Capability] = HEAVY,
+    ) -> None:
+        if not enable_auth and not loopback:
+            raise ValueError("ENABLE_AUTH=false sólo se permite escuchando en loopback (127.0.0.1)")
+        self.directory = directory
+        self.audit = audit
+        self.limiter = limiter
+        self.enable_auth = enable_auth
+        self.heavy = heavy
+
+    def identify(self, presented: str | None, call: Call) -> Principal:
+        """The principal behind ``presented``, or a 401 :class:`ApiError` (audited)."""
+        if not self.enable_auth:
+            if _is_loopback(call.source):
+                return LOCAL_PRINCIPAL
+            self._deny(None, call, 401, None, {"reason": "auth_disabled_remote"})
+            raise _unauthorized()
+        try:
+            verdict = self.directory.verify(presented)
+        except sa.exc.SQLAlchemyError as exc:
+            log.error("auth.directory_unavailable", error=type(exc).__name__, path=call.path)
+            raise ApiError(503, "unavailable", "Servicio no disponible; intente de nuevo.") from exc
+        if verdict.principal is not None:
+            return verdict.principal
+        reason = verdict.reason or DenialReason.MALFORMED
+        self._deny(None, call, 401, None, {"reason": reason.value}, key_id=verdict.key_id)
+        raise _unauthorized()
+
+    def admit(self, principal: Principal, call: Call, *, heavy: bool = False) -> None:
+        """Count one request of ``principal``; past its limit, a 429 :class:`ApiError` (audited)."""
+        decision = self.limiter.hit(principal.key_id or principal.username, heavy=heavy)
+        if decision.allowed:
+            return
+        detail = {"reason": "heavy_rate_limit" if heavy else "rate_limit", "limit": decision.limit}
+        self._deny(principal, call, 429, None, detail)
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"Demasiadas peticiones: intente de nuevo en {decision.retry_after} s.",
+            {"Retry-After": str(decision.retry_after)},
+        )
+
+    def authorize(self, principal: Principal, capability: Capability, call: Call) -> None:
+        """Refuse with a 403 :class:`ApiError` (audited) unless the role holds ``capability``."""
+        if not principal.can(capability):
+            self._deny(principal, call, 403, capability, {"reason": "missing_capability"})
+            raise ApiError(
+                403,
+                "forbidden",
+                f"El rol {principal.role.value} no permite esta acción ({capability.value}).",
+            )
+        if capability in self.heavy:
+            self.admit(principal, call, heavy=True)
+
+    def _deny(
+        self,
+        principal: Principal | None,
+        call: Call,
+        status: int,
+        capability: Capability | None,
+        detail: dict[str, Any],
+        *,
+        key_id: str | None = None,
+    ) -> None:
+        log.warning(
+            "auth.denied",
+            status=status,
+            method=call.method,
+            path=call.path,
+            source=call.source,
+            username=principal.username if principal else None,
+            key_id=principal.key_id if principal else key_id,
+            **detail,
+        )
+        fields: dict[str, Any] = {
+            "method": call.method,
+            "path": call.path,
+            "outcome": Outcome.DENIED,
+            "status_code": status,
+            "action": capability.value if capability else None,
+            "source": call.source,
+            "detail": detail,
+        }
+        if principal is None:
+            fields["key_id"] = key_id
+        self.audit.record(AuditEntry.by(principal, **fields))
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key in ``x-api-key``, else ``authorization: Bearer`` (``request.headers``, or lower-case names)."""
+    key = headers.get("x-api-key")
+    if key:
+        return key
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return None
+
+
+def gate_of(request: Request) -> Gate:
+    """The gate :func:`install_security` put on the app."""
+    gate = getattr(request.app.state, "gate", None)
+    if not isinstance(gate, Gate):
+        raise RuntimeError("install_security(app, gate) was not called for this app")
+    return gate
+
+
+# Declared as security schemes so /docs shows how to authenticate; they only read the headers.
+_API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="Clave API (cm_...).")
+_BEARER = HTTPBearer(auto_error=False, description="La misma clave API, como Authorization: Bearer.")
+
+
+def current_principal(
+    request: Request,
+    api_key: Annotated[str | None, Security(_API_KEY_HEADER)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+) -> Principal:
+    """Dependency: the authenticated, rate-limited caller (401 / 429 otherwise)."""
+    gate = gate_of(request)
+    call = Call.of(request)
+    presented = api_key or (bearer.credentials if bearer else None)
+    principal = _mark_denials(request, lambda: gate.identify(presented, call))
+    request.state.principal = principal
+    _mark_denials(request, lambda: gate.admit(principal, call))
+    return principal
+
+
+Authenticated = Annotated[Principal, Depends(current_principal)]
+"""Any caller with a valid key (no capability required)."""
+
+
+@cache
+def require(capability: Capability) -> Callable[[Request, Principal], Principal]:
+    """A dependency returning the caller when its role holds ``capability`` (403 otherwise)."""
+
+    def dependency(request: Request, principal: Authenticated) -> Principal:
+        request.state.action = capability.value
+        _mark_denials(request, lambda: gate_of(request).authorize(principal, capability, Call.of(request)))
+        return principal
+
+    dependency.__name__ = f"require_{capability.name.lower()}"
+    dependency.__doc__ = f"The caller, if its role holds {capability.value}."
+    return dependency
+
+
+CanReadContacts = Annotated[Principal, Depends(require(Capability.READ_CONTACTS))]
+CanLockOwn = Annotated[Principal, Depends(require(Capability.LOCK_OWN))]
+CanUpdateContact = Annotated[Principal, Depends(require(Capability.UPDATE_CONTACT))]
+CanCreateContact = Annotated[Principal, Depends(require(Capability.CREATE_CONTACT))]
+CanForceRelease = Annotated[Principal, Depends(require(Capability.FORCE_RELEASE))]
+CanSeeTeamMetrics = Annotated[Principal, Depends(require(Capability.TEAM_METRICS))]
+CanImport = Annotated[Principal, Depends(require(Capability.IMPORT))]
+CanExport = Annotated[Principal, Depends(require(Capability.EXPORT))]
+CanGenerate = Annotated[Principal, Depends(require(Capability.GENERATE))]
+CanDeleteContact = Annotated[Principal, Depends(require(Capability.DELETE_CONTACT))]
+CanSeeAllMetrics = Annotated[Principal, Depends(require(Capability.ALL_METRICS))]
+CanReadConfig = Annotated[Principal, Depends(require(Capability.READ_CONFIG))]
+CanManageUsers = Annotated[Principal, Depends(require(Capability.MANAGE_USERS))]
+CanChangeConfig = Annotated[Principal, Depends(require(Capability.CHANGE_CONFIG))]
+CanReadAudit = Annotated[Principal, Depends(require(Capability.READ_AUDIT))]
+CanBackup = Annotated[Principal, Depends(require(Capability.BACKUPS))]
+
+
+def note_audit(request: Request, **detail: Any) -> None:
+    """Add JSON-ready ``detail`` (e.g. the target of the action) to this request's audit entry."""
+    current: dict[str, Any] = getattr(request.state, "audit_detail", {})
+    request.state.audit_detail = {**current, **detail}
+
+
+def install_security(app: FastAPI, gate: Gate) -> None:
+    """Give ``app`` its gate, the :class:`ApiError` handler and the audit middleware."""
+    app.state.gate = gate
+    app.add_exception_handler(ApiError, _render_api_error)
+    app.add_middleware(AuditMiddleware, audit=gate.audit)
+
+
+async def _render_api_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+class AuditMiddleware:
+    """Records every mutating request, and any denial no dependency recorded, once it is answered."""
+
+    def __init__(self, app: ASGIApp, audit: AuditSink) -> None:
+        self.app = app
+        self.audit = audit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+        status = 500
+
+        async def remember_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, remember_status)
+        finally:
+            method = str(scope["method"])
+            if not state.get("audited") and (method in MUTATING_METHODS or status in _DENIED_STATUSES):
+                await run_in_threadpool(self.audit.record, _entry_after(scope, state, status))
+
+
+def _entry_after(scope: Scope, state: Mapping[str, Any], status: int) -> AuditEntry:
+    principal = state.get("principal")
+    client = scope.get("client")
+    if status < 400:
+        outcome = Outcome.ALLOWED
+    elif status in _DENIED_STATUSES:
+        outcome = Outcome.DENIED
+    else:
+        outcome = Outcome.ERROR
+    return AuditEntry.by(
+        principal if isinstance(principal, Principal) else None,
+        method=str(scope["method"]),
+        path=str(scope.get("path", "")),
+        outcome=outcome,
+        status_code=status,
+        action=state.get("action"),
+        source=str(client[0]) if client else None,
+        detail=dict(state.get("audit_detail", {})),
+    )
+
+
+def _mark_denials(request: Request, step: Callable[[], T]) -> T:
+    """Run ``step``; when it denies, flag the request so the middleware does not audit it twice."""
+    try:
+        return step()
+    except ApiError as exc:
+        if exc.status_code in _DENIED_STATUSES:
+            request.state.audited = True
+        raise
+
+
+def _unauthorized() -> ApiError:
+    return ApiError(
+        401, "unauthorized", _UNAUTHORIZED_MESSAGE, {"WWW-Authenticate": 'Bearer realm="callmanager"'}
+    )
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

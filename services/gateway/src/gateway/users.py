@@ -1,0 +1,445 @@
+"""The user directory: users with one role each, and their API keys (shown once, stored only as a hash).
+
+A key looks like ``cm_<key id>_<secret>``: ``key id`` is 12 public hex characters (the row's primary key,
+safe to log and audit), ``secret`` is ``secrets.token_urlsafe(32)`` (256 bits from the OS CSPRNG). The
+database keeps only the SHA-256 of the whole key.
+
+Every :meth:`UserDirectory.verify` reads the database (one primary-key lookup joined to the user), so a
+user or key created, deactivated or revoked by the CLI or another gateway replica counts at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Connection, Engine
+
+from gateway.roles import Principal, Role
+from gateway.schema import KEY_ID_LENGTH, USERNAME_LENGTH, api_keys, users
+from kernel.envelope import utcnow
+from kernel.store import write_transaction
+
+log = structlog.get_logger(__name__)
+
+KEY_PREFIX = "cm_"
+_KEY_PATTERN = re.compile(rf"cm_([0-9a-f]{{{KEY_ID_LENGTH}}})_([A-Za-z0-9_-]{{43}})")
+_KEY_ID_PREFIX = re.compile(rf"cm_([0-9a-f]{{{KEY_ID_LENGTH}}})_")
+_LONGEST_PRESENTED = 256
+_USERNAME = re.compile(rf"[a-z0-9][a-z0-9._-]{{1,{USERNAME_LENGTH - 1}}}")
+_NO_MATCH_HASH = "0" * 64
+_TOUCH_EVERY = timedelta(minutes=1)
+
+
+class DirectoryError(Exception):
+    """A request the directory refuses; the message is for the operator (Spanish)."""
+
+
+class InvalidUser(DirectoryError, ValueError):
+    """A username, role, team or display name that does not pass validation."""
+
+
+class UserExists(DirectoryError):
+    """The username is taken."""
+
+
+class UserNotFound(DirectoryError):
+    """No user has that username."""
+
+
+class UserInactive(DirectoryError):
+    """The user was deactivated and can get no new key."""
+
+
+class KeyNotFound(DirectoryError):
+    """No key has that id."""
+
+
+class DenialReason(StrEnum):
+    """Why a presented key did not authenticate (for the audit log, never for the caller)."""
+
+    MISSING = "missing"
+    MALFORMED = "malformed"
+    UNKNOWN_KEY = "unknown_key"
+    WRONG_SECRET = "wrong_secret"  # noqa: S105 (a reason code, not a secret)
+    REVOKED = "revoked"
+    INACTIVE_USER = "inactive_user"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person or system that calls the API, with one role."""
+
+    id: uuid.UUID
+    username: str
+    role: Role
+    display_name: str
+    team: str | None
+    active: bool
+    created_at: datetime
+    deactivated_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view (no key material: users never hold any)."""
+        return {
+            "id": str(self.id),
+            "username": self.username,
+            "display_name": self.display_name,
+            "role": self.role.value,
+            "team": self.team,
+            "active": self.active,
+            "created_at": self.created_at.isoformat(),
+            "deactivated_at": self.deactivated_at.isoformat() if self.deactivated_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A key just created: the only moment its plaintext exists outside the caller's hands."""
+
+    key_id: str
+    plaintext: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What is known about a stored key: never the key itself."""
+
+    id: str
+    user_id: uuid.UUID
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view."""
+        return {
+            "id": self.id,
+            "active": self.active,
+            "created_at": self.created_at.isoformat(),
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Outcome of checking a presented key: a principal, or the reason there is none."""
+
+    principal: Principal | None
+    key_id: str | None = None
+    reason: DenialReason | None = None
+
+
+def key_id_of(presented: str | None) -> str | None:
+    """The public key id of something shaped like one of our keys, else ``None`` (never the secret)."""
+    if not presented or len(presented) > _LONGEST_PRESENTED:
+        return None
+    found = _KEY_ID_PREFIX.match(presented.strip())
+    return found.group(1) if found else None
+
+
+def hash_key(presented: str) -> str:
+    """Hex SHA-256 of a whole key.
+
+    A fast hash is enough: the secret is 256 bits from a CSPRNG, so unlike a password there is no
+    dictionary to try and brute force is out of reach with any hash; a slow hash (bcrypt, argon2) would
+    only add tens of milliseconds to every request.
+    """
+    return hashlib.sha256(presented.encode("ascii")).hexdigest()
+
+
+def validate_username(text: str) -> str:
+    """The username in canonical form (lower case), or :class:`InvalidUser`."""
+    username = text.strip().lower()
+    if not _USERNAME.fullmatch(username):
+        raise InvalidUser(
+            f"nombre de usuario inválido {text!r}: de 2 a {USERNAME_LENGTH} caracteres, letras sin tilde, "
+            "números, '.', '_' o '-', empezando por letra o número"
+        )
+    return username
+
+
+def validate_role(role: Role | str) -> Role:
+    """``role`` as a :class:`Role`, or :class:`InvalidUser`."""
+    if isinstance(role, Role):
+        return role
+    try:
+        return Role.parse(role)
+    except ValueError as exc:
+        raise InvalidUser(str(exc)) from exc
+
+
+def _clean_text(text: str | None, what: str, longest: int) -> str | None:
+    if text is None:
+        return None
+    cleaned = " ".join(text.split())
+    if len(cleaned) > longest:
+        raise InvalidUser(f"{what} demasiado largo (máximo {longest} caracteres)")
+    if any(not ch.isprintable() for ch in cleaned):
+        raise InvalidUser(f"{what} contiene caracteres no imprimibles")
+    return cleaned or None
+
+
+class UserDirectory:
+    """Users and API keys in the gateway's tables, over one engine."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def create_user(
+        self, username: str, role: Role | str, *, team: str | None = None, display_name: str | None = None
+    ) -> tuple[User, IssuedKey]:
+        """Add an active user and its first key; the plaintext key is returned here and never again."""
+        name = validate_username(username)
+        user = User(
+            id=uuid.uuid4(),
+            username=name,
+            role=validate_role(role),
+            display_name=_clean_text(display_name, "el nombre visible", 200) or "",
+            team=_clean_text(team, "el equipo", 100),
+            active=True,
+            created_at=self._clock(),
+            deactivated_at=None,
+        )
+        try:
+            with write_transaction(self._engine) as conn:
+                if self._find(conn, name) is not None:
+                    raise UserExists(f"el usuario {name!r} ya existe")
+                conn.execute(
+                    users.insert().values(
+                        id=user.id,
+                        username=user.username,
+                        display_name=user.display_name,
+                        role=user.role.value,
+                        team=user.team,
+                        active=True,
+                        created_at=user.created_at,
+                    )
+                )
+                issued = self._issue(conn, user.id)
+        except sa.exc.IntegrityError as exc:
+            raise UserExists(f"el usuario {name!r} ya existe") from exc
+        log.info("users.created", username=name, role=user.role.value, key_id=issued.key_id)
+        return user, issued
+
+    def list_users(self, *, include_inactive: bool = True) -> list[User]:
+        """Every user, by username."""
+        query = sa.select(users).order_by(users.c.username)
+        if not include_inactive:
+            query = query.where(users.c.active.is_(True))
+        with self._engine.connect() as conn:
+            return [_user(row) for row in conn.execute(query).mappings()]
+
+    def get_user(self, username: str) -> User:
+        """The user called ``username``, or :class:`UserNotFound`."""
+        with self._engine.connect() as conn:
+            return self._require(conn, username)
+
+    def deactivate(self, username: str) -> User:
+        """Deactivate a user and revoke all of its keys at once (idempotent)."""
+        now = self._clock()
+        with write_transaction(self._engine) as conn:
+            user = self._require(conn, username)
+            if user.active:
+                conn.execute(
+                    users.update().where(users.c.id == user.id).values(active=False, deactivated_at=now)
+                )
+            self._revoke_all(conn, user.id, now)
+            user = self._require(conn, username)
+        log.info("users.deactivated", username=user.username)
+        return user
+
+    def issue_key(self, username: str) -> IssuedKey:
+        """A further key for an active user (its other keys keep working)."""
+        with write_transaction(self._engine) as conn:
+            user = self._require_active(conn, username)
+            issued = self._issue(conn, user.id)
+        log.info("users.key_issued", username=user.username, key_id=issued.key_id)
+        return issued
+
+    def rotate_key(self, username: str) -> IssuedKey:
+        """Revoke every key of an active user and return a new one, in one transaction."""
+        with write_transaction(self._engine) as conn:
+            user = self._require_active(conn, username)
+            self._revoke_all(conn, user.id, self._clock())
+            issued = self._issue(conn, user.id)
+        log.info("users.key_rotated", username=user.username, key_id=issued.key_id)
+        return issued
+
+    def revoke_key(self, key_id: str) -> KeyInfo:
+        """Revoke one key by its public id (idempotent); :class:`KeyNotFound` if there is none."""
+        with write_transaction(self._engine) as conn:
+            conn.execute(
+                api_keys.update()
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=self._clock())
+            )
+            row = conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
+        if row is None:
+            raise KeyNotFound(f"no existe la clave {key_id!r}")
+        log.info("users.key_revoked", key_id=key_id)
+        return _key(row)
+
+    def list_keys(self, username: str) -> list[KeyInfo]:
+        """Every key of a user, newest first, without any key material."""
+        with self._engine.connect() as conn:
+            user = self._require(conn, username)
+            rows = conn.execute(
+                sa.select(api_keys)
+                .where(api_keys.c.user_id == user.id)
+                .order_by(api_keys.c.created_at.desc())
+            ).mappings()
+            return [_key(row) for row in rows]
+
+    def authenticate(self, presented: str | None) -> Principal | None:
+        """The principal behind a presented key, or ``None`` for a missing, wrong or revoked one."""
+        return self.verify(presented).principal
+
+    def verify(self, presented: str | None) -> Verdict:
+        """Check a presented key with one indexed lookup and a constant-time comparison of hashes."""
+        if not presented or not presented.strip():
+            return Verdict(None, reason=DenialReason.MISSING)
+        candidate = presented.strip()
+        key_id = key_id_of(candidate)
+        if key_id is None or not _KEY_PATTERN.fullmatch(candidate):
+            return Verdict(None, key_id=key_id, reason=DenialReason.MALFORMED)
+        query = (
+            sa.select(
+                api_keys.c.secret_hash,
+                api_keys.c.revoked_at,
+                api_keys.c.last_used_at,
+                users.c.id,
+                users.c.username,
+                users.c.display_name,
+                users.c.role,
+                users.c.team,
+                users.c.active,
+            )
+            .join(users, users.c.id == api_keys.c.user_id)
+            .where(api_keys.c.id == key_id)
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        # Compare even when the id is unknown, so both failures take the same time.
+        matches = hmac.compare_digest(hash_key(candidate), row["secret_hash"] if row else _NO_MATCH_HASH)
+        if row is None:
+            return Verdict(None, key_id=key_id, reason=DenialReason.UNKNOWN_KEY)
+        if not matches:
+            return Verdict(None, key_id=key_id, reason=DenialReason.WRONG_SECRET)
+        if row["revoked_at"] is not None:
+            return Verdict(None, key_id=key_id, reason=DenialReason.REVOKED)
+        if not row["active"]:
+            return Verdict(None, key_id=key_id, reason=DenialReason.INACTIVE_USER)
+        self._touch(key_id, _aware(row["last_used_at"]))
+        principal = Principal(
+            user_id=row["id"],
+            username=row["username"],
+            role=Role(row["role"]),
+            team=row["team"],
+            key_id=key_id,
+            display_name=row["display_name"],
+        )
+        return Verdict(principal, key_id=key_id)
+
+    def _touch(self, key_id: str, last_used_at: datetime | None) -> None:
+        """Record use at most once a minute per key, so reads do not become a write per request."""
+        now = self._clock()
+        if last_used_at is not None and now - last_used_at < _TOUCH_EVERY:
+            return
+        try:
+            with write_transaction(self._engine) as conn:
+                conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(last_used_at=now))
+        except sa.exc.OperationalError:
+            log.warning("users.touch_failed", key_id=key_id)
+
+    def _issue(self, conn: Connection, user_id: uuid.UUID) -> IssuedKey:
+        for _ in range(5):
+            key_id = secrets.token_hex(KEY_ID_LENGTH // 2)
+            taken = conn.execute(sa.select(api_keys.c.id).where(api_keys.c.id == key_id)).first()
+            if taken is None:
+                break
+        else:
+            raise RuntimeError("could not draw an unused key id")
+        plaintext = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+        conn.execute(
+            api_keys.insert().values(
+                id=key_id, user_id=user_id, secret_hash=hash_key(plaintext), created_at=self._clock()
+            )
+        )
+        return IssuedKey(key_id=key_id, plaintext=plaintext)
+
+    @staticmethod
+    def _revoke_all(conn: Connection, user_id: uuid.UUID, now: datetime) -> None:
+        conn.execute(
+            api_keys.update()
+            .where(api_keys.c.user_id == user_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+    @staticmethod
+    def _find(conn: Connection, username: str) -> User | None:
+        name = username.strip().lower()
+        row = conn.execute(sa.select(users).where(users.c.username == name)).mappings().first()
+        return _user(row) if row is not None else None
+
+    def _require(self, conn: Connection, username: str) -> User:
+        user = self._find(conn, username)
+        if user is None:
+            raise UserNotFound(f"no existe el usuario {username!r}")
+        return user
+
+    def _require_active(self, conn: Connection, username: str) -> User:
+        user = self._require(conn, username)
+        if not user.active:
+            raise UserInactive(f"el usuario {user.username!r} está desactivado")
+        return user
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every time the gateway writes is UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _user(row: sa.RowMapping) -> User:
+    created = _aware(row["created_at"])
+    assert created is not None
+    return User(
+        id=row["id"],
+        username=row["username"],
+        role=Role(row["role"]),
+        display_name=row["display_name"],
+        team=row["team"],
+        active=bool(row["active"]),
+        created_at=created,
+        deactivated_at=_aware(row["deactivated_at"]),
+    )
+
+
+def _key(row: sa.RowMapping) -> KeyInfo:
+    created = _aware(row["created_at"])
+    assert created is not None
+    return KeyInfo(
+        id=row["id"],
+        user_id=row["user_id"],
+        created_at=created,
+        revoked_at=_aware(row["revoked_at"]),
+        last_used_at=_aware(row["last_used_at"]),
+    )

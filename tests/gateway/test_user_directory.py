@@ -1,0 +1,144 @@
+"""The user directory on SQLite and PostgreSQL: keys shown once, stored only hashed, revocable, rotatable."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from gateway.roles import Role
+from gateway.schema import metadata
+from gateway.users import (
+    DenialReason,
+    InvalidUser,
+    UserDirectory,
+    UserExists,
+    UserInactive,
+    UserNotFound,
+)
+
+KEY_SHAPE = re.compile(r"cm_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
+
+
+def every_stored_value(engine: sa.Engine) -> list[str]:
+    """Every column of every row of every gateway table, as text."""
+    values: list[str] = []
+    with engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            for row in conn.execute(sa.select(table)):
+                values.extend(str(value) for value in row)
+    return values
+
+
+def test_a_new_user_gets_a_random_key_shown_once_and_stored_only_as_a_hash(any_engine: sa.Engine) -> None:
+    directory = UserDirectory(any_engine)
+    issued = [directory.create_user(f"agente{i}", Role.AGENT)[1] for i in range(3)]
+    issued.append(directory.rotate_key("agente0"))
+    assert all(KEY_SHAPE.fullmatch(key.plaintext) for key in issued)
+    assert len({key.plaintext for key in issued}) == 4
+    assert issued[0].plaintext not in repr(issued[0])
+    stored = every_stored_value(any_engine)
+    for key in issued:
+        secret = key.plaintext.split("_", 2)[2]
+        assert not any(key.plaintext in value or secret in value for value in stored)
+
+
+def test_verify_finds_the_principal_and_says_why_not_otherwise(any_engine: sa.Engine) -> None:
+    directory = UserDirectory(any_engine)
+    user, issued = directory.create_user("Luis", "TeamLead", team="Sur", display_name="Luis Mora")
+    verdict = directory.verify(issued.plaintext)
+    assert verdict.principal is not None
+    assert (verdict.principal.user_id, verdict.principal.username, verdict.principal.role) == (
+        user.id,
+        "luis",
+        Role.TEAM_LEAD,
+    )
+    assert (verdict.principal.team, verdict.principal.key_id) == ("Sur", issued.key_id)
+    assert directory.verify(None).reason is DenialReason.MISSING
+    assert directory.verify("hola").reason is DenialReason.MALFORMED
+    forged = issued.plaintext[:-1] + ("x" if not issued.plaintext.endswith("x") else "y")
+    assert directory.verify(forged).reason is DenialReason.WRONG_SECRET
+    assert directory.verify("cm_" + "0" * 12 + "_" + "a" * 43).reason is DenialReason.UNKNOWN_KEY
+    directory.revoke_key(issued.key_id)
+    assert directory.verify(issued.plaintext).reason is DenialReason.REVOKED
+
+
+def test_deactivating_a_user_revokes_every_key(any_engine: sa.Engine) -> None:
+    directory = UserDirectory(any_engine)
+    _, first = directory.create_user("ana", Role.AGENT)
+    second = directory.issue_key("ana")
+    user = directory.deactivate("ana")
+    assert not user.active
+    assert user.deactivated_at is not None
+    assert directory.authenticate(first.plaintext) is None
+    assert directory.authenticate(second.plaintext) is None
+    assert all(not key.active for key in directory.list_keys("ana"))
+    with pytest.raises(UserInactive):
+        directory.rotate_key("ana")
+    assert directory.deactivate("ana").deactivated_at == user.deactivated_at
+
+
+def test_rotating_revokes_the_old_keys_and_issues_one_new(any_engine: sa.Engine) -> None:
+    directory = UserDirectory(any_engine)
+    _, old = directory.create_user("ana", Role.AGENT)
+    extra = directory.issue_key("ana")
+    new = directory.rotate_key("ana")
+    assert directory.authenticate(old.plaintext) is None
+    assert directory.authenticate(extra.plaintext) is None
+    principal = directory.authenticate(new.plaintext)
+    assert principal is not None
+    assert principal.username == "ana"
+    assert [key.id for key in directory.list_keys("ana") if key.active] == [new.key_id]
+
+
+def test_usernames_are_unique_regardless_of_case(any_engine: sa.Engine) -> None:
+    directory = UserDirectory(any_engine)
+    directory.create_user("Ana", Role.AGENT)
+    with pytest.raises(UserExists):
+        directory.create_user("ANA", Role.TI)
+    assert [u.username for u in directory.list_users()] == ["ana"]
+
+
+@pytest.mark.parametrize(
+    ("username", "role", "team"),
+    [
+        ("a", "Agent", None),
+        ("ana maría", "Agent", None),
+        ("ana'; drop table users;--", "Agent", None),
+        ("x" * 65, "Agent", None),
+        ("ana", "Supervisor", None),
+        ("ana", "Agent", "t" * 101),
+        ("ana", "Agent", "equipo\x00"),
+    ],
+)
+def test_invalid_users_are_refused_with_a_reason(
+    any_engine: sa.Engine, username: str, role: str, team: str | None
+) -> None:
+    with pytest.raises(InvalidUser):
+        UserDirectory(any_engine).create_user(username, role, team=team)
+
+
+def test_unknown_users_are_reported(any_engine: sa.Engine) -> None:
+    directory = UserDirectory(any_engine)
+    with pytest.raises(UserNotFound):
+        directory.deactivate("nadie")
+    with pytest.raises(UserNotFound):
+        directory.rotate_key("nadie")
+
+
+def test_last_use_is_recorded_at_most_once_a_minute(any_engine: sa.Engine) -> None:
+    now = [datetime(2025, 3, 1, 8, 0, tzinfo=UTC)]
+    directory = UserDirectory(any_engine, clock=lambda: now[0])
+    _, issued = directory.create_user("ana", Role.AGENT)
+    assert directory.list_keys("ana")[0].last_used_at is None
+    directory.authenticate(issued.plaintext)
+    first = directory.list_keys("ana")[0].last_used_at
+    assert first == now[0]
+    now[0] += timedelta(seconds=30)
+    directory.authenticate(issued.plaintext)
+    assert directory.list_keys("ana")[0].last_used_at == first
+    now[0] += timedelta(minutes=2)
+    directory.authenticate(issued.plaintext)
+    assert directory.list_keys("ana")[0].last_used_at == now[0]
