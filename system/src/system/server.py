@@ -1,28 +1,140 @@
-"""Process entry points: the embedded system, one distributed service, an rq worker."""
+"""Process entry points: the embedded system, one distributed service, an rq worker.
+
+Each builds its parts from :mod:`system.bootstrap`'s infrastructure, then serves. The services' code is
+the same in every mode; only what is passed in differs (a direct contacts client or an HTTP one, the
+in-process bus or Redis Streams, memory or Redis rate-limit counters, one Socket.IO server or a Redis
+manager shared by gateway replicas).
+"""
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
+
+import socketio
 import structlog
 import uvicorn
-from fastapi import FastAPI
+from limits.storage import MemoryStorage, RedisStorage, Storage
+from starlette.types import ASGIApp
 
-from gateway.app import create_app as create_gateway_app
+from contacts.api import create_app as create_contacts_app
+from contacts.client import ContactsClient, HttpContactsClient, LocalContactsClient
+from contacts.domain import LockPolicy
+from contacts.handlers import ContactsService
+from contacts.queries import ContactQueries
+from contacts.scheduler import Ageing, LockExpiry
+from contacts.statuses import DEFAULT_CATALOGUE
+from gateway.app import GatewayDeps, create_app
+from gateway.audit import AuditLog
+from gateway.auth import Gate
 from gateway.feed import EventFeed
+from gateway.live import BusReplay, LiveHub
 from gateway.metrics import GatewayMetrics
+from gateway.ratelimit import RateLimiter
+from gateway.runtime import ConfigStore, RuntimeSettings, current_runtime
+from gateway.users import UserDirectory
 from kernel.settings import Settings
 from system.bootstrap import CONTACTS_EVENTS, ConfigurationError, Infrastructure, Mode, build_infrastructure
 
 log = structlog.get_logger(__name__)
 
 
-def gateway_app(infra: Infrastructure) -> FastAPI:
-    """The public gateway wired to this process's infrastructure, its live feed running."""
-    metrics = GatewayMetrics()
-    feed = EventFeed(infra.bus, CONTACTS_EVENTS, metrics)
-    infra.background.spawn("gateway-feed", feed.consumer.run_forever)
-    return create_gateway_app(
-        health_checks={"database": infra.check_database, "bus": infra.check_bus}, metrics=metrics
+@dataclass
+class ContactsParts:
+    """The contacts service of one process: command handlers and queries."""
+
+    service: ContactsService
+    queries: ContactQueries
+
+    def client(self) -> ContactsClient:
+        """A direct (in-process) client of this service."""
+        return LocalContactsClient(self.service, self.queries)
+
+
+def build_contacts(infra: Infrastructure) -> ContactsParts:
+    """The contacts service over this process's event store, with its schedules running."""
+    settings = infra.settings
+    runtime, _ = current_runtime(infra.store, RuntimeSettings.from_settings(settings))
+    policy = LockPolicy(runtime.default_lock_duration_minutes, runtime.max_lock_duration_minutes)
+    service = ContactsService(infra.engine, infra.store, policy, DEFAULT_CATALOGUE)
+    queries = ContactQueries(infra.engine, infra.store, DEFAULT_CATALOGUE)
+    expiry = LockExpiry(service, infra.engine, interval_seconds=settings.lock_sweep_seconds)
+    ageing = Ageing(
+        service, infra.engine, DEFAULT_CATALOGUE, interval_minutes=settings.ageing_interval_minutes
     )
+    infra.background.spawn("lock-expiry", expiry.run_forever)
+    infra.background.spawn("runtime-settings", lambda stop: follow_runtime_settings(infra, service, stop))
+    infra.background.spawn("ageing", ageing.run_forever)
+    return ContactsParts(service, queries)
+
+
+def follow_runtime_settings(
+    infra: Infrastructure, service: ContactsService, stop: threading.Event, interval: float = 5.0
+) -> None:
+    """Apply lock durations TI changes at run time (``POST /config`` on any gateway) to this service."""
+    base = RuntimeSettings.from_settings(infra.settings)
+    while not stop.wait(interval):
+        try:
+            runtime, _ = current_runtime(infra.store, base)
+        except Exception:
+            log.exception("contacts.runtime_settings_unreadable")
+            continue
+        policy = LockPolicy(runtime.default_lock_duration_minutes, runtime.max_lock_duration_minutes)
+        if policy != service.policy:
+            service.set_policy(policy)
+            log.info("contacts.lock_policy_changed", default=policy.default_minutes, max=policy.max_minutes)
+
+
+def build_gateway(
+    infra: Infrastructure,
+    contacts: ContactsClient,
+    *,
+    rate_storage: Storage,
+    client_manager: socketio.AsyncManager | None = None,
+    contacts_service: ContactsService | None = None,
+) -> ASGIApp:
+    """The public gateway wired to this process's infrastructure, its live feed running."""
+    settings = infra.settings
+    metrics = GatewayMetrics()
+    directory = UserDirectory(infra.engine)
+    audit = AuditLog(infra.engine)
+    limiter = RateLimiter(rate_storage, rate=settings.rate_limit, heavy_rate=settings.rate_limit_heavy)
+    gate = Gate(
+        directory=directory,
+        audit=audit,
+        limiter=limiter,
+        enable_auth=settings.enable_auth,
+        loopback=settings.is_loopback,
+    )
+    hub = LiveHub(
+        gate=gate,
+        contacts=contacts,
+        replay=BusReplay(infra.bus, CONTACTS_EVENTS),
+        metrics=metrics,
+        client_manager=client_manager,
+    )
+
+    def apply_lock_policy(default_minutes: int, max_minutes: int) -> None:
+        if contacts_service is not None:
+            contacts_service.set_policy(LockPolicy(default_minutes, max_minutes))
+
+    config = ConfigStore(settings, infra.store, limiter, apply_lock_policy)
+    config.load()
+    feed = EventFeed(infra.bus, CONTACTS_EVENTS, metrics)
+    feed.subscribe(hub.publish)
+    infra.background.spawn("gateway-feed", feed.consumer.run_forever)
+    deps = GatewayDeps(
+        gate=gate,
+        directory=directory,
+        audit=audit,
+        contacts=contacts,
+        catalogue=DEFAULT_CATALOGUE,
+        metrics=metrics,
+        hub=hub,
+        config=config,
+        health_checks={"database": infra.check_database, "bus": infra.check_bus},
+    )
+    return create_app(deps)
 
 
 def check_bind(settings: Settings) -> None:
@@ -33,7 +145,7 @@ def check_bind(settings: Settings) -> None:
         )
 
 
-def run_http(app: FastAPI, host: str, port: int) -> None:
+def run_http(app: ASGIApp, host: str, port: int) -> None:
     """Serve ``app`` until SIGINT/SIGTERM."""
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
     uvicorn.Server(config).run()
@@ -44,24 +156,39 @@ def serve_embedded(settings: Settings) -> None:
     check_bind(settings)
     infra = build_infrastructure(settings, Mode.EMBEDDED)
     try:
+        contacts = build_contacts(infra)
+        app = build_gateway(
+            infra, contacts.client(), rate_storage=MemoryStorage(), contacts_service=contacts.service
+        )
         infra.start_relay()
         log.info("callmanager.up", host=settings.host, port=settings.port, data_dir=str(settings.data_dir))
-        run_http(gateway_app(infra), settings.host, settings.port)
+        run_http(app, settings.host, settings.port)
     finally:
         infra.close()
 
 
 def serve_distributed(settings: Settings, service: str) -> None:
     """One service of the distributed deployment, against PostgreSQL and Redis."""
-    if service == "gateway":
-        check_bind(settings)
-        infra = build_infrastructure(settings, Mode.DISTRIBUTED)
-        try:
-            run_http(gateway_app(infra), settings.host, settings.port)
-        finally:
-            infra.close()
-        return
-    raise ConfigurationError(f"el servicio {service!r} todavía no se puede ejecutar por separado")
+    infra = build_infrastructure(settings, Mode.DISTRIBUTED)
+    try:
+        if service == "contacts":
+            contacts = build_contacts(infra)
+            infra.start_relay()
+            run_http(create_contacts_app(contacts.service, contacts.queries), settings.host, settings.port)
+        elif service == "gateway":
+            check_bind(settings)
+            assert settings.redis_url is not None
+            app = build_gateway(
+                infra,
+                HttpContactsClient(settings.contacts_url),
+                rate_storage=RedisStorage(settings.redis_url),
+                client_manager=socketio.AsyncRedisManager(settings.redis_url, channel="callmanager-socketio"),
+            )
+            run_http(app, settings.host, settings.port)
+        else:
+            raise ConfigurationError(f"el servicio {service!r} todavía no se puede ejecutar por separado")
+    finally:
+        infra.close()
 
 
 def run_worker(settings: Settings, queues: list[str]) -> None:

@@ -3,39 +3,75 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 import orjson
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from contacts.client import ContactsClient
+from contacts.statuses import Catalogue
+from gateway.admin import admin_router
+from gateway.audit import AuditLog
+from gateway.auth import Gate, install_security
+from gateway.errors import install_error_handlers
 from gateway.health import HealthCheck, run_checks
+from gateway.live import LiveHub
 from gateway.metrics import GatewayMetrics
+from gateway.routes.contacts import contacts_router
+from gateway.routes.operations import operations_router
+from gateway.runtime import ConfigStore
+from gateway.users import UserDirectory
 
 VERSION = "0.1.0"
 
 
-def create_app(*, health_checks: Mapping[str, HealthCheck], metrics: GatewayMetrics) -> FastAPI:
-    """Build the gateway app around dependencies built by the composition root."""
+@dataclass
+class GatewayDeps:
+    """Everything the gateway needs, built by the composition root."""
+
+    gate: Gate
+    directory: UserDirectory
+    audit: AuditLog
+    contacts: ContactsClient
+    catalogue: Catalogue
+    metrics: GatewayMetrics
+    hub: LiveHub
+    config: ConfigStore
+    health_checks: Mapping[str, HealthCheck] = field(default_factory=dict)
+    extra_routers: list[Callable[[FastAPI], None]] = field(default_factory=list)
+
+
+def create_app(deps: GatewayDeps) -> ASGIApp:
+    """The gateway: HTTP API and Socket.IO on one ASGI app."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await deps.hub.start()
+        try:
+            yield
+        finally:
+            await deps.hub.stop()
+
     app = FastAPI(
         title="CallManager",
         version=VERSION,
-        description="Gestión de contactos para call centers: API pública del gateway.",
+        description=(
+            "Gestión de contactos para call centers: API pública del gateway. Autenticación con la cabecera "
+            '`X-API-Key` (o `Authorization: Bearer`). Errores como `{"error": {"code", "message"}}`.'
+        ),
+        lifespan=lifespan,
     )
-
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = _route_template(app, request)
-        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-        metrics.latency.labels(route).observe(time.perf_counter() - started)
-        return response
+    install_error_handlers(app)
+    install_security(app, deps.gate)
+    app.add_middleware(MetricsMiddleware, metrics=deps.metrics)
 
     @app.get("/health", tags=["operations"], summary="Estado del servidor y de sus dependencias")
     def health() -> Response:
-        report = run_checks(health_checks)
+        report = run_checks(deps.health_checks)
         return json_response({**report.to_dict(), "version": VERSION}, 200 if report.healthy else 503)
 
     @app.get(
@@ -43,10 +79,15 @@ def create_app(*, health_checks: Mapping[str, HealthCheck], metrics: GatewayMetr
     )
     def prometheus(request: Request) -> Response:
         if "application/json" in request.headers.get("accept", ""):
-            return json_response(_json_stats(metrics))
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+            return json_response(_json_stats(deps.metrics))
+        return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    app.include_router(contacts_router(deps.contacts, deps.catalogue, deps.hub))
+    app.include_router(operations_router(deps.config, deps.contacts))
+    app.include_router(admin_router(deps.directory, deps.audit))
+    for add in deps.extra_routers:
+        add(app)
+    return deps.hub.asgi(app)
 
 
 def json_response(body: object, status_code: int = 200) -> Response:
@@ -54,12 +95,32 @@ def json_response(body: object, status_code: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
 
 
-def _route_template(app: FastAPI, request: Request) -> str:
-    for route in app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is Match.FULL:
-            return str(getattr(route, "path", "other"))
-    return "unmatched"
+class MetricsMiddleware:
+    """Counts requests and their latency by route template (pure ASGI: no per-request task or copy)."""
+
+    def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def remember_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, remember_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
 
 
 def _json_stats(metrics: GatewayMetrics) -> dict[str, object]:
@@ -69,7 +130,7 @@ def _json_stats(metrics: GatewayMetrics) -> dict[str, object]:
         for sample in family.samples:
             if sample.name.endswith(("_created", "_bucket")):
                 continue
-            key = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items())) or "total"
-            samples[f"{sample.name}{{{key}}}" if key != "total" else sample.name] = sample.value
+            key = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{key}}}" if key else sample.name] = sample.value
         stats[family.name] = samples
     return stats

@@ -1,0 +1,119 @@
+"""Every error the gateway answers, mapped to HTTP in one place: ``{"error": {"code", "message", ...}}``.
+
+Domain errors of the services keep their stable code and Spanish message; details that help a client
+(the existing contact's id, the lock owner and expiry) travel beside them. Nothing internal (stack
+traces, SQL, exception text of libraries) ever reaches a response.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from contacts.errors import (
+    AlreadyExists,
+    Conflict,
+    ContactError,
+    Forbidden,
+    InvalidInput,
+    InvalidStatus,
+    LockDurationTooLong,
+    Locked,
+    NotFound,
+    NotLocked,
+    NotLockOwner,
+    VersionMismatch,
+)
+
+log = structlog.get_logger(__name__)
+
+STATUS_BY_ERROR: dict[type[ContactError], int] = {
+    NotFound: 404,
+    AlreadyExists: 409,
+    Conflict: 409,
+    NotLocked: 409,
+    NotLockOwner: 403,
+    Forbidden: 403,
+    VersionMismatch: 412,
+    InvalidInput: 422,
+    InvalidStatus: 422,
+    LockDurationTooLong: 422,
+    Locked: 423,
+}
+
+# Details of a domain error a client may see, by attribute name.
+_PUBLIC_DETAILS = (
+    "contact_id",
+    "existing_id",
+    "locked_by",
+    "locked_by_name",
+    "locked_until",
+    "expected",
+    "actual",
+    "field",
+    "max_minutes",
+)
+
+
+def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
+    """The JSON error shape of every gateway response."""
+    return {"error": {"code": code, "message": message, **details}}
+
+
+def error_response(status_code: int, code: str, message: str, **details: Any) -> Response:
+    """A JSON error response."""
+    return Response(
+        orjson.dumps(error_body(code, message, **details)),
+        status_code=status_code,
+        media_type="application/json",
+    )
+
+
+def domain_error_response(error: ContactError) -> Response:
+    """The response for a domain error of a service."""
+    status_code = next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(error, cls)), 400)
+    details: dict[str, Any] = {}
+    for name in _PUBLIC_DETAILS:
+        value = getattr(error, name, None)
+        if value is not None:
+            details[name] = value.isoformat() if isinstance(value, datetime) else value
+    return error_response(status_code, error.code, error.message, **details)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render domain errors, validation errors, HTTP errors and anything unexpected in the one shape."""
+
+    async def on_domain_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ContactError)
+        return domain_error_response(exc)
+
+    async def on_validation_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problems = [
+            {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        return error_response(422, "invalid_input", "Datos de entrada no válidos.", problems=problems)
+
+    async def on_http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        messages = {404: "Recurso no encontrado.", 405: "Método no permitido."}
+        message = messages.get(
+            exc.status_code, str(exc.detail) if exc.status_code < 500 else "Error interno."
+        )
+        return error_response(exc.status_code, f"http_{exc.status_code}", message)
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("gateway.unexpected_error", path=request.url.path, error=type(exc).__name__)
+        return error_response(500, "internal", "Error interno del servidor.")
+
+    app.add_exception_handler(ContactError, on_domain_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

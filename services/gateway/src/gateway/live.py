@@ -1,0 +1,278 @@
+"""Socket.IO on the gateway's port: live notices out, lock/unlock/update in, desks for dialling.
+
+* A connection needs a valid API key (``auth={"api_key": ...}`` or the ``X-API-Key`` header); identity
+  comes from the key only.
+* Every stored contact event reaches connected clients as a notice (:mod:`gateway.notices`) with its
+  global ``position``. A client that reconnects passes ``last_position`` in its auth and receives what it
+  missed, or ``resync`` when that is no longer available (then it reloads).
+* ``lock_contact``, ``unlock_contact`` and ``update_contact`` go through the same contacts client, role
+  checks and rules as HTTP; a refused lock answers ``lock_denied`` to the requester only.
+* A desk's dialer agent connects with ``auth={"api_key": ..., "desk": "<name>"}`` and joins its user's
+  desk room; dial requests for that user go there.
+* With several gateway processes, an ``AsyncRedisManager`` passed in shares fan-out between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+import orjson
+import socketio
+import structlog
+from starlette.types import ASGIApp
+
+from contacts.client import ContactsClient
+from contacts.commands import CallOutcome
+from contacts.errors import ContactError, Locked
+from gateway.auth import ApiError, Call, Gate
+from gateway.callers import caller_of
+from gateway.errors import domain_error_response
+from gateway.metrics import GatewayMetrics
+from gateway.notices import Notice, notices_for
+from gateway.roles import Capability, Principal
+from kernel.bus.port import Bus
+from kernel.envelope import Envelope
+
+log = structlog.get_logger(__name__)
+
+ROOM_ALL = "contacts"
+
+
+def desk_room(user_id: str) -> str:
+    """The room of one user's desk agents."""
+    return f"desk:{user_id}"
+
+
+class ReplaySource(Protocol):
+    """Stored events after a position, or None when they are no longer all available."""
+
+    def events_after(self, position: int, limit: int) -> list[Envelope] | None: ...
+
+
+class BusReplay:
+    """Replays from the bus topic the relay publishes by position (it keeps ``bus_maxlen`` messages)."""
+
+    def __init__(self, bus: Bus, topic: str) -> None:
+        self._bus = bus
+        self._topic = topic
+
+    def events_after(self, position: int, limit: int) -> list[Envelope] | None:
+        """Up to ``limit`` events after ``position``; None if more are missing than that or were trimmed."""
+        oldest = self._bus.read_range(self._topic, 0, 1)
+        if oldest and position + 1 < oldest[0][0] and position > 0:
+            return None
+        items = self._bus.read_range(self._topic, position, limit + 1)
+        if len(items) > limit:
+            return None
+        return [Envelope.from_json(body) for _, body in items]
+
+
+class LiveHub:
+    """The Socket.IO server of one gateway process."""
+
+    def __init__(
+        self,
+        *,
+        gate: Gate,
+        contacts: ContactsClient,
+        replay: ReplaySource,
+        metrics: GatewayMetrics,
+        client_manager: socketio.AsyncManager | None = None,
+        max_replay: int = 5000,
+    ) -> None:
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            client_manager=client_manager,
+            cors_allowed_origins=[],
+            logger=False,
+            engineio_logger=False,
+        )
+        self._gate = gate
+        self._contacts = contacts
+        self._replay = replay
+        self._metrics = metrics
+        self._max_replay = max_replay
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._desks: dict[str, set[str]] = {}
+        self._register()
+
+    def asgi(self, app: ASGIApp) -> ASGIApp:
+        """``app`` with Socket.IO served beside it at ``/socket.io``."""
+        wrapped: ASGIApp = socketio.ASGIApp(self.sio, other_asgi_app=app)
+        return wrapped
+
+    async def start(self) -> None:
+        """Remember the server's event loop (notices from other threads are scheduled on it)."""
+        self._loop = asyncio.get_running_loop()
+
+    async def stop(self) -> None:
+        """Stop accepting notices."""
+        self._loop = None
+
+    def publish(self, events: Sequence[Envelope]) -> None:
+        """Relay stored events to connected clients; safe to call from any thread."""
+        loop = self._loop
+        if loop is None or not events:
+            return
+        notices = notices_for(events)
+        if notices:
+            asyncio.run_coroutine_threadsafe(self._emit_all(notices), loop)
+
+    def desk_connected(self, user_id: str) -> bool:
+        """Whether a desk agent of ``user_id`` is connected to this gateway process."""
+        return bool(self._desks.get(user_id))
+
+    async def dial(self, user_id: str, payload: Mapping[str, Any]) -> None:
+        """Send a dial request to the desk agents of ``user_id``."""
+        await self.sio.emit("dial", dict(payload), room=desk_room(user_id))
+
+    async def _emit_all(self, notices: Sequence[Notice]) -> None:
+        for notice in notices:
+            await self.sio.emit(notice.name, notice.payload, room=ROOM_ALL)
+
+    def _register(self) -> None:
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("lock_contact", self._guarded("lock_contact", Capability.LOCK_OWN, self._lock))
+        self.sio.on("unlock_contact", self._guarded("unlock_contact", Capability.LOCK_OWN, self._unlock))
+        self.sio.on(
+            "update_contact", self._guarded("update_contact", Capability.UPDATE_CONTACT, self._update)
+        )
+        self.sio.on("call_started", self._guarded("call_started", Capability.LOCK_OWN, self._call_started))
+        self.sio.on("call_ended", self._guarded("call_ended", Capability.LOCK_OWN, self._call_ended))
+
+    async def _on_connect(self, sid: str, environ: Mapping[str, Any], auth: Any = None) -> None:
+        auth = auth if isinstance(auth, dict) else {}
+        presented = auth.get("api_key") or environ.get("HTTP_X_API_KEY")
+        bearer = str(environ.get("HTTP_AUTHORIZATION", ""))
+        if not presented and bearer.lower().startswith("bearer "):
+            presented = bearer[7:].strip()
+        call = Call("SOCKET", "/socket.io/connect", environ.get("REMOTE_ADDR"))
+        try:
+            principal = await asyncio.to_thread(self._gate.identify, presented, call)
+            await asyncio.to_thread(self._gate.admit, principal, call)
+        except ApiError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"code": exc.code, "message": exc.message}
+            ) from None
+        desk = str(auth.get("desk") or "")[:100]
+        await self.sio.save_session(sid, {"principal": principal, "desk": desk})
+        await self.sio.enter_room(sid, ROOM_ALL)
+        if desk:
+            user_id = str(principal.user_id)
+            await self.sio.enter_room(sid, desk_room(user_id))
+            self._desks.setdefault(user_id, set()).add(sid)
+        self._metrics.sockets.inc()
+        last = auth.get("last_position")
+        if isinstance(last, int) and not isinstance(last, bool) and last >= 0:
+            self.sio.start_background_task(self._replay_to, sid, last)
+        log.info("socket.connected", username=principal.username, desk=desk or None)
+
+    async def _on_disconnect(self, sid: str, *_: Any) -> None:
+        for sids in self._desks.values():
+            sids.discard(sid)
+        self._metrics.sockets.dec()
+
+    async def _replay_to(self, sid: str, after: int) -> None:
+        events = await asyncio.to_thread(self._replay.events_after, after, self._max_replay)
+        if events is None:
+            await self.sio.emit("resync", {"reason": "too_old", "last_position": after}, to=sid)
+            return
+        for notice in notices_for([e for e in events if e.position > after]):
+            await self.sio.emit(notice.name, {**notice.payload, "replayed": True}, to=sid)
+
+    def _guarded(
+        self,
+        name: str,
+        capability: Capability,
+        action: Callable[[str, Principal, dict[str, Any]], Awaitable[dict[str, Any]]],
+    ) -> Callable[[str, Any], Awaitable[dict[str, Any]]]:
+        """Wrap a client → server event: role check, input check, domain errors answered to the sender."""
+
+        async def handler(sid: str, data: Any = None) -> dict[str, Any]:
+            session = await self.sio.get_session(sid)
+            principal: Principal = session["principal"]
+            call = Call("SOCKET", f"/socket.io/{name}", None)
+            try:
+                await asyncio.to_thread(self._gate.admit, principal, call)
+                await asyncio.to_thread(self._gate.authorize, principal, capability, call)
+                if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
+                    raise ApiError(422, "invalid_input", "Falta el id del contacto.")
+                return await action(sid, principal, data)
+            except ApiError as exc:
+                await self.sio.emit(
+                    "error", {"code": exc.code, "message": exc.message, "event": name}, to=sid
+                )
+                return {"ok": False, "error": {"code": exc.code, "message": exc.message}}
+            except ContactError as exc:
+                body = domain_error_response(exc).body
+                await self.sio.emit(
+                    "error", {"code": exc.code, "message": exc.message, "event": name}, to=sid
+                )
+                return {"ok": False, **_json(body)}
+
+        return handler
+
+    async def _lock(self, sid: str, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
+        duration = data.get("duration_minutes")
+        if duration is not None and (not isinstance(duration, int) or isinstance(duration, bool)):
+            raise ApiError(422, "invalid_input", "duration_minutes debe ser un número entero.")
+        try:
+            contact = await asyncio.to_thread(self._contacts.lock, caller_of(principal), data["id"], duration)
+        except Locked as exc:
+            payload = {
+                "id": data["id"],
+                "locked_by": exc.locked_by,
+                "locked_by_name": exc.locked_by_name,
+                "locked_until": exc.locked_until.isoformat(),
+                "message": exc.message,
+            }
+            await self.sio.emit("lock_denied", payload, to=sid)
+            return {"ok": False, "error": {"code": exc.code, "message": exc.message}}
+        return {"ok": True, "contact": contact.to_data()}
+
+    async def _unlock(self, sid: str, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
+        contact = await asyncio.to_thread(self._contacts.release_lock, caller_of(principal), data["id"])
+        return {"ok": True, "contact": contact.to_data()}
+
+    async def _update(self, sid: str, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
+        fields = data.get("fields")
+        allowed = {"name", "status", "note", "email", "extra"}
+        if not isinstance(fields, dict) or not fields or not set(fields) <= allowed:
+            raise ApiError(422, "invalid_input", "fields debe tener name, status, note, email o extra.")
+        for key, value in fields.items():
+            valid = isinstance(value, dict) if key == "extra" else isinstance(value, str)
+            if not valid or (isinstance(value, str) and len(value) > 10_000):
+                raise ApiError(422, "invalid_input", f"Valor no válido para {key}.")
+        contact = await asyncio.to_thread(
+            lambda: self._contacts.update(caller_of(principal), data["id"], **fields)
+        )
+        return {"ok": True, "contact": contact.to_data()}
+
+    async def _call_started(self, sid: str, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
+        call_id = str(data.get("call_id") or "")[:64]
+        if not call_id:
+            raise ApiError(422, "invalid_input", "Falta call_id.")
+        await asyncio.to_thread(self._contacts.record_call_started, caller_of(principal), data["id"], call_id)
+        return {"ok": True}
+
+    async def _call_ended(self, sid: str, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
+        call_id = str(data.get("call_id") or "")[:64]
+        try:
+            outcome = CallOutcome(str(data.get("outcome") or ""))
+        except ValueError:
+            raise ApiError(422, "invalid_input", "outcome no válido.") from None
+        duration = data.get("duration_seconds", 0)
+        if not call_id or not isinstance(duration, int) or duration < 0:
+            raise ApiError(422, "invalid_input", "Faltan call_id o duration_seconds.")
+        await asyncio.to_thread(
+            self._contacts.record_call_ended, caller_of(principal), data["id"], call_id, outcome, duration
+        )
+        return {"ok": True}
+
+
+def _json(body: bytes | memoryview) -> dict[str, Any]:
+    value = orjson.loads(bytes(body))
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,359 @@
+"""Contact routes (seed-compatible paths): list, create, read, update, delete, history, locks, calls."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from contacts.client import ContactsClient
+from contacts.errors import NotLockOwner
+from contacts.statuses import Catalogue
+from contacts.views import Contact, ContactFilters
+from gateway.auth import (
+    ApiError,
+    Authenticated,
+    CanCreateContact,
+    CanDeleteContact,
+    CanLockOwn,
+    CanReadContacts,
+    CanUpdateContact,
+    note_audit,
+)
+from gateway.callers import caller_of
+from gateway.errors import error_response
+from gateway.live import LiveHub
+from gateway.roles import Capability
+from kernel.phone import parse_phone
+
+MAX_PAGE = 1000
+STREAM_PAGE = 1000
+
+ContactId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9a-fA-F-]{32,36}$")]
+
+
+class NewContact(BaseModel):
+    """Body of ``POST /contacts``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str = Field(min_length=1, max_length=64, examples=["8812-3456"])
+    name: str = Field("", max_length=200)
+    status: str | None = Field(None, max_length=40, examples=["SIN_GESTIONAR"])
+    note: str = Field("", max_length=10_000)
+    email: str = Field("", max_length=254)
+    extra: dict[str, str] = Field(default_factory=dict, max_length=100)
+    list: str = Field("", max_length=200)
+
+
+class ContactChanges(BaseModel):
+    """Body of ``PUT /contacts/{id}``: only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=200)
+    status: str | None = Field(None, max_length=40)
+    note: str | None = Field(None, max_length=10_000)
+    email: str | None = Field(None, max_length=254)
+    extra: dict[str, str] | None = Field(None, max_length=100)
+
+
+class LockRequest(BaseModel):
+    """Body of ``POST /contacts/{id}/lock`` (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    duration_minutes: int | None = Field(None, ge=1, le=24 * 60)
+
+
+class ContactOut(BaseModel):
+    """A contact as the API returns it."""
+
+    id: str
+    phone: str
+    phone_e164: str
+    phone_national: str
+    name: str
+    status: str
+    note: str
+    email: str
+    extra: dict[str, str]
+    list: str
+    operator: str | None
+    locked_by: str | None
+    locked_by_name: str | None
+    locked_until: str | None
+    last_contacted_at: str | None
+    created_at: str
+    updated_at: str
+    version: int
+
+
+class HistoryOut(BaseModel):
+    """One change of a contact."""
+
+    position: int
+    version: int
+    event_type: str
+    field: str
+    old: str | None
+    new: str | None
+    user_id: str
+    role: str
+    at: str
+    detail: dict[str, str]
+
+
+class MeOut(BaseModel):
+    """Who the key belongs to."""
+
+    user_id: str
+    username: str
+    display_name: str
+    role: str
+    team: str | None
+    capabilities: list[str]
+
+
+class StatusOut(BaseModel):
+    """One status of the catalogue."""
+
+    code: str
+    label: str
+    label_en: str
+    priority: int
+    ageable: bool
+
+
+def contact_response(contact: Contact, status_code: int = 200) -> Response:
+    """A contact as JSON, with its version as the ETag."""
+    return Response(
+        orjson.dumps(contact.to_data()),
+        status_code=status_code,
+        media_type="application/json",
+        headers={"ETag": contact.etag},
+    )
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """The version an ``If-Match`` header names (``"3"``, ``W/"3"`` or ``3``); None when absent or ``*``."""
+    if value is None or value.strip() in ("", "*"):
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise ValueError(value)
+    return int(text)
+
+
+class CallOut(BaseModel):
+    """A dial request sent to the caller's desk."""
+
+    call_id: str
+    contact_id: str
+    dial: str
+    desk_connected: bool
+
+
+def contacts_router(client: ContactsClient, catalogue: Catalogue, hub: LiveHub) -> APIRouter:
+    """Routes over the contacts service's client (direct in embedded mode, HTTP in distributed mode)."""
+    router = APIRouter(tags=["contacts"])
+
+    @router.get(
+        "/contacts",
+        summary="Lista de contactos",
+        response_model=list[ContactOut],
+        description=(
+            "Sin `limit` devuelve todos los contactos (en streaming). Con `limit` (≤1000) pagina; la "
+            'página siguiente va en la cabecera `Link: <...>; rel="next"`. Orden: prioridad de estado, '
+            "luego antigüedad."
+        ),
+    )
+    def list_contacts(
+        request: Request,
+        principal: CanReadContacts,
+        status: Annotated[list[str] | None, Query(max_length=20)] = None,
+        list_name: Annotated[str | None, Query(alias="list", max_length=200)] = None,
+        operator: Annotated[str | None, Query(max_length=20)] = None,
+        q: Annotated[str, Query(max_length=100)] = "",
+        locked: bool | None = None,
+        limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
+        cursor: Annotated[str | None, Query(max_length=500)] = None,
+    ) -> Response:
+        caller = caller_of(principal)
+        statuses = tuple(catalogue.normalise(s) for s in status or ())
+        filters = ContactFilters(
+            statuses=statuses, list_name=list_name, operator=operator, locked=locked, q=q
+        )
+        if limit is None:
+            return StreamingResponse(_stream_all(client, caller, filters), media_type="application/json")
+        page = client.list_contacts(caller, filters, limit, cursor)
+        headers = {}
+        if page.next_cursor:
+            url = request.url.include_query_params(cursor=page.next_cursor)
+            headers["Link"] = f'<{url}>; rel="next"'
+        body = orjson.dumps([c.to_data() for c in page.items])
+        return Response(body, media_type="application/json", headers=headers)
+
+    @router.post("/contacts", status_code=201, response_model=ContactOut, summary="Crear un contacto")
+    def create_contact(request: Request, principal: CanCreateContact, body: NewContact) -> Response:
+        contact = client.create(
+            caller_of(principal),
+            body.phone,
+            name=body.name,
+            status=body.status,
+            note=body.note,
+            email=body.email,
+            extra=body.extra,
+            list_name=body.list,
+        )
+        note_audit(request, contact_id=contact.id)
+        return contact_response(contact, 201)
+
+    @router.get("/contacts/{contact_id}", response_model=ContactOut, summary="Un contacto")
+    def get_contact(principal: CanReadContacts, contact_id: ContactId) -> Response:
+        return contact_response(client.get(caller_of(principal), contact_id))
+
+    @router.get(
+        "/contacts/{contact_id}/history", response_model=list[HistoryOut], summary="Historial de cambios"
+    )
+    def history(principal: CanReadContacts, contact_id: ContactId) -> Response:
+        entries = client.history(caller_of(principal), contact_id)
+        return Response(orjson.dumps([e.to_data() for e in entries]), media_type="application/json")
+
+    @router.put("/contacts/{contact_id}", response_model=ContactOut, summary="Actualizar un contacto")
+    def update_contact(
+        request: Request,
+        principal: CanUpdateContact,
+        contact_id: ContactId,
+        body: ContactChanges,
+        if_match: Annotated[str | None, Header(max_length=40)] = None,
+    ) -> Response:
+        try:
+            expected = parse_if_match(if_match)
+        except ValueError:
+            return error_response(400, "invalid_if_match", "If-Match debe ser la versión del contacto.")
+        note_audit(request, contact_id=contact_id, fields=sorted(body.model_fields_set))
+        contact = client.update(
+            caller_of(principal),
+            contact_id,
+            name=body.name,
+            status=body.status,
+            note=body.note,
+            email=body.email,
+            extra=body.extra,
+            expected_version=expected,
+        )
+        return contact_response(contact)
+
+    @router.delete("/contacts/{contact_id}", status_code=204, summary="Eliminar un contacto")
+    def delete_contact(
+        request: Request,
+        principal: CanDeleteContact,
+        contact_id: ContactId,
+        if_match: Annotated[str | None, Header(max_length=40)] = None,
+    ) -> Response:
+        try:
+            expected = parse_if_match(if_match)
+        except ValueError:
+            return error_response(400, "invalid_if_match", "If-Match debe ser la versión del contacto.")
+        note_audit(request, contact_id=contact_id)
+        client.delete(caller_of(principal), contact_id, expected_version=expected)
+        return Response(status_code=204)
+
+    @router.post("/contacts/{contact_id}/lock", response_model=ContactOut, summary="Bloquear un contacto")
+    def lock(
+        request: Request,
+        principal: CanLockOwn,
+        contact_id: ContactId,
+        body: Annotated[LockRequest | None, Body()] = None,
+    ) -> Response:
+        note_audit(request, contact_id=contact_id)
+        duration = body.duration_minutes if body else None
+        return contact_response(client.lock(caller_of(principal), contact_id, duration))
+
+    @router.delete(
+        "/contacts/{contact_id}/lock",
+        response_model=ContactOut,
+        summary="Liberar un bloqueo",
+        description="El dueño libera su bloqueo; TeamLead, ProjectManager y TI liberan el de cualquiera.",
+    )
+    def unlock(request: Request, principal: CanLockOwn, contact_id: ContactId) -> Response:
+        caller = caller_of(principal)
+        note_audit(request, contact_id=contact_id)
+        try:
+            return contact_response(client.release_lock(caller, contact_id))
+        except NotLockOwner:
+            if not principal.can(Capability.FORCE_RELEASE):
+                raise
+            note_audit(request, forced=True)
+            return contact_response(client.force_release_lock(caller, contact_id))
+
+    @router.post(
+        "/contacts/{contact_id}/call",
+        status_code=202,
+        response_model=CallOut,
+        summary="Llamar: envía el número al softphone del puesto del agente",
+    )
+    async def call(request: Request, principal: CanLockOwn, contact_id: ContactId) -> dict[str, Any]:
+        user_id = str(principal.user_id)
+        if not hub.desk_connected(user_id):
+            raise ApiError(
+                409,
+                "no_desk",
+                "No hay un agente de marcación conectado en su puesto: inicie callmanager-dialer.",
+            )
+        call_id = uuid.uuid4().hex
+        caller = caller_of(principal)
+        contact = await run_in_threadpool(client.record_call_requested, caller, contact_id, call_id)
+        dial = parse_phone(contact.phone_e164).dial_string
+        note_audit(request, contact_id=contact_id, call_id=call_id)
+        await hub.dial(user_id, {"call_id": call_id, "contact_id": contact_id, "dial": dial})
+        return {"call_id": call_id, "contact_id": contact_id, "dial": dial, "desk_connected": True}
+
+    @router.get("/me", response_model=MeOut, tags=["session"], summary="Quién soy (según la clave)")
+    def me(principal: Authenticated) -> dict[str, Any]:
+        return {
+            "user_id": str(principal.user_id),
+            "username": principal.username,
+            "display_name": principal.display_name or principal.username,
+            "role": principal.role.value,
+            "team": principal.team,
+            "capabilities": sorted(c.value for c in Capability if principal.can(c)),
+        }
+
+    @router.get("/statuses", response_model=list[StatusOut], tags=["contacts"], summary="Catálogo de estados")
+    def statuses(principal: CanReadContacts) -> list[dict[str, Any]]:
+        return [
+            {
+                "code": s.code,
+                "label": s.label_es,
+                "label_en": s.label_en,
+                "priority": s.priority,
+                "ageable": s.ageable,
+            }
+            for s in catalogue.statuses
+        ]
+
+    return router
+
+
+def _stream_all(client: ContactsClient, caller: Any, filters: ContactFilters) -> Iterator[bytes]:
+    """Every contact as one JSON array, fetched and sent a page at a time."""
+    yield b"["
+    cursor: str | None = None
+    first = True
+    while True:
+        page = client.list_contacts(caller, filters, STREAM_PAGE, cursor)
+        for contact in page.items:
+            yield (b"" if first else b",") + orjson.dumps(contact.to_data())
+            first = False
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    yield b"]"

@@ -1,0 +1,51 @@
+"""Operations routes: effective configuration (``GET/POST /config``) and contact statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from contacts.client import ContactsClient
+from gateway.auth import ApiError, CanChangeConfig, CanReadConfig, CanSeeTeamMetrics, note_audit
+from gateway.callers import caller_of
+from gateway.runtime import ConfigStore, InvalidRuntimeSettings
+
+
+class RuntimeChanges(BaseModel):
+    """Body of ``POST /config``: the runtime settings to change (only those given)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_lock_duration_minutes: int | None = Field(None, ge=1, le=24 * 60)
+    max_lock_duration_minutes: int | None = Field(None, ge=1, le=24 * 60)
+    rate_limit: str | None = Field(None, max_length=100, examples=["600/minute"])
+    rate_limit_heavy: str | None = Field(None, max_length=100, examples=["20/minute"])
+
+
+def operations_router(config: ConfigStore, contacts: ContactsClient) -> APIRouter:
+    """``/config`` and ``/stats``."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/config", summary="Configuración efectiva (sin secretos)")
+    def read_config(principal: CanReadConfig) -> dict[str, Any]:
+        return config.effective()
+
+    @router.post("/config", summary="Cambiar configuración en caliente (TI)")
+    def change_config(request: Request, principal: CanChangeConfig, body: RuntimeChanges) -> dict[str, Any]:
+        changes = body.model_dump(exclude_none=True)
+        if not changes:
+            raise ApiError(422, "invalid_input", "Indique al menos un valor a cambiar.")
+        note_audit(request, changes=changes)
+        try:
+            config.change(changes, principal.actor())
+        except InvalidRuntimeSettings as exc:
+            raise ApiError(422, "invalid_config", str(exc)) from exc
+        return config.effective()
+
+    @router.get("/stats", summary="Totales de contactos: por estado, bloqueos")
+    def stats(principal: CanSeeTeamMetrics) -> dict[str, Any]:
+        return contacts.stats(caller_of(principal))
+
+    return router
