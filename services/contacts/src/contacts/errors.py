@@ -1,7 +1,8 @@
 """Domain errors of the contacts service, each with a stable ``code`` and a Spanish message.
 
 The HTTP edge maps them in one place (suggested: NotFound 404, AlreadyExists 409, Locked 423,
-NotLockOwner 403, NotLocked 409, Forbidden 403, InvalidStatus / InvalidInput / LockDurationTooLong 422).
+NotLockOwner 403, NotLocked 409, Forbidden 403, InvalidStatus / InvalidInput / LockDurationTooLong 422,
+Conflict 409, VersionMismatch 412).
 """
 
 from __future__ import annotations
@@ -127,3 +128,27 @@ class LockDurationTooLong(ContactError):
         )
         self.requested_minutes = requested_minutes
         self.max_minutes = max_minutes
+
+
+class Conflict(ContactError):
+    """The contact kept changing while the command was applied (concurrent writers); try again."""
+
+    code = "conflict"
+
+    def __init__(self, contact_id: str = "") -> None:
+        super().__init__("El contacto cambió mientras se guardaba; vuelva a intentarlo")
+        self.contact_id = contact_id
+
+
+class VersionMismatch(ContactError):
+    """The caller's expected version (If-Match) is not the contact's version: someone changed it first."""
+
+    code = "version_mismatch"
+
+    def __init__(self, expected: int, actual: int, contact_id: str = "") -> None:
+        super().__init__(
+            f"El contacto cambió: está en la versión {actual} y se esperaba la {expected}; recárguelo",
+        )
+        self.expected = expected
+        self.actual = actual
+        self.contact_id = contact_id

@@ -1,0 +1,307 @@
+"""The contacts service's internal HTTP API: what the gateway calls in distributed mode.
+
+Internal network only: the caller's identity arrives in the ``X-Caller`` header (JSON ``user_id``,
+``username``, ``role``, ``team``), set by the gateway after it checked the API key. Every domain error
+is answered as ``{"error": {"code", "message", ...details}}`` with the status of :data:`ERROR_STATUS`;
+:class:`contacts.client.HttpContactsClient` turns it back into the same typed exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+
+from contacts.commands import Caller, CallOutcome, ImportRow, Source
+from contacts.errors import (
+    AlreadyExists,
+    Conflict,
+    ContactError,
+    Forbidden,
+    InvalidInput,
+    InvalidStatus,
+    LockDurationTooLong,
+    Locked,
+    NotFound,
+    NotLocked,
+    NotLockOwner,
+    VersionMismatch,
+)
+from contacts.handlers import ContactsService
+from contacts.message import decode_dataclass
+from contacts.queries import DEFAULT_LIMIT, MAX_LIMIT, ContactQueries
+from contacts.views import Contact, ContactFilters, caller_from_data, error_to_data
+
+CALLER_HEADER = "X-Caller"
+
+ERROR_STATUS: Mapping[type[ContactError], int] = {
+    NotFound: 404,
+    AlreadyExists: 409,
+    Conflict: 409,
+    NotLocked: 409,
+    VersionMismatch: 412,
+    Locked: 423,
+    Forbidden: 403,
+    NotLockOwner: 403,
+    InvalidStatus: 422,
+    InvalidInput: 422,
+    LockDurationTooLong: 422,
+}
+
+
+class NewContact(BaseModel):
+    """Body of ``POST /contacts``."""
+
+    phone: str
+    name: str = ""
+    status: str | None = None
+    note: str = ""
+    email: str = ""
+    extra: dict[str, str] = Field(default_factory=dict)
+    list_name: str = Field("", alias="list")
+
+
+class ContactChanges(BaseModel):
+    """Body of ``PUT /contacts/{id}``: only the fields given change."""
+
+    name: str | None = None
+    status: str | None = None
+    note: str | None = None
+    email: str | None = None
+    extra: dict[str, str] | None = None
+
+
+class LockRequest(BaseModel):
+    """Body of ``POST /contacts/{id}/lock``."""
+
+    duration_minutes: int | None = None
+
+
+class CallRequest(BaseModel):
+    """Body of ``POST /contacts/{id}/calls``."""
+
+    call_id: str
+    desk: str = ""
+
+
+class CallEnd(BaseModel):
+    """Body of ``POST /contacts/{id}/calls/{call_id}/ended``."""
+
+    outcome: CallOutcome
+    duration_seconds: int = 0
+
+
+class BatchRequest(BaseModel):
+    """Body of ``POST /contacts/batch``: rows as ``ImportRow`` data."""
+
+    rows: list[dict[str, Any]]
+    list_name: str = Field("", alias="list")
+    source: Source = Source.IMPORT
+    job_id: str = ""
+
+
+class PhonesRequest(BaseModel):
+    """Body of ``POST /contacts/existing``."""
+
+    phones: list[str]
+
+
+class CallerMissing(Exception):
+    """The request has no usable ``X-Caller`` header."""
+
+
+def json_response(body: object, status_code: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """A JSON response serialised once with orjson."""
+    return Response(
+        orjson.dumps(body), status_code=status_code, media_type="application/json", headers=headers
+    )
+
+
+def error_response(error: ContactError) -> Response:
+    """The JSON answer for a domain error, with its HTTP status."""
+    status = next((code for cls, code in ERROR_STATUS.items() if isinstance(error, cls)), 400)
+    return json_response({"error": error_to_data(error)}, status)
+
+
+def caller_of(x_caller: Annotated[str | None, Header(alias=CALLER_HEADER)] = None) -> Caller:
+    """The caller named by the gateway in ``X-Caller``."""
+    if not x_caller:
+        raise CallerMissing
+    try:
+        return caller_from_data(orjson.loads(x_caller))
+    except (ValueError, TypeError, AttributeError, orjson.JSONDecodeError):
+        raise CallerMissing from None
+
+
+CallerDep = Annotated[Caller, Depends(caller_of)]
+
+
+def create_router(service: ContactsService, queries: ContactQueries) -> APIRouter:
+    """The routes of the contacts API around a service and its queries."""
+    router = APIRouter()
+
+    def contact_response(contact: Contact, status_code: int = 200) -> Response:
+        return json_response(contact.to_data(), status_code, {"ETag": contact.etag})
+
+    @router.post("/contacts", status_code=201)
+    def create(body: NewContact, caller: CallerDep) -> Response:
+        contact = service.create(
+            caller,
+            body.phone,
+            name=body.name,
+            status=body.status,
+            note=body.note,
+            email=body.email,
+            extra=body.extra,
+            list_name=body.list_name,
+        )
+        return contact_response(contact, 201)
+
+    @router.get("/contacts")
+    def list_contacts(
+        _: CallerDep,
+        status: Annotated[list[str] | None, Query()] = None,
+        list_name: Annotated[str | None, Query(alias="list")] = None,
+        operator: str | None = None,
+        locked: bool | None = None,
+        q: str = "",
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Response:
+        statuses = tuple(part.strip() for value in status or [] for part in value.split(",") if part.strip())
+        filters = ContactFilters(
+            statuses=statuses, list_name=list_name, operator=operator, locked=locked, q=q
+        )
+        return json_response(queries.list_contacts(filters, limit, cursor).to_data())
+
+    @router.get("/contacts/locked")
+    def locked_contacts(_: CallerDep) -> Response:
+        return json_response([c.to_data() for c in queries.locked_contacts()])
+
+    @router.post("/contacts/existing")
+    def existing(body: PhonesRequest, _: CallerDep) -> Response:
+        return json_response({"existing": sorted(queries.existing_phones(body.phones))})
+
+    @router.post("/contacts/batch")
+    def batch(body: BatchRequest, caller: CallerDep) -> Response:
+        try:
+            rows = [decode_dataclass(ImportRow, row) for row in body.rows]
+        except ValueError as error:
+            raise InvalidInput("rows", str(error)) from None
+        result = service.create_or_merge(rows, body.list_name, caller, source=body.source, job_id=body.job_id)
+        return json_response(result.to_data())
+
+    @router.get("/contacts/by-phone/{phone}")
+    def by_phone(phone: str, _: CallerDep) -> Response:
+        return contact_response(queries.get_by_phone(phone))
+
+    @router.get("/contacts/{contact_id}")
+    def get(contact_id: str, _: CallerDep) -> Response:
+        return contact_response(queries.get(contact_id))
+
+    @router.get("/contacts/{contact_id}/history")
+    def history(contact_id: str, _: CallerDep) -> Response:
+        return json_response([entry.to_data() for entry in queries.history(contact_id)])
+
+    @router.put("/contacts/{contact_id}")
+    def update(
+        contact_id: str,
+        body: ContactChanges,
+        caller: CallerDep,
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        contact = service.update(
+            caller,
+            contact_id,
+            name=body.name,
+            status=body.status,
+            note=body.note,
+            email=body.email,
+            extra=body.extra,
+            expected_version=_version_of(if_match),
+        )
+        return contact_response(contact)
+
+    @router.delete("/contacts/{contact_id}", status_code=204)
+    def delete(
+        contact_id: str,
+        caller: CallerDep,
+        reason: str = "",
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        service.delete(caller, contact_id, reason, expected_version=_version_of(if_match))
+        return Response(status_code=204)
+
+    @router.post("/contacts/{contact_id}/lock")
+    def lock(contact_id: str, caller: CallerDep, body: LockRequest | None = None) -> Response:
+        minutes = body.duration_minutes if body is not None else None
+        return contact_response(service.lock(caller, contact_id, minutes))
+
+    @router.post("/contacts/{contact_id}/lock/extend")
+    def extend_lock(contact_id: str, caller: CallerDep, body: LockRequest | None = None) -> Response:
+        minutes = body.duration_minutes if body is not None else None
+        return contact_response(service.extend_lock(caller, contact_id, minutes))
+
+    @router.delete("/contacts/{contact_id}/lock")
+    def release_lock(contact_id: str, caller: CallerDep, force: bool = False) -> Response:
+        if force:
+            return contact_response(service.force_release_lock(caller, contact_id))
+        return contact_response(service.release_lock(caller, contact_id))
+
+    @router.post("/contacts/{contact_id}/calls")
+    def call_requested(contact_id: str, body: CallRequest, caller: CallerDep) -> Response:
+        return contact_response(service.record_call_requested(caller, contact_id, body.call_id, body.desk))
+
+    @router.post("/contacts/{contact_id}/calls/{call_id}/started")
+    def call_started(contact_id: str, call_id: str, caller: CallerDep) -> Response:
+        return contact_response(service.record_call_started(caller, contact_id, call_id))
+
+    @router.post("/contacts/{contact_id}/calls/{call_id}/ended")
+    def call_ended(contact_id: str, call_id: str, body: CallEnd, caller: CallerDep) -> Response:
+        contact = service.record_call_ended(caller, contact_id, call_id, body.outcome, body.duration_seconds)
+        return contact_response(contact)
+
+    @router.get("/stats")
+    def stats(_: CallerDep) -> Response:
+        return json_response(queries.stats())
+
+    return router
+
+
+def create_app(service: ContactsService, queries: ContactQueries) -> FastAPI:
+    """The internal contacts app: the routes plus the one place domain errors become HTTP answers."""
+    app = FastAPI(title="CallManager contacts (internal)", version="0.1.0")
+    app.include_router(create_router(service, queries))
+
+    @app.exception_handler(ContactError)
+    async def domain_error(_: Request, error: ContactError) -> Response:
+        return error_response(error)
+
+    @app.exception_handler(CallerMissing)
+    async def caller_missing(_: Request, __: CallerMissing) -> Response:
+        message = f"Falta la cabecera {CALLER_HEADER} con el usuario que llama"
+        return json_response({"error": {"code": "unauthenticated", "message": message}}, 401)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> Response:
+        first = error.errors()[0] if error.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+        message = f"Solicitud no válida: {where or 'cuerpo'}: {first.get('msg', 'valor no válido')}"
+        body = {"error": {"code": InvalidInput.code, "message": message, "field": where}}
+        return json_response(body, 422)
+
+    return app
+
+
+def _version_of(if_match: str | None) -> int | None:
+    """The stream version in an ``If-Match`` header (``"7"``, ``W/"7"`` or ``7``); None when absent."""
+    if if_match is None or not if_match.strip() or if_match.strip() == "*":
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise InvalidInput("If-Match", f"If-Match no válido: «{if_match}» (se esperaba la versión)")
+    return int(text)

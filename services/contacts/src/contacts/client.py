@@ -1,0 +1,478 @@
+"""The gateway's view of the contacts service: one protocol, a direct and an HTTP implementation.
+
+:class:`LocalContactsClient` calls the service in-process (embedded mode: no socket, no JSON);
+:class:`HttpContactsClient` calls the internal API (distributed mode) and raises the same typed
+domain errors. No SQLAlchemy here: the gateway imports this module.
+"""
+
+from __future__ import annotations
+
+import json as json_module
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from contacts.commands import BatchResult, Caller, CallOutcome, ImportRow, Source
+from contacts.errors import ContactError
+from contacts.message import encode_dataclass
+from contacts.views import (
+    Contact,
+    ContactFilters,
+    HistoryEntry,
+    Page,
+    caller_to_data,
+    error_from_data,
+)
+
+if TYPE_CHECKING:
+    from contacts.handlers import ContactsService
+    from contacts.queries import ContactQueries
+
+CALLER_HEADER = "X-Caller"
+
+
+class ContactsClient(Protocol):
+    """Every command and query of the contacts service, as the gateway calls them."""
+
+    def create(
+        self,
+        caller: Caller,
+        phone: str,
+        *,
+        name: str = "",
+        status: str | None = None,
+        note: str = "",
+        email: str = "",
+        extra: Mapping[str, str] | None = None,
+        list_name: str = "",
+    ) -> Contact:
+        """Create one contact; AlreadyExists names the contact that has the phone."""
+        ...
+
+    def update(
+        self,
+        caller: Caller,
+        contact_id: str,
+        *,
+        name: str | None = None,
+        status: str | None = None,
+        note: str | None = None,
+        email: str | None = None,
+        extra: Mapping[str, str] | None = None,
+        expected_version: int | None = None,
+    ) -> Contact:
+        """Change the given fields; VersionMismatch when ``expected_version`` is not current."""
+        ...
+
+    def delete(
+        self, caller: Caller, contact_id: str, reason: str = "", *, expected_version: int | None = None
+    ) -> None:
+        """Delete the contact (ProjectManager, TI)."""
+        ...
+
+    def lock(self, caller: Caller, contact_id: str, duration_minutes: int | None = None) -> Contact:
+        """Lock (or renew the caller's lock); Locked when someone else holds it."""
+        ...
+
+    def extend_lock(self, caller: Caller, contact_id: str, duration_minutes: int | None = None) -> Contact:
+        """Renew the caller's lock."""
+        ...
+
+    def release_lock(self, caller: Caller, contact_id: str) -> Contact:
+        """Release the caller's lock (TeamLead and above: anyone's)."""
+        ...
+
+    def force_release_lock(self, caller: Caller, contact_id: str) -> Contact:
+        """Release whoever's lock (TeamLead, ProjectManager, TI)."""
+        ...
+
+    def record_call_requested(self, caller: Caller, contact_id: str, call_id: str, desk: str = "") -> Contact:
+        """Record a dial request sent to a desk."""
+        ...
+
+    def record_call_started(self, caller: Caller, contact_id: str, call_id: str) -> Contact:
+        """Record that the desk started the call."""
+        ...
+
+    def record_call_ended(
+        self, caller: Caller, contact_id: str, call_id: str, outcome: CallOutcome, duration_seconds: int = 0
+    ) -> Contact:
+        """Record how the call ended."""
+        ...
+
+    def create_or_merge(
+        self,
+        rows: Sequence[ImportRow],
+        list_name: str,
+        caller: Caller,
+        *,
+        source: Source = Source.IMPORT,
+        job_id: str = "",
+    ) -> BatchResult:
+        """Create or merge rows (import, generator); one outcome per row."""
+        ...
+
+    def list_contacts(
+        self,
+        caller: Caller,
+        filters: ContactFilters = ContactFilters(),
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """One page of the filtered, ordered list."""
+        ...
+
+    def get(self, caller: Caller, contact_id: str) -> Contact:
+        """One contact; NotFound when missing."""
+        ...
+
+    def get_by_phone(self, caller: Caller, phone: str) -> Contact:
+        """The contact with this phone typed any way; NotFound when none."""
+        ...
+
+    def history(self, caller: Caller, contact_id: str) -> list[HistoryEntry]:
+        """The contact's changes from its events, oldest first."""
+        ...
+
+    def locked_contacts(self, caller: Caller) -> list[Contact]:
+        """Contacts whose lock is held now."""
+        ...
+
+    def existing_phones(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
+        """Those E.164 numbers that already belong to a contact."""
+        ...
+
+    def stats(self, caller: Caller) -> dict[str, Any]:
+        """Totals: contacts, held locks, counts by status."""
+        ...
+
+
+class LocalContactsClient:
+    """Direct calls into the service and its queries (embedded mode)."""
+
+    def __init__(self, service: ContactsService, queries: ContactQueries) -> None:
+        self._service = service
+        self._queries = queries
+
+    def create(
+        self,
+        caller: Caller,
+        phone: str,
+        *,
+        name: str = "",
+        status: str | None = None,
+        note: str = "",
+        email: str = "",
+        extra: Mapping[str, str] | None = None,
+        list_name: str = "",
+    ) -> Contact:
+        """Create one contact."""
+        return self._service.create(
+            caller, phone, name=name, status=status, note=note, email=email, extra=extra, list_name=list_name
+        )
+
+    def update(
+        self,
+        caller: Caller,
+        contact_id: str,
+        *,
+        name: str | None = None,
+        status: str | None = None,
+        note: str | None = None,
+        email: str | None = None,
+        extra: Mapping[str, str] | None = None,
+        expected_version: int | None = None,
+    ) -> Contact:
+        """Change the given fields."""
+        return self._service.update(
+            caller,
+            contact_id,
+            name=name,
+            status=status,
+            note=note,
+            email=email,
+            extra=extra,
+            expected_version=expected_version,
+        )
+
+    def delete(
+        self, caller: Caller, contact_id: str, reason: str = "", *, expected_version: int | None = None
+    ) -> None:
+        """Delete the contact."""
+        self._service.delete(caller, contact_id, reason, expected_version=expected_version)
+
+    def lock(self, caller: Caller, contact_id: str, duration_minutes: int | None = None) -> Contact:
+        """Lock the contact."""
+        return self._service.lock(caller, contact_id, duration_minutes)
+
+    def extend_lock(self, caller: Caller, contact_id: str, duration_minutes: int | None = None) -> Contact:
+        """Renew the caller's lock."""
+        return self._service.extend_lock(caller, contact_id, duration_minutes)
+
+    def release_lock(self, caller: Caller, contact_id: str) -> Contact:
+        """Release the lock."""
+        return self._service.release_lock(caller, contact_id)
+
+    def force_release_lock(self, caller: Caller, contact_id: str) -> Contact:
+        """Force-release the lock."""
+        return self._service.force_release_lock(caller, contact_id)
+
+    def record_call_requested(self, caller: Caller, contact_id: str, call_id: str, desk: str = "") -> Contact:
+        """Record a dial request."""
+        return self._service.record_call_requested(caller, contact_id, call_id, desk)
+
+    def record_call_started(self, caller: Caller, contact_id: str, call_id: str) -> Contact:
+        """Record a started call."""
+        return self._service.record_call_started(caller, contact_id, call_id)
+
+    def record_call_ended(
+        self, caller: Caller, contact_id: str, call_id: str, outcome: CallOutcome, duration_seconds: int = 0
+    ) -> Contact:
+        """Record an ended call."""
+        return self._service.record_call_ended(caller, contact_id, call_id, outcome, duration_seconds)
+
+    def create_or_merge(
+        self,
+        rows: Sequence[ImportRow],
+        list_name: str,
+        caller: Caller,
+        *,
+        source: Source = Source.IMPORT,
+        job_id: str = "",
+    ) -> BatchResult:
+        """Create or merge rows."""
+        return self._service.create_or_merge(rows, list_name, caller, source=source, job_id=job_id)
+
+    def list_contacts(
+        self,
+        caller: Caller,
+        filters: ContactFilters = ContactFilters(),
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """One page of contacts."""
+        return self._queries.list_contacts(filters, limit, cursor)
+
+    def get(self, caller: Caller, contact_id: str) -> Contact:
+        """One contact."""
+        return self._queries.get(contact_id)
+
+    def get_by_phone(self, caller: Caller, phone: str) -> Contact:
+        """The contact with this phone."""
+        return self._queries.get_by_phone(phone)
+
+    def history(self, caller: Caller, contact_id: str) -> list[HistoryEntry]:
+        """The contact's history."""
+        return self._queries.history(contact_id)
+
+    def locked_contacts(self, caller: Caller) -> list[Contact]:
+        """Contacts locked now."""
+        return self._queries.locked_contacts()
+
+    def existing_phones(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
+        """Existing phones among those given."""
+        return self._queries.existing_phones(phones_e164)
+
+    def stats(self, caller: Caller) -> dict[str, Any]:
+        """Totals."""
+        return self._queries.stats()
+
+
+class HttpContactsClient:
+    """Calls the internal contacts API over a pooled ``httpx.Client`` and re-raises its typed errors."""
+
+    def __init__(
+        self, base_url: str = "", *, client: httpx.Client | None = None, timeout: float = 30.0
+    ) -> None:
+        self._client = client or httpx.Client(base_url=base_url, timeout=timeout)
+        self._owned = client is None
+
+    def close(self) -> None:
+        """Close the connection pool (when this client created it)."""
+        if self._owned:
+            self._client.close()
+
+    def create(
+        self,
+        caller: Caller,
+        phone: str,
+        *,
+        name: str = "",
+        status: str | None = None,
+        note: str = "",
+        email: str = "",
+        extra: Mapping[str, str] | None = None,
+        list_name: str = "",
+    ) -> Contact:
+        """Create one contact."""
+        body = {
+            "phone": phone,
+            "name": name,
+            "status": status,
+            "note": note,
+            "email": email,
+            "extra": dict(extra or {}),
+            "list": list_name,
+        }
+        return Contact.from_data(self._call("POST", "/contacts", caller, json=body))
+
+    def update(
+        self,
+        caller: Caller,
+        contact_id: str,
+        *,
+        name: str | None = None,
+        status: str | None = None,
+        note: str | None = None,
+        email: str | None = None,
+        extra: Mapping[str, str] | None = None,
+        expected_version: int | None = None,
+    ) -> Contact:
+        """Change the given fields."""
+        given = {"name": name, "status": status, "note": note, "email": email, "extra": extra}
+        body = {key: (dict(value) if isinstance(value, Mapping) else value) for key, value in given.items()}
+        headers = {"If-Match": f'"{expected_version}"'} if expected_version is not None else {}
+        data = self._call("PUT", f"/contacts/{contact_id}", caller, json=body, headers=headers)
+        return Contact.from_data(data)
+
+    def delete(
+        self, caller: Caller, contact_id: str, reason: str = "", *, expected_version: int | None = None
+    ) -> None:
+        """Delete the contact."""
+        headers = {"If-Match": f'"{expected_version}"'} if expected_version is not None else {}
+        params = {"reason": reason} if reason else {}
+        self._call("DELETE", f"/contacts/{contact_id}", caller, params=params, headers=headers)
+
+    def lock(self, caller: Caller, contact_id: str, duration_minutes: int | None = None) -> Contact:
+        """Lock the contact."""
+        body = {"duration_minutes": duration_minutes}
+        return Contact.from_data(self._call("POST", f"/contacts/{contact_id}/lock", caller, json=body))
+
+    def extend_lock(self, caller: Caller, contact_id: str, duration_minutes: int | None = None) -> Contact:
+        """Renew the caller's lock."""
+        body = {"duration_minutes": duration_minutes}
+        return Contact.from_data(self._call("POST", f"/contacts/{contact_id}/lock/extend", caller, json=body))
+
+    def release_lock(self, caller: Caller, contact_id: str) -> Contact:
+        """Release the lock."""
+        return Contact.from_data(self._call("DELETE", f"/contacts/{contact_id}/lock", caller))
+
+    def force_release_lock(self, caller: Caller, contact_id: str) -> Contact:
+        """Force-release the lock."""
+        data = self._call("DELETE", f"/contacts/{contact_id}/lock", caller, params={"force": "true"})
+        return Contact.from_data(data)
+
+    def record_call_requested(self, caller: Caller, contact_id: str, call_id: str, desk: str = "") -> Contact:
+        """Record a dial request."""
+        body = {"call_id": call_id, "desk": desk}
+        return Contact.from_data(self._call("POST", f"/contacts/{contact_id}/calls", caller, json=body))
+
+    def record_call_started(self, caller: Caller, contact_id: str, call_id: str) -> Contact:
+        """Record a started call."""
+        data = self._call("POST", f"/contacts/{contact_id}/calls/{call_id}/started", caller)
+        return Contact.from_data(data)
+
+    def record_call_ended(
+        self, caller: Caller, contact_id: str, call_id: str, outcome: CallOutcome, duration_seconds: int = 0
+    ) -> Contact:
+        """Record an ended call."""
+        body = {"outcome": outcome.value, "duration_seconds": duration_seconds}
+        data = self._call("POST", f"/contacts/{contact_id}/calls/{call_id}/ended", caller, json=body)
+        return Contact.from_data(data)
+
+    def create_or_merge(
+        self,
+        rows: Sequence[ImportRow],
+        list_name: str,
+        caller: Caller,
+        *,
+        source: Source = Source.IMPORT,
+        job_id: str = "",
+    ) -> BatchResult:
+        """Create or merge rows."""
+        body = {
+            "rows": [encode_dataclass(row) for row in rows],
+            "list": list_name,
+            "source": source.value,
+            "job_id": job_id,
+        }
+        return BatchResult.from_data(self._call("POST", "/contacts/batch", caller, json=body))
+
+    def list_contacts(
+        self,
+        caller: Caller,
+        filters: ContactFilters = ContactFilters(),
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """One page of contacts."""
+        params = [*filters.to_params(), ("limit", str(limit))]
+        if cursor:
+            params.append(("cursor", cursor))
+        return Page.from_data(self._call("GET", "/contacts", caller, params=params))
+
+    def get(self, caller: Caller, contact_id: str) -> Contact:
+        """One contact."""
+        return Contact.from_data(self._call("GET", f"/contacts/{contact_id}", caller))
+
+    def get_by_phone(self, caller: Caller, phone: str) -> Contact:
+        """The contact with this phone."""
+        path = f"/contacts/by-phone/{quote(phone, safe='')}"
+        return Contact.from_data(self._call("GET", path, caller))
+
+    def history(self, caller: Caller, contact_id: str) -> list[HistoryEntry]:
+        """The contact's history."""
+        return [
+            HistoryEntry.from_data(item)
+            for item in self._call("GET", f"/contacts/{contact_id}/history", caller)
+        ]
+
+    def locked_contacts(self, caller: Caller) -> list[Contact]:
+        """Contacts locked now."""
+        return [Contact.from_data(item) for item in self._call("GET", "/contacts/locked", caller)]
+
+    def existing_phones(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
+        """Existing phones among those given."""
+        data = self._call("POST", "/contacts/existing", caller, json={"phones": list(phones_e164)})
+        return set(data["existing"])
+
+    def stats(self, caller: Caller) -> dict[str, Any]:
+        """Totals."""
+        result: dict[str, Any] = self._call("GET", "/stats", caller)
+        return result
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        caller: Caller,
+        *,
+        json: object = None,
+        params: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        # ASCII-only JSON: header values are Latin-1 on the wire and user names may have accents.
+        sent = {
+            CALLER_HEADER: json_module.dumps(caller_to_data(caller), ensure_ascii=True),
+            **(headers or {}),
+        }
+        content = orjson.dumps(json) if json is not None else None
+        if content is not None:
+            sent["Content-Type"] = "application/json"
+        response = self._client.request(method, path, content=content, params=params, headers=sent)
+        if response.status_code == 204:
+            return None
+        body = orjson.loads(response.content) if response.content else None
+        if response.is_success:
+            return body
+        raise _error_of(response.status_code, body)
+
+
+def _error_of(status: int, body: Any) -> ContactError:
+    """The typed error of a failed answer (a plain ContactError when the body is not ours)."""
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        return error_from_data(body["error"])
+    return ContactError(f"El servicio de contactos respondió {status}")

@@ -1,0 +1,530 @@
+"""Command handlers of the contacts service: load → decide → append with the expected version → project.
+
+One transaction per command: the stream is read and folded, :func:`contacts.domain.decide` gives the
+events, the event store appends them after the version that was read, and the read model is updated
+on the same connection before the commit.
+
+Concurrency: a :class:`~kernel.store.ConcurrencyError` means another writer appended to the stream
+after it was read. The event store holds its append lock from then on, so the handler reads the stream
+again in the same transaction and decides again; the second decision sees every committed event, so
+one of a hundred simultaneous lock attempts wins and the others get :class:`~contacts.errors.Locked`.
+An ``expected_version`` given by the caller (HTTP ``If-Match``) is checked against the stream, and a
+mismatch is :class:`~contacts.errors.VersionMismatch`, never retried.
+
+Batches (import, generator, scheduler) take their states from the read model, which is exact because
+it is written in the append's transaction, and append thousands of events with one ``append_many``.
+A stream missing from the read model is taken as new; if it exists (a deleted contact) or another
+writer got in first, the batch is decided again under the append lock from the read model plus the
+event streams of the contacts it does not hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection, Engine
+
+from contacts.commands import (
+    SYSTEM_CALLER,
+    AgeStatus,
+    BatchResult,
+    Caller,
+    CallOutcome,
+    ChangeStatus,
+    ContactCommand,
+    CreateContact,
+    CreateOrMergeContacts,
+    DeleteContact,
+    EditNote,
+    ExpireLock,
+    ExtendLock,
+    ForceReleaseLock,
+    ImportRow,
+    LockContact,
+    RecordCallEnded,
+    RecordCallRequested,
+    RecordCallStarted,
+    ReleaseLock,
+    RowOutcome,
+    Source,
+    UpdateContact,
+)
+from contacts.domain import (
+    ContactState,
+    LockPolicy,
+    authorise_batch,
+    contact_id_for_phone,
+    decide,
+    decide_batch,
+    evolve,
+)
+from contacts.errors import Conflict, InvalidInput, NotFound, VersionMismatch
+from contacts.events import ContactCreated, ContactEvent, decode_event
+from contacts.projection import ContactProjection, utc
+from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
+from contacts.views import Contact
+from kernel.envelope import Actor, Envelope
+from kernel.phone import InvalidPhone, Phone, parse_phone
+from kernel.store import ConcurrencyError, EventStore, StreamAppend
+from kernel.store.schema import events as events_table
+
+Clock = Callable[[], datetime]
+
+DEFAULT_BATCH_SIZE = 5_000
+_STREAMS_CHUNK = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one command did: the contact after it (None once deleted) and the events stored."""
+
+    contact: Contact | None
+    events: tuple[Envelope, ...]
+
+
+def contact_of_state(state: ContactState, now: datetime) -> Contact:
+    """The user-facing view of a contact state at ``now`` (a lapsed lock shows as free)."""
+    held = state.lock_holder(now) is not None
+    return Contact(
+        id=state.contact_id,
+        phone=state.phone,
+        phone_e164=state.phone_e164,
+        phone_national=state.phone_national,
+        name=state.name,
+        status=state.status,
+        note=state.note,
+        email=state.email,
+        extra=dict(state.extra),
+        list_name=state.list_name,
+        operator=state.operator,
+        locked_by=state.locked_by if held else None,
+        locked_by_name=(state.locked_by_name or None) if held else None,
+        locked_until=utc(state.locked_until) if held else None,
+        last_contacted_at=utc(state.last_contacted_at),
+        created_at=state.created_at.astimezone(UTC),
+        updated_at=state.updated_at.astimezone(UTC),
+        version=state.version,
+    )
+
+
+def event_data(event: ContactEvent) -> dict[str, Any]:
+    """``event.to_data()``, with a hand-written fast path for ContactCreated (bulk creation)."""
+    if type(event) is ContactCreated:
+        return {
+            "contact_id": event.contact_id,
+            "at": event.at.isoformat(),
+            "phone": event.phone,
+            "phone_e164": event.phone_e164,
+            "phone_national": event.phone_national,
+            "operator": event.operator,
+            "name": event.name,
+            "status": event.status,
+            "note": event.note,
+            "email": event.email,
+            "extra": dict(event.extra),
+            "list_name": event.list_name,
+            "source": event.source.value,
+        }
+    return event.to_data()
+
+
+class ContactsService:
+    """Every contacts command, one method each; the clock gives each command its ``now``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: EventStore,
+        policy: LockPolicy,
+        catalogue: Catalogue = DEFAULT_CATALOGUE,
+        clock: Clock = lambda: datetime.now(UTC),
+        *,
+        projection: ContactProjection | None = None,
+        retries: int = 5,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        self._engine = engine
+        self._store = store
+        self._policy = policy
+        self._catalogue = catalogue
+        self._clock = clock
+        self._projection = projection or ContactProjection(catalogue)
+        self._retries = retries
+        self._batch_size = batch_size
+
+    @property
+    def policy(self) -> LockPolicy:
+        """The lock durations in force."""
+        return self._policy
+
+    def set_policy(self, policy: LockPolicy) -> None:
+        """Use ``policy`` for lock durations from now on (TI changed them at run time)."""
+        self._policy = policy
+
+    def now(self) -> datetime:
+        """The service clock's current time."""
+        return self._clock()
+
+    # Commands on one contact -----------------------------------------------------------------------
+
+    def create(
+        self,
+        caller: Caller,
+        phone: str,
+        *,
+        name: str = "",
+        status: str | None = None,
+        note: str = "",
+        email: str = "",
+        extra: Mapping[str, str] | None = None,
+        list_name: str = "",
+    ) -> Contact:
+        """Create one contact; the phone is normalised here. AlreadyExists names the existing contact."""
+        parsed = _parse_phone(phone)
+        command = CreateContact(
+            caller=caller,
+            now=self._clock(),
+            contact_id=contact_id_for_phone(parsed.e164),
+            phone=str(phone).strip(),
+            phone_e164=parsed.e164,
+            phone_national=parsed.national,
+            operator=parsed.operator,
+            name=name,
+            status=status,
+            note=note,
+            email=email,
+            extra=dict(extra or {}),
+            list_name=list_name,
+        )
+        return self._contact(self.execute(command))
+
+    def update(
+        self,
+        caller: Caller,
+        contact_id: str,
+        *,
+        name: str | None = None,
+        status: str | None = None,
+        note: str | None = None,
+        email: str | None = None,
+        extra: Mapping[str, str] | None = None,
+        expected_version: int | None = None,
+    ) -> Contact:
+        """Change the given fields; ``expected_version`` (If-Match) must be the contact's version."""
+        command = UpdateContact(
+            caller=caller,
+            now=self._clock(),
+            contact_id=contact_id,
+            name=name,
+            status=status,
+            note=note,
+            email=email,
+            extra=dict(extra) if extra is not None else None,
+        )
+        return self._contact(self.execute(command, expected_version))
+
+    def change_status(
+        self, caller: Caller, contact_id: str, status: str, *, expected_version: int | None = None
+    ) -> Contact:
+        """Set the status (any accepted spelling)."""
+        command = ChangeStatus(caller=caller, now=self._clock(), contact_id=contact_id, status=status)
+        return self._contact(self.execute(command, expected_version))
+
+    def edit_note(
+        self, caller: Caller, contact_id: str, note: str, *, expected_version: int | None = None
+    ) -> Contact:
+        """Replace the note."""
+        command = EditNote(caller=caller, now=self._clock(), contact_id=contact_id, note=note)
+        return self._contact(self.execute(command, expected_version))
+
+    def lock(self, caller: Caller, contact_id: str, duration_minutes: int | None = None) -> Contact:
+        """Lock the contact for the caller (renews the caller's own lock); Locked when someone else has it."""
+        command = LockContact(
+            caller=caller, now=self._clock(), contact_id=contact_id, duration_minutes=duration_minutes
+        )
+        return self._contact(self.execute(command))
+
+    def extend_lock(self, caller: Caller, contact_id: str, duration_minutes: int | None = None) -> Contact:
+        """Renew the caller's lock to now + duration."""
+        command = ExtendLock(
+            caller=caller, now=self._clock(), contact_id=contact_id, duration_minutes=duration_minutes
+        )
+        return self._contact(self.execute(command))
+
+    def release_lock(self, caller: Caller, contact_id: str) -> Contact:
+        """Release the caller's lock (a TeamLead and above releases anyone's)."""
+        command = ReleaseLock(caller=caller, now=self._clock(), contact_id=contact_id)
+        return self._contact(self.execute(command))
+
+    def force_release_lock(self, caller: Caller, contact_id: str) -> Contact:
+        """Release whoever's lock (TeamLead, ProjectManager, TI)."""
+        command = ForceReleaseLock(caller=caller, now=self._clock(), contact_id=contact_id)
+        return self._contact(self.execute(command))
+
+    def delete(
+        self, caller: Caller, contact_id: str, reason: str = "", *, expected_version: int | None = None
+    ) -> None:
+        """Delete the contact (ProjectManager, TI); its history stays."""
+        command = DeleteContact(caller=caller, now=self._clock(), contact_id=contact_id, reason=reason)
+        self.execute(command, expected_version)
+
+    def record_call_requested(self, caller: Caller, contact_id: str, call_id: str, desk: str = "") -> Contact:
+        """Record that the caller asked desk ``desk`` to dial the contact."""
+        command = RecordCallRequested(
+            caller=caller, now=self._clock(), contact_id=contact_id, call_id=call_id, desk=desk
+        )
+        return self._contact(self.execute(command, desk=desk))
+
+    def record_call_started(self, caller: Caller, contact_id: str, call_id: str) -> Contact:
+        """Record that the desk softphone started the call."""
+        command = RecordCallStarted(caller=caller, now=self._clock(), contact_id=contact_id, call_id=call_id)
+        return self._contact(self.execute(command))
+
+    def record_call_ended(
+        self, caller: Caller, contact_id: str, call_id: str, outcome: CallOutcome, duration_seconds: int = 0
+    ) -> Contact:
+        """Record how the call ended (resets the contact's last-contact clock)."""
+        command = RecordCallEnded(
+            caller=caller,
+            now=self._clock(),
+            contact_id=contact_id,
+            call_id=call_id,
+            outcome=outcome,
+            duration_seconds=duration_seconds,
+        )
+        return self._contact(self.execute(command))
+
+    def expire_lock(self, contact_id: str, now: datetime | None = None) -> bool:
+        """Mark a lapsed lock expired (scheduler); False when there was nothing to expire."""
+        command = ExpireLock(caller=SYSTEM_CALLER, now=now or self._clock(), contact_id=contact_id)
+        return bool(self.execute(command).events)
+
+    def age(self, contact_id: str, now: datetime | None = None) -> bool:
+        """Apply the ageing thresholds to one contact (scheduler); False when its status stays."""
+        command = AgeStatus(caller=SYSTEM_CALLER, now=now or self._clock(), contact_id=contact_id)
+        return bool(self.execute(command).events)
+
+    def execute(
+        self, command: ContactCommand, expected_version: int | None = None, desk: str = ""
+    ) -> Outcome:
+        """Run one command in one transaction, retrying on concurrent appends; domain errors propagate."""
+        contact_id = command.contact_id
+        with self._store.transaction() as conn:
+            for _ in range(self._retries):
+                state = self._load(conn, contact_id)
+                if expected_version is not None:
+                    _check_version(state, contact_id, expected_version)
+                new_events = decide(state, command, self._policy, self._catalogue)
+                if not new_events:
+                    return Outcome(self._view(state, command.now), ())
+                envelopes = _envelopes(new_events, command.caller, desk)
+                try:
+                    stored = self._store.append(conn, contact_id, _version(state), envelopes)
+                except ConcurrencyError:
+                    continue
+                changes = [(e, s.stream_version) for e, s in zip(new_events, stored, strict=True)]
+                self._projection.apply_events(conn, changes, {contact_id: state})
+                after = state
+                for event in new_events:
+                    after = evolve(after, event)
+                return Outcome(self._view(after, command.now), tuple(stored))
+        raise Conflict(contact_id)
+
+    # Batches ---------------------------------------------------------------------------------------
+
+    def create_or_merge(
+        self,
+        rows: Sequence[ImportRow],
+        list_name: str,
+        caller: Caller,
+        *,
+        source: Source = Source.IMPORT,
+        job_id: str = "",
+    ) -> BatchResult:
+        """Create or merge every row (import, generator), thousands per transaction; one outcome per row.
+
+        Idempotent: rows that change nothing append nothing, so re-running the same rows changes nothing.
+        """
+        template = CreateOrMergeContacts(
+            caller=caller, now=self._clock(), rows=(), list_name=list_name, source=source, job_id=job_id
+        )
+        authorise_batch(template)
+        outcomes: list[RowOutcome] = []
+        for start in range(0, len(rows), self._batch_size):
+            chunk = CreateOrMergeContacts(
+                caller=caller,
+                now=self._clock(),
+                rows=tuple(rows[start : start + self._batch_size]),
+                list_name=list_name,
+                source=source,
+                job_id=job_id,
+            )
+            outcomes.extend(self.handle_batch(chunk).outcomes)
+        return BatchResult(outcomes=tuple(outcomes), job_id=job_id)
+
+    def handle_batch(self, command: CreateOrMergeContacts) -> BatchResult:
+        """Decide and write one batch command in one transaction (no chunking)."""
+        authorise_batch(command)
+        ids = list(dict.fromkeys(contact_id_for_phone(row.e164.strip()) for row in command.rows))
+        with self._store.transaction() as conn:
+            states: Mapping[str, ContactState] = self._projection.load_states(conn, ids)
+            for _ in range(self._retries):
+                decision = decide_batch(states, command, self._catalogue)
+                try:
+                    self._append_decided(conn, decision.events, decision.expected_versions, states, command)
+                except ConcurrencyError:
+                    states = self._load_exact(conn, ids)
+                    continue
+                return decision.result
+        raise Conflict()
+
+    def expire_locks(self, contact_ids: Sequence[str], now: datetime | None = None) -> int:
+        """Expire the lapsed locks among ``contact_ids`` in one transaction; returns how many expired."""
+        moment = now or self._clock()
+        commands = [ExpireLock(caller=SYSTEM_CALLER, now=moment, contact_id=cid) for cid in contact_ids]
+        return self._run_many(commands)
+
+    def age_contacts(self, contact_ids: Sequence[str], now: datetime | None = None) -> int:
+        """Age the given contacts in one transaction; returns how many changed status."""
+        moment = now or self._clock()
+        commands = [AgeStatus(caller=SYSTEM_CALLER, now=moment, contact_id=cid) for cid in contact_ids]
+        return self._run_many(commands)
+
+    def _run_many(self, commands: Sequence[ExpireLock | AgeStatus]) -> int:
+        if not commands:
+            return 0
+        ids = list(dict.fromkeys(c.contact_id for c in commands))
+        with self._store.transaction() as conn:
+            states: Mapping[str, ContactState] = self._projection.load_states(conn, ids)
+            for _ in range(self._retries):
+                decided: dict[str, list[ContactEvent]] = {}
+                for command in commands:
+                    found = decide(states.get(command.contact_id), command, self._policy, self._catalogue)
+                    if found:
+                        decided.setdefault(command.contact_id, []).extend(found)
+                expected = {cid: _version(states.get(cid)) for cid in decided}
+                try:
+                    self._append_decided(conn, decided, expected, states, commands[0])
+                except ConcurrencyError:
+                    states = self._load_exact(conn, ids)
+                    continue
+                return len(decided)
+        raise Conflict()
+
+    # Internals -------------------------------------------------------------------------------------
+
+    def _append_decided(
+        self,
+        conn: Connection,
+        decided: Mapping[str, list[ContactEvent]],
+        expected: Mapping[str, int],
+        states: Mapping[str, ContactState],
+        command: CreateOrMergeContacts | ContactCommand,
+    ) -> None:
+        if not decided:
+            return
+        actor = Actor(user_id=command.caller.user_id, role=command.caller.role.value)
+        appends = []
+        changes: list[tuple[ContactEvent, int]] = []
+        for contact_id, new_events in decided.items():
+            version = expected[contact_id]
+            envelopes = []
+            for event in new_events:
+                version += 1
+                envelopes.append(_envelope(event, actor))
+                changes.append((event, version))
+            appends.append(StreamAppend(contact_id, expected[contact_id], envelopes))
+        self._store.append_many(conn, appends)
+        before: dict[str, ContactState | None] = {cid: states.get(cid) for cid in decided}
+        self._projection.apply_events(conn, changes, before)
+
+    def _load(self, conn: Connection, contact_id: str) -> ContactState | None:
+        """The contact folded from its whole stream (None for a stream with no events)."""
+        state: ContactState | None = None
+        for stored in self._store.read_stream(contact_id, conn=conn):
+            state = evolve(state, decode_event(stored.type, stored.data, stored.schema_version))
+        return state
+
+    def _load_exact(self, conn: Connection, contact_ids: Sequence[str]) -> dict[str, ContactState]:
+        """States under the append lock: the read model, plus the streams it has no row for (deleted)."""
+        states = self._projection.load_states(conn, contact_ids)
+        absent = [cid for cid in contact_ids if cid not in states]
+        states.update(_fold_streams(conn, absent))
+        return states
+
+    def _view(self, state: ContactState | None, now: datetime) -> Contact | None:
+        if state is None or state.deleted:
+            return None
+        return contact_of_state(state, now)
+
+    @staticmethod
+    def _contact(outcome: Outcome) -> Contact:
+        if outcome.contact is None:
+            raise RuntimeError("the command left no contact to show")
+        return outcome.contact
+
+
+def _fold_streams(conn: Connection, stream_ids: Sequence[str]) -> dict[str, ContactState]:
+    """Fold the event streams of ``stream_ids`` (those with events) from the event store."""
+    states: dict[str, ContactState] = {}
+    columns = (
+        events_table.c.stream_id,
+        events_table.c.type,
+        events_table.c.data,
+        events_table.c.schema_version,
+    )
+    for start in range(0, len(stream_ids), _STREAMS_CHUNK):
+        chunk = list(stream_ids[start : start + _STREAMS_CHUNK])
+        if conn.dialect.name == "postgresql":
+            match = events_table.c.stream_id == sa.any_(
+                sa.bindparam("streams", chunk, type_=postgresql.ARRAY(sa.String()))
+            )
+        else:
+            match = events_table.c.stream_id.in_(chunk)
+        query = sa.select(*columns).where(match).order_by(events_table.c.stream_id, events_table.c.version)
+        for stream_id, type_name, data, schema_version in conn.execute(query):
+            event = decode_event(type_name, data, schema_version)
+            states[stream_id] = evolve(states.get(stream_id), event)
+    return states
+
+
+def _check_version(state: ContactState | None, contact_id: str, expected: int) -> None:
+    if state is None or state.deleted:
+        raise NotFound(contact_id)
+    if state.version != expected:
+        raise VersionMismatch(expected, state.version, contact_id)
+
+
+def _version(state: ContactState | None) -> int:
+    return state.version if state is not None else 0
+
+
+def _envelopes(new_events: Iterable[ContactEvent], caller: Caller, desk: str = "") -> list[Envelope]:
+    actor = Actor(user_id=caller.user_id, role=caller.role.value, desk=desk)
+    return [_envelope(event, actor) for event in new_events]
+
+
+def _envelope(event: ContactEvent, actor: Actor) -> Envelope:
+    return Envelope(
+        type=event.TYPE,
+        stream_id=event.contact_id,
+        data=event_data(event),
+        schema_version=event.SCHEMA_VERSION,
+        occurred_at=event.at,
+        actor=actor,
+    )
+
+
+def _parse_phone(raw: str) -> Phone:
+    try:
+        return parse_phone(raw)
+    except InvalidPhone as error:
+        raise InvalidInput("phone", f"Teléfono no válido: «{raw}» ({error.reason})") from None
+
+
+__all__ = ["ContactsService", "Outcome", "contact_of_state", "event_data"]

@@ -1,0 +1,426 @@
+"""The contacts read model: stored events folded into one row per live contact, on the caller's connection.
+
+Handlers call :meth:`ContactProjection.apply_events` inside the transaction that appended the events, so
+a write is readable at once and the row's ``version`` is always its stream's version. A row holds the
+whole :class:`~contacts.domain.ContactState` (except the ``source`` of creation), so :func:`state_of` can
+give batch handlers the state without reading every stream; :func:`rebuild` replays the event store
+into an empty table and must produce the same rows.
+
+Bulk writes avoid per-row SQL: PostgreSQL gets binary ``COPY`` for new rows, SQLite one prepared
+``INSERT`` through ``executemany``; updates go through ``executemany`` on both.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from psycopg import postgres
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
+from psycopg.types.json import set_json_dumps
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection, Engine
+
+from contacts.commands import Source
+from contacts.domain import ContactState, evolve
+from contacts.events import ContactCreated, ContactEvent, decode_event
+from contacts.schema import contacts
+from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
+from kernel.envelope import Envelope
+from kernel.store import EventStore, write_transaction
+
+# Columns in table order: what COPY and the raw SQLite INSERT write.
+COLUMNS: tuple[str, ...] = tuple(c.name for c in contacts.columns)
+_PG_COPY_TYPES = tuple(
+    {
+        "id": "uuid",
+        "status_priority": "int2",
+        "extra": "jsonb",
+        "locked_until": "timestamptz",
+        "last_contacted_at": "timestamptz",
+        "created_at": "timestamptz",
+        "updated_at": "timestamptz",
+        "age_key": "timestamptz",
+        "version": "int4",
+    }.get(name, "text")
+    for name in COLUMNS
+)
+_COPY_FROM = 200
+_IDS_CHUNK = 5000
+_PRIORITY_MAX = 32_767
+_DIGITS_AND_PHONE_MARKS = frozenset("0123456789+-(). ")
+
+Row = dict[str, Any]
+
+
+def fold(text: str) -> str:
+    """Text as ``q`` compares it: accents dropped, case folded, runs of whitespace as one space."""
+    if not text.isascii():
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(text.casefold().split())
+
+
+def search_text(name: str, phone_e164: str) -> str:
+    """The ``search`` column of a contact: folded name and the E.164 digits."""
+    return f"{fold(name)} {phone_e164.lstrip('+')}".lstrip()
+
+
+def search_terms(q: str) -> list[str]:
+    """What ``q`` must all contain: one digit string for a phone-looking query, else its folded words."""
+    text = q.strip()
+    if not text:
+        return []
+    if any(ch.isdigit() for ch in text) and set(text) <= _DIGITS_AND_PHONE_MARKS:
+        return ["".join(ch for ch in text if ch.isdigit())]
+    return fold(text).split(" ")
+
+
+def row_of(state: ContactState, catalogue: Catalogue = DEFAULT_CATALOGUE) -> Row:
+    """The read-model row of a live contact state (column name → Python value)."""
+    locked = state.locked_by is not None
+    return {
+        "id": uuid.UUID(state.contact_id),
+        "phone": state.phone,
+        "phone_e164": state.phone_e164,
+        "phone_national": state.phone_national,
+        "name": state.name,
+        "status": state.status,
+        "status_priority": min(catalogue.priority(state.status), _PRIORITY_MAX),
+        "note": state.note,
+        "email": state.email,
+        "extra": dict(state.extra),
+        "list": state.list_name,
+        "operator": state.operator or "",
+        "locked_by": state.locked_by,
+        "locked_by_name": state.locked_by_name if locked else None,
+        "locked_until": utc(state.locked_until) if locked else None,
+        "last_contacted_at": utc(state.last_contacted_at),
+        "created_at": utc_required(state.created_at),
+        "updated_at": utc_required(state.updated_at),
+        "age_key": utc_required(state.ageing_since),
+        "search": search_text(state.name, state.phone_e164),
+        "version": state.version,
+    }
+
+
+def state_of(row: Mapping[Any, Any]) -> ContactState:
+    """The contact state a read-model row holds (``source`` is not kept and reads as ``api``)."""
+    return ContactState(
+        contact_id=str(row["id"]),
+        phone=row["phone"],
+        phone_e164=row["phone_e164"],
+        phone_national=row["phone_national"],
+        operator=row["operator"] or None,
+        name=row["name"],
+        status=row["status"],
+        note=row["note"],
+        email=row["email"],
+        extra=dict(row["extra"] or {}),
+        list_name=row["list"],
+        source=Source.API,
+        locked_by=row["locked_by"],
+        locked_by_name=row["locked_by_name"] or "",
+        locked_until=utc(row["locked_until"]),
+        last_contacted_at=utc(row["last_contacted_at"]),
+        created_at=utc_required(row["created_at"]),
+        updated_at=utc_required(row["updated_at"]),
+        version=int(row["version"]),
+    )
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """``value`` as an aware UTC datetime (SQLite gives naive UTC values back)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_required(value: datetime) -> datetime:
+    """:func:`utc` for a column that is never NULL."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def ids_match(conn: Connection, ids: Sequence[str]) -> sa.ColumnElement[bool]:
+    """``contacts.id IN ids`` as one bound value (a PostgreSQL array, a JSON array on SQLite)."""
+    if conn.dialect.name == "postgresql":
+        values = [uuid.UUID(i) for i in ids]
+        return contacts.c.id == sa.any_(sa.bindparam("ids", values, type_=postgresql.ARRAY(sa.Uuid())))
+    hexes = orjson.dumps([uuid.UUID(i).hex for i in ids]).decode()
+    each: sa.Select[Any] = sa.select(sa.column("value")).select_from(
+        sa.func.json_each(sa.bindparam("ids", hexes))
+    )
+    return contacts.c.id.in_(each.scalar_subquery())
+
+
+class ContactProjection:
+    """Folds contact events into the read model on a given connection."""
+
+    def __init__(self, catalogue: Catalogue = DEFAULT_CATALOGUE) -> None:
+        self._catalogue = catalogue
+
+    def load_states(self, conn: Connection, contact_ids: Iterable[str]) -> dict[str, ContactState]:
+        """The states of the live contacts among ``contact_ids``, read from the read model."""
+        ids = list(dict.fromkeys(contact_ids))
+        found: dict[str, ContactState] = {}
+        for start in range(0, len(ids), _IDS_CHUNK):
+            query = sa.select(contacts).where(ids_match(conn, ids[start : start + _IDS_CHUNK]))
+            for row in conn.execute(query).mappings():
+                state = state_of(row)
+                found[state.contact_id] = state
+        return found
+
+    def apply(
+        self,
+        conn: Connection,
+        stored: Sequence[Envelope],
+        before: Mapping[str, ContactState | None] | None = None,
+    ) -> None:
+        """Fold stored envelopes (decoded by their type names) into the read model."""
+        changes = [
+            (decode_event(e.type, e.data, e.schema_version), e.stream_version)
+            for e in stored
+            if e.type.startswith("contacts.")
+        ]
+        self.apply_events(conn, changes, before)
+
+    def apply_events(
+        self,
+        conn: Connection,
+        changes: Sequence[tuple[ContactEvent, int]],
+        before: Mapping[str, ContactState | None] | None = None,
+    ) -> None:
+        """Fold ``(event, stream version)`` pairs, oldest first, into the rows of their contacts.
+
+        ``before`` gives the state of a stream before these events when the caller knows it (None for
+        an empty or deleted stream); the other streams are read from the read model.
+        """
+        by_stream: dict[str, list[tuple[ContactEvent, int]]] = {}
+        for event, version in changes:
+            found = by_stream.get(event.contact_id)
+            if found is None:
+                by_stream[event.contact_id] = [(event, version)]
+            else:
+                found.append((event, version))
+        known: dict[str, ContactState | None] = dict(before or {})
+        missing = [cid for cid in by_stream if cid not in known]
+        if missing:
+            known.update(self.load_states(conn, missing))
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[ContactState] = []
+        deletes: list[str] = []
+        for contact_id, items in by_stream.items():
+            prior = known.get(contact_id)
+            was_live = prior is not None and not prior.deleted
+            if not was_live and len(items) == 1 and type(items[0][0]) is ContactCreated:
+                created, version = items[0]
+                assert isinstance(created, ContactCreated)
+                inserts.append(self._created_values(created, version))
+                continue
+            state = prior
+            for event, version in items:
+                state = evolve(state, event)
+                if state.version != version:
+                    state = replace(state, version=version)
+            assert state is not None
+            if state.deleted:
+                if was_live:
+                    deletes.append(contact_id)
+            elif was_live:
+                updates.append(state)
+            else:
+                inserts.append(self._state_values(state))
+        if deletes:
+            self._delete(conn, deletes)
+        if inserts:
+            self._insert(conn, inserts)
+        if updates:
+            self._update(conn, updates)
+
+    def _state_values(self, s: ContactState) -> tuple[Any, ...]:
+        """A row in :data:`COLUMNS` order from a live state (ids as text, datetimes aware)."""
+        locked = s.locked_by is not None
+        return (
+            s.contact_id,
+            s.phone,
+            s.phone_e164,
+            s.phone_national,
+            s.name,
+            s.status,
+            min(self._catalogue.priority(s.status), _PRIORITY_MAX),
+            s.note,
+            s.email,
+            dict(s.extra),
+            s.list_name,
+            s.operator or "",
+            s.locked_by,
+            s.locked_by_name if locked else None,
+            utc(s.locked_until) if locked else None,
+            utc(s.last_contacted_at),
+            utc_required(s.created_at),
+            utc_required(s.updated_at),
+            utc_required(s.ageing_since),
+            search_text(s.name, s.phone_e164),
+            s.version,
+        )
+
+    def _created_values(self, e: ContactCreated, version: int) -> tuple[Any, ...]:
+        """The row ``evolve(None, e)`` would give, without building the state (bulk creation)."""
+        at = utc_required(e.at)
+        return (
+            e.contact_id,
+            e.phone,
+            e.phone_e164,
+            e.phone_national,
+            e.name,
+            e.status,
+            min(self._catalogue.priority(e.status), _PRIORITY_MAX),
+            e.note,
+            e.email,
+            dict(e.extra),
+            e.list_name,
+            e.operator or "",
+            None,
+            None,
+            None,
+            None,
+            at,
+            at,
+            at,
+            search_text(e.name, e.phone_e164),
+            version,
+        )
+
+    def _delete(self, conn: Connection, contact_ids: Sequence[str]) -> None:
+        for start in range(0, len(contact_ids), _IDS_CHUNK):
+            conn.execute(contacts.delete().where(ids_match(conn, contact_ids[start : start + _IDS_CHUNK])))
+
+    def _insert(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        if conn.dialect.name == "postgresql":
+            if len(rows) >= _COPY_FROM:
+                _copy_postgres(conn, rows)
+            else:
+                params = [dict(zip(COLUMNS, row, strict=True)) for row in rows]
+                for values in params:
+                    values["id"] = uuid.UUID(values["id"])
+                conn.execute(contacts.insert(), params)
+            return
+        _executemany_sqlite(conn, rows)
+
+    def _update(self, conn: Connection, states: Sequence[ContactState]) -> None:
+        params = []
+        for state in states:
+            row = row_of(state, self._catalogue)
+            row["key"] = row.pop("id")
+            params.append(row)
+        update = (
+            contacts.update()
+            .where(contacts.c.id == sa.bindparam("key"))
+            .values({name: sa.bindparam(name) for name in COLUMNS if name != "id"})
+        )
+        conn.execute(update, params)
+
+
+class _TextUuidDumper(Dumper):
+    """Binary ``uuid`` from its text form, so COPY takes contact ids as they are (no UUID objects)."""
+
+    format = Format.BINARY
+    oid = postgres.types["uuid"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return bytes.fromhex(obj.replace("-", ""))
+
+
+def _copy_postgres(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Binary ``COPY``: psycopg packs every field in C, orjson writes ``extra``."""
+    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    set_json_dumps(orjson.dumps, cursor)
+    cursor.adapters.register_dumper(None, _TextUuidDumper)
+    names = ", ".join(f'"{name}"' for name in COLUMNS)
+    try:
+        with cursor.copy(f"COPY contacts ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_PG_COPY_TYPES)
+            write_row = copy.write_row
+            for row in rows:
+                write_row(row)
+    finally:
+        cursor.close()
+
+
+def _executemany_sqlite(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """One prepared ``INSERT`` over rows in the storage formats SQLAlchemy's types use on SQLite."""
+    dumps = orjson.dumps
+    stamp = _SqliteStamps()
+    values = (
+        (
+            r[0].replace("-", ""),
+            *r[1:9],
+            dumps(r[9]).decode() if r[9] else "{}",
+            *r[10:14],
+            stamp(r[14]),
+            stamp(r[15]),
+            stamp(r[16]),
+            stamp(r[17]),
+            stamp(r[18]),
+            r[19],
+            r[20],
+        )
+        for r in rows
+    )
+    names = ", ".join(f'"{name}"' for name in COLUMNS)
+    insert = f"INSERT INTO contacts ({names}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608
+    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(insert, values)
+    finally:
+        cursor.close()
+
+
+class _SqliteStamps:
+    """The text SQLAlchemy's ``DateTime`` stores on SQLite, remembering the last value (batches share it)."""
+
+    def __init__(self) -> None:
+        self._last: datetime | None = None
+        self._text = ""
+
+    def __call__(self, value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        if value != self._last:
+            self._last = value
+            moment = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+            self._text = moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return self._text
+
+
+def rebuild(engine: Engine, catalogue: Catalogue = DEFAULT_CATALOGUE, batch_size: int = 20_000) -> int:
+    """Empty the read model and replay every stored event into it, in one transaction; returns events read.
+
+    Writers wait meanwhile (the event store's append lock is held), readers see the old rows until
+    the commit.
+    """
+    store = EventStore(engine)
+    projection = ContactProjection(catalogue)
+    replayed = 0
+    with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("LOCK TABLE events IN EXCLUSIVE MODE")
+            conn.exec_driver_sql("TRUNCATE contacts")
+        else:
+            conn.execute(contacts.delete())
+        position = 0
+        while True:
+            stored = store.read_all(position, batch_size, conn=conn)
+            if not stored:
+                break
+            projection.apply(conn, stored)
+            replayed += len(stored)
+            position = stored[-1].position
+    return replayed

@@ -1,0 +1,349 @@
+"""The read side of the contacts service: lists, lookups, history and counts. Reads never write.
+
+Lists are ordered by status priority, then age (longest untouched first), then id, and paged with an
+opaque keyset cursor: the sort key of the last row returned, so a page starts inside the index where
+the previous one stopped and a million rows cost the same as a hundred. A lock is shown as held only
+while ``locked_until > now``; the scheduler, not a read, records its expiry.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, RowMapping
+
+from contacts.errors import InvalidInput, NotFound
+from contacts.events import (
+    CallEnded,
+    CallRequested,
+    CallStarted,
+    ContactCreated,
+    ContactDeleted,
+    ContactEvent,
+    ContactLocked,
+    ContactMerged,
+    ContactUpdated,
+    LockExpired,
+    LockExtended,
+    LockForceReleased,
+    LockReleased,
+    NoteEdited,
+    StatusChanged,
+    decode_event,
+)
+from contacts.projection import search_terms, utc, utc_required
+from contacts.schema import contacts
+from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
+from contacts.views import Contact, ContactFilters, HistoryEntry, Page
+from kernel.envelope import Envelope
+from kernel.phone import InvalidPhone
+from kernel.phonefast import parse_phone_fast
+from kernel.store import EventStore
+
+Clock = Callable[[], datetime]
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+_ORDER = (contacts.c.status_priority, contacts.c.age_key, contacts.c.id)
+_LIKE_ESCAPE = "\\"
+
+
+def contact_of_row(row: RowMapping, now: datetime) -> Contact:
+    """The user-facing view of a read-model row at ``now`` (a lapsed lock shows as free)."""
+    locked_until = utc(row["locked_until"])
+    held = row["locked_by"] is not None and locked_until is not None and locked_until > now
+    return Contact(
+        id=str(row["id"]),
+        phone=row["phone"],
+        phone_e164=row["phone_e164"],
+        phone_national=row["phone_national"],
+        name=row["name"],
+        status=row["status"],
+        note=row["note"],
+        email=row["email"],
+        extra=dict(row["extra"] or {}),
+        list_name=row["list"],
+        operator=row["operator"] or None,
+        locked_by=row["locked_by"] if held else None,
+        locked_by_name=row["locked_by_name"] if held else None,
+        locked_until=locked_until if held else None,
+        last_contacted_at=utc(row["last_contacted_at"]),
+        created_at=utc_required(row["created_at"]),
+        updated_at=utc_required(row["updated_at"]),
+        version=int(row["version"]),
+    )
+
+
+def encode_cursor(priority: int, age_key: datetime, contact_id: str) -> str:
+    """The opaque, URL-safe cursor of a row's sort key."""
+    raw = orjson.dumps([priority, utc_required(age_key).isoformat(), contact_id])
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str) -> tuple[int, datetime, uuid.UUID]:
+    """The sort key in a cursor; InvalidInput when it was not made by :func:`encode_cursor`."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        priority, age_key, contact_id = orjson.loads(raw)
+        moment = datetime.fromisoformat(age_key)
+        return int(priority), utc_required(moment), uuid.UUID(str(contact_id))
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise InvalidInput("cursor", "El cursor de paginación no es válido") from None
+
+
+class ContactQueries:
+    """Queries over the read model (and the event store for history)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: EventStore | None = None,
+        catalogue: Catalogue = DEFAULT_CATALOGUE,
+        clock: Clock = lambda: datetime.now(UTC),
+    ) -> None:
+        self._engine = engine
+        self._store = store or EventStore(engine)
+        self._catalogue = catalogue
+        self._clock = clock
+
+    def list_contacts(
+        self,
+        filters: ContactFilters = ContactFilters(),
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Page:
+        """One page of contacts matching ``filters`` in the default order, starting after ``cursor``."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidInput("limit", f"El límite debe estar entre 1 y {MAX_LIMIT}")
+        now = self._now()
+        after = decode_cursor(cursor) if cursor else None
+        statuses = tuple(dict.fromkeys(self._catalogue.normalise(s) for s in filters.statuses))
+        conditions = self._conditions(filters, now)
+        if after is not None:
+            bound = [
+                sa.bindparam(None, value, type_=column.type)
+                for column, value in zip(_ORDER, after, strict=True)
+            ]
+            conditions.append(sa.tuple_(*_ORDER) > sa.tuple_(*bound))
+        if len(statuses) <= 1:
+            if statuses:
+                conditions.append(contacts.c.status == statuses[0])
+            query = sa.select(contacts).where(*conditions).order_by(*_ORDER).limit(limit + 1)
+        else:
+            query = _union_by_status(statuses, conditions, limit + 1)
+        with self._engine.connect() as conn:
+            rows = list(conn.execute(query).mappings())
+        items = tuple(contact_of_row(row, now) for row in rows[:limit])
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = encode_cursor(last["status_priority"], last["age_key"], str(last["id"]))
+        return Page(items, next_cursor)
+
+    def iter_contacts(
+        self, filters: ContactFilters = ContactFilters(), page_size: int = 500
+    ) -> Iterator[Contact]:
+        """Every contact matching ``filters``, in the default order, fetched page by page."""
+        cursor: str | None = None
+        while True:
+            page = self.list_contacts(filters, page_size, cursor)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def get(self, contact_id: str) -> Contact:
+        """The contact with this id; NotFound when missing or deleted."""
+        key = _uuid_or_none(contact_id)
+        if key is None:
+            raise NotFound(contact_id)
+        return self._one(contacts.c.id == key, contact_id)
+
+    def get_by_phone(self, phone: str) -> Contact:
+        """The contact with this phone typed any way (``8812-3456``, ``+506 8812 3456``); NotFound if none."""
+        try:
+            e164 = parse_phone_fast(phone).e164
+        except InvalidPhone as error:
+            raise InvalidInput("phone", f"Teléfono no válido: «{phone}» ({error.reason})") from None
+        return self._one(contacts.c.phone_e164 == e164, e164)
+
+    def existing_phones(self, phones_e164: Iterable[str]) -> set[str]:
+        """Those of the given E.164 numbers that belong to a contact (the generator's lookup)."""
+        wanted = list(dict.fromkeys(phones_e164))
+        found: set[str] = set()
+        with self._engine.connect() as conn:
+            for start in range(0, len(wanted), 1000):
+                chunk = wanted[start : start + 1000]
+                query = sa.select(contacts.c.phone_e164).where(contacts.c.phone_e164.in_(chunk))
+                found.update(conn.execute(query).scalars())
+        return found
+
+    def history(self, contact_id: str) -> list[HistoryEntry]:
+        """Every change of the contact from its event stream, oldest first; NotFound when it has none."""
+        stored = self._store.read_stream(contact_id)
+        if not stored:
+            raise NotFound(contact_id)
+        entries: list[HistoryEntry] = []
+        for envelope in stored:
+            event = decode_event(envelope.type, envelope.data, envelope.schema_version)
+            entries.extend(_history_rows(envelope, event))
+        return entries
+
+    def counts_by_status(self) -> dict[str, int]:
+        """How many contacts have each status (every catalogue status listed, zeros included)."""
+        counts = dict.fromkeys(self._catalogue.codes, 0)
+        query = sa.select(contacts.c.status, sa.func.count()).group_by(contacts.c.status)
+        with self._engine.connect() as conn:
+            for status, count in conn.execute(query):
+                counts[status] = int(count)
+        return counts
+
+    def locked_contacts(self) -> list[Contact]:
+        """The contacts whose lock is held now, soonest expiry first."""
+        now = self._now()
+        query = (
+            sa.select(contacts)
+            .where(contacts.c.locked_until > now, contacts.c.locked_by.is_not(None))
+            .order_by(contacts.c.locked_until, contacts.c.id)
+        )
+        with self._engine.connect() as conn:
+            return [contact_of_row(row, now) for row in conn.execute(query).mappings()]
+
+    def stats(self) -> dict[str, Any]:
+        """Totals for dashboards: contacts, held locks and counts by status."""
+        by_status = self.counts_by_status()
+        now = self._now()
+        locked = sa.select(sa.func.count()).where(contacts.c.locked_until > now)
+        with self._engine.connect() as conn:
+            held = int(conn.execute(locked).scalar_one())
+        return {"total": sum(by_status.values()), "locked": held, "by_status": by_status}
+
+    def _now(self) -> datetime:
+        return self._clock().astimezone(UTC)
+
+    def _one(self, condition: sa.ColumnElement[bool], label: str) -> Contact:
+        now = self._now()
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(contacts).where(condition)).mappings().first()
+        if row is None:
+            raise NotFound(label)
+        return contact_of_row(row, now)
+
+    def _conditions(self, filters: ContactFilters, now: datetime) -> list[sa.ColumnElement[bool]]:
+        conditions: list[sa.ColumnElement[bool]] = []
+        if filters.list_name is not None:
+            conditions.append(contacts.c.list == filters.list_name)
+        if filters.operator is not None:
+            conditions.append(contacts.c.operator == filters.operator)
+        if filters.locked is True:
+            conditions.append(contacts.c.locked_until > now)
+        elif filters.locked is False:
+            conditions.append(sa.or_(contacts.c.locked_until.is_(None), contacts.c.locked_until <= now))
+        for term in search_terms(filters.q):
+            conditions.append(contacts.c.search.like(f"%{_escape_like(term)}%", escape=_LIKE_ESCAPE))
+        return conditions
+
+
+def _union_by_status(
+    statuses: Sequence[str], conditions: Sequence[sa.ColumnElement[bool]], limit: int
+) -> sa.Select[Any]:
+    """Several statuses: the first ``limit`` rows of each (one index range each), merged and cut."""
+    parts = [
+        sa.select(contacts)
+        .where(*conditions, contacts.c.status == status)
+        .order_by(*_ORDER)
+        .limit(limit)
+        .subquery()
+        for status in statuses
+    ]
+    union = sa.union_all(*(sa.select(part) for part in parts)).subquery()
+    return sa.select(union).order_by(union.c.status_priority, union.c.age_key, union.c.id).limit(limit)
+
+
+def _history_rows(envelope: Envelope, event: ContactEvent) -> list[HistoryEntry]:
+    """The history rows of one event: one per field it changed."""
+
+    def entry(field: str, old: str | None, new: str | None, **detail: str) -> HistoryEntry:
+        return HistoryEntry(
+            position=envelope.position,
+            version=envelope.stream_version,
+            event_type=envelope.type,
+            field=field,
+            old=old,
+            new=new,
+            user_id=envelope.actor.user_id,
+            role=envelope.actor.role,
+            at=event.at,
+            detail=detail,
+        )
+
+    match event:
+        case ContactCreated():
+            rows = [entry("phone", None, event.phone_e164, source=event.source.value)]
+            for name, value in (
+                ("name", event.name),
+                ("status", event.status),
+                ("note", event.note),
+                ("email", event.email),
+                ("list", event.list_name),
+                ("operator", event.operator or ""),
+            ):
+                if value:
+                    rows.append(entry(name, None, value))
+            rows.extend(entry(f"extra.{key}", None, value) for key, value in event.extra.items())
+            return rows
+        case ContactUpdated():
+            return [entry(c.field, c.old, c.new) for c in event.changes]
+        case ContactMerged():
+            detail = {"source": event.source.value, "list": event.list_name, "row": str(event.row)}
+            return [entry(c.field, c.old, c.new, **detail) for c in event.changes]
+        case StatusChanged():
+            return [entry("status", event.old, event.new, reason=event.reason.value)]
+        case NoteEdited():
+            return [entry("note", event.old, event.new)]
+        case ContactLocked():
+            until = event.locked_until.isoformat()
+            return [entry("locked_by", None, event.locked_by, locked_until=until, name=event.locked_by_name)]
+        case LockExtended():
+            return [entry("locked_until", None, event.locked_until.isoformat(), locked_by=event.locked_by)]
+        case LockReleased():
+            return [entry("locked_by", event.released_by, None)]
+        case LockForceReleased():
+            return [entry("locked_by", event.locked_by, None, released_by=event.released_by)]
+        case LockExpired():
+            return [entry("locked_by", event.locked_by, None, locked_until=event.locked_until.isoformat())]
+        case ContactDeleted():
+            return [entry("deleted", None, "true", reason=event.reason)]
+        case CallRequested():
+            return [entry("call", None, "requested", call_id=event.call_id, desk=event.desk)]
+        case CallStarted():
+            return [entry("call", None, "started", call_id=event.call_id)]
+        case CallEnded():
+            return [
+                entry(
+                    "call",
+                    None,
+                    event.outcome.value,
+                    call_id=event.call_id,
+                    duration_seconds=str(event.duration_seconds),
+                )
+            ]
+    return [entry("", None, None)]
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return None

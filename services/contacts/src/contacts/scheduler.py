@@ -1,0 +1,179 @@
+"""Scheduled work of the contacts service: lock expiry announcements and the ageing pass.
+
+Both run in the service's own background threads (embedded and distributed alike), never on a read
+path, and both are idempotent: they find candidates in the read model and let the domain decide, so a
+second run, or a second replica running at the same moment, appends nothing new (a replica that loses
+the race gets a concurrency conflict, reloads and finds nothing left to do).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Engine
+
+from contacts.handlers import ContactsService
+from contacts.schema import contacts
+from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], datetime]
+
+# A calendar month is at least 28 days: a candidate filter in days never misses a contact the
+# domain's calendar-month rule would age (the domain makes the exact decision).
+_SHORTEST_MONTH_DAYS = 28
+
+
+class ScheduleSettings(Protocol):
+    """The part of ``kernel.settings.Settings`` the schedules read."""
+
+    @property
+    def lock_sweep_seconds(self) -> float: ...
+
+    @property
+    def ageing_interval_minutes(self) -> int: ...
+
+
+class LockExpiry:
+    """Announces lapsed locks: one ``LockExpired`` event per lock whose ``locked_until`` has passed."""
+
+    def __init__(
+        self,
+        service: ContactsService,
+        engine: Engine,
+        interval_seconds: float = 5.0,
+        clock: Clock | None = None,
+        batch_size: int = 500,
+    ) -> None:
+        self._service = service
+        self._engine = engine
+        self._interval = interval_seconds
+        self._clock = clock or service.now
+        self._batch_size = batch_size
+
+    def expire_locks(self, now: datetime | None = None) -> int:
+        """Append LockExpired for every lock lapsed at ``now``; returns how many (0 when run again)."""
+        moment = (now or self._clock()).astimezone(UTC)
+        expired = 0
+        after: tuple[datetime, uuid.UUID] | None = None
+        while True:
+            query = (
+                sa.select(contacts.c.locked_until, contacts.c.id)
+                .where(
+                    contacts.c.locked_until.is_not(None),
+                    contacts.c.locked_until <= moment,
+                    contacts.c.locked_by.is_not(None),
+                )
+                .order_by(contacts.c.locked_until, contacts.c.id)
+                .limit(self._batch_size)
+            )
+            if after is not None:
+                query = query.where(
+                    sa.tuple_(contacts.c.locked_until, contacts.c.id) > sa.tuple_(*_bound(after))
+                )
+            with self._engine.connect() as conn:
+                found = [(until, key) for until, key in conn.execute(query)]
+            if not found:
+                return expired
+            expired += self._service.expire_locks([str(key) for _, key in found], moment)
+            after = found[-1]
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Expire lapsed locks every ``interval_seconds`` until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                count = self.expire_locks()
+                if count:
+                    log.info("contacts.locks_expired", count=count)
+            except Exception:
+                log.exception("contacts.lock_expiry_failed")
+            stop.wait(self._interval)
+
+
+class Ageing:
+    """The ageing pass: statuses move to NO_EXISTE / SIN_RED / NO_CONTACTO after months without contact."""
+
+    def __init__(
+        self,
+        service: ContactsService,
+        engine: Engine,
+        catalogue: Catalogue = DEFAULT_CATALOGUE,
+        interval_minutes: float = 60,
+        clock: Clock | None = None,
+        batch_size: int = 1000,
+    ) -> None:
+        self._service = service
+        self._engine = engine
+        self._catalogue = catalogue
+        self._interval = interval_minutes * 60
+        self._clock = clock or service.now
+        self._batch_size = batch_size
+
+    def age_contacts(self, now: datetime | None = None) -> int:
+        """Age every contact due at ``now``, in batches; returns how many changed (0 when run again)."""
+        moment = (now or self._clock()).astimezone(UTC)
+        aged = 0
+        for status, months in self._movable():
+            since = moment - timedelta(days=_SHORTEST_MONTH_DAYS * months)
+            after: tuple[datetime, uuid.UUID] | None = None
+            while True:
+                query = (
+                    sa.select(contacts.c.age_key, contacts.c.id)
+                    .where(
+                        contacts.c.status == status,
+                        contacts.c.status_priority == self._catalogue.priority(status),
+                        contacts.c.age_key <= since,
+                    )
+                    .order_by(contacts.c.age_key, contacts.c.id)
+                    .limit(self._batch_size)
+                )
+                if after is not None:
+                    query = query.where(
+                        sa.tuple_(contacts.c.age_key, contacts.c.id) > sa.tuple_(*_bound(after))
+                    )
+                with self._engine.connect() as conn:
+                    found = [(age_key, key) for age_key, key in conn.execute(query)]
+                if not found:
+                    break
+                aged += self._service.age_contacts([str(key) for _, key in found], moment)
+                after = found[-1]
+        return aged
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Run the ageing pass every ``interval_minutes`` until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                count = self.age_contacts()
+                if count:
+                    log.info("contacts.contacts_aged", count=count)
+            except Exception:
+                log.exception("contacts.ageing_failed")
+            stop.wait(self._interval)
+
+    def _movable(self) -> list[tuple[str, int]]:
+        """Each status ageing may still move, with the months until its next step."""
+        ranks = {step.status: rank for rank, step in enumerate(self._catalogue.ageing)}
+        movable = []
+        for status in self._catalogue.statuses:
+            if not status.ageable:
+                continue
+            rank = ranks.get(status.code, -1)
+            later = [step.months for step in self._catalogue.ageing[rank + 1 :]]
+            if later:
+                movable.append((status.code, min(later)))
+        return movable
+
+
+def _bound(key: tuple[datetime, uuid.UUID]) -> tuple[sa.BindParameter[datetime], sa.BindParameter[uuid.UUID]]:
+    moment, contact_id = key
+    return (
+        sa.bindparam(None, moment, type_=contacts.c.age_key.type),
+        sa.bindparam(None, contact_id, type_=contacts.c.id.type),
+    )

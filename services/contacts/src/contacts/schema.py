@@ -1,0 +1,77 @@
+"""Tables of the contacts read model, updated in the same transaction as the event append.
+
+The read model is created by the contacts Alembic migrations (``contacts/migrations``); this metadata is
+what the projection and the queries use, and what the migration test compares the database against.
+
+Indexes (chosen for a million contacts): every list filter has an index whose trailing columns are the
+default order (``status_priority, age_key, id``), so the first page of a filtered, ordered list is an
+index range scan that stops after ``limit`` rows, and the keyset cursor ``(status_priority, age_key, id)
+> (...)`` starts the next page inside the same index. Locks are found through a partial index on
+``locked_until``; phones through the unique ``phone_e164``. On PostgreSQL ``search`` has a trigram GIN
+index (``pg_trgm``) so ``q`` (``LIKE '%...%'``) does not scan the table; on SQLite ``q`` is a plain
+``LIKE`` over the ordered index.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData()
+
+Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+SEARCH_INDEX = "ix_contacts_search_trgm"
+
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    # Deleted contacts have no row; their stream stays in the event store.
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("phone", sa.Text(), nullable=False),
+    sa.Column("phone_e164", sa.String(20), nullable=False),
+    sa.Column("phone_national", sa.Text(), nullable=False, server_default=""),
+    sa.Column("name", sa.Text(), nullable=False, server_default=""),
+    sa.Column("status", sa.Text(), nullable=False),
+    # Priority of the status in the catalogue (NC, CUELGA, SIN_GESTIONAR, ...): the first sort key.
+    sa.Column("status_priority", sa.SmallInteger(), nullable=False),
+    sa.Column("note", sa.Text(), nullable=False, server_default=""),
+    sa.Column("email", sa.Text(), nullable=False, server_default=""),
+    sa.Column("extra", Json, nullable=False),
+    sa.Column("list", sa.Text(), nullable=False, server_default=""),
+    # "" when the phone has no known operator, so the operator index holds every row.
+    sa.Column("operator", sa.Text(), nullable=False, server_default=""),
+    # The last lock taken and not yet released or expired; held only while locked_until > now.
+    sa.Column("locked_by", sa.Text(), nullable=True),
+    sa.Column("locked_by_name", sa.Text(), nullable=True),
+    sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("last_contacted_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # coalesce(last_contacted_at, created_at): the second sort key (longest untouched first) and the
+    # start of the ageing clock.
+    sa.Column("age_key", sa.DateTime(timezone=True), nullable=False),
+    # Lower-cased, accent-free name plus the E.164 digits: what ``q`` searches.
+    sa.Column("search", sa.Text(), nullable=False, server_default=""),
+    # Stream version of the last event folded in (the HTTP ETag).
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.UniqueConstraint("phone_e164", name="uq_contacts_phone_e164"),
+    sa.Index("ix_contacts_order", "status_priority", "age_key", "id"),
+    sa.Index("ix_contacts_status_order", "status", "status_priority", "age_key", "id"),
+    sa.Index("ix_contacts_list_order", "list", "status_priority", "age_key", "id"),
+    sa.Index("ix_contacts_operator_order", "operator", "status_priority", "age_key", "id"),
+    sa.Index(
+        "ix_contacts_locked_until",
+        "locked_until",
+        sqlite_where=sa.text("locked_until IS NOT NULL"),
+        postgresql_where=sa.text("locked_until IS NOT NULL"),
+    ),
+)
+
+# PostgreSQL only: created by the migration with ``pg_trgm``'s operator class from its own schema.
+sa.Index(
+    SEARCH_INDEX,
+    contacts.c.search,
+    postgresql_using="gin",
+    postgresql_ops={"search": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")

@@ -1,0 +1,290 @@
+"""What the read side returns (contacts, pages, history rows, counts) and their JSON forms.
+
+Free of SQLAlchemy: the gateway imports these through :mod:`contacts.client`. Datetimes are UTC and
+travel as ISO 8601 strings; ``Contact.list_name`` travels as ``list`` (the product's field name).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from contacts.commands import Caller, Role
+from contacts.errors import (
+    AlreadyExists,
+    Conflict,
+    ContactError,
+    Forbidden,
+    InvalidInput,
+    InvalidStatus,
+    LockDurationTooLong,
+    Locked,
+    NotFound,
+    NotLocked,
+    NotLockOwner,
+    VersionMismatch,
+)
+
+JsonDict = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Contact:
+    """One contact as users see it; a lapsed lock shows as free (``locked_by`` None)."""
+
+    id: str
+    phone: str
+    phone_e164: str
+    phone_national: str
+    name: str
+    status: str
+    note: str
+    email: str
+    extra: Mapping[str, str]
+    list_name: str
+    operator: str | None
+    locked_by: str | None
+    locked_by_name: str | None
+    locked_until: datetime | None
+    last_contacted_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @property
+    def etag(self) -> str:
+        """The HTTP entity tag of this version of the contact."""
+        return f'"{self.version}"'
+
+    def to_data(self) -> JsonDict:
+        """JSON-safe dict with the product's field names."""
+        return {
+            "id": self.id,
+            "phone": self.phone,
+            "phone_e164": self.phone_e164,
+            "phone_national": self.phone_national,
+            "name": self.name,
+            "status": self.status,
+            "note": self.note,
+            "email": self.email,
+            "extra": dict(self.extra),
+            "list": self.list_name,
+            "operator": self.operator,
+            "locked_by": self.locked_by,
+            "locked_by_name": self.locked_by_name,
+            "locked_until": _iso(self.locked_until),
+            "last_contacted_at": _iso(self.last_contacted_at),
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Contact:
+        """Rebuild from :meth:`to_data` output."""
+        return cls(
+            id=str(data["id"]),
+            phone=str(data["phone"]),
+            phone_e164=str(data["phone_e164"]),
+            phone_national=str(data.get("phone_national") or ""),
+            name=str(data.get("name") or ""),
+            status=str(data["status"]),
+            note=str(data.get("note") or ""),
+            email=str(data.get("email") or ""),
+            extra={str(k): str(v) for k, v in (data.get("extra") or {}).items()},
+            list_name=str(data.get("list") or ""),
+            operator=data.get("operator") or None,
+            locked_by=data.get("locked_by") or None,
+            locked_by_name=data.get("locked_by_name") or None,
+            locked_until=_moment(data.get("locked_until")),
+            last_contacted_at=_moment(data.get("last_contacted_at")),
+            created_at=_required_moment(data["created_at"]),
+            updated_at=_required_moment(data["updated_at"]),
+            version=int(data["version"]),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactFilters:
+    """Filters of the contact list; empty/None means "any". ``q`` searches name and phone digits."""
+
+    statuses: tuple[str, ...] = ()
+    list_name: str | None = None
+    operator: str | None = None
+    locked: bool | None = None
+    q: str = ""
+
+    def to_params(self) -> list[tuple[str, str]]:
+        """Query-string parameters of these filters."""
+        params = [("status", status) for status in self.statuses]
+        if self.list_name is not None:
+            params.append(("list", self.list_name))
+        if self.operator is not None:
+            params.append(("operator", self.operator))
+        if self.locked is not None:
+            params.append(("locked", "true" if self.locked else "false"))
+        if self.q:
+            params.append(("q", self.q))
+        return params
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of contacts and the opaque cursor of the next page (None on the last page)."""
+
+    items: tuple[Contact, ...]
+    next_cursor: str | None = None
+
+    def to_data(self) -> JsonDict:
+        """JSON-safe dict: ``items`` and ``next_cursor``."""
+        return {"items": [c.to_data() for c in self.items], "next_cursor": self.next_cursor}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Page:
+        """Rebuild from :meth:`to_data` output."""
+        return cls(
+            tuple(Contact.from_data(item) for item in data["items"]),
+            data.get("next_cursor") or None,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryEntry:
+    """One change of a contact, from its event stream: field, old and new value, who and when."""
+
+    position: int
+    version: int
+    event_type: str
+    field: str
+    old: str | None
+    new: str | None
+    user_id: str
+    role: str
+    at: datetime
+    detail: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def to_data(self) -> JsonDict:
+        """JSON-safe dict."""
+        return {
+            "position": self.position,
+            "version": self.version,
+            "event_type": self.event_type,
+            "field": self.field,
+            "old": self.old,
+            "new": self.new,
+            "user_id": self.user_id,
+            "role": self.role,
+            "at": self.at.isoformat(),
+            "detail": dict(self.detail),
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> HistoryEntry:
+        """Rebuild from :meth:`to_data` output."""
+        return cls(
+            position=int(data["position"]),
+            version=int(data["version"]),
+            event_type=str(data["event_type"]),
+            field=str(data["field"]),
+            old=data.get("old"),
+            new=data.get("new"),
+            user_id=str(data.get("user_id") or ""),
+            role=str(data.get("role") or ""),
+            at=_required_moment(data["at"]),
+            detail={str(k): str(v) for k, v in (data.get("detail") or {}).items()},
+        )
+
+
+def caller_to_data(caller: Caller) -> JsonDict:
+    """The ``X-Caller`` header value of a caller, as a dict."""
+    return {
+        "user_id": caller.user_id,
+        "username": caller.username,
+        "role": caller.role.value,
+        "team": caller.team,
+    }
+
+
+def caller_from_data(data: Mapping[str, Any]) -> Caller:
+    """A caller from :func:`caller_to_data` output; ValueError when incomplete or the role is unknown."""
+    user_id = str(data.get("user_id") or "").strip()
+    if not user_id:
+        raise ValueError("caller without user_id")
+    return Caller(
+        user_id=user_id,
+        username=str(data.get("username") or user_id),
+        role=Role(str(data.get("role") or "")),
+        team=str(data.get("team") or ""),
+    )
+
+
+def error_to_data(error: ContactError) -> JsonDict:
+    """``{"code", "message", ...details}`` of a domain error, enough for :func:`error_from_data`."""
+    details: JsonDict = {}
+    for name, value in vars(error).items():
+        if name == "message" or name.startswith("_"):
+            continue
+        details[name] = value.isoformat() if isinstance(value, datetime) else value
+    return {"code": error.code, "message": error.message, **details}
+
+
+def error_from_data(data: Mapping[str, Any]) -> ContactError:
+    """The typed domain error described by :func:`error_to_data` output (base class when unknown)."""
+    code = str(data.get("code") or "")
+    message = str(data.get("message") or "")
+    try:
+        error = _decode_error(code, data)
+    except (KeyError, TypeError, ValueError):
+        error = None
+    if error is None:
+        error = ContactError(message or code)
+    error.message = message or error.message
+    error.args = (error.message,)
+    return error
+
+
+def _decode_error(code: str, d: Mapping[str, Any]) -> ContactError | None:
+    match code:
+        case NotFound.code:
+            return NotFound(d["contact_id"])
+        case AlreadyExists.code:
+            return AlreadyExists(d["existing_id"], d["phone_e164"])
+        case Locked.code:
+            return Locked(
+                d["contact_id"], d["locked_by"], d["locked_by_name"], _required_moment(d["locked_until"])
+            )
+        case NotLockOwner.code:
+            return NotLockOwner(d["contact_id"], d["locked_by"], d["locked_by_name"])
+        case NotLocked.code:
+            return NotLocked(d["contact_id"])
+        case Forbidden.code:
+            return Forbidden(d["role"], d["action"])
+        case InvalidStatus.code:
+            return InvalidStatus(d["text"])
+        case InvalidInput.code:
+            return InvalidInput(d["field"], str(d.get("message") or ""))
+        case LockDurationTooLong.code:
+            return LockDurationTooLong(int(d["requested_minutes"]), int(d["max_minutes"]))
+        case VersionMismatch.code:
+            return VersionMismatch(int(d["expected"]), int(d["actual"]), str(d.get("contact_id") or ""))
+        case Conflict.code:
+            return Conflict(str(d.get("contact_id") or ""))
+    return None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _moment(value: object) -> datetime | None:
+    if value is None or value == "":
+        return None
+    return _required_moment(value)
+
+
+def _required_moment(value: object) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -1,0 +1,204 @@
+"""The internal contacts API and both clients the gateway uses: same answers, same typed errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import orjson
+import pytest
+from contacts_support import ANA, BETO, LAURA, PABLO, FakeClock
+from fastapi.testclient import TestClient
+
+from contacts.api import create_app
+from contacts.client import ContactsClient, HttpContactsClient, LocalContactsClient
+from contacts.commands import CallOutcome, ImportRow, Outcome, Source
+from contacts.errors import (
+    AlreadyExists,
+    Forbidden,
+    InvalidInput,
+    InvalidStatus,
+    LockDurationTooLong,
+    Locked,
+    NotFound,
+    NotLockOwner,
+    VersionMismatch,
+)
+from contacts.handlers import ContactsService
+from contacts.queries import ContactQueries
+from contacts.views import ContactFilters, caller_to_data
+
+
+@pytest.fixture(params=["sqlite"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """The API maps errors the same way on any database: SQLite keeps these tests quick."""
+    return str(request.getfixturevalue("sqlite_url"))
+
+
+@pytest.fixture
+def http(service: ContactsService, queries: ContactQueries) -> Iterator[TestClient]:
+    with TestClient(create_app(service, queries)) as client:
+        yield client
+
+
+@pytest.fixture(params=["local", "http"])
+def client(
+    request: pytest.FixtureRequest, service: ContactsService, queries: ContactQueries
+) -> ContactsClient:
+    if request.param == "local":
+        return LocalContactsClient(service, queries)
+    return HttpContactsClient(client=request.getfixturevalue("http"))
+
+
+def _as(caller: object) -> dict[str, str]:
+    return {"X-Caller": orjson.dumps(caller_to_data(caller)).decode()}  # type: ignore[arg-type]
+
+
+def test_create_answers_201_with_the_contact_and_its_etag(http: TestClient) -> None:
+    response = http.post(
+        "/contacts", json={"phone": "8812-3456", "name": "José", "list": "feria"}, headers=_as(ANA)
+    )
+
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["phone_e164"], body["name"], body["list"], body["version"]) == (
+        "+50688123456",
+        "José",
+        "feria",
+        1,
+    )
+    assert response.headers["ETag"] == '"1"'
+
+
+def test_errors_are_json_with_code_message_and_details(http: TestClient) -> None:
+    first = http.post("/contacts", json={"phone": "8812-3456"}, headers=_as(ANA)).json()
+    http.post(f"/contacts/{first['id']}/lock", json={"duration_minutes": 5}, headers=_as(ANA))
+
+    duplicate = http.post("/contacts", json={"phone": "+506 8812 3456"}, headers=_as(BETO))
+    locked = http.put(f"/contacts/{first['id']}", json={"note": "x"}, headers=_as(BETO))
+    stale = http.put(f"/contacts/{first['id']}", json={"note": "x"}, headers={**_as(ANA), "If-Match": '"1"'})
+    missing = http.get("/contacts/6f1d8f3a-2c4b-5e7a-9b0c-1d2e3f4a5b6c", headers=_as(ANA))
+    bad_status = http.put(f"/contacts/{first['id']}", json={"status": "PERDIDO"}, headers=_as(ANA))
+    bad_body = http.post("/contacts", json={"name": "sin teléfono"}, headers=_as(ANA))
+    anonymous = http.get("/contacts")
+
+    assert duplicate.status_code == 409
+    assert duplicate.json()["error"]["existing_id"] == first["id"]
+    assert locked.status_code == 423
+    assert locked.json()["error"]["locked_by"] == ANA.user_id
+    assert locked.json()["error"]["locked_until"]
+    assert stale.status_code == 412
+    assert (stale.json()["error"]["expected"], stale.json()["error"]["actual"]) == (1, 2)
+    assert missing.status_code == 404
+    assert bad_status.status_code == 422
+    assert bad_status.json()["error"]["code"] == "invalid_status"
+    assert bad_body.status_code == 422
+    assert anonymous.status_code == 401
+    for answer in (duplicate, locked, stale, missing, bad_status, bad_body, anonymous):
+        assert set(answer.json()["error"]) >= {"code", "message"}
+
+
+def test_list_pages_with_filters_and_cursor(http: TestClient, service: ContactsService) -> None:
+    rows = [ImportRow(row=n, e164=f"+50688{n:06d}", status="NC" if n % 2 else "") for n in range(25)]
+    service.create_or_merge(rows, "lista", LAURA)
+
+    seen: list[str] = []
+    params: dict[str, str | int] = {"status": "NC,SIN_GESTIONAR", "limit": 10}
+    while True:
+        page = http.get("/contacts", params=params, headers=_as(ANA)).json()
+        seen.extend(item["id"] for item in page["items"])
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    nc_only = http.get(
+        "/contacts", params={"status": "NC", "list": "lista", "limit": 100}, headers=_as(ANA)
+    ).json()
+
+    assert len(seen) == len(set(seen)) == 25
+    assert len(nc_only["items"]) == 12
+    assert http.get("/contacts", params={"limit": 5000}, headers=_as(ANA)).status_code == 422
+
+
+def test_every_client_creates_locks_edits_and_reads(client: ContactsClient, clock: FakeClock) -> None:
+    created = client.create(ANA, "8812-3456", name="José", extra={"ciudad": "Cartago"})
+    locked = client.lock(ANA, created.id, 15)
+    edited = client.update(
+        ANA, created.id, note="llamar mañana", status="nc", expected_version=locked.version
+    )
+    client.record_call_requested(ANA, created.id, "call-1", "desk-3")
+    client.record_call_started(ANA, created.id, "call-1")
+    called = client.record_call_ended(ANA, created.id, "call-1", CallOutcome.NO_ANSWER, 0)
+    released = client.release_lock(ANA, created.id)
+
+    assert locked.locked_by == ANA.user_id
+    assert (edited.note, edited.status, edited.version) == ("llamar mañana", "NC", 4)
+    assert called.last_contacted_at == clock.now
+    assert released.locked_by is None
+    assert client.get(ANA, created.id) == released
+    assert client.get_by_phone(ANA, "+506 8812-3456") == released
+    assert client.list_contacts(ANA, ContactFilters(q="jose")).items == (released,)
+    fields = [h.field for h in client.history(ANA, created.id)]
+    assert fields[-4:] == ["call", "call", "call", "locked_by"]
+    assert client.stats(ANA)["by_status"]["NC"] == 1
+    assert client.existing_phones(ANA, ["+50688123456", "+50688123457"]) == {"+50688123456"}
+
+
+def test_every_client_raises_the_same_typed_errors(client: ContactsClient, clock: FakeClock) -> None:
+    created = client.create(ANA, "8812-3456")
+    client.lock(ANA, created.id, 5)
+
+    with pytest.raises(AlreadyExists) as duplicate:
+        client.create(BETO, "88123456")
+    with pytest.raises(Locked) as locked:
+        client.lock(BETO, created.id)
+    with pytest.raises(NotLockOwner):
+        client.extend_lock(BETO, created.id)
+    with pytest.raises(VersionMismatch) as stale:
+        client.update(ANA, created.id, name="x", expected_version=1)
+    with pytest.raises(LockDurationTooLong) as too_long:
+        client.lock(ANA, created.id, 120)
+    with pytest.raises(InvalidStatus):
+        client.update(ANA, created.id, status="PERDIDO")
+    with pytest.raises(InvalidInput) as bad_phone:
+        client.create(ANA, "12")
+    with pytest.raises(Forbidden):
+        client.delete(ANA, created.id)
+    with pytest.raises(Forbidden):
+        client.create_or_merge([ImportRow(row=1, e164="+50688000001")], "x", ANA)
+    with pytest.raises(NotFound):
+        client.get(ANA, "6f1d8f3a-2c4b-5e7a-9b0c-1d2e3f4a5b6c")
+
+    assert duplicate.value.existing_id == created.id
+    assert (locked.value.locked_by, locked.value.locked_until) == (ANA.user_id, clock.now.replace(minute=5))
+    assert "ana" in locked.value.message
+    assert (stale.value.expected, stale.value.actual) == (1, 2)
+    assert too_long.value.max_minutes == 60
+    assert bad_phone.value.field == "phone"
+
+
+def test_every_client_runs_batches_and_force_releases(client: ContactsClient) -> None:
+    rows = [ImportRow(row=n + 2, e164=f"+50688{n:06d}", name=f"Cliente {n}") for n in range(30)]
+
+    result = client.create_or_merge(rows, "generados", PABLO, source=Source.GENERATOR, job_id="job-1")
+    again = client.create_or_merge(rows, "generados", PABLO, source=Source.GENERATOR, job_id="job-1")
+    contact_id = result.outcomes[0].contact_id
+    client.lock(ANA, contact_id)
+    freed = client.force_release_lock(LAURA, contact_id)
+    client.delete(PABLO, contact_id, "prueba")
+
+    assert (result.count(Outcome.INSERTED), result.job_id) == (30, "job-1")
+    assert again.count(Outcome.UNCHANGED) == 30
+    assert freed.locked_by is None
+    assert client.locked_contacts(ANA) == []
+    with pytest.raises(NotFound):
+        client.get(ANA, contact_id)
+
+
+def test_a_caller_with_an_accented_name_travels_in_the_header(client: ContactsClient) -> None:
+    from contacts.commands import Caller, Role
+
+    josefina = Caller(user_id="u-jo", username="Josefina Núñez", role=Role.AGENT)
+    created = client.create(josefina, "8812-3456")
+
+    locked = client.lock(josefina, created.id)
+
+    assert locked.locked_by_name == "Josefina Núñez"

@@ -1,0 +1,345 @@
+"""Command handlers against a real database (SQLite and PostgreSQL): load, decide, append, project."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from contacts_support import ANA, BETO, LAURA, PABLO, FakeClock
+from sqlalchemy.engine import Engine
+
+from contacts.commands import CallOutcome, ImportRow, Outcome, Source
+from contacts.domain import CONTACTS_NAMESPACE, LockPolicy, contact_id_for_phone
+from contacts.errors import (
+    AlreadyExists,
+    Forbidden,
+    InvalidInput,
+    InvalidStatus,
+    Locked,
+    NotFound,
+    VersionMismatch,
+)
+from contacts.events import ContactCreated, ContactLocked
+from contacts.handlers import ContactsService, event_data
+from contacts.queries import ContactQueries
+from contacts.statuses import DEFAULT_CATALOGUE
+from kernel.store import EventStore
+
+
+def _types(store: EventStore, contact_id: str) -> list[str]:
+    return [e.type for e in store.read_stream(contact_id)]
+
+
+def _row(number: int, **fields: str) -> ImportRow:
+    national = f"88{number:06d}"
+    return ImportRow(
+        row=number + 2,
+        e164=f"+506{national}",
+        national=f"{national[:4]}-{national[4:]}",
+        phone=national,
+        **fields,
+    )
+
+
+def test_create_normalises_the_phone_and_is_readable_at_once(
+    service: ContactsService, queries: ContactQueries
+) -> None:
+    created = service.create(ANA, "8812-3456", name="  José   Pérez ", note="llamar tarde")
+
+    assert created.phone == "8812-3456"
+    assert created.phone_e164 == "+50688123456"
+    assert created.phone_national == "8812-3456"
+    assert created.operator == "kolbi"
+    assert created.name == "José Pérez"
+    assert created.status == "SIN_GESTIONAR"
+    assert created.version == 1
+    assert created.id == contact_id_for_phone("+50688123456")
+    assert queries.get(created.id) == created
+
+
+@pytest.mark.parametrize("typed", ["88123456", "+506 8812 3456", "506-8812-3456", "8812 3456"])
+def test_the_same_phone_typed_another_way_is_refused_with_the_existing_id(
+    service: ContactsService, typed: str
+) -> None:
+    first = service.create(ANA, "8812-3456")
+
+    with pytest.raises(AlreadyExists) as refused:
+        service.create(BETO, typed)
+
+    assert refused.value.existing_id == first.id
+
+
+def test_an_invalid_phone_is_refused_with_a_reason(service: ContactsService) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        service.create(ANA, "12")
+
+    assert refused.value.field == "phone"
+    assert "12" in refused.value.message
+
+
+def test_second_agent_cannot_lock_a_locked_contact(service: ContactsService, store: EventStore) -> None:
+    contact = service.create(ANA, "8812-3456")
+    locked = service.lock(ANA, contact.id, 15)
+
+    with pytest.raises(Locked) as refused:
+        service.lock(BETO, contact.id)
+
+    assert locked.locked_by == ANA.user_id
+    assert refused.value.locked_by == ANA.user_id
+    assert refused.value.locked_until == locked.locked_until
+    assert _types(store, contact.id).count("contacts.ContactLocked") == 1
+
+
+def test_a_lapsed_lock_lets_another_agent_lock(
+    service: ContactsService, store: EventStore, clock: FakeClock
+) -> None:
+    contact = service.create(ANA, "8812-3456")
+    service.lock(ANA, contact.id, 5)
+    clock.advance(minutes=5)
+
+    taken = service.lock(BETO, contact.id)
+
+    assert taken.locked_by == BETO.user_id
+    assert _types(store, contact.id)[-2:] == ["contacts.LockExpired", "contacts.ContactLocked"]
+
+
+def test_edits_by_another_agent_are_refused_while_locked(service: ContactsService) -> None:
+    contact = service.create(ANA, "8812-3456")
+    service.lock(ANA, contact.id)
+
+    with pytest.raises(Locked):
+        service.update(BETO, contact.id, note="intento")
+
+    edited = service.update(ANA, contact.id, note="hablé con el cliente", status="interesado")
+    assert (edited.note, edited.status) == ("hablé con el cliente", "INTERESADO")
+
+
+def test_an_outdated_if_match_version_is_a_version_mismatch(service: ContactsService) -> None:
+    contact = service.create(ANA, "8812-3456")
+    service.update(BETO, contact.id, name="Ana María")
+
+    with pytest.raises(VersionMismatch) as refused:
+        service.update(ANA, contact.id, name="Otra", expected_version=contact.version)
+
+    assert (refused.value.expected, refused.value.actual) == (1, 2)
+    accepted = service.update(ANA, contact.id, name="Otra", expected_version=2)
+    assert (accepted.name, accepted.version) == ("Otra", 3)
+
+
+def test_unknown_status_is_refused(service: ContactsService) -> None:
+    contact = service.create(ANA, "8812-3456")
+
+    with pytest.raises(InvalidStatus):
+        service.change_status(ANA, contact.id, "PERDIDO")
+
+
+def test_a_command_that_changes_nothing_appends_nothing(service: ContactsService, store: EventStore) -> None:
+    contact = service.create(ANA, "8812-3456", name="Ana")
+
+    same = service.update(ANA, contact.id, name="Ana")
+
+    assert same.version == 1
+    assert _types(store, contact.id) == ["contacts.ContactCreated"]
+
+
+def test_events_carry_the_caller_as_actor(service: ContactsService, store: EventStore) -> None:
+    contact = service.create(ANA, "8812-3456")
+    service.record_call_requested(BETO, contact.id, "call-1", desk="desk-7")
+
+    requested = store.read_stream(contact.id)[-1]
+
+    assert requested.type == "contacts.CallRequested"
+    assert (requested.actor.user_id, requested.actor.role, requested.actor.desk) == (
+        "u-beto",
+        "Agent",
+        "desk-7",
+    )
+
+
+def test_a_finished_call_resets_the_last_contact_clock(service: ContactsService, clock: FakeClock) -> None:
+    contact = service.create(ANA, "8812-3456")
+    clock.advance(days=3)
+
+    service.record_call_started(ANA, contact.id, "call-1")
+    ended = service.record_call_ended(ANA, contact.id, "call-1", CallOutcome.ANSWERED, 95)
+
+    assert ended.last_contacted_at == clock.now
+
+
+def test_a_deleted_contact_is_gone_and_its_phone_can_be_created_again(
+    service: ContactsService, queries: ContactQueries, store: EventStore
+) -> None:
+    contact = service.create(ANA, "8812-3456", name="Antes")
+    with pytest.raises(Forbidden):
+        service.delete(ANA, contact.id)
+
+    service.delete(PABLO, contact.id, "duplicado")
+
+    with pytest.raises(NotFound):
+        queries.get(contact.id)
+    again = service.create(ANA, "+506 8812 3456", name="Después")
+    assert (again.id, again.version, again.name) == (contact.id, 3, "Después")
+    assert queries.get_by_phone("88123456").name == "Después"
+
+
+def test_a_batch_creates_merges_and_rejects_row_by_row(
+    service: ContactsService, queries: ContactQueries
+) -> None:
+    existing = service.create(ANA, "8800-0001", name="Ya estaba")
+    rows = [
+        _row(1, note="nota nueva"),
+        _row(2, name="Nueva"),
+        ImportRow(row=9, e164="+5061"),
+        _row(2, email="nueva@example.com"),
+    ]
+
+    result = service.create_or_merge(rows, "lista-marzo", LAURA)
+
+    assert [o.outcome for o in result.outcomes] == [
+        Outcome.UPDATED,
+        Outcome.INSERTED,
+        Outcome.REJECTED,
+        Outcome.UPDATED,
+    ]
+    assert result.outcomes[2].reason
+    merged = queries.get(existing.id)
+    assert (merged.name, merged.note, merged.list_name) == ("Ya estaba", "nota nueva", "")
+    new = queries.get_by_phone("8800-0002")
+    assert (new.name, new.email, new.list_name) == ("Nueva", "nueva@example.com", "lista-marzo")
+
+
+def test_running_the_same_batch_again_changes_nothing(service: ContactsService, store: EventStore) -> None:
+    rows = [_row(n, name=f"Cliente {n}", status="NC") for n in range(1, 40)]
+    first = service.create_or_merge(rows, "lista", LAURA)
+    position = store.last_position()
+
+    second = service.create_or_merge(rows, "lista", LAURA)
+
+    assert first.count(Outcome.INSERTED) == 39
+    assert second.count(Outcome.UNCHANGED) == 39
+    assert store.last_position() == position
+
+
+def test_a_batch_larger_than_one_transaction_is_split_and_keeps_row_order(
+    engine: Engine, store: EventStore, clock: FakeClock, queries: ContactQueries
+) -> None:
+    service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE, clock, batch_size=7)
+    rows = [_row(n, name=f"Cliente {n}") for n in range(1, 31)] + [_row(3, note="repetido")]
+
+    result = service.create_or_merge(rows, "lista", PABLO, source=Source.GENERATOR)
+
+    assert [o.row for o in result.outcomes] == [r.row for r in rows]
+    assert result.count(Outcome.INSERTED) == 30
+    assert result.outcomes[-1].outcome is Outcome.UPDATED
+    assert queries.get_by_phone("8800-0003").note == "repetido"
+
+
+def test_a_batch_brings_back_a_deleted_contact_on_its_old_stream(
+    service: ContactsService, store: EventStore, queries: ContactQueries
+) -> None:
+    gone = service.create(ANA, "8800-0005", name="Borrado")
+    service.delete(PABLO, gone.id)
+
+    result = service.create_or_merge([_row(4), _row(5, name="Vuelve")], "lista", LAURA)
+
+    assert [o.outcome for o in result.outcomes] == [Outcome.INSERTED, Outcome.INSERTED]
+    back = queries.get(gone.id)
+    assert (back.name, back.version) == ("Vuelve", 3)
+    assert _types(store, gone.id)[-1] == "contacts.ContactCreated"
+
+
+def test_a_batch_does_not_overwrite_a_contact_another_agent_locked(
+    service: ContactsService, queries: ContactQueries
+) -> None:
+    contact = service.create(ANA, "8800-0001", name="Ana")
+    service.lock(ANA, contact.id)
+
+    result = service.create_or_merge([_row(1, name="Import")], "lista", LAURA)
+
+    assert result.outcomes[0].outcome is Outcome.REJECTED
+    assert queries.get(contact.id).name == "Ana"
+
+
+def test_agents_may_not_import(service: ContactsService) -> None:
+    with pytest.raises(Forbidden):
+        service.create_or_merge([_row(1)], "lista", ANA)
+
+
+def test_contact_ids_are_the_name_based_uuid_of_the_phone() -> None:
+    for number in ("+50688123456", "+15551234567", "+50622123456", "+50670001234"):
+        assert contact_id_for_phone(number) == str(uuid.uuid5(CONTACTS_NAMESPACE, number))
+
+
+def test_the_fast_event_encoding_is_the_events_own_encoding(clock: FakeClock) -> None:
+    created = ContactCreated(
+        contact_id="c",
+        at=clock.now,
+        phone="8812-3456",
+        phone_e164="+50688123456",
+        phone_national="8812-3456",
+        operator="kolbi",
+        name="Ana",
+        status="NC",
+        note="n",
+        email="a@b.cr",
+        extra={"ciudad": "Cartago"},
+        list_name="l",
+        source=Source.GENERATOR,
+    )
+    locked = ContactLocked(
+        contact_id="c",
+        at=clock.now,
+        locked_by="u",
+        locked_by_name="ana",
+        locked_until=clock.now,
+        duration_minutes=5,
+    )
+
+    assert event_data(created) == created.to_data()
+    assert event_data(locked) == locked.to_data()
+
+
+def test_every_contact_row_matches_its_stream_after_mixed_commands(
+    service: ContactsService, engine: Engine, store: EventStore, clock: FakeClock
+) -> None:
+    from contacts.domain import evolve
+    from contacts.events import decode_event
+    from contacts.projection import ContactProjection
+
+    a = service.create(ANA, "8812-3456", extra={"ciudad": "Heredia"})
+    service.lock(ANA, a.id)
+    service.update(ANA, a.id, extra={"ciudad": ""}, status="CUELGA", email="x@y.cr")
+    service.create_or_merge(
+        [_row(1, name="Uno"), ImportRow(row=5, e164="+50688123456", note="imp")], "l", LAURA
+    )
+    clock.advance(minutes=30)
+    service.expire_lock(a.id)
+
+    with engine.connect() as conn:
+        states = ContactProjection(DEFAULT_CATALOGUE).load_states(
+            conn, [a.id, contact_id_for_phone("+50688000001")]
+        )
+    for contact_id, from_row in states.items():
+        folded = None
+        for stored in store.read_stream(contact_id):
+            folded = evolve(folded, decode_event(stored.type, stored.data))
+        assert folded is not None
+        assert from_row == folded.__class__(**{**_fields(folded), "source": from_row.source})
+
+
+def _fields(state: object) -> dict[str, object]:
+    import dataclasses
+
+    return {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}  # type: ignore[arg-type]
+
+
+def test_contacts_table_has_one_row_per_live_contact(service: ContactsService, engine: Engine) -> None:
+    a = service.create(ANA, "8812-3456")
+    service.create(ANA, "8812-3457")
+    service.delete(PABLO, a.id)
+
+    with engine.connect() as conn:
+        count = conn.execute(sa.text("SELECT count(*) FROM contacts")).scalar_one()
+
+    assert count == 1
