@@ -217,7 +217,7 @@ def test_metrics_sections_from_json():
     }
     vm = MetricsViewModel(api, InlineRunner(), Translator("es"), StatusCatalogue())
     vm.refresh()
-    assert vm.calls == [("made", "120"), ("successful", "80")]
+    assert vm.calls == [("Realizadas", "120"), ("Exitosas", "80")]
     assert vm.by_status == [("No contesta", "5"), ("Sin gestionar", "10")]
     assert vm.agent_columns == ["agent", "calls", "success_rate"]
     assert vm.per_agent == [["ana", "70", "0.60"]]

@@ -166,7 +166,8 @@ class ContactQuery:
             return False
         needle = self.q.strip().lower()
         if needle:
-            digits = "".join(ch for ch in needle if ch.isdigit())
+            letters = any(ch.isalpha() for ch in needle)
+            digits = "" if letters else "".join(ch for ch in needle if ch.isdigit())
             haystack_phone = "".join(ch for ch in contact.phone_e164 + " " + contact.phone if ch.isdigit())
             if needle not in contact.name.lower() and not (digits and digits in haystack_phone):
                 return False

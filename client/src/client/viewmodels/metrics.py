@@ -88,7 +88,8 @@ class MetricsViewModel:
         if found:
             used.add(found[0])
             value = found[1]
-            self.calls = _flatten(value) if isinstance(value, Mapping) else [(found[0], _fmt(value))]
+            pairs = _flatten(value) if isinstance(value, Mapping) else [(found[0], _fmt(value))]
+            self.calls = [(self._label(key), text) for key, text in pairs]
         found = _find(data, _SECTION_KEYS["by_status"])
         self.by_status = []
         if found and isinstance(found[1], Mapping):
@@ -106,6 +107,9 @@ class MetricsViewModel:
             if not any(key == u or key.startswith(u + ".") for u in used)
         ]
         self.on_change()
+
+    def _label(self, key: str) -> str:
+        return self.t(f"metric.{key}") if self.t.has(f"metric.{key}") else key
 
     def _agents(self, value: Any) -> None:
         rows: list[Mapping[str, Any]] = []

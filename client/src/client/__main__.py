@@ -1,0 +1,96 @@
+"""``callmanager-client`` / ``python -m client``: first-run setup when needed, then the main window."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from client.config import ConfigStore, choose_key_store, config_dir, load_key
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="callmanager-client", description="CallManager: cliente de escritorio"
+    )
+    parser.add_argument("--url", help="URL del servidor (por defecto la guardada)")
+    parser.add_argument("--lang", choices=("es", "en"), help="idioma de la interfaz")
+    parser.add_argument("--setup", action="store_true", help="mostrar de nuevo el diálogo de conexión")
+    parser.add_argument("--no-live", action="store_true", help="sin Socket.IO (solo HTTP)")
+    return parser.parse_args(argv)
+
+
+def run_setup(store: ConfigStore, language: str) -> bool:
+    """Show the first-run dialog; True when the user saved working settings."""
+    import customtkinter as ctk
+
+    from client.api import GatewayApi
+    from client.dispatch import Dispatcher, ThreadRunner
+    from client.i18n import Translator
+    from client.viewmodels.setup import SetupState, SetupViewModel
+    from client.views.setup import SetupFrame
+
+    translate = Translator(language)
+    root = ctk.CTk()
+    root.title(translate("setup.title"))
+    dispatcher = Dispatcher()
+    dispatcher.attach(root)
+    runner = ThreadRunner(dispatcher, workers=1)
+    vm = SetupViewModel(
+        translate,
+        runner,
+        lambda url, key: GatewayApi(url, key),
+        store,
+        choose_key_store(store.folder),
+        store.load(),
+    )
+    frame = SetupFrame(root, vm, translate)
+    frame.pack(fill="both", expand=True, padx=8, pady=8)
+    frame.on_done = root.destroy
+    frame.on_cancel = root.destroy
+    root.protocol("WM_DELETE_WINDOW", root.destroy)
+    root.mainloop()
+    runner.shutdown()
+    return vm.state is SetupState.SAVED
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the desktop client; returns the exit code."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if (
+        sys.platform.startswith("linux")
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+    ):
+        print("callmanager-client: no hay pantalla (DISPLAY no está definido).", file=sys.stderr)
+        return 2
+    folder = config_dir()
+    store = ConfigStore(folder)
+    config = store.load()
+    language = args.lang or config.language
+    url = (args.url or config.server_url).rstrip("/")
+    keys = choose_key_store(folder)
+    key = os.environ.get("CALLMANAGER_API_KEY") or (load_key(keys, folder, url) if url else None)
+    if args.setup or not url or not key:
+        if not run_setup(store, language):
+            print("callmanager-client: conexión no configurada; no se abrió la ventana.", file=sys.stderr)
+            return 1
+        config = store.load()
+        url = config.server_url
+        language = args.lang or config.language
+        key = load_key(keys, folder, url)
+        if not key:
+            print("callmanager-client: no se encontró la llave guardada.", file=sys.stderr)
+            return 1
+
+    from client.desk import build_desk
+
+    desk = build_desk(url, key, language=language, live=not args.no_live)
+    desk.start()
+    desk.root.mainloop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""The client's composition root: builds the gateway API, live feed, dispatcher, view models and windows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import customtkinter as ctk
+
+from client.api import Gateway, GatewayApi
+from client.dispatch import Dispatcher, ThreadRunner, TkScheduler
+from client.i18n import Translator
+from client.live import ConnectionState, LiveFeed, SocketLike, real_socket
+from client.viewmodels.contacts import ContactListViewModel
+from client.viewmodels.exporter import ExportViewModel
+from client.viewmodels.generator import GeneratorViewModel
+from client.viewmodels.importer import ImportViewModel
+from client.viewmodels.metrics import MetricsViewModel
+from client.viewmodels.panel import ContactPanelViewModel
+from client.viewmodels.session import SessionViewModel
+from client.views.main import MainWindow, ToolOpeners
+from client.views.tools import ExportWindow, GenerateWindow, ImportWindow, MetricsWindow
+
+
+@dataclass
+class Desk:
+    """One running client window and everything behind it (tests and the benchmark reach in here)."""
+
+    root: ctk.CTk
+    api: Gateway
+    dispatcher: Dispatcher
+    runner: ThreadRunner
+    translate: Translator
+    session: SessionViewModel
+    contacts: ContactListViewModel
+    panel: ContactPanelViewModel
+    window: MainWindow
+    live: LiveFeed | None = None
+    imports: list[ImportViewModel] = field(default_factory=list)
+    windows: dict[str, ctk.CTkToplevel] = field(default_factory=dict)
+
+    def route(self, name: str, payload: Mapping[str, Any]) -> None:
+        """Hand one live event to every view model it concerns (on the Tk thread)."""
+        self.contacts.apply(name, payload)
+        self.panel.apply(name, payload)
+        for vm in self.imports:
+            vm.apply(name, payload)
+        if name == "resync":
+            self.window.show_notice(self.translate("status.resynced"))
+        elif name == "error":
+            self.window.show_notice(str(payload.get("message") or payload.get("data") or ""))
+
+    def open_tool(self, name: str) -> None:
+        """Open (or raise) one supervisor tool window."""
+        existing = self.windows.get(name)
+        if existing is not None and existing.winfo_exists():
+            existing.deiconify()
+            existing.lift()
+            return
+        scheduler = TkScheduler(self.root)
+        window: ctk.CTkToplevel
+        if name == "import":
+            vm = ImportViewModel(self.api, self.runner, scheduler, self.translate)
+            self.imports.append(vm)
+            window = ImportWindow(self.root, vm, self.translate)
+        elif name == "export":
+            export_vm = ExportViewModel(self.api, self.runner, self.translate, self.dispatcher.post)
+            window = ExportWindow(self.root, export_vm, self.translate, self.contacts.query)
+        elif name == "generate":
+            window = GenerateWindow(
+                self.root, GeneratorViewModel(self.api, self.runner, self.translate), self.translate
+            )
+        else:
+            metrics_vm = MetricsViewModel(self.api, self.runner, self.translate, self.session.catalogue)
+            window = MetricsWindow(self.root, metrics_vm, self.translate)
+        self.windows[name] = window
+        window.after(100, window.lift)
+
+    def start(self) -> None:
+        """Ask who we are, load the first page and connect the live feed."""
+        self.session.start()
+        self.contacts.reload()
+        if self.live is not None:
+            self.live.start()
+
+    def close(self) -> None:
+        """Stop the live feed and the workers, then the window."""
+        if self.live is not None:
+            self.live.stop()
+        self.runner.shutdown()
+        self.dispatcher.detach()
+        self.root.destroy()
+
+
+def build_desk(
+    url: str,
+    api_key: str,
+    *,
+    language: str = "es",
+    api: Gateway | None = None,
+    live: bool = True,
+    socket_factory: Callable[[], SocketLike] = real_socket,
+    root: ctk.CTk | None = None,
+) -> Desk:
+    """Build the main window for ``url`` with ``api_key`` (not started: call ``start()``)."""
+    translate = Translator(language)
+    root = root or ctk.CTk()
+    root.title(translate("app.title"))
+    root.geometry("1280x760")
+    root.minsize(900, 500)
+    dispatcher = Dispatcher()
+    dispatcher.attach(root)
+    runner = ThreadRunner(dispatcher)
+    scheduler = TkScheduler(root)
+    gateway = api or GatewayApi(url, api_key)
+    session = SessionViewModel(gateway, runner, translate)
+    contacts = ContactListViewModel(gateway, runner, scheduler, translate, session.catalogue)
+    panel = ContactPanelViewModel(
+        gateway, runner, translate, me=lambda: session.me, capabilities=lambda: session.capabilities
+    )
+    holder: list[Desk] = []
+    tools = ToolOpeners(
+        import_=lambda: holder[0].open_tool("import"),
+        export=lambda: holder[0].open_tool("export"),
+        generate=lambda: holder[0].open_tool("generate"),
+        metrics=lambda: holder[0].open_tool("metrics"),
+    )
+    window = MainWindow(root, translate, session, contacts, panel, tools)
+    window.pack(fill="both", expand=True)
+    desk = Desk(root, gateway, dispatcher, runner, translate, session, contacts, panel, window)
+    holder.append(desk)
+    if live:
+        desk.live = LiveFeed(
+            url,
+            api_key,
+            on_event=lambda name, payload: dispatcher.post(desk.route, name, payload),
+            on_state=lambda state, detail: dispatcher.post(session.set_connection, state, detail),
+            socket_factory=socket_factory,
+        )
+    else:
+        session.set_connection(ConnectionState.DISCONNECTED, "sin conexión en vivo")
+    root.protocol("WM_DELETE_WINDOW", desk.close)
+    return desk

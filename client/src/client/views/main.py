@@ -1,0 +1,209 @@
+"""The main window: filters and tools on top, the contact table and panel side by side, a status bar."""
+
+from __future__ import annotations
+
+import tkinter as tk
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from tkinter import ttk
+
+import customtkinter as ctk
+
+from client.i18n import Translator
+from client.live import ConnectionState
+from client.viewmodels.catalogue import StatusCatalogue
+from client.viewmodels.contacts import ContactListViewModel
+from client.viewmodels.panel import ContactPanelViewModel
+from client.viewmodels.session import SessionViewModel
+from client.views.panel import ContactPanel
+from client.views.table import ContactTable
+
+OPERATORS = ("kolbi", "telefonica", "claro")
+STATE_COLOURS = {
+    ConnectionState.CONNECTED: "#2e7d32",
+    ConnectionState.CONNECTING: "#f9a825",
+    ConnectionState.RECONNECTING: "#f9a825",
+    ConnectionState.DISCONNECTED: "#c62828",
+}
+
+
+@dataclass
+class ToolOpeners:
+    """What the tool buttons open (built by the composition root)."""
+
+    import_: Callable[[], None]
+    export: Callable[[], None]
+    generate: Callable[[], None]
+    metrics: Callable[[], None]
+
+
+class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
+    """Shows the session, list and panel view models; binds the keyboard shortcuts."""
+
+    def __init__(
+        self,
+        master: ctk.CTk,
+        translate: Translator,
+        session: SessionViewModel,
+        contacts: ContactListViewModel,
+        panel: ContactPanelViewModel,
+        tools: ToolOpeners,
+    ) -> None:
+        super().__init__(master, fg_color="transparent")
+        self.t = translate
+        self.session = session
+        self.contacts = contacts
+        self.panel_vm = panel
+        self._status_codes: dict[str, str] = {}
+
+        bar = ctk.CTkFrame(self)
+        bar.pack(fill="x", padx=6, pady=(6, 2))
+        self.search = ctk.CTkEntry(bar, placeholder_text=translate("filter.search"), width=250)
+        self.search.pack(side="left", padx=4, pady=6)
+        self.search.bind("<KeyRelease>", self._typed)
+        self.status_filter = ctk.CTkOptionMenu(
+            bar, values=[translate("filter.all")], command=self._status_chosen, width=150
+        )
+        self.status_filter.pack(side="left", padx=4)
+        self.operator_filter = ctk.CTkOptionMenu(
+            bar, values=[translate("filter.all"), *OPERATORS], command=self._operator_chosen, width=110
+        )
+        self.operator_filter.pack(side="left", padx=4)
+        self.list_filter = ctk.CTkEntry(bar, placeholder_text=translate("filter.list"), width=100)
+        self.list_filter.pack(side="left", padx=4)
+        self.list_filter.bind("<Return>", self._list_entered)
+        self.list_filter.bind("<FocusOut>", self._list_entered)
+        ctk.CTkButton(bar, text=translate("tool.reload"), width=90, command=contacts.reload).pack(
+            side="left", padx=4
+        )
+        self.tool_buttons = {
+            "metrics": ctk.CTkButton(bar, text=translate("tool.metrics"), width=100, command=tools.metrics),
+            "generate": ctk.CTkButton(
+                bar, text=translate("tool.generate"), width=100, command=tools.generate
+            ),
+            "export": ctk.CTkButton(bar, text=translate("tool.export"), width=100, command=tools.export),
+            "import": ctk.CTkButton(bar, text=translate("tool.import"), width=100, command=tools.import_),
+        }
+
+        body = ttk.PanedWindow(self, orient="horizontal")
+        body.pack(fill="both", expand=True, padx=6, pady=2)
+        self.table = ContactTable(body, contacts, translate)
+        self.table.on_select = self._selected
+        self.panel = ContactPanel(body, panel, translate, session.catalogue)
+        self.panel.next_button.configure(command=self.next_contact)
+        body.add(self.table, weight=3)
+        body.add(self.panel, weight=2)
+        self._body = body
+        self._sash_placed = False
+        body.bind("<Configure>", self._place_sash)
+
+        status = ctk.CTkFrame(self, height=28)
+        status.pack(fill="x", padx=6, pady=(2, 6))
+        self.connection_dot = ctk.CTkLabel(status, text="●", width=16)
+        self.connection_dot.pack(side="left", padx=(8, 2))
+        self.connection = ctk.CTkLabel(status, text="")
+        self.connection.pack(side="left", padx=(0, 12))
+        self.user = ctk.CTkLabel(status, text="")
+        self.user.pack(side="left", padx=12)
+        self.count = ctk.CTkLabel(status, text="")
+        self.count.pack(side="left", padx=12)
+        self.clock = ctk.CTkLabel(status, text="")
+        self.clock.pack(side="right", padx=8)
+        self.notice = ctk.CTkLabel(status, text="", text_color=("#8a5a00", "#ffcc80"))
+        self.notice.pack(side="right", padx=12)
+
+        contacts.on_summary = self._count
+        contacts.on_error = self.show_notice
+        session.listeners.append(self.refresh_session)
+        session.catalogue_listeners.append(self._catalogue)
+        panel.on_saved = contacts.patch
+        panel.on_deleted = lambda iid: contacts.apply("contact_deleted", {"id": iid})
+        self._bind_keys(master)
+        self._catalogue(session.catalogue)
+        self.refresh_session()
+        self._tick()
+
+    def _place_sash(self, _event: object) -> None:
+        width = self._body.winfo_width()
+        if not self._sash_placed and width > 200:
+            self._sash_placed = True
+            self._body.sashpos(0, int(width * 0.62))  # type: ignore[no-untyped-call]
+
+    def _bind_keys(self, root: tk.Misc) -> None:
+        root.bind_all("<Control-f>", lambda _e: self.search.focus_set())
+        root.bind_all("<Escape>", self._clear_search)
+        root.bind_all("<F5>", lambda _e: self.panel_vm.call())
+        root.bind_all("<Control-n>", lambda _e: self.next_contact())
+        root.bind_all("<Control-s>", lambda _e: self.panel.save())
+
+    def _typed(self, _event: object) -> None:
+        self.contacts.set_search(self.search.get())
+
+    def _clear_search(self, _event: object) -> None:
+        self.search.delete(0, "end")
+        self.contacts.set_search("")
+
+    def _status_chosen(self, label: str) -> None:
+        self.contacts.set_filters(status=self._status_codes.get(label, ""))
+
+    def _operator_chosen(self, value: str) -> None:
+        self.contacts.set_filters(operator=value if value in OPERATORS else "")
+
+    def _list_entered(self, _event: object) -> None:
+        self.contacts.set_filters(list_name=self.list_filter.get().strip())
+
+    def _selected(self, iid: str) -> None:
+        contact = self.contacts.contacts.get(iid)
+        current = self.panel_vm.contact
+        if contact is not None and (current is None or current.id != iid):
+            self.panel_vm.open(contact)
+
+    def next_contact(self) -> None:
+        """Open the contact after the selected one."""
+        current = self.panel_vm.contact.id if self.panel_vm.contact else None
+        following = self.contacts.next_id(current)
+        if following is not None:
+            self.table.select(following)
+
+    def _catalogue(self, catalogue: StatusCatalogue) -> None:
+        self._status_codes = {catalogue.label(c, self.t.language): c for c in catalogue.codes()}
+        self.status_filter.configure(values=[self.t("filter.all"), *self._status_codes])
+        self.table.colour_rows(catalogue)
+        self.panel.set_catalogue(catalogue)
+        self.contacts.set_catalogue(catalogue)
+
+    def _count(self, text: str) -> None:
+        self.session.set_count(text)
+
+    def show_notice(self, text: str) -> None:
+        """A one-line notice in the status bar."""
+        self.notice.configure(text=text)
+
+    def refresh_session(self) -> None:
+        """Redraw the status bar and show the tools the role may use."""
+        session = self.session
+        self.connection.configure(text=session.connection_text)
+        self.connection_dot.configure(text_color=STATE_COLOURS[session.state])
+        self.user.configure(text=session.user_text)
+        self.count.configure(text=session.count_text)
+        notice = session.notice or session.catalogue_notice
+        if notice:
+            self.notice.configure(text=notice)
+        caps = session.capabilities
+        visible = {
+            "import": caps.import_export,
+            "export": caps.import_export,
+            "generate": caps.generate,
+            "metrics": caps.metrics,
+        }
+        for name, button in self.tool_buttons.items():
+            if visible[name]:
+                button.pack(side="right", padx=4)
+            else:
+                button.pack_forget()
+
+    def _tick(self) -> None:
+        self.clock.configure(text=self.session.clock_text(datetime.now().astimezone()))
+        self.panel.tick()
+        self.after(1000, self._tick)

@@ -1,0 +1,189 @@
+"""The contact panel: fields, lock line, actions and the history tab of the open contact."""
+
+from __future__ import annotations
+
+import tkinter as tk
+from tkinter import messagebox, ttk
+
+import customtkinter as ctk
+
+from client.i18n import Translator
+from client.viewmodels.catalogue import StatusCatalogue
+from client.viewmodels.panel import ContactPanelViewModel, LockState, MessageKind
+
+MESSAGE_COLOURS = {
+    MessageKind.INFO: ("#1b5e20", "#a5d6a7"),
+    MessageKind.WARNING: ("#8a5a00", "#ffcc80"),
+    MessageKind.ERROR: ("#b71c1c", "#ef9a9a"),
+}
+
+
+class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
+    """Shows ``ContactPanelViewModel``; every button calls one view-model method."""
+
+    def __init__(
+        self, master: tk.Misc, vm: ContactPanelViewModel, translate: Translator, catalogue: StatusCatalogue
+    ) -> None:
+        super().__init__(master)
+        self.vm = vm
+        self.t = translate
+        self.catalogue = catalogue
+        self._showing: str | None = None
+        self.title = ctk.CTkLabel(
+            self, text=translate("panel.empty"), font=ctk.CTkFont(size=18, weight="bold")
+        )
+        self.title.pack(anchor="w", padx=12, pady=(10, 0))
+        self.phone = ctk.CTkLabel(self, text="", font=ctk.CTkFont(size=15))
+        self.phone.pack(anchor="w", padx=12)
+        self.tabs = ctk.CTkTabview(self)
+        self.tabs.pack(fill="both", expand=True, padx=8, pady=4)
+        edit = self.tabs.add(translate("panel.tab_edit"))
+        history = self.tabs.add(translate("panel.tab_history"))
+
+        ctk.CTkLabel(edit, text=translate("panel.name")).grid(row=0, column=0, sticky="w", padx=6, pady=4)
+        self.name = ctk.CTkEntry(edit)
+        self.name.grid(row=0, column=1, sticky="ew", padx=6, pady=4)
+        ctk.CTkLabel(edit, text=translate("panel.status")).grid(row=1, column=0, sticky="w", padx=6, pady=4)
+        self.status = ctk.CTkOptionMenu(edit, values=self._labels(), command=self._status_chosen)
+        self.status.grid(row=1, column=1, sticky="ew", padx=6, pady=4)
+        ctk.CTkLabel(edit, text=translate("panel.note")).grid(row=2, column=0, sticky="nw", padx=6, pady=4)
+        self.note = ctk.CTkTextbox(edit, height=110)
+        self.note.grid(row=2, column=1, sticky="nsew", padx=6, pady=4)
+        self.lock_line = ctk.CTkLabel(edit, text="", anchor="w", justify="left")
+        self.lock_line.grid(row=3, column=0, columnspan=2, sticky="ew", padx=6, pady=(6, 2))
+        edit.columnconfigure(1, weight=1)
+        edit.rowconfigure(2, weight=1)
+
+        buttons = ctk.CTkFrame(edit, fg_color="transparent")
+        buttons.grid(row=4, column=0, columnspan=2, sticky="ew", padx=2, pady=4)
+        self.save_button = ctk.CTkButton(buttons, text=translate("panel.save"), command=self.save, width=130)
+        self.call_button = ctk.CTkButton(
+            buttons, text=translate("panel.call"), command=vm.call, width=110, fg_color="#2e7d32"
+        )
+        self.lock_button = ctk.CTkButton(buttons, text=translate("panel.lock"), command=vm.lock, width=130)
+        self.release_button = ctk.CTkButton(
+            buttons, text=translate("panel.release"), command=vm.release, width=110
+        )
+        self.delete_button = ctk.CTkButton(
+            buttons,
+            text=translate("panel.delete"),
+            command=self.confirm_delete,
+            width=110,
+            fg_color="#b71c1c",
+        )
+        self.next_button = ctk.CTkButton(buttons, text=translate("panel.next"), width=130)
+        layout = (
+            (self.save_button, self.call_button, self.next_button),
+            (self.lock_button, self.release_button, self.delete_button),
+        )
+        for row, group in enumerate(layout):
+            for index, button in enumerate(group):
+                button.grid(row=row, column=index, padx=4, pady=2, sticky="ew")
+        self.message = ctk.CTkLabel(edit, text="", anchor="w", justify="left", wraplength=460)
+        self.message.grid(row=5, column=0, columnspan=2, sticky="ew", padx=6, pady=(2, 6))
+
+        columns = ("when", "who", "what", "old", "new")
+        self.history = ttk.Treeview(history, columns=columns, show="headings", height=12)
+        for column, width in zip(columns, (130, 80, 110, 120, 160), strict=True):
+            self.history.heading(column, text=translate(f"history.{column}"), anchor="w")
+            self.history.column(column, width=width, anchor="w", stretch=column == "new")
+        self.history.pack(fill="both", expand=True, padx=4, pady=4)
+        vm.on_change = self.refresh
+        self.refresh()
+
+    def _labels(self) -> list[str]:
+        return [self.catalogue.label(code, self.t.language) for code in self.catalogue.codes()]
+
+    def set_catalogue(self, catalogue: StatusCatalogue) -> None:
+        """Offer the statuses of a new catalogue."""
+        self.catalogue = catalogue
+        self.status.configure(values=self._labels())
+        self.refresh()
+
+    def _status_chosen(self, label: str) -> None:
+        for code in self.catalogue.codes():
+            if self.catalogue.label(code, self.t.language) == label:
+                self.vm.set_field("status", code)
+                return
+
+    def _pull_fields(self) -> None:
+        if self.vm.contact is None:
+            return
+        self.vm.set_field("name", self.name.get())
+        self.vm.set_field("note", self.note.get("1.0", "end-1c"))
+
+    def save(self) -> None:
+        """Copy the widgets into the draft and save."""
+        self._pull_fields()
+        self.vm.save()
+
+    def confirm_delete(self) -> None:
+        """Ask, then delete."""
+        if self.vm.can_delete and messagebox.askyesno(
+            self.t("panel.delete"), self.vm.delete_prompt(), parent=self.winfo_toplevel()
+        ):
+            self.vm.delete()
+
+    def refresh(self) -> None:
+        """Redraw from the view model (fields only when another contact opened or the form is clean)."""
+        vm = self.vm
+        contact = vm.contact
+        state = "normal" if contact is not None else "disabled"
+        if contact is None:
+            self.title.configure(text=self.t("panel.empty"))
+            self.phone.configure(text="")
+            self._showing = None
+        else:
+            self.title.configure(text=contact.name or contact.display_phone)
+            self.phone.configure(
+                text=f"{self.t('panel.phone')}: {contact.display_phone}   {contact.operator}"
+            )
+            if self._showing == contact.id:
+                self._pull_fields()
+            if self._showing != contact.id or not vm.dirty:
+                self._fill()
+            self._showing = contact.id
+        editable = "normal" if vm.can_edit else "disabled"
+        self.save_button.configure(state=editable)
+        self.call_button.configure(state=state)
+        lock_state = vm.lock_state()
+        self.lock_button.configure(
+            state="normal" if contact and lock_state is not LockState.OTHER else "disabled"
+        )
+        can_release = lock_state is LockState.MINE or vm.can_force_release
+        self.release_button.configure(
+            state="normal" if can_release else "disabled",
+            text=self.t("panel.force_release") if lock_state is LockState.OTHER else self.t("panel.release"),
+        )
+        if vm.can_delete:
+            self.delete_button.grid()
+        else:
+            self.delete_button.grid_remove()
+        self.tick()
+        light, dark = MESSAGE_COLOURS[vm.message_kind]
+        self.message.configure(text=vm.message, text_color=(light, dark))
+        self._fill_history()
+
+    def _fill(self) -> None:
+        draft = self.vm.draft
+        self.name.delete(0, "end")
+        self.name.insert(0, draft.get("name", ""))
+        self.status.set(self.catalogue.label(draft.get("status", ""), self.t.language))
+        self.note.delete("1.0", "end")
+        self.note.insert("1.0", draft.get("note", ""))
+
+    def _fill_history(self) -> None:
+        self.history.delete(*self.history.get_children())
+        for entry in self.vm.history:
+            when = entry.when.astimezone().strftime("%Y-%m-%d %H:%M") if entry.when else ""
+            self.history.insert("", "end", values=(when, entry.who, entry.what, entry.old, entry.new))
+
+    def tick(self) -> None:
+        """Refresh the lock line (time left); called every second."""
+        state = self.vm.lock_state()
+        colour = {
+            LockState.FREE: ("#333333", "#dddddd"),
+            LockState.MINE: ("#1b5e20", "#a5d6a7"),
+            LockState.OTHER: ("#b71c1c", "#ef9a9a"),
+        }[state]
+        self.lock_line.configure(text=self.vm.lock_text() if self.vm.contact else "", text_color=colour)

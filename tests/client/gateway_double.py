@@ -1,0 +1,552 @@
+"""A small in-process stand-in for the gateway (FastAPI + python-socketio, served by uvicorn on a thread) that
+implements just the HTTP and Socket.IO contract of PRODUCT.md the desktop client uses. The GUI test and
+``bench/client.py`` run the real client window against it until they are pointed at the embedded server."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+import socketio
+import uvicorn
+from fastapi import FastAPI, Request, UploadFile
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+PRIORITY = {
+    "NC": 1,
+    "CUELGA": 2,
+    "SIN_GESTIONAR": 3,
+    "INTERESADO": 4,
+    "SERVICIOS_ACTIVOS": 5,
+    "PENDIENTE": 6,
+    "EN_PROGRESO": 7,
+    "COMPLETADA": 8,
+    "NO_DISPONIBLE": 9,
+    "NO_EXISTE": 10,
+    "SIN_RED": 11,
+    "NO_CONTACTO": 12,
+}
+LABELS = {
+    "NC": "No contesta",
+    "CUELGA": "Cuelga",
+    "SIN_GESTIONAR": "Sin gestionar",
+    "INTERESADO": "Interesado",
+    "SERVICIOS_ACTIVOS": "Servicios activos",
+    "PENDIENTE": "Pendiente",
+    "EN_PROGRESO": "En progreso",
+    "COMPLETADA": "Completada",
+    "NO_DISPONIBLE": "No disponible",
+    "NO_EXISTE": "No existe",
+    "SIN_RED": "Sin red",
+    "NO_CONTACTO": "No contacto",
+}
+USERS = {
+    "key-agent": {"username": "ana", "role": "Agent", "team": "ventas"},
+    "key-lead": {"username": "lucia", "role": "TeamLead", "team": "ventas"},
+    "key-pm": {"username": "pedro", "role": "ProjectManager", "team": ""},
+}
+FIRST = [
+    "Ana",
+    "Luis",
+    "María",
+    "José",
+    "Carla",
+    "Jorge",
+    "Sofía",
+    "Diego",
+    "Laura",
+    "Andrés",
+    "Valeria",
+    "Pablo",
+]
+LAST = ["Mora", "Jiménez", "Rojas", "Vargas", "Solano", "Castro", "Quesada", "Araya", "Chaves", "Calderón"]
+NOTES = [
+    "",
+    "Llamar después de las 3 pm",
+    "Interesado en plan pospago",
+    "No contesta en la mañana",
+    "Pidió información por correo",
+    "",
+]
+OPERATORS = [("kolbi", "8"), ("telefonica", "6"), ("claro", "7")]
+
+
+def error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    """The contract's error body."""
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+def make_contacts(count: int) -> list[dict[str, Any]]:
+    """``count`` deterministic contacts with realistic names, statuses and CR mobile numbers."""
+    statuses = list(PRIORITY)
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC).isoformat()
+    rows = []
+    for n in range(count):
+        operator, lead = OPERATORS[(n // 7) % 3]
+        digits = f"{lead}{(n * 7919) % 10_000_000:07d}"
+        rows.append(
+            {
+                "id": str(uuid.UUID(int=n + 1)),
+                "phone": digits,
+                "phone_e164": f"+506{digits}",
+                "phone_national": f"{digits[:4]}-{digits[4:]}",
+                "name": f"{FIRST[n % len(FIRST)]} {LAST[(n // 12) % len(LAST)]} {n}",
+                "status": statuses[(n // 3) % len(statuses)] if n % 3 else "SIN_GESTIONAR",
+                "note": NOTES[n % len(NOTES)],
+                "email": "",
+                "list": f"lista-{n % 5 + 1}",
+                "operator": operator,
+                "locked_by": None,
+                "locked_until": None,
+                "created_at": now,
+                "updated_at": now,
+                "version": 1,
+            }
+        )
+    return rows
+
+
+class GatewayDouble:
+    """The fake gateway: contacts in memory, events with global positions, replay on reconnect."""
+
+    def __init__(self, contacts: int = 500, *, replay_window: int = 10_000) -> None:
+        self.rows = make_contacts(contacts)
+        self.by_id = {row["id"]: row for row in self.rows}
+        self.desk_connected = False
+        self.position = 0
+        self.log: list[tuple[int, str, dict[str, Any]]] = []
+        self.replay_window = replay_window
+        self.history: dict[str, list[dict[str, Any]]] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.connects: list[dict[str, Any]] = []
+        self._cache: tuple[tuple[str, ...], list[dict[str, Any]]] | None = None
+        self.sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*")
+        self.app = FastAPI()
+        self.asgi = socketio.ASGIApp(self.sio, other_asgi_app=self.app)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+        self.port = 0
+        self._routes()
+        self._socket_handlers()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- serving ------------------------------------------------------------------------------------
+
+    def start(self) -> GatewayDouble:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        config = uvicorn.Config(
+            self.asgi,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            ws="websockets-sansio",
+        )
+        self.server = uvicorn.Server(config)
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self.loop = loop
+            loop.run_until_complete(self.server.serve())
+
+        self.thread = threading.Thread(target=serve, name="gateway-double", daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("gateway double did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+
+    def run(self, coro: Any) -> Any:
+        """Run a coroutine on the server loop from another thread and wait for it."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    # -- events -------------------------------------------------------------------------------------
+
+    async def _broadcast(self, name: str, payload: dict[str, Any]) -> None:
+        self.position += 1
+        payload = {**payload, "position": self.position}
+        self.log.append((self.position, name, payload))
+        del self.log[: max(0, len(self.log) - self.replay_window)]
+        await self.sio.emit(name, payload)
+
+    def emit(self, name: str, payload: dict[str, Any]) -> None:
+        """Broadcast one event with the next position (from any thread)."""
+        self.run(self._broadcast(name, payload))
+
+    def update(self, contact_id: str, user: str = "beto", **fields: Any) -> dict[str, Any]:
+        """Change a contact as another user would, and broadcast ``contact_updated``."""
+        row = self.by_id[contact_id]
+        row.update(fields)
+        row["version"] += 1
+        self._cache = None
+        self.emit(
+            "contact_updated",
+            {
+                "id": contact_id,
+                "fields": fields,
+                "user": user,
+                "ts": datetime.now(UTC).isoformat(),
+                "contact": dict(row),
+            },
+        )
+        return row
+
+    def lock(self, contact_id: str, user: str, minutes: int = 10) -> None:
+        """Lock a contact as ``user`` and broadcast ``contact_locked``."""
+        row = self.by_id[contact_id]
+        row["locked_by"] = user
+        row["locked_until"] = (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
+        self.emit(
+            "contact_locked",
+            {
+                "id": contact_id,
+                "locked_by": user,
+                "locked_until": row["locked_until"],
+                "duration_minutes": minutes,
+            },
+        )
+
+    def drop_clients(self) -> None:
+        """Disconnect every Socket.IO client (they should reconnect and resume)."""
+
+        async def drop() -> None:
+            for sid in list(self.sio.manager.get_participants("/", None)):
+                await self.sio.disconnect(sid[0] if isinstance(sid, tuple) else sid)
+
+        self.run(drop())
+
+    def _socket_handlers(self) -> None:
+        @self.sio.event
+        async def connect(sid: str, environ: dict[str, Any], auth: dict[str, Any] | None = None) -> bool:
+            auth = auth or {}
+            if auth.get("api_key") not in USERS:
+                raise socketio.exceptions.ConnectionRefusedError("401 llave de API no válida")
+            self.connects.append(dict(auth))
+            last = auth.get("last_position")
+            if isinstance(last, int):
+                oldest = self.log[0][0] if self.log else self.position + 1
+                if last + 1 < oldest and last < self.position:
+                    self.sio.start_background_task(
+                        self.sio.emit, "resync", {"position": self.position}, to=sid
+                    )
+                else:
+                    missed = [(n, p) for pos, n, p in self.log if pos > last]
+
+                    async def replay() -> None:
+                        for name, payload in missed:
+                            await self.sio.emit(name, payload, to=sid)
+
+                    self.sio.start_background_task(replay)
+            return True
+
+    # -- HTTP ---------------------------------------------------------------------------------------
+
+    def _user(self, request: Request) -> dict[str, str] | None:
+        return USERS.get(request.headers.get("x-api-key", ""))
+
+    def _filtered(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        key = tuple(params.get(k, "") for k in ("status", "list", "operator", "q", "locked"))
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        status, list_name, operator, q, locked = key
+        needle = q.strip().lower()
+        digits = "" if any(ch.isalpha() for ch in needle) else "".join(ch for ch in needle if ch.isdigit())
+        rows = self.rows
+        if status:
+            rows = [r for r in rows if r["status"] == status]
+        if list_name:
+            rows = [r for r in rows if r["list"] == list_name]
+        if operator:
+            rows = [r for r in rows if r["operator"] == operator]
+        if locked:
+            rows = [r for r in rows if bool(r["locked_by"]) == (locked == "true")]
+        if needle:
+            rows = [r for r in rows if needle in r["name"].lower() or (digits and digits in r["phone_e164"])]
+        rows = sorted(rows, key=lambda r: PRIORITY.get(r["status"], 99))
+        self._cache = (key, rows)
+        return rows
+
+    def _routes(self) -> None:
+        app = self.app
+
+        @app.get("/health")
+        def health() -> dict[str, str]:
+            return {"status": "healthy"}
+
+        @app.middleware("http")
+        async def auth(request: Request, call_next: Any) -> Response:
+            if request.url.path != "/health" and self._user(request) is None:
+                return error(401, "unauthorized", "La llave de API no es válida.")
+            return await call_next(request)
+
+        @app.get("/me")
+        def me(request: Request) -> dict[str, str]:
+            return self._user(request) or {}
+
+        @app.get("/statuses")
+        def statuses() -> list[dict[str, Any]]:
+            return [{"code": c, "label": LABELS[c], "priority": p} for c, p in PRIORITY.items()]
+
+        @app.get("/contacts")
+        def contacts(request: Request) -> Response:
+            params = dict(request.query_params)
+            rows = self._filtered(params)
+            limit = min(int(params.get("limit", "1000")), 1000)
+            start = int(params.get("cursor", "0") or 0)
+            page = rows[start : start + limit]
+            headers = {"X-Total-Count": str(len(rows))}
+            if start + limit < len(rows):
+                query = {k: v for k, v in params.items() if k != "cursor"}
+                query["cursor"] = str(start + limit)
+                headers["Link"] = f'</contacts?{urlencode(query)}>; rel="next"'
+            return Response(orjson.dumps(page), media_type="application/json", headers=headers)
+
+        @app.get("/contacts/{contact_id}")
+        def one(contact_id: str) -> Response:
+            row = self.by_id.get(contact_id)
+            if row is None:
+                return error(404, "not_found", "El contacto no existe.")
+            return JSONResponse(row, headers={"ETag": f'"{row["version"]}"'})
+
+        @app.put("/contacts/{contact_id}")
+        async def put(contact_id: str, request: Request) -> Response:
+            row = self.by_id.get(contact_id)
+            if row is None:
+                return error(404, "not_found", "El contacto no existe.")
+            user = self._user(request) or {}
+            if row["locked_by"] and row["locked_by"] != user.get("username"):
+                return error(
+                    423,
+                    "locked",
+                    f"Bloqueado por {row['locked_by']}",
+                    locked_by=row["locked_by"],
+                    locked_until=row["locked_until"],
+                )
+            match = request.headers.get("if-match", "").strip('"')
+            if match and match != str(row["version"]):
+                return error(412, "version_mismatch", "El contacto cambió.")
+            fields = {
+                k: v for k, v in (await request.json()).items() if k in {"name", "status", "note", "email"}
+            }
+            old = {k: row[k] for k in fields}
+            row.update(fields)
+            row["version"] += 1
+            self._cache = None
+            now = datetime.now(UTC).isoformat()
+            self.history.setdefault(contact_id, []).extend(
+                {"field": k, "old": old[k], "new": v, "user": user.get("username"), "ts": now}
+                for k, v in fields.items()
+            )
+            await self._broadcast(
+                "contact_updated",
+                {
+                    "id": contact_id,
+                    "fields": fields,
+                    "user": user.get("username"),
+                    "ts": now,
+                    "contact": dict(row),
+                },
+            )
+            return JSONResponse(row)
+
+        @app.delete("/contacts/{contact_id}")
+        async def delete(contact_id: str, request: Request) -> Response:
+            user = self._user(request) or {}
+            if user.get("role") not in {"ProjectManager", "TI"}:
+                return error(403, "forbidden", "Su rol no puede eliminar contactos.")
+            row = self.by_id.pop(contact_id, None)
+            if row is None:
+                return error(404, "not_found", "El contacto no existe.")
+            self.rows.remove(row)
+            self._cache = None
+            await self._broadcast("contact_deleted", {"id": contact_id, "user": user.get("username")})
+            return Response(status_code=204)
+
+        @app.get("/contacts/{contact_id}/history")
+        def history(contact_id: str) -> list[dict[str, Any]]:
+            return self.history.get(contact_id, [])
+
+        @app.post("/contacts/{contact_id}/lock")
+        async def lock(contact_id: str, request: Request) -> Response:
+            row = self.by_id[contact_id]
+            user = (self._user(request) or {}).get("username")
+            until = row["locked_until"]
+            if (
+                row["locked_by"]
+                and row["locked_by"] != user
+                and until
+                and until > datetime.now(UTC).isoformat()
+            ):
+                return error(
+                    423,
+                    "locked",
+                    f"El contacto está bloqueado por {row['locked_by']}",
+                    locked_by=row["locked_by"],
+                    locked_until=until,
+                )
+            minutes = int((await request.json()).get("duration_minutes", 10))
+            row["locked_by"] = user
+            row["locked_until"] = (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
+            await self._broadcast(
+                "contact_locked",
+                {
+                    "id": contact_id,
+                    "locked_by": user,
+                    "locked_until": row["locked_until"],
+                    "duration_minutes": minutes,
+                },
+            )
+            return JSONResponse({"locked_by": user, "locked_until": row["locked_until"]})
+
+        @app.delete("/contacts/{contact_id}/lock")
+        async def unlock(contact_id: str, request: Request) -> Response:
+            row = self.by_id[contact_id]
+            row["locked_by"], row["locked_until"] = None, None
+            await self._broadcast(
+                "contact_unlocked",
+                {"id": contact_id, "unlocked_by": (self._user(request) or {}).get("username")},
+            )
+            return Response(status_code=204)
+
+        @app.post("/contacts/{contact_id}/call")
+        def call(contact_id: str) -> Response:
+            if not self.desk_connected:
+                return error(409, "no_desk", "No hay ningún agente de puesto conectado para su usuario.")
+            return JSONResponse({"call_id": uuid.uuid4().hex, "desk_connected": True}, status_code=202)
+
+        @app.post("/import")
+        async def start_import(file: UploadFile, request: Request) -> Response:
+            form = await request.form()
+            dry_run = str(form.get("dry_run", "false")).lower() == "true"
+            text = (await file.read()).decode("utf-8-sig")
+            rows = list(csv.reader(io.StringIO(text)))[1:]
+            errors = [
+                {"row": i + 2, "message": "número no válido: demasiado corto"}
+                for i, r in enumerate(rows)
+                if len("".join(ch for ch in r[0] if ch.isdigit())) < 8
+            ]
+            job_id = uuid.uuid4().hex
+            report = {
+                "total": len(rows),
+                "inserted": len(rows) - len(errors),
+                "updated": 0,
+                "duplicates_merged": 0,
+                "errors": errors,
+            }
+            job = {
+                "id": job_id,
+                "kind": "import",
+                "state": "running",
+                "progress": {"done": 0, "total": len(rows)},
+                "report": None,
+            }
+            self.jobs[job_id] = job
+
+            async def work() -> None:
+                steps = 1 if dry_run else 5
+                for step in range(1, steps + 1):
+                    await asyncio.sleep(0.15)
+                    job["progress"] = {"done": len(rows) * step // steps, "total": len(rows)}
+                    if step < steps:
+                        await self._broadcast(
+                            "job_progress", {"id": job_id, "state": "running", "progress": job["progress"]}
+                        )
+                job["state"], job["report"] = "finished", report
+                await self._broadcast(
+                    "job_progress",
+                    {"id": job_id, "state": "finished", "progress": job["progress"], "report": report},
+                )
+
+            self.sio.start_background_task(work)
+            return JSONResponse(job, status_code=202)
+
+        @app.get("/jobs/{job_id}")
+        def job(job_id: str) -> Response:
+            return JSONResponse(self.jobs[job_id])
+
+        @app.get("/export")
+        def export(request: Request) -> Response:
+            rows = self._filtered(dict(request.query_params))
+
+            def body() -> Iterator[bytes]:
+                yield b"id,phone,name,status,note\n"
+                for row in rows:
+                    line = ",".join(str(row[k]) for k in ("id", "phone_e164", "name", "status", "note"))
+                    yield (line + "\n").encode()
+
+            return StreamingResponse(
+                body(),
+                media_type="text/csv",
+                headers={"Content-Disposition": "attachment; filename=contactos.csv"},
+            )
+
+        @app.post("/api/generate_contacts")
+        async def generate(request: Request) -> Response:
+            data = await request.json()
+            amount = int(data.get("amount", 0))
+            if not 1 <= amount <= 1000:
+                return error(422, "invalid", "La cantidad debe estar entre 1 y 1000.")
+            phones = []
+            for i in range(amount):
+                operator, lead = OPERATORS[0 if i % 20 < 8 else 1 if i % 20 < 15 else 2]
+                number = f"{lead}{(i * 104729) % 10_000_000:07d}"
+                phones.append(
+                    {"number": number, "operator": operator, "formatted": f"{number[:4]}-{number[4:]}"}
+                )
+            save = bool(data.get("save"))
+            return JSONResponse(
+                {"success": True, "count": amount, "saved": amount if save else 0, "phones": phones}
+            )
+
+        @app.get("/metrics")
+        def metrics() -> dict[str, Any]:
+            by_status: dict[str, int] = {}
+            for row in self.rows:
+                by_status[row["status"]] = by_status.get(row["status"], 0) + 1
+            return {
+                "calls": {
+                    "made": 412,
+                    "successful": 268,
+                    "failed": 144,
+                    "success_rate": 0.65,
+                    "average_handling_seconds": 184.2,
+                },
+                "contacts": {"total": len(self.rows), "by_status": by_status},
+                "per_agent": [
+                    {"agent": "ana", "calls": 150, "successful": 101, "talk_seconds": 16320},
+                    {"agent": "beto", "calls": 138, "successful": 85, "talk_seconds": 14105},
+                    {"agent": "carla", "calls": 124, "successful": 82, "talk_seconds": 15002},
+                ],
+            }
+
+        @app.get("/config")
+        def config() -> dict[str, Any]:
+            return {
+                "generator_weights": {"kolbi": 40, "telefonica": 35, "claro": 25},
+                "lock_default_minutes": 10,
+            }

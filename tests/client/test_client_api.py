@@ -1,0 +1,153 @@
+"""``GatewayApi`` and ``LiveFeed`` over real HTTP and Socket.IO, against the in-process gateway double."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from gateway_double import GatewayDouble
+
+from client.api import (
+    ContactQuery,
+    Forbidden,
+    GatewayApi,
+    LockedByOther,
+    NetworkError,
+    NoDesk,
+    PreconditionFailed,
+    Unauthorized,
+)
+from client.live import ConnectionState, LiveFeed
+
+
+@pytest.fixture(scope="module")
+def gateway():
+    double = GatewayDouble(contacts=450).start()
+    yield double
+    double.stop()
+
+
+def test_pages_follow_the_link_header_and_filters_reach_the_server(gateway):
+    api = GatewayApi(gateway.url, "key-agent")
+    first = api.list_contacts(ContactQuery(), 200)
+    assert len(first.contacts) == 200
+    assert first.next_cursor == "200"
+    assert first.total == 450
+    assert first.contacts[0].phone_national.count("-") == 1
+    second = api.list_contacts(ContactQuery(), 200, first.next_cursor)
+    third = api.list_contacts(ContactQuery(), 200, second.next_cursor)
+    assert len(third.contacts) == 50
+    assert third.next_cursor == ""
+    assert len({c.id for c in (*first.contacts, *second.contacts, *third.contacts)}) == 450
+    only_nc = api.list_contacts(ContactQuery(status="NC", operator="kolbi"), 1000)
+    assert only_nc.contacts
+    assert {(c.status, c.operator) for c in only_nc.contacts} == {("NC", "kolbi")}
+    found = api.list_contacts(ContactQuery(q="Ana Mora 0 "), 10)
+    assert [c.name for c in found.contacts] == ["Ana Mora 0"]
+
+
+def test_search_with_spaces_keeps_its_cursor_link(gateway):
+    api = GatewayApi(gateway.url, "key-agent")
+    page = api.list_contacts(ContactQuery(q="a"), 5)
+    assert page.next_cursor == "5"
+
+
+def test_bad_key_and_missing_role_raise_typed_errors_with_the_servers_message(gateway):
+    with pytest.raises(Unauthorized, match=r"La llave de API no es válida\."):
+        GatewayApi(gateway.url, "mala").me()
+    agent = GatewayApi(gateway.url, "key-agent")
+    contact = agent.list_contacts(ContactQuery(), 1).contacts[0]
+    with pytest.raises(Forbidden, match=r"Su rol no puede eliminar contactos\."):
+        agent.delete_contact(contact.id)
+
+
+def test_update_with_a_stale_version_is_refused(gateway):
+    api = GatewayApi(gateway.url, "key-agent")
+    contact = api.get_contact(gateway.rows[10]["id"])
+    updated = api.update_contact(contact.id, {"note": "primera"}, contact.version)
+    assert updated.version == contact.version + 1
+    with pytest.raises(PreconditionFailed):
+        api.update_contact(contact.id, {"note": "segunda"}, contact.version)
+
+
+def test_lock_held_by_someone_else_names_the_owner(gateway):
+    ana, lucia = GatewayApi(gateway.url, "key-agent"), GatewayApi(gateway.url, "key-lead")
+    contact_id = gateway.rows[20]["id"]
+    info = ana.lock(contact_id, 10)
+    assert info.locked_by == "ana"
+    with pytest.raises(LockedByOther) as denied:
+        lucia.lock(contact_id, 10)
+    assert denied.value.locked_by == "ana"
+    assert denied.value.locked_until is not None
+    assert denied.value.message == "El contacto está bloqueado por ana"
+    ana.unlock(contact_id)
+
+
+def test_call_without_desk_is_a_no_desk_error(gateway):
+    api = GatewayApi(gateway.url, "key-agent")
+    with pytest.raises(NoDesk, match="No hay ningún agente de puesto conectado"):
+        api.call(gateway.rows[0]["id"])
+    gateway.desk_connected = True
+    try:
+        assert api.call(gateway.rows[0]["id"]).desk_connected
+    finally:
+        gateway.desk_connected = False
+
+
+def test_import_job_and_export_download(gateway, tmp_path):
+    api = GatewayApi(gateway.url, "key-lead")
+    source = tmp_path / "lista.csv"
+    source.write_text("telefono,nombre\n88123456,Ana\n123,Corto\n", encoding="utf-8")
+    job = api.start_import(source, dry_run=True)
+    for _ in range(100):
+        job = api.job(job.id)
+        if job.finished:
+            break
+        time.sleep(0.05)
+    assert job.state == "finished"
+    assert job.report["errors"] == [{"row": 3, "message": "número no válido: demasiado corto"}]
+    dest = tmp_path / "contactos.csv"
+    seen = []
+    written = api.export("csv", ContactQuery(status="NC"), dest, lambda done, total: seen.append(done))
+    assert written == dest.stat().st_size
+    assert dest.read_text().startswith("id,phone,name,status,note\n")
+    assert not (tmp_path / "contactos.csv.part").exists()
+
+
+def test_unreachable_server_is_a_network_error():
+    with pytest.raises(NetworkError, match=r"No se pudo conectar con http://127\.0\.0\.1:9"):
+        GatewayApi("http://127.0.0.1:9", "k", timeout=2).health()
+
+
+def test_live_feed_reconnects_and_receives_what_it_missed(gateway):
+    events, states = [], []
+    got = threading.Condition()
+
+    def on_event(name, payload):
+        with got:
+            events.append((name, payload.get("position")))
+            got.notify_all()
+
+    def wait_for(predicate, timeout=10.0):
+        with got:
+            assert got.wait_for(predicate, timeout), (events, states)
+
+    feed = LiveFeed(gateway.url, "key-agent", on_event, lambda s, d: states.append(s))
+    feed.start()
+    try:
+        deadline = time.monotonic() + 10
+        while ConnectionState.CONNECTED not in states and time.monotonic() < deadline:
+            time.sleep(0.02)
+        contact_id = gateway.rows[30]["id"]
+        gateway.update(contact_id, note="uno")
+        wait_for(lambda: len(events) == 1)
+        first = events[0][1]
+        gateway.drop_clients()
+        gateway.update(contact_id, note="dos")  # while the client is away
+        wait_for(lambda: len(events) == 2)
+        assert events[1] == ("contact_updated", first + 1)
+        assert gateway.connects[-1]["last_position"] == first
+        assert ConnectionState.RECONNECTING in states
+    finally:
+        feed.stop()
