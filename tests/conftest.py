@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.servers import EmbeddedServer, start_embedded
+
 REQUIRE_SERVICES = os.environ.get("CALLMANAGER_REQUIRE_SERVICES") == "1"
 
 
@@ -105,3 +107,13 @@ def redis_url(redis_server_url: str) -> str:
 def unique_name() -> str:
     """A name no other test uses (topics, groups, key prefixes)."""
     return f"test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def embedded_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
+    """``callmanager up`` running as a real process on a free port, with its own data dir."""
+    server = start_embedded(tmp_path)
+    try:
+        yield server
+    finally:
+        server.process.stop()

@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL"))
     redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL"))
     bus_maxlen: int = Field(1_000_000, ge=1000, validation_alias=_env("BUS_MAXLEN"))
+    bus_prefix: str = Field(
+        "callmanager",
+        min_length=1,
+        max_length=50,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        validation_alias=_env("BUS_PREFIX"),
+    )
 
     secret_key: SecretStr | None = Field(None, validation_alias=_env("SECRET_KEY"))
     enable_auth: bool = Field(True, validation_alias=_env("ENABLE_AUTH", "ENABLE_AUTH"))

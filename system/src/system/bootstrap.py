@@ -73,13 +73,17 @@ class Infrastructure:
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
 
+    def topic(self, name: str) -> str:
+        """The bus topic ``name`` of this deployment (prefixed, so deployments can share a Redis)."""
+        return f"{self.settings.bus_prefix}:{name}"
+
     def check_bus(self) -> None:
         """Raise when the bus does not answer."""
-        self.bus.last_id(CONTACTS_EVENTS)
+        self.bus.last_id(self.topic(CONTACTS_EVENTS))
 
     def start_relay(self) -> None:
         """Publish the event store to the bus from a background thread."""
-        relay = Relay(self.store, self.positions, self.bus, CONTACTS_EVENTS)
+        relay = Relay(self.store, self.positions, self.bus, self.topic(CONTACTS_EVENTS))
         self.background.spawn("relay", relay.run_forever)
 
     def close(self) -> None:

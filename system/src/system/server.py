@@ -109,7 +109,7 @@ def build_gateway(
     hub = LiveHub(
         gate=gate,
         contacts=contacts,
-        replay=BusReplay(infra.bus, CONTACTS_EVENTS),
+        replay=BusReplay(infra.bus, infra.topic(CONTACTS_EVENTS)),
         metrics=metrics,
         client_manager=client_manager,
     )
@@ -120,7 +120,7 @@ def build_gateway(
 
     config = ConfigStore(settings, infra.store, limiter, apply_lock_policy)
     config.load()
-    feed = EventFeed(infra.bus, CONTACTS_EVENTS, metrics)
+    feed = EventFeed(infra.bus, infra.topic(CONTACTS_EVENTS), metrics)
     feed.subscribe(hub.publish)
     infra.background.spawn("gateway-feed", feed.consumer.run_forever)
     deps = GatewayDeps(
@@ -182,7 +182,9 @@ def serve_distributed(settings: Settings, service: str) -> None:
                 infra,
                 HttpContactsClient(settings.contacts_url),
                 rate_storage=RedisStorage(settings.redis_url),
-                client_manager=socketio.AsyncRedisManager(settings.redis_url, channel="callmanager-socketio"),
+                client_manager=socketio.AsyncRedisManager(
+                    settings.redis_url, channel=f"{settings.bus_prefix}:socketio"
+                ),
             )
             run_http(app, settings.host, settings.port)
         else:

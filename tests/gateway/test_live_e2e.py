@@ -1,0 +1,137 @@
+"""Socket.IO on a real embedded system: keyless refusal, live notices, lock_denied, replay after a gap."""
+
+from __future__ import annotations
+
+import queue
+import time
+from typing import Any
+
+import httpx
+import pytest
+import socketio
+
+from tests.support.servers import EmbeddedServer
+
+
+class Listener:
+    """A real Socket.IO client that records every server event it receives."""
+
+    NAMES = (
+        "contact_created",
+        "contact_updated",
+        "contact_locked",
+        "contact_unlocked",
+        "contact_deleted",
+        "lock_denied",
+        "error",
+        "resync",
+    )
+
+    def __init__(self, base_url: str, auth: dict[str, Any] | None) -> None:
+        self.events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        self.client = socketio.Client(reconnection=False)
+        for name in self.NAMES:
+            self.client.on(name, self._recorder(name))
+        self.client.connect(base_url, auth=auth, transports=["websocket"], wait_timeout=10)
+
+    def _recorder(self, name: str) -> Any:
+        def record(data: dict[str, Any]) -> None:
+            self.events.put((name, data))
+
+        return record
+
+    def wait_for(self, name: str, timeout: float = 10.0, **match: Any) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                got, data = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if got == name and all(data.get(k) == v for k, v in match.items()):
+                return data
+        raise AssertionError(f"no {name} {match} within {timeout} s")
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
+def wait_relayed(server: EmbeddedServer, count: int, timeout: float = 10.0) -> None:
+    """Wait until the gateway has relayed ``count`` events live (so later ones can only be replays)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = httpx.get(f"{server.base_url}/metrics", headers={"Accept": "application/json"}).json()
+        if sum(stats.get("callmanager_events_relayed", {}).values()) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {count} events relayed within {timeout} s")
+
+
+def test_connection_without_a_valid_key_is_refused(embedded_server: EmbeddedServer) -> None:
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        Listener(embedded_server.base_url, None)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        Listener(embedded_server.base_url, {"api_key": "cm_000000000000_nope"})
+
+
+def test_a_lock_by_one_agent_reaches_another_live(embedded_server: EmbeddedServer) -> None:
+    ana_key = embedded_server.create_user("ana", "Agent")
+    luis_key = embedded_server.create_user("luis", "Agent")
+    ana = embedded_server.client(ana_key)
+    listener = Listener(embedded_server.base_url, {"api_key": luis_key})
+    try:
+        contact = ana.post("/contacts", json={"phone": "8812-3456"}).json()
+        created = listener.wait_for("contact_created", id=contact["id"])
+        assert created["contact"]["phone_e164"] == "+50688123456"
+        ana.post(f"/contacts/{contact['id']}/lock")
+        locked = listener.wait_for("contact_locked", id=contact["id"])
+        assert locked["locked_by_name"] == "ana"
+        assert locked["position"] > created["position"]
+    finally:
+        listener.close()
+
+
+def test_lock_over_socketio_is_denied_to_the_requester_only(embedded_server: EmbeddedServer) -> None:
+    ana_key = embedded_server.create_user("ana", "Agent")
+    luis_key = embedded_server.create_user("luis", "Agent")
+    contact = embedded_server.client(ana_key).post("/contacts", json={"phone": "8812-3456"}).json()
+    ana = Listener(embedded_server.base_url, {"api_key": ana_key})
+    luis = Listener(embedded_server.base_url, {"api_key": luis_key})
+    try:
+        answer = ana.client.call("lock_contact", {"id": contact["id"], "duration_minutes": 5}, timeout=10)
+        assert answer["ok"] is True
+        refused = luis.client.call("lock_contact", {"id": contact["id"]}, timeout=10)
+        assert refused["ok"] is False
+        denied = luis.wait_for("lock_denied", id=contact["id"])
+        assert denied["locked_by_name"] == "ana"
+        with pytest.raises(AssertionError):
+            ana.wait_for("lock_denied", timeout=1.0)
+        updated = luis.client.call(
+            "update_contact", {"id": contact["id"], "fields": {"note": "x"}}, timeout=10
+        )
+        assert updated["ok"] is False
+        assert updated["error"]["code"] == "locked"
+    finally:
+        ana.close()
+        luis.close()
+
+
+def test_reconnecting_client_receives_what_it_missed(embedded_server: EmbeddedServer) -> None:
+    key = embedded_server.create_user("ana", "Agent")
+    http = embedded_server.client(key)
+    first = Listener(embedded_server.base_url, {"api_key": key})
+    contact = http.post("/contacts", json={"phone": "8812-3456"}).json()
+    seen = first.wait_for("contact_created", id=contact["id"])["position"]
+    first.close()
+
+    http.put(f"/contacts/{contact['id']}", json={"note": "mientras no estaba"})
+    http.post(f"/contacts/{contact['id']}/lock")
+    wait_relayed(embedded_server, 3)
+
+    again = Listener(embedded_server.base_url, {"api_key": key, "last_position": seen})
+    try:
+        missed = again.wait_for("contact_updated", id=contact["id"])
+        assert missed["fields"] == {"note": "mientras no estaba"}
+        assert missed["replayed"] is True
+        assert again.wait_for("contact_locked", id=contact["id"])["position"] > missed["position"]
+    finally:
+        again.close()
