@@ -46,3 +46,21 @@ positions = sa.Table(
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("position", sa.BigInteger(), nullable=False),
 )
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("done", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("total", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("params", Json, nullable=False),
+    sa.Column("report", Json, nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_jobs_created_by", "created_by", "created_at"),
+)

@@ -1,0 +1,121 @@
+"""Jobs: state, progress on the bus, cancellation, failure messages (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from kernel.bus.memory import InProcessBus
+from kernel.jobs import JobContext, JobExecutor, JobFailed, JobState, JobStore, ThreadJobRunner
+from kernel.store import create_engine
+from system.migrate import upgrade
+
+TOPIC = "test:jobs"
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    engine = create_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def count_to(context: JobContext) -> dict[str, Any]:
+    total = int(context.params["n"])
+    for done in range(1, total + 1):
+        context.progress(done, total, force=True)
+    return {"counted": total}
+
+
+def refuse(context: JobContext) -> dict[str, Any]:
+    raise JobFailed("El archivo no tiene columna de teléfono.", {"headers": ["a", "b"]})
+
+
+def crash(context: JobContext) -> dict[str, Any]:
+    raise RuntimeError("secret internal detail")
+
+
+def wait_final(store: JobStore, job_id: str, timeout: float = 10.0) -> JobState:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = store.get(job_id)
+        assert job is not None
+        if job.state in (JobState.FINISHED, JobState.FAILED, JobState.CANCELLED):
+            return job.state
+        time.sleep(0.02)
+    raise AssertionError("job did not end")
+
+
+def runner_for(engine: sa.Engine, bus: InProcessBus, **functions: Any) -> tuple[ThreadJobRunner, JobStore]:
+    store = JobStore(engine)
+    return ThreadJobRunner(JobExecutor(store, functions, bus, TOPIC)), store
+
+
+def test_a_job_runs_to_its_report_and_publishes_progress(engine: sa.Engine) -> None:
+    bus = InProcessBus()
+    bus.ensure_group(TOPIC, "watch", "0")
+    runner, store = runner_for(engine, bus, count=count_to)
+    job = runner.submit("count", {"n": 5}, created_by="ana", total=5)
+    assert job.state is JobState.QUEUED
+    assert wait_final(store, job.id) is JobState.FINISHED
+    finished = store.get(job.id)
+    assert finished is not None
+    assert finished.report == {"counted": 5}
+    assert finished.to_data()["progress"] == {"done": 5, "total": 5}
+    messages = [orjson.loads(d.body) for d in bus.read(TOPIC, "watch", "me", 100, 0)]
+    assert [m["progress"]["done"] for m in messages if m["state"] == "running"][-1] == 5
+    assert messages[-1]["state"] == "finished"
+    runner.shutdown()
+
+
+def test_a_refused_job_fails_with_the_users_message_and_a_crash_hides_internals(engine: sa.Engine) -> None:
+    runner, store = runner_for(engine, InProcessBus(), refuse=refuse, crash=crash)
+    refused = runner.submit("refuse", {}, created_by="ana")
+    crashed = runner.submit("crash", {}, created_by="ana")
+    assert wait_final(store, refused.id) is JobState.FAILED
+    assert wait_final(store, crashed.id) is JobState.FAILED
+    refused_job, crashed_job = store.get(refused.id), store.get(crashed.id)
+    assert refused_job is not None
+    assert crashed_job is not None
+    assert refused_job.error == "El archivo no tiene columna de teléfono."
+    assert refused_job.report == {"headers": ["a", "b"]}
+    assert crashed_job.error is not None
+    assert "secret" not in crashed_job.error
+    runner.shutdown()
+
+
+def test_cancel_stops_a_running_job_at_its_next_progress_point(engine: sa.Engine) -> None:
+    started = threading.Event()
+
+    def slow(context: JobContext) -> dict[str, Any]:
+        for done in range(1000):
+            started.set()
+            context.progress(done, 1000, force=True)
+            time.sleep(0.01)
+        return {}
+
+    runner, store = runner_for(engine, InProcessBus(), slow=slow)
+    job = runner.submit("slow", {}, created_by="ana")
+    assert started.wait(5)
+    store.request_cancel(job.id)
+    assert wait_final(store, job.id) is JobState.CANCELLED
+    runner.shutdown()
+
+
+def test_cancelling_a_queued_job_ends_it_at_once(engine: sa.Engine) -> None:
+    store = JobStore(engine)
+    job = store.create("count", {"n": 1}, created_by="ana")
+    cancelled = store.request_cancel(job.id)
+    assert cancelled is not None
+    assert cancelled.state is JobState.CANCELLED
+    JobExecutor(store, {"count": count_to}, None, TOPIC).run(job.id)
+    after = store.get(job.id)
+    assert after is not None
+    assert after.state is JobState.CANCELLED
