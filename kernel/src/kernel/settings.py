@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -136,3 +136,8 @@ class Settings(BaseSettings):
         return {
             k: (str(v) if isinstance(v, Path) else v) for k, v in self.model_dump().items() if k not in hidden
         }
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and ``.env``, with ``overrides`` taking precedence."""
+    return Settings(**overrides)

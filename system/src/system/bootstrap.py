@@ -67,6 +67,11 @@ class Infrastructure:
     positions: PositionStore
     bus: Bus
     background: Background = field(default_factory=Background)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Call ``closer`` when the infrastructure closes (before connections are released)."""
+        self.closers.append(closer)
 
     def check_database(self) -> None:
         """Raise when the database does not answer."""
@@ -89,6 +94,8 @@ class Infrastructure:
     def close(self) -> None:
         """Stop background loops and release connections."""
         self.background.shutdown()
+        for closer in reversed(self.closers):
+            closer()
         self.bus.close()
         self.engine.dispose()
 

@@ -107,7 +107,7 @@ def worker(
     settings = load_settings()
     configure_logging(settings)
     try:
-        run_worker(settings, queues or ["callmanager"])
+        run_worker(settings, queues or [])
     except ConfigurationError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc

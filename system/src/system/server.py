@@ -8,9 +8,12 @@ manager shared by gateway replicas).
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from dataclasses import dataclass
 
+import orjson
 import socketio
 import structlog
 import uvicorn
@@ -33,8 +36,11 @@ from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
 from gateway.runtime import ConfigStore, RuntimeSettings, current_runtime
 from gateway.users import UserDirectory
+from kernel.bus.consumer import Consumer
+from kernel.jobs import JOBS_TOPIC, JobStore
 from kernel.settings import Settings
 from system.bootstrap import CONTACTS_EVENTS, ConfigurationError, Infrastructure, Mode, build_infrastructure
+from system.jobs import job_runner
 
 log = structlog.get_logger(__name__)
 
@@ -123,6 +129,16 @@ def build_gateway(
     feed = EventFeed(infra.bus, infra.topic(CONTACTS_EVENTS), metrics)
     feed.subscribe(hub.publish)
     infra.background.spawn("gateway-feed", feed.consumer.run_forever)
+    job_feed = Consumer(
+        infra.bus,
+        infra.topic(JOBS_TOPIC),
+        "gateway",
+        f"{socket.gethostname()}-{os.getpid()}",
+        lambda deliveries: hub.publish_jobs([orjson.loads(d.body) for d in deliveries]),
+        start="$",
+        block_ms=500,
+    )
+    infra.background.spawn("gateway-job-feed", job_feed.run_forever)
     deps = GatewayDeps(
         gate=gate,
         directory=directory,
@@ -132,6 +148,8 @@ def build_gateway(
         metrics=metrics,
         hub=hub,
         config=config,
+        jobs=JobStore(infra.engine),
+        runner=job_runner(infra, contacts),
         health_checks={"database": infra.check_database, "bus": infra.check_bus},
     )
     return create_app(deps)
@@ -201,5 +219,6 @@ def run_worker(settings: Settings, queues: list[str]) -> None:
     from rq import Queue, Worker
 
     connection = redis.Redis.from_url(settings.redis_url)
-    worker = Worker([Queue(name, connection=connection) for name in queues], connection=connection)
+    names = queues or [f"{settings.bus_prefix}-jobs"]
+    worker = Worker([Queue(name, connection=connection) for name in names], connection=connection)
     worker.work(with_scheduler=False)

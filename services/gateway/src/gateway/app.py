@@ -22,9 +22,11 @@ from gateway.health import HealthCheck, run_checks
 from gateway.live import LiveHub
 from gateway.metrics import GatewayMetrics
 from gateway.routes.contacts import contacts_router
+from gateway.routes.jobs import jobs_router
 from gateway.routes.operations import operations_router
 from gateway.runtime import ConfigStore
 from gateway.users import UserDirectory
+from kernel.jobs import JobRunner, JobStore
 
 VERSION = "0.1.0"
 
@@ -41,6 +43,8 @@ class GatewayDeps:
     metrics: GatewayMetrics
     hub: LiveHub
     config: ConfigStore
+    jobs: JobStore
+    runner: JobRunner
     health_checks: Mapping[str, HealthCheck] = field(default_factory=dict)
     extra_routers: list[Callable[[FastAPI], None]] = field(default_factory=list)
 
@@ -84,6 +88,7 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
 
     app.include_router(contacts_router(deps.contacts, deps.catalogue, deps.hub))
     app.include_router(operations_router(deps.config, deps.contacts))
+    app.include_router(jobs_router(deps.jobs))
     app.include_router(admin_router(deps.directory, deps.audit))
     for add in deps.extra_routers:
         add(app)

@@ -40,6 +40,11 @@ log = structlog.get_logger(__name__)
 ROOM_ALL = "contacts"
 
 
+def user_room(user_id: str) -> str:
+    """The room of every connection of one user (job progress goes there)."""
+    return f"user:{user_id}"
+
+
 def desk_room(user_id: str) -> str:
     """The room of one user's desk agents."""
     return f"desk:{user_id}"
@@ -120,6 +125,17 @@ class LiveHub:
         if notices:
             asyncio.run_coroutine_threadsafe(self._emit_all(notices), loop)
 
+    def publish_jobs(self, messages: Sequence[Mapping[str, Any]]) -> None:
+        """Relay ``job_progress`` messages to the connections of each job's creator; any thread."""
+        loop = self._loop
+        if loop is None or not messages:
+            return
+        asyncio.run_coroutine_threadsafe(self._emit_jobs(messages), loop)
+
+    async def _emit_jobs(self, messages: Sequence[Mapping[str, Any]]) -> None:
+        for message in messages:
+            await self.sio.emit("job_progress", dict(message), room=user_room(str(message.get("created_by"))))
+
     def desk_connected(self, user_id: str) -> bool:
         """Whether a desk agent of ``user_id`` is connected to this gateway process."""
         return bool(self._desks.get(user_id))
@@ -160,6 +176,7 @@ class LiveHub:
         desk = str(auth.get("desk") or "")[:100]
         await self.sio.save_session(sid, {"principal": principal, "desk": desk})
         await self.sio.enter_room(sid, ROOM_ALL)
+        await self.sio.enter_room(sid, user_room(str(principal.user_id)))
         if desk:
             user_id = str(principal.user_id)
             await self.sio.enter_room(sid, desk_room(user_id))

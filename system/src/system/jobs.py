@@ -1,0 +1,48 @@
+"""The job functions of every service, and the runner of each mode (composition root)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from contacts.client import ContactsClient
+from kernel.jobs import (
+    JOBS_TOPIC,
+    JobExecutor,
+    JobFunction,
+    JobRunner,
+    JobStore,
+    RqJobRunner,
+    ThreadJobRunner,
+)
+from system.bootstrap import Infrastructure, Mode
+
+
+def job_functions(infra: Infrastructure, contacts: ContactsClient) -> Mapping[str, JobFunction]:
+    """Every kind of job, bound to this process's dependencies."""
+    return {}
+
+
+def job_executor(infra: Infrastructure, contacts: ContactsClient) -> JobExecutor:
+    """Runs jobs in this process (embedded server threads, or a distributed worker)."""
+    return JobExecutor(
+        JobStore(infra.engine), job_functions(infra, contacts), infra.bus, infra.topic(JOBS_TOPIC)
+    )
+
+
+def job_runner(infra: Infrastructure, contacts: ContactsClient) -> JobRunner:
+    """Threads of this process in embedded mode; the rq queue in distributed mode."""
+    if infra.mode is Mode.EMBEDDED:
+        runner = ThreadJobRunner(job_executor(infra, contacts))
+        infra.on_close(runner.shutdown)
+        return runner
+    import redis
+    from rq import Queue
+
+    assert infra.settings.redis_url is not None
+    connection = redis.Redis.from_url(infra.settings.redis_url)
+    return RqJobRunner(JobStore(infra.engine), Queue(job_queue_name(infra), connection=connection))
+
+
+def job_queue_name(infra: Infrastructure) -> str:
+    """The rq queue of this deployment."""
+    return f"{infra.settings.bus_prefix}-jobs"
