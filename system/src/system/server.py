@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
 import socketio
 import structlog
 import uvicorn
+from fastapi import FastAPI, Response
 from limits.storage import MemoryStorage, RedisStorage, Storage
 from starlette.types import ASGIApp
 
@@ -31,6 +33,7 @@ from gateway.app import GatewayDeps, create_app
 from gateway.audit import AuditLog
 from gateway.auth import Gate
 from gateway.feed import EventFeed
+from gateway.health import HealthCheck, run_checks
 from gateway.live import BusReplay, LiveHub
 from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
@@ -155,6 +158,19 @@ def build_gateway(
     return create_app(deps)
 
 
+def add_health(app: FastAPI, checks: Mapping[str, HealthCheck]) -> None:
+    """``GET /health`` on an internal service's app: 200, or 503 naming the failing dependency."""
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> Response:
+        report = run_checks(checks)
+        return Response(
+            orjson.dumps(report.to_dict()),
+            status_code=200 if report.healthy else 503,
+            media_type="application/json",
+        )
+
+
 def check_bind(settings: Settings) -> None:
     """Refuse to serve without authentication on anything but loopback."""
     if not settings.enable_auth and not settings.is_loopback:
@@ -192,7 +208,9 @@ def serve_distributed(settings: Settings, service: str) -> None:
         if service == "contacts":
             contacts = build_contacts(infra)
             infra.start_relay()
-            run_http(create_contacts_app(contacts.service, contacts.queries), settings.host, settings.port)
+            internal = create_contacts_app(contacts.service, contacts.queries)
+            add_health(internal, {"database": infra.check_database, "bus": infra.check_bus})
+            run_http(internal, settings.host, settings.port)
         elif service == "gateway":
             check_bind(settings)
             assert settings.redis_url is not None

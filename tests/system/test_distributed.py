@@ -1,0 +1,99 @@
+"""Distributed mode as separate processes on PostgreSQL and Redis, as docker compose would run them.
+
+``callmanager serve contacts`` appends events and relays them to Redis Streams; two ``callmanager serve
+gateway`` processes call it over HTTP and share Socket.IO fan-out through Redis. A change made through
+one gateway reaches live clients of both.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from gateway.users import UserDirectory
+from kernel.store import create_engine
+from system.migrate import upgrade
+from tests.gateway.test_live_e2e import Listener
+from tests.support.servers import Process, clean_env, free_port, start, wait_healthy
+
+
+@dataclass
+class Deployment:
+    contacts_url: str
+    gateway_urls: list[str]
+    database_url: str
+
+    def create_user(self, username: str, role: str) -> str:
+        engine = create_engine(self.database_url)
+        try:
+            _, issued = UserDirectory(engine).create_user(username, role)
+        finally:
+            engine.dispose()
+        return issued.plaintext
+
+
+@pytest.fixture
+def deployment(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[Deployment]:
+    engine = create_engine(postgres_url)
+    upgrade(engine)
+    engine.dispose()
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    contacts_port = free_port()
+    contacts_url = f"http://127.0.0.1:{contacts_port}"
+    env = clean_env(
+        CALLMANAGER_DATABASE_URL=postgres_url,
+        CALLMANAGER_REDIS_URL=redis_url,
+        CALLMANAGER_BUS_PREFIX=prefix,
+        CALLMANAGER_CONTACTS_URL=contacts_url,
+        CALLMANAGER_LOG_FORMAT="json",
+    )
+    processes: list[Process] = []
+    try:
+        contacts = start("contacts", ["serve", "contacts", "--port", str(contacts_port)], env, tmp_path)
+        processes.append(contacts)
+        wait_healthy(contacts_url, contacts)
+        gateway_urls = []
+        for n in (1, 2):
+            port = free_port()
+            gateway = start(f"gateway{n}", ["serve", "gateway", "--port", str(port)], env, tmp_path)
+            processes.append(gateway)
+            gateway_urls.append(f"http://127.0.0.1:{port}")
+            wait_healthy(gateway_urls[-1], gateway)
+        yield Deployment(contacts_url, gateway_urls, postgres_url)
+    finally:
+        for process in processes:
+            process.stop()
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
+def test_an_event_from_the_contacts_process_reaches_clients_of_both_gateways(deployment: Deployment) -> None:
+    ana = deployment.create_user("ana", "Agent")
+    luis = deployment.create_user("luis", "Agent")
+    first = Listener(deployment.gateway_urls[0], {"api_key": luis})
+    second = Listener(deployment.gateway_urls[1], {"api_key": luis})
+    try:
+        with httpx.Client(base_url=deployment.gateway_urls[0], headers={"X-API-Key": ana}) as http:
+            created = http.post("/contacts", json={"phone": "8812-3456", "name": "Ana"})
+            assert created.status_code == 201, created.text
+            contact_id = created.json()["id"]
+            assert http.post(f"/contacts/{contact_id}/lock").status_code == 200
+        for listener in (first, second):
+            assert listener.wait_for("contact_created", id=contact_id)["contact"]["name"] == "Ana"
+            assert listener.wait_for("contact_locked", id=contact_id)["locked_by_name"] == "ana"
+        with httpx.Client(base_url=deployment.gateway_urls[1], headers={"X-API-Key": luis}) as other:
+            seen = other.get(f"/contacts/{contact_id}")
+            assert seen.json()["locked_by_name"] == "ana"
+            assert other.put(f"/contacts/{contact_id}", json={"note": "x"}).status_code == 423
+    finally:
+        first.close()
+        second.close()
