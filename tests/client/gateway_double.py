@@ -231,6 +231,38 @@ class GatewayDouble:
             },
         )
 
+    def stream_updates(self, ids: list[str], per_second: int, seconds: float, user: str = "beto") -> None:
+        """Start broadcasting ``per_second`` ``contact_updated`` events over ``seconds`` (returns at once)."""
+        total = int(per_second * seconds)
+
+        async def run() -> None:
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            for n in range(total):
+                delay = start + n / per_second - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                contact_id = ids[n % len(ids)]
+                row = self.by_id[contact_id]
+                row["note"] = f"actualización {n}"
+                row["version"] += 1
+                await self._broadcast(
+                    "contact_updated",
+                    {
+                        "id": contact_id,
+                        "fields": {"note": row["note"]},
+                        "user": user,
+                        "ts": "",
+                        "contact": dict(row),
+                    },
+                )
+
+        assert self.loop is not None
+        if self.loop is _running_loop():
+            self.loop.create_task(run())
+        else:
+            asyncio.run_coroutine_threadsafe(run(), self.loop)
+
     def drop_clients(self) -> None:
         """Disconnect every Socket.IO client (they should reconnect and resume)."""
 
@@ -544,9 +576,35 @@ class GatewayDouble:
                 ],
             }
 
+        @app.post("/_test/stream_updates")
+        async def stream(request: Request) -> dict[str, int]:
+            data = await request.json()
+            self.stream_updates(list(data["ids"]), int(data["per_second"]), float(data["seconds"]))
+            return {"queued": int(data["per_second"] * data["seconds"])}
+
         @app.get("/config")
         def config() -> dict[str, Any]:
             return {
                 "generator_weights": {"kolbi": 40, "telefonica": 35, "claro": 25},
                 "lock_default_minutes": 10,
             }
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def serve_forever(argv: list[str]) -> None:
+    """``python gateway_double.py [contacts]``: serve in this process, print the URL, run until killed."""
+    double = GatewayDouble(contacts=int(argv[0]) if argv else 100_000).start()
+    print(double.url, flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    import sys
+
+    serve_forever(sys.argv[1:])

@@ -45,3 +45,17 @@ def test_every_text_has_both_languages():
         assert en(key)
     assert es("tool.import") == "📥 Importar"
     assert Translator("fr").language == "es"
+
+
+def test_client_opens_beside_the_server_only_with_a_display():
+    from client.launch import client_command, display_available
+
+    assert display_available({}, "linux") == (False, "no hay pantalla (DISPLAY/WAYLAND_DISPLAY no definidos)")
+    assert display_available({"DISPLAY": ":0"}, "linux") == (True, "")
+    assert display_available({}, "win32") == (True, "")
+    assert client_command("http://127.0.0.1:5000", "en")[-4:] == [
+        "--url",
+        "http://127.0.0.1:5000",
+        "--lang",
+        "en",
+    ]

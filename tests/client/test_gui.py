@@ -202,6 +202,7 @@ def test_supervisor_tools(display, gateway, desk, tmp_path, monkeypatch):
     window.start_button.invoke()
     pump(root, lambda: "guardada" in window.status.cget("text"))
     assert exported.read_text().count("\n") == 2001
+    assert window.format.get() == "csv"
     shot(display, window, "export")
     window.destroy()
 
@@ -266,7 +267,7 @@ def test_first_run_dialog_tests_and_saves_the_connection(display, gateway, tmp_p
         frame.key.insert(0, "key-lead")
         frame.submit_button.invoke()
         pump(root, lambda: vm.state is SetupState.SAVED)
-        assert frame.message.cget("text").startswith("Conectado como lucia (TeamLead).")
+        assert frame.message.cget("text").startswith("Conectado como lucia (Líder de equipo).")
         assert store.load().server_url == gateway.url
         settle(root, 0.2)
         shot(display, root, "setup")

@@ -209,3 +209,39 @@ def test_events_about_other_contacts_are_ignored():
     _, vm = build()
     vm.apply("contact_deleted", {"id": "c000002", "user": "beto"})
     assert vm.contact is not None
+
+
+def test_my_lock_running_out_is_announced_once():
+    now = [NOW]
+    _, vm = build(clock=lambda: now[0])
+    vm.lock(10)
+    vm.check_expiry()
+    assert vm.message == "Contacto bloqueado por 10 minutos."
+    now[0] = NOW + timedelta(minutes=10, seconds=1)
+    vm.check_expiry()
+    assert vm.message == "Su bloqueo venció."
+    vm.message = ""
+    vm.check_expiry()
+    assert vm.message == ""
+
+
+def test_a_burst_of_changes_fetches_history_at_most_twice():
+    from client_doubles import QueuedRunner
+
+    contact = make_contact(1)
+    me = Me("ana", "Agent")
+    api = FakeGateway([contact], me)
+    runner = QueuedRunner()
+    vm = ContactPanelViewModel(
+        api,
+        runner,
+        Translator("es"),
+        me=lambda: me,
+        capabilities=lambda: capabilities_for("Agent"),
+        clock=lambda: NOW,
+    )
+    vm.open(contact)
+    for n in range(50):
+        vm.apply("contact_updated", {"id": "c000001", "fields": {"note": f"n{n}"}, "user": "beto"})
+    runner.run_all()
+    assert api.names().count("history") == 2

@@ -144,7 +144,7 @@ def test_export_writes_the_file_and_says_where(tmp_path):
     vm = ExportViewModel(api, InlineRunner(), Translator("es"), post=lambda f: f())
     fractions = []
     vm.on_change = lambda: fractions.append(vm.fraction)
-    vm.fmt = "csv"
+    vm.fmt = "xlsx"
     vm.query = ContactQuery(status="NC")
     dest = tmp_path / "contactos.csv"
     vm.start(dest)
@@ -253,7 +253,7 @@ def test_setup_saves_url_and_says_where_the_key_went_without_keyring(tmp_path):
     keyfile = tmp_path / "cfg" / "keys.json"
     assert FileKeyStore(tmp_path / "cfg").load("http://servidor:5000") == "llave-secreta"
     assert stat.S_IMODE(keyfile.stat().st_mode) == 0o600
-    assert vm.message.startswith("Conectado como ana (Agent).\nNo hay llavero del sistema disponible")
+    assert vm.message.startswith("Conectado como ana (Agente).\nNo hay llavero del sistema disponible")
     assert "llave-secreta" not in configs.path.read_text()
 
 

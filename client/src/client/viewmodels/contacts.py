@@ -68,7 +68,7 @@ class ContactListViewModel:
     """Rows in server order, loaded a page at a time; filters and search reload from the server."""
 
     page_size = 200
-    debounce_ms = 120
+    debounce_ms = 100
     prefetch_rows = 100
 
     def __init__(

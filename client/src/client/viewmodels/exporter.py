@@ -78,9 +78,12 @@ class ExportViewModel:
         return self.received / self.total if self.total else None
 
     def start(self, dest: Path) -> None:
-        """Download the export into ``dest`` (written only when complete)."""
+        """Download into ``dest`` (written only when complete); a .csv/.xlsx name sets the format."""
         if self.state is ExportState.RUNNING:
             return
+        suffix = dest.suffix.lower().lstrip(".")
+        if suffix in FORMATS:
+            self.fmt = suffix
         self.path = dest
         self.received = 0
         self.total = None

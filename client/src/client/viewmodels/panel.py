@@ -79,6 +79,9 @@ class ContactPanelViewModel:
         self.draft: dict[str, str] = {}
         self.history: Sequence[HistoryEntry] = []
         self.history_loaded = False
+        self._history_in_flight = False
+        self._history_stale = False
+        self._held = False
         self.message = ""
         self.message_kind = MessageKind.INFO
         self.busy = False
@@ -146,6 +149,13 @@ class ContactPanelViewModel:
             remaining=left,
         )
 
+    def check_expiry(self, now: datetime | None = None) -> None:
+        """Say so once when my own lock runs out (called every second by the view)."""
+        held = self.lock_state(now) is LockState.MINE
+        if self._held and not held and self.contact is not None and self.contact.locked_by == self.username:
+            self._say(self.t("lock.expired"), MessageKind.WARNING)
+        self._held = held
+
     @property
     def can_edit(self) -> bool:
         """Whether the fields may be saved now (not while someone else holds the lock)."""
@@ -167,6 +177,7 @@ class ContactPanelViewModel:
         """Show ``contact`` at once, then fetch its current version and history."""
         self.contact = contact
         self.draft = {f: getattr(contact, f) for f in EDITABLE}
+        self._held = self.lock_state() is LockState.MINE
         self.history = []
         self.history_loaded = False
         self.message = ""
@@ -210,14 +221,27 @@ class ContactPanelViewModel:
         """Fetch the contact's history from its events."""
         if self.contact is None:
             return
+        if self._history_in_flight:
+            self._history_stale = True  # one more fetch when this one returns, however many events came
+            return
         contact_id = self.contact.id
+        self._history_in_flight = True
         self._runner.submit(
             lambda: self._api.history(contact_id),
             lambda rows: self._got_history(contact_id, rows),
-            self._error,
+            self._history_failed,
         )
 
+    def _history_failed(self, exc: Exception) -> None:
+        self._history_in_flight = False
+        self._history_stale = False
+        self._error(exc)
+
     def _got_history(self, contact_id: str, rows: Sequence[HistoryEntry]) -> None:
+        self._history_in_flight = False
+        if self._history_stale:
+            self._history_stale = False
+            self.load_history()
         if self.contact is None or self.contact.id != contact_id:
             return
         self.history = sorted(rows, key=lambda r: r.when.timestamp() if r.when else 0.0, reverse=True)

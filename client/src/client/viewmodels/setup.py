@@ -93,7 +93,8 @@ class SetupViewModel:
         self._configs.save(config)
         self.saved_config = config
         self.state = SetupState.SAVED
-        who = self.t("setup.ok", username=me.username or "?", role=me.role or "?")
+        role = self.t(f"role.{me.role}") if self.t.has(f"role.{me.role}") else me.role or "?"
+        who = self.t("setup.ok", username=me.username or "?", role=role)
         self.message = f"{who}\n{where}"
         self.on_change()
 

@@ -132,6 +132,10 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         if contact is None:
             self.title.configure(text=self.t("panel.empty"))
             self.phone.configure(text="")
+            if self._showing is not None or self.status.get() != "":
+                self.name.delete(0, "end")
+                self.note.delete("1.0", "end")
+                self.status.set("")
             self._showing = None
         else:
             self.title.configure(text=contact.name or contact.display_phone)
@@ -146,6 +150,7 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         editable = "normal" if vm.can_edit else "disabled"
         self.save_button.configure(state=editable)
         self.call_button.configure(state=state)
+        self.next_button.configure(state="normal")
         lock_state = vm.lock_state()
         self.lock_button.configure(
             state="normal" if contact and lock_state is not LockState.OTHER else "disabled"
@@ -180,6 +185,7 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
 
     def tick(self) -> None:
         """Refresh the lock line (time left); called every second."""
+        self.vm.check_expiry()
         state = self.vm.lock_state()
         colour = {
             LockState.FREE: ("#333333", "#dddddd"),

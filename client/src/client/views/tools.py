@@ -144,6 +144,7 @@ class ExportWindow(ctk.CTkToplevel):  # type: ignore[misc]
     def refresh(self) -> None:
         """Redraw from the view model."""
         self.status.configure(text=self.vm.text)
+        self.format.set(self.vm.fmt)
         fraction = self.vm.fraction
         self.bar.set(fraction if fraction is not None else 0.5)
         self.start_button.configure(state="disabled" if self.vm.state is ExportState.RUNNING else "normal")
