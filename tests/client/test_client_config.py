@@ -59,3 +59,15 @@ def test_client_opens_beside_the_server_only_with_a_display():
         "--lang",
         "en",
     ]
+
+
+def test_client_without_a_display_says_so_and_exits(monkeypatch, capsys):
+    import sys
+
+    from client.__main__ import main
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert main([]) == 2
+    assert "no hay pantalla" in capsys.readouterr().err

@@ -129,6 +129,9 @@ def build_desk(
     window = MainWindow(root, translate, session, contacts, panel, tools)
     window.pack(fill="both", expand=True)
     desk = Desk(root, gateway, dispatcher, runner, translate, session, contacts, panel, window)
+    dispatcher.on_error = lambda exc: window.show_notice(
+        f"Error interno del cliente: {type(exc).__name__}: {exc}"
+    )
     holder.append(desk)
     if live:
         desk.live = LiveFeed(
