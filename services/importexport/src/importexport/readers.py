@@ -30,7 +30,7 @@ from typing import IO, Literal
 
 import python_calamine
 
-__all__ = ["Cell", "FileRejected", "ReaderLimits", "Row", "Table", "open_rows"]
+__all__ = ["Cell", "FileRejected", "ReaderLimits", "Row", "Table", "open_rows", "spanish_count"]
 
 Cell = (
     str | int | float | bool | datetime.date | datetime.datetime | datetime.time | datetime.timedelta | None
@@ -122,7 +122,9 @@ class Table:
         limit = self.max_rows
         for count, row in enumerate(self.rows_from(), start=1):
             if limit is not None and count > limit:
-                raise FileRejected(f"El archivo tiene más de {limit:,} filas, el máximo permitido.")
+                raise FileRejected(
+                    f"El archivo tiene más de {spanish_count(limit)} filas, el máximo permitido."
+                )
             yield row
 
 
@@ -163,7 +165,9 @@ def _check_zip(path: Path, limits: ReaderLimits) -> None:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
             if len(infos) > limits.max_zip_entries:
-                raise FileRejected(f"El archivo comprimido tiene demasiadas partes ({len(infos):,}).")
+                raise FileRejected(
+                    f"El archivo comprimido tiene demasiadas partes ({spanish_count(len(infos))})."
+                )
             names = {info.filename for info in infos}
             _require_workbook(names)
             if any(info.flag_bits & 0x1 for info in infos):
@@ -204,8 +208,8 @@ def _check_inflated_size(inflated: int, compressed: int, limits: ReaderLimits) -
     ratio = inflated / max(compressed, 1)
     if inflated > limits.ratio_floor_bytes and ratio > limits.max_compression_ratio:
         raise FileRejected(
-            f"El archivo tiene una compresión anómala ({ratio:,.0f} a 1); se rechaza por seguridad "
-            "(posible bomba de descompresión)."
+            f"El archivo tiene una compresión anómala ({spanish_count(round(ratio))} a 1); "
+            "se rechaza por seguridad (posible bomba de descompresión)."
         )
 
 
@@ -318,7 +322,8 @@ def _open_excel(path: Path, kind: Kind, limits: ReaderLimits, wanted: str | None
         raise FileRejected(NO_ROWS)
     if limits.max_rows is not None and sheet.height > limits.max_rows:
         raise FileRejected(
-            f"El archivo tiene {sheet.height:,} filas; el máximo permitido es {limits.max_rows:,}."
+            f"El archivo tiene {spanish_count(sheet.height)} filas; "
+            f"el máximo permitido es {spanish_count(limits.max_rows)}."
         )
 
     def rows() -> Iterator[Row]:
@@ -463,5 +468,11 @@ def _detect_delimiter(sample: str) -> str:
     return best
 
 
+def spanish_count(n: int) -> str:
+    """``1000000`` → ``1.000.000``, as counts are written in Costa Rica."""
+    return f"{n:,}".replace(",", ".")
+
+
 def _mb(size: int) -> str:
-    return f"{size / (1 << 20):,.1f} MB"
+    whole, tenth = divmod(round(size / (1 << 20) * 10), 10)
+    return f"{spanish_count(whole)},{tenth} MB"

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from importexport.headers import HeaderMap
-from importexport.readers import Cell, FileRejected, Table
+from importexport.readers import Cell, FileRejected, Table, spanish_count
 from kernel.phone import InvalidPhone, Phone
 from kernel.phonefast import normalise_fast
 
@@ -139,7 +139,9 @@ def classify_rows(
             continue
         data_rows += 1
         if max_rows is not None and data_rows > max_rows:
-            raise FileRejected(f"El archivo tiene más de {max_rows:,} filas de datos, el máximo permitido.")
+            raise FileRejected(
+                f"El archivo tiene más de {spanish_count(max_rows)} filas de datos, el máximo permitido."
+            )
         number = first_number + index
         raw = cells[phone_col] if phone_col < len(cells) else None
         raw_text = texts[phone_col] if phone_col < len(texts) else ""
