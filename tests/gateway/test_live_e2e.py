@@ -86,6 +86,7 @@ def test_a_lock_by_one_agent_reaches_another_live(embedded_server: EmbeddedServe
         locked = listener.wait_for("contact_locked", id=contact["id"])
         assert locked["locked_by_name"] == "ana"
         assert locked["position"] > created["position"]
+        assert locked["contact"]["locked_by_name"] == "ana"
     finally:
         listener.close()
 

@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import orjson
+import structlog
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contacts.client import ContactsClient
+from contacts.commands import SYSTEM_CALLER
 from contacts.statuses import Catalogue
 from gateway.admin import admin_router
 from gateway.audit import AuditLog
@@ -22,6 +24,7 @@ from gateway.health import HealthCheck, run_checks
 from gateway.live import LiveHub
 from gateway.metrics import GatewayMetrics
 from gateway.routes.contacts import contacts_router
+from gateway.routes.generator import GeneratorConfig, generator_router
 from gateway.routes.jobs import jobs_router
 from gateway.routes.operations import operations_router
 from gateway.runtime import ConfigStore
@@ -29,6 +32,8 @@ from gateway.users import UserDirectory
 from kernel.jobs import JobRunner, JobStore
 
 VERSION = "0.1.0"
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -45,6 +50,7 @@ class GatewayDeps:
     config: ConfigStore
     jobs: JobStore
     runner: JobRunner
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     health_checks: Mapping[str, HealthCheck] = field(default_factory=dict)
     extra_routers: list[Callable[[FastAPI], None]] = field(default_factory=list)
 
@@ -82,6 +88,10 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
         "/metrics", tags=["operations"], summary="Métricas Prometheus (JSON con Accept: application/json)"
     )
     def prometheus(request: Request) -> Response:
+        try:
+            deps.metrics.locks_held.set(len(deps.contacts.locked_contacts(SYSTEM_CALLER)))
+        except Exception:  # the scrape still answers; /health names the failing dependency
+            log.warning("metrics.locks_uncounted")
         if "application/json" in request.headers.get("accept", ""):
             return json_response(_json_stats(deps.metrics))
         return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -89,6 +99,7 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
     app.include_router(contacts_router(deps.contacts, deps.catalogue, deps.hub))
     app.include_router(operations_router(deps.config, deps.contacts))
     app.include_router(jobs_router(deps.jobs))
+    app.include_router(generator_router(deps.contacts, deps.runner, deps.jobs, deps.generator))
     app.include_router(admin_router(deps.directory, deps.audit))
     for add in deps.extra_routers:
         add(app)

@@ -24,7 +24,7 @@ import structlog
 from starlette.types import ASGIApp
 
 from contacts.client import ContactsClient
-from contacts.commands import CallOutcome
+from contacts.commands import SYSTEM_CALLER, CallOutcome
 from contacts.errors import ContactError, Locked
 from gateway.auth import ApiError, Call, Gate
 from gateway.callers import caller_of
@@ -38,6 +38,9 @@ from kernel.envelope import Envelope
 log = structlog.get_logger(__name__)
 
 ROOM_ALL = "contacts"
+# Batches of up to this many notices carry each contact's current row (one read each).
+WITH_CONTACT_UP_TO = 50
+_CARRY_CONTACT = frozenset({"contact_updated", "contact_locked", "contact_unlocked"})
 
 
 def user_room(user_id: str) -> str:
@@ -122,8 +125,20 @@ class LiveHub:
         if loop is None or not events:
             return
         notices = notices_for(events)
+        if len(notices) <= WITH_CONTACT_UP_TO:
+            notices = [self._with_contact(n) for n in notices]
         if notices:
             asyncio.run_coroutine_threadsafe(self._emit_all(notices), loop)
+
+    def _with_contact(self, notice: Notice) -> Notice:
+        """The notice carrying the contact as it is now (PRODUCT.md's ``contact`` field), when it exists."""
+        if notice.name not in _CARRY_CONTACT or notice.contact_id is None:
+            return notice
+        try:
+            contact = self._contacts.get(SYSTEM_CALLER, notice.contact_id)
+        except ContactError:
+            return notice
+        return Notice(notice.name, {**notice.payload, "contact": contact.to_data()}, notice.contact_id)
 
     def publish_jobs(self, messages: Sequence[Mapping[str, Any]]) -> None:
         """Relay ``job_progress`` messages to the connections of each job's creator; any thread."""
