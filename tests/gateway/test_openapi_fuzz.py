@@ -44,6 +44,7 @@ def test_fuzzing_the_openapi_schema_finds_no_server_error(tmp_path: Path) -> Non
             text=True,
             timeout=600,
             check=False,
+            cwd=tmp_path,
         )
     finally:
         log = server.process.stop()
