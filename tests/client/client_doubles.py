@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from client.api import ApiError, ContactQuery, LockInfo
+from client.api import ApiError, ContactQuery, Forbidden, LockInfo
 from client.models import (
     DEFAULT_STATUSES,
     CallRequest,
@@ -65,6 +65,7 @@ class FakeGateway:
         self.config_value: Mapping[str, Any] = {}
         self.statuses_value: Sequence[StatusOption] = DEFAULT_STATUSES
         self.export_bytes = b"id,phone\n"
+        self.stats_value: Mapping[str, Any] | None = None
 
     def _check(self, name: str, arg: Any = None) -> None:
         self.calls.append((name, arg))
@@ -173,6 +174,12 @@ class FakeGateway:
     def config(self) -> Mapping[str, Any]:
         self._check("config")
         return self.config_value
+
+    def stats(self) -> Mapping[str, Any]:
+        self._check("stats")
+        if self.stats_value is None:
+            raise Forbidden("Su rol no permite ver métricas.")
+        return self.stats_value
 
 
 class ManualScheduler:

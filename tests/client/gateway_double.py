@@ -50,11 +50,37 @@ LABELS = {
     "SIN_RED": "Sin red",
     "NO_CONTACTO": "No contacto",
 }
+AGENT_CAPS = ["contacts.create", "contacts.lock_own", "contacts.read", "contacts.update"]
+LEAD_CAPS = [*AGENT_CAPS, "contacts.export", "contacts.force_release", "contacts.import", "metrics.team"]
+PM_CAPS = [*LEAD_CAPS, "config.read", "contacts.delete", "contacts.generate", "metrics.all"]
+# As the real gateway: events and locks name users by id; locks also carry the display name.
 USERS = {
-    "key-agent": {"username": "ana", "role": "Agent", "team": "ventas"},
-    "key-lead": {"username": "lucia", "role": "TeamLead", "team": "ventas"},
-    "key-pm": {"username": "pedro", "role": "ProjectManager", "team": ""},
+    "key-agent": {
+        "user_id": "0a0a0a0a-0000-4000-8000-00000000000a",
+        "username": "ana",
+        "display_name": "ana",
+        "role": "Agent",
+        "team": "ventas",
+        "capabilities": AGENT_CAPS,
+    },
+    "key-lead": {
+        "user_id": "0a0a0a0a-0000-4000-8000-00000000000b",
+        "username": "lucia",
+        "display_name": "lucia",
+        "role": "TeamLead",
+        "team": "ventas",
+        "capabilities": LEAD_CAPS,
+    },
+    "key-pm": {
+        "user_id": "0a0a0a0a-0000-4000-8000-00000000000c",
+        "username": "pedro",
+        "display_name": "pedro",
+        "role": "ProjectManager",
+        "team": None,
+        "capabilities": PM_CAPS,
+    },
 }
+OTHER_USER_ID = "0a0a0a0a-0000-4000-8000-0000000000ff"
 FIRST = [
     "Ana",
     "Luis",
@@ -107,6 +133,7 @@ def make_contacts(count: int) -> list[dict[str, Any]]:
                 "list": f"lista-{n % 5 + 1}",
                 "operator": operator,
                 "locked_by": None,
+                "locked_by_name": None,
                 "locked_until": None,
                 "created_at": now,
                 "updated_at": now,
@@ -198,40 +225,37 @@ class GatewayDouble:
         """Broadcast one event with the next position (from any thread)."""
         self.run(self._broadcast(name, payload))
 
-    def update(self, contact_id: str, user: str = "beto", **fields: Any) -> dict[str, Any]:
-        """Change a contact as another user would, and broadcast ``contact_updated``."""
+    def update(self, contact_id: str, **fields: Any) -> dict[str, Any]:
+        """Change a contact as another user would, and broadcast ``contact_updated`` (fields only, as the
+        real gateway does)."""
         row = self.by_id[contact_id]
         row.update(fields)
         row["version"] += 1
         self._cache = None
         self.emit(
             "contact_updated",
-            {
-                "id": contact_id,
-                "fields": fields,
-                "user": user,
-                "ts": datetime.now(UTC).isoformat(),
-                "contact": dict(row),
-            },
+            {"id": contact_id, "fields": fields, "user": OTHER_USER_ID, "ts": datetime.now(UTC).isoformat()},
         )
         return row
 
     def lock(self, contact_id: str, user: str, minutes: int = 10) -> None:
         """Lock a contact as ``user`` and broadcast ``contact_locked``."""
         row = self.by_id[contact_id]
-        row["locked_by"] = user
+        row["locked_by"], row["locked_by_name"] = OTHER_USER_ID, user
         row["locked_until"] = (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
         self.emit(
             "contact_locked",
             {
                 "id": contact_id,
-                "locked_by": user,
+                "user": OTHER_USER_ID,
+                "locked_by": OTHER_USER_ID,
+                "locked_by_name": user,
                 "locked_until": row["locked_until"],
                 "duration_minutes": minutes,
             },
         )
 
-    def stream_updates(self, ids: list[str], per_second: int, seconds: float, user: str = "beto") -> None:
+    def stream_updates(self, ids: list[str], per_second: int, seconds: float) -> None:
         """Start broadcasting ``per_second`` ``contact_updated`` events over ``seconds`` (returns at once)."""
         total = int(per_second * seconds)
 
@@ -248,13 +272,7 @@ class GatewayDouble:
                 row["version"] += 1
                 await self._broadcast(
                     "contact_updated",
-                    {
-                        "id": contact_id,
-                        "fields": {"note": row["note"]},
-                        "user": user,
-                        "ts": "",
-                        "contact": dict(row),
-                    },
+                    {"id": contact_id, "fields": {"note": row["note"]}, "user": OTHER_USER_ID, "ts": ""},
                 )
 
         assert self.loop is not None
@@ -284,7 +302,7 @@ class GatewayDouble:
                 oldest = self.log[0][0] if self.log else self.position + 1
                 if last + 1 < oldest and last < self.position:
                     self.sio.start_background_task(
-                        self.sio.emit, "resync", {"position": self.position}, to=sid
+                        self.sio.emit, "resync", {"reason": "too_old", "last_position": last}, to=sid
                     )
                 else:
                     missed = [(n, p) for pos, n, p in self.log if pos > last]
@@ -337,7 +355,7 @@ class GatewayDouble:
             return await call_next(request)
 
         @app.get("/me")
-        def me(request: Request) -> dict[str, str]:
+        def me(request: Request) -> dict[str, Any]:
             return self._user(request) or {}
 
         @app.get("/statuses")
@@ -351,7 +369,7 @@ class GatewayDouble:
             limit = min(int(params.get("limit", "1000")), 1000)
             start = int(params.get("cursor", "0") or 0)
             page = rows[start : start + limit]
-            headers = {"X-Total-Count": str(len(rows))}
+            headers = {}
             if start + limit < len(rows):
                 query = {k: v for k, v in params.items() if k != "cursor"}
                 query["cursor"] = str(start + limit)
@@ -371,12 +389,13 @@ class GatewayDouble:
             if row is None:
                 return error(404, "not_found", "El contacto no existe.")
             user = self._user(request) or {}
-            if row["locked_by"] and row["locked_by"] != user.get("username"):
+            if row["locked_by"] and row["locked_by"] != user.get("user_id"):
                 return error(
                     423,
                     "locked",
-                    f"Bloqueado por {row['locked_by']}",
+                    f"El contacto está bloqueado por {row['locked_by_name']}",
                     locked_by=row["locked_by"],
+                    locked_by_name=row["locked_by_name"],
                     locked_until=row["locked_until"],
                 )
             match = request.headers.get("if-match", "").strip('"')
@@ -391,20 +410,25 @@ class GatewayDouble:
             self._cache = None
             now = datetime.now(UTC).isoformat()
             self.history.setdefault(contact_id, []).extend(
-                {"field": k, "old": old[k], "new": v, "user": user.get("username"), "ts": now}
+                {
+                    "position": self.position + 1,
+                    "version": row["version"],
+                    "event_type": "contacts.ContactUpdated",
+                    "field": k,
+                    "old": old[k],
+                    "new": v,
+                    "user_id": user.get("user_id"),
+                    "role": user.get("role"),
+                    "at": now,
+                    "detail": {},
+                }
                 for k, v in fields.items()
             )
             await self._broadcast(
                 "contact_updated",
-                {
-                    "id": contact_id,
-                    "fields": fields,
-                    "user": user.get("username"),
-                    "ts": now,
-                    "contact": dict(row),
-                },
+                {"id": contact_id, "fields": fields, "user": user.get("user_id"), "ts": now},
             )
-            return JSONResponse(row)
+            return JSONResponse(row, headers={"ETag": f'"{row["version"]}"'})
 
         @app.delete("/contacts/{contact_id}")
         async def delete(contact_id: str, request: Request) -> Response:
@@ -416,7 +440,7 @@ class GatewayDouble:
                 return error(404, "not_found", "El contacto no existe.")
             self.rows.remove(row)
             self._cache = None
-            await self._broadcast("contact_deleted", {"id": contact_id, "user": user.get("username")})
+            await self._broadcast("contact_deleted", {"id": contact_id, "user": user.get("user_id")})
             return Response(status_code=204)
 
         @app.get("/contacts/{contact_id}/history")
@@ -426,7 +450,8 @@ class GatewayDouble:
         @app.post("/contacts/{contact_id}/lock")
         async def lock(contact_id: str, request: Request) -> Response:
             row = self.by_id[contact_id]
-            user = (self._user(request) or {}).get("username")
+            who = self._user(request) or {}
+            user, name = who.get("user_id"), who.get("display_name")
             until = row["locked_until"]
             if (
                 row["locked_by"]
@@ -437,33 +462,36 @@ class GatewayDouble:
                 return error(
                     423,
                     "locked",
-                    f"El contacto está bloqueado por {row['locked_by']}",
+                    f"El contacto está bloqueado por {row['locked_by_name']}",
                     locked_by=row["locked_by"],
+                    locked_by_name=row["locked_by_name"],
                     locked_until=until,
                 )
             minutes = int((await request.json()).get("duration_minutes", 10))
-            row["locked_by"] = user
+            row["locked_by"], row["locked_by_name"] = user, name
             row["locked_until"] = (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
             await self._broadcast(
                 "contact_locked",
                 {
                     "id": contact_id,
+                    "user": user,
                     "locked_by": user,
+                    "locked_by_name": name,
                     "locked_until": row["locked_until"],
                     "duration_minutes": minutes,
                 },
             )
-            return JSONResponse({"locked_by": user, "locked_until": row["locked_until"]})
+            return JSONResponse(row, headers={"ETag": f'"{row["version"]}"'})
 
         @app.delete("/contacts/{contact_id}/lock")
         async def unlock(contact_id: str, request: Request) -> Response:
             row = self.by_id[contact_id]
-            row["locked_by"], row["locked_until"] = None, None
+            row["locked_by"], row["locked_by_name"], row["locked_until"] = None, None, None
+            user = (self._user(request) or {}).get("user_id")
             await self._broadcast(
-                "contact_unlocked",
-                {"id": contact_id, "unlocked_by": (self._user(request) or {}).get("username")},
+                "contact_unlocked", {"id": contact_id, "user": user, "unlocked_by": user, "expired": False}
             )
-            return Response(status_code=204)
+            return JSONResponse(row)
 
         @app.post("/contacts/{contact_id}/call")
         def call(contact_id: str) -> Response:
@@ -581,6 +609,16 @@ class GatewayDouble:
             data = await request.json()
             self.stream_updates(list(data["ids"]), int(data["per_second"]), float(data["seconds"]))
             return {"queued": int(data["per_second"] * data["seconds"])}
+
+        @app.get("/stats")
+        def stats(request: Request) -> Response:
+            if "metrics.team" not in (self._user(request) or {}).get("capabilities", []):
+                return error(403, "forbidden", "Su rol no permite ver métricas.")
+            by_status: dict[str, int] = {}
+            for row in self.rows:
+                by_status[row["status"]] = by_status.get(row["status"], 0) + 1
+            locked = sum(1 for row in self.rows if row["locked_by"])
+            return JSONResponse({"total": len(self.rows), "locked": locked, "by_status": by_status})
 
         @app.get("/config")
         def config() -> dict[str, Any]:

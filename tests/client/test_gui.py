@@ -128,7 +128,7 @@ def test_window_lists_contacts_and_follows_the_user(display, gateway, desk):
 
     other = table.get_children()[5]
     before = [cells(desk, i) for i in table.get_children()[:20]]
-    gateway.update(other, user="beto", note="Cliente pidió llamada el viernes", status="INTERESADO")
+    gateway.update(other, note="Cliente pidió llamada el viernes", status="INTERESADO")
     pump(root, lambda: cells(desk, other)[3] == "Cliente pidió llamada el viernes")
     assert cells(desk, other)[2] == "Interesado"
     after = [cells(desk, i) for i in table.get_children()[:20]]
@@ -151,7 +151,7 @@ def test_window_lists_contacts_and_follows_the_user(display, gateway, desk):
     gateway.drop_clients()
     pump(root, lambda: desk.session.state is not ConnectionState.CONNECTED, timeout=5)
     missed = table.get_children()[8]
-    gateway.update(missed, user="beto", name="Nombre cambiado sin conexión")
+    gateway.update(missed, name="Nombre cambiado sin conexión")
     pump(root, lambda: cells(desk, missed)[0] == "Nombre cambiado sin conexión", timeout=20)
     assert desk.session.state is ConnectionState.CONNECTED
 

@@ -85,7 +85,7 @@ def test_only_one_page_request_in_flight_at_a_time():
     runner = QueuedRunner()
     _, _, vm, _ = build([make_contact(i) for i in range(450)], runner)
     vm.reload()
-    runner.run()
+    runner.run_all()
     assert vm.load_more() is True
     assert vm.load_more() is False
     assert len(runner.queue) == 1
@@ -235,6 +235,32 @@ def test_next_contact_walks_the_list_and_loads_more_near_the_end():
     assert vm.next_id(None) == "c000000"
     assert vm.next_id("c000000") == "c000001"
     assert vm.next_id("c000199") == "c000200"
+
+
+def test_without_filters_the_count_comes_from_stats():
+    api, _, vm, _ = build([make_contact(i) for i in range(450)])
+    api.stats_value = {"total": 450, "locked": 0, "by_status": {"SIN_GESTIONAR": 450}}
+    vm.reload()
+    assert vm.summary == "450 contactos"
+    vm.set_filters(status="NC")
+    assert vm.summary == "0 contactos"
+    assert [n for n in api.names() if n == "stats"] == ["stats"], "no totals asked for a filtered list"
+
+
+def test_lock_event_shows_the_holders_name_not_their_id():
+    _, _, vm, sink = build([make_contact(1)])
+    vm.reload()
+    vm.apply(
+        "contact_locked",
+        {
+            "id": "c000001",
+            "locked_by": "6f1c0e7e-5d7a-4c1e-9a49-0f7d2a1b9c11",
+            "locked_by_name": "Beto Mora",
+            "locked_until": "2026-03-02T15:10:00Z",
+            "position": 5,
+        },
+    )
+    assert sink.rows[0].lock_owner == "Beto Mora"
 
 
 def _json(contact):

@@ -159,3 +159,22 @@ def test_dispatcher_runs_what_worker_threads_post_in_order():
         thread.join()
     assert dispatcher.drain() == 20
     assert sorted(seen) == list(range(20))
+
+
+def test_only_a_connection_with_nothing_to_resume_from_asks_for_a_fresh_read():
+    fresh = []
+    scripts = [{"events": []}, {"events": [updated(1)]}, {"events": [], "stop": True}]
+    sockets = iter(scripts)
+    feed = LiveFeed(
+        "http://gw",
+        "k",
+        lambda *_: None,
+        lambda *_: None,
+        socket_factory=lambda: ScriptedSocket(next(sockets), []),
+        wait=lambda _s: False,
+        on_fresh=lambda: fresh.append(feed.last_position),
+    )
+    for script in scripts:
+        script["feed"] = feed
+    feed.run()
+    assert fresh == [None, None], "first connect and the one before any event; not after position 1"

@@ -197,12 +197,14 @@ def test_change_by_another_user_refreshes_a_clean_form():
 
 
 def test_change_by_another_user_keeps_my_unsaved_edits_and_warns():
-    _, vm = build()
+    api, vm = build()
     vm.set_field("note", "lo que escribo")
+    api.contacts["c000001"] = replace(api.contacts["c000001"], status="NC", version=2)
     vm.apply("contact_updated", {"id": "c000001", "fields": {"status": "NC"}, "user": "beto"})
     assert vm.draft["note"] == "lo que escribo"
     assert vm.message_kind is MessageKind.WARNING
     assert vm.contact.status == "NC"
+    assert vm.contact.version == 2
 
 
 def test_events_about_other_contacts_are_ignored():
@@ -245,3 +247,88 @@ def test_a_burst_of_changes_fetches_history_at_most_twice():
         vm.apply("contact_updated", {"id": "c000001", "fields": {"note": f"n{n}"}, "user": "beto"})
     runner.run_all()
     assert api.names().count("history") == 2
+
+
+def test_events_name_other_users_without_showing_their_ids():
+    _, vm = build()
+    vm.apply(
+        "contact_updated",
+        {"id": "c000001", "fields": {"status": "NC"}, "user": "6f1c0e7e-5d7a-4c1e-9a49-0f7d2a1b9c11"},
+    )
+    assert vm.message == "Otro usuario cambió este contacto."
+
+
+def test_my_own_change_by_user_id_raises_no_message_and_reads_the_new_version():
+    contact = make_contact(1)
+    me = Me("ana", "Agent", user_id="0a0a0a0a-0000-4000-8000-00000000000a")
+    api = FakeGateway([contact], me)
+    vm = ContactPanelViewModel(
+        api,
+        InlineRunner(),
+        Translator("es"),
+        me=lambda: me,
+        capabilities=lambda: capabilities_for("Agent"),
+        clock=lambda: NOW,
+    )
+    vm.open(contact)
+    api.contacts["c000001"] = replace(contact, note="x", version=5)
+    vm.apply("contact_updated", {"id": "c000001", "fields": {"note": "x"}, "user": me.user_id})
+    assert vm.message == ""
+    assert vm.contact.version == 5
+
+
+def test_lock_held_by_me_is_recognised_by_user_id():
+    me = Me("ana", "Agent", user_id="0a0a0a0a-0000-4000-8000-00000000000a")
+    contact = make_contact(
+        1, locked_by=me.user_id, locked_by_name="Ana", locked_until=NOW + timedelta(minutes=4)
+    )
+    api = FakeGateway([contact], me)
+    vm = ContactPanelViewModel(
+        api,
+        InlineRunner(),
+        Translator("es"),
+        me=lambda: me,
+        capabilities=lambda: capabilities_for("Agent"),
+        clock=lambda: NOW,
+    )
+    vm.open(contact)
+    assert vm.lock_state() is LockState.MINE
+    assert vm.lock_text() == "Bloqueado por usted — quedan 4:00"
+
+
+def test_history_from_the_gateways_rows():
+    from client.models import history_from_json
+
+    rows = history_from_json(
+        [
+            {
+                "position": 7,
+                "version": 2,
+                "event_type": "contacts.ContactUpdated",
+                "field": "note",
+                "old": "",
+                "new": "volver",
+                "user_id": "u-1",
+                "role": "Agent",
+                "at": "2026-03-02T14:00:00+00:00",
+                "detail": {},
+            },
+            {
+                "position": 8,
+                "version": 3,
+                "event_type": "contacts.ContactLocked",
+                "field": "",
+                "old": None,
+                "new": None,
+                "user_id": "u-1",
+                "role": "Agent",
+                "at": "2026-03-02T14:01:00+00:00",
+                "detail": {"duration_minutes": "10"},
+            },
+        ]
+    )
+    assert [(r.what, r.new, r.who) for r in rows] == [
+        ("note", "volver", "u-1"),
+        ("ContactLocked", "duration_minutes=10", "u-1"),
+    ]
+    assert rows[0].when == NOW.replace(hour=14)

@@ -102,3 +102,10 @@ def test_me_failure_is_reported():
     api.fail["me"] = NetworkError("No se pudo conectar con http://x")
     vm.start()
     assert vm.notice == "No se pudo conectar con http://x"
+
+
+def test_server_capabilities_decide_the_tools_when_sent():
+    _, vm = build(Me("u", "Agent", capabilities=("contacts.read", "contacts.export")))
+    vm.start()
+    assert vm.capabilities.import_export
+    assert not vm.capabilities.generate

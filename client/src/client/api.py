@@ -97,11 +97,23 @@ class LockedByOther(ApiError):
     default_message = "El contacto está bloqueado por otro usuario."
 
     def __init__(
-        self, message: str = "", *, locked_by: str = "", locked_until: str = "", code: str = ""
+        self,
+        message: str = "",
+        *,
+        locked_by: str = "",
+        locked_until: str = "",
+        code: str = "",
+        locked_by_name: str = "",
     ) -> None:
         super().__init__(message, code=code)
         self.locked_by = locked_by
+        self.locked_by_name = locked_by_name
         self.locked_until = parse_time(locked_until)
+
+    @property
+    def owner(self) -> str:
+        """The holder's name when known, else their id."""
+        return self.locked_by_name or self.locked_by
 
 
 class RateLimited(ApiError):
@@ -180,6 +192,7 @@ class LockInfo:
 
     locked_by: str
     locked_until: str
+    locked_by_name: str = ""
 
 
 class Gateway(Protocol):
@@ -241,6 +254,9 @@ class Gateway(Protocol):
     def config(self) -> Mapping[str, Any]:
         """``GET /config``."""
 
+    def stats(self) -> Mapping[str, Any]:
+        """``GET /stats``: totals by status and held locks (TeamLead and up)."""
+
 
 def error_from_response(response: requests.Response) -> ApiError:
     """The typed error for a non-2xx answer, carrying the server's message."""
@@ -278,6 +294,7 @@ def error_from_response(response: requests.Response) -> ApiError:
         return LockedByOther(
             message,
             locked_by=str(details.get("locked_by") or ""),
+            locked_by_name=str(details.get("locked_by_name") or ""),
             locked_until=str(details.get("locked_until") or ""),
             code=code,
         )
@@ -411,7 +428,11 @@ class GatewayApi:
     def lock(self, contact_id: str, minutes: int) -> LockInfo:
         """``POST /contacts/{id}/lock``."""
         data = self._json("POST", f"/contacts/{contact_id}/lock", json={"duration_minutes": minutes})
-        return LockInfo(str(data.get("locked_by") or ""), str(data.get("locked_until") or ""))
+        return LockInfo(
+            str(data.get("locked_by") or ""),
+            str(data.get("locked_until") or ""),
+            str(data.get("locked_by_name") or ""),
+        )
 
     def unlock(self, contact_id: str) -> None:
         """``DELETE /contacts/{id}/lock``."""
@@ -489,4 +510,9 @@ class GatewayApi:
     def config(self) -> Mapping[str, Any]:
         """``GET /config``."""
         data = self._json("GET", "/config")
+        return data if isinstance(data, dict) else {}
+
+    def stats(self) -> Mapping[str, Any]:
+        """``GET /stats``."""
+        data = self._json("GET", "/stats")
         return data if isinstance(data, dict) else {}

@@ -39,6 +39,7 @@ class Desk:
     live: LiveFeed | None = None
     imports: list[ImportViewModel] = field(default_factory=list)
     windows: dict[str, ctk.CTkToplevel] = field(default_factory=dict)
+    first_page_wait_ms: int = 1500
 
     def route(self, name: str, payload: Mapping[str, Any]) -> None:
         """Hand one live event to every view model it concerns (on the Tk thread)."""
@@ -78,11 +79,24 @@ class Desk:
         window.after(100, window.lift)
 
     def start(self) -> None:
-        """Ask who we are, load the first page and connect the live feed."""
+        """Ask who we are and connect the live feed; the first page loads once the feed is connected (so no
+        change slips between the two), or after ``first_page_wait_ms`` if the feed is slow to connect."""
         self.session.start()
+        if self.live is None:
+            self.contacts.reload()
+            return
+        self.live.start()
+        self.root.after(self.first_page_wait_ms, self._load_if_idle)
+
+    def _load_if_idle(self) -> None:
+        if not self.contacts.loaded_once and not self.contacts.loading:
+            self.contacts.reload()
+
+    def fresh_connection(self) -> None:
+        """The feed connected with no position to resume from: read the list (and open contact) anew."""
         self.contacts.reload()
-        if self.live is not None:
-            self.live.start()
+        if self.panel.contact is not None:
+            self.panel.open(self.panel.contact)
 
     def close(self) -> None:
         """Stop the live feed and the workers, then the window."""
@@ -140,6 +154,7 @@ def build_desk(
             on_event=lambda name, payload: dispatcher.post(desk.route, name, payload),
             on_state=lambda state, detail: dispatcher.post(session.set_connection, state, detail),
             socket_factory=socket_factory,
+            on_fresh=lambda: dispatcher.post(desk.fresh_connection),
         )
     else:
         session.set_connection(ConnectionState.DISCONNECTED, "sin conexión en vivo")

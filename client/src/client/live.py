@@ -82,11 +82,13 @@ class LiveFeed:
         socket_factory: Callable[[], SocketLike] = real_socket,
         wait: Callable[[float], bool] | None = None,
         transports: Sequence[str] = ("websocket", "polling"),
+        on_fresh: Callable[[], None] = lambda: None,
     ) -> None:
         self.url = url
         self._api_key = api_key
         self._on_event = on_event
         self._on_state = on_state
+        self._on_fresh = on_fresh
         self._factory = socket_factory
         self._stopped = threading.Event()
         self._wait = wait or self._stopped.wait
@@ -138,8 +140,9 @@ class LiveFeed:
                 socket.on(name, self._handler(name))
             self._socket = socket
             self.attempts += 1
+            auth = self.auth()
             try:
-                socket.connect(self.url, auth=self.auth(), transports=self._transports, wait_timeout=5)
+                socket.connect(self.url, auth=auth, transports=self._transports, wait_timeout=5)
             except Exception as exc:  # socketio raises ConnectionError and transport errors
                 failures += 1
                 rejected = "401" in str(exc) or "unauthor" in str(exc).lower() or "rechaz" in str(exc).lower()
@@ -152,6 +155,8 @@ class LiveFeed:
             failures = 0
             connected_before = True
             self._on_state(ConnectionState.CONNECTED, "")
+            if "last_position" not in auth:
+                self._on_fresh()  # nothing to resume from: whatever happened before now must be read again
             socket.wait()
             if self._stopped.is_set():
                 break

@@ -41,6 +41,7 @@ class Contact:
     list: str = ""
     operator: str = ""
     locked_by: str = ""
+    locked_by_name: str = ""
     locked_until: datetime | None = None
     last_contacted_at: datetime | None = None
     updated_at: datetime | None = None
@@ -62,6 +63,7 @@ class Contact:
             list=_text(data, "list"),
             operator=_text(data, "operator"),
             locked_by=_text(data, "locked_by"),
+            locked_by_name=_text(data, "locked_by_name"),
             locked_until=parse_time(data.get("locked_until")),
             last_contacted_at=parse_time(data.get("last_contacted_at")),
             updated_at=parse_time(data.get("updated_at")),
@@ -73,11 +75,13 @@ class Contact:
         """The national form when known (``8812-3456``), else what was typed."""
         return self.phone_national or self.phone or self.phone_e164
 
+    def lock_active(self, now: datetime) -> bool:
+        """Whether someone holds the lock at ``now`` (an expired lock is free)."""
+        return bool(self.locked_by) and (self.locked_until is None or self.locked_until > now)
+
     def lock_holder(self, now: datetime) -> str:
-        """Who holds the lock at ``now`` ("" when free or expired)."""
-        if self.locked_by and (self.locked_until is None or self.locked_until > now):
-            return self.locked_by
-        return ""
+        """The name of who holds the lock at ``now`` ("" when free or expired)."""
+        return (self.locked_by_name or self.locked_by) if self.lock_active(now) else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,16 +95,31 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class Me:
-    """Who the API key belongs to."""
+    """Who the API key belongs to; ``capabilities`` are the server's names when it sends them."""
 
     username: str
     role: str
     team: str = ""
+    user_id: str = ""
+    display_name: str = ""
+    capabilities: tuple[str, ...] | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Me:
         """The user from ``GET /me``."""
-        return cls(username=_text(data, "username"), role=_text(data, "role"), team=_text(data, "team"))
+        capabilities = data.get("capabilities")
+        return cls(
+            username=_text(data, "username"),
+            role=_text(data, "role"),
+            team=_text(data, "team"),
+            user_id=_text(data, "user_id"),
+            display_name=_text(data, "display_name"),
+            capabilities=tuple(str(c) for c in capabilities) if isinstance(capabilities, list) else None,
+        )
+
+    def is_me(self, user: str) -> bool:
+        """Whether ``user`` (an id or a user name, as events carry them) is this user."""
+        return bool(user) and user in {self.user_id, self.username}
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,14 +180,17 @@ def history_from_json(items: Sequence[Mapping[str, Any]]) -> list[HistoryEntry]:
     """History rows from ``GET /contacts/{id}/history``: events with ``changes`` or one ``field`` each."""
     rows: list[HistoryEntry] = []
     for item in items:
-        when = parse_time(item.get("occurred_at") or item.get("ts") or item.get("when"))
+        when = parse_time(item.get("at") or item.get("occurred_at") or item.get("ts") or item.get("when"))
         actor = item.get("actor")
         who = (
             _text(actor, "user") or _text(actor, "username") or _text(actor, "user_id")
             if isinstance(actor, Mapping)
-            else _text(item, "user") or _text(item, "who")
+            else _text(item, "user_name")
+            or _text(item, "user")
+            or _text(item, "who")
+            or _text(item, "user_id")
         )
-        kind = _text(item, "type") or _text(item, "event")
+        kind = _text(item, "type") or _text(item, "event") or _text(item, "event_type")
         changes = item.get("changes")
         if isinstance(changes, Sequence) and changes and not isinstance(changes, str):
             for change in changes:
@@ -179,8 +201,13 @@ def history_from_json(items: Sequence[Mapping[str, Any]]) -> list[HistoryEntry]:
                         )
                     )
             continue
-        if "field" in item:
+        if item.get("field"):
             rows.append(HistoryEntry(when, who, _text(item, "field"), _text(item, "old"), _text(item, "new")))
+            continue
+        detail = item.get("detail")
+        if isinstance(detail, Mapping) and kind:
+            text = ", ".join(f"{k}={v}" for k, v in detail.items())
+            rows.append(HistoryEntry(when, who, kind.rsplit(".", 1)[-1], "", text))
             continue
         data = item.get("data")
         detail = ""

@@ -59,6 +59,10 @@ def note_preview(note: str) -> str:
     return line if len(line) <= NOTE_PREVIEW else line[: NOTE_PREVIEW - 1] + "…"
 
 
+def _ignore(_exc: Exception) -> None:
+    """Without ``/stats`` (an agent's key) the bar shows how many rows are loaded instead of a total."""
+
+
 def utcnow() -> datetime:
     """Now, aware UTC."""
     return datetime.now(UTC)
@@ -172,12 +176,21 @@ class ContactListViewModel:
         generation = self._generation
         query = self.query
         self.loading = True
+        self.total = None
         self.on_summary(self.summary)
         self._runner.submit(
             lambda: self._api.list_contacts(query, self.page_size),
             lambda page: self._first_page(generation, page),
             lambda exc: self._failed(generation, exc),
         )
+        if query == ContactQuery():
+            self._runner.submit(self._api.stats, lambda stats: self._got_stats(generation, stats), _ignore)
+
+    def _got_stats(self, generation: int, stats: Mapping[str, Any]) -> None:
+        total = stats.get("total")
+        if generation == self._generation and self.total is None and isinstance(total, int):
+            self.total = total
+            self.on_summary(self.summary)
 
     def _first_page(self, generation: int, page: Any) -> None:
         if generation != self._generation:
@@ -188,7 +201,8 @@ class ContactListViewModel:
         self.contacts = {c.id: c for c in page.contacts}
         self.order = [c.id for c in page.contacts]
         self.next_cursor = page.next_cursor
-        self.total = page.total
+        if page.total is not None:
+            self.total = page.total
         if self.sink is not None:
             self.sink.reset(self.rows())
         self.on_summary(self.summary)
@@ -277,10 +291,11 @@ class ContactListViewModel:
             updated = replace(
                 current,
                 locked_by=str(payload.get("locked_by") or ""),
+                locked_by_name=str(payload.get("locked_by_name") or ""),
                 locked_until=parse_time(payload.get("locked_until")),
             )
         elif name == "contact_unlocked":
-            updated = replace(current, locked_by="", locked_until=None)
+            updated = replace(current, locked_by="", locked_by_name="", locked_until=None)
         else:
             return
         if updated is None:

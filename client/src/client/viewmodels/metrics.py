@@ -71,17 +71,32 @@ class MetricsViewModel:
         """Fetch the stats again."""
         self.loading = True
         self.on_change()
+        self.error = ""
         self._runner.submit(self._api.metrics, self._got, self._failed)
+        self._runner.submit(self._api.stats, self._got_stats, self._failed)
 
     def _failed(self, exc: Exception) -> None:
         self.loading = False
         message = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
-        self.error = self.t("metrics.failed", message=message)
+        text = self.t("metrics.failed", message=message)
+        self.error = f"{self.error}\n{text}" if self.error and text not in self.error else text
+        self.on_change()
+
+    def _got_stats(self, data: Mapping[str, Any]) -> None:
+        """Contact totals from ``GET /stats`` (``total``, ``locked``, ``by_status``)."""
+        self.loading = False
+        by_status = data.get("by_status")
+        if isinstance(by_status, Mapping):
+            items = sorted(by_status.items(), key=lambda kv: self.catalogue.priority(str(kv[0])))
+            self.by_status = [(self.catalogue.label(str(k), self.t.language), _fmt(v)) for k, v in items]
+        for key in ("total", "locked"):
+            if key in data:
+                self.other = [row for row in self.other if row[0] != self._label(key)]
+                self.other.insert(0, (self._label(key), _fmt(data[key])))
         self.on_change()
 
     def _got(self, data: Mapping[str, Any]) -> None:
         self.loading = False
-        self.error = ""
         used: set[str] = set()
         found = _find(data, _SECTION_KEYS["calls"])
         self.calls = []
@@ -91,7 +106,6 @@ class MetricsViewModel:
             pairs = _flatten(value) if isinstance(value, Mapping) else [(found[0], _fmt(value))]
             self.calls = [(self._label(key), text) for key, text in pairs]
         found = _find(data, _SECTION_KEYS["by_status"])
-        self.by_status = []
         if found and isinstance(found[1], Mapping):
             used.add(found[0])
             items = sorted(found[1].items(), key=lambda kv: self.catalogue.priority(str(kv[0])))
@@ -101,7 +115,8 @@ class MetricsViewModel:
         if found:
             used.add(found[0])
             self._agents(found[1])
-        self.other = [
+        kept = [row for row in self.other if row[0] in {self._label("total"), self._label("locked")}]
+        self.other = kept + [
             (key, value)
             for key, value in _flatten(data)
             if not any(key == u or key.startswith(u + ".") for u in used)

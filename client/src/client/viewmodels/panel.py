@@ -82,6 +82,7 @@ class ContactPanelViewModel:
         self._history_in_flight = False
         self._history_stale = False
         self._held = False
+        self._refetching = False
         self.message = ""
         self.message_kind = MessageKind.INFO
         self.busy = False
@@ -100,11 +101,7 @@ class ContactPanelViewModel:
         self.busy = False
         if isinstance(exc, LockedByOther):
             self._say(
-                self.t(
-                    "lock.denied",
-                    owner=exc.locked_by or "?",
-                    until=local_time(exc.locked_until),
-                ),
+                self.t("lock.denied", owner=exc.owner or "?", until=local_time(exc.locked_until)),
                 MessageKind.WARNING,
             )
             return
@@ -117,6 +114,19 @@ class ContactPanelViewModel:
         me = self._me()
         return me.username if me else ""
 
+    def is_me(self, user: str) -> bool:
+        """Whether ``user`` (an id or a name from an event or a lock) is the logged-in user."""
+        me = self._me()
+        return me is not None and me.is_me(user)
+
+    def who(self, payload: Mapping[str, Any]) -> str:
+        """A printable name for the user an event names (ids are not shown to people)."""
+        name = str(payload.get("user_name") or payload.get("locked_by_name") or "")
+        if name:
+            return name
+        user = str(payload.get("user") or payload.get("unlocked_by") or payload.get("locked_by") or "")
+        return self.t("common.someone") if not user or _looks_like_id(user) else user
+
     @property
     def dirty(self) -> bool:
         """Whether the draft differs from the contact."""
@@ -128,10 +138,9 @@ class ContactPanelViewModel:
         """Free, held by me, or held by someone else (expired locks count as free)."""
         if self.contact is None:
             return LockState.FREE
-        holder = self.contact.lock_holder(now or self._clock())
-        if not holder:
+        if not self.contact.lock_active(now or self._clock()):
             return LockState.FREE
-        return LockState.MINE if holder == self.username else LockState.OTHER
+        return LockState.MINE if self.is_me(self.contact.locked_by) else LockState.OTHER
 
     def lock_text(self, now: datetime | None = None) -> str:
         """The lock line: free, mine with time left, or someone else's with owner, expiry and time left."""
@@ -144,7 +153,7 @@ class ContactPanelViewModel:
             return self.t("lock.mine", remaining=left)
         return self.t(
             "lock.other",
-            owner=self.contact.locked_by,
+            owner=self.contact.lock_holder(now),
             until=local_time(self.contact.locked_until),
             remaining=left,
         )
@@ -152,7 +161,7 @@ class ContactPanelViewModel:
     def check_expiry(self, now: datetime | None = None) -> None:
         """Say so once when my own lock runs out (called every second by the view)."""
         held = self.lock_state(now) is LockState.MINE
-        if self._held and not held and self.contact is not None and self.contact.locked_by == self.username:
+        if self._held and not held and self.contact is not None and self.is_me(self.contact.locked_by):
             self._say(self.t("lock.expired"), MessageKind.WARNING)
         self._held = held
 
@@ -291,11 +300,16 @@ class ContactPanelViewModel:
             self._runner.submit(lambda: self._api.get_contact(contact_id), reloaded, self._error)
             return
         if isinstance(exc, LockedByOther) and self.contact is not None:
-            self.contact = replace(self.contact, locked_by=exc.locked_by, locked_until=exc.locked_until)
+            self.contact = replace(
+                self.contact,
+                locked_by=exc.locked_by,
+                locked_by_name=exc.locked_by_name,
+                locked_until=exc.locked_until,
+            )
             self._say(
                 self.t(
                     "lock.other",
-                    owner=exc.locked_by or "?",
+                    owner=exc.owner or "?",
                     until=local_time(exc.locked_until),
                     remaining=remaining_text(exc.locked_until, self._clock()),
                 ),
@@ -312,9 +326,11 @@ class ContactPanelViewModel:
 
         def locked(info: Any) -> None:
             if self.contact is not None and self.contact.id == contact_id:
+                me = self._me()
                 self.contact = replace(
                     self.contact,
-                    locked_by=info.locked_by or self.username,
+                    locked_by=info.locked_by or (me.user_id or me.username if me else ""),
+                    locked_by_name=info.locked_by_name or (me.display_name or me.username if me else ""),
                     locked_until=parse_time(info.locked_until),
                 )
             self._say(self.t("lock.locked", minutes=minutes))
@@ -329,7 +345,7 @@ class ContactPanelViewModel:
 
         def released(_: None) -> None:
             if self.contact is not None and self.contact.id == contact_id:
-                self.contact = replace(self.contact, locked_by="", locked_until=None)
+                self.contact = replace(self.contact, locked_by="", locked_by_name="", locked_until=None)
             self._say(self.t("lock.released"))
 
         self._runner.submit(lambda: self._api.unlock(contact_id), released, self._error)
@@ -379,46 +395,74 @@ class ContactPanelViewModel:
         """Reflect a live event about the open contact."""
         if self.contact is None or str(payload.get("id") or "") != self.contact.id:
             return
-        user = str(payload.get("user") or payload.get("locked_by") or payload.get("unlocked_by") or "")
+        user = str(payload.get("user") or "")
         if name == "contact_deleted":
             self.contact = None
             self.draft = {}
-            self._say(self.t("panel.deleted_by", user=user or "?"), MessageKind.WARNING)
+            self._say(self.t("panel.deleted_by", user=self.who(payload)), MessageKind.WARNING)
         elif name == "contact_updated":
-            full = payload.get("contact")
-            if isinstance(full, Mapping) and full.get("id"):
-                fresh = Contact.from_json(full)
-            else:
-                fields = payload.get("fields") if isinstance(payload.get("fields"), Mapping) else {}
-                fresh = replace(
-                    self.contact,
-                    **{k: str(v or "") for k, v in dict(fields or {}).items() if k in EDITABLE},  # type: ignore[arg-type]
-                )
-            mine = user and user == self.username
-            if self.dirty and not mine:
-                self.contact = fresh
-                self._say(self.t("panel.changed_by_dirty", user=user or "?"), MessageKind.WARNING)
-            else:
-                self.contact = fresh
-                self.draft = {f: getattr(fresh, f) for f in EDITABLE}
-                if mine:
-                    self.on_change()
-                else:
-                    self._say(self.t("panel.changed_by", user=user or "?"))
-            self.load_history()
+            self._updated(payload, mine=self.is_me(user))
         elif name == "contact_locked":
             self.contact = replace(
                 self.contact,
                 locked_by=str(payload.get("locked_by") or ""),
+                locked_by_name=str(payload.get("locked_by_name") or ""),
                 locked_until=parse_time(payload.get("locked_until")),
             )
             self.on_change()
         elif name == "contact_unlocked":
-            self.contact = replace(self.contact, locked_by="", locked_until=None)
+            self.contact = replace(self.contact, locked_by="", locked_by_name="", locked_until=None)
             self.on_change()
         elif name == "lock_denied":
             until = parse_time(payload.get("locked_until"))
             text = str(payload.get("message") or "") or self.t(
-                "lock.denied", owner=payload.get("locked_by") or "?", until=local_time(until)
+                "lock.denied", owner=self.who(payload), until=local_time(until)
             )
             self._say(text, MessageKind.WARNING)
+
+    def _updated(self, payload: Mapping[str, Any], *, mine: bool) -> None:
+        assert self.contact is not None
+        full = payload.get("contact")
+        if isinstance(full, Mapping) and full.get("id"):
+            fresh = Contact.from_json(full)
+        else:
+            fields = payload.get("fields")
+            changes: dict[str, str] = {}
+            if isinstance(fields, Mapping):
+                changes = {k: str(v or "") for k, v in fields.items() if k in EDITABLE}
+            fresh = replace(self.contact, **changes)  # type: ignore[arg-type]
+        if self.dirty and not mine:
+            self.contact = fresh
+            self._say(self.t("panel.changed_by_dirty", user=self.who(payload)), MessageKind.WARNING)
+        else:
+            self.contact = fresh
+            self.draft = {f: getattr(fresh, f) for f in EDITABLE}
+            if mine:
+                self.on_change()
+            else:
+                self._say(self.t("panel.changed_by", user=self.who(payload)))
+        if not (isinstance(full, Mapping) and full.get("id")):
+            self._refetch()  # the event has no version: read it, so the next save's If-Match is right
+        self.load_history()
+
+    def _refetch(self) -> None:
+        if self.contact is None or self._refetching:
+            return
+        contact_id = self.contact.id
+        self._refetching = True
+
+        def done(fresh: Contact) -> None:
+            self._refetching = False
+            self._fresh(contact_id, fresh)
+
+        def failed(exc: Exception) -> None:
+            self._refetching = False
+            self._open_failed(exc)
+
+        self._runner.submit(lambda: self._api.get_contact(contact_id), done, failed)
+
+
+def _looks_like_id(user: str) -> bool:
+    """Whether ``user`` is an opaque id (a UUID or hex) rather than a name."""
+    compact = user.replace("-", "")
+    return len(compact) >= 16 and all(ch in "0123456789abcdefABCDEF" for ch in compact)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,6 +39,19 @@ def capabilities_for(role: str) -> Capabilities:
     return _BY_ROLE.get(role, Capabilities())
 
 
+def capabilities_from_names(names: Sequence[str]) -> Capabilities:
+    """Capabilities from the names ``GET /me`` lists (``contacts.import``, ``metrics.all``, ...)."""
+    have = set(names)
+    return Capabilities(
+        force_release="contacts.force_release" in have,
+        import_export=bool({"contacts.import", "contacts.export"} & have),
+        generate="contacts.generate" in have,
+        delete="contacts.delete" in have,
+        metrics=bool({"metrics.team", "metrics.all"} & have),
+        all_metrics="metrics.all" in have,
+    )
+
+
 class SessionViewModel:
     """Holds the logged-in user, the catalogue and the connection state; notifies the view on change."""
 
@@ -70,7 +83,10 @@ class SessionViewModel:
     def _got_me(self, me: Me) -> None:
         self.me = me
         self.role_known = bool(me.role)
-        self.capabilities = capabilities_for(me.role)
+        if me.capabilities is not None:
+            self.capabilities = capabilities_from_names(me.capabilities)
+        else:
+            self.capabilities = capabilities_for(me.role)
         self._changed()
 
     def _me_failed(self, exc: Exception) -> None:
@@ -137,7 +153,7 @@ class SessionViewModel:
         if self.me is None or not self.me.username:
             return self.t("status.user_unknown")
         role = self.t(f"role.{self.me.role}") if self.t.has(f"role.{self.me.role}") else self.me.role
-        text = self.t("status.user", username=self.me.username, role=role)
+        text = self.t("status.user", username=self.me.display_name or self.me.username, role=role)
         return f"{text} · {self.me.team}" if self.me.team else text
 
     @staticmethod
