@@ -20,7 +20,13 @@ event streams of the contacts it does not hold.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import functools
+import gc
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -55,6 +61,7 @@ from contacts.commands import (
     UpdateContact,
 )
 from contacts.domain import (
+    BatchDecision,
     ContactState,
     LockPolicy,
     authorise_batch,
@@ -117,7 +124,7 @@ def event_data(event: ContactEvent) -> dict[str, Any]:
     if type(event) is ContactCreated:
         return {
             "contact_id": event.contact_id,
-            "at": event.at.isoformat(),
+            "at": _isoformat(event.at),
             "phone": event.phone,
             "phone_e164": event.phone_e164,
             "phone_national": event.phone_national,
@@ -131,6 +138,23 @@ def event_data(event: ContactEvent) -> dict[str, Any]:
             "source": event.source.value,
         }
     return event.to_data()
+
+
+@dataclass(frozen=True, slots=True)
+class _DecidedBatch:
+    """A batch chunk decided and ready to write: its states, the decision, the appends and projections."""
+
+    command: CreateOrMergeContacts
+    ids: list[str]
+    states: dict[str, ContactState]
+    decision: BatchDecision
+    appends: tuple[list[StreamAppend], list[tuple[ContactEvent, int]]]
+
+
+@functools.lru_cache(maxsize=64)
+def _isoformat(moment: datetime) -> str:
+    """``moment.isoformat()``, remembered: every event of a batch shares its ``now``."""
+    return moment.isoformat()
 
 
 class ContactsService:
@@ -349,14 +373,18 @@ class ContactsService:
         """Create or merge every row (import, generator), thousands per transaction; one outcome per row.
 
         Idempotent: rows that change nothing append nothing, so re-running the same rows changes nothing.
+        Chunks are pipelined: while one chunk is written (mostly database time), this thread decides the
+        next; a chunk decided on states that moved meanwhile is caught by the expected versions and
+        decided again under the append lock.
         """
-        template = CreateOrMergeContacts(
-            caller=caller, now=self._clock(), rows=(), list_name=list_name, source=source, job_id=job_id
+        authorise_batch(
+            CreateOrMergeContacts(
+                caller=caller, now=self._clock(), rows=(), list_name=list_name, source=source, job_id=job_id
+            )
         )
-        authorise_batch(template)
-        outcomes: list[RowOutcome] = []
-        for start in range(0, len(rows), self._batch_size):
-            chunk = CreateOrMergeContacts(
+
+        def chunk(start: int) -> CreateOrMergeContacts:
+            return CreateOrMergeContacts(
                 caller=caller,
                 now=self._clock(),
                 rows=tuple(rows[start : start + self._batch_size]),
@@ -364,7 +392,22 @@ class ContactsService:
                 source=source,
                 job_id=job_id,
             )
-            outcomes.extend(self.handle_batch(chunk).outcomes)
+
+        starts = range(0, len(rows), self._batch_size)
+        if len(starts) <= 1:
+            return self.handle_batch(chunk(0)) if rows else BatchResult(job_id=job_id)
+        outcomes: list[RowOutcome] = []
+        with _collector_paused(), ThreadPoolExecutor(1, thread_name_prefix="contacts-batch") as writer:
+            pending: Future[BatchResult] | None = None
+            previous: _DecidedBatch | None = None
+            for start in starts:
+                decided = self._decide_chunk(chunk(start), previous)
+                if pending is not None:
+                    outcomes.extend(pending.result().outcomes)
+                pending = writer.submit(self._write_chunk, decided)
+                previous = decided
+            assert pending is not None
+            outcomes.extend(pending.result().outcomes)
         return BatchResult(outcomes=tuple(outcomes), job_id=job_id)
 
     def handle_batch(self, command: CreateOrMergeContacts) -> BatchResult:
@@ -372,16 +415,70 @@ class ContactsService:
         authorise_batch(command)
         ids = list(dict.fromkeys(contact_id_for_phone(row.e164.strip()) for row in command.rows))
         with self._store.transaction() as conn:
-            states: Mapping[str, ContactState] = self._projection.load_states(conn, ids)
-            for _ in range(self._retries):
-                decision = decide_batch(states, command, self._catalogue)
-                try:
-                    self._append_decided(conn, decision.events, decision.expected_versions, states, command)
-                except ConcurrencyError:
-                    states = self._load_exact(conn, ids)
-                    continue
-                return decision.result
+            states = self._projection.load_states(conn, ids)
+            decided = self._decided(command, ids, states)
+            return self._write_decided(conn, decided)
+
+    def _decide_chunk(self, command: CreateOrMergeContacts, previous: _DecidedBatch | None) -> _DecidedBatch:
+        """Decide a chunk on the read model as committed, plus what the chunk still being written does."""
+        ids = list(dict.fromkeys(contact_id_for_phone(row.e164.strip()) for row in command.rows))
+        with self._engine.connect() as conn:
+            states = self._projection.load_states(conn, ids)
+        if previous is not None:
+            for contact_id in ids:
+                pending_events = previous.decision.events.get(contact_id)
+                if pending_events:
+                    state = previous.states.get(contact_id)
+                    for event in pending_events:
+                        state = evolve(state, event)
+                    if state is not None and not state.deleted:
+                        states[contact_id] = state
+        return self._decided(command, ids, states)
+
+    def _decided(
+        self, command: CreateOrMergeContacts, ids: list[str], states: dict[str, ContactState]
+    ) -> _DecidedBatch:
+        decision = decide_batch(states, command, self._catalogue)
+        return _DecidedBatch(command, ids, states, decision, self._appends(decision, command.caller))
+
+    def _write_chunk(self, decided: _DecidedBatch) -> BatchResult:
+        with self._store.transaction() as conn:
+            return self._write_decided(conn, decided)
+
+    def _write_decided(self, conn: Connection, decided: _DecidedBatch) -> BatchResult:
+        """Append and project a decided batch; on a concurrency conflict decide it again under the lock."""
+        for _ in range(self._retries):
+            appends, changes = decided.appends
+            try:
+                self._store.append_many(conn, appends)
+            except ConcurrencyError:
+                states = self._load_exact(conn, decided.ids)
+                decided = self._decided(decided.command, decided.ids, states)
+                continue
+            if changes:
+                before = {cid: decided.states.get(cid) for cid in decided.decision.events}
+                self._projection.apply_events(conn, changes, before)
+            return decided.decision.result
         raise Conflict()
+
+    def _appends(
+        self, decision: BatchDecision, caller: Caller
+    ) -> tuple[list[StreamAppend], list[tuple[ContactEvent, int]]]:
+        """The stream appends of a decided batch and the ``(event, version)`` pairs to project."""
+        actor = Actor(user_id=caller.user_id, role=caller.role.value)
+        appends = []
+        changes: list[tuple[ContactEvent, int]] = []
+        ids = _event_ids(sum(len(new_events) for new_events in decision.events.values()))
+        for contact_id, new_events in decision.events.items():
+            expected = decision.expected_versions[contact_id]
+            version = expected
+            envelopes = []
+            for event in new_events:
+                version += 1
+                envelopes.append(_envelope(event, actor, next(ids)))
+                changes.append((event, version))
+            appends.append(StreamAppend(contact_id, expected, envelopes))
+        return appends, changes
 
     def expire_locks(self, contact_ids: Sequence[str], now: datetime | None = None) -> int:
         """Expire the lapsed locks among ``contact_ids`` in one transaction; returns how many expired."""
@@ -469,6 +566,23 @@ class ContactsService:
         return outcome.contact
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (reference counting still frees everything).
+
+    A million-row batch allocates millions of small acyclic objects that live for a chunk or for the
+    whole batch (the outcomes); the collector's generation scans over them cost as much as deciding the
+    rows. Nested or concurrent batches are safe: whoever found it enabled enables it again.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _fold_streams(conn: Connection, stream_ids: Sequence[str]) -> dict[str, ContactState]:
     """Fold the event streams of ``stream_ids`` (those with events) from the event store."""
     states: dict[str, ContactState] = {}
@@ -509,15 +623,23 @@ def _envelopes(new_events: Iterable[ContactEvent], caller: Caller, desk: str = "
     return [_envelope(event, actor) for event in new_events]
 
 
-def _envelope(event: ContactEvent, actor: Actor) -> Envelope:
+def _envelope(event: ContactEvent, actor: Actor, event_id: uuid.UUID | None = None) -> Envelope:
     return Envelope(
         type=event.TYPE,
         stream_id=event.contact_id,
         data=event_data(event),
+        id=event_id or uuid.uuid4(),
         schema_version=event.SCHEMA_VERSION,
         occurred_at=event.at,
         actor=actor,
     )
+
+
+def _event_ids(count: int) -> Iterator[uuid.UUID]:
+    """``count`` random (version 4) event ids from one read of the system's random source."""
+    raw = os.urandom(16 * count)
+    for start in range(0, 16 * count, 16):
+        yield uuid.UUID(bytes=raw[start : start + 16], version=4)
 
 
 def _parse_phone(raw: str) -> Phone:

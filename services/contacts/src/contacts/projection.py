@@ -60,11 +60,23 @@ _DIGITS_AND_PHONE_MARKS = frozenset("0123456789+-(). ")
 Row = dict[str, Any]
 
 
+class _FoldTable(dict[int, str]):
+    """``str.translate`` table filled on first sight of a character: its NFKD form without accents."""
+
+    def __missing__(self, code: int) -> str:
+        decomposed = unicodedata.normalize("NFKD", chr(code))
+        folded = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+        self[code] = folded
+        return folded
+
+
+_FOLD = _FoldTable()
+
+
 def fold(text: str) -> str:
     """Text as ``q`` compares it: accents dropped, case folded, runs of whitespace as one space."""
     if not text.isascii():
-        decomposed = unicodedata.normalize("NFKD", text)
-        text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+        text = text.translate(_FOLD)
     return " ".join(text.casefold().split())
 
 
@@ -151,8 +163,9 @@ def utc_required(value: datetime) -> datetime:
 def ids_match(conn: Connection, ids: Sequence[str]) -> sa.ColumnElement[bool]:
     """``contacts.id IN ids`` as one bound value (a PostgreSQL array, a JSON array on SQLite)."""
     if conn.dialect.name == "postgresql":
-        values = [uuid.UUID(i) for i in ids]
-        return contacts.c.id == sa.any_(sa.bindparam("ids", values, type_=postgresql.ARRAY(sa.Uuid())))
+        # Text sent, cast by the server: no UUID objects built in Python for thousands of ids.
+        texts = sa.bindparam("ids", list(ids), type_=postgresql.ARRAY(sa.Text()))
+        return contacts.c.id == sa.any_(sa.cast(texts, postgresql.ARRAY(postgresql.UUID())))
     hexes = orjson.dumps([uuid.UUID(i).hex for i in ids]).decode()
     each: sa.Select[Any] = sa.select(sa.column("value")).select_from(
         sa.func.json_each(sa.bindparam("ids", hexes))

@@ -19,6 +19,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, RowMapping
 
+from contacts.domain import contact_id_for_phone
 from contacts.errors import InvalidInput, NotFound
 from contacts.events import (
     CallEnded,
@@ -38,7 +39,7 @@ from contacts.events import (
     StatusChanged,
     decode_event,
 )
-from contacts.projection import search_terms, utc, utc_required
+from contacts.projection import ids_match, search_terms, utc, utc_required
 from contacts.schema import contacts
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 from contacts.views import Contact, ContactFilters, HistoryEntry, Page
@@ -134,10 +135,16 @@ class ContactQueries:
             conditions.append(sa.tuple_(*_ORDER) > sa.tuple_(*bound))
         if len(statuses) <= 1:
             if statuses:
-                conditions.append(contacts.c.status == statuses[0])
-            query = sa.select(contacts).where(*conditions).order_by(*_ORDER).limit(limit + 1)
+                conditions.extend(self._status_is(statuses[0]))
+            order: tuple[sa.ColumnElement[Any], ...] = _ORDER
+            if filters.locked is True:
+                # Held locks are few: find them through their index and sort them. An expression as first
+                # sort key keeps SQLite's planner from walking the whole ordered index instead.
+                order = (contacts.c.status_priority + 0, *_ORDER[1:])
+            query = sa.select(contacts).where(*conditions).order_by(*order).limit(limit + 1)
         else:
-            query = _union_by_status(statuses, conditions, limit + 1)
+            branches = [[*conditions, *self._status_is(status)] for status in statuses]
+            query = _union(branches, limit + 1)
         with self._engine.connect() as conn:
             rows = list(conn.execute(query).mappings())
         items = tuple(contact_of_row(row, now) for row in rows[:limit])
@@ -172,16 +179,16 @@ class ContactQueries:
             e164 = parse_phone_fast(phone).e164
         except InvalidPhone as error:
             raise InvalidInput("phone", f"Teléfono no válido: «{phone}» ({error.reason})") from None
-        return self._one(contacts.c.phone_e164 == e164, e164)
+        return self._one(contacts.c.id == uuid.UUID(contact_id_for_phone(e164)), e164)
 
     def existing_phones(self, phones_e164: Iterable[str]) -> set[str]:
         """Those of the given E.164 numbers that belong to a contact (the generator's lookup)."""
         wanted = list(dict.fromkeys(phones_e164))
         found: set[str] = set()
         with self._engine.connect() as conn:
-            for start in range(0, len(wanted), 1000):
-                chunk = wanted[start : start + 1000]
-                query = sa.select(contacts.c.phone_e164).where(contacts.c.phone_e164.in_(chunk))
+            for start in range(0, len(wanted), 5000):
+                ids = [contact_id_for_phone(e164) for e164 in wanted[start : start + 5000]]
+                query = sa.select(contacts.c.phone_e164).where(ids_match(conn, ids))
                 found.update(conn.execute(query).scalars())
         return found
 
@@ -236,6 +243,10 @@ class ContactQueries:
             raise NotFound(label)
         return contact_of_row(row, now)
 
+    def _status_is(self, code: str) -> list[sa.ColumnElement[bool]]:
+        """A status as a range of the ordered index: its priority, then the code itself."""
+        return [contacts.c.status_priority == self._catalogue.priority(code), contacts.c.status == code]
+
     def _conditions(self, filters: ContactFilters, now: datetime) -> list[sa.ColumnElement[bool]]:
         conditions: list[sa.ColumnElement[bool]] = []
         if filters.list_name is not None:
@@ -251,17 +262,10 @@ class ContactQueries:
         return conditions
 
 
-def _union_by_status(
-    statuses: Sequence[str], conditions: Sequence[sa.ColumnElement[bool]], limit: int
-) -> sa.Select[Any]:
-    """Several statuses: the first ``limit`` rows of each (one index range each), merged and cut."""
+def _union(branches: Sequence[Sequence[sa.ColumnElement[bool]]], limit: int) -> sa.Select[Any]:
+    """The first ``limit`` rows of each branch (one index range each), merged in order and cut."""
     parts = [
-        sa.select(contacts)
-        .where(*conditions, contacts.c.status == status)
-        .order_by(*_ORDER)
-        .limit(limit)
-        .subquery()
-        for status in statuses
+        sa.select(contacts).where(*where).order_by(*_ORDER).limit(limit).subquery() for where in branches
     ]
     union = sa.union_all(*(sa.select(part) for part in parts)).subquery()
     return sa.select(union).order_by(union.c.status_priority, union.c.age_key, union.c.id).limit(limit)

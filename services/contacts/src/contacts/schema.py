@@ -3,13 +3,18 @@
 The read model is created by the contacts Alembic migrations (``contacts/migrations``); this metadata is
 what the projection and the queries use, and what the migration test compares the database against.
 
-Indexes (chosen for a million contacts): every list filter has an index whose trailing columns are the
-default order (``status_priority, age_key, id``), so the first page of a filtered, ordered list is an
-index range scan that stops after ``limit`` rows, and the keyset cursor ``(status_priority, age_key, id)
-> (...)`` starts the next page inside the same index. Locks are found through a partial index on
-``locked_until``; phones through the unique ``phone_e164``. On PostgreSQL ``search`` has a trigram GIN
-index (``pg_trgm``) so ``q`` (``LIKE '%...%'``) does not scan the table; on SQLite ``q`` is a plain
-``LIKE`` over the ordered index.
+Indexes (chosen for a million contacts, and few, because each one costs every bulk insert):
+
+* ``ix_contacts_order (status_priority, age_key, id)`` is the default order itself: the first page of
+  the list is an index range scan that stops after ``limit`` rows, and the keyset cursor
+  ``(status_priority, age_key, id) > (...)`` starts the next page inside it. A status filter is a
+  priority range of the same index (each status has its priority), so statuses need no index of their
+  own; neither does the operator (three operators share the rows, the first page is found at once).
+* ``ix_contacts_list_order (list, status_priority, age_key, id)``: lists can be small (one import).
+* The primary key ``id`` is the uuid5 of the E.164 phone, so it is the phone lookup and its uniqueness.
+* Held locks through a partial index on ``locked_until``.
+* PostgreSQL: a trigram GIN index (``pg_trgm``) on ``search`` so ``q`` (``LIKE '%...%'``) does not scan
+  the table; on SQLite ``q`` is a plain ``LIKE`` over the ordered index (a scan at worst).
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ SEARCH_INDEX = "ix_contacts_search_trgm"
 contacts = sa.Table(
     "contacts",
     metadata,
-    # Deleted contacts have no row; their stream stays in the event store.
+    # The stream id: uuid5 of the E.164 phone (``domain.contact_id_for_phone``), so the primary key is
+    # also the phone's uniqueness and its lookup. Deleted contacts have no row; their stream stays.
     sa.Column("id", sa.Uuid(), primary_key=True),
     sa.Column("phone", sa.Text(), nullable=False),
     sa.Column("phone_e164", sa.String(20), nullable=False),
@@ -55,11 +61,8 @@ contacts = sa.Table(
     sa.Column("search", sa.Text(), nullable=False, server_default=""),
     # Stream version of the last event folded in (the HTTP ETag).
     sa.Column("version", sa.Integer(), nullable=False),
-    sa.UniqueConstraint("phone_e164", name="uq_contacts_phone_e164"),
     sa.Index("ix_contacts_order", "status_priority", "age_key", "id"),
-    sa.Index("ix_contacts_status_order", "status", "status_priority", "age_key", "id"),
     sa.Index("ix_contacts_list_order", "list", "status_priority", "age_key", "id"),
-    sa.Index("ix_contacts_operator_order", "operator", "status_priority", "age_key", "id"),
     sa.Index(
         "ix_contacts_locked_until",
         "locked_until",

@@ -46,14 +46,9 @@ def upgrade() -> None:
         sa.Column("age_key", sa.DateTime(timezone=True), nullable=False),
         sa.Column("search", sa.Text(), nullable=False, server_default=""),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.UniqueConstraint("phone_e164", name="uq_contacts_phone_e164"),
     )
     op.create_index("ix_contacts_order", "contacts", ["status_priority", "age_key", "id"])
-    op.create_index("ix_contacts_status_order", "contacts", ["status", "status_priority", "age_key", "id"])
     op.create_index("ix_contacts_list_order", "contacts", ["list", "status_priority", "age_key", "id"])
-    op.create_index(
-        "ix_contacts_operator_order", "contacts", ["operator", "status_priority", "age_key", "id"]
-    )
     op.create_index(
         "ix_contacts_locked_until",
         "contacts",
