@@ -332,3 +332,25 @@ def test_history_from_the_gateways_rows():
         ("ContactLocked", "duration_minutes=10", "u-1"),
     ]
     assert rows[0].when == NOW.replace(hour=14)
+
+
+def test_history_names_me_and_shortens_other_users_ids():
+    me = Me("ana", "Agent", user_id="0a0a0a0a-0000-4000-8000-00000000000a", display_name="Ana Mora")
+    contact = make_contact(1)
+    api = FakeGateway([contact], me)
+    api.history_rows = [
+        HistoryEntry(NOW, me.user_id, "note", "", "a"),
+        HistoryEntry(
+            NOW - timedelta(minutes=1), "6f1c0e7e-5d7a-4c1e-9a49-0f7d2a1b9c11", "status", "NC", "CUELGA"
+        ),
+    ]
+    vm = ContactPanelViewModel(
+        api,
+        InlineRunner(),
+        Translator("es"),
+        me=lambda: me,
+        capabilities=lambda: capabilities_for("Agent"),
+        clock=lambda: NOW,
+    )
+    vm.open(contact)
+    assert [h.who for h in vm.history] == ["Ana Mora", "Otro usuario (6f1c0e7e)"]

@@ -278,3 +278,24 @@ def test_setup_with_a_bad_key_saves_nothing(tmp_path):
     assert vm.state is SetupState.FAILED
     assert vm.message == "Llave de API inválida"
     assert not configs.path.exists()
+
+
+def test_generator_shows_the_weights_the_server_used():
+    from client.models import Generation
+
+    result = Generation.from_json(
+        {
+            "success": True,
+            "count": 1,
+            "saved": 0,
+            "weights": {"kolbi": 40.0, "telefonica": 35.0, "claro": 25.0},
+            "phones": [{"number": "71913142", "formatted": "7191-3142", "operator": "claro"}],
+        }
+    )
+    api = FakeGateway()
+    api.generate = lambda amount, method, save: result
+    vm = GeneratorViewModel(api, InlineRunner(), Translator("es"))
+    vm.generate()
+    assert vm.shares_text() == (
+        "Claro 1 (100.0 %)\nReparto por operador: Kölbi (ICE) 40 % · Telefónica (Liberty) 35 % · Claro 25 %"
+    )

@@ -270,6 +270,7 @@ class Generation:
     count: int
     saved: int
     phones: Sequence[GeneratedPhone]
+    weights: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Generation:
@@ -279,11 +280,18 @@ class Generation:
             for p in data.get("phones") or []
             if isinstance(p, Mapping)
         ]
+        raw_weights = data.get("weights")
+        weights = (
+            {str(k): float(v) for k, v in raw_weights.items() if isinstance(v, int | float)}
+            if isinstance(raw_weights, Mapping)
+            else {}
+        )
         return cls(
             success=bool(data.get("success")),
             count=int(data.get("count") or len(phones)),
             saved=int(data.get("saved") or 0),
             phones=phones,
+            weights=weights,
         )
 
 

@@ -86,6 +86,8 @@ class GeneratorViewModel:
 
     def _done(self, result: Generation) -> None:
         self.result = result
+        if result.weights:
+            self.configured_weights = dict(result.weights)
         self.state = GeneratorState.DONE
         self.on_change()
 

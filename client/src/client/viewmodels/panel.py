@@ -119,6 +119,15 @@ class ContactPanelViewModel:
         me = self._me()
         return me is not None and me.is_me(user)
 
+    def display_user(self, user: str) -> str:
+        """How a user named by id or name is shown: my own name, a name, or "Otro usuario (abc12345)"."""
+        me = self._me()
+        if me is not None and me.is_me(user):
+            return me.display_name or me.username
+        if user and _looks_like_id(user):
+            return f"{self.t('common.someone')} ({user[:8]})"
+        return user
+
     def who(self, payload: Mapping[str, Any]) -> str:
         """A printable name for the user an event names (ids are not shown to people)."""
         name = str(payload.get("user_name") or payload.get("locked_by_name") or "")
@@ -253,7 +262,8 @@ class ContactPanelViewModel:
             self.load_history()
         if self.contact is None or self.contact.id != contact_id:
             return
-        self.history = sorted(rows, key=lambda r: r.when.timestamp() if r.when else 0.0, reverse=True)
+        ordered = sorted(rows, key=lambda r: r.when.timestamp() if r.when else 0.0, reverse=True)
+        self.history = [replace(row, who=self.display_user(row.who)) for row in ordered]
         self.history_loaded = True
         self.on_change()
 
