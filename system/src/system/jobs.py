@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from contacts.client import ContactsClient
+from generator.jobs import GENERATE_JOB, generate_job
+from generator.service import weights_from_settings
+from importexport.writers import write_csv
 from kernel.jobs import (
     JOBS_TOPIC,
     JobExecutor,
@@ -14,12 +18,24 @@ from kernel.jobs import (
     RqJobRunner,
     ThreadJobRunner,
 )
+from kernel.settings import Settings
 from system.bootstrap import Infrastructure, Mode
 
 
 def job_functions(infra: Infrastructure, contacts: ContactsClient) -> Mapping[str, JobFunction]:
     """Every kind of job, bound to this process's dependencies."""
-    return {}
+    exports = exports_dir(infra.settings)
+    weights = weights_from_settings(infra.settings)
+    return {
+        GENERATE_JOB: lambda context: generate_job(
+            context, contacts=contacts, exports_dir=exports, write_table=write_csv, weights=weights
+        ),
+    }
+
+
+def exports_dir(settings: Settings) -> Path:
+    """Where jobs leave files for download (``GET /jobs/{id}/download``)."""
+    return settings.data_dir / "exports"
 
 
 def job_executor(infra: Infrastructure, contacts: ContactsClient) -> JobExecutor:

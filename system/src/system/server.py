@@ -37,13 +37,15 @@ from gateway.health import HealthCheck, run_checks
 from gateway.live import BusReplay, LiveHub
 from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
+from gateway.routes.generator import GeneratorConfig
 from gateway.runtime import ConfigStore, RuntimeSettings, current_runtime
 from gateway.users import UserDirectory
+from generator.service import weights_from_settings
 from kernel.bus.consumer import Consumer
 from kernel.jobs import JOBS_TOPIC, JobStore
 from kernel.settings import Settings
 from system.bootstrap import CONTACTS_EVENTS, ConfigurationError, Infrastructure, Mode, build_infrastructure
-from system.jobs import job_runner
+from system.jobs import exports_dir, job_runner
 
 log = structlog.get_logger(__name__)
 
@@ -153,6 +155,7 @@ def build_gateway(
         config=config,
         jobs=JobStore(infra.engine),
         runner=job_runner(infra, contacts),
+        generator=GeneratorConfig(weights_from_settings(settings), exports_dir(settings)),
         health_checks={"database": infra.check_database, "bus": infra.check_bus},
     )
     return create_app(deps)
@@ -223,6 +226,11 @@ def serve_distributed(settings: Settings, service: str) -> None:
                 ),
             )
             run_http(app, settings.host, settings.port)
+        elif service == "generator":
+            raise ConfigurationError(
+                "el generador no necesita un proceso propio: el gateway lo ejecuta en su proceso y las "
+                "generaciones grandes corren como trabajos en `callmanager worker`"
+            )
         else:
             raise ConfigurationError(f"el servicio {service!r} todavía no se puede ejecutar por separado")
     finally:

@@ -74,6 +74,11 @@ def _check_weights(weights: Mapping[str, float], catalogue: Catalogue) -> list[F
     return exact
 
 
+def check_weights(weights: Mapping[str, float], catalogue: Catalogue = COSTA_RICA) -> None:
+    """Raise GenerationError (Spanish) unless ``weights`` name known operators with usable values."""
+    _check_weights(weights, catalogue)
+
+
 def _largest_remainder(count: int, weights: list[Fraction]) -> list[int]:
     """Split ``count`` in proportion to ``weights``: floors, then +1 by largest remainder (ties: first)."""
     total = sum(weights)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from generator.draw import GenerationResult, Method, generate, new_seed
@@ -68,7 +69,11 @@ class GeneratorService:
         weights: Mapping[str, float] | None = None,
         avoid_existing: bool = False,
     ) -> GenerationResult:
-        """``count`` unique numbers; with ``avoid_existing``, none a contact has (those are redrawn)."""
+        """``count`` unique numbers; with ``avoid_existing``, none a contact has (those are redrawn).
+
+        With ``avoid_existing`` the result's ``redraws`` counts the numbers discarded because a contact
+        already had them.
+        """
         chosen = self._weights if weights is None else weights
         if not avoid_existing:
             return generate(count, method, chosen, seed, catalogue=self._catalogue)
@@ -82,11 +87,12 @@ class GeneratorService:
         while True:
             result = generate(count, method, chosen, seed, exclude=taken, catalogue=self._catalogue)
             fresh = [n for n in result.numbers if n not in checked]
-            if not fresh:
-                return result
-            clashes = {e.removeprefix(prefix) for e in self._existing([prefix + n for n in fresh])}
-            checked.update(fresh)
-            clashes.intersection_update(fresh)
+            clashes: set[str] = set()
+            if fresh:
+                clashes = {e.removeprefix(prefix) for e in self._existing([prefix + n for n in fresh])}
+                checked.update(fresh)
+                clashes.intersection_update(fresh)
             if not clashes:
-                return result
+                # Every number a contact had was discarded and redrawn once, whichever round found it.
+                return replace(result, redraws=len(taken))
             taken |= clashes
