@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from client_doubles import NOW, FakeGateway, ManualScheduler, QueuedRunner, RecordingSink, make_contact
 
 from client.api import ContactQuery, ServerError
@@ -276,3 +278,23 @@ def _json(contact):
         "operator": contact.operator,
         "version": contact.version,
     }
+
+
+def test_a_save_answer_without_the_holders_name_keeps_the_name_shown():
+    _, _, vm, sink = build([make_contact(1)])
+    vm.reload()
+    holder = "6f1c0e7e-5d7a-4c1e-9a49-0f7d2a1b9c11"
+    vm.apply(
+        "contact_locked",
+        {
+            "id": "c000001",
+            "locked_by": holder,
+            "locked_by_name": "Pedro Solís",
+            "locked_until": "2026-03-02T15:10:00Z",
+            "position": 5,
+        },
+    )
+    saved = replace(vm.contacts["c000001"], locked_by_name="", note="nueva")
+    vm.patch(saved)
+    assert sink.rows[0].lock_owner == "Pedro Solís"
+    assert sink.rows[0].note == "nueva"

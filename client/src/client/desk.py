@@ -79,8 +79,9 @@ class Desk:
         window.after(100, window.lift)
 
     def start(self) -> None:
-        """Ask who we are and connect the live feed; the first page loads once the feed is connected (so no
-        change slips between the two), or after ``first_page_wait_ms`` if the feed is slow to connect."""
+        """Ask who we are and connect the live feed; the first page loads once it is connected."""
+        # Loading after the connect means no change slips between page and feed; a slow feed does not
+        # hold the list back for more than first_page_wait_ms.
         self.session.start()
         if self.live is None:
             self.contacts.reload()

@@ -26,8 +26,7 @@ def client_command(url: str, language: str = "") -> list[str]:
 
 
 def spawn(url: str, api_key: str = "", language: str = "") -> subprocess.Popen[bytes] | None:
-    """Open the client in its own process (the key, when given, through ``CALLMANAGER_API_KEY``); None without
-    a display."""
+    """Open the client in its own process (key via ``CALLMANAGER_API_KEY``); None without a display."""
     available, _reason = display_available()
     if not available:
         return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,6 +74,12 @@ class Contact:
     def display_phone(self) -> str:
         """The national form when known (``8812-3456``), else what was typed."""
         return self.phone_national or self.phone or self.phone_e164
+
+    def keeping_lock_name(self, previous: Contact) -> Contact:
+        """This contact, keeping ``previous``'s holder name when the same holder comes without one."""
+        if self.locked_by and not self.locked_by_name and self.locked_by == previous.locked_by:
+            return replace(self, locked_by_name=previous.locked_by_name)
+        return self
 
     def lock_active(self, now: datetime) -> bool:
         """Whether someone holds the lock at ``now`` (an expired lock is free)."""

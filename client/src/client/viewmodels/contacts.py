@@ -304,8 +304,10 @@ class ContactListViewModel:
 
     def patch(self, contact: Contact) -> None:
         """Show the new state of one loaded contact (or drop it when it left the filter)."""
-        if contact.id not in self.contacts:
+        previous = self.contacts.get(contact.id)
+        if previous is None:
             return
+        contact = contact.keeping_lock_name(previous)
         if not self.query.matches(contact):
             self._remove(contact.id, counted=True)
             return

@@ -211,6 +211,7 @@ class ContactPanelViewModel:
     def _fresh(self, contact_id: str, fresh: Contact) -> None:
         if self.contact is None or self.contact.id != contact_id:
             return
+        fresh = fresh.keeping_lock_name(self.contact)
         if not self.dirty:
             self.draft = {f: getattr(fresh, f) for f in EDITABLE}
         self.contact = fresh
@@ -292,6 +293,7 @@ class ContactPanelViewModel:
     def _saved(self, contact: Contact) -> None:
         self.busy = False
         if self.contact is not None and self.contact.id == contact.id:
+            contact = contact.keeping_lock_name(self.contact)
             self.contact = contact
             self.draft = {f: getattr(contact, f) for f in EDITABLE}
         self.on_saved(contact)

@@ -79,7 +79,7 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         for row, group in enumerate(layout):
             for index, button in enumerate(group):
                 button.grid(row=row, column=index, padx=4, pady=2, sticky="ew")
-        self.message = ctk.CTkLabel(edit, text="", anchor="w", justify="left", wraplength=460)
+        self.message = ctk.CTkLabel(edit, text="", anchor="w", justify="left", wraplength=400)
         self.message.grid(row=5, column=0, columnspan=2, sticky="ew", padx=6, pady=(2, 6))
 
         columns = ("when", "who", "what", "old", "new")
