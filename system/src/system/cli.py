@@ -118,3 +118,42 @@ app.add_typer(users_app, name="users")
 app.command("setup-secure")(setup_secure)
 app.command("check-secure")(check_secure_command)
 app.command("generate")(generate)
+
+
+@app.command()
+def backup(
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Carpeta de datos.")] = None,
+) -> None:
+    """Take a consistent backup of the embedded database now (also while the system runs)."""
+    from system.backup import BackupError, prune_backups, take_backup
+
+    settings = load_settings(data_dir=data_dir)
+    try:
+        taken = take_backup(settings)
+        removed = prune_backups(settings)
+    except BackupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"[green]Copia creada:[/green] {taken.path} ({taken.size:,} bytes)")
+    if removed:
+        console.print(f"Copias antiguas eliminadas: {len(removed)}")
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="Copia a restaurar (callmanager-AAAAMMDD-HHMMSS.db).")],
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Carpeta de datos.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="No pedir confirmación.")] = False,
+) -> None:
+    """Replace the embedded database with a backup (stop the system first; the current one is kept)."""
+    from system.backup import BackupError, restore_backup
+
+    settings = load_settings(data_dir=data_dir)
+    if not yes and not typer.confirm(f"¿Reemplazar {settings.sqlite_path} con {file}?"):
+        raise typer.Exit(1)
+    try:
+        previous = restore_backup(settings, file)
+    except BackupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"[green]Restaurado.[/green] La base anterior quedó en {previous}")
