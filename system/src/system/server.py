@@ -44,6 +44,7 @@ from generator.service import weights_from_settings
 from kernel.bus.consumer import Consumer
 from kernel.jobs import JOBS_TOPIC, JobStore
 from kernel.settings import Settings
+from system.backup import run_backups
 from system.bootstrap import CONTACTS_EVENTS, ConfigurationError, Infrastructure, Mode, build_infrastructure
 from system.jobs import exports_dir, job_runner
 
@@ -198,6 +199,7 @@ def serve_embedded(settings: Settings) -> None:
             infra, contacts.client(), rate_storage=MemoryStorage(), contacts_service=contacts.service
         )
         infra.start_relay()
+        infra.background.spawn("backups", lambda stop: run_backups(settings, stop))
         log.info("callmanager.up", host=settings.host, port=settings.port, data_dir=str(settings.data_dir))
         run_http(app, settings.host, settings.port)
     finally:
