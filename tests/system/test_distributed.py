@@ -52,6 +52,7 @@ def deployment(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[De
         CALLMANAGER_BUS_PREFIX=prefix,
         CALLMANAGER_CONTACTS_URL=contacts_url,
         CALLMANAGER_LOG_FORMAT="json",
+        CALLMANAGER_SECRET_KEY=uuid.uuid4().hex + uuid.uuid4().hex,
     )
     processes: list[Process] = []
     try:
@@ -92,6 +93,8 @@ def test_an_event_from_the_contacts_process_reaches_clients_of_both_gateways(dep
             assert listener.wait_for("contact_locked", id=contact_id)["locked_by_name"] == "ana"
         with httpx.Client(base_url=deployment.gateway_urls[1], headers={"X-API-Key": luis}) as other:
             seen = other.get(f"/contacts/{contact_id}")
+            bypass = httpx.get(f"{deployment.contacts_url}/contacts/{contact_id}", headers={"X-Caller": "{}"})
+            assert bypass.status_code == 401
             assert seen.json()["locked_by_name"] == "ana"
             assert other.put(f"/contacts/{contact_id}", json={"note": "x"}).status_code == 423
     finally:

@@ -8,6 +8,8 @@ manager shared by gateway replicas).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import socket
 import threading
@@ -175,6 +177,17 @@ def add_health(app: FastAPI, checks: Mapping[str, HealthCheck]) -> None:
         )
 
 
+def internal_token(settings: Settings) -> str:
+    """The token services of one deployment show each other, derived from its secret key."""
+    if settings.secret_key is None or len(settings.secret_key.get_secret_value()) < 16:
+        raise ConfigurationError(
+            "el modo distribuido necesita CALLMANAGER_SECRET_KEY (al menos 16 caracteres): "
+            "ejecute callmanager setup-secure"
+        )
+    secret = settings.secret_key.get_secret_value().encode()
+    return hmac.new(secret, b"callmanager internal api", hashlib.sha256).hexdigest()
+
+
 def check_bind(settings: Settings) -> None:
     """Refuse to serve without authentication on anything but loopback."""
     if not settings.enable_auth and not settings.is_loopback:
@@ -213,7 +226,7 @@ def serve_distributed(settings: Settings, service: str) -> None:
         if service == "contacts":
             contacts = build_contacts(infra)
             infra.start_relay()
-            internal = create_contacts_app(contacts.service, contacts.queries)
+            internal = create_contacts_app(contacts.service, contacts.queries, internal_token(settings))
             add_health(internal, {"database": infra.check_database, "bus": infra.check_bus})
             run_http(internal, settings.host, settings.port)
         elif service == "gateway":
@@ -221,7 +234,7 @@ def serve_distributed(settings: Settings, service: str) -> None:
             assert settings.redis_url is not None
             app = build_gateway(
                 infra,
-                HttpContactsClient(settings.contacts_url),
+                HttpContactsClient(settings.contacts_url, internal_token=internal_token(settings)),
                 rate_storage=RedisStorage(settings.redis_url),
                 client_manager=socketio.AsyncRedisManager(
                     settings.redis_url, channel=f"{settings.bus_prefix}:socketio"

@@ -13,13 +13,15 @@ from kernel.jobs import JobExecutor
 from kernel.settings import load_settings
 from system.bootstrap import Mode, build_infrastructure
 from system.jobs import job_executor
+from system.server import internal_token
 
 
 @cache
 def _executor() -> JobExecutor:
     settings = load_settings()
     infra = build_infrastructure(settings, Mode.DISTRIBUTED, migrate=False)
-    return job_executor(infra, HttpContactsClient(settings.contacts_url))
+    contacts = HttpContactsClient(settings.contacts_url, internal_token=internal_token(settings))
+    return job_executor(infra, contacts)
 
 
 def run_job(job_id: str) -> None:

@@ -8,6 +8,7 @@ is answered as ``{"error": {"code", "message", ...details}}`` with the status of
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -15,7 +16,9 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from contacts.client import CALLER_HEADER, INTERNAL_TOKEN_HEADER
 from contacts.commands import Caller, CallOutcome, ImportRow, Source
 from contacts.errors import (
     AlreadyExists,
@@ -35,8 +38,6 @@ from contacts.handlers import ContactsService
 from contacts.message import decode_dataclass
 from contacts.queries import DEFAULT_LIMIT, MAX_LIMIT, ContactQueries
 from contacts.views import Contact, ContactFilters, caller_from_data, error_to_data
-
-CALLER_HEADER = "X-Caller"
 
 ERROR_STATUS: Mapping[type[ContactError], int] = {
     NotFound: 404,
@@ -272,10 +273,37 @@ def create_router(service: ContactsService, queries: ContactQueries) -> APIRoute
     return router
 
 
-def create_app(service: ContactsService, queries: ContactQueries) -> FastAPI:
-    """The internal contacts app: the routes plus the one place domain errors become HTTP answers."""
+class InternalTokenMiddleware:
+    """Refuses every request (but ``/health``) without the deployment's internal token (401)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._token = token.encode()
+        self._header = INTERNAL_TOKEN_HEADER.lower().encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path") != "/health":
+            presented = dict(scope.get("headers") or ()).get(self._header, b"")
+            if not hmac.compare_digest(presented, self._token):
+                message = "Falta el token interno o no es válido: esta API es sólo para los servicios"
+                body = {"error": {"code": "unauthenticated", "message": message}}
+                await json_response(body, 401)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(
+    service: ContactsService, queries: ContactQueries, internal_token: str | None = None
+) -> FastAPI:
+    """The internal contacts app: the routes plus the one place domain errors become HTTP answers.
+
+    With ``internal_token`` every request must carry it in ``X-Internal-Token`` (distributed mode: only
+    the deployment's own services may call, and only they may name the caller in ``X-Caller``).
+    """
     app = FastAPI(title="CallManager contacts (internal)", version="0.1.0")
     app.include_router(create_router(service, queries))
+    if internal_token:
+        app.add_middleware(InternalTokenMiddleware, token=internal_token)
 
     @app.exception_handler(ContactError)
     async def domain_error(_: Request, error: ContactError) -> Response:

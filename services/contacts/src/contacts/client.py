@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from contacts.queries import ContactQueries
 
 CALLER_HEADER = "X-Caller"
+INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 (a header name, not a secret)
 
 
 class ContactsClient(Protocol):
@@ -285,9 +286,15 @@ class HttpContactsClient:
     """Calls the internal contacts API over a pooled ``httpx.Client`` and re-raises its typed errors."""
 
     def __init__(
-        self, base_url: str = "", *, client: httpx.Client | None = None, timeout: float = 30.0
+        self,
+        base_url: str = "",
+        *,
+        client: httpx.Client | None = None,
+        timeout: float = 30.0,
+        internal_token: str | None = None,
     ) -> None:
-        self._client = client or httpx.Client(base_url=base_url, timeout=timeout)
+        headers = {INTERNAL_TOKEN_HEADER: internal_token} if internal_token else {}
+        self._client = client or httpx.Client(base_url=base_url, timeout=timeout, headers=headers)
         self._owned = client is None
 
     def close(self) -> None:
