@@ -104,7 +104,10 @@ def start_embedded(tmp_path: Path, **env: str) -> EmbeddedServer:
     port = free_port()
     data_dir = tmp_path / "data"
     process = start(
-        "up", ["up", "--port", str(port), "--data-dir", str(data_dir)], clean_env(**env), tmp_path
+        "up",
+        ["up", "--no-client", "--port", str(port), "--data-dir", str(data_dir)],
+        clean_env(**env),
+        tmp_path,
     )
     base_url = f"http://127.0.0.1:{port}"
     wait_healthy(base_url, process)

@@ -39,6 +39,7 @@ def test_up_serves_health_from_a_fresh_data_dir(tmp_path: Path) -> None:
         "-m",
         "system",
         "up",
+        "--no-client",
         "--port",
         str(port),
         "--data-dir",

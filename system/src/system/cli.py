@@ -48,17 +48,26 @@ def up(
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Carpeta de datos (CALLMANAGER_DATA_DIR, ./var).")
     ] = None,
+    client: Annotated[
+        bool,
+        typer.Option("--client/--no-client", help="Abrir también el cliente de escritorio si hay pantalla."),
+    ] = True,
 ) -> None:
     """Run every server service in one process (embedded mode: SQLite in the data dir, in-process bus)."""
+    from system.desk import start_client_beside
     from system.server import serve_embedded
 
     settings = load_settings(host=host, port=port, data_dir=data_dir)
     configure_logging(settings)
+    desk_client = start_client_beside(settings) if client else None
     try:
         serve_embedded(settings)
     except ConfigurationError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+    finally:
+        if desk_client is not None and desk_client.poll() is None:
+            desk_client.terminate()
 
 
 @app.command()
