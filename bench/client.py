@@ -14,6 +14,7 @@ real gateway would; both share this machine's cores.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -74,7 +75,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rate", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--searches", type=int, default=5)
+    parser.add_argument("--url", help="a running gateway instead of the double (e.g. callmanager up)")
+    parser.add_argument("--key", help="API key of the window's user (with --url)")
+    parser.add_argument("--writer-key", help="API key of a second user whose PUTs make the live updates")
     args = parser.parse_args(argv)
+    if args.url and not (args.key and args.writer_key):
+        print("--url needs --key and --writer-key")
+        return 2
     if not shutil.which("Xvfb") or not shutil.which("xdotool"):
         print("needs Xvfb and xdotool (apt-get install xvfb xdotool)")
         return 2
@@ -84,6 +91,12 @@ def main(argv: list[str]) -> int:
     print(describe())
     display = Xvfb().start()
     use_display(display.display)
+    if args.url:
+        try:
+            print(f"gateway at {args.url}")
+            return run(args.url, display.display, args)
+        finally:
+            display.stop()
     started = time.perf_counter()
     double = Path(__file__).resolve().parents[1] / "tests" / "client" / "gateway_double.py"
     server = subprocess.Popen(
@@ -103,12 +116,24 @@ def main(argv: list[str]) -> int:
         display.stop()
 
 
+def write_updates(url: str, key: str, ids: list[str], rate: int, seconds: float) -> None:
+    """Another user's note edits at ``rate`` per second through the real API (they come back as events)."""
+    session = requests.Session()
+    session.headers["X-API-Key"] = key
+    start = time.perf_counter()
+    for n in range(int(rate * seconds)):
+        delay = start + n / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        session.put(f"{url}/contacts/{ids[n % len(ids)]}", json={"note": f"actualización {n}"}, timeout=10)
+
+
 def run(url: str, display: str, args: argparse.Namespace) -> int:
     from client.desk import build_desk
     from client.live import ConnectionState
 
     built = time.perf_counter()
-    desk = build_desk(url, "key-agent")
+    desk = build_desk(url, args.key or "key-agent")
     root, tree = desk.root, desk.window.table.tree
     root.update()
     print(f"window built and shown in {(time.perf_counter() - built) * 1000:.0f} ms")
@@ -119,9 +144,10 @@ def run(url: str, display: str, args: argparse.Namespace) -> int:
     rows_at = time.perf_counter() - t0
     pump(root, lambda: desk.session.state is ConnectionState.CONNECTED)
     live_at = time.perf_counter() - t0
+    size = f"{args.contacts:,} contacts" if not args.url else "the server's contacts"
     print(
         f"usable after connect: first {len(tree.get_children())} rows drawn in {rows_at * 1000:.0f} ms, "
-        f"live feed connected in {live_at * 1000:.0f} ms (of {args.contacts:,} contacts; target <= 3000 ms)"
+        f"live feed connected in {live_at * 1000:.0f} ms (of {size}; target <= 3000 ms)"
     )
 
     # Search: type with xdotool into the focused search box, measure last key → rows of that query drawn.
@@ -134,6 +160,8 @@ def run(url: str, display: str, args: argparse.Namespace) -> int:
     desk.contacts.sink = sink
     latencies: list[float] = []
     words = ["Ana Mora 12", "Luis Vargas 3", "María Rojas 77", "8000", "Sofía Castro 5", "Jorge Araya 9"]
+    if args.url:
+        words = ["8812", "6012", "7199", "5123", "8456", "6233"]
     desk.window.search._entry.focus_force()
     for word in words[: args.searches]:
         desk.window.search.delete(0, "end")
@@ -172,12 +200,19 @@ def run(url: str, display: str, args: argparse.Namespace) -> int:
             root.after(10, tick)
 
     root.after(10, tick)
-    requests.post(
-        f"{url}/_test/stream_updates",
-        json={"ids": ids, "per_second": args.rate, "seconds": args.seconds},
-        headers={"X-API-Key": "key-agent"},
-        timeout=10,
-    ).raise_for_status()
+    if args.url:
+        # In its own process, as other agents' desks would be: its HTTP work must not share our GIL.
+        writer = multiprocessing.get_context("spawn").Process(
+            target=write_updates, args=(url, args.writer_key, ids, args.rate, args.seconds), daemon=True
+        )
+        writer.start()
+    else:
+        requests.post(
+            f"{url}/_test/stream_updates",
+            json={"ids": ids, "per_second": args.rate, "seconds": args.seconds},
+            headers={"X-API-Key": "key-agent"},
+            timeout=10,
+        ).raise_for_status()
     total = int(args.rate * args.seconds)
     end = time.perf_counter() + args.seconds + 5
     pump(root, lambda: sink.updates >= total or time.perf_counter() > end, timeout=args.seconds + 10)

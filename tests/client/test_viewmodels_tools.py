@@ -299,3 +299,16 @@ def test_generator_shows_the_weights_the_server_used():
     assert vm.shares_text() == (
         "Claro 1 (100.0 %)\nReparto por operador: Kölbi (ICE) 40 % · Telefónica (Liberty) 35 % · Claro 25 %"
     )
+
+
+def test_generator_reads_the_gateways_flat_weight_settings():
+    api = FakeGateway()
+    api.config_value = {
+        "generator_weight_kolbi": 40.0,
+        "generator_weight_telefonica": 35.0,
+        "generator_weight_claro": 25.0,
+        "rate_limit": "600/minute",
+    }
+    vm = GeneratorViewModel(api, InlineRunner(), Translator("es"))
+    vm.load_weights()
+    assert vm.configured_weights == {"kolbi": 40.0, "telefonica": 35.0, "claro": 25.0}

@@ -53,6 +53,15 @@ class GeneratorViewModel:
         self._runner.submit(self._api.config, self._got_config, lambda _exc: None)
 
     def _got_config(self, config: Mapping[str, Any]) -> None:
+        flat = {
+            key.removeprefix("generator_weight_"): float(value)
+            for key, value in config.items()
+            if key.startswith("generator_weight_") and isinstance(value, int | float)
+        }
+        if flat:
+            self.configured_weights = flat
+            self.on_change()
+            return
         for key in ("generator_weights", "operator_weights", "weights"):
             value = config.get(key)
             if isinstance(value, Mapping):
