@@ -96,6 +96,7 @@ def test_team_lead_force_releases_an_agents_lock(embedded_server: EmbeddedServer
     assert released.json()["locked_by"] is None
     history = ana.get(f"/contacts/{contact['id']}/history").json()
     assert "contacts.LockForceReleased" in {h["event_type"] for h in history}
+    assert {h["username"] for h in history} == {"ana", "marta"}
 
 
 def test_if_match_on_a_stale_version_is_412(embedded_server: EmbeddedServer) -> None:

@@ -87,6 +87,7 @@ def test_a_lock_by_one_agent_reaches_another_live(embedded_server: EmbeddedServe
         assert locked["locked_by_name"] == "ana"
         assert locked["position"] > created["position"]
         assert locked["contact"]["locked_by_name"] == "ana"
+        assert locked["user_name"] == "ana"
     finally:
         listener.close()
 

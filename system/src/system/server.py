@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
+import redis
 import socketio
 import structlog
 import uvicorn
@@ -41,9 +42,10 @@ from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
 from gateway.routes.generator import GeneratorConfig
 from gateway.runtime import ConfigStore, RuntimeSettings, current_runtime
-from gateway.users import UserDirectory
+from gateway.users import UserDirectory, UserNames
 from generator.service import weights_from_settings
 from kernel.bus.consumer import Consumer
+from kernel.bus.lease import Lease, RedisLease, SoleLease, consume_while_leading
 from kernel.jobs import JOBS_TOPIC, JobStore
 from kernel.settings import Settings
 from system.backup import run_backups
@@ -120,7 +122,9 @@ def build_gateway(
         enable_auth=settings.enable_auth,
         loopback=settings.is_loopback,
     )
+    names = UserNames(directory)
     hub = LiveHub(
+        names=names,
         gate=gate,
         contacts=contacts,
         replay=BusReplay(infra.bus, infra.topic(CONTACTS_EVENTS)),
@@ -134,9 +138,19 @@ def build_gateway(
 
     config = ConfigStore(settings, infra.store, limiter, apply_lock_policy)
     config.load()
+
+    def lease(name: str) -> Lease:
+        # Replicas share the fan-out through Redis; one consumes at a time so notices keep their order.
+        if infra.mode is Mode.EMBEDDED or infra.settings.redis_url is None:
+            return SoleLease()
+        client = redis.Redis.from_url(infra.settings.redis_url)
+        return RedisLease(client, infra.topic(f"gateway-lease:{name}"), ttl_ms=3000)
+
     feed = EventFeed(infra.bus, infra.topic(CONTACTS_EVENTS), metrics)
     feed.subscribe(hub.publish)
-    infra.background.spawn("gateway-feed", feed.consumer.run_forever)
+    infra.background.spawn(
+        "gateway-feed", lambda stop: consume_while_leading(feed.consumer, lease("feed"), stop)
+    )
     job_feed = Consumer(
         infra.bus,
         infra.topic(JOBS_TOPIC),
@@ -146,7 +160,9 @@ def build_gateway(
         start="$",
         block_ms=500,
     )
-    infra.background.spawn("gateway-job-feed", job_feed.run_forever)
+    infra.background.spawn(
+        "gateway-job-feed", lambda stop: consume_while_leading(job_feed, lease("jobs"), stop)
+    )
     deps = GatewayDeps(
         gate=gate,
         directory=directory,
@@ -157,6 +173,7 @@ def build_gateway(
         hub=hub,
         config=config,
         jobs=JobStore(infra.engine),
+        names=names,
         runner=job_runner(infra, contacts),
         generator=GeneratorConfig(weights_from_settings(settings), exports_dir(settings)),
         health_checks={"database": infra.check_database, "bus": infra.check_bus},

@@ -28,7 +28,7 @@ from gateway.routes.generator import GeneratorConfig, generator_router
 from gateway.routes.jobs import jobs_router
 from gateway.routes.operations import operations_router
 from gateway.runtime import ConfigStore
-from gateway.users import UserDirectory
+from gateway.users import UserDirectory, UserNames
 from kernel.jobs import JobRunner, JobStore
 
 VERSION = "0.1.0"
@@ -49,6 +49,7 @@ class GatewayDeps:
     hub: LiveHub
     config: ConfigStore
     jobs: JobStore
+    names: UserNames
     runner: JobRunner
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     health_checks: Mapping[str, HealthCheck] = field(default_factory=dict)
@@ -96,7 +97,7 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
             return json_response(_json_stats(deps.metrics))
         return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(contacts_router(deps.contacts, deps.catalogue, deps.hub))
+    app.include_router(contacts_router(deps.contacts, deps.catalogue, deps.hub, deps.names))
     app.include_router(operations_router(deps.config, deps.contacts))
     app.include_router(jobs_router(deps.jobs))
     app.include_router(generator_router(deps.contacts, deps.runner, deps.jobs, deps.generator))

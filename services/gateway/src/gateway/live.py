@@ -32,6 +32,7 @@ from gateway.errors import domain_error_response
 from gateway.metrics import GatewayMetrics
 from gateway.notices import Notice, notices_for
 from gateway.roles import Capability, Principal
+from gateway.users import UserNames
 from kernel.bus.port import Bus
 from kernel.envelope import Envelope
 
@@ -89,6 +90,7 @@ class LiveHub:
         metrics: GatewayMetrics,
         client_manager: socketio.AsyncManager | None = None,
         max_replay: int = 5000,
+        names: UserNames | None = None,
     ) -> None:
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
@@ -102,6 +104,7 @@ class LiveHub:
         self._replay = replay
         self._metrics = metrics
         self._max_replay = max_replay
+        self._names = names
         self._loop: asyncio.AbstractEventLoop | None = None
         self._desks: dict[str, set[str]] = {}
         self._register()
@@ -124,11 +127,25 @@ class LiveHub:
         loop = self._loop
         if loop is None or not events:
             return
-        notices = notices_for(events)
+        notices = self._with_names(notices_for(events))
         if len(notices) <= WITH_CONTACT_UP_TO:
             notices = [self._with_contact(n) for n in notices]
         if notices:
             asyncio.run_coroutine_threadsafe(self._emit_all(notices), loop)
+
+    def _with_names(self, notices: list[Notice]) -> list[Notice]:
+        """Notices carrying ``user_name`` beside the acting ``user`` id."""
+        if self._names is None:
+            return notices
+        try:
+            known = self._names.lookup(str(n.payload.get("user")) for n in notices)
+        except Exception:  # names are a courtesy: a notice without one still goes out
+            log.warning("live.user_names_unavailable")
+            return notices
+        return [
+            Notice(n.name, {**n.payload, "user_name": known.get(str(n.payload.get("user")))}, n.contact_id)
+            for n in notices
+        ]
 
     def _with_contact(self, notice: Notice) -> Notice:
         """The notice carrying the contact as it is now (PRODUCT.md's ``contact`` field), when it exists."""

@@ -30,6 +30,7 @@ from gateway.callers import caller_of
 from gateway.errors import error_response
 from gateway.live import LiveHub
 from gateway.roles import Capability
+from gateway.users import UserNames
 from kernel.phone import parse_phone
 
 MAX_PAGE = 1000
@@ -105,6 +106,7 @@ class HistoryOut(BaseModel):
     old: str | None
     new: str | None
     user_id: str
+    username: str | None
     role: str
     at: str
     detail: dict[str, str]
@@ -160,7 +162,9 @@ class CallOut(BaseModel):
     desk_connected: bool
 
 
-def contacts_router(client: ContactsClient, catalogue: Catalogue, hub: LiveHub) -> APIRouter:
+def contacts_router(
+    client: ContactsClient, catalogue: Catalogue, hub: LiveHub, names: UserNames
+) -> APIRouter:
     """Routes over the contacts service's client (direct in embedded mode, HTTP in distributed mode)."""
     router = APIRouter(tags=["contacts"])
 
@@ -192,12 +196,11 @@ def contacts_router(client: ContactsClient, catalogue: Catalogue, hub: LiveHub) 
         )
         if limit is None:
             return StreamingResponse(_stream_all(client, caller, filters), media_type="application/json")
-        page = client.list_contacts(caller, filters, limit, cursor)
+        body, next_cursor = client.list_contacts_json(caller, filters, limit, cursor)
         headers = {}
-        if page.next_cursor:
-            url = request.url.include_query_params(cursor=page.next_cursor)
+        if next_cursor:
+            url = request.url.include_query_params(cursor=next_cursor)
             headers["Link"] = f'<{url}>; rel="next"'
-        body = orjson.dumps([c.to_data() for c in page.items])
         return Response(body, media_type="application/json", headers=headers)
 
     @router.post("/contacts", status_code=201, response_model=ContactOut, summary="Crear un contacto")
@@ -224,7 +227,9 @@ def contacts_router(client: ContactsClient, catalogue: Catalogue, hub: LiveHub) 
     )
     def history(principal: CanReadContacts, contact_id: ContactId) -> Response:
         entries = client.history(caller_of(principal), contact_id)
-        return Response(orjson.dumps([e.to_data() for e in entries]), media_type="application/json")
+        known = names.lookup(e.user_id for e in entries)
+        rows = [{**e.to_data(), "username": known.get(e.user_id)} for e in entries]
+        return Response(orjson.dumps(rows), media_type="application/json")
 
     @router.put("/contacts/{contact_id}", response_model=ContactOut, summary="Actualizar un contacto")
     def update_contact(
