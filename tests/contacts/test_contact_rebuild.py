@@ -11,14 +11,19 @@ from sqlalchemy.engine import Engine
 from contacts.commands import CallOutcome, ImportRow
 from contacts.handlers import ContactsService
 from contacts.projection import ContactProjection, rebuild
-from contacts.schema import contacts
+from contacts.schema import contact_locks, contacts
 from contacts.statuses import DEFAULT_CATALOGUE
 from kernel.store import EventStore
 
 
 def _snapshot(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
-        return [dict(row) for row in conn.execute(sa.select(contacts).order_by(contacts.c.id)).mappings()]
+        rows = [dict(row) for row in conn.execute(sa.select(contacts).order_by(contacts.c.id)).mappings()]
+        locks = [
+            dict(row)
+            for row in conn.execute(sa.select(contact_locks).order_by(contact_locks.c.id)).mappings()
+        ]
+    return [*rows, *locks]
 
 
 def _work(service: ContactsService, clock: FakeClock) -> None:
@@ -59,7 +64,7 @@ def test_rebuilding_gives_the_same_rows(
 
     assert replayed == store.last_position()
     assert _snapshot(engine) == before
-    assert len(before) == 302
+    assert len(before) == 303
 
 
 def test_rebuilding_from_a_damaged_read_model_repairs_it(

@@ -408,6 +408,7 @@ class ContactsService:
                 previous = decided
             assert pending is not None
             outcomes.extend(pending.result().outcomes)
+        self._projection.settle(self._engine)
         return BatchResult(outcomes=tuple(outcomes), job_id=job_id)
 
     def handle_batch(self, command: CreateOrMergeContacts) -> BatchResult:

@@ -40,7 +40,7 @@ from contacts.events import (
     decode_event,
 )
 from contacts.projection import ids_match, search_terms, utc, utc_required
-from contacts.schema import contacts
+from contacts.schema import contact_locks, contacts
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 from contacts.views import Contact, ContactFilters, HistoryEntry, Page
 from kernel.envelope import Envelope
@@ -82,6 +82,15 @@ def contact_of_row(row: RowMapping, now: datetime) -> Contact:
     )
 
 
+def status_condition(catalogue: Catalogue, code: str) -> list[sa.ColumnElement[bool]]:
+    """Rows with status ``code``: its priority alone when no other status shares that priority."""
+    priority = catalogue.priority(code)
+    condition = [contacts.c.status_priority == priority]
+    if any(s.priority == priority and s.code != code for s in catalogue.statuses):
+        condition.append(contacts.c.status == code)
+    return condition
+
+
 def encode_cursor(priority: int, age_key: datetime, contact_id: str) -> str:
     """The opaque, URL-safe cursor of a row's sort key."""
     raw = orjson.dumps([priority, utc_required(age_key).isoformat(), contact_id])
@@ -97,6 +106,75 @@ def decode_cursor(cursor: str) -> tuple[int, datetime, uuid.UUID]:
         return int(priority), utc_required(moment), uuid.UUID(str(contact_id))
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         raise InvalidInput("cursor", "El cursor de paginación no es válido") from None
+
+
+# The page's columns as the driver returns them (SQLite: text datetimes and hex ids; PostgreSQL: aware
+# datetimes and UUIDs), ``extra`` as JSON text: :func:`_raw_contact_data` turns them into JSON values.
+_RAW_FIELDS = (
+    "id", "phone", "phone_e164", "phone_national", "name", "status", "note", "email", "extra", "list",
+    "operator", "locked_by", "locked_by_name", "locked_until", "last_contacted_at", "created_at",
+    "updated_at", "version", "status_priority", "age_key",
+)  # fmt: skip
+_RAW_COLUMNS = tuple(
+    sa.type_coerce(
+        sa.cast(contacts.c[name], sa.Text()) if name == "extra" else contacts.c[name], sa.types.NullType()
+    ).label(name)
+    for name in _RAW_FIELDS
+)
+
+
+def _raw_contact_data(row: Sequence[Any], now: datetime) -> dict[str, Any]:
+    """``contact_of_row(row, now).to_data()`` computed from a row of :data:`_RAW_COLUMNS`."""
+    (id_, phone, e164, national, name, status, note, email, extra, list_name, operator, locked_by,
+     locked_by_name, locked_until, last_contacted, created_at, updated_at, version, _, _) = row  # fmt: skip
+    until = _raw_moment(locked_until) if locked_by is not None else None
+    held = until is not None and until > now
+    return {
+        "id": _raw_uuid(id_),
+        "phone": phone,
+        "phone_e164": e164,
+        "phone_national": national,
+        "name": name,
+        "status": status,
+        "note": note,
+        "email": email,
+        "extra": orjson.Fragment(extra) if extra else {},
+        "list": list_name,
+        "operator": operator or None,
+        "locked_by": locked_by if held else None,
+        "locked_by_name": locked_by_name if held else None,
+        "locked_until": until.isoformat() if held and until is not None else None,
+        "last_contacted_at": _raw_iso(last_contacted),
+        "created_at": _raw_iso(created_at),
+        "updated_at": _raw_iso(updated_at),
+        "version": int(version),
+    }
+
+
+def _raw_uuid(value: object) -> str:
+    """A driver's uuid (SQLite: 32 hex digits; PostgreSQL: ``uuid.UUID``) in its canonical text form."""
+    if isinstance(value, str) and len(value) == 32:
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    return str(value)
+
+
+def _raw_moment(value: object) -> datetime | None:
+    """A driver's timestamp (SQLite text in UTC, or a datetime) as an aware UTC datetime."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(moment, datetime)
+    return utc_required(moment)
+
+
+def _raw_iso(value: object) -> str | None:
+    """``utc(moment).isoformat()`` of a driver's timestamp; SQLAlchemy's SQLite text is rewritten directly."""
+    if isinstance(value, str) and len(value) == 26 and value[10] == " " and value[19] == ".":
+        # "YYYY-MM-DD HH:MM:SS.ffffff" (naive UTC) → "YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00"
+        seconds = value[11:19] if value.endswith(".000000") else value[11:]
+        return f"{value[:10]}T{seconds}+00:00"
+    moment = _raw_moment(value)
+    return moment.isoformat() if moment is not None else None
 
 
 class ContactQueries:
@@ -121,9 +199,52 @@ class ContactQueries:
         cursor: str | None = None,
     ) -> Page:
         """One page of contacts matching ``filters`` in the default order, starting after ``cursor``."""
+        now = self._now()
+        query = self._page_query(filters, limit, cursor, now, contacts.c)
+        with self._engine.connect() as conn:
+            rows = list(conn.execute(query).mappings())
+        items = tuple(contact_of_row(row, now) for row in rows[:limit])
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = encode_cursor(last["status_priority"], last["age_key"], str(last["id"]))
+        return Page(items, next_cursor)
+
+    def list_contacts_json(
+        self,
+        filters: ContactFilters = ContactFilters(),
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> tuple[bytes, str | None]:
+        """:meth:`list_contacts` serialised once: the JSON array of its contacts' data, and the next cursor.
+
+        The rows go to JSON as the driver returns them (no Contact objects, no datetime round trip):
+        about a third of the time of building the page and dumping ``Contact.to_data()`` of each item.
+        """
+        now = self._now()
+        query = self._page_query(filters, limit, cursor, now, _RAW_COLUMNS)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        body = orjson.dumps([_raw_contact_data(row, now) for row in rows[:limit]])
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            age_key = _raw_moment(last.age_key)
+            assert age_key is not None
+            next_cursor = encode_cursor(last.status_priority, age_key, _raw_uuid(last.id))
+        return body, next_cursor
+
+    def _page_query(
+        self,
+        filters: ContactFilters,
+        limit: int,
+        cursor: str | None,
+        now: datetime,
+        columns: Iterable[sa.ColumnElement[Any]],
+    ) -> sa.Select[Any]:
+        """The query of one page selecting ``columns``: ``limit + 1`` rows, to tell whether more follow."""
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidInput("limit", f"El límite debe estar entre 1 y {MAX_LIMIT}")
-        now = self._now()
         after = decode_cursor(cursor) if cursor else None
         statuses = tuple(dict.fromkeys(self._catalogue.normalise(s) for s in filters.statuses))
         conditions = self._conditions(filters, now)
@@ -138,21 +259,12 @@ class ContactQueries:
                 conditions.extend(self._status_is(statuses[0]))
             order: tuple[sa.ColumnElement[Any], ...] = _ORDER
             if filters.locked is True:
-                # Held locks are few: find them through their index and sort them. An expression as first
-                # sort key keeps SQLite's planner from walking the whole ordered index instead.
+                # Held locks are few: fetch them by id and sort them. An expression as first sort key
+                # keeps SQLite's planner from walking the whole ordered index instead.
                 order = (contacts.c.status_priority + 0, *_ORDER[1:])
-            query = sa.select(contacts).where(*conditions).order_by(*order).limit(limit + 1)
-        else:
-            branches = [[*conditions, *self._status_is(status)] for status in statuses]
-            query = _union(branches, limit + 1)
-        with self._engine.connect() as conn:
-            rows = list(conn.execute(query).mappings())
-        items = tuple(contact_of_row(row, now) for row in rows[:limit])
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = encode_cursor(last["status_priority"], last["age_key"], str(last["id"]))
-        return Page(items, next_cursor)
+            return sa.select(*columns).where(*conditions).order_by(*order).limit(limit + 1)
+        branches = [[*conditions, *self._status_is(status)] for status in statuses]
+        return _union(branches, limit + 1, columns)
 
     def iter_contacts(
         self, filters: ContactFilters = ContactFilters(), page_size: int = 500
@@ -217,8 +329,9 @@ class ContactQueries:
         now = self._now()
         query = (
             sa.select(contacts)
-            .where(contacts.c.locked_until > now, contacts.c.locked_by.is_not(None))
-            .order_by(contacts.c.locked_until, contacts.c.id)
+            .join(contact_locks, contact_locks.c.id == contacts.c.id)
+            .where(contact_locks.c.locked_until > now)
+            .order_by(contact_locks.c.locked_until, contacts.c.id)
         )
         with self._engine.connect() as conn:
             return [contact_of_row(row, now) for row in conn.execute(query).mappings()]
@@ -227,7 +340,7 @@ class ContactQueries:
         """Totals for dashboards: contacts, held locks and counts by status."""
         by_status = self.counts_by_status()
         now = self._now()
-        locked = sa.select(sa.func.count()).where(contacts.c.locked_until > now)
+        locked = sa.select(sa.func.count()).where(contact_locks.c.locked_until > now)
         with self._engine.connect() as conn:
             held = int(conn.execute(locked).scalar_one())
         return {"total": sum(by_status.values()), "locked": held, "by_status": by_status}
@@ -244,8 +357,12 @@ class ContactQueries:
         return contact_of_row(row, now)
 
     def _status_is(self, code: str) -> list[sa.ColumnElement[bool]]:
-        """A status as a range of the ordered index: its priority, then the code itself."""
-        return [contacts.c.status_priority == self._catalogue.priority(code), contacts.c.status == code]
+        """A status as a range of the ordered index: its priority (and the code, if the priority is shared).
+
+        The planner cannot know a status implies its priority; given both it underestimates the rows
+        and sorts them all instead of reading the first page off the index.
+        """
+        return status_condition(self._catalogue, code)
 
     def _conditions(self, filters: ContactFilters, now: datetime) -> list[sa.ColumnElement[bool]]:
         conditions: list[sa.ColumnElement[bool]] = []
@@ -254,19 +371,29 @@ class ContactQueries:
         if filters.operator is not None:
             conditions.append(contacts.c.operator == filters.operator)
         if filters.locked is True:
-            conditions.append(contacts.c.locked_until > now)
+            held = sa.select(contact_locks.c.id).where(contact_locks.c.locked_until > now)
+            conditions.append(contacts.c.id.in_(held.scalar_subquery()))
         elif filters.locked is False:
             conditions.append(sa.or_(contacts.c.locked_until.is_(None), contacts.c.locked_until <= now))
-        for term in search_terms(filters.q):
-            conditions.append(contacts.c.search.like(f"%{_escape_like(term)}%", escape=_LIKE_ESCAPE))
+        terms = search_terms(filters.q)
+        whole = _whole_phone(filters.q) if len(terms) == 1 and terms[0].isdigit() else None
+        if whole is not None:
+            # A complete number is that contact (its id is the phone's uuid5): no text scan.
+            conditions.append(contacts.c.id == uuid.UUID(contact_id_for_phone(whole)))
+        else:
+            for term in terms:
+                conditions.append(contacts.c.search.like(f"%{_escape_like(term)}%", escape=_LIKE_ESCAPE))
         return conditions
 
 
-def _union(branches: Sequence[Sequence[sa.ColumnElement[bool]]], limit: int) -> sa.Select[Any]:
+def _union(
+    branches: Sequence[Sequence[sa.ColumnElement[bool]]],
+    limit: int,
+    columns: Iterable[sa.ColumnElement[Any]],
+) -> sa.Select[Any]:
     """The first ``limit`` rows of each branch (one index range each), merged in order and cut."""
-    parts = [
-        sa.select(contacts).where(*where).order_by(*_ORDER).limit(limit).subquery() for where in branches
-    ]
+    chosen = list(columns)
+    parts = [sa.select(*chosen).where(*where).order_by(*_ORDER).limit(limit).subquery() for where in branches]
     union = sa.union_all(*(sa.select(part) for part in parts)).subquery()
     return sa.select(union).order_by(union.c.status_priority, union.c.age_key, union.c.id).limit(limit)
 
@@ -340,6 +467,16 @@ def _history_rows(envelope: Envelope, event: ContactEvent) -> list[HistoryEntry]
                 )
             ]
     return [entry("", None, None)]
+
+
+def _whole_phone(q: str) -> str | None:
+    """The E.164 form of ``q`` when it is a complete, valid phone number (eight digits or more)."""
+    if sum(ch.isdigit() for ch in q) < 8:
+        return None
+    try:
+        return parse_phone_fast(q).e164
+    except InvalidPhone:
+        return None
 
 
 def _escape_like(term: str) -> str:

@@ -19,7 +19,8 @@ import structlog
 from sqlalchemy.engine import Engine
 
 from contacts.handlers import ContactsService
-from contacts.schema import contacts
+from contacts.queries import status_condition
+from contacts.schema import contact_locks, contacts
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 
 log = structlog.get_logger(__name__)
@@ -65,19 +66,14 @@ class LockExpiry:
         after: tuple[datetime, uuid.UUID] | None = None
         while True:
             query = (
-                sa.select(contacts.c.locked_until, contacts.c.id)
-                .where(
-                    contacts.c.locked_until.is_not(None),
-                    contacts.c.locked_until <= moment,
-                    contacts.c.locked_by.is_not(None),
-                )
-                .order_by(contacts.c.locked_until, contacts.c.id)
+                sa.select(contact_locks.c.locked_until, contact_locks.c.id)
+                .where(contact_locks.c.locked_until <= moment)
+                .order_by(contact_locks.c.locked_until, contact_locks.c.id)
                 .limit(self._batch_size)
             )
             if after is not None:
-                query = query.where(
-                    sa.tuple_(contacts.c.locked_until, contacts.c.id) > sa.tuple_(*_bound(after))
-                )
+                key = sa.tuple_(contact_locks.c.locked_until, contact_locks.c.id)
+                query = query.where(key > sa.tuple_(*_bound(after)))
             with self._engine.connect() as conn:
                 found = [(until, key) for until, key in conn.execute(query)]
             if not found:
@@ -126,11 +122,7 @@ class Ageing:
             while True:
                 query = (
                     sa.select(contacts.c.age_key, contacts.c.id)
-                    .where(
-                        contacts.c.status == status,
-                        contacts.c.status_priority == self._catalogue.priority(status),
-                        contacts.c.age_key <= since,
-                    )
+                    .where(*status_condition(self._catalogue, status), contacts.c.age_key <= since)
                     .order_by(contacts.c.age_key, contacts.c.id)
                     .limit(self._batch_size)
                 )

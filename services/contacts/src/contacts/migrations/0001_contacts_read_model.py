@@ -1,4 +1,4 @@
-"""Contacts read model: one row per live contact, indexes for the list, lookups, locks and search.
+"""Contacts read model: one row per live contact, indexes for the list and search, the held locks.
 
 Revision ID: contacts_0001
 Revises:
@@ -19,7 +19,6 @@ branch_labels: str | Sequence[str] | None = ("contacts",)
 depends_on: str | Sequence[str] | None = "kernel_0001"
 
 _JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-_LOCKED = sa.text("locked_until IS NOT NULL")
 
 
 def upgrade() -> None:
@@ -49,14 +48,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_contacts_order", "contacts", ["status_priority", "age_key", "id"])
     op.create_index("ix_contacts_list_order", "contacts", ["list", "status_priority", "age_key", "id"])
-    op.create_index(
-        "ix_contacts_locked_until",
-        "contacts",
-        ["locked_until"],
-        sqlite_where=_LOCKED,
-        postgresql_where=_LOCKED,
+    op.create_table(
+        "contact_locks",
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("locked_until", sa.DateTime(timezone=True), nullable=False),
     )
+    op.create_index("ix_contact_locks_until", "contact_locks", ["locked_until", "id"])
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE contacts SET (fillfactor = 90)")
         schema = _trigram_schema()
         op.execute(
             f'CREATE INDEX ix_contacts_search_trgm ON contacts USING gin (search "{schema}".gin_trgm_ops)'
@@ -64,6 +63,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("contact_locks")
     op.drop_table("contacts")
 
 
