@@ -81,7 +81,13 @@ def test_a_large_save_streams_in_slices_with_the_operator_on_every_row() -> None
     request = GenerationRequest(12_000, Method.STRATIFIED, save=True, seed=3, list_name="gen-x")
 
     run = run_generation(
-        request, WEIGHTS, client(contacts), MANAGER, job_id="job-1", progress=lambda *a: seen.append(a)
+        request,
+        WEIGHTS,
+        client(contacts),
+        MANAGER,
+        job_id="job-1",
+        progress=lambda *a: seen.append(a),
+        save_batch=5000,
     )
 
     assert [len(rows) for rows, *_ in contacts.batches] == [5000, 5000, 2000]
