@@ -113,6 +113,12 @@ def test_random_shares_at_100000_are_within_half_a_point_of_the_weights(weights:
     assert len(set(result.numbers)) == 100_000
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_random_never_picks_an_operator_weighing_zero_beside_a_tiny_weight(seed: int) -> None:
+    result = generate(200, Method.RANDOM, {"kolbi": 0, "telefonica": 5e-324, "claro": 0}, seed=seed)
+    assert result.counts == {"kolbi": 0, "telefonica": 200, "claro": 0}
+
+
 def test_the_same_seed_gives_the_same_numbers_in_the_same_order() -> None:
     for method in Method:
         first = generate(2000, method, DEFAULT_WEIGHTS, seed=42)

@@ -108,7 +108,12 @@ def _operator_sequence(
 ) -> list[int]:
     """The operator (catalogue index) of each position in the request, in output order."""
     if method is Method.RANDOM:
-        running = list(accumulate(float(w) for w in _check_weights(weights, catalogue)))
+        exact = _check_weights(weights, catalogue)
+        total = sum(exact)
+        # Cumulative shares computed exactly, then rounded: the last is exactly 1.0 and an operator
+        # weighing 0 repeats its neighbour's bound, so it can never be chosen (with raw float weights
+        # as tiny as 5e-324 the scaled draw could round onto it).
+        running = [float(c / total) for c in accumulate(exact)]
         return rng.choices(range(len(catalogue.ranges)), cum_weights=running, k=count)
     sequence: list[int] = []
     for j, n in enumerate(_exact_split(count, method, weights, catalogue)):
