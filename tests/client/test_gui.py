@@ -1,45 +1,17 @@
 """The real client window under Xvfb against the in-process gateway double: load, search, select, lock,
-live patch, call without desk, reconnect, supervisor tools, first-run dialog. Screenshots go to
-``$CALLMANAGER_SCREENSHOT_DIR`` when set (``docs/screenshots`` is made that way)."""
+live patch, call without desk, reconnect, supervisor tools, first-run dialog. (The same window against the
+real server, and the screenshots, are in ``test_gui_real_server.py``.)"""
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 from gateway_double import GatewayDouble
-from xscreen import Xvfb, screenshot, use_display
+from tkdrive import cells as row_cells
+from tkdrive import pump, settle
 
 pytestmark = pytest.mark.gui
-
-REQUIRE = os.environ.get("CALLMANAGER_REQUIRE_SERVICES") == "1"
-
-
-@pytest.fixture(scope="module")
-def display() -> Iterator[str]:
-    if not Xvfb.available():
-        message = "Xvfb is not installed (apt-get install xvfb); the GUI test needs a virtual display"
-        if REQUIRE:
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        import tkinter  # noqa: F401
-    except ImportError as exc:
-        if REQUIRE:
-            pytest.fail(f"tkinter missing: {exc}")
-        pytest.skip(f"tkinter missing: {exc}")
-    server = Xvfb().start()
-    previous = os.environ.get("DISPLAY")
-    use_display(server.display)
-    yield server.display
-    server.stop()
-    if previous is None:
-        os.environ.pop("DISPLAY", None)
-    else:
-        os.environ["DISPLAY"] = previous
 
 
 @pytest.fixture(scope="module")
@@ -49,34 +21,8 @@ def gateway() -> Iterator[GatewayDouble]:
     double.stop()
 
 
-def pump(root, until: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Run the Tk loop until ``until()`` holds."""
-    deadline = time.monotonic() + timeout
-    while not until():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the window")
-        root.update()
-        time.sleep(0.01)
-
-
-def settle(root, seconds: float = 0.3) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        root.update()
-        time.sleep(0.01)
-
-
-def shot(display: str, window, name: str) -> None:
-    folder = os.environ.get("CALLMANAGER_SCREENSHOT_DIR")
-    if not folder:
-        return
-    window.update()
-    box = (window.winfo_rootx(), window.winfo_rooty(), window.winfo_width(), window.winfo_height())
-    screenshot(Path(folder) / f"{name}.png", display, box)
-
-
 def cells(desk, iid: str) -> tuple[str, ...]:
-    return tuple(str(v) for v in desk.window.table.tree.item(iid, "values"))
+    return row_cells(desk.window.table.tree, iid)
 
 
 @pytest.fixture
@@ -143,7 +89,6 @@ def test_window_lists_contacts_and_follows_the_user(display, gateway, desk):
     settle(root, 0.1)
     root.event_generate("<Control-s>")
     pump(root, lambda: desk.panel.message == "Cambios guardados.")
-    shot(display, root, "main")
 
     root.event_generate("<Control-n>")
     pump(root, lambda: desk.panel.contact is not None and desk.panel.contact.id != iid)
@@ -177,7 +122,6 @@ def test_supervisor_tools(display, gateway, desk, tmp_path, monkeypatch):
     assert [window.rows.item(i, "values") for i in window.rows.get_children()] == [
         ("3", "número no válido: demasiado corto")
     ]
-    shot(display, window, "import")
     window.destroy()
 
     desk.window.tool_buttons["generate"].invoke()
@@ -191,8 +135,6 @@ def test_supervisor_tools(display, gateway, desk, tmp_path, monkeypatch):
     monkeypatch.setattr(filedialog, "asksaveasfilename", lambda **_: str(target))
     window.save_button.invoke()
     assert target.read_text(encoding="utf-8-sig").count("\n") == 21
-    settle(root)
-    shot(display, window, "generate")
     window.destroy()
 
     desk.window.tool_buttons["export"].invoke()
@@ -203,15 +145,12 @@ def test_supervisor_tools(display, gateway, desk, tmp_path, monkeypatch):
     pump(root, lambda: "guardada" in window.status.cget("text"))
     assert exported.read_text().count("\n") == 2001
     assert window.format.get() == "csv"
-    shot(display, window, "export")
     window.destroy()
 
     desk.window.tool_buttons["metrics"].invoke()
     window = desk.windows["metrics"]
     pump(root, lambda: len(window.by_status.get_children()) == 12)
     assert window.agents is not None
-    settle(root)
-    shot(display, window, "metrics")
     window.destroy()
 
 
@@ -236,8 +175,6 @@ def test_agent_sees_no_supervisor_tools_and_a_lock_held_by_someone_else(display,
         pump(root, lambda: "beto" in desk.window.panel.message.cget("text"))
         assert desk.window.panel.lock_line.cget("text").startswith("Locked by beto until")
         assert desk.window.panel.save_button.cget("state") == "disabled"
-        settle(root)
-        shot(display, root, "agent_locked_en")
     finally:
         desk.close()
 
@@ -269,8 +206,6 @@ def test_first_run_dialog_tests_and_saves_the_connection(display, gateway, tmp_p
         pump(root, lambda: vm.state is SetupState.SAVED)
         assert frame.message.cget("text").startswith("Conectado como lucia (Líder de equipo).")
         assert store.load().server_url == gateway.url
-        settle(root, 0.2)
-        shot(display, root, "setup")
     finally:
         runner.shutdown()
         dispatcher.detach()

@@ -354,3 +354,78 @@ def test_history_names_me_and_shortens_other_users_ids():
     )
     vm.open(contact)
     assert [h.who for h in vm.history] == ["Ana Mora", "Otro usuario (6f1c0e7e)"]
+
+
+def test_history_rows_name_the_actor_and_the_lock_holder_instead_of_their_ids():
+    from client.models import history_from_json
+
+    ana = "22d32649-ab7d-4441-a2f3-b67bc37a1821"
+    rows = history_from_json(
+        [
+            {
+                "event_type": "contacts.ContactLocked",
+                "field": "locked_by",
+                "old": None,
+                "new": ana,
+                "user_id": ana,
+                "username": "ana",
+                "at": "2026-03-02T14:01:00+00:00",
+                "detail": {"locked_until": "2026-03-02T14:11:00+00:00", "name": "ana"},
+            },
+            {
+                "event_type": "contacts.LockReleased",
+                "field": "locked_by",
+                "old": ana,
+                "new": None,
+                "user_id": ana,
+                "username": "ana",
+                "at": "2026-03-02T14:05:00+00:00",
+                "detail": {},
+            },
+        ]
+    )
+    assert [(r.who, r.what, r.old, r.new) for r in rows] == [
+        ("ana", "locked_by", "", "ana"),
+        ("ana", "locked_by", "ana", ""),
+    ]
+
+
+def test_a_lock_answer_carrying_the_contact_brings_its_new_version_so_the_next_save_matches():
+    from client.api import LockInfo
+
+    api, vm = build()
+    locked = replace(api.contacts["c000001"], version=2)
+    api.lock = lambda contact_id, minutes: LockInfo(
+        "ana", (NOW + timedelta(minutes=10)).isoformat(), "", locked
+    )
+    rows = []
+    vm.on_saved = rows.append
+    vm.lock(10)
+    assert vm.contact.version == 2
+    assert rows[-1].locked_by == "ana"
+    vm.set_field("note", "después del bloqueo")
+    vm.save()
+    _, (_, _, version) = next(c for c in api.calls if c[0] == "update_contact")
+    assert version == 2
+
+
+def test_a_lock_event_carrying_the_contact_brings_its_new_version():
+    _, vm = build()
+    contact = {"id": "c000001", "phone": "88000001", "name": vm.contact.name, "status": "NC", "version": 5}
+    vm.apply(
+        "contact_locked",
+        {
+            "id": "c000001",
+            "locked_by": "u-beto",
+            "locked_by_name": "beto",
+            "locked_until": None,
+            "contact": contact,
+        },
+    )
+    assert vm.contact.version == 5
+    assert vm.lock_state() is LockState.OTHER
+    vm.apply(
+        "contact_unlocked", {"id": "c000001", "unlocked_by": "u-beto", "contact": {**contact, "version": 6}}
+    )
+    assert vm.contact.version == 6
+    assert vm.lock_state() is LockState.FREE

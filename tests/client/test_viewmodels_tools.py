@@ -162,7 +162,7 @@ def test_export_failure_says_no_file_was_saved(tmp_path):
     vm.start(tmp_path / "x.xlsx")
     assert vm.state is ExportState.FAILED
     assert (
-        vm.text == "La exportación falló: La descarga se cortó: 10 de 99 bytes.. No se guardó ningún archivo."
+        vm.text == "La exportación falló: La descarga se cortó: 10 de 99 bytes. No se guardó ningún archivo."
     )
     assert not (tmp_path / "x.xlsx").exists()
 
@@ -312,3 +312,33 @@ def test_generator_reads_the_gateways_flat_weight_settings():
     vm = GeneratorViewModel(api, InlineRunner(), Translator("es"))
     vm.load_weights()
     assert vm.configured_weights == {"kolbi": 40.0, "telefonica": 35.0, "claro": 25.0}
+
+
+def test_metrics_read_the_gateways_prometheus_families_as_plain_figures():
+    api = FakeGateway()
+    api.metrics_value = {
+        "callmanager_http_requests": {
+            "callmanager_http_requests_total{method=GET,route=/contacts,status=200}": 40.0,
+            "callmanager_http_requests_total{method=POST,route=/contacts,status=422}": 3.0,
+            "callmanager_http_requests_total{method=GET,route=/stats,status=500}": 1.0,
+        },
+        "callmanager_http_request_seconds": {
+            "callmanager_http_request_seconds_count{route=/contacts}": 44.0,
+            "callmanager_http_request_seconds_sum{route=/contacts}": 0.2,
+        },
+        "callmanager_socket_connections": {"callmanager_socket_connections": 2.0},
+        "callmanager_events_relayed": {
+            "callmanager_events_relayed_total{type=contacts.ContactCreated}": 20.0,
+            "callmanager_events_relayed_total{type=contacts.ContactLocked}": 2.0,
+        },
+    }
+    vm = MetricsViewModel(api, InlineRunner(), Translator("es"), StatusCatalogue())
+    vm.refresh()
+    assert ("Solicitudes atendidas", "44") in vm.other
+    assert ("Solicitudes rechazadas (4xx)", "3") in vm.other
+    assert ("Errores del servidor (5xx)", "1") in vm.other
+    assert ("Respuesta promedio (ms)", "4.55") in vm.other
+    assert ("Clientes en vivo conectados", "2") in vm.other
+    assert ("Cambios enviados en vivo", "22") in vm.other
+    assert not any(key.startswith("callmanager_") for key, _ in vm.other)
+    assert vm.calls == []

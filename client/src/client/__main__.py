@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from client.config import ConfigStore, choose_key_store, config_dir, load_key
+
+if TYPE_CHECKING:
+    from client.desk import Desk
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -55,16 +59,12 @@ def run_setup(store: ConfigStore, language: str) -> bool:
     return vm.state is SetupState.SAVED
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the desktop client; returns the exit code."""
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    if (
-        sys.platform.startswith("linux")
-        and not os.environ.get("DISPLAY")
-        and not os.environ.get("WAYLAND_DISPLAY")
-    ):
-        print("callmanager-client: no hay pantalla (DISPLAY no está definido).", file=sys.stderr)
-        return 2
+def open_desk(args: argparse.Namespace) -> Desk | None:
+    """The main window for the saved or given server and key (first-run dialog when either is missing).
+
+    The key comes from ``CALLMANAGER_API_KEY`` or the key store; None when no connection could be set up
+    (the reason is printed). The window is built but not started.
+    """
     folder = config_dir()
     store = ConfigStore(folder)
     config = store.load()
@@ -75,18 +75,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.setup or not url or not key:
         if not run_setup(store, language):
             print("callmanager-client: conexión no configurada; no se abrió la ventana.", file=sys.stderr)
-            return 1
+            return None
         config = store.load()
         url = config.server_url
         language = args.lang or config.language
         key = load_key(keys, folder, url)
         if not key:
             print("callmanager-client: no se encontró la llave guardada.", file=sys.stderr)
-            return 1
+            return None
 
     from client.desk import build_desk
 
-    desk = build_desk(url, key, language=language, live=not args.no_live)
+    return build_desk(url, key, language=language, live=not args.no_live)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the desktop client; returns the exit code."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if (
+        sys.platform.startswith("linux")
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+    ):
+        print("callmanager-client: no hay pantalla (DISPLAY no está definido).", file=sys.stderr)
+        return 2
+    desk = open_desk(args)
+    if desk is None:
+        return 1
     desk.start()
     desk.root.mainloop()
     return 0

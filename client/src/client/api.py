@@ -193,6 +193,7 @@ class LockInfo:
     locked_by: str
     locked_until: str
     locked_by_name: str = ""
+    contact: Contact | None = None
 
 
 class Gateway(Protocol):
@@ -227,8 +228,8 @@ class Gateway(Protocol):
     def lock(self, contact_id: str, minutes: int) -> LockInfo:
         """``POST /contacts/{id}/lock``."""
 
-    def unlock(self, contact_id: str) -> None:
-        """``DELETE /contacts/{id}/lock``."""
+    def unlock(self, contact_id: str) -> Contact | None:
+        """``DELETE /contacts/{id}/lock``; the contact as it is now when the server sends it."""
 
     def call(self, contact_id: str) -> CallRequest:
         """``POST /contacts/{id}/call``."""
@@ -432,11 +433,12 @@ class GatewayApi:
             str(data.get("locked_by") or ""),
             str(data.get("locked_until") or ""),
             str(data.get("locked_by_name") or ""),
+            _contact_or_none(data),
         )
 
-    def unlock(self, contact_id: str) -> None:
-        """``DELETE /contacts/{id}/lock``."""
-        self._request("DELETE", f"/contacts/{contact_id}/lock").close()
+    def unlock(self, contact_id: str) -> Contact | None:
+        """``DELETE /contacts/{id}/lock``; the released contact (with its new version) when sent."""
+        return _contact_or_none(self._json("DELETE", f"/contacts/{contact_id}/lock"))
 
     def call(self, contact_id: str) -> CallRequest:
         """``POST /contacts/{id}/call``."""
@@ -516,3 +518,10 @@ class GatewayApi:
         """``GET /stats``."""
         data = self._json("GET", "/stats")
         return data if isinstance(data, dict) else {}
+
+
+def _contact_or_none(data: Any) -> Contact | None:
+    """The contact a lock answer carries (the real gateway sends the whole contact), else None."""
+    if isinstance(data, dict) and data.get("id") and "version" in data:
+        return Contact.from_json(data)
+    return None

@@ -192,6 +192,7 @@ def history_from_json(items: Sequence[Mapping[str, Any]]) -> list[HistoryEntry]:
             _text(actor, "user") or _text(actor, "username") or _text(actor, "user_id")
             if isinstance(actor, Mapping)
             else _text(item, "user_name")
+            or _text(item, "username")
             or _text(item, "user")
             or _text(item, "who")
             or _text(item, "user_id")
@@ -207,10 +208,15 @@ def history_from_json(items: Sequence[Mapping[str, Any]]) -> list[HistoryEntry]:
                         )
                     )
             continue
-        if item.get("field"):
-            rows.append(HistoryEntry(when, who, _text(item, "field"), _text(item, "old"), _text(item, "new")))
-            continue
         detail = item.get("detail")
+        if item.get("field"):
+            field_name, old, new = _text(item, "field"), _text(item, "old"), _text(item, "new")
+            # Users appear in values by id: the row's own actor and a lock's holder come with their names.
+            names = {_text(item, "user_id"): who} if item.get("user_id") and who else {}
+            if field_name == "locked_by" and isinstance(detail, Mapping) and detail.get("name"):
+                names[new] = _text(detail, "name")
+            rows.append(HistoryEntry(when, who, field_name, names.get(old, old), names.get(new, new)))
+            continue
         if isinstance(detail, Mapping) and kind:
             text = ", ".join(f"{k}={v}" for k, v in detail.items())
             rows.append(HistoryEntry(when, who, kind.rsplit(".", 1)[-1], "", text))

@@ -289,13 +289,15 @@ class ContactListViewModel:
             updated = _contact_from(payload, current)
         elif name == "contact_locked":
             updated = replace(
-                current,
+                _contact_from(payload, current) or current,
                 locked_by=str(payload.get("locked_by") or ""),
                 locked_by_name=str(payload.get("locked_by_name") or ""),
                 locked_until=parse_time(payload.get("locked_until")),
             )
         elif name == "contact_unlocked":
-            updated = replace(current, locked_by="", locked_by_name="", locked_until=None)
+            updated = replace(
+                _contact_from(payload, current) or current, locked_by="", locked_by_name="", locked_until=None
+            )
         else:
             return
         if updated is None:

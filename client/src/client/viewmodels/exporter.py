@@ -67,7 +67,7 @@ class ExportViewModel:
         if self.state is ExportState.DONE:
             return self.t("export.done", path=self.path, size=human_size(self.received))
         if self.state is ExportState.FAILED:
-            return self.t("export.failed", message=self.error)
+            return self.t("export.failed", message=self.error.rstrip(". "))
         return ""
 
     @property

@@ -36,6 +36,46 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+def _is_family(name: str, value: Any) -> bool:
+    """Whether ``value`` is one Prometheus family as the gateway's JSON has it: samples named after it."""
+    return (
+        isinstance(value, Mapping)
+        and bool(value)
+        and all(str(k).startswith(name) and isinstance(v, int | float) for k, v in value.items())
+    )
+
+
+def _label(sample: str, label: str) -> str:
+    """The value of ``label`` in a sample name like ``x_total{method=GET,status=200}``."""
+    inside = sample.partition("{")[2].rstrip("}")
+    for pair in inside.split(","):
+        key, _, value = pair.partition("=")
+        if key == label:
+            return value
+    return ""
+
+
+def _family_rows(name: str, samples: Mapping[str, float]) -> list[tuple[str, float]]:
+    """Readable figures of one family: metric key (for the label) and value."""
+    if name == "callmanager_http_requests":
+        totals = {k: v for k, v in samples.items() if k.split("{")[0].endswith("_total")}
+        return [
+            ("http_requests", sum(totals.values())),
+            ("http_rejected", sum(v for k, v in totals.items() if _label(k, "status").startswith("4"))),
+            ("http_errors", sum(v for k, v in totals.items() if _label(k, "status").startswith("5"))),
+        ]
+    if name == "callmanager_http_request_seconds":
+        count = sum(v for k, v in samples.items() if k.split("{")[0].endswith("_count"))
+        seconds = sum(v for k, v in samples.items() if k.split("{")[0].endswith("_sum"))
+        return [("http_mean_ms", 1000 * seconds / count)] if count else []
+    short = {
+        "callmanager_socket_connections": "sockets",
+        "callmanager_events_relayed": "events_relayed",
+        "callmanager_locks_held": "locked",
+    }.get(name, name)
+    return [(short, sum(samples.values()))]
+
+
 def _find(data: Mapping[str, Any], keys: Sequence[str]) -> tuple[str, Any] | None:
     for key in keys:
         if key in data:
@@ -116,11 +156,23 @@ class MetricsViewModel:
             used.add(found[0])
             self._agents(found[1])
         kept = [row for row in self.other if row[0] in {self._label("total"), self._label("locked")}]
-        self.other = kept + [
-            (key, value)
-            for key, value in _flatten(data)
-            if not any(key == u or key.startswith(u + ".") for u in used)
-        ]
+        figures: list[tuple[str, str]] = []
+        for name, value in data.items():
+            if name.startswith("callmanager_") and _is_family(name, value):
+                used.add(name)
+                for key, number in _family_rows(name, value):
+                    label = self._label(key)
+                    if not any(row[0] == label for row in kept):
+                        figures.append((label, _fmt(int(number) if float(number).is_integer() else number)))
+        self.other = (
+            kept
+            + figures
+            + [
+                (key, value)
+                for key, value in _flatten(data)
+                if not any(key == u or key.startswith(u + ".") for u in used)
+            ]
+        )
         self.on_change()
 
     def _label(self, key: str) -> str:

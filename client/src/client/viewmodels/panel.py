@@ -13,6 +13,7 @@ from client.api import (
     ApiError,
     Gateway,
     LockedByOther,
+    LockInfo,
     NoDesk,
     NotFound,
     PreconditionFailed,
@@ -264,9 +265,16 @@ class ContactPanelViewModel:
         if self.contact is None or self.contact.id != contact_id:
             return
         ordered = sorted(rows, key=lambda r: r.when.timestamp() if r.when else 0.0, reverse=True)
-        self.history = [replace(row, who=self.display_user(row.who)) for row in ordered]
+        self.history = [self._named(row) for row in ordered]
         self.history_loaded = True
         self.on_change()
+
+    def _named(self, row: HistoryEntry) -> HistoryEntry:
+        """``row`` with users shown as people: me by my name, others by name or a short id."""
+        who = self.display_user(row.who)
+        if row.what != "locked_by":
+            return replace(row, who=who)
+        return replace(row, who=who, old=self.display_user(row.old), new=self.display_user(row.new))
 
     def save(self) -> None:
         """Send the changed fields with the version read (If-Match); report exactly what happened."""
@@ -336,15 +344,16 @@ class ContactPanelViewModel:
             return
         contact_id = self.contact.id
 
-        def locked(info: Any) -> None:
+        def locked(info: LockInfo) -> None:
             if self.contact is not None and self.contact.id == contact_id:
                 me = self._me()
                 self.contact = replace(
-                    self.contact,
+                    info.contact or self.contact,
                     locked_by=info.locked_by or (me.user_id or me.username if me else ""),
                     locked_by_name=info.locked_by_name or (me.display_name or me.username if me else ""),
                     locked_until=parse_time(info.locked_until),
                 )
+                self.on_saved(self.contact)
             self._say(self.t("lock.locked", minutes=minutes))
 
         self._runner.submit(lambda: self._api.lock(contact_id, minutes), locked, self._error)
@@ -355,9 +364,12 @@ class ContactPanelViewModel:
             return
         contact_id = self.contact.id
 
-        def released(_: None) -> None:
+        def released(fresh: Contact | None) -> None:
             if self.contact is not None and self.contact.id == contact_id:
-                self.contact = replace(self.contact, locked_by="", locked_by_name="", locked_until=None)
+                self.contact = replace(
+                    fresh or self.contact, locked_by="", locked_by_name="", locked_until=None
+                )
+                self.on_saved(self.contact)
             self._say(self.t("lock.released"))
 
         self._runner.submit(lambda: self._api.unlock(contact_id), released, self._error)
@@ -395,7 +407,7 @@ class ContactPanelViewModel:
 
         def failed(exc: Exception) -> None:
             if isinstance(exc, NoDesk):
-                self._say(self.t("call.no_desk", message=exc.message), MessageKind.WARNING)
+                self._say(self.t("call.no_desk"), MessageKind.WARNING)
                 return
             self._error(exc)
 
@@ -414,23 +426,33 @@ class ContactPanelViewModel:
             self._say(self.t("panel.deleted_by", user=self.who(payload)), MessageKind.WARNING)
         elif name == "contact_updated":
             self._updated(payload, mine=self.is_me(user))
-        elif name == "contact_locked":
-            self.contact = replace(
-                self.contact,
-                locked_by=str(payload.get("locked_by") or ""),
-                locked_by_name=str(payload.get("locked_by_name") or ""),
-                locked_until=parse_time(payload.get("locked_until")),
-            )
-            self.on_change()
-        elif name == "contact_unlocked":
-            self.contact = replace(self.contact, locked_by="", locked_by_name="", locked_until=None)
-            self.on_change()
+        elif name in ("contact_locked", "contact_unlocked"):
+            self._lock_changed(name, payload)
         elif name == "lock_denied":
             until = parse_time(payload.get("locked_until"))
             text = str(payload.get("message") or "") or self.t(
                 "lock.denied", owner=self.who(payload), until=local_time(until)
             )
             self._say(text, MessageKind.WARNING)
+
+    def _lock_changed(self, name: str, payload: Mapping[str, Any]) -> None:
+        """A lock taken or released: its fields, and the new version when the event carries the contact."""
+        assert self.contact is not None
+        full = payload.get("contact")
+        base = Contact.from_json(full) if isinstance(full, Mapping) and full.get("id") else self.contact
+        if name == "contact_locked":
+            fresh = replace(
+                base,
+                locked_by=str(payload.get("locked_by") or ""),
+                locked_by_name=str(payload.get("locked_by_name") or ""),
+                locked_until=parse_time(payload.get("locked_until")),
+            )
+        else:
+            fresh = replace(base, locked_by="", locked_by_name="", locked_until=None)
+        if not self.dirty:
+            self.draft = {f: getattr(fresh, f) for f in EDITABLE}
+        self.contact = fresh
+        self.on_change()
 
     def _updated(self, payload: Mapping[str, Any], *, mine: bool) -> None:
         assert self.contact is not None

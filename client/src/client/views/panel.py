@@ -8,7 +8,9 @@ from tkinter import messagebox, ttk
 import customtkinter as ctk
 
 from client.i18n import Translator
+from client.models import parse_time
 from client.viewmodels.catalogue import StatusCatalogue
+from client.viewmodels.generator import operator_name
 from client.viewmodels.panel import ContactPanelViewModel, LockState, MessageKind
 
 MESSAGE_COLOURS = {
@@ -84,9 +86,11 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
 
         columns = ("when", "who", "what", "old", "new")
         self.history = ttk.Treeview(history, columns=columns, show="headings", height=12)
-        for column, width in zip(columns, (130, 80, 110, 120, 160), strict=True):
+        for column, width in zip(columns, (92, 60, 80, 95, 110), strict=True):
             self.history.heading(column, text=translate(f"history.{column}"), anchor="w")
-            self.history.column(column, width=width, anchor="w", stretch=column == "new")
+            self.history.column(
+                column, width=width, minwidth=40, anchor="w", stretch=column in ("old", "new")
+            )
         self.history.pack(fill="both", expand=True, padx=4, pady=4)
         vm.on_change = self.refresh
         self.refresh()
@@ -140,7 +144,7 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         else:
             self.title.configure(text=contact.name or contact.display_phone)
             self.phone.configure(
-                text=f"{self.t('panel.phone')}: {contact.display_phone}   {contact.operator}"
+                text=f"{self.t('panel.phone')}: {contact.display_phone}   {operator_name(contact.operator)}"
             )
             if self._showing == contact.id:
                 self._pull_fields()
@@ -180,8 +184,25 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
     def _fill_history(self) -> None:
         self.history.delete(*self.history.get_children())
         for entry in self.vm.history:
-            when = entry.when.astimezone().strftime("%Y-%m-%d %H:%M") if entry.when else ""
-            self.history.insert("", "end", values=(when, entry.who, entry.what, entry.old, entry.new))
+            when = entry.when.astimezone().strftime("%d/%m %H:%M") if entry.when else ""
+            what = self.t(f"field.{entry.what}") if self.t.has(f"field.{entry.what}") else entry.what
+            values = (self._value(entry.what, entry.old), self._value(entry.what, entry.new))
+            self.history.insert("", "end", values=(when, entry.who, what, *values))
+
+    def _value(self, field: str, value: str) -> str:
+        """A history value as people read it: status labels, local times, call outcomes."""
+        if not value:
+            return ""
+        if field == "status":
+            return self.catalogue.label(value, self.t.language)
+        if field == "locked_until":
+            moment = parse_time(value)
+            return moment.astimezone().strftime("%H:%M") if moment else value
+        return (
+            self.t(f"value.{value}")
+            if field in ("call", "deleted") and self.t.has(f"value.{value}")
+            else value
+        )
 
     def tick(self) -> None:
         """Refresh the lock line (time left); called every second."""

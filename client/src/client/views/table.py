@@ -11,7 +11,7 @@ from client.viewmodels.catalogue import StatusCatalogue
 from client.viewmodels.contacts import ContactListViewModel, Row
 
 COLUMNS = ("name", "phone", "status", "note", "lock")
-WIDTHS = {"name": 180, "phone": 90, "status": 120, "note": 160, "lock": 90}
+WIDTHS = {"name": 170, "phone": 90, "status": 140, "note": 160, "lock": 110}
 
 
 class ContactTable(ttk.Frame):

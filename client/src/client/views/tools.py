@@ -242,7 +242,8 @@ class MetricsWindow(ctk.CTkToplevel):  # type: ignore[misc]
         body.pack(fill="both", expand=True, padx=10, pady=4)
         body.columnconfigure((0, 1), weight=1)
         body.rowconfigure((1, 3), weight=1)
-        ctk.CTkLabel(body, text=translate("metrics.calls")).grid(row=0, column=0, sticky="w")
+        self.calls_label = ctk.CTkLabel(body, text=translate("metrics.calls"))
+        self.calls_label.grid(row=0, column=0, sticky="w")
         pair = [translate("metrics.key"), translate("metrics.value")]
         self.calls = _table(body, ["k", "v"], pair, height=6)
         self.calls.grid(row=1, column=0, sticky="nsew", padx=(0, 4))
@@ -263,6 +264,8 @@ class MetricsWindow(ctk.CTkToplevel):  # type: ignore[misc]
         """Redraw from the view model."""
         vm = self.vm
         self.error.configure(text=vm.error)
+        waiting = vm.loading or vm.calls
+        self.calls_label.configure(text=self.t("metrics.calls" if waiting else "metrics.no_calls"))
         _fill(self.calls, vm.calls)
         _fill(self.by_status, vm.by_status)
         _fill(self.other, vm.other)
