@@ -343,3 +343,19 @@ def test_contacts_table_has_one_row_per_live_contact(service: ContactsService, e
         count = conn.execute(sa.text("SELECT count(*) FROM contacts")).scalar_one()
 
     assert count == 1
+
+
+def test_a_bulk_batch_gives_sqlite_connections_back_their_wal_checkpoints(
+    engine: Engine, store: EventStore, clock: FakeClock
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite write-ahead log only")
+    service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE, clock, batch_size=5)
+
+    service.create_or_merge([_row(n) for n in range(1, 40)], "lista", LAURA)
+
+    held = []
+    with engine.connect() as first, engine.connect() as second:
+        for conn in (first, second):
+            held.append(conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar())
+    assert held == [1000, 1000]

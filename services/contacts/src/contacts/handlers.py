@@ -72,7 +72,7 @@ from contacts.domain import (
 )
 from contacts.errors import Conflict, InvalidInput, NotFound, VersionMismatch
 from contacts.events import ContactCreated, ContactEvent, decode_event
-from contacts.projection import ContactProjection, utc
+from contacts.projection import ContactProjection, restore_wal_checkpoints, utc
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 from contacts.views import Contact
 from kernel.envelope import Actor, Envelope
@@ -180,6 +180,10 @@ class ContactsService:
         self._projection = projection or ContactProjection(catalogue)
         self._retries = retries
         self._batch_size = batch_size
+        if engine.dialect.name == "sqlite" and not sa.event.contains(
+            engine, "checkin", restore_wal_checkpoints
+        ):
+            sa.event.listen(engine, "checkin", restore_wal_checkpoints)
 
     @property
     def policy(self) -> LockPolicy:
@@ -444,6 +448,7 @@ class ContactsService:
 
     def _write_chunk(self, decided: _DecidedBatch) -> BatchResult:
         with self._store.transaction() as conn:
+            self._projection.prepare_bulk(conn)
             return self._write_decided(conn, decided)
 
     def _write_decided(self, conn: Connection, decided: _DecidedBatch) -> BatchResult:
