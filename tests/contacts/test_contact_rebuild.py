@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from contacts.commands import CallOutcome, ImportRow
 from contacts.handlers import ContactsService
 from contacts.projection import ContactProjection, rebuild
-from contacts.schema import contact_locks, contacts
+from contacts.schema import contact_locks, contact_status_counts, contacts
 from contacts.statuses import DEFAULT_CATALOGUE
 from kernel.store import EventStore
 
@@ -23,7 +23,11 @@ def _snapshot(engine: Engine) -> list[dict[str, Any]]:
             dict(row)
             for row in conn.execute(sa.select(contact_locks).order_by(contact_locks.c.id)).mappings()
         ]
-    return [*rows, *locks]
+        counted = sa.select(contact_status_counts).where(contact_status_counts.c.count != 0)
+        counts = [
+            dict(row) for row in conn.execute(counted.order_by(contact_status_counts.c.status)).mappings()
+        ]
+    return [*rows, *locks, *counts]
 
 
 def _work(service: ContactsService, clock: FakeClock) -> None:
@@ -64,7 +68,7 @@ def test_rebuilding_gives_the_same_rows(
 
     assert replayed == store.last_position()
     assert _snapshot(engine) == before
-    assert len(before) == 303
+    assert len(before) == 302 + 1 + 3
 
 
 def test_rebuilding_from_a_damaged_read_model_repairs_it(
@@ -87,9 +91,30 @@ def test_applying_stored_events_by_type_name_matches_the_live_projection(
     _work(service, clock)
     before = _snapshot(engine)
     with engine.begin() as conn:
-        conn.execute(contacts.delete())
+        for table in (contacts, contact_locks, contact_status_counts):
+            conn.execute(table.delete())
         projection = ContactProjection()
         for stored in store.read_all(0, 100_000, conn=conn):
             projection.apply(conn, [stored])
 
     assert _snapshot(engine) == before
+
+
+def test_status_counts_follow_every_change(
+    service: ContactsService, engine: Engine, clock: FakeClock
+) -> None:
+    _work(service, clock)
+
+    with engine.connect() as conn:
+        scanned = dict(
+            conn.execute(sa.select(contacts.c.status, sa.func.count()).group_by(contacts.c.status)).all()
+        )
+        kept = dict(
+            conn.execute(
+                sa.select(contact_status_counts.c.status, contact_status_counts.c.count).where(
+                    contact_status_counts.c.count != 0
+                )
+            ).all()
+        )
+
+    assert kept == scanned

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from contacts.commands import Source
 from contacts.domain import ContactState, evolve
 from contacts.events import ContactCreated, ContactEvent, decode_event
-from contacts.schema import SEARCH_INDEX, contact_locks, contacts
+from contacts.schema import SEARCH_INDEX, contact_locks, contact_status_counts, contacts
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 from kernel.envelope import Envelope
 from kernel.store import EventStore, write_transaction
@@ -265,6 +266,7 @@ class ContactProjection:
         deletes: list[str] = []
         locks: list[dict[str, Any]] = []
         unlocks: list[str] = []
+        counts: Counter[str] = Counter()
         for contact_id, items in by_stream.items():
             prior = known.get(contact_id)
             was_live = prior is not None and not prior.deleted
@@ -272,6 +274,7 @@ class ContactProjection:
                 created, version = items[0]
                 assert isinstance(created, ContactCreated)
                 inserts.append(self._created_values(created, version))
+                counts[created.status] += 1
                 continue
             state = prior
             for event, version in items:
@@ -279,6 +282,10 @@ class ContactProjection:
                 if state.version != version:
                     state = replace(state, version=version)
             assert state is not None
+            if was_live and prior is not None:
+                counts[prior.status] -= 1
+            if not state.deleted:
+                counts[state.status] += 1
             if state.deleted:
                 if was_live:
                     deletes.append(contact_id)
@@ -300,12 +307,18 @@ class ContactProjection:
             self._update(conn, updates)
         if unlocks:
             conn.execute(contact_locks.delete().where(ids_match(conn, unlocks, contact_locks.c.id)))
-        if locks:
-            insert = (
-                postgresql.insert(contact_locks)
-                if conn.dialect.name == "postgresql"
-                else sqlite.insert(contact_locks)
+        changed = [{"status": status, "count": delta} for status, delta in counts.items() if delta]
+        if changed:
+            counting = _upsert(conn, contact_status_counts)
+            conn.execute(
+                counting.on_conflict_do_update(
+                    index_elements=[contact_status_counts.c.status],
+                    set_={"count": contact_status_counts.c.count + counting.excluded.count},
+                ),
+                changed,
             )
+        if locks:
+            insert = _upsert(conn, contact_locks)
             upsert = insert.on_conflict_do_update(
                 index_elements=[contact_locks.c.id], set_={"locked_until": insert.excluded.locked_until}
             )
@@ -467,6 +480,11 @@ class _SqliteStamps:
         return self._text
 
 
+def _upsert(conn: Connection, table: sa.Table) -> Any:
+    """``INSERT`` with ``ON CONFLICT`` support for the connection's database."""
+    return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+
+
 _WAL_HOLD = "contacts.wal_autocheckpoint"
 
 
@@ -489,10 +507,11 @@ def rebuild(engine: Engine, catalogue: Catalogue = DEFAULT_CATALOGUE, batch_size
     with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("LOCK TABLE events IN EXCLUSIVE MODE")
-            conn.exec_driver_sql("TRUNCATE contacts, contact_locks")
+            conn.exec_driver_sql("TRUNCATE contacts, contact_locks, contact_status_counts")
         else:
             conn.execute(contacts.delete())
             conn.execute(contact_locks.delete())
+            conn.execute(contact_status_counts.delete())
         position = 0
         while True:
             stored = store.read_all(position, batch_size, conn=conn)

@@ -49,6 +49,11 @@ def upgrade() -> None:
     op.create_index("ix_contacts_order", "contacts", ["status_priority", "age_key", "id"])
     op.create_index("ix_contacts_list_order", "contacts", ["list", "status_priority", "age_key", "id"])
     op.create_table(
+        "contact_status_counts",
+        sa.Column("status", sa.Text(), primary_key=True),
+        sa.Column("count", sa.BigInteger(), nullable=False),
+    )
+    op.create_table(
         "contact_locks",
         sa.Column("id", sa.Uuid(), primary_key=True),
         sa.Column("locked_until", sa.DateTime(timezone=True), nullable=False),
@@ -64,6 +69,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("contact_locks")
+    op.drop_table("contact_status_counts")
     op.drop_table("contacts")
 
 
