@@ -107,6 +107,30 @@ def migrate(
     console.print(f"[green]Migraciones aplicadas[/green] ({infra.engine.dialect.name})")
 
 
+@app.command("rebuild-contacts")
+def rebuild_contacts(
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Carpeta de datos (modo embebido).")
+    ] = None,
+) -> None:
+    """Rebuild the contacts read model from the event store (the same rows the live projection wrote)."""
+    from contacts.projection import rebuild
+
+    settings = load_settings(data_dir=data_dir)
+    configure_logging(settings)
+    mode = Mode.DISTRIBUTED if settings.database_url and settings.redis_url else Mode.EMBEDDED
+    try:
+        infra = build_infrastructure(settings, mode, migrate=True)
+    except ConfigurationError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    try:
+        replayed = rebuild(infra.engine)
+    finally:
+        infra.close()
+    console.print(f"[green]Modelo de lectura de contactos reconstruido[/green] ({replayed:,} eventos)")
+
+
 @app.command()
 def worker(
     queues: Annotated[list[str] | None, typer.Option("--queue", help="Colas a atender.")] = None,
