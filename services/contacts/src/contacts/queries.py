@@ -40,7 +40,7 @@ from contacts.events import (
     decode_event,
 )
 from contacts.projection import ids_match, search_terms, utc, utc_required
-from contacts.schema import contact_locks, contacts
+from contacts.schema import contact_locks, contact_status_counts, contacts
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 from contacts.views import Contact, ContactFilters, HistoryEntry, Page
 from kernel.envelope import Envelope
@@ -318,10 +318,11 @@ class ContactQueries:
     def counts_by_status(self) -> dict[str, int]:
         """How many contacts have each status (every catalogue status listed, zeros included)."""
         counts = dict.fromkeys(self._catalogue.codes, 0)
-        query = sa.select(contacts.c.status, sa.func.count()).group_by(contacts.c.status)
+        query = sa.select(contact_status_counts.c.status, contact_status_counts.c.count)
         with self._engine.connect() as conn:
             for status, count in conn.execute(query):
-                counts[status] = int(count)
+                if count or status in counts:
+                    counts[status] = int(count)
         return counts
 
     def locked_contacts(self) -> list[Contact]:
