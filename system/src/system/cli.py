@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,7 +14,7 @@ from rich.console import Console
 from kernel.logs import configure_logging
 from kernel.settings import Settings
 from system.admin import check_secure_command, setup_secure, users_app
-from system.bootstrap import ConfigurationError, Mode, build_infrastructure
+from system.bootstrap import ConfigurationError, Infrastructure, Mode, build_infrastructure
 from system.generate_cli import generate
 
 app = typer.Typer(
@@ -41,6 +43,23 @@ def load_settings(**overrides: object) -> Settings:
         raise typer.Exit(2) from exc
 
 
+@contextmanager
+def operator_errors() -> Iterator[None]:
+    """Turn a configuration problem into a red message and exit code 2 instead of a traceback."""
+    try:
+        yield
+    except ConfigurationError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+def open_configured(settings: Settings) -> Infrastructure:
+    """The migrated infrastructure these settings name: PostgreSQL + Redis when both are set, else SQLite."""
+    mode = Mode.DISTRIBUTED if settings.database_url and settings.redis_url else Mode.EMBEDDED
+    with operator_errors():
+        return build_infrastructure(settings, mode, migrate=True)
+
+
 @app.command()
 def up(
     host: Annotated[str | None, typer.Option(help="Interfaz donde escuchar (CALLMANAGER_HOST).")] = None,
@@ -61,10 +80,8 @@ def up(
     configure_logging(settings)
     desk_client = start_client_beside(settings) if client else None
     try:
-        serve_embedded(settings)
-    except ConfigurationError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+        with operator_errors():
+            serve_embedded(settings)
     finally:
         if desk_client is not None and desk_client.poll() is None:
             desk_client.terminate()
@@ -81,11 +98,8 @@ def serve(
 
     settings = load_settings(host=host, port=port)
     configure_logging(settings)
-    try:
+    with operator_errors():
         serve_distributed(settings, service.value)
-    except ConfigurationError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -97,12 +111,7 @@ def migrate(
     """Apply every database migration (PostgreSQL when CALLMANAGER_DATABASE_URL is set, else SQLite)."""
     settings = load_settings(data_dir=data_dir)
     configure_logging(settings)
-    mode = Mode.DISTRIBUTED if settings.database_url and settings.redis_url else Mode.EMBEDDED
-    try:
-        infra = build_infrastructure(settings, mode, migrate=True)
-    except ConfigurationError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    infra = open_configured(settings)
     infra.close()
     console.print(f"[green]Migraciones aplicadas[/green] ({infra.engine.dialect.name})")
 
@@ -118,12 +127,7 @@ def rebuild_contacts(
 
     settings = load_settings(data_dir=data_dir)
     configure_logging(settings)
-    mode = Mode.DISTRIBUTED if settings.database_url and settings.redis_url else Mode.EMBEDDED
-    try:
-        infra = build_infrastructure(settings, mode, migrate=True)
-    except ConfigurationError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    infra = open_configured(settings)
     try:
         replayed = rebuild(infra.engine)
     finally:
@@ -140,11 +144,8 @@ def worker(
 
     settings = load_settings()
     configure_logging(settings)
-    try:
+    with operator_errors():
         run_worker(settings, queues or [])
-    except ConfigurationError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
 
 
 app.add_typer(users_app, name="users")
