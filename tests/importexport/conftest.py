@@ -9,11 +9,23 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
+from sqlalchemy.engine import Engine
+
+from contacts.client import LocalContactsClient
+from contacts.commands import Caller, Role
+from contacts.domain import LockPolicy
+from contacts.handlers import ContactsService
+from contacts.queries import ContactQueries
+from contacts.statuses import DEFAULT_CATALOGUE
+from kernel.store import EventStore, create_engine
+from system.migrate import upgrade
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -152,3 +164,64 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         paths[name] = path
     paths["protegido.xlsx"] = CORPUS / "protegido.xlsx"
     return paths
+
+
+# --- a contacts service over a real database, for the pipeline and export tests ---------------------
+
+
+@dataclass
+class ContactsSystem:
+    """The contacts service over one migrated database, and the direct client importexport uses."""
+
+    engine: Engine
+    store: EventStore
+    service: ContactsService
+    client: LocalContactsClient
+
+    def events(self) -> int:
+        """How many events the store holds."""
+        return self.store.last_position()
+
+    def contacts(self) -> list[tuple[Any, ...]]:
+        """Every contact's identity and fields, sorted (what a user can see of the import)."""
+        page_rows = []
+        for contact in ContactQueries(self.engine, self.store).iter_contacts(page_size=1000):
+            page_rows.append(
+                (
+                    contact.id,
+                    contact.phone_e164,
+                    contact.name,
+                    contact.status,
+                    contact.note,
+                    contact.email,
+                    tuple(sorted(contact.extra.items())),
+                    contact.list_name,
+                    contact.operator,
+                )
+            )
+        return sorted(page_rows)
+
+
+def contacts_system(url: str) -> ContactsSystem:
+    """The contacts service on ``url`` (migrated)."""
+    engine = create_engine(url)
+    upgrade(engine)
+    store = EventStore(engine)
+    service = ContactsService(engine, store, LockPolicy(10, 60), DEFAULT_CATALOGUE)
+    return ContactsSystem(engine, store, service, LocalContactsClient(service, ContactQueries(engine, store)))
+
+
+@pytest.fixture
+def system(database_url: str) -> Iterator[ContactsSystem]:
+    """Contacts on SQLite and on PostgreSQL, in turn."""
+    built = contacts_system(database_url)
+    try:
+        yield built
+    finally:
+        built.engine.dispose()
+
+
+@pytest.fixture
+def lead() -> Caller:
+    """A TeamLead, who may import and export."""
+    return Caller(user_id="u-lead", username="lucia", role=Role.TEAM_LEAD)

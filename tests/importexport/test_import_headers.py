@@ -8,6 +8,7 @@ import pytest
 
 from importexport.headers import detect_headers
 from importexport.readers import Cell, FileRejected, open_rows
+from importexport.writers import CONTACT_HEADERS
 
 
 @pytest.mark.parametrize(
@@ -135,3 +136,21 @@ def test_a_phone_header_below_the_first_ten_rows_is_not_searched() -> None:
 def test_an_empty_table_is_refused() -> None:
     with pytest.raises(FileRejected, match="no tiene encabezados"):
         detect_headers([[None, ""], []])
+
+
+def test_the_read_only_columns_of_our_own_export_are_not_kept_as_extra() -> None:
+    headers = detect_headers([[*CONTACT_HEADERS, "Cédula"]])
+
+    assert headers.mapping() == {
+        "phone": "teléfono",
+        "name": "nombre",
+        "note": "nota",
+        "status": "estado",
+        "extra:Cédula": "Cédula",
+    }
+
+
+def test_an_id_column_of_another_file_is_kept_as_extra() -> None:
+    headers = detect_headers([["ID", "Teléfono", "Creado"]])
+
+    assert headers.extra == ((0, "ID"), (2, "Creado"))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from importexport.readers import FileRejected, ReaderLimits, open_rows
+from importexport.headers import detect_headers
+from importexport.readers import FileRejected, ReaderLimits, open_rows, peek_rows
 
 MakeXlsx = Callable[..., Path]
 MakeText = Callable[..., Path]
@@ -182,3 +184,105 @@ def test_zip_limits_are_parameters(make_xlsx: MakeXlsx) -> None:
         open_rows(path, ReaderLimits(max_uncompressed_bytes=1000))
     with pytest.raises(FileRejected, match="compresión anómala"):
         open_rows(path, ReaderLimits(max_compression_ratio=1.0, ratio_floor_bytes=0))
+
+
+@pytest.mark.parametrize("name", sorted(REFUSALS))
+def test_a_peek_refuses_bad_files_for_the_same_reason(bad_files: dict[str, Path], name: str) -> None:
+    with pytest.raises(FileRejected) as caught:
+        peek_rows(bad_files[name])
+    assert REFUSALS[name] in caught.value.reason
+
+
+def test_a_peek_at_an_xlsx_shows_its_first_rows_as_calamine_reads_them(make_xlsx: MakeXlsx) -> None:
+    rows = [["Lista de marzo"], [], ROWS[0], *ROWS[1:], ["=1+1", True, 3.5]] + [["88000000", "x"]] * 30
+    path = make_xlsx(rows, before={"Oculta": ([["Teléfono"], ["1"]], True), "Vacía": ([], False)})
+
+    peeked = peek_rows(path, count=6)
+
+    assert peeked.sheet == "Hoja1"
+    assert peeked.first_row_number == 1
+    assert list(peeked) == [
+        ["Lista de marzo"],
+        [],
+        ["Teléfono", "Nombre", "Nota"],
+        ["8812-3456", "María José Pérez", "llamar después de las 5"],
+        ["22123456", "Ñandú, S.A.", 'dijo "mañana"; volver'],
+        [None, True, 3.5],
+    ]
+
+
+def test_a_peek_refuses_a_sheet_declaring_more_rows_than_allowed(make_xlsx: MakeXlsx) -> None:
+    path = make_xlsx([ROWS[0]] + [["88123456", "Ana", ""]] * 20)
+
+    with pytest.raises(FileRejected, match="tiene 21 filas; el máximo permitido es 10"):
+        peek_rows(path, ReaderLimits(max_rows=10))
+    assert len(list(peek_rows(path, ReaderLimits(max_rows=21)))) == 10
+
+
+def _excel_like_xlsx(path: Path) -> Path:
+    """A workbook as Excel writes it: shared strings (one in rich-text runs), data from B2, two sheets."""
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    pkg = "http://schemas.openxmlformats.org/package/2006/relationships"
+    parts = {
+        "[Content_Types].xml": '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet2.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/sharedStrings.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+        "_rels/.rels": f'<Relationships xmlns="{pkg}"><Relationship Id="rId1" '
+        f'Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        "xl/workbook.xml": f'<workbook xmlns="{main}" xmlns:r="{rel}"><sheets>'
+        '<sheet name="Resumen" sheetId="1" r:id="rId1"/><sheet name="Datos" sheetId="2" r:id="rId2"/>'
+        "</sheets></workbook>",
+        "xl/_rels/workbook.xml.rels": f'<Relationships xmlns="{pkg}">'
+        f'<Relationship Id="rId1" Type="{rel}/worksheet" Target="/xl/worksheets/sheet1.xml"/>'
+        f'<Relationship Id="rId2" Type="{rel}/worksheet" Target="worksheets/sheet2.xml"/>'
+        f'<Relationship Id="rId3" Type="{rel}/sharedStrings" Target="sharedStrings.xml"/></Relationships>',
+        "xl/sharedStrings.xml": f'<sst xmlns="{main}"><si><t>Teléfono</t></si>'
+        "<si><r><t>Nom</t></r><r><t>bre</t></r><rPh><t>no</t></rPh></si><si><t>Ana</t></si>"
+        "<si><t>resumen</t></si></sst>",
+        "xl/worksheets/sheet1.xml": f'<worksheet xmlns="{main}"><dimension ref="B2:C3"/><sheetData>'
+        '<row r="2"><c r="B2" t="s"><v>0</v></c><c r="C2" t="s"><v>1</v></c></row>'
+        '<row r="3"><c r="B3"><v>88123456</v></c><c r="C3" t="s"><v>2</v></c></row></sheetData></worksheet>',
+        "xl/worksheets/sheet2.xml": f'<worksheet xmlns="{main}"><sheetData><row r="1"><c r="A1" t="s">'
+        "<v>3</v></c></row></sheetData></worksheet>",
+    }
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in parts.items():
+            archive.writestr(name, text)
+    return path
+
+
+def test_a_peek_reads_shared_strings_and_a_named_sheet(corpus: Path, tmp_path: Path) -> None:
+    path = _excel_like_xlsx(tmp_path / "excel.xlsx")
+
+    peeked = peek_rows(path)
+
+    assert (peeked.sheet, peeked.first_row_number) == ("Resumen", 1)
+    assert list(peeked) == [[], ["Teléfono", "Nombre"], [88123456, "Ana"]]
+    assert detect_headers(peeked).mapping() == detect_headers(open_rows(path)).mapping()
+    assert list(peek_rows(path, sheet="Datos")) == [["resumen"]]
+    with pytest.raises(FileRejected, match="hojas: Resumen, Datos"):
+        peek_rows(path, sheet="Otra")
+    assert list(peek_rows(corpus / "contactos.xls", count=2))[1][0] == "Teléfono"
+
+
+def test_rows_keep_their_spreadsheet_numbers_when_the_data_starts_lower(tmp_path: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet["B3"], sheet["C3"], sheet["B4"] = "Teléfono", "Nombre", 88123456
+    path = tmp_path / "abajo.xlsx"
+    book.save(path)
+
+    assert detect_headers(open_rows(path)).row_number == 3
+    assert detect_headers(peek_rows(path)).row_number == 3

@@ -6,8 +6,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from contacts.client import ContactsClient
+from gateway.routes.transfer import TransferConfig
 from generator.jobs import GENERATE_JOB, generate_job
 from generator.service import weights_from_settings
+from importexport.export import EXPORT_JOB, export_job
+from importexport.pipeline import IMPORT_JOB, import_job, reader_limits
 from importexport.writers import write_csv
 from kernel.jobs import (
     JOBS_TOPIC,
@@ -26,16 +29,43 @@ def job_functions(infra: Infrastructure, contacts: ContactsClient) -> Mapping[st
     """Every kind of job, bound to this process's dependencies."""
     exports = exports_dir(infra.settings)
     weights = weights_from_settings(infra.settings)
+    reports = reports_dir(infra.settings)
+    max_rows = infra.settings.max_import_rows
+    limits = reader_limits(max_upload_bytes(infra.settings), max_rows)
     return {
         GENERATE_JOB: lambda context: generate_job(
             context, contacts=contacts, exports_dir=exports, write_table=write_csv, weights=weights
         ),
+        IMPORT_JOB: lambda context: import_job(
+            context, contacts=contacts, reports_dir=reports, limits=limits, max_rows=max_rows
+        ),
+        EXPORT_JOB: lambda context: export_job(context, contacts=contacts, exports_dir=exports),
     }
 
 
 def exports_dir(settings: Settings) -> Path:
     """Where jobs leave files for download (``GET /jobs/{id}/download``)."""
     return settings.data_dir / "exports"
+
+
+def reports_dir(settings: Settings) -> Path:
+    """Where import jobs leave their reports (``GET /jobs/{id}/report``)."""
+    return settings.data_dir / "reports"
+
+
+def max_upload_bytes(settings: Settings) -> int:
+    """The upload limit of the settings in bytes."""
+    return settings.max_upload_mb << 20
+
+
+def transfer_config(settings: Settings) -> TransferConfig:
+    """Folders and limits of the gateway's import/export routes."""
+    return TransferConfig(
+        uploads_dir=settings.uploads_path,
+        reports_dir=reports_dir(settings),
+        max_upload_bytes=max_upload_bytes(settings),
+        max_import_rows=settings.max_import_rows,
+    )
 
 
 def job_executor(infra: Infrastructure, contacts: ContactsClient) -> JobExecutor:

@@ -50,7 +50,7 @@ from kernel.jobs import JOBS_TOPIC, JobStore
 from kernel.settings import Settings
 from system.backup import run_backups
 from system.bootstrap import CONTACTS_EVENTS, ConfigurationError, Infrastructure, Mode, build_infrastructure
-from system.jobs import exports_dir, job_runner
+from system.jobs import exports_dir, job_runner, transfer_config
 
 log = structlog.get_logger(__name__)
 
@@ -176,6 +176,7 @@ def build_gateway(
         names=names,
         runner=job_runner(infra, contacts),
         generator=GeneratorConfig(weights_from_settings(settings), exports_dir(settings)),
+        transfer=transfer_config(settings),
         health_checks={"database": infra.check_database, "bus": infra.check_bus},
     )
     return create_app(deps)

@@ -8,7 +8,7 @@ domain errors. No SQLAlchemy here: the gateway imports this module.
 from __future__ import annotations
 
 import json as json_module
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
@@ -21,6 +21,7 @@ from contacts.message import encode_dataclass
 from contacts.views import (
     Contact,
     ContactFilters,
+    ContactRow,
     HistoryEntry,
     Page,
     caller_to_data,
@@ -124,6 +125,12 @@ class ContactsClient(Protocol):
         cursor: str | None = None,
     ) -> Page:
         """One page of the filtered, ordered list."""
+        ...
+
+    def export_contacts(
+        self, caller: Caller, filters: ContactFilters = ContactFilters(), batch_size: int = 5000
+    ) -> Iterator[ContactRow]:
+        """Every contact matching ``filters`` as an export row, in list order, streamed (importexport)."""
         ...
 
     def get(self, caller: Caller, contact_id: str) -> Contact:
@@ -256,6 +263,12 @@ class LocalContactsClient:
     ) -> Page:
         """One page of contacts."""
         return self._queries.list_contacts(filters, limit, cursor)
+
+    def export_contacts(
+        self, caller: Caller, filters: ContactFilters = ContactFilters(), batch_size: int = 5000
+    ) -> Iterator[ContactRow]:
+        """Export rows from one streamed query."""
+        return self._queries.iter_export(filters, batch_size)
 
     def get(self, caller: Caller, contact_id: str) -> Contact:
         """One contact."""
@@ -420,6 +433,20 @@ class HttpContactsClient:
         if cursor:
             params.append(("cursor", cursor))
         return Page.from_data(self._call("GET", "/contacts", caller, params=params))
+
+    def export_contacts(
+        self, caller: Caller, filters: ContactFilters = ContactFilters(), batch_size: int = 5000
+    ) -> Iterator[ContactRow]:
+        """Export rows, read page by page (the internal API's largest page) with the list cursor."""
+        cursor: str | None = None
+        limit = min(batch_size, 1000)
+        while True:
+            page = self.list_contacts(caller, filters, limit, cursor)
+            for contact in page.items:
+                yield ContactRow.of(contact)
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
 
     def get(self, caller: Caller, contact_id: str) -> Contact:
         """One contact."""

@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from contacts.commands import Caller, Role
 from contacts.errors import (
@@ -129,6 +129,44 @@ class ContactFilters:
         if self.q:
             params.append(("q", self.q))
         return params
+
+
+class ContactRow(NamedTuple):
+    """One contact as exported, in the export's column order; times are aware UTC.
+
+    ``phone`` is the national form for Costa Rican numbers (``8812-3456``) and E.164 otherwise, so a
+    re-import finds the same contact; ``locked_by`` is the name of the lock holder while the lock holds.
+    """
+
+    id: str
+    phone: str
+    name: str
+    status: str
+    note: str
+    locked_by: str | None
+    last_contacted_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, contact: Contact) -> ContactRow:
+        """The export row of a contact."""
+        return cls(
+            contact.id,
+            export_phone(contact.phone_e164, contact.phone_national),
+            contact.name,
+            contact.status,
+            contact.note,
+            (contact.locked_by_name or contact.locked_by) if contact.locked_by else None,
+            contact.last_contacted_at,
+            contact.created_at,
+            contact.updated_at,
+        )
+
+
+def export_phone(e164: str, national: str) -> str:
+    """The phone as exported: ``8812-3456`` for Costa Rica, the E.164 form for other countries."""
+    return national if e164.startswith("+506") and national else e164
 
 
 @dataclass(frozen=True, slots=True)

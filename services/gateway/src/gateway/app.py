@@ -27,6 +27,7 @@ from gateway.routes.contacts import contacts_router
 from gateway.routes.generator import GeneratorConfig, generator_router
 from gateway.routes.jobs import jobs_router
 from gateway.routes.operations import operations_router
+from gateway.routes.transfer import TransferConfig, transfer_router
 from gateway.runtime import ConfigStore
 from gateway.users import UserDirectory, UserNames
 from kernel.jobs import JobRunner, JobStore
@@ -52,6 +53,7 @@ class GatewayDeps:
     names: UserNames
     runner: JobRunner
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
     health_checks: Mapping[str, HealthCheck] = field(default_factory=dict)
     extra_routers: list[Callable[[FastAPI], None]] = field(default_factory=list)
 
@@ -101,6 +103,7 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
     app.include_router(operations_router(deps.config, deps.contacts))
     app.include_router(jobs_router(deps.jobs))
     app.include_router(generator_router(deps.contacts, deps.runner, deps.jobs, deps.generator))
+    app.include_router(transfer_router(deps.contacts, deps.runner, deps.jobs, deps.transfer))
     app.include_router(admin_router(deps.directory, deps.audit))
     for add in deps.extra_routers:
         add(app)

@@ -25,7 +25,7 @@ from importexport.readers import Cell, FileRejected, Row, Table
 from kernel.phone import InvalidPhone
 from kernel.phonefast import normalise_fast
 
-__all__ = ["FIELDS", "HeaderMap", "detect_headers", "normalise_header"]
+__all__ = ["FIELDS", "HeaderMap", "detect_headers", "header_field", "normalise_header"]
 
 Field = Literal["phone", "name", "note", "status", "email"]
 FIELDS: tuple[Field, ...] = ("phone", "name", "note", "status", "email")
@@ -80,6 +80,22 @@ _EXACT, _PARTIAL, _WEAK_EXACT = 0, 1, 2
 # A longer text containing "teléfono" is a title ("Lista de teléfonos de marzo"), not a header.
 _MAX_PARTIAL_WORDS = 4
 _NON_WORD = re.compile(r"[^0-9a-z]+")
+# The header row of our own export (writers.CONTACT_HEADERS, normalised); re-importing an export must
+# change nothing, so its read-only columns are not kept as extra fields.
+_EXPORT_HEADERS = frozenset(
+    {
+        "id",
+        "telefono",
+        "nombre",
+        "estado",
+        "nota",
+        "bloqueado por",
+        "ultimo contacto",
+        "creado",
+        "actualizado",
+    }
+)
+_EXPORT_SYSTEM_HEADERS = frozenset({"id", "bloqueado por", "ultimo contacto", "creado", "actualizado"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +128,13 @@ def normalise_header(value: object) -> str:
     return _NON_WORD.sub(" ", text).strip()
 
 
+def header_field(value: object) -> Field | None:
+    """The field a single header names (``"Teléfono"`` → ``"phone"``), or ``None`` for an extra column."""
+    key = normalise_header(value)
+    match = _field_of(key) if key else None
+    return match[0] if match is not None else None
+
+
 def detect_headers(table: Table | Iterable[Row], scan_rows: int = SCAN_ROWS) -> HeaderMap:
     """The header row among the first ``scan_rows``; :class:`FileRejected` naming what was seen if none."""
     first_number = table.first_row_number if isinstance(table, Table) else 1
@@ -136,8 +159,16 @@ def detect_headers(table: Table | Iterable[Row], scan_rows: int = SCAN_ROWS) -> 
         row_number=first_number + index,
         headers=headers,
         columns=columns,
-        extra=_extra_keys(headers, set(columns.values())),
+        extra=_extra_keys(headers, set(columns.values()) | _export_system_columns(headers)),
     )
+
+
+def _export_system_columns(headers: tuple[str, ...]) -> set[int]:
+    """In a file this system exported, the columns it writes but never reads back (id, times, lock)."""
+    keys = [normalise_header(header) for header in headers]
+    if not _EXPORT_HEADERS.issubset(keys):
+        return set()
+    return {column for column, key in enumerate(keys) if key in _EXPORT_SYSTEM_HEADERS}
 
 
 def _match_fields(row: Sequence[Cell]) -> dict[Field, tuple[int, int]]:

@@ -21,16 +21,20 @@ import codecs
 import copy
 import csv
 import datetime
+import functools
+import re
 import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
+from xml.etree import ElementTree as ET
 
 import python_calamine
 
-__all__ = ["Cell", "FileRejected", "ReaderLimits", "Row", "Table", "open_rows", "spanish_count"]
+__all__ = ["Cell", "FileRejected", "ReaderLimits", "Row", "Table", "open_rows", "peek_rows", "spanish_count"]
 
 Cell = (
     str | int | float | bool | datetime.date | datetime.datetime | datetime.time | datetime.timedelta | None
@@ -132,6 +136,40 @@ def open_rows(path: str | Path, limits: ReaderLimits | None = None, sheet: str |
     """Detect the file's real type, check it, and return its rows; raise :class:`FileRejected` if unusable."""
     limits = limits or ReaderLimits()
     path = Path(path)
+    kind, head = _sniff(path, limits)
+    if kind == "xlsx":
+        _check_zip(path, limits)
+        return _open_excel(path, "xlsx", limits, sheet)
+    if kind == "xls":
+        _check_ole(path)
+        return _open_excel(path, "xls", limits, sheet)
+    return _open_csv(path, head, limits)
+
+
+def peek_rows(
+    path: str | Path, limits: ReaderLimits | None = None, sheet: str | None = None, count: int = 10
+) -> Table:
+    """The checks of :func:`open_rows` and only the first ``count`` rows, without parsing a whole sheet.
+
+    For an xlsx the zip checks run in full, the sheet's declared size is checked against ``max_rows``
+    and its first rows are streamed from the sheet XML; calamine (seconds and hundreds of MB for a
+    million rows) is not involved. An xls (at most 65,536 rows) and a CSV (read lazily) are opened as
+    :func:`open_rows` does. Meant for answering an upload at once; the import reads with ``open_rows``.
+    """
+    limits = limits or ReaderLimits()
+    path = Path(path)
+    kind, head = _sniff(path, limits)
+    if kind == "xlsx":
+        _check_zip(path, limits)
+        return _peek_xlsx(path, limits, sheet, count)
+    if kind == "xls":
+        _check_ole(path)
+        return _open_excel(path, "xls", limits, sheet)
+    return _open_csv(path, head, limits)
+
+
+def _sniff(path: Path, limits: ReaderLimits) -> tuple[Kind, bytes]:
+    """The real type of the file from its first bytes (and its first bytes); refuses the unusable."""
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
@@ -145,15 +183,13 @@ def open_rows(path: str | Path, limits: ReaderLimits | None = None, sheet: str |
             f"El archivo pesa {_mb(size)}, más que el máximo permitido ({_mb(limits.max_file_bytes)})."
         )
     if head.startswith(_ZIP_MAGIC):
-        _check_zip(path, limits)
-        return _open_excel(path, "xlsx", limits, sheet)
+        return "xlsx", head
     if head.startswith(_OLE_MAGIC):
-        _check_ole(path)
-        return _open_excel(path, "xls", limits, sheet)
+        return "xls", head
     for magic, what in _OTHER_MAGIC:
         if head.startswith(magic):
             raise FileRejected(f"El archivo no es una hoja de cálculo (parece {what}). {ACCEPTED}")
-    return _open_csv(path, head, limits)
+    return "csv", head
 
 
 # --- Excel -------------------------------------------------------------------------------------------
@@ -333,7 +369,8 @@ def _open_excel(path: Path, kind: Kind, limits: ReaderLimits, wanted: str | None
     return Table(
         kind=kind,
         rows_from=rows,
-        first_row_number=sheet.start[0] + 1,
+        # calamine yields every row from the sheet's first (blank leading rows included), not from start.
+        first_row_number=1,
         sheet=sheet.name,
         row_count=sheet.height,
         max_rows=limits.max_rows,
@@ -362,6 +399,213 @@ def _pick_sheet(
     if first is None:
         raise FileRejected("El libro no tiene ninguna hoja de cálculo visible.")
     return first
+
+
+# --- xlsx peek ---------------------------------------------------------------------------------------
+
+# _XML_NOTE: ElementTree never resolves external entities, the bundled expat (>= 2.4) caps entity
+# amplification ("billion laughs"), and _check_zip has bounded every part's inflated size first.
+_MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_DOC_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_CELL_REF = re.compile(r"([A-Z]{1,3})([0-9]+)")
+_RANGE_REF = re.compile(r"([A-Z]{1,3})([0-9]+):[A-Z]{1,3}([0-9]+)")
+
+
+@dataclass(frozen=True, slots=True)
+class _SheetPart:
+    name: str
+    part: str
+    visible: bool
+
+
+def _peek_xlsx(path: Path, limits: ReaderLimits, wanted: str | None, count: int) -> Table:
+    """The first ``count`` rows of the sheet calamine would pick, streamed from its XML."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            sheets = _sheet_parts(archive)
+            if wanted is not None:
+                chosen = [sheet for sheet in sheets if sheet.name == wanted]
+                if not chosen:
+                    seen = ", ".join(sheet.name for sheet in sheets)
+                    raise FileRejected(f"El libro no tiene una hoja llamada «{wanted}» (hojas: {seen}).")
+            else:
+                chosen = [sheet for sheet in sheets if sheet.visible]
+                if not chosen:
+                    raise FileRejected("El libro no tiene ninguna hoja de cálculo visible.")
+            for sheet in chosen:
+                first, rows = _first_rows(archive, sheet.part, count, limits)
+                if rows:
+                    resolved = _resolve_strings(archive, rows)
+                    return Table(
+                        kind="xlsx",
+                        rows_from=functools.partial(iter, resolved),
+                        first_row_number=first,
+                        sheet=sheet.name,
+                    )
+    except FileRejected:
+        raise
+    except (zipfile.BadZipFile, KeyError, ET.ParseError, ValueError, OSError, EOFError, zlib.error) as exc:
+        raise FileRejected(DAMAGED_XLSX) from exc
+    raise FileRejected(NO_ROWS)
+
+
+def _sheet_parts(archive: zipfile.ZipFile) -> list[_SheetPart]:
+    """The worksheets of the workbook in order, with their part names and visibility."""
+    targets: dict[str, str] = {}
+    with archive.open("xl/_rels/workbook.xml.rels") as rels:
+        tree = ET.parse(rels)  # noqa: S314 (see _XML_NOTE)
+        for element in tree.getroot().iter(f"{_PKG_REL_NS}Relationship"):
+            if str(element.get("Type", "")).endswith("/worksheet"):
+                targets[str(element.get("Id"))] = _part_name(str(element.get("Target", "")))
+    sheets: list[_SheetPart] = []
+    with archive.open("xl/workbook.xml") as workbook:
+        tree = ET.parse(workbook)  # noqa: S314
+        for element in tree.getroot().iter(f"{_MAIN_NS}sheet"):
+            part = targets.get(str(element.get(f"{_DOC_REL_NS}id")))
+            if part is not None:
+                visible = element.get("state", "visible") == "visible"
+                sheets.append(_SheetPart(str(element.get("name", "")), part, visible))
+    return sheets
+
+
+def _part_name(target: str) -> str:
+    """A relationship target of ``xl/workbook.xml`` as a zip member name."""
+    if target.startswith("/"):
+        return target[1:]
+    parts: list[str] = ["xl"]
+    for piece in target.split("/"):
+        if piece == "..":
+            if parts:
+                parts.pop()
+        elif piece and piece != ".":
+            parts.append(piece)
+    return "/".join(parts)
+
+
+def _first_rows(
+    archive: zipfile.ZipFile, part: str, count: int, limits: ReaderLimits
+) -> tuple[int, list[list[object]]]:
+    """The first ``count`` rows as calamine yields them (from row 1, from the first used column).
+
+    Shared strings come back as ``("s", index)``; the returned row number is always 1.
+    """
+    rows: list[list[object]] = []
+    first_column: int | None = None
+    with archive.open(part) as sheet:
+        events = ET.iterparse(sheet, events=("end",))  # noqa: S314
+        for _, element in events:
+            tag = element.tag
+            if tag == f"{_MAIN_NS}dimension":
+                first_column = _check_dimension(str(element.get("ref", "")), limits)
+            elif tag == f"{_MAIN_NS}row":
+                number = int(element.get("r") or len(rows) + 1)
+                rows.extend([] for _ in range(min(number - 1, count) - len(rows)))
+                rows.append(_row_cells(element))
+                element.clear()
+                if len(rows) >= count:
+                    break
+    if not any(rows):
+        return 1, []
+    if first_column is None:
+        first_column = min(_leading_blanks(row) for row in rows if any(c is not None for c in row))
+    return 1, [row[first_column:] for row in rows[:count]]
+
+
+def _leading_blanks(row: list[object]) -> int:
+    return next(i for i, cell in enumerate(row) if cell is not None)
+
+
+def _check_dimension(ref: str, limits: ReaderLimits) -> int | None:
+    """Refuse a sheet declaring more rows than allowed; the first used column it declares (from 0)."""
+    match = _RANGE_REF.fullmatch(ref.replace("$", ""))
+    if match is None:
+        return None
+    height = int(match.group(3)) - int(match.group(2)) + 1
+    if limits.max_rows is not None and height > limits.max_rows:
+        raise FileRejected(
+            f"El archivo tiene {spanish_count(height)} filas; "
+            f"el máximo permitido es {spanish_count(limits.max_rows)}."
+        )
+    return _column_index(match.group(1))
+
+
+def _row_cells(row: ET.Element) -> list[object]:
+    cells: list[object] = []
+    for cell in row.iter(f"{_MAIN_NS}c"):
+        match = _CELL_REF.fullmatch(str(cell.get("r", "")))
+        column = _column_index(match.group(1)) if match else len(cells)
+        while len(cells) < column:
+            cells.append(None)
+        cells.append(_cell_value(cell))
+    return cells
+
+
+def _column_index(letters: str) -> int:
+    index = 0
+    for letter in letters:
+        index = index * 26 + ord(letter) - 64
+    return index - 1
+
+
+def _cell_value(cell: ET.Element) -> object:
+    kind = cell.get("t", "n")
+    if kind == "inlineStr":
+        inline = cell.find(f"{_MAIN_NS}is")
+        return _text_of(inline) if inline is not None else ""
+    value = cell.findtext(f"{_MAIN_NS}v")
+    if not value:
+        return None  # empty, or a formula never calculated
+    if kind == "s":
+        return ("s", int(value))
+    if kind in ("str", "d"):
+        return value
+    if kind == "b":
+        return value.strip() == "1"
+    if kind == "e":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+
+def _text_of(item: ET.Element) -> str:
+    """The text of a string item (``<t>``, or rich-text runs ``<r><t>``), phonetic hints left out."""
+    direct = item.find(f"{_MAIN_NS}t")
+    if direct is not None:
+        return direct.text or ""
+    return "".join(run.findtext(f"{_MAIN_NS}t") or "" for run in item.iter(f"{_MAIN_NS}r"))
+
+
+def _resolve_strings(archive: zipfile.ZipFile, rows: list[list[object]]) -> list[Row]:
+    """Replace shared-string references by their text, reading the table only as far as needed."""
+    wanted = max(
+        (cell[1] for row in rows for cell in row if isinstance(cell, tuple)),
+        default=-1,
+    )
+    strings: list[str] = []
+    if wanted >= 0:
+        with archive.open("xl/sharedStrings.xml") as table:
+            events = ET.iterparse(table, events=("end",))  # noqa: S314
+            for _, element in events:
+                if element.tag == f"{_MAIN_NS}si":
+                    strings.append(_text_of(element))
+                    element.clear()
+                    if len(strings) > wanted:
+                        break
+    resolved: list[Row] = []
+    for row in rows:
+        out: Row = []
+        for cell in row:
+            if isinstance(cell, tuple):
+                index = int(cell[1])
+                out.append(strings[index] if index < len(strings) else "")
+            else:
+                out.append(cell if isinstance(cell, str | int | float | bool) or cell is None else str(cell))
+        resolved.append(out)
+    return resolved
 
 
 # --- CSV ---------------------------------------------------------------------------------------------

@@ -44,6 +44,13 @@ _AMOUNT_MESSAGE = (
 )
 
 
+# Files jobs leave in the exports folder: generated numbers (csv) and contact exports (xlsx, csv).
+_DOWNLOAD_TYPES = {
+    ".csv": "text/csv; charset=utf-8",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     """What the generator routes need besides the contacts client and the jobs: weights, exports folder."""
@@ -182,7 +189,8 @@ def generator_router(
         path = config.exports_dir / Path(name).name
         if not path.is_file():
             raise ApiError(404, "no_file", "El archivo de ese trabajo ya no existe.")
-        return FileResponse(path, media_type="text/csv; charset=utf-8", filename=path.name)
+        media_type = _DOWNLOAD_TYPES.get(path.suffix.lower(), "application/octet-stream")
+        return FileResponse(path, media_type=media_type, filename=path.name)
 
     return router
 

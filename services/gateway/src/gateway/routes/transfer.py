@@ -1,0 +1,492 @@
+"""Import and export routes: ``POST /import``, ``GET /export`` and ``GET /jobs/{id}/report``.
+
+``POST /import`` takes either a JSON array of contacts, imported at once (PRODUCT.md's synchronous
+shape ``{inserted, updated, duplicates_merged, errors: [{row, message}], total}``), or a multipart upload
+(field ``file``; ``dry_run`` and ``list`` as form fields or query parameters). An upload is streamed to
+the uploads folder — a declared ``Content-Length`` past the limit is refused with 413 before any of it
+is read, and so is a body that grows past it —, checked at once (type by content, zip bombs, password,
+header row: 422 with the reason), and imported by an ``import`` job: 202 with the job and
+``Location: /jobs/{id}``. Progress reaches the uploader's Socket.IO connections as ``job_progress``; the
+job's report lists every rejected and merged row and is downloadable from ``GET /jobs/{id}/report``.
+
+``GET /export`` streams the file itself while the system holds at most
+:data:`~importexport.export.STREAM_LIMIT` contacts (or with ``async=false``); above that, or with
+``async=true``, it answers 202 with an ``export`` job whose file ``GET /jobs/{id}/download`` serves.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import BaseModel
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from contacts.client import ContactsClient
+from gateway.auth import ApiError, Authenticated, CanExport, CanImport, note_audit
+from gateway.callers import caller_of
+from gateway.routes.jobs import JobId, JobOut, visible_job
+from importexport.export import (
+    EXPORT_JOB,
+    MEDIA_TYPES,
+    STREAM_LIMIT,
+    ExportRequest,
+    expected_total,
+    export_params,
+    stream_export,
+)
+from importexport.headers import detect_headers
+from importexport.pipeline import IMPORT_JOB, import_list_name, import_params, import_records, reader_limits
+from importexport.readers import FileRejected, peek_rows
+from kernel.jobs import JobRunner, JobStore
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
+
+MAX_JSON_ROWS = 20_000
+_MULTIPART_SLACK = 64 << 10  # boundaries and part headers around the file
+_MAX_FIELD_BYTES = 1000
+_MAX_FIELDS = 20
+_UPLOAD_SUFFIXES = (".xlsx", ".xls", ".csv")
+_JSON_BODY = {
+    "type": "array",
+    "maxItems": MAX_JSON_ROWS,
+    "items": {
+        "type": "object",
+        "properties": {
+            "phone": {"type": "string", "examples": ["8812-3456"]},
+            "name": {"type": "string"},
+            "note": {"type": "string"},
+            "status": {"type": "string", "examples": ["SIN_GESTIONAR"]},
+            "email": {"type": "string"},
+            "extra": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+        "required": ["phone"],
+    },
+}
+_MULTIPART_BODY = {
+    "type": "object",
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": ".xlsx, .xls o .csv"},
+        "dry_run": {"type": "boolean", "description": "Clasificar sin escribir nada."},
+        "list": {"type": "string", "description": "Lista de los contactos nuevos."},
+    },
+    "required": ["file"],
+}
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """Folders and limits of the import/export routes (from settings, in the composition root)."""
+
+    uploads_dir: Path | None = None
+    reports_dir: Path | None = None
+    max_upload_bytes: int = 100 << 20
+    max_import_rows: int = 1_000_000
+    max_json_rows: int = MAX_JSON_ROWS
+    stream_limit: int = STREAM_LIMIT
+
+    @property
+    def max_upload_mb(self) -> str:
+        """The upload limit as users read it (``100 MB``)."""
+        return f"{self.max_upload_bytes / (1 << 20):g} MB"
+
+
+class RowIssueOut(BaseModel):
+    row: int
+    phone: str
+    message: str
+
+
+class MergedRowOut(BaseModel):
+    row: int
+    into: int
+    phone: str
+
+
+class ImportResultOut(BaseModel):
+    """What a JSON import did: PRODUCT.md's counts and errors, plus unchanged rows, merges and warnings."""
+
+    inserted: int
+    updated: int
+    unchanged: int
+    duplicates_merged: int
+    rejected: int
+    errors: list[RowIssueOut]
+    merged: list[MergedRowOut]
+    warnings: list[RowIssueOut]
+    total: int
+    list: str
+    dry_run: bool
+    truncated: bool
+
+
+class ImportJobOut(JobOut):
+    """The import job just created (202); its report arrives in ``GET /jobs/{id}``."""
+
+    source: str
+    headers: dict[str, str]
+
+
+class ExportJobOut(JobOut):
+    """The export job just created (202); ``download`` serves the file once it has finished."""
+
+    download: str
+
+
+@dataclass
+class _Upload:
+    path: Path
+    filename: str
+    fields: dict[str, str]
+
+
+def transfer_router(
+    contacts: ContactsClient, runner: JobRunner, jobs: JobStore, config: TransferConfig
+) -> APIRouter:
+    """``POST /import``, ``GET /export`` and ``GET /jobs/{id}/report``."""
+    router = APIRouter(tags=["import-export"])
+
+    @router.post(
+        "/import",
+        response_model=ImportResultOut,
+        summary="Importar contactos: lista JSON (al instante) o archivo .xlsx/.xls/.csv (trabajo)",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": _JSON_BODY},
+                    "multipart/form-data": {"schema": _MULTIPART_BODY},
+                },
+            }
+        },
+        responses={
+            202: {"model": ImportJobOut, "description": "Archivo recibido; ver `Location` (el trabajo)."},
+            413: {"description": "El cuerpo supera el tamaño máximo de subida."},
+            415: {"description": "Ni JSON ni multipart/form-data."},
+            422: {"description": "Archivo o datos rechazados, con el motivo."},
+        },
+    )
+    async def import_contacts(
+        request: Request,
+        principal: CanImport,
+        dry_run: Annotated[bool, Query(description="Clasificar sin escribir nada.")] = False,
+        list_name: Annotated[
+            str | None, Query(alias="list", max_length=200, description="Lista de los contactos nuevos.")
+        ] = None,
+    ) -> Response:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > config.max_upload_bytes + _MULTIPART_SLACK:
+            raise _too_large(config)
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        caller = caller_of(principal)
+        if media_type == "multipart/form-data":
+            upload = await _receive_upload(request, config)
+            try:
+                dry = dry_run or upload.fields.get("dry_run", "").strip().lower() in ("1", "true", "sí", "si")
+                chosen_list = (list_name or upload.fields.get("list", "")).strip()[:200]
+                headers = await run_in_threadpool(_inspect, upload.path, config)
+                params = import_params(
+                    upload.path, upload.filename, caller, dry_run=dry, list_name=chosen_list
+                )
+                job = await run_in_threadpool(runner.submit, IMPORT_JOB, params, str(principal.user_id))
+            except BaseException:
+                upload.path.unlink(missing_ok=True)
+                raise
+            note_audit(request, job_id=job.id, file=upload.filename, dry_run=dry, list=params["list"])
+            body = {**job.to_data(), "source": upload.filename, "headers": headers}
+            return Response(
+                orjson.dumps(body),
+                status_code=202,
+                media_type="application/json",
+                headers={"Location": f"/jobs/{job.id}"},
+            )
+        if media_type != "application/json":
+            raise ApiError(
+                415,
+                "unsupported_media_type",
+                "Envíe una lista JSON de contactos o un archivo en multipart/form-data (campo «file»).",
+            )
+        records = _records(await _read_body(request, config))
+        chosen_list = (list_name or "").strip() or import_list_name("api")
+        try:
+            report = await run_in_threadpool(
+                import_records, records, contacts, caller, chosen_list, config.max_json_rows, dry_run
+            )
+        except FileRejected as exc:
+            raise ApiError(422, "import_rejected", exc.reason) from exc
+        note_audit(
+            request, list=chosen_list, inserted=report.inserted, updated=report.updated, total=report.total
+        )
+        return Response(orjson.dumps(report.to_data()), media_type="application/json")
+
+    @router.get(
+        "/export",
+        summary="Exportar contactos a .xlsx o .csv (con filtros)",
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": "El archivo (`contactos_AAAAMMDD_HHMMSS.xlsx`).",
+                "content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}},
+            },
+            202: {"model": ExportJobOut, "description": "Exportación grande: ver `Location` (el trabajo)."},
+        },
+    )
+    def export_contacts(
+        principal: CanExport,
+        export_format: Annotated[Literal["xlsx", "csv"], Query(alias="format")] = "xlsx",
+        status: Annotated[list[str] | None, Query(max_length=20)] = None,
+        list_name: Annotated[str | None, Query(alias="list", max_length=200)] = None,
+        operator: Annotated[str | None, Query(max_length=20)] = None,
+        background: Annotated[
+            bool | None,
+            Query(
+                alias="async",
+                description=f"Sin indicar: archivo directo hasta {STREAM_LIMIT:,} contactos, si no trabajo.",
+            ),
+        ] = None,
+    ) -> Response:
+        wanted = ExportRequest(
+            format=export_format,
+            statuses=tuple(s for s in status or () if s.strip()),
+            list_name=list_name or None,
+            operator=operator or None,
+        )
+        caller = caller_of(principal)
+        if background is None:
+            background = int(contacts.stats(caller).get("total") or 0) > config.stream_limit
+        if background:
+            total = expected_total(contacts, caller, wanted)
+            job = runner.submit(
+                EXPORT_JOB, export_params(wanted, caller), str(principal.user_id), total=total
+            )
+            body = {**job.to_data(), "download": f"/jobs/{job.id}/download"}
+            return Response(
+                orjson.dumps(body),
+                status_code=202,
+                media_type="application/json",
+                headers={"Location": f"/jobs/{job.id}"},
+            )
+        rows = contacts.export_contacts(caller, wanted.filters())
+        # Read the first row here: bad filters (an unknown status) answer 422 before the file starts.
+        first = list(itertools.islice(rows, 1))
+        return StreamingResponse(
+            stream_export(itertools.chain(first, rows), wanted.format),
+            media_type=MEDIA_TYPES[wanted.format],
+            headers={"Content-Disposition": f'attachment; filename="{wanted.filename()}"'},
+        )
+
+    @router.get(
+        "/jobs/{job_id}/report",
+        tags=["jobs"],
+        summary="Descargar el informe de una importación (filas rechazadas, combinadas y avisos)",
+        response_class=FileResponse,
+        responses={200: {"content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}}}},
+    )
+    def import_report(
+        principal: Authenticated,
+        job_id: JobId,
+        report_format: Annotated[Literal["xlsx", "csv"], Query(alias="format")] = "xlsx",
+    ) -> FileResponse:
+        job = visible_job(jobs, job_id, principal)
+        files = (job.report or {}).get("report_files")
+        name = files.get(report_format) if isinstance(files, dict) else None
+        if config.reports_dir is None or not isinstance(name, str) or not name:
+            raise ApiError(404, "no_report", "Ese trabajo no tiene informe para descargar.")
+        path = config.reports_dir / Path(name).name
+        if not path.is_file():
+            raise ApiError(404, "no_report", "El informe de ese trabajo ya no existe.")
+        return FileResponse(path, media_type=MEDIA_TYPES[report_format], filename=path.name)
+
+    return router
+
+
+# --- upload -------------------------------------------------------------------------------------------
+
+
+def _too_large(config: TransferConfig) -> ApiError:
+    return ApiError(
+        413,
+        "too_large",
+        f"El archivo supera el tamaño máximo permitido ({config.max_upload_mb}). "
+        "Divídalo en partes más pequeñas o pida a TI que suba el límite.",
+    )
+
+
+async def _read_body(request: Request, config: TransferConfig) -> bytes:
+    """The whole (JSON) body, refused with 413 as soon as it grows past the upload limit."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > config.max_upload_bytes:
+            raise _too_large(config)
+    return bytes(body)
+
+
+def _records(body: bytes) -> list[dict[str, Any]]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(422, "invalid_json", "El cuerpo no es JSON válido.") from exc
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise ApiError(
+            422,
+            "invalid_input",
+            'Se esperaba una lista JSON de contactos: [{"phone": ..., "name": ..., ...}].',
+        )
+    return data
+
+
+class _MultipartSink:
+    """python-multipart callbacks: the ``file`` part goes to the uploads folder, fields to memory."""
+
+    def __init__(self, folder: Path, max_bytes: int) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self.fields: dict[str, str] = {}
+        self.path: Path | None = None
+        self.filename = ""
+        self.written = 0
+        self.too_large = False
+        self.problem: str | None = None
+        self._header_name = b""
+        self._header_value = b""
+        self._disposition = b""
+        self._field: str | None = None
+        self._value = bytearray()
+        self._file: Any = None
+
+    def callbacks(self) -> MultipartCallbacks:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value_data,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+        }
+
+    def _part_begin(self) -> None:
+        self._disposition = b""
+        self._field = None
+        self._value = bytearray()
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _header_value_data(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _header_end(self) -> None:
+        if self._header_name.strip().lower() == b"content-disposition":
+            self._disposition = self._header_value
+        self._header_name = b""
+        self._header_value = b""
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._disposition)
+        name = options.get(b"name", b"").decode("utf-8", "replace")
+        if b"filename" in options:
+            if name != "file" or self.path is not None:
+                self.problem = "Envíe un solo archivo, en el campo «file»."
+                return
+            self.filename = Path(options[b"filename"].decode("utf-8", "replace").replace("\\", "/")).name
+            self.filename = self.filename[:200] or "archivo"
+            suffix = Path(self.filename).suffix.lower()
+            stored = uuid.uuid4().hex + (suffix if suffix in _UPLOAD_SUFFIXES else "")
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.path = self.folder / stored
+            self._file = self.path.open("xb")
+            self._field = None
+            return
+        if len(self.fields) >= _MAX_FIELDS:
+            self.problem = "El formulario trae demasiados campos."
+            return
+        self._field = name
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._file is not None:
+            self.written += end - start
+            if self.written > self.max_bytes:
+                self.too_large = True
+                return
+            self._file.write(data[start:end])
+        elif self._field is not None and len(self._value) < _MAX_FIELD_BYTES:
+            self._value += data[start : min(end, start + _MAX_FIELD_BYTES - len(self._value))]
+
+    def _part_end(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        elif self._field is not None:
+            self.fields[self._field] = self._value.decode("utf-8", "replace")
+            self._field = None
+
+    def feed(self, parser: MultipartParser, chunk: bytes) -> None:
+        """Parse one chunk of the body (file writes included; run in a worker thread)."""
+        parser.write(chunk)
+
+    @property
+    def unfinished(self) -> bool:
+        """Whether the file part never ended (a truncated body)."""
+        return self._file is not None
+
+    def discard(self) -> None:
+        """Close and delete what was stored."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+async def _receive_upload(request: Request, config: TransferConfig) -> _Upload:
+    """Stream the multipart body's ``file`` to the uploads folder; 413 past the limit, 422 when malformed."""
+    if config.uploads_dir is None:
+        raise ApiError(503, "unavailable", "Las subidas de archivos no están configuradas en este servidor.")
+    _, options = parse_options_header(request.headers.get("content-type", ""))
+    boundary = options.get(b"boundary")
+    if not boundary:
+        raise ApiError(422, "invalid_upload", "Falta el separador (boundary) del formulario multipart.")
+    sink = _MultipartSink(config.uploads_dir, config.max_upload_bytes)
+    parser = MultipartParser(boundary, sink.callbacks())
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > config.max_upload_bytes + _MULTIPART_SLACK:
+                raise _too_large(config)
+            await run_in_threadpool(sink.feed, parser, chunk)
+            if sink.too_large:
+                raise _too_large(config)
+            if sink.problem is not None:
+                raise ApiError(422, "invalid_upload", sink.problem)
+        parser.finalize()
+    except MultipartParseError as exc:
+        sink.discard()
+        raise ApiError(422, "invalid_upload", "El formulario multipart está mal formado.") from exc
+    except BaseException:
+        sink.discard()
+        raise
+    if sink.path is None or sink.unfinished:
+        sink.discard()
+        raise ApiError(422, "invalid_upload", "Falta el archivo: envíelo en el campo «file».")
+    return _Upload(sink.path, sink.filename, sink.fields)
+
+
+def _inspect(path: Path, config: TransferConfig) -> dict[str, str]:
+    """Refuse an unusable upload now (422 with the reason); the header mapping of a usable one."""
+    limits = reader_limits(config.max_upload_bytes, config.max_import_rows)
+    try:
+        return detect_headers(peek_rows(path, limits)).mapping()
+    except FileRejected as exc:
+        raise ApiError(422, "file_rejected", exc.reason) from exc

@@ -1,0 +1,431 @@
+"""The import pipeline through the real contacts service, on SQLite and PostgreSQL.
+
+Files are made in the tests (openpyxl, text in several encodings) or come from the committed corpus;
+every assertion is about contacts as users would see them, the report, or the events written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from conftest import ContactsSystem, MakeText, MakeXlsx, contacts_system
+
+from contacts.client import ContactsClient, LocalContactsClient
+from contacts.commands import BatchResult, Caller, ImportRow, Source
+from importexport.pipeline import (
+    IMPORT_JOB,
+    ImportOptions,
+    import_job,
+    import_params,
+    import_records,
+    reader_limits,
+    run_import,
+)
+from importexport.readers import FileRejected
+from kernel.jobs import Job, JobExecutor, JobState, JobStore
+
+HEADERS = ["Teléfono", "Nombre", "Observaciones", "Estado", "Correo electrónico", "Cédula"]
+
+
+def phones(count: int, start: int = 0) -> list[str]:
+    """Distinct valid Costa Rican mobiles as a user types them (``8xxx-xxxx``)."""
+    return [f"8{(start + i) // 10_000 + 300:03d}-{(start + i) % 10_000:04d}" for i in range(count)]
+
+
+def test_an_xlsx_with_spanish_headers_floats_blanks_and_formulas_becomes_contacts(
+    system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx
+) -> None:
+    path = make_xlsx(
+        [
+            ["Lista de clientes de marzo"],
+            HEADERS,
+            [
+                88123456.0,
+                "Ana Pérez",
+                "llamar después de las 5",
+                "interesado",
+                "ana@example.cr",
+                "1-1111-1111",
+            ],
+            ["6012-3456", "Luis Mora", "=1+1", None, "no-es-correo", None],
+            [None, None, None, None, None, None],
+            ["123", "Corto", None, None, None, None],
+            ["+1 202 555 0182", "Washington", None, "NC", None, 105670123],
+        ]
+    )
+
+    report = run_import(path, system.client, lead, ImportOptions(list_name="marzo"))
+
+    assert (report.total, report.inserted, report.updated, report.rejected) == (4, 3, 0, 1)
+    assert [(e.row, e.phone) for e in report.errors] == [(6, "123")]
+    assert [(w.row, w.message) for w in report.warnings] == [
+        (4, "correo «no-es-correo» no válido; se ignoró")
+    ]
+    assert report.headers["phone"] == "Teléfono"
+    assert report.headers["email"] == "Correo electrónico"
+    ana = system.client.get_by_phone(lead, "8812-3456")
+    assert (ana.name, ana.note, ana.status, ana.email) == (
+        "Ana Pérez",
+        "llamar después de las 5",
+        "INTERESADO",
+        "ana@example.cr",
+    )
+    assert ana.extra == {"Cédula": "1-1111-1111"}
+    assert ana.list_name == "marzo"
+    assert ana.operator == "kolbi"
+    luis = system.client.get_by_phone(lead, "60123456")
+    assert luis.email == ""
+    assert not luis.note.startswith("=")
+    assert system.client.get_by_phone(lead, "+12025550182").extra == {"Cédula": "105670123"}
+
+
+@pytest.mark.parametrize(
+    ("encoding", "delimiter"),
+    [("utf-8-sig", ","), ("utf-8", ";"), ("cp1252", ";"), ("latin-1", ",")],
+)
+def test_csv_files_in_both_encodings_and_delimiters_import_alike(
+    system: ContactsSystem, lead: Caller, make_text: MakeText, encoding: str, delimiter: str
+) -> None:
+    lines = [
+        ["Teléfono", "Nombre", "Nota"],
+        ["88123456.0", "Ñandú Pérez", "pidió información"],
+        ["nan", "", ""],
+        ["8312 3456", "Óscar", ""],
+    ]
+    path = make_text("\r\n".join(delimiter.join(cells) for cells in lines) + "\r\n", encoding)
+
+    report = run_import(path, system.client, lead)
+
+    assert (report.total, report.inserted, report.rejected) == (2, 2, 0)  # "nan" makes a blank row
+    assert system.client.get_by_phone(lead, "8812-3456").name == "Ñandú Pérez"
+    assert system.client.get_by_phone(lead, "8312-3456").name == "Óscar"
+
+
+def test_an_xls_workbook_imports_below_its_title_row(
+    system: ContactsSystem, lead: Caller, corpus: Path
+) -> None:
+    report = run_import(corpus / "contactos.xls", system.client, lead)
+
+    assert (report.total, report.inserted) == (3, 3)
+    assert report.file["kind"] == "xls"
+    assert report.file["header_row"] == 2
+    maria = system.client.get_by_phone(lead, "8812-3456")
+    assert (maria.name, maria.note, maria.extra) == (
+        "María José Pérez",
+        "llamar después de las 5",
+        {"Cédula": "1-1234-0567"},
+    )
+    assert system.client.get_by_phone(lead, "2212-3456").extra == {"Cédula": "105670123"}
+
+
+def test_repeats_inside_the_file_become_one_contact_and_are_reported(
+    system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx
+) -> None:
+    path = make_xlsx(
+        [
+            ["Teléfono", "Nombre", "Nota"],
+            ["8812-3456", "Ana", "primera"],
+            ["6012-3456", "Luis", None],
+            [88123456, None, "segunda"],
+            ["+506 8812 3456", "Ana María", None],
+        ]
+    )
+
+    report = run_import(path, system.client, lead)
+
+    assert (report.total, report.inserted, report.duplicates_merged) == (4, 2, 2)
+    assert [(m.row, m.into) for m in report.merged] == [(4, 2), (5, 2)]
+    ana = system.client.get_by_phone(lead, "8812-3456")
+    assert (ana.name, ana.note) == ("Ana María", "segunda")
+    assert ana.version == 1  # created once, with the merged row: no update on top
+    assert len(system.contacts()) == 2
+
+
+def test_a_row_whose_phone_exists_updates_that_contact_and_keeps_what_the_file_leaves_empty(
+    system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx
+) -> None:
+    existing = system.client.create(lead, "8812-3456", name="Ana", note="cliente antigua", list_name="viejos")
+    path = make_xlsx(
+        [["Celular", "Nombre", "Nota"], ["88123456", None, "volvió a llamar"], ["6012-3456", "Luis", None]]
+    )
+
+    report = run_import(path, system.client, lead, ImportOptions(list_name="nuevos"))
+
+    assert (report.inserted, report.updated) == (1, 1)
+    ana = system.client.get(lead, existing.id)
+    assert (ana.name, ana.note, ana.list_name) == ("Ana", "volvió a llamar", "viejos")
+    assert len(system.contacts()) == 2
+
+
+def test_importing_the_same_file_twice_changes_nothing_the_second_time(
+    system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx
+) -> None:
+    numbers = phones(30)
+    rows: list[list[object]] = [["Teléfono", "Nombre", "Estado", "Nota"]]
+    rows += [[number, f"Cliente {i}", "NC" if i % 3 else "", f"nota {i}"] for i, number in enumerate(numbers)]
+    # The same phone twice with different names and notes: merged, so a re-run has nothing to change.
+    rows += [[numbers[0], "Otro nombre", "INTERESADO", ""], [numbers[1].replace("-", ""), "", "", "otra"]]
+    rows += [["12", "malo", "", ""]]
+    path = make_xlsx(rows)
+    first = run_import(path, system.client, lead, ImportOptions(list_name="lista", batch_rows=7))
+    events = system.events()
+    before = system.contacts()
+
+    second = run_import(path, system.client, lead, ImportOptions(list_name="lista", batch_rows=7))
+
+    assert (first.inserted, first.duplicates_merged, first.rejected) == (30, 2, 1)
+    assert (second.inserted, second.updated, second.unchanged) == (0, 0, 30)
+    assert (second.duplicates_merged, second.rejected) == (2, 1)
+    assert system.events() == events
+    assert system.contacts() == before
+    assert system.client.get_by_phone(lead, numbers[0]).name == "Otro nombre"
+
+
+class ProcessDied(BaseException):
+    """Stands for the worker process being killed: no handler of the job runs."""
+
+
+class DyingClient(LocalContactsClient):
+    """The real client, but the process dies when batch number ``die_at`` is sent."""
+
+    def __init__(self, inner: LocalContactsClient, die_at: int) -> None:
+        self._inner = inner
+        self.die_at = die_at
+        self.batches = 0
+
+    def create_or_merge(
+        self,
+        rows: Sequence[ImportRow],
+        list_name: str,
+        caller: Caller,
+        *,
+        source: Source = Source.IMPORT,
+        job_id: str = "",
+    ) -> BatchResult:
+        self.batches += 1
+        if self.batches == self.die_at:
+            raise ProcessDied
+        return self._inner.create_or_merge(rows, list_name, caller, source=source, job_id=job_id)
+
+    def existing_phones(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
+        return self._inner.existing_phones(caller, phones_e164)
+
+
+def executor_for(system: ContactsSystem, client: ContactsClient, tmp_path: Path, **job: Any) -> JobExecutor:
+    """A job executor running ``import`` jobs against ``client`` (no bus)."""
+
+    def run(context: Any) -> dict[str, Any]:
+        return import_job(
+            context,
+            contacts=client,
+            reports_dir=tmp_path / "reports",
+            limits=reader_limits(None, job.get("max_rows")),
+            max_rows=job.get("max_rows"),
+            batch_rows=job.get("batch_rows", 25),
+        )
+
+    return JobExecutor(JobStore(system.engine), {IMPORT_JOB: run}, None, "jobs")
+
+
+def submit(
+    system: ContactsSystem, lead: Caller, source: Path, tmp_path: Path, **params: Any
+) -> tuple[Job, Path]:
+    """Copy ``source`` to the uploads folder (as the gateway stores it) and create an import job."""
+    uploads = tmp_path / "uploads"
+    uploads.mkdir(exist_ok=True)
+    upload = uploads / f"{len(list(uploads.iterdir()))}-{source.name}"
+    shutil.copyfile(source, upload)
+    job = JobStore(system.engine).create(
+        IMPORT_JOB, import_params(upload, source.name, lead, **params), lead.user_id
+    )
+    return job, upload
+
+
+def test_an_import_killed_halfway_and_run_again_ends_as_one_clean_run(
+    system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx, tmp_path: Path
+) -> None:
+    numbers = phones(200)
+    rows: list[list[object]] = [["Teléfono", "Nombre", "Nota"]]
+    rows += [[number, f"Cliente {i}", f"nota {i}"] for i, number in enumerate(numbers)]
+    rows += [[numbers[5], "Repetido", ""], ["999", "malo", ""]]
+    path = make_xlsx(rows)
+    job, upload = submit(system, lead, path, tmp_path, list_name="marzo")
+    dying = DyingClient(system.client, die_at=4)
+
+    with pytest.raises(ProcessDied):
+        executor_for(system, dying, tmp_path).run(job.id)
+
+    interrupted = JobStore(system.engine).get(job.id)
+    assert interrupted is not None
+    assert interrupted.state is JobState.RUNNING
+    assert upload.exists()  # left for the retry
+    written_before = len(system.contacts())
+    assert 0 < written_before < 200
+
+    executor_for(system, system.client, tmp_path).run(job.id)
+
+    retried = JobStore(system.engine).get(job.id)
+    assert retried is not None
+    assert retried.state is JobState.FINISHED
+    assert retried.report is not None
+    assert retried.report["unchanged"] == written_before
+    assert retried.report["inserted"] == 200 - written_before
+    assert not upload.exists()
+    clean = contacts_system(f"sqlite:///{tmp_path / 'clean.db'}")
+    try:
+        run_import(path, clean.client, lead, ImportOptions(list_name="marzo"))
+        assert system.contacts() == clean.contacts()
+    finally:
+        clean.engine.dispose()
+
+
+def test_a_dry_run_writes_nothing_and_tells_new_contacts_from_existing_ones(
+    system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx
+) -> None:
+    system.client.create(lead, "8812-3456", name="Ana")
+    path = make_xlsx(
+        [
+            ["Teléfono", "Nombre"],
+            ["8812-3456", "Ana María"],
+            ["6012-3456", "Luis"],
+            ["abc", "malo"],
+            ["60123456", "Luis Mora"],
+        ]
+    )
+    events = system.events()
+
+    report = run_import(path, system.client, lead, ImportOptions(dry_run=True))
+
+    assert system.events() == events
+    assert (report.new, report.existing, report.rejected, report.duplicates_merged) == (1, 1, 1, 1)
+    assert [(p["row"], p["action"]) for p in report.preview] == [
+        (2, "existente"),
+        (3, "nueva"),
+        (4, "rechazada"),
+        (5, "combinada"),
+    ]
+    data = report.to_data()
+    assert data["dry_run"] is True
+    assert data["inserted"] == 0
+    assert len(data["preview"]) == 4
+
+
+def test_a_file_past_the_row_limit_is_refused_before_anything_is_written(
+    system: ContactsSystem, lead: Caller, make_text: MakeText, tmp_path: Path
+) -> None:
+    path = make_text("telefono\n" + "\n".join(phones(8)) + "\n")
+
+    with pytest.raises(FileRejected, match="más de 5 filas de datos"):
+        run_import(path, system.client, lead, ImportOptions(max_rows=5, batch_rows=2))
+    job, upload = submit(system, lead, path, tmp_path)
+    executor_for(system, system.client, tmp_path, max_rows=5, batch_rows=2).run(job.id)
+
+    failed = JobStore(system.engine).get(job.id)
+    assert failed is not None
+    assert failed.state is JobState.FAILED
+    assert failed.error == "El archivo tiene más de 5 filas de datos, el máximo permitido."
+    assert system.events() == 0
+    assert not upload.exists()
+
+
+def test_bad_files_fail_their_job_with_the_reason_and_write_nothing(
+    system: ContactsSystem, lead: Caller, bad_files: dict[str, Path], make_text: MakeText, tmp_path: Path
+) -> None:
+    headerless = make_text("88123456;Ana\n60123456;Luis\n", name="sin_encabezados.csv")
+    for name, path in {**bad_files, "sin_encabezados.csv": headerless}.items():
+        job, upload = submit(system, lead, path, tmp_path)
+        executor_for(system, system.client, tmp_path).run(job.id)
+        failed = JobStore(system.engine).get(job.id)
+        assert failed is not None, name
+        assert failed.state is JobState.FAILED, name
+        assert failed.report is not None, name
+        assert failed.error, name
+        assert failed.report["refused"] == failed.error, name
+        assert not upload.exists(), name
+    assert system.events() == 0
+
+
+def test_the_report_files_list_every_rejected_merged_and_warned_row(
+    system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx, tmp_path: Path
+) -> None:
+    path = make_xlsx(
+        [
+            ["Teléfono", "Nombre", "Correo"],
+            ["8812-3456", "Ana", "ana@"],
+            ["12345", "Corto", ""],
+            ["88123456", "Ana María", ""],
+        ]
+    )
+    job, _ = submit(system, lead, path, tmp_path)
+
+    executor_for(system, system.client, tmp_path).run(job.id)
+
+    done = JobStore(system.engine).get(job.id)
+    assert done is not None
+    assert done.report is not None
+    book = openpyxl.load_workbook(tmp_path / "reports" / done.report["report_files"]["xlsx"], read_only=True)
+    sheet = book.active
+    assert sheet is not None
+    assert [list(row) for row in sheet.iter_rows(values_only=True)] == [
+        ["fila", "teléfono", "resultado", "detalle"],
+        [2, "8812-3456", "aviso", "correo «ana@» no válido; se ignoró"],
+        [3, "12345", "rechazada", "número demasiado corto"],
+        [4, "88123456", "combinada", "mismo teléfono que la fila 2; se combinó con ella"],
+    ]
+    text = (tmp_path / "reports" / done.report["report_files"]["csv"]).read_text(encoding="utf-8-sig")
+    assert text.splitlines()[2] == "3;12345;rechazada;número demasiado corto"
+    assert done.report["download"]["xlsx"] == f"/jobs/{job.id}/report?format=xlsx"
+
+
+def test_cancelling_an_import_stops_it_between_batches(
+    system: ContactsSystem, lead: Caller, make_text: MakeText, tmp_path: Path
+) -> None:
+    path = make_text("telefono;nombre\n" + "\n".join(f"{p};n" for p in phones(400)) + "\n")
+    job, _ = submit(system, lead, path, tmp_path)
+    store = JobStore(system.engine)
+    sent = threading.Event()
+
+    class CancellingClient(DyingClient):
+        def create_or_merge(self, rows: Sequence[ImportRow], *args: Any, **kwargs: Any) -> BatchResult:
+            store.request_cancel(job.id)
+            sent.wait(0.15)  # slow enough for the job's next progress point to see the cancel
+            return super().create_or_merge(rows, *args, **kwargs)
+
+    executor_for(system, CancellingClient(system.client, die_at=0), tmp_path, batch_rows=25).run(job.id)
+
+    cancelled = store.get(job.id)
+    assert cancelled is not None
+    assert cancelled.state is JobState.CANCELLED
+    assert 0 < len(system.contacts()) < 400
+
+
+def test_json_records_follow_the_same_rules_as_files(system: ContactsSystem, lead: Caller) -> None:
+    records: list[dict[str, Any]] = [
+        {"phone": "8812-3456", "name": "Ana", "status": "interesado", "extra": {"origen": "web"}},
+        {"telefono": 88123456, "nota": "repetida", "campaña": "marzo"},
+        {"phone": "1"},
+        {},
+        {"phone": "6012-3456", "status": "NO_EXISTE_ESTE_ESTADO"},
+    ]
+
+    report = import_records(records, system.client, lead, "api")
+
+    data = report.to_data()
+    assert (data["total"], data["inserted"], data["updated"], data["duplicates_merged"]) == (5, 1, 0, 1)
+    assert [e["row"] for e in data["errors"]] == [3, 4, 5]
+    assert "Estado desconocido" in data["errors"][2]["message"]
+    ana = system.client.get_by_phone(lead, "8812-3456")
+    assert (ana.name, ana.note, ana.status) == ("Ana", "repetida", "INTERESADO")
+    assert ana.extra == {"origen": "web", "campaña": "marzo"}
+
+
+def test_json_records_past_the_limit_are_refused(system: ContactsSystem, lead: Caller) -> None:
+    with pytest.raises(FileRejected, match="el máximo por petición es 2"):
+        import_records([{"phone": p} for p in phones(3)], system.client, lead, max_rows=2)
+    assert system.events() == 0
