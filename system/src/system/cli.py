@@ -16,6 +16,7 @@ from kernel.settings import Settings
 from system.admin import check_secure_command, setup_secure, users_app
 from system.bootstrap import ConfigurationError, Infrastructure, Mode, build_infrastructure
 from system.generate_cli import generate
+from system.transfer_cli import export_file, import_file
 
 app = typer.Typer(
     name="callmanager",
@@ -152,6 +153,8 @@ app.add_typer(users_app, name="users")
 app.command("setup-secure")(setup_secure)
 app.command("check-secure")(check_secure_command)
 app.command("generate")(generate)
+app.command("import")(import_file)
+app.command("export")(export_file)
 
 
 @app.command()

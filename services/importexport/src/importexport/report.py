@@ -22,6 +22,7 @@ __all__ = [
     "MergedRow",
     "RowIssue",
     "report_file_names",
+    "write_report",
     "write_report_files",
 ]
 
@@ -137,16 +138,19 @@ def report_file_names(job_id: str) -> dict[str, str]:
     return {"csv": f"informe_{job_id}.csv", "xlsx": f"informe_{job_id}.xlsx"}
 
 
+def write_report(report: ImportReport, path: Path) -> int:
+    """Write the report to ``path`` as CSV or xlsx (by its extension); returns its row count."""
+    if path.suffix.lower() == ".csv":
+        return write_csv(path, report.rows(), headers=REPORT_HEADERS)
+    return write_xlsx(
+        path, report.rows(), headers=REPORT_HEADERS, sheet_name="Informe", column_widths=(8, 20, 12, 80)
+    )
+
+
 def write_report_files(report: ImportReport, folder: Path, job_id: str) -> dict[str, str]:
     """Write the report as CSV and xlsx into ``folder``; returns ``{"csv": name, "xlsx": name}``."""
     folder.mkdir(parents=True, exist_ok=True)
     names = report_file_names(job_id)
-    write_csv(folder / names["csv"], report.rows(), headers=REPORT_HEADERS)
-    write_xlsx(
-        folder / names["xlsx"],
-        report.rows(),
-        headers=REPORT_HEADERS,
-        sheet_name="Informe",
-        column_widths=(8, 20, 12, 80),
-    )
+    for name in names.values():
+        write_report(report, folder / name)
     return names
