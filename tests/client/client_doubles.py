@@ -65,6 +65,7 @@ class FakeGateway:
         self.config_value: Mapping[str, Any] = {}
         self.statuses_value: Sequence[StatusOption] = DEFAULT_STATUSES
         self.export_bytes = b"id,phone\n"
+        self.report_bytes = b"fila,resultado\n"
         self.stats_value: Mapping[str, Any] | None = None
 
     def _check(self, name: str, arg: Any = None) -> None:
@@ -157,6 +158,11 @@ class FakeGateway:
         dest.write_bytes(self.export_bytes)
         on_progress(len(self.export_bytes), len(self.export_bytes))
         return len(self.export_bytes)
+
+    def download_report(self, job_id: str, fmt: str, dest: Path) -> int:
+        self._check("download_report", (job_id, fmt))
+        dest.write_bytes(self.report_bytes)
+        return len(self.report_bytes)
 
     def generate(self, amount: int, method: str, save: bool) -> Generation:
         self._check("generate", (amount, method, save))

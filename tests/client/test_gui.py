@@ -120,7 +120,7 @@ def test_supervisor_tools(display, gateway, desk, tmp_path, monkeypatch):
     pump(root, lambda: vm.state.value == "done")
     assert window.status.cget("text").startswith("Importación terminada: 2 nuevas")
     assert [window.rows.item(i, "values") for i in window.rows.get_children()] == [
-        ("3", "número no válido: demasiado corto")
+        ("3", "", "rechazada", "número no válido: demasiado corto")
     ]
     window.destroy()
 

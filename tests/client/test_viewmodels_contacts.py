@@ -298,3 +298,22 @@ def test_a_save_answer_without_the_holders_name_keeps_the_name_shown():
     vm.patch(saved)
     assert sink.rows[0].lock_owner == "Pedro Solís"
     assert sink.rows[0].note == "nueva"
+
+
+def test_a_change_arriving_while_the_list_reloads_is_not_lost_when_the_older_page_lands():
+    api = FakeGateway([make_contact(n) for n in range(1, 6)])
+    runner = QueuedRunner()
+    vm = ContactListViewModel(api, runner, ManualScheduler(), Translator("es"))
+    vm.reload()
+    runner.run_all()
+    vm.reload()  # e.g. the live feed connected afresh
+    call, on_done, _ = runner.queue.pop(0)
+    page = call()  # the server reads the page before beto's lock ...
+    vm.apply(
+        "contact_locked",
+        {"id": "c000002", "locked_by": "u-beto", "locked_by_name": "beto", "locked_until": None},
+    )
+    on_done(page)  # ... and the answer lands after the lock event
+    runner.run_all()
+    assert vm.contacts["c000002"].locked_by_name == "beto"
+    assert vm.row(vm.contacts["c000002"]).lock_owner == "beto"

@@ -56,9 +56,10 @@ def test_import_goes_dry_run_then_preview_then_confirm_then_progress_then_report
     scheduler.advance(vm.poll_ms)
     assert vm.state is ImportState.PREVIEW
     assert vm.text == (
-        "Revisión de lista.xlsx: 5 filas — 3 nuevas, 1 actualizadas, 0 repetidas en el archivo, 1 rechazadas."
+        "Revisión de lista.xlsx: 5 filas — 3 nuevas, 1 ya existentes, 0 repetidas en el archivo, "
+        "1 rechazadas. Todavía no se guardó nada."
     )
-    assert vm.report_rows == ((4, "número no válido: demasiado corto"),)
+    assert vm.report_rows == ((4, "", "rechazada", "número no válido: demasiado corto"),)
     assert vm.can_confirm
 
     vm.confirm()
@@ -81,7 +82,10 @@ def test_import_goes_dry_run_then_preview_then_confirm_then_progress_then_report
         },
     )
     assert vm.state is ImportState.DONE
-    assert vm.text.startswith("Importación terminada: 3 nuevas, 1 actualizadas")
+    assert (
+        vm.text
+        == "Importación terminada: 3 nuevas, 1 actualizadas, 0 sin cambios, 0 repetidas, 1 rechazadas de 5."
+    )
     assert scheduler.pending == 0, "polling stops when the job ends"
     assert ImportState.CHECKING in states
     assert ImportState.IMPORTING in states
@@ -123,10 +127,45 @@ def test_report_with_rejected_rows_is_savable_as_csv_and_xlsx(tmp_path):
     scheduler.advance(vm.poll_ms)
     vm.save_report(tmp_path / "reporte.csv")
     with (tmp_path / "reporte.csv").open(encoding="utf-8-sig") as handle:
-        assert list(csv.reader(handle)) == [["Fila", "Motivo"], ["4", "número no válido: demasiado corto"]]
+        assert list(csv.reader(handle)) == [
+            ["Fila", "Teléfono", "Resultado", "Detalle"],
+            ["4", "", "rechazada", "número no válido: demasiado corto"],
+        ]
+    assert vm.notice == f"Reporte guardado en {tmp_path / 'reporte.csv'}."
     vm.save_report(tmp_path / "reporte.xlsx")
     sheet = load_workbook(tmp_path / "reporte.xlsx").active
-    assert [c.value for c in sheet[2]] == [4, "número no válido: demasiado corto"]
+    assert [c.value for c in sheet[2]] == [4, None, "rechazada", "número no válido: demasiado corto"]
+
+
+def test_the_servers_report_lists_merged_rows_and_warnings_and_is_downloaded_whole(tmp_path):
+    api, scheduler, vm, path = build_import(tmp_path)
+    vm.choose(path)
+    report = {
+        "dry_run": True,
+        "total": 6,
+        "inserted": 0,
+        "updated": 0,
+        "new": 3,
+        "existing": 1,
+        "duplicates_merged": 1,
+        "rejected": 1,
+        "errors": [{"row": 4, "phone": "123", "message": "Número demasiado corto"}],
+        "merged": [{"row": 7, "into": 2, "phone": "88001122"}],
+        "warnings": [{"row": 3, "phone": "6100-3344", "message": "Correo no válido; se dejó vacío"}],
+        "report_files": {"csv": "informe_x.csv", "xlsx": "informe_x.xlsx"},
+    }
+    finish(api, vm, report)
+    scheduler.advance(vm.poll_ms)
+    assert vm.text.startswith("Revisión de lista.xlsx: 6 filas — 3 nuevas, 1 ya existentes, 1 repetidas")
+    assert vm.report_rows == (
+        (3, "6100-3344", "aviso", "Correo no válido; se dejó vacío"),
+        (4, "123", "rechazada", "Número demasiado corto"),
+        (7, "88001122", "combinada", "mismo teléfono que la fila 2; se combinó con ella"),
+    )
+    vm.save_report(tmp_path / "informe.xlsx")
+    assert api.calls[-1] == ("download_report", (vm.job.id, "xlsx"))
+    assert (tmp_path / "informe.xlsx").read_bytes() == api.report_bytes
+    assert vm.notice == f"Reporte guardado en {tmp_path / 'informe.xlsx'}."
 
 
 def test_cancel_waits_for_the_server(tmp_path):

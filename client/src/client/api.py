@@ -4,6 +4,7 @@ view models depend on, so tests can hand them a fake."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -166,6 +167,10 @@ class ContactQuery:
             params["locked"] = "true" if self.locked else "false"
         return params
 
+    def export_params(self) -> dict[str, str]:
+        """The filters ``GET /export`` applies (status, list, operator: a search is not one of them)."""
+        return {k: v for k, v in self.params().items() if k in ("status", "list", "operator")}
+
     def matches(self, contact: Contact) -> bool:
         """Whether ``contact`` passes the filters (the live feed uses this to place new rows)."""
         if self.status and contact.status != self.status:
@@ -245,6 +250,9 @@ class Gateway(Protocol):
 
     def export(self, fmt: str, query: ContactQuery, dest: Path, on_progress: ProgressCallback) -> int:
         """``GET /export`` streamed into ``dest``; returns the bytes written."""
+
+    def download_report(self, job_id: str, fmt: str, dest: Path) -> int:
+        """``GET /jobs/{id}/report?format=`` (an import's complete report) into ``dest``; bytes written."""
 
     def generate(self, amount: int, method: str, save: bool) -> Generation:
         """``POST /api/generate_contacts``."""
@@ -467,10 +475,38 @@ class GatewayApi:
         self._request("DELETE", f"/jobs/{job_id}").close()
 
     def export(self, fmt: str, query: ContactQuery, dest: Path, on_progress: ProgressCallback) -> int:
-        """``GET /export`` streamed to a temporary file renamed to ``dest`` only when complete."""
-        params = query.params()
+        """``GET /export`` saved as ``dest`` only when complete; a large export the server answers with a job
+        (202) is waited for, then its file downloaded."""
+        params = query.export_params()
         params["format"] = fmt
         response = self._request("GET", "/export", params=params, stream=True, timeout=(self._timeout, 300))
+        if response.status_code == 202:
+            job = JobProgress.from_json(response.json())
+            response.close()
+            self._wait_for(job, on_progress)
+            response = self._request(
+                "GET", f"/jobs/{job.id}/download", stream=True, timeout=(self._timeout, 300)
+            )
+        return self._save(response, dest, on_progress)
+
+    def _wait_for(self, job: JobProgress, on_progress: ProgressCallback, every: float = 1.0) -> None:
+        """Poll ``job`` until it ends; raise with the server's message unless it finished."""
+        while not job.finished:
+            on_progress(0, None)
+            time.sleep(every)
+            job = self.job(job.id)
+        if job.state != "finished":
+            raise ServerError(job.message or f"El trabajo terminó como «{job.state}».")
+
+    def download_report(self, job_id: str, fmt: str, dest: Path) -> int:
+        """``GET /jobs/{id}/report`` saved as ``dest`` only when complete."""
+        response = self._request(
+            "GET", f"/jobs/{job_id}/report", params={"format": fmt}, stream=True, timeout=(self._timeout, 300)
+        )
+        return self._save(response, dest, lambda _done, _total: None)
+
+    def _save(self, response: requests.Response, dest: Path, on_progress: ProgressCallback) -> int:
+        """Stream ``response`` to ``dest.part``, renamed to ``dest`` only when every byte arrived."""
         length = response.headers.get("Content-Length", "")
         total = int(length) if length.isdigit() else None
         partial = dest.with_name(dest.name + ".part")

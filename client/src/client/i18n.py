@@ -166,25 +166,34 @@ _TEXT: Mapping[str, tuple[str, str]] = {
     "import.idle": ("Elija un archivo .xlsx, .xls o .csv.", "Choose a .xlsx, .xls or .csv file."),
     "import.checking": ("Revisando {file} (sin guardar)…", "Checking {file} (dry run)…"),
     "import.preview": (
-        "Revisión de {file}: {total} filas — {inserted} nuevas, {updated} actualizadas, "
-        "{merged} repetidas en el archivo, {rejected} rechazadas.",
-        "Dry run of {file}: {total} rows — {inserted} new, {updated} updated, "
-        "{merged} repeated in file, {rejected} rejected.",
+        "Revisión de {file}: {total} filas — {inserted} nuevas, {updated} ya existentes, "
+        "{merged} repetidas en el archivo, {rejected} rechazadas. Todavía no se guardó nada.",
+        "Dry run of {file}: {total} rows — {inserted} new, {updated} already there, "
+        "{merged} repeated in file, {rejected} rejected. Nothing was saved yet.",
     ),
     "import.confirm": ("Confirmar importación", "Confirm import"),
     "import.running": ("Importando {file}: {done} de {total}", "Importing {file}: {done} of {total}"),
     "import.done": (
-        "Importación terminada: {inserted} nuevas, {updated} actualizadas, {merged} repetidas, "
-        "{rejected} rechazadas de {total}.",
-        "Import finished: {inserted} new, {updated} updated, {merged} repeated, "
-        "{rejected} rejected of {total}.",
+        "Importación terminada: {inserted} nuevas, {updated} actualizadas, {unchanged} sin cambios, "
+        "{merged} repetidas, {rejected} rechazadas de {total}.",
+        "Import finished: {inserted} new, {updated} updated, {unchanged} unchanged, "
+        "{merged} repeated, {rejected} rejected of {total}.",
     ),
     "import.failed": ("La importación falló: {message}", "The import failed: {message}"),
     "import.cancelled": ("Importación cancelada.", "Import cancelled."),
     "import.save_report": ("Guardar reporte…", "Save report…"),
     "import.report_saved": ("Reporte guardado en {path}.", "Report saved to {path}."),
     "import.row": ("Fila", "Row"),
-    "import.reason": ("Motivo", "Reason"),
+    "import.reason": ("Detalle", "Detail"),
+    "import.phone": ("Teléfono", "Phone"),
+    "import.outcome": ("Resultado", "Outcome"),
+    "import.outcome.rejected": ("rechazada", "rejected"),
+    "import.outcome.merged": ("combinada", "merged"),
+    "import.outcome.warning": ("aviso", "warning"),
+    "import.merged_into": (
+        "mismo teléfono que la fila {row}; se combinó con ella",
+        "same phone as row {row}; merged into it",
+    ),
     "export.title": ("Exportar contactos", "Export contacts"),
     "export.format": ("Formato", "Format"),
     "export.start": ("Exportar…", "Export…"),

@@ -253,7 +253,10 @@ class JobProgress:
         source: Mapping[str, Any] = progress if isinstance(progress, Mapping) else data
         report = data.get("report")
         error = data.get("error")
-        message = _text(error, "message") if isinstance(error, Mapping) else _text(data, "message")
+        if isinstance(error, Mapping):
+            message = _text(error, "message")
+        else:
+            message = error if isinstance(error, str) and error else _text(data, "message")
         return cls(
             id=_text(data, "id") or _text(data, "job_id"),
             kind=_text(data, "kind"),

@@ -101,6 +101,9 @@ class ContactListViewModel:
         self.loaded_once = False
         self.error = ""
         self._generation = 0
+        # Events that arrived while a page was in flight: that page may predate them, so they are applied
+        # again on top of it when it lands (every event is safe to apply twice).
+        self._during_load: list[tuple[str, Mapping[str, Any]]] = []
         self._search_timer: object | None = None
         self._reload_timer: object | None = None
         self.on_summary: Callable[[str], None] = lambda _text: None
@@ -176,6 +179,7 @@ class ContactListViewModel:
         generation = self._generation
         query = self.query
         self.loading = True
+        self._during_load = []
         self.total = None
         self.on_summary(self.summary)
         self._runner.submit(
@@ -205,8 +209,15 @@ class ContactListViewModel:
             self.total = page.total
         if self.sink is not None:
             self.sink.reset(self.rows())
+        self._replay_during_load()
         self.on_summary(self.summary)
         self.on_loaded(generation)
+
+    def _replay_during_load(self) -> None:
+        missed, self._during_load = self._during_load, []
+        for name, payload in missed:
+            if name != "contact_deleted" or str(payload.get("id") or "") in self.contacts:
+                self.apply(name, payload)  # a deletion was counted when it arrived
 
     def load_more(self) -> bool:
         """Fetch the next page unless one is loading or none is left; returns whether a request went out."""
@@ -216,6 +227,7 @@ class ContactListViewModel:
         cursor = self.next_cursor
         query = self.query
         self.loading = True
+        self._during_load = []
         self._runner.submit(
             lambda: self._api.list_contacts(query, self.page_size, cursor),
             lambda page: self._next_page(generation, page),
@@ -236,12 +248,14 @@ class ContactListViewModel:
             self.total = page.total
         if self.sink is not None and fresh:
             self.sink.append([self.row(c) for c in fresh])
+        self._replay_during_load()
         self.on_summary(self.summary)
 
     def _failed(self, generation: int, exc: Exception) -> None:
         if generation != self._generation:
             return
         self.loading = False
+        self._during_load = []
         self.error = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
         self.on_error(self.error)
         self.on_summary(self.summary)
@@ -271,6 +285,8 @@ class ContactListViewModel:
         if name == "bulk_update":
             self._schedule_reload()
             return
+        if self.loading:
+            self._during_load.append((name, payload))
         contact_id = str(payload.get("id") or "")
         if not contact_id:
             return

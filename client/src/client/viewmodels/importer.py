@@ -27,47 +27,89 @@ class ImportState(StrEnum):
     CANCELLED = "cancelled"
 
 
+OUTCOMES = ("rejected", "merged", "warning")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportEntry:
+    """One row of a report that did not simply go in: rejected, merged into an earlier row, or warned."""
+
+    row: int
+    phone: str
+    outcome: str
+    detail: str
+
+
 @dataclass(frozen=True, slots=True)
 class ImportSummary:
-    """Counts and rejected rows of a (dry-run or real) import report."""
+    """Counts and noteworthy rows of a (dry-run or real) import report.
+
+    A dry run writes nothing, so it counts ``new`` and ``existing`` contacts; they are read as inserted and
+    updated here, which is what confirming would do (an existing contact the file does not change stays
+    as it is).
+    """
 
     total: int = 0
     inserted: int = 0
     updated: int = 0
+    unchanged: int = 0
     merged: int = 0
     rejected: int = 0
-    errors: Sequence[tuple[int, str]] = field(default_factory=tuple)
+    entries: Sequence[ReportEntry] = field(default_factory=tuple)
+    files: bool = False
+
+    @property
+    def errors(self) -> Sequence[tuple[int, str]]:
+        """Rejected rows as (row, reason)."""
+        return tuple((e.row, e.detail) for e in self.entries if e.outcome == "rejected")
 
     @classmethod
     def from_report(cls, report: Mapping[str, Any]) -> ImportSummary:
-        """The summary of a job report (``errors``/``rejected`` rows as ``{row, message}``)."""
-        raw: list[Any] = []
-        for key in ("errors", "rejected"):
+        """The summary of a job report (``errors``, ``merged`` and ``warnings`` lists of rows)."""
+        entries: list[ReportEntry] = []
+        for key, outcome in (("errors", "rejected"), ("rejected", "rejected"), ("warnings", "warning")):
             value = report.get(key)
-            if isinstance(value, list):
-                raw = value
-                break
-        errors = tuple(
-            (int(item.get("row") or 0), str(item.get("message") or item.get("reason") or ""))
-            for item in raw
-            if isinstance(item, Mapping)
-        )
-        rejected = report.get("rejected")
+            if not isinstance(value, list) or (key == "rejected" and isinstance(report.get("errors"), list)):
+                continue
+            entries.extend(
+                ReportEntry(
+                    _int(item.get("row")),
+                    str(item.get("phone") or ""),
+                    outcome,
+                    str(item.get("message") or item.get("reason") or ""),
+                )
+                for item in value
+                if isinstance(item, Mapping)
+            )
+        merged_rows = report.get("merged")
+        if isinstance(merged_rows, list):
+            entries.extend(
+                ReportEntry(
+                    _int(item.get("row")), str(item.get("phone") or ""), "merged", str(item.get("into") or "")
+                )
+                for item in merged_rows
+                if isinstance(item, Mapping)
+            )
+        entries.sort(key=lambda e: (e.row, OUTCOMES.index(e.outcome)))
 
         def count(*keys: str) -> int:
             for key in keys:
                 value = report.get(key)
-                if isinstance(value, int):
+                if isinstance(value, int) and not isinstance(value, bool):
                     return value
             return 0
 
+        dry = bool(report.get("dry_run")) and "new" in report
+        rejected = report.get("rejected")
         return cls(
             total=count("total", "rows"),
-            inserted=count("inserted"),
-            updated=count("updated"),
-            merged=count("duplicates_merged", "merged"),
-            rejected=rejected if isinstance(rejected, int) else len(errors),
-            errors=errors,
+            inserted=count("new") if dry else count("inserted"),
+            updated=count("existing") if dry else count("updated"),
+            unchanged=0 if dry else count("unchanged"),
+            merged=count("duplicates_merged") or (len(merged_rows) if isinstance(merged_rows, list) else 0),
+            rejected=rejected if isinstance(rejected, int) else sum(e.outcome == "rejected" for e in entries),
+            entries=tuple(entries),
+            files=isinstance(report.get("report_files"), Mapping),
         )
 
     def text_values(self) -> dict[str, int]:
@@ -76,9 +118,14 @@ class ImportSummary:
             "total": self.total,
             "inserted": self.inserted,
             "updated": self.updated,
+            "unchanged": self.unchanged,
             "merged": self.merged,
             "rejected": self.rejected,
         }
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else int(str(value or 0) or 0)
 
 
 class ImportViewModel:
@@ -97,6 +144,7 @@ class ImportViewModel:
         self.preview: ImportSummary | None = None
         self.result: ImportSummary | None = None
         self.error = ""
+        self.notice = ""
         self._timer: object | None = None
         self.on_change: Callable[[], None] = lambda: None
 
@@ -135,10 +183,28 @@ class ImportViewModel:
         return self.state is ImportState.PREVIEW
 
     @property
-    def report_rows(self) -> Sequence[tuple[int, str]]:
-        """Rejected rows of the final report (or the dry run's while previewing)."""
-        summary = self.result if self.state is ImportState.DONE else self.preview
-        return summary.errors if summary else ()
+    def summary(self) -> ImportSummary | None:
+        """The final report, or the dry run's while previewing."""
+        return self.result if self.state is ImportState.DONE else self.preview
+
+    @property
+    def report_rows(self) -> Sequence[tuple[int, str, str, str]]:
+        """Rows of the report shown in the table: row, phone, outcome, detail (in the user's language)."""
+        summary = self.summary
+        if summary is None:
+            return ()
+        return tuple(
+            (e.row, e.phone, self.t(f"import.outcome.{e.outcome}"), self._detail(e)) for e in summary.entries
+        )
+
+    def _detail(self, entry: ReportEntry) -> str:
+        return self.t("import.merged_into", row=entry.detail) if entry.outcome == "merged" else entry.detail
+
+    @property
+    def can_save_report(self) -> bool:
+        """Whether there is a report to save (the server's files, or rows to list)."""
+        summary = self.summary
+        return summary is not None and (summary.files or bool(summary.entries))
 
     def choose(self, path: Path) -> None:
         """Start a dry run of ``path``."""
@@ -147,6 +213,7 @@ class ImportViewModel:
         self.preview = None
         self.result = None
         self.error = ""
+        self.notice = ""
         self._start(ImportState.CHECKING, dry_run=True)
 
     def confirm(self) -> None:
@@ -170,6 +237,7 @@ class ImportViewModel:
         assert path is not None
         self.state = state
         self.job = None
+        self.notice = ""
         self.on_change()
         self._runner.submit(lambda: self._api.start_import(path, dry_run), self._started, self._failed)
 
@@ -246,5 +314,34 @@ class ImportViewModel:
         self._progress(event)
 
     def save_report(self, path: Path) -> None:
-        """Write the rejected rows (row, reason) as CSV or xlsx; raises OSError on failure."""
-        write_table(path, [self.t("import.row"), self.t("import.reason")], list(self.report_rows))
+        """Save the report as ``path`` (.xlsx or .csv): the server's complete file when the job wrote one,
+        else the rows shown; ``notice`` says how it went."""
+        summary, job = self.summary, self.job
+        fmt = path.suffix.lower().lstrip(".")
+        if summary is not None and summary.files and job is not None and fmt in ("xlsx", "csv"):
+            self._runner.submit(
+                lambda: self._api.download_report(job.id, fmt, path),
+                lambda _size: self._noted(self.t("import.report_saved", path=path)),
+                lambda exc: self._noted(
+                    self.t(
+                        "file.failed", path=path, message=exc.message if isinstance(exc, ApiError) else exc
+                    )
+                ),
+            )
+            return
+        headers = [
+            self.t("import.row"),
+            self.t("import.phone"),
+            self.t("import.outcome"),
+            self.t("import.reason"),
+        ]
+        try:
+            write_table(path, headers, list(self.report_rows))
+        except OSError as exc:
+            self._noted(self.t("file.failed", path=path, message=exc))
+            return
+        self._noted(self.t("import.report_saved", path=path))
+
+    def _noted(self, text: str) -> None:
+        self.notice = text
+        self.on_change()

@@ -57,9 +57,15 @@ class ImportWindow(ctk.CTkToplevel):  # type: ignore[misc]
         self.status.pack(fill="x", padx=10)
         self.bar = ctk.CTkProgressBar(self)
         self.bar.pack(fill="x", padx=10, pady=6)
-        self.rows = _table(self, ["row", "reason"], [translate("import.row"), translate("import.reason")])
-        self.rows.column("row", width=60, stretch=False)
-        self.rows.column("reason", width=600)
+        self.rows = _table(
+            self,
+            ["row", "phone", "outcome", "reason"],
+            [translate(f"import.{c}") for c in ("row", "phone", "outcome", "reason")],
+        )
+        self.rows.column("row", width=50, stretch=False)
+        self.rows.column("phone", width=120, stretch=False)
+        self.rows.column("outcome", width=100, stretch=False)
+        self.rows.column("reason", width=420)
         self.rows.pack(fill="both", expand=True, padx=10, pady=(0, 10))
         vm.on_change = self.refresh
         self.refresh()
@@ -75,25 +81,19 @@ class ImportWindow(ctk.CTkToplevel):  # type: ignore[misc]
     def save_report(self) -> None:
         """Save the rejected rows."""
         name = filedialog.asksaveasfilename(parent=self, defaultextension=".xlsx", filetypes=TABLE_TYPES)
-        if not name:
-            return
-        try:
+        if name:
             self.vm.save_report(Path(name))
-        except OSError as exc:
-            self.status.configure(text=self.t("file.failed", path=name, message=exc))
-            return
-        self.status.configure(text=self.t("import.report_saved", path=name))
 
     def refresh(self) -> None:
         """Redraw from the view model."""
         vm = self.vm
-        self.status.configure(text=vm.text)
+        self.status.configure(text=f"{vm.text}\n{vm.notice}" if vm.notice else vm.text)
         self.bar.set(vm.fraction)
         busy = vm.state in (ImportState.CHECKING, ImportState.IMPORTING)
         self.confirm_button.configure(state="normal" if vm.can_confirm else "disabled")
         self.choose_button.configure(state="disabled" if busy else "normal")
         self.cancel_button.configure(state="normal" if busy or vm.can_confirm else "disabled")
-        self.save_button.configure(state="normal" if vm.report_rows else "disabled")
+        self.save_button.configure(state="normal" if vm.can_save_report else "disabled")
         _fill(self.rows, list(vm.report_rows))
 
 
@@ -109,7 +109,7 @@ class ExportWindow(ctk.CTkToplevel):  # type: ignore[misc]
         vm.query = query
         self.title(translate("export.title"))
         self.geometry("560x220")
-        filters = ", ".join(f"{k}={v}" for k, v in query.params().items()) or translate("filter.all")
+        filters = ", ".join(f"{k}={v}" for k, v in query.export_params().items()) or translate("filter.all")
         ctk.CTkLabel(self, text=f"{translate('filter.status')}/{translate('filter.list')}: {filters}").pack(
             anchor="w", padx=10, pady=(10, 4)
         )
@@ -241,22 +241,26 @@ class MetricsWindow(ctk.CTkToplevel):  # type: ignore[misc]
         body = ctk.CTkFrame(self, fg_color="transparent")
         body.pack(fill="both", expand=True, padx=10, pady=4)
         body.columnconfigure((0, 1), weight=1)
-        body.rowconfigure((1, 3), weight=1)
-        self.calls_label = ctk.CTkLabel(body, text=translate("metrics.calls"))
-        self.calls_label.grid(row=0, column=0, sticky="w")
+        body.rowconfigure((1, 3, 5), weight=1)
+        self._body = body
         pair = [translate("metrics.key"), translate("metrics.value")]
-        self.calls = _table(body, ["k", "v"], pair, height=6)
-        self.calls.grid(row=1, column=0, sticky="nsew", padx=(0, 4))
+        self.calls_label = ctk.CTkLabel(body, text=translate("metrics.calls"), anchor="w")
+        self.calls_label.grid(row=0, column=0, sticky="w")
+        self.calls = _table(body, ["k", "v"], pair, height=5)
+        self.calls.grid(row=1, column=0, sticky="nsew", padx=(0, 6))
         ctk.CTkLabel(body, text=translate("metrics.by_status")).grid(row=0, column=1, sticky="w")
-        self.by_status = _table(body, ["k", "v"], pair, height=6)
-        self.by_status.grid(row=1, column=1, sticky="nsew")
-        ctk.CTkLabel(body, text=translate("metrics.per_agent")).grid(row=2, column=0, sticky="w", pady=(8, 0))
+        self.by_status = _table(body, ["k", "v"], pair, height=12)
+        self.by_status.grid(row=1, column=1, rowspan=3, sticky="nsew")
+        ctk.CTkLabel(body, text=translate("metrics.other")).grid(row=2, column=0, sticky="w", pady=(8, 0))
+        self.other = _table(body, ["k", "v"], pair, height=6)
+        self.other.grid(row=3, column=0, sticky="nsew", padx=(0, 6))
+        self.other.column("k", width=200)
+        self.other.column("v", width=80)
+        self.agents_label = ctk.CTkLabel(body, text=translate("metrics.per_agent"))
+        self.agents_label.grid(row=4, column=0, sticky="w", pady=(8, 0))
         self.agents_frame = ctk.CTkFrame(body, fg_color="transparent")
-        self.agents_frame.grid(row=3, column=0, columnspan=2, sticky="nsew")
+        self.agents_frame.grid(row=5, column=0, columnspan=2, sticky="nsew")
         self.agents: ttk.Treeview | None = None
-        ctk.CTkLabel(body, text=translate("metrics.other")).grid(row=4, column=0, sticky="w", pady=(8, 0))
-        self.other = _table(body, ["k", "v"], pair, height=5)
-        self.other.grid(row=5, column=0, columnspan=2, sticky="nsew")
         vm.on_change = self.refresh
         vm.refresh()
 
@@ -266,12 +270,23 @@ class MetricsWindow(ctk.CTkToplevel):  # type: ignore[misc]
         self.error.configure(text=vm.error)
         waiting = vm.loading or vm.calls
         self.calls_label.configure(text=self.t("metrics.calls" if waiting else "metrics.no_calls"))
+        if waiting:
+            self.calls.grid()
+        else:
+            self.calls.grid_remove()
+        self._body.rowconfigure(1, weight=1 if waiting else 0)
         _fill(self.calls, vm.calls)
         _fill(self.by_status, vm.by_status)
         _fill(self.other, vm.other)
         if self.agents is not None:
             self.agents.destroy()
             self.agents = None
+        if vm.agent_columns:
+            self.agents_label.grid()
+            self.agents_frame.grid()
+        else:
+            self.agents_label.grid_remove()
+            self.agents_frame.grid_remove()
         if vm.agent_columns:
             headings = [self.t(f"metric.{c}") if self.t.has(f"metric.{c}") else c for c in vm.agent_columns]
             self.agents = _table(self.agents_frame, vm.agent_columns, headings, height=6)
