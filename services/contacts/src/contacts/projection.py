@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+import structlog
 from psycopg import postgres
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
@@ -36,6 +37,8 @@ from contacts.schema import SEARCH_INDEX, contact_locks, contact_status_counts, 
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 from kernel.envelope import Envelope
 from kernel.store import EventStore, write_transaction
+
+log = structlog.get_logger(__name__)
 
 # Columns in table order: what COPY and the raw SQLite INSERT write.
 COLUMNS: tuple[str, ...] = tuple(c.name for c in contacts.columns)
@@ -213,17 +216,21 @@ class ContactProjection:
         """After a bulk write, pay its deferred costs now rather than in some agent's next edit.
 
         PostgreSQL: fold the trigram index's pending list (the write that finds it full merges it, hundreds
-        of ms). SQLite: checkpoint the write-ahead log the chunks left behind.
+        of ms). SQLite: checkpoint the write-ahead log the chunks left behind. The batch is committed by
+        now, so a failure here is only logged.
         """
-        with engine.connect() as conn:
-            if engine.dialect.name == "postgresql":
-                conn.execute(
-                    sa.text("SELECT gin_clean_pending_list(CAST(:index AS regclass))"),
-                    {"index": SEARCH_INDEX},
-                )
-            else:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-            conn.commit()
+        try:
+            with engine.connect() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.execute(
+                        sa.text("SELECT gin_clean_pending_list(CAST(:index AS regclass))"),
+                        {"index": SEARCH_INDEX},
+                    )
+                else:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                conn.commit()
+        except sa.exc.DBAPIError:
+            log.warning("contacts.bulk_settle_failed", exc_info=True)
 
     def apply(
         self,
