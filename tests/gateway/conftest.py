@@ -66,6 +66,7 @@ def build_app(
     limiter: RateLimiter | None = None,
     enable_auth: bool = True,
     loopback: bool = False,
+    inline: bool = False,
 ) -> FastAPI:
     """A gateway-like app over ``engine`` guarded by the real dependencies."""
     directory = UserDirectory(engine)
@@ -77,6 +78,7 @@ def build_app(
         limiter=limiter or generous_limiter(),
         enable_auth=enable_auth,
         loopback=loopback,
+        inline=inline,
     )
     install_security(app, gate)
     for capability in Capability:

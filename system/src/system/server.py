@@ -8,13 +8,16 @@ manager shared by gateway replicas).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import os
+import signal
 import socket
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import orjson
 import redis
@@ -22,7 +25,7 @@ import socketio
 import structlog
 import uvicorn
 from fastapi import FastAPI, Response
-from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.storage import RedisStorage, Storage
 from starlette.types import ASGIApp
 
 from contacts.api import create_app as create_contacts_app
@@ -35,6 +38,7 @@ from contacts.statuses import DEFAULT_CATALOGUE
 from gateway.app import GatewayDeps, create_app
 from gateway.audit import AuditLog
 from gateway.auth import Gate
+from gateway.counters import WindowCounters
 from gateway.feed import EventFeed
 from gateway.health import HealthCheck, run_checks
 from gateway.live import BusReplay, LiveHub
@@ -121,6 +125,8 @@ def build_gateway(
         limiter=limiter,
         enable_auth=settings.enable_auth,
         loopback=settings.is_loopback,
+        # SQLite and in-memory counters answer at once: admit passing requests on the event loop.
+        inline=infra.mode is Mode.EMBEDDED and isinstance(rate_storage, WindowCounters),
     )
     names = UserNames(directory)
     hub = LiveHub(
@@ -214,30 +220,49 @@ def check_bind(settings: Settings) -> None:
         )
 
 
-def run_http(app: ASGIApp, host: str, port: int) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM."""
+HttpServer = Literal["uvicorn", "granian"]
+
+
+def run_http(app: ASGIApp, host: str, port: int, server: HttpServer = "uvicorn") -> None:
+    """Serve ``app`` until SIGINT/SIGTERM: uvicorn (uvloop + httptools) or granian, one process either way."""
+    if server == "granian":
+        asyncio.run(_serve_granian(app, host, port))
+        return
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
     uvicorn.Server(config).run()
 
 
-def serve_embedded(settings: Settings) -> None:
+async def _serve_granian(app: ASGIApp, host: str, port: int) -> None:
+    """Granian's embedded server on this event loop: the app object keeps its in-process bus and SQLite."""
+    from granian.constants import Interfaces
+    from granian.server.embed import Server
+
+    server = Server(app, address=host, port=port, interface=Interfaces.ASGI, log_enabled=False)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, server.stop)
+    await server.serve()
+    log.info("http.stopped", server="granian")
+
+
+def serve_embedded(settings: Settings, *, http_server: HttpServer = "uvicorn") -> None:
     """Every server service in this process: SQLite in the data dir, the in-process bus."""
     check_bind(settings)
     infra = build_infrastructure(settings, Mode.EMBEDDED)
     try:
         contacts = build_contacts(infra)
         app = build_gateway(
-            infra, contacts.client(), rate_storage=MemoryStorage(), contacts_service=contacts.service
+            infra, contacts.client(), rate_storage=WindowCounters(), contacts_service=contacts.service
         )
         infra.start_relay()
         infra.background.spawn("backups", lambda stop: run_backups(settings, stop))
         log.info("callmanager.up", host=settings.host, port=settings.port, data_dir=str(settings.data_dir))
-        run_http(app, settings.host, settings.port)
+        run_http(app, settings.host, settings.port, http_server)
     finally:
         infra.close()
 
 
-def serve_distributed(settings: Settings, service: str) -> None:
+def serve_distributed(settings: Settings, service: str, *, http_server: HttpServer = "uvicorn") -> None:
     """One service of the distributed deployment, against PostgreSQL and Redis."""
     infra = build_infrastructure(settings, Mode.DISTRIBUTED)
     try:
@@ -246,7 +271,7 @@ def serve_distributed(settings: Settings, service: str) -> None:
             infra.start_relay()
             internal = create_contacts_app(contacts.service, contacts.queries, internal_token(settings))
             add_health(internal, {"database": infra.check_database, "bus": infra.check_bus})
-            run_http(internal, settings.host, settings.port)
+            run_http(internal, settings.host, settings.port, http_server)
         elif service == "gateway":
             check_bind(settings)
             assert settings.redis_url is not None
@@ -258,7 +283,7 @@ def serve_distributed(settings: Settings, service: str) -> None:
                     settings.redis_url, channel=f"{settings.bus_prefix}:socketio"
                 ),
             )
-            run_http(app, settings.host, settings.port)
+            run_http(app, settings.host, settings.port, http_server)
         elif service == "generator":
             raise ConfigurationError(
                 "el generador no necesita un proceso propio: el gateway lo ejecuta en su proceso y las "

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from contacts.queries import ContactQueries
 
 CALLER_HEADER = "X-Caller"
+POOL_SIZE = 64
+"""Connections to the contacts service kept open: more than the gateway's worker threads (40)."""
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 (a header name, not a secret)
 
 
@@ -125,6 +127,16 @@ class ContactsClient(Protocol):
         cursor: str | None = None,
     ) -> Page:
         """One page of the filtered, ordered list."""
+        ...
+
+    def list_contacts_json(
+        self,
+        caller: Caller,
+        filters: ContactFilters = ContactFilters(),
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[bytes, str | None]:
+        """The same page as the JSON array of its contacts' ``to_data()``, and the next cursor."""
         ...
 
     def export_contacts(
@@ -264,6 +276,16 @@ class LocalContactsClient:
         """One page of contacts."""
         return self._queries.list_contacts(filters, limit, cursor)
 
+    def list_contacts_json(
+        self,
+        caller: Caller,
+        filters: ContactFilters = ContactFilters(),
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[bytes, str | None]:
+        """One page of contacts, serialised once by the queries."""
+        return self._queries.list_contacts_json(filters, limit, cursor)
+
     def export_contacts(
         self, caller: Caller, filters: ContactFilters = ContactFilters(), batch_size: int = 5000
     ) -> Iterator[ContactRow]:
@@ -307,7 +329,12 @@ class HttpContactsClient:
         internal_token: str | None = None,
     ) -> None:
         headers = {INTERNAL_TOKEN_HEADER: internal_token} if internal_token else {}
-        self._client = client or httpx.Client(base_url=base_url, timeout=timeout, headers=headers)
+        # Every worker thread of the gateway may hold a connection: keep them all alive (httpx keeps 20
+        # by default and closes the rest after each use, so a busy gateway reconnected constantly).
+        limits = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE)
+        self._client = client or httpx.Client(
+            base_url=base_url, timeout=timeout, headers=headers, limits=limits
+        )
         self._owned = client is None
 
     def close(self) -> None:
@@ -433,6 +460,20 @@ class HttpContactsClient:
         if cursor:
             params.append(("cursor", cursor))
         return Page.from_data(self._call("GET", "/contacts", caller, params=params))
+
+    def list_contacts_json(
+        self,
+        caller: Caller,
+        filters: ContactFilters = ContactFilters(),
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[bytes, str | None]:
+        """One page of contacts: the service's items re-dumped as they came (no Contact objects)."""
+        params = [*filters.to_params(), ("limit", str(limit))]
+        if cursor:
+            params.append(("cursor", cursor))
+        data = self._call("GET", "/contacts", caller, params=params)
+        return orjson.dumps(data["items"]), data.get("next_cursor")
 
     def export_contacts(
         self, caller: Caller, filters: ContactFilters = ContactFilters(), batch_size: int = 5000

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -191,6 +192,7 @@ class ContactQueries:
         self._store = store or EventStore(engine)
         self._catalogue = catalogue
         self._clock = clock
+        self._first_page = functools.lru_cache(maxsize=256)(self._first_page_query)
 
     def list_contacts(
         self,
@@ -222,7 +224,10 @@ class ContactQueries:
         about a third of the time of building the page and dumping ``Contact.to_data()`` of each item.
         """
         now = self._now()
-        query = self._page_query(filters, limit, cursor, now, _RAW_COLUMNS)
+        if cursor is None and filters.locked is None:
+            query = self._first_page(filters, limit)
+        else:
+            query = self._page_query(filters, limit, cursor, now, _RAW_COLUMNS)
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
         body = orjson.dumps([_raw_contact_data(row, now) for row in rows[:limit]])
@@ -233,6 +238,14 @@ class ContactQueries:
             assert age_key is not None
             next_cursor = encode_cursor(last.status_priority, age_key, _raw_uuid(last.id))
         return body, next_cursor
+
+    def _first_page_query(self, filters: ContactFilters, limit: int) -> sa.Select[Any]:
+        """The first page's statement, built once per filters and limit (kept in ``_first_page``).
+
+        Without a cursor or a lock filter it holds no value that changes with time, and a statement
+        object used again skips SQLAlchemy's cache-key walk (~100 µs of each request).
+        """
+        return self._page_query(filters, limit, None, self._now(), _RAW_COLUMNS)
 
     def _page_query(
         self,

@@ -77,6 +77,9 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
             '`X-API-Key` (o `Authorization: Bearer`). Errores como `{"error": {"code", "message"}}`.'
         ),
         lifespan=lifespan,
+        # No OpenTelemetry here (Prometheus metrics below); checking for its providers on every request
+        # read the environment each time.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_error_handlers(app)
     install_security(app, deps.gate)
