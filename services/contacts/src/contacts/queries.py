@@ -11,14 +11,17 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, RowMapping
+from sqlalchemy.pool import PoolProxiedConnection
 
 from contacts.domain import contact_id_for_phone
 from contacts.errors import InvalidInput, NotFound
@@ -124,6 +127,60 @@ _RAW_COLUMNS = tuple(
 )
 
 
+def _sqlite_iso(name: str) -> sa.ColumnElement[Any]:
+    """SQLite: a moment stored by SQLAlchemy ("YYYY-MM-DD HH:MM:SS.ffffff", UTC) as its ``isoformat()``."""
+    c = f"contacts.{name}"
+    return sa.literal_column(
+        f"CASE WHEN substr({c}, 20) = '.000000' THEN substr({c}, 1, 10) || 'T' || substr({c}, 12, 8) "
+        f"ELSE substr({c}, 1, 10) || 'T' || substr({c}, 12) END || '+00:00'"
+    )
+
+
+def _sqlite_contact_json() -> sa.ColumnElement[Any]:
+    """SQLite: one row's ``Contact.to_data()`` built by ``json_object`` (the lock shown only while held)."""
+    c = contacts.c
+    held = sa.and_(c.locked_by.is_not(None), c.locked_until > sa.bindparam("now", type_=c.locked_until.type))
+    dashed = "substr(contacts.id, 1, 8) || '-' || substr(contacts.id, 9, 4) || '-' || " + (
+        "substr(contacts.id, 13, 4) || '-' || substr(contacts.id, 17, 4) || '-' || substr(contacts.id, 21)"
+    )
+    fields: list[tuple[str, sa.ColumnElement[Any]]] = [
+        ("id", sa.literal_column(dashed)),
+        ("phone", c.phone),
+        ("phone_e164", c.phone_e164),
+        ("phone_national", c.phone_national),
+        ("name", c.name),
+        ("status", c.status),
+        ("note", c.note),
+        ("email", c.email),
+        ("extra", sa.func.json(sa.type_coerce(c.extra, sa.Text()))),
+        ("list", c.list),
+        ("operator", sa.func.nullif(c.operator, "")),
+        ("locked_by", sa.case((held, c.locked_by))),
+        ("locked_by_name", sa.case((held, c.locked_by_name))),
+        ("locked_until", sa.case((held, _sqlite_iso("locked_until")))),
+        ("last_contacted_at", _sqlite_iso("last_contacted_at")),
+        ("created_at", _sqlite_iso("created_at")),
+        ("updated_at", _sqlite_iso("updated_at")),
+        ("version", c.version),
+    ]
+    pairs = [part for key, value in fields for part in (sa.literal_column(f"'{key}'"), value)]
+    return sa.type_coerce(sa.func.json_object(*pairs), sa.types.NullType())
+
+
+# SQLite builds each contact's JSON itself (one text per row, joined into the page); the sort key
+# comes along for the next cursor. About 150 µs less per page of 50 than converting rows in Python.
+_SQLITE_JSON_COLUMNS = (
+    _sqlite_contact_json().label("contact"),
+    *(
+        next(column for column in _RAW_COLUMNS if column.name == name)
+        for name in ("status_priority", "age_key", "id")
+    ),
+)
+# Where each column set holds the row's sort key (status_priority, age_key, id), for the next cursor.
+_SQLITE_SORT_KEY = (1, 2, 3)
+_RAW_SORT_KEY = tuple(_RAW_FIELDS.index(name) for name in ("status_priority", "age_key", "id"))
+
+
 def _raw_contact_data(row: Sequence[Any], now: datetime) -> dict[str, Any]:
     """``contact_of_row(row, now).to_data()`` computed from a row of :data:`_RAW_COLUMNS`."""
     (id_, phone, e164, national, name, status, note, email, extra, list_name, operator, locked_by,
@@ -178,6 +235,59 @@ def _raw_iso(value: object) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
+_UNSUPPORTED = object()
+
+
+def _sqlite_value(value: object) -> object:
+    """A bound value as SQLAlchemy sends it to SQLite (ids as hex, moments as its text), or _UNSUPPORTED."""
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if isinstance(value, uuid.UUID):
+        return value.hex
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M:%S.%f}"
+    return _UNSUPPORTED
+
+
+@dataclass(frozen=True, slots=True)
+class _FirstPage:
+    """A first-page statement and, on SQLite, its SQL and bound values (``now`` filled per request)."""
+
+    statement: sa.Select[Any]
+    sql: str | None = None
+    bound: tuple[object, ...] = ()
+    now_at: tuple[int, ...] = ()
+
+    def params(self, now: datetime) -> tuple[object, ...]:
+        """The bound values with ``now`` in place."""
+        values = list(self.bound)
+        for index in self.now_at:
+            values[index] = _sqlite_value(now)
+        return tuple(values)
+
+
+class _ThreadConnections:
+    """SQLite: one connection per thread outside the pool (autocommit: each read sees the latest commit)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._local = threading.local()
+
+    def fetch(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        """Every row of one statement."""
+        connection: PoolProxiedConnection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._engine.raw_connection()
+            connection.detach()
+            self._local.connection = connection
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+
 class ContactQueries:
     """Queries over the read model (and the event store for history)."""
 
@@ -193,6 +303,10 @@ class ContactQueries:
         self._catalogue = catalogue
         self._clock = clock
         self._first_page = functools.lru_cache(maxsize=256)(self._first_page_query)
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._json_columns = _SQLITE_JSON_COLUMNS if self._sqlite else _RAW_COLUMNS
+        self._own_connections = _ThreadConnections(engine)
+        self._sort_key = _SQLITE_SORT_KEY if self._sqlite else _RAW_SORT_KEY
 
     def list_contacts(
         self,
@@ -220,32 +334,54 @@ class ContactQueries:
     ) -> tuple[bytes, str | None]:
         """:meth:`list_contacts` serialised once: the JSON array of its contacts' data, and the next cursor.
 
-        The rows go to JSON as the driver returns them (no Contact objects, no datetime round trip):
-        about a third of the time of building the page and dumping ``Contact.to_data()`` of each item.
+        No Contact objects, no datetime round trip: SQLite builds each row's JSON; on PostgreSQL the rows go
+        to JSON as the driver returns them. A third (PostgreSQL) to a fifth (SQLite) of the time of
+        building the page and dumping ``Contact.to_data()`` of each item.
         """
         now = self._now()
-        if cursor is None and filters.locked is None:
-            query = self._first_page(filters, limit)
+        first = self._first_page(filters, limit) if cursor is None and filters.locked is None else None
+        rows: Sequence[Sequence[Any]]
+        if first is not None and first.sql is not None:
+            rows = self._own_connections.fetch(first.sql, first.params(now))
         else:
-            query = self._page_query(filters, limit, cursor, now, _RAW_COLUMNS)
-        with self._engine.connect() as conn:
-            rows = conn.execute(query).all()
-        body = orjson.dumps([_raw_contact_data(row, now) for row in rows[:limit]])
+            query = (
+                first.statement
+                if first
+                else self._page_query(filters, limit, cursor, now, self._json_columns)
+            )
+            with self._engine.connect() as conn:
+                rows = conn.execute(query, {"now": now} if self._sqlite else {}).all()
+        if self._sqlite:
+            body = ("[" + ",".join(row[0] for row in rows[:limit]) + "]").encode()
+        else:
+            body = orjson.dumps([_raw_contact_data(row, now) for row in rows[:limit]])
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
-            age_key = _raw_moment(last.age_key)
+            priority, raw_age_key, raw_id = (last[i] for i in self._sort_key)
+            age_key = _raw_moment(raw_age_key)
             assert age_key is not None
-            next_cursor = encode_cursor(last.status_priority, age_key, _raw_uuid(last.id))
+            next_cursor = encode_cursor(int(priority), age_key, _raw_uuid(raw_id))
         return body, next_cursor
 
-    def _first_page_query(self, filters: ContactFilters, limit: int) -> sa.Select[Any]:
+    def _first_page_query(self, filters: ContactFilters, limit: int) -> _FirstPage:
         """The first page's statement, built once per filters and limit (kept in ``_first_page``).
 
         Without a cursor or a lock filter it holds no value that changes with time, and a statement
-        object used again skips SQLAlchemy's cache-key walk (~100 µs of each request).
+        object used again skips SQLAlchemy's cache-key walk (~100 µs of each request). On SQLite it is
+        also compiled once and sent straight to the driver (another ~150 µs: pool, BEGIN, ROLLBACK).
         """
-        return self._page_query(filters, limit, None, self._now(), _RAW_COLUMNS)
+        statement = self._page_query(filters, limit, None, self._now(), self._json_columns)
+        if not self._sqlite:
+            return _FirstPage(statement)
+        compiled = statement.compile(dialect=self._engine.dialect)
+        values = compiled.construct_params({"now": None})
+        names = compiled.positiontup or []
+        bound = [None if name == "now" else _sqlite_value(values[name]) for name in names]
+        if any(value is _UNSUPPORTED for value in bound):
+            return _FirstPage(statement)
+        now_at = tuple(i for i, name in enumerate(names) if name == "now")
+        return _FirstPage(statement, str(compiled), tuple(bound), now_at)
 
     def _page_query(
         self,

@@ -29,6 +29,7 @@ from gateway.auth import (
 from gateway.callers import caller_of
 from gateway.errors import error_response
 from gateway.live import LiveHub
+from gateway.pages import read_page
 from gateway.roles import Capability
 from gateway.users import UserNames
 from kernel.phone import parse_phone
@@ -178,7 +179,7 @@ def contacts_router(
             "luego antigüedad."
         ),
     )
-    def list_contacts(
+    async def list_contacts(
         request: Request,
         principal: CanReadContacts,
         status: Annotated[list[str] | None, Query(max_length=20)] = None,
@@ -196,7 +197,7 @@ def contacts_router(
         )
         if limit is None:
             return StreamingResponse(_stream_all(client, caller, filters), media_type="application/json")
-        body, next_cursor = client.list_contacts_json(caller, filters, limit, cursor)
+        body, next_cursor = await read_page(client, caller, filters, limit, cursor)
         headers = {}
         if next_cursor:
             url = request.url.include_query_params(cursor=next_cursor)
