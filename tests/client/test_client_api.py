@@ -115,6 +115,20 @@ def test_import_job_and_export_download(gateway, tmp_path):
     assert not (tmp_path / "contactos.csv.part").exists()
 
 
+def test_a_large_export_answered_with_a_job_is_downloaded_once_the_job_ends(gateway, tmp_path):
+    api = GatewayApi(gateway.url, "key-lead")
+    gateway.export_as_job = True
+    try:
+        dest = tmp_path / "grande.csv"
+        written = api.export("csv", ContactQuery(q="Ana"), dest, lambda done, total: None)
+    finally:
+        gateway.export_as_job = False
+    assert written == dest.stat().st_size
+    lines = dest.read_text().splitlines()
+    assert lines[0] == "id,phone,name,status,note"
+    assert len(lines) == 1 + len(gateway.rows), "a search is not an export filter"
+
+
 def test_unreachable_server_is_a_network_error():
     with pytest.raises(NetworkError, match=r"No se pudo conectar con http://127\.0\.0\.1:9"):
         GatewayApi("http://127.0.0.1:9", "k", timeout=2).health()

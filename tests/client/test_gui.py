@@ -184,6 +184,7 @@ def test_first_run_dialog_tests_and_saves_the_connection(display, gateway, tmp_p
 
     from client.api import GatewayApi
     from client.config import ConfigStore, FileKeyStore, KeyStoreChoice
+    from client.desk import release_tk_garbage
     from client.dispatch import Dispatcher, ThreadRunner
     from client.i18n import Translator
     from client.viewmodels.setup import SetupState, SetupViewModel
@@ -210,3 +211,4 @@ def test_first_run_dialog_tests_and_saves_the_connection(display, gateway, tmp_p
         runner.shutdown()
         dispatcher.detach()
         root.destroy()
+        release_tk_garbage()

@@ -30,6 +30,7 @@ def run_setup(store: ConfigStore, language: str) -> bool:
     import customtkinter as ctk
 
     from client.api import GatewayApi
+    from client.desk import release_tk_garbage
     from client.dispatch import Dispatcher, ThreadRunner
     from client.i18n import Translator
     from client.viewmodels.setup import SetupState, SetupViewModel
@@ -56,6 +57,7 @@ def run_setup(store: ConfigStore, language: str) -> bool:
     root.protocol("WM_DELETE_WINDOW", root.destroy)
     root.mainloop()
     runner.shutdown()
+    release_tk_garbage()
     return vm.state is SetupState.SAVED
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,6 +107,16 @@ class Desk:
         self.runner.shutdown()
         self.dispatcher.detach()
         self.root.destroy()
+        release_tk_garbage()
+
+
+def release_tk_garbage() -> None:
+    """Collect the destroyed widgets' Tk objects (fonts, images) here, on the Tk thread.
+
+    Left to the cyclic collector they may be finalised on a worker thread, whose call into Tcl then waits
+    for a main loop that no longer runs: the process hangs on exit until the request times out.
+    """
+    gc.collect()
 
 
 def build_desk(

@@ -86,7 +86,7 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
 
         columns = ("when", "who", "what", "old", "new")
         self.history = ttk.Treeview(history, columns=columns, show="headings", height=12)
-        for column, width in zip(columns, (92, 60, 80, 95, 110), strict=True):
+        for column, width in zip(columns, (100, 60, 80, 95, 110), strict=True):
             self.history.heading(column, text=translate(f"history.{column}"), anchor="w")
             self.history.column(
                 column, width=width, minwidth=40, anchor="w", stretch=column in ("old", "new")
@@ -195,6 +195,8 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
             return ""
         if field == "status":
             return self.catalogue.label(value, self.t.language)
+        if field == "operator":
+            return operator_name(value)
         if field == "locked_until":
             moment = parse_time(value)
             return moment.astimezone().strftime("%H:%M") if moment else value
