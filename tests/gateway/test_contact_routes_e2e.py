@@ -97,6 +97,10 @@ def test_team_lead_force_releases_an_agents_lock(embedded_server: EmbeddedServer
     history = ana.get(f"/contacts/{contact['id']}/history").json()
     assert "contacts.LockForceReleased" in {h["event_type"] for h in history}
     assert {h["username"] for h in history} == {"ana", "marta"}
+    released = [
+        h for h in history if h["event_type"] == "contacts.LockForceReleased" and h["field"] == "locked_by"
+    ]
+    assert released[0]["old_name"] == "ana"
 
 
 def test_if_match_on_a_stale_version_is_412(embedded_server: EmbeddedServer) -> None:

@@ -35,6 +35,8 @@ from gateway.users import UserNames
 from kernel.phone import parse_phone
 
 MAX_PAGE = 1000
+# History fields whose values are user ids; their rows also carry the users' names.
+USER_FIELDS = frozenset({"locked_by"})
 STREAM_PAGE = 1000
 
 ContactId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9a-fA-F-]{32,36}$")]
@@ -108,6 +110,8 @@ class HistoryOut(BaseModel):
     new: str | None
     user_id: str
     username: str | None
+    old_name: str | None
+    new_name: str | None
     role: str
     at: str
     detail: dict[str, str]
@@ -228,8 +232,18 @@ def contacts_router(
     )
     def history(principal: CanReadContacts, contact_id: ContactId) -> Response:
         entries = client.history(caller_of(principal), contact_id)
-        known = names.lookup(e.user_id for e in entries)
-        rows = [{**e.to_data(), "username": known.get(e.user_id)} for e in entries]
+        people = {e.user_id for e in entries}
+        people |= {v for e in entries if e.field in USER_FIELDS for v in (e.old, e.new) if v}
+        known = names.lookup(people)
+        rows = [
+            {
+                **e.to_data(),
+                "username": known.get(e.user_id),
+                "old_name": known.get(e.old or "") if e.field in USER_FIELDS else None,
+                "new_name": known.get(e.new or "") if e.field in USER_FIELDS else None,
+            }
+            for e in entries
+        ]
         return Response(orjson.dumps(rows), media_type="application/json")
 
     @router.put("/contacts/{contact_id}", response_model=ContactOut, summary="Actualizar un contacto")
