@@ -256,22 +256,39 @@ def summarise(label: str, results: Sequence[WrkResult]) -> WrkResult:
     return best
 
 
-def compare(gateway: Target, direct: Target, args: argparse.Namespace) -> None:
-    """Interleaved rounds through the gateway and on the contacts service; print both and the overhead."""
+def compare(gateway: Target, direct: Target, servers: Sequence[Server], args: argparse.Namespace) -> None:
+    """Interleaved rounds through the gateway and on the contacts service; print both and the overhead.
+
+    Each round also prints the CPU time the server processes spent per request (all their threads),
+    which the other work on a shared machine disturbs much less than the rates.
+    """
     through: list[WrkResult] = []
     straight: list[WrkResult] = []
     for round_ in range(args.rounds):
         for target, sink in ((gateway, through), (direct, straight)):
+            before = [cpu_seconds(server.popen.pid) for server in servers]
             result = run_wrk(target, args.duration, args.connections, args.threads)
-            print(f"  {target.label:<16} round {round_ + 1}: {result.line()}", flush=True)
+            spent = [cpu_seconds(s.popen.pid) - b for s, b in zip(servers, before, strict=True)]
+            per_request = " + ".join(
+                f"{s.name} {cpu / max(result.requests, 1) * 1e6:,.0f}"
+                for s, cpu in zip(servers, spent, strict=True)
+            )
+            print(f"  {target.label:<16} round {round_ + 1}: {result.line()}  CPU µs/request: {per_request}")
             sink.append(result)
+        if args.latency_connections:
+            result = run_wrk(gateway, args.duration, args.latency_connections, args.threads)
+            print(
+                f"  {'gateway':<16} round {round_ + 1}: {result.line()}  "
+                f"at {args.latency_connections} connections"
+            )
     best_gateway = summarise("GET /contacts?limit=50 gateway", through)
     best_direct = summarise("same query, contacts direct", straight)
     overhead = 1 - best_gateway.requests_per_s / best_direct.requests_per_s
     pairs = [1 - g.requests_per_s / d.requests_per_s for g, d in zip(through, straight, strict=True)]
     print(
         f"gateway overhead {overhead:.0%} of direct throughput (best vs best; per round "
-        f"{min(pairs):.0%} to {max(pairs):.0%})"
+        f"{min(pairs):.0%} to {max(pairs):.0%})",
+        flush=True,
     )
 
 
@@ -301,7 +318,7 @@ def embedded(args: argparse.Namespace, folder: Path) -> None:
             servers.append(start_server(name, command, env, folder, port))
         gateway, direct = targets(servers[0].url, servers[1].url, keys, {}, folder)
         print(f"embedded ({args.server}, {args.connections} connections, {args.duration} s rounds):")
-        compare(gateway, direct, args)
+        compare(gateway, direct, servers, args)
         servers.pop().stop()
         if args.sockets:
             fan_out(servers[0].url, keys[0], args.sockets, args.locks)
@@ -350,7 +367,7 @@ def distributed(args: argparse.Namespace, folder: Path) -> None:
             internal = {"X-Internal-Token": token}
             gateway, direct = targets(servers[1].url, servers[0].url, keys, internal, folder)
             print(f"distributed ({args.server}, {args.connections} connections, {args.duration} s rounds):")
-            compare(gateway, direct, args)
+            compare(gateway, direct, servers, args)
         finally:
             for server in reversed(servers):
                 server.stop()
@@ -473,6 +490,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--latency-connections", type=int, default=16, help="also measure the gateway at this many (0: no)"
+    )
     parser.add_argument("--server", choices=SERVERS, default="uvicorn")
     parser.add_argument("--mode", choices=("embedded", "distributed", "all"), default="all")
     parser.add_argument(

@@ -128,7 +128,7 @@ def error_response(error: ContactError) -> Response:
     return json_response({"error": error_to_data(error)}, status)
 
 
-def caller_of(x_caller: Annotated[str | None, Header(alias=CALLER_HEADER)] = None) -> Caller:
+async def caller_of(x_caller: Annotated[str | None, Header(alias=CALLER_HEADER)] = None) -> Caller:
     """The caller named by the gateway in ``X-Caller``."""
     if not x_caller:
         raise CallerMissing

@@ -350,6 +350,9 @@ class ContactQueries:
                 else self._page_query(filters, limit, cursor, now, self._json_columns)
             )
             with self._engine.connect() as conn:
+                if not self._sqlite:
+                    # One statement: no BEGIN/ROLLBACK round trips around it.
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
                 rows = conn.execute(query, {"now": now} if self._sqlite else {}).all()
         if self._sqlite:
             body = ("[" + ",".join(row[0] for row in rows[:limit]) + "]").encode()

@@ -477,8 +477,15 @@ class _KeyLookup:
         if self._own is not None:
             return self._fetch(self._thread_connection(), params)
         connection = self._engine.raw_connection()
+        driver = connection.driver_connection
+        assert driver is not None
         try:
-            return self._fetch(connection, params)
+            # PostgreSQL: one statement, so no BEGIN and ROLLBACK round trips around it.
+            driver.autocommit = True
+            try:
+                return self._fetch(connection, params)
+            finally:
+                driver.autocommit = False
         finally:
             connection.close()
 
