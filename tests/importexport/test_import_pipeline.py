@@ -228,6 +228,7 @@ def executor_for(system: ContactsSystem, client: ContactsClient, tmp_path: Path,
             limits=reader_limits(None, job.get("max_rows")),
             max_rows=job.get("max_rows"),
             batch_rows=job.get("batch_rows", 25),
+            overlap=job.get("overlap", False),
         )
 
     return JobExecutor(JobStore(system.engine), {IMPORT_JOB: run}, None, "jobs")
@@ -247,8 +248,9 @@ def submit(
     return job, upload
 
 
+@pytest.mark.parametrize("overlap", [False, True], ids=["in-process", "sender-thread"])
 def test_an_import_killed_halfway_and_run_again_ends_as_one_clean_run(
-    system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx, tmp_path: Path
+    system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx, tmp_path: Path, overlap: bool
 ) -> None:
     numbers = phones(200)
     rows: list[list[object]] = [["Teléfono", "Nombre", "Nota"]]
@@ -259,7 +261,7 @@ def test_an_import_killed_halfway_and_run_again_ends_as_one_clean_run(
     dying = DyingClient(system.client, die_at=4)
 
     with pytest.raises(ProcessDied):
-        executor_for(system, dying, tmp_path).run(job.id)
+        executor_for(system, dying, tmp_path, overlap=overlap).run(job.id)
 
     interrupted = JobStore(system.engine).get(job.id)
     assert interrupted is not None
@@ -268,7 +270,7 @@ def test_an_import_killed_halfway_and_run_again_ends_as_one_clean_run(
     written_before = len(system.contacts())
     assert 0 < written_before < 200
 
-    executor_for(system, system.client, tmp_path).run(job.id)
+    executor_for(system, system.client, tmp_path, overlap=overlap).run(job.id)
 
     retried = JobStore(system.engine).get(job.id)
     assert retried is not None

@@ -37,7 +37,13 @@ def job_functions(infra: Infrastructure, contacts: ContactsClient) -> Mapping[st
             context, contacts=contacts, exports_dir=exports, write_table=write_csv, weights=weights
         ),
         IMPORT_JOB: lambda context: import_job(
-            context, contacts=contacts, reports_dir=reports, limits=limits, max_rows=max_rows
+            context,
+            contacts=contacts,
+            reports_dir=reports,
+            limits=limits,
+            max_rows=max_rows,
+            # A worker reaches contacts over HTTP: reading the next batch overlaps the service's work.
+            overlap=infra.mode is Mode.DISTRIBUTED,
         ),
         EXPORT_JOB: lambda context: export_job(context, contacts=contacts, exports_dir=exports),
     }

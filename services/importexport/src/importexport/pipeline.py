@@ -7,8 +7,9 @@ Two streamed passes over the file:
 2. **import**: every row is classified (fast phone path). A row whose phone appears once goes straight
    into the next batch; the rows of a repeated phone are merged (later non-empty fields win) and sent
    once, when its last occurrence has been read. Batches of ``batch_rows`` go to
-   ``ContactsClient.create_or_merge`` on a sender thread while the next batch is read; each row's
-   outcome (inserted, updated, unchanged, rejected + reason) is counted into the report.
+   ``ContactsClient.create_or_merge`` (from a sender thread while the next batch is read, when contacts
+   runs in another process); each row's outcome (inserted, updated, unchanged, rejected + reason) is
+   counted into the report.
 
 Repeats are merged before sending because, sent row by row, a phone typed twice with two different
 names would be written twice on every run (first name, then the second), so re-importing the file would
@@ -113,6 +114,9 @@ class ImportOptions:
     max_rows: int | None = None
     limits: ReaderLimits = field(default_factory=ReaderLimits)
     batch_rows: int = DEFAULT_BATCH_ROWS
+    # Send each batch from a background thread while the next is read. Worth it only when contacts runs
+    # in another process (distributed mode): in one process both halves are Python and share the GIL.
+    overlap: bool = False
 
 
 def reader_limits(max_upload_bytes: int | None, max_rows: int | None) -> ReaderLimits:
@@ -428,7 +432,7 @@ def run_import(
     table = open_rows(path, options.limits, options.sheet)
     headers = detect_headers(table)
     progress(ImportProgress("checking", 0, 0, 0, 0))
-    tally = _run(table, headers, contacts, caller, options, progress, threaded=True)
+    tally = _run(table, headers, contacts, caller, options, progress, threaded=options.overlap)
     report = tally.report(
         options.source_name or path.name, options.list_name, headers, _file_info(table, headers)
     )
@@ -561,6 +565,7 @@ def import_job(
     limits: ReaderLimits,
     max_rows: int | None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    overlap: bool = False,
 ) -> dict[str, Any]:
     """Run the import in ``context.params``; the report is returned and written to ``reports_dir``.
 
@@ -580,6 +585,7 @@ def import_job(
         max_rows=max_rows,
         limits=limits,
         batch_rows=batch_rows,
+        overlap=overlap,
     )
 
     def progress(step: ImportProgress) -> None:

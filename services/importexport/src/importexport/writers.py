@@ -55,6 +55,8 @@ COSTA_RICA_TIME = datetime.timezone(datetime.timedelta(hours=-6), "America/Costa
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _BATCH_ROWS = 500
+# Formatted times remembered per export: contacts of one import share their creation time.
+_TIME_CACHE = 4096
 _EXCEL_EPOCH = datetime.datetime(1899, 12, 30)
 _DAY = datetime.timedelta(days=1)
 # Characters XML 1.0 cannot carry at all; dropped from text cells.
@@ -115,11 +117,10 @@ def write_csv(
         try:
             writer = csv.writer(text, delimiter=delimiter, lineterminator="\r\n")
             writer.writerow([escape_formula(h) for h in headers])
+            cell = _csv_cell_writer(timezone)
             count = 0
             for row in rows:
-                writer.writerow(
-                    [escape_formula(v) if type(v) is str else _csv_cell(v, timezone) for v in row]
-                )
+                writer.writerow([escape_formula(v) if type(v) is str else cell(v) for v in row])
                 count += 1
             text.flush()
         finally:
@@ -205,6 +206,25 @@ def _csv_cell(value: ExportCell, timezone: datetime.tzinfo) -> str:
     return str(value)
 
 
+def _csv_cell_writer(timezone: datetime.tzinfo) -> Callable[[ExportCell], str]:
+    """:func:`_csv_cell`, remembering the text of recent times (rows of one import share them)."""
+    texts: dict[datetime.datetime, str] = {}
+
+    def cell(value: ExportCell) -> str:
+        if value is None:
+            return ""
+        if type(value) is datetime.datetime:
+            text = texts.get(value)
+            if text is None:
+                if len(texts) >= _TIME_CACHE:
+                    texts.clear()
+                text = texts[value] = _csv_cell(value, timezone)
+            return text
+        return _csv_cell(value, timezone)
+
+    return cell
+
+
 _STYLE_DATETIME = 1
 _STYLE_DATE = 2
 _STYLE_HEADER = 3
@@ -214,6 +234,7 @@ def _xlsx_cell_writer(timezone: datetime.tzinfo) -> Callable[[ExportCell], str]:
     """The XML of one cell; aware times are shown in ``timezone``."""
     # With a fixed offset, subtracting an epoch in that zone gives local serial days without astimezone().
     zoned_epoch = _EXCEL_EPOCH.replace(tzinfo=timezone) if isinstance(timezone, datetime.timezone) else None
+    times: dict[datetime.datetime, str] = {}
 
     def cell(value: ExportCell) -> str:
         if value is None:
@@ -223,13 +244,19 @@ def _xlsx_cell_writer(timezone: datetime.tzinfo) -> Callable[[ExportCell], str]:
         if isinstance(value, bool):
             return f'<c t="b"><v>{int(value)}</v></c>'
         if isinstance(value, datetime.datetime):
+            xml = times.get(value)
+            if xml is not None:
+                return xml
             if value.tzinfo is None:
                 serial = (value - _EXCEL_EPOCH) / _DAY
             elif zoned_epoch is not None:
                 serial = (value - zoned_epoch) / _DAY
             else:
                 serial = (_local(value, timezone) - _EXCEL_EPOCH) / _DAY
-            return f'<c s="{_STYLE_DATETIME}"><v>{serial!r}</v></c>'
+            if len(times) >= _TIME_CACHE:
+                times.clear()
+            xml = times[value] = f'<c s="{_STYLE_DATETIME}"><v>{serial!r}</v></c>'
+            return xml
         if isinstance(value, datetime.date):
             return f'<c s="{_STYLE_DATE}"><v>{(value - _EXCEL_EPOCH.date()).days}</v></c>'
         if isinstance(value, float) and not math.isfinite(value):

@@ -1,0 +1,407 @@
+"""Import and export end to end: the import job on real databases against the reader alone, and exports.
+
+``python -m bench importexport [--n 100000] [--export-n N] [--only import,export]
+[--databases sqlite,postgres,distributed] [--pg-url URL] [--keep DIR] [--openpyxl-input]``
+
+Import (``--n`` rows, generated here: ``bench.importfile.sample_rows``, 5 % repeated phones, 2 % invalid,
+phones as floats, text and ``+506``): the xlsx is read by the reader alone (open + every row) in a fresh
+process, then imported end to end by the ``import`` job as the job runner runs it — read, classify
+(fast phone path), scan and merge repeats, batch commands to contacts (events appended, read model
+written), report files — once per database, each in a fresh process (its peak RSS is the worker's):
+
+* ``sqlite``: embedded mode (one process, SQLite file, direct contacts client);
+* ``postgres``: one process on PostgreSQL (direct contacts client);
+* ``distributed``: the job in this process, contacts in a ``callmanager serve contacts`` process on
+  PostgreSQL, reached over HTTP as an rq worker reaches it (the RSS of both is printed).
+
+Then the same file again (every row comes back unchanged). Printed: seconds, rows/s, ratio to the reader
+alone, peak RSS. Targets: 100,000 rows ≤ 12 s on SQLite, ≤ 6 s on PostgreSQL; 1,000,000 ≤ 60 s on
+PostgreSQL with worker RSS ≤ 800 MB; end to end ≤ 3x the reader.
+
+Export (``--export-n`` contacts, default ``--n``, created through the contacts service first): the
+``export`` job end to end (read model → xlsx), beside openpyxl's write-only mode writing the same rows
+(already in memory, so only its writing is timed), and the csv export; each in a fresh process.
+Targets at 1,000,000: xlsx faster than openpyxl, RSS ≤ 300 MB; csv ≤ 15 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.export import peak_rss_mb
+from bench.importfile import HEADERS, sample_rows
+from bench.machine import describe
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def write_input(folder: Path, n: int, with_openpyxl: bool) -> Path:
+    """The ``n``-row xlsx to import (kept in ``folder`` and reused)."""
+    path = folder / f"import_{n}{'_openpyxl' if with_openpyxl else ''}.xlsx"
+    if path.exists():
+        return path
+    if with_openpyxl:
+        import openpyxl
+
+        book = openpyxl.Workbook(write_only=True)
+        sheet = book.create_sheet("Contactos")
+        sheet.append(HEADERS)
+        for row in sample_rows(n):
+            sheet.append(row)
+        book.save(path)
+    else:
+        from importexport.writers import write_xlsx
+
+        write_xlsx(path, sample_rows(n), headers=HEADERS)
+    return path
+
+
+# --- children -----------------------------------------------------------------------------------------
+
+
+def _read_only(path: str) -> dict[str, Any]:
+    from importexport.readers import open_rows
+
+    start = time.perf_counter()
+    rows = sum(1 for _ in open_rows(path))
+    return {"s": time.perf_counter() - start, "rows": rows, "rss_mb": peak_rss_mb()}
+
+
+def _import(
+    url: str, path: str, work: str, contacts_url: str | None, token: str | None, batch_rows: int
+) -> dict[str, Any]:
+    """Two import jobs of ``path`` (the second finds every row unchanged), as the job runner runs them."""
+    from contacts.client import ContactsClient, HttpContactsClient, LocalContactsClient
+    from contacts.commands import Caller, Role
+    from contacts.domain import LockPolicy
+    from contacts.handlers import ContactsService
+    from contacts.queries import ContactQueries
+    from contacts.statuses import DEFAULT_CATALOGUE
+    from importexport.pipeline import IMPORT_JOB, import_job, import_params, reader_limits
+    from kernel.jobs import JobExecutor, JobStore
+    from kernel.store import EventStore, create_engine
+
+    engine = create_engine(url)
+    store = EventStore(engine)
+    client: ContactsClient
+    if contacts_url is not None:
+        client = HttpContactsClient(contacts_url, internal_token=token, timeout=600)
+    else:
+        service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE)
+        client = LocalContactsClient(service, ContactQueries(engine, store, DEFAULT_CATALOGUE))
+    jobs = JobStore(engine)
+    folder = Path(work)
+    executor = JobExecutor(
+        jobs,
+        {
+            IMPORT_JOB: lambda context: import_job(
+                context,
+                contacts=client,
+                reports_dir=folder / "reports",
+                limits=reader_limits(None, None),
+                max_rows=None,
+                batch_rows=batch_rows,
+                overlap=contacts_url is not None,  # as system.jobs wires it for an rq worker
+            )
+        },
+        None,
+        "jobs",
+    )
+    lead = Caller(user_id="u-bench", username="bench", role=Role.TEAM_LEAD)
+    runs = []
+    for attempt in range(2):
+        upload = folder / f"upload-{attempt}.xlsx"
+        shutil.copyfile(path, upload)
+        job = jobs.create(
+            IMPORT_JOB, import_params(upload, Path(path).name, lead, list_name="bench"), "u-bench"
+        )
+        start, cpu = time.perf_counter(), time.process_time()
+        executor.run(job.id)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        done = jobs.get(job.id)
+        assert done is not None, job.id
+        assert done.report is not None, done
+        runs.append({"s": seconds, "cpu": cpu, **{k: done.report[k] for k in _COUNTS}})
+    engine.dispose()
+    return {"runs": runs, "rss_mb": peak_rss_mb()}
+
+
+_COUNTS = ("total", "inserted", "updated", "unchanged", "duplicates_merged", "rejected")
+
+
+def _seed(url: str, n: int) -> dict[str, Any]:
+    """``n`` contacts through the contacts service (ten lists, several statuses, three operators)."""
+    from bench.contacts import LISTS, rows_for
+    from contacts.commands import Caller, Role, Source
+    from contacts.domain import LockPolicy
+    from contacts.handlers import ContactsService
+    from contacts.statuses import DEFAULT_CATALOGUE
+    from kernel.store import EventStore, create_engine
+
+    engine = create_engine(url)
+    service = ContactsService(engine, EventStore(engine), LockPolicy(), DEFAULT_CATALOGUE)
+    lead = Caller(user_id="u-bench", username="bench", role=Role.TEAM_LEAD)
+    start = time.perf_counter()
+    for k in range(LISTS):
+        service.create_or_merge(rows_for(n, k), f"lista-{k}", lead, source=Source.IMPORT)
+    seconds = time.perf_counter() - start
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE")
+    engine.dispose()
+    return {"s": seconds}
+
+
+def _export(url: str, target: str, export_format: str) -> dict[str, Any]:
+    """The ``export`` job end to end, as the job runner runs it."""
+    from contacts.client import LocalContactsClient
+    from contacts.commands import Caller, Role
+    from contacts.domain import LockPolicy
+    from contacts.handlers import ContactsService
+    from contacts.queries import ContactQueries
+    from contacts.statuses import DEFAULT_CATALOGUE
+    from importexport.export import EXPORT_JOB, ExportRequest, export_job, export_params
+    from kernel.jobs import JobExecutor, JobStore
+    from kernel.store import EventStore, create_engine
+
+    engine = create_engine(url)
+    store = EventStore(engine)
+    client = LocalContactsClient(
+        ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE),
+        ContactQueries(engine, store, DEFAULT_CATALOGUE),
+    )
+    jobs = JobStore(engine)
+    folder = Path(target)
+    executor = JobExecutor(
+        jobs,
+        {EXPORT_JOB: lambda context: export_job(context, contacts=client, exports_dir=folder)},
+        None,
+        "jobs",
+    )
+    lead = Caller(user_id="u-bench", username="bench", role=Role.TEAM_LEAD)
+    job = jobs.create(EXPORT_JOB, export_params(ExportRequest(export_format), lead), "u-bench")
+    start = time.perf_counter()
+    executor.run(job.id)
+    seconds = time.perf_counter() - start
+    done = jobs.get(job.id)
+    assert done is not None, job.id
+    assert done.report is not None, done
+    size = (folder / done.report["file"]).stat().st_size
+    (folder / done.report["file"]).unlink()
+    engine.dispose()
+    return {"s": seconds, "rows": done.report["rows"], "mb": size / 1e6, "rss_mb": peak_rss_mb()}
+
+
+def _openpyxl(url: str, target: str) -> dict[str, Any]:
+    """openpyxl's write-only mode writing the export's rows, loaded into memory first (not timed)."""
+    import openpyxl
+
+    from contacts.queries import ContactQueries
+    from importexport.writers import CONTACT_HEADERS, COSTA_RICA_TIME, escape_formula
+    from kernel.store import create_engine
+
+    engine = create_engine(url)
+    rows = list(ContactQueries(engine).iter_export())
+    engine.dispose()
+    loaded_mb = peak_rss_mb()
+    start = time.perf_counter()
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("Contactos")
+    sheet.append(list(CONTACT_HEADERS))
+    for row in rows:
+        # openpyxl refuses aware datetimes: Costa Rica time, as our writer shows them.
+        sheet.append(
+            [
+                escape_formula(v)
+                if isinstance(v, str)
+                else v.astimezone(COSTA_RICA_TIME).replace(tzinfo=None)
+                if hasattr(v, "astimezone")
+                else v
+                for v in row
+            ]
+        )
+    path = Path(target) / "openpyxl.xlsx"
+    book.save(path)
+    seconds = time.perf_counter() - start
+    size = path.stat().st_size
+    path.unlink()
+    return {
+        "s": seconds,
+        "rows": len(rows),
+        "mb": size / 1e6,
+        "rss_mb": peak_rss_mb(),
+        "loaded_mb": loaded_mb,
+    }
+
+
+def _child(queue: Any, fn: Callable[..., dict[str, Any]], args: tuple[Any, ...]) -> None:
+    queue.put(fn(*args))
+
+
+def isolated(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """Run ``fn(*args)`` in a fresh process (its peak RSS is its own)."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    process = ctx.Process(target=_child, args=(queue, fn, args))
+    process.start()
+    result: dict[str, Any] = queue.get()
+    process.join()
+    return result
+
+
+# --- databases ----------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def database(kind: str, folder: Path, pg_url: str) -> Iterator[str]:
+    """A fresh migrated database of ``kind`` (a SQLite file, or a PostgreSQL schema dropped afterwards)."""
+    if kind == "sqlite":
+        from kernel.store import create_engine
+        from system.migrate import upgrade
+
+        url = f"sqlite:///{folder / f'bench-{uuid.uuid4().hex[:6]}.db'}"
+        engine = create_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+        return
+    from bench.store import postgres_schema
+
+    with postgres_schema(pg_url) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def contacts_service(
+    url: str, folder: Path, redis_url: str
+) -> Iterator[tuple[str, str, Callable[[], float]]]:
+    """``callmanager serve contacts`` on ``url``: its base URL, internal token and a peak-RSS reader."""
+    from kernel.settings import Settings
+    from system.server import internal_token
+    from tests.support.servers import clean_env, free_port, start, wait_healthy
+
+    port = free_port()
+    secret = uuid.uuid4().hex + uuid.uuid4().hex
+    env = clean_env(
+        CALLMANAGER_DATABASE_URL=url,
+        CALLMANAGER_REDIS_URL=redis_url,
+        CALLMANAGER_BUS_PREFIX=f"bench-{uuid.uuid4().hex[:8]}",
+        CALLMANAGER_SECRET_KEY=secret,
+        CALLMANAGER_LOG_LEVEL="WARNING",
+    )
+    process = start("contacts", ["serve", "contacts", "--port", str(port)], env, folder)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, process, timeout=60)
+        token = internal_token(Settings(secret_key=secret))
+
+        def rss() -> float:
+            with open(f"/proc/{process.popen.pid}/status", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
+            return float("nan")
+
+        yield base, token, rss
+    finally:
+        process.stop()
+
+
+# --- main ---------------------------------------------------------------------------------------------
+
+
+def run_imports(args: argparse.Namespace, folder: Path) -> None:
+    start = time.perf_counter()
+    path = write_input(folder, args.n, args.openpyxl_input)
+    written = time.perf_counter() - start
+    print(f"input: {args.n:,} rows, xlsx {path.stat().st_size / 1e6:.1f} MB ({written:.1f} s)")
+    reader = isolated(_read_only, str(path))
+    print(
+        f"reader alone (calamine: open + every row): {reader['rows']:,} rows in {reader['s']:.2f} s "
+        f"({reader['rows'] / reader['s']:,.0f} rows/s), peak RSS {reader['rss_mb']:.0f} MB"
+    )
+    for kind in args.databases.split(","):
+        with database("sqlite" if kind == "sqlite" else "postgres", folder, args.pg_url) as url:
+            work = folder / f"work-{kind}"
+            work.mkdir(exist_ok=True)
+            if kind == "distributed":
+                with contacts_service(url, work, args.redis_url) as (base, token, contacts_rss):
+                    result = isolated(_import, url, str(path), str(work), base, token, args.batch_rows)
+                    extra = f", contacts service peak RSS {contacts_rss():.0f} MB"
+            else:
+                result = isolated(_import, url, str(path), str(work), None, None, args.batch_rows)
+                extra = ""
+            first, again = result["runs"]
+            print(
+                f"{kind:>11} import: {first['s']:.2f} s ({args.n / first['s']:,.0f} rows/s, "
+                f"{first['s'] / reader['s']:.1f}x the reader; worker CPU {first['cpu']:.1f} s), "
+                f"worker peak RSS {result['rss_mb']:.0f} MB"
+                f"{extra}; "
+                f"inserted {first['inserted']:,}, merged {first['duplicates_merged']:,}, "
+                f"rejected {first['rejected']:,}"
+            )
+            print(
+                f"{'':>11} again:  {again['s']:.2f} s (CPU {again['cpu']:.1f} s), "
+                f"unchanged {again['unchanged']:,}, inserted {again['inserted']:,}, "
+                f"updated {again['updated']:,}"
+            )
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run_exports(args: argparse.Namespace, folder: Path) -> None:
+    n = args.export_n or args.n
+    for kind in args.export_databases.split(","):
+        with database(kind, folder, args.pg_url) as url:
+            seeded = isolated(_seed, url, n)
+            print(
+                f"{kind:>8} export: {n:,} contacts created in {seeded['s']:.1f} s (not part of the figures)"
+            )
+            mine = isolated(_export, url, str(folder), "xlsx")
+            theirs = isolated(_openpyxl, url, str(folder))
+            as_csv = isolated(_export, url, str(folder), "csv")
+            print(
+                f"{'':>8} xlsx end to end (export job: read model → file): {mine['s']:.2f} s "
+                f"({mine['rows'] / mine['s']:,.0f} rows/s), {mine['mb']:.1f} MB, "
+                f"peak RSS {mine['rss_mb']:.0f} MB"
+            )
+            print(
+                f"{'':>8} openpyxl write-only, same rows already in memory: {theirs['s']:.2f} s, "
+                f"{theirs['mb']:.1f} MB (ours is {theirs['s'] / mine['s']:.1f}x faster)"
+            )
+            print(
+                f"{'':>8} csv end to end: {as_csv['s']:.2f} s ({as_csv['rows'] / as_csv['s']:,.0f} rows/s), "
+                f"{as_csv['mb']:.1f} MB, peak RSS {as_csv['rss_mb']:.0f} MB"
+            )
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench importexport")
+    parser.add_argument("--n", type=int, default=100_000, help="rows of the imported file")
+    parser.add_argument("--export-n", type=int, default=0, help="contacts to export (default: --n)")
+    parser.add_argument("--batch-rows", type=int, default=5000, help="rows per batch command to contacts")
+    parser.add_argument("--only", default="import,export")
+    parser.add_argument("--databases", default="sqlite,postgres,distributed", help="for the import")
+    parser.add_argument("--export-databases", default="sqlite,postgres")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    parser.add_argument("--keep", type=Path, default=None, help="folder to keep (and reuse) the input in")
+    parser.add_argument("--openpyxl-input", action="store_true", help="write the input with openpyxl")
+    args = parser.parse_args(argv)
+    print(describe())
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        if "import" in args.only:
+            run_imports(args, folder)
+        if "export" in args.only:
+            run_exports(args, folder)
+    return 0
