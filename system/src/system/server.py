@@ -289,6 +289,12 @@ def serve_distributed(settings: Settings, service: str, *, http_server: HttpServ
                 "el generador no necesita un proceso propio: el gateway lo ejecuta en su proceso y las "
                 "generaciones grandes corren como trabajos en `callmanager worker`"
             )
+        elif service == "importexport":
+            raise ConfigurationError(
+                "importexport no necesita un proceso propio: el gateway recibe las subidas y sirve las "
+                "descargas, y las importaciones y exportaciones corren como trabajos en `callmanager worker` "
+                "(gateway y workers comparten la carpeta de datos, CALLMANAGER_DATA_DIR)"
+            )
         else:
             raise ConfigurationError(f"el servicio {service!r} todavía no se puede ejecutar por separado")
     finally:
