@@ -387,7 +387,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench importexport")
     parser.add_argument("--n", type=int, default=100_000, help="rows of the imported file")
     parser.add_argument("--export-n", type=int, default=0, help="contacts to export (default: --n)")
-    parser.add_argument("--batch-rows", type=int, default=5000, help="rows per batch command to contacts")
+    parser.add_argument("--batch-rows", type=int, default=20_000, help="rows per batch message to contacts")
     parser.add_argument("--only", default="import,export")
     parser.add_argument("--databases", default="sqlite,postgres,distributed", help="for the import")
     parser.add_argument("--export-databases", default="sqlite,postgres")

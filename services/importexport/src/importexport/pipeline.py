@@ -75,7 +75,9 @@ __all__ = [
 ]
 
 IMPORT_JOB = "import"
-DEFAULT_BATCH_ROWS = 5_000
+# Rows per create_or_merge message. Contacts writes them in transactions of its own batch size (5,000),
+# deciding one while the previous is written; 20,000-row messages cost 10-20 % less CPU than 5,000.
+DEFAULT_BATCH_ROWS = 20_000
 PREVIEW_ROWS = 20
 _SCAN_PROGRESS_EVERY = 20_000
 # Title and blank rows a sheet may have above and between its data, beyond the data-row limit.
