@@ -345,7 +345,7 @@ def test_contacts_table_has_one_row_per_live_contact(service: ContactsService, e
     assert count == 1
 
 
-def test_a_bulk_batch_gives_sqlite_connections_back_their_wal_checkpoints(
+def test_a_bulk_batch_leaves_sqlite_wal_and_full_text_upkeep_as_it_found_them(
     engine: Engine, store: EventStore, clock: FakeClock
 ) -> None:
     if engine.dialect.name != "sqlite":
@@ -358,4 +358,8 @@ def test_a_bulk_batch_gives_sqlite_connections_back_their_wal_checkpoints(
     with engine.connect() as first, engine.connect() as second:
         for conn in (first, second):
             held.append(conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar())
+        automerge = first.exec_driver_sql(
+            "SELECT v FROM contacts_search_config WHERE k = 'automerge'"
+        ).scalar()
     assert held == [1000, 1000]
+    assert automerge == 4

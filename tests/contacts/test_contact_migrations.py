@@ -30,7 +30,7 @@ def _about_contacts(difference: object) -> bool:
 def test_contacts_branch_is_applied_once(engine: Engine) -> None:
     upgrade(engine)
 
-    assert "contacts_0001" in current_revisions(engine)
+    assert "contacts_0002" in current_revisions(engine)
 
 
 def test_migrated_read_model_matches_the_schema_module(engine: Engine) -> None:
@@ -61,3 +61,42 @@ def test_indexes_for_lists_lookups_locks_and_search(engine: Engine) -> None:
             ).scalar_one()
         assert "gin" in definition
         assert "gin_trgm_ops" in definition
+
+
+def test_sqlite_search_index_is_filled_for_contacts_made_before_it(sqlite_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from alembic import command
+
+    from contacts.domain import ContactState, contact_id_for_phone
+    from contacts.projection import row_of
+    from contacts.queries import ContactQueries
+    from contacts.schema import contacts
+    from contacts.views import ContactFilters
+    from kernel.store import create_engine
+    from system.migrate import alembic_config
+
+    engine = create_engine(sqlite_url)
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "contacts@contacts_0001")
+        now = datetime(2026, 3, 2, tzinfo=UTC)
+        older = ContactState(
+            contact_id=contact_id_for_phone("+50688000001"),
+            phone="8800-0001",
+            phone_e164="+50688000001",
+            name="Rodolfo Matarrita",
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        with engine.begin() as conn:
+            conn.execute(contacts.insert(), [row_of(older)])
+
+        upgrade(engine)
+
+        found = ContactQueries(engine).list_contacts(ContactFilters(q="matarrita")).items
+        assert [c.id for c in found] == [older.contact_id]
+    finally:
+        engine.dispose()

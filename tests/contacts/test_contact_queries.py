@@ -222,3 +222,34 @@ def test_iterating_returns_everything_in_order(crowd: dict[str, list[str]], quer
     streamed = [c.id for c in queries.iter_contacts(page_size=9)]
 
     assert streamed == [c.id for c in queries.list_contacts(limit=100).items]
+
+
+def test_text_search_follows_renames_and_deletions(service: ContactsService, queries: ContactQueries) -> None:
+    renamed = service.create(ANA, "8812-3456", name="Rodolfo Matarrita")
+    gone = service.create(ANA, "8812-3457", name="Rodolfo Ovares")
+    service.update(ANA, renamed.id, name="Rodolfo Saborío")
+    service.delete(PABLO, gone.id)
+
+    def found(q: str) -> list[str]:
+        return [c.id for c in queries.list_contacts(ContactFilters(q=q)).items]
+
+    assert found("saborio") == [renamed.id]
+    assert found("matarrita") == []
+    assert found("ovares") == []
+    assert found("rodolfo") == [renamed.id]
+
+
+@pytest.mark.parametrize("few", [0, 1, 2000])
+def test_common_and_rare_terms_give_the_same_pages(
+    crowd: dict[str, list[str]], queries: ContactQueries, monkeypatch: pytest.MonkeyPatch, few: int
+) -> None:
+    monkeypatch.setattr("contacts.queries.SEARCH_FEW", few)
+
+    for q in ("8800001", "88000", "0 8", "+506 88"):
+        expected = [c.id for c in queries.iter_contacts(page_size=100) if _digits_in(q, c.phone_e164)]
+        assert _all_ids(queries, ContactFilters(q=q), 7) == expected
+
+
+def _digits_in(q: str, e164: str) -> bool:
+    """What a phone-looking ``q`` matches: its digits anywhere in the E.164 digits."""
+    return "".join(ch for ch in q if ch.isdigit()) in e164.lstrip("+")

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from contacts.commands import CallOutcome, ImportRow
 from contacts.handlers import ContactsService
 from contacts.projection import ContactProjection, rebuild
-from contacts.schema import contact_locks, contact_status_counts, contacts
+from contacts.schema import SEARCH_TABLE, contact_locks, contact_status_counts, contacts
 from contacts.statuses import DEFAULT_CATALOGUE
 from kernel.store import EventStore
 
@@ -93,6 +93,8 @@ def test_applying_stored_events_by_type_name_matches_the_live_projection(
     with engine.begin() as conn:
         for table in (contacts, contact_locks, contact_status_counts):
             conn.execute(table.delete())
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"DELETE FROM {SEARCH_TABLE}")
         projection = ContactProjection()
         for stored in store.read_all(0, 100_000, conn=conn):
             projection.apply(conn, [stored])

@@ -12,6 +12,7 @@ Bulk writes avoid per-row SQL: PostgreSQL gets binary ``COPY`` for new rows, SQL
 
 from __future__ import annotations
 
+import sqlite3
 import unicodedata
 import uuid
 from collections import Counter
@@ -33,7 +34,7 @@ from sqlalchemy.engine import Connection, Engine
 from contacts.commands import Source
 from contacts.domain import ContactState, evolve
 from contacts.events import ContactCreated, ContactEvent, decode_event
-from contacts.schema import SEARCH_INDEX, contact_locks, contact_status_counts, contacts
+from contacts.schema import SEARCH_INDEX, SEARCH_TABLE, contact_locks, contact_status_counts, contacts
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 from kernel.envelope import Envelope
 from kernel.store import EventStore, write_transaction
@@ -198,11 +199,12 @@ class ContactProjection:
         return found
 
     def prepare_bulk(self, conn: Connection) -> None:
-        """Before a bulk chunk's commit (SQLite): no WAL checkpoint at this commit; one at :meth:`settle`.
+        """Before a bulk chunk's commit (SQLite): leave WAL and full-text upkeep to :meth:`settle`.
 
         Chunks rewrite the same index pages again and again; checkpointing after every chunk copied them
-        to the database file each time (a third of the bulk time). The connection gets its setting back
-        when it returns to the pool (:func:`restore_wal_checkpoints`).
+        to the database file each time (a third of the bulk time), and merging the full-text segments
+        after every chunk rewrote them as often. The connection gets its WAL setting back when it returns
+        to the pool (:func:`restore_wal_checkpoints`); :meth:`settle` merges the segments once.
         """
         if conn.dialect.name != "sqlite":
             return
@@ -211,25 +213,35 @@ class ContactProjection:
             raw: Any = fairy.dbapi_connection
             fairy.info[_WAL_HOLD] = int(raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
             raw.execute("PRAGMA wal_autocheckpoint=0")
+        # The full-text index merges its segments once, at settle(), not after every chunk.
+        conn.exec_driver_sql(_FTS_AUTOMERGE_OFF)
 
     def settle(self, engine: Engine) -> None:
         """After a bulk write, pay its deferred costs now rather than in some agent's next edit.
 
         PostgreSQL: fold the trigram index's pending list (the write that finds it full merges it, hundreds
-        of ms). SQLite: checkpoint the write-ahead log the chunks left behind. The batch is committed by
-        now, so a failure here is only logged.
+        of ms). SQLite: merge the full-text index's segments into one, turn its automatic merging back on
+        and checkpoint the write-ahead log the chunks left behind. The batch is committed by now, so a
+        failure here is only logged.
         """
         try:
-            with engine.connect() as conn:
-                if engine.dialect.name == "postgresql":
+            if engine.dialect.name == "postgresql":
+                with engine.connect() as conn:
                     conn.execute(
                         sa.text("SELECT gin_clean_pending_list(CAST(:index AS regclass))"),
                         {"index": SEARCH_INDEX},
                     )
-                else:
-                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-                conn.commit()
-        except sa.exc.DBAPIError:
+                    conn.commit()
+                return
+            with write_transaction(engine) as conn:
+                conn.exec_driver_sql(_FTS_AUTOMERGE_ON)
+                conn.exec_driver_sql(_FTS_OPTIMIZE)
+            raw = engine.raw_connection()
+            try:
+                raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                raw.close()
+        except (sa.exc.DBAPIError, sqlite3.Error):
             log.warning("contacts.bulk_settle_failed", exc_info=True)
 
     def apply(
@@ -465,7 +477,11 @@ def _executemany_sqlite(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> No
     insert = f"INSERT INTO contacts ({names}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608
     cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
+        # New rows take rowids above the largest (the transaction holds the write lock): index them for
+        # text search in one statement.
+        before = cursor.execute("SELECT coalesce(max(rowid), 0) FROM contacts").fetchone()[0]
         cursor.executemany(insert, values)
+        cursor.execute(_FTS_ADD, (before,))
     finally:
         cursor.close()
 
@@ -493,6 +509,13 @@ def _upsert(conn: Connection, table: sa.Table) -> Any:
 
 
 _WAL_HOLD = "contacts.wal_autocheckpoint"
+# SQLite full-text index upkeep around bulk writes (FTS5 commands; 4 is FTS5's default automerge).
+_FTS_AUTOMERGE_OFF = f"INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}, rank) VALUES ('automerge', 0)"  # noqa: S608
+_FTS_AUTOMERGE_ON = f"INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}, rank) VALUES ('automerge', 4)"  # noqa: S608
+_FTS_OPTIMIZE = f"INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}) VALUES ('optimize')"  # noqa: S608
+_FTS_ADD = (
+    f"INSERT INTO {SEARCH_TABLE} (rowid, search, id) SELECT rowid, search, id FROM contacts WHERE rowid > ?"  # noqa: S608
+)
 
 
 def restore_wal_checkpoints(dbapi_connection: Any, record: Any) -> None:
@@ -516,6 +539,8 @@ def rebuild(engine: Engine, catalogue: Catalogue = DEFAULT_CATALOGUE, batch_size
             conn.exec_driver_sql("LOCK TABLE events IN EXCLUSIVE MODE")
             conn.exec_driver_sql("TRUNCATE contacts, contact_locks, contact_status_counts")
         else:
+            # The full-text table first, in one go: its per-row delete trigger then finds nothing to do.
+            conn.exec_driver_sql(f"DELETE FROM {SEARCH_TABLE}")  # noqa: S608
             conn.execute(contacts.delete())
             conn.execute(contact_locks.delete())
             conn.execute(contact_status_counts.delete())

@@ -44,7 +44,7 @@ from contacts.events import (
     decode_event,
 )
 from contacts.projection import ids_match, search_terms, utc, utc_required
-from contacts.schema import contact_locks, contact_status_counts, contacts
+from contacts.schema import SEARCH_TABLE, contact_locks, contact_status_counts, contacts
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 from contacts.views import Contact, ContactFilters, ContactRow, HistoryEntry, Page, export_phone
 from kernel.envelope import Envelope
@@ -55,6 +55,11 @@ from kernel.store import EventStore
 Clock = Callable[[], datetime]
 
 MAX_LIMIT = 1000
+# SQLite text search: up to this many matching contacts the FTS5 table's ids are fetched and sorted;
+# beyond, the first page is read off the ordered index (see ContactQueries._few_matches).
+SEARCH_FEW = 2000
+# Shortest term a trigram index can look up.
+_TRIGRAM = 3
 DEFAULT_LIMIT = 100
 _ORDER = (contacts.c.status_priority, contacts.c.age_key, contacts.c.id)
 _LIKE_ESCAPE = "\\"
@@ -366,7 +371,9 @@ class ContactQueries:
         building the page and dumping ``Contact.to_data()`` of each item.
         """
         now = self._now()
-        first = self._first_page(filters, limit) if cursor is None and filters.locked is None else None
+        # A text search on SQLite depends on the data (how many contacts match): never a cached statement.
+        cacheable = cursor is None and filters.locked is None and not (self._sqlite and filters.q.strip())
+        first = self._first_page(filters, limit) if cacheable else None
         rows: Sequence[Sequence[Any]]
         if first is not None and first.sql is not None:
             rows = self._own_connections.fetch(first.sql, first.params(now))
@@ -581,10 +588,30 @@ class ContactQueries:
         if whole is not None:
             # A complete number is that contact (its id is the phone's uuid5): no text scan.
             conditions.append(contacts.c.id == uuid.UUID(contact_id_for_phone(whole)))
-        else:
-            for term in terms:
-                conditions.append(contacts.c.search.like(f"%{_escape_like(term)}%", escape=_LIKE_ESCAPE))
+            return conditions
+        if self._sqlite:
+            found = self._few_matches([term for term in terms if len(term) >= _TRIGRAM])
+            if found is not None:
+                conditions.append(contacts.c.id.in_(_hex_ids(found)))
+                terms = [term for term in terms if len(term) < _TRIGRAM]
+        for term in terms:
+            conditions.append(contacts.c.search.like(f"%{_escape_like(term)}%", escape=_LIKE_ESCAPE))
         return conditions
+
+    def _few_matches(self, terms: Sequence[str]) -> list[str] | None:
+        """SQLite: the ids (hex) of the contacts whose text holds every term, when they are few.
+
+        The FTS5 trigram table answers a rare ``q`` at once; for a common one (more than
+        :data:`SEARCH_FEW` contacts) None, and the first page is read off the ordered index with ``LIKE``,
+        which finds it in the first rows (looking up thousands of ids and sorting them would not).
+        """
+        if not terms:
+            return None
+        phrase = " AND ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        probe = sa.text(f"SELECT id FROM {SEARCH_TABLE} WHERE {SEARCH_TABLE} MATCH :phrase LIMIT :cap")  # noqa: S608
+        with self._engine.connect() as conn:
+            found = list(conn.execute(probe, {"phrase": phrase, "cap": SEARCH_FEW + 1}).scalars())
+        return found if len(found) <= SEARCH_FEW else None
 
 
 def _union(
@@ -678,6 +705,14 @@ def _whole_phone(q: str) -> str | None:
         return parse_phone_fast(q).e164
     except InvalidPhone:
         return None
+
+
+def _hex_ids(hex_ids: Sequence[str]) -> sa.ScalarSelect[Any]:
+    """SQLite: the given ids (SQLite's hex form) as one bound JSON array, for ``contacts.id IN (...)``."""
+    each: sa.Select[Any] = sa.select(sa.column("value")).select_from(
+        sa.func.json_each(sa.bindparam("found", orjson.dumps(list(hex_ids)).decode()))
+    )
+    return each.scalar_subquery()
 
 
 def _escape_like(term: str) -> str:

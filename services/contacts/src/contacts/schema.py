@@ -15,7 +15,8 @@ Indexes (chosen for a million contacts, and few, because each one costs every bu
 * Held locks through the small ``contact_locks`` table (one row per lock not yet released or expired).
 * ``fillfactor`` 90 on PostgreSQL leaves room on each page for HOT updates (locks, notes).
 * PostgreSQL: a trigram GIN index (``pg_trgm``) on ``search`` so ``q`` (``LIKE '%...%'``) does not scan
-  the table; on SQLite ``q`` is a plain ``LIKE`` over the ordered index (a scan at worst).
+  the table; SQLite: an FTS5 trigram table (:data:`SEARCH_TABLE`) finds the few contacts a rare ``q``
+  matches, and a common one is read off the ordered index with ``LIKE``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ metadata = sa.MetaData()
 Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 SEARCH_INDEX = "ix_contacts_search_trgm"
+# SQLite only: FTS5 table (trigram tokenizer) over ``search``, columns ``search`` and ``id`` (unindexed,
+# the contact id in SQLite's hex form); rowid = the contact row's rowid. New rows are added by the
+# projection, renames and deletions by triggers. Created by the migration contacts_0002; not in this
+# metadata (a virtual table).
+SEARCH_TABLE = "contacts_search"
 
 contacts = sa.Table(
     "contacts",
