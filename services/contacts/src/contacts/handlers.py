@@ -401,18 +401,21 @@ class ContactsService:
         if len(starts) <= 1:
             return self.handle_batch(chunk(0)) if rows else BatchResult(job_id=job_id)
         outcomes: list[RowOutcome] = []
-        with _collector_paused(), ThreadPoolExecutor(1, thread_name_prefix="contacts-batch") as writer:
-            pending: Future[BatchResult] | None = None
-            previous: _DecidedBatch | None = None
-            for start in starts:
-                decided = self._decide_chunk(chunk(start), previous)
-                if pending is not None:
-                    outcomes.extend(pending.result().outcomes)
-                pending = writer.submit(self._write_chunk, decided)
-                previous = decided
-            assert pending is not None
-            outcomes.extend(pending.result().outcomes)
-        self._projection.settle(self._engine)
+        try:
+            with _collector_paused(), ThreadPoolExecutor(1, thread_name_prefix="contacts-batch") as writer:
+                pending: Future[BatchResult] | None = None
+                previous: _DecidedBatch | None = None
+                for start in starts:
+                    decided = self._decide_chunk(chunk(start), previous)
+                    if pending is not None:
+                        outcomes.extend(pending.result().outcomes)
+                    pending = writer.submit(self._write_chunk, decided)
+                    previous = decided
+                assert pending is not None
+                outcomes.extend(pending.result().outcomes)
+        finally:
+            # Also after a failed chunk: the chunks before it are committed and left upkeep behind.
+            self._projection.settle(self._engine)
         return BatchResult(outcomes=tuple(outcomes), job_id=job_id)
 
     def handle_batch(self, command: CreateOrMergeContacts) -> BatchResult:
