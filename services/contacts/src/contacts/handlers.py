@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import os
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -477,14 +475,13 @@ class ContactsService:
         actor = Actor(user_id=caller.user_id, role=caller.role.value)
         appends = []
         changes: list[tuple[ContactEvent, int]] = []
-        ids = _event_ids(sum(len(new_events) for new_events in decision.events.values()))
         for contact_id, new_events in decision.events.items():
             expected = decision.expected_versions[contact_id]
             version = expected
             envelopes = []
             for event in new_events:
                 version += 1
-                envelopes.append(_envelope(event, actor, next(ids)))
+                envelopes.append(_envelope(event, actor))
                 changes.append((event, version))
             appends.append(StreamAppend(contact_id, expected, envelopes))
         return appends, changes
@@ -632,23 +629,16 @@ def _envelopes(new_events: Iterable[ContactEvent], caller: Caller, desk: str = "
     return [_envelope(event, actor) for event in new_events]
 
 
-def _envelope(event: ContactEvent, actor: Actor, event_id: uuid.UUID | None = None) -> Envelope:
+def _envelope(event: ContactEvent, actor: Actor) -> Envelope:
+    # The id is the envelope's own: time-ordered (UUIDv7), so the store's id index appends.
     return Envelope(
         type=event.TYPE,
         stream_id=event.contact_id,
         data=event_data(event),
-        id=event_id or uuid.uuid4(),
         schema_version=event.SCHEMA_VERSION,
         occurred_at=event.at,
         actor=actor,
     )
-
-
-def _event_ids(count: int) -> Iterator[uuid.UUID]:
-    """``count`` random (version 4) event ids from one read of the system's random source."""
-    raw = os.urandom(16 * count)
-    for start in range(0, 16 * count, 16):
-        yield uuid.UUID(bytes=raw[start : start + 16], version=4)
 
 
 def _parse_phone(raw: str) -> Phone:
