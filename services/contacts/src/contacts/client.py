@@ -29,6 +29,8 @@ from contacts.views import (
 )
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from contacts.handlers import ContactsService
     from contacts.queries import ContactQueries
 
@@ -329,6 +331,10 @@ class HttpContactsClient:
         internal_token: str | None = None,
     ) -> None:
         headers = {INTERNAL_TOKEN_HEADER: internal_token} if internal_token else {}
+        self._base_url = base_url
+        self._headers = headers
+        self._timeout = timeout
+        self._async_session: aiohttp.ClientSession | None = None
         # Every worker thread of the gateway may hold a connection: keep them all alive (httpx keeps 20
         # by default and closes the rest after each use, so a busy gateway reconnected constantly).
         limits = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE)
@@ -341,6 +347,46 @@ class HttpContactsClient:
         """Close the connection pool (when this client created it)."""
         if self._owned:
             self._client.close()
+
+    async def aclose(self) -> None:
+        """Close the event loop's connection pool (:meth:`list_contacts_json_async`), if one was opened."""
+        if self._async_session is not None:
+            await self._async_session.close()
+            self._async_session = None
+
+    async def list_contacts_json_async(
+        self,
+        caller: Caller,
+        filters: ContactFilters = ContactFilters(),
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[bytes, str | None]:
+        """:meth:`list_contacts_json` from the event loop, over aiohttp: no worker thread, no httpx.
+
+        The list is the gateway's hottest read; a thread hand-off plus httpx cost it about 1 ms of CPU
+        per request (the issue measured httpx at a tenth of aiohttp's rate as a forwarding client).
+        """
+        import aiohttp  # the gateway's dependency: only the gateway's event loop calls this
+
+        if self._async_session is None:
+            self._async_session = aiohttp.ClientSession(
+                base_url=self._base_url or None,
+                headers=self._headers,
+                connector=aiohttp.TCPConnector(limit=POOL_SIZE),
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+            )
+        params = [*filters.to_params(), ("limit", str(limit))]
+        if cursor:
+            params.append(("cursor", cursor))
+        caller_header = json_module.dumps(caller_to_data(caller), ensure_ascii=True)
+        async with self._async_session.get(
+            "/contacts", params=params, headers={CALLER_HEADER: caller_header}
+        ) as response:
+            status, content = response.status, await response.read()
+        body: Any = orjson.loads(content) if content else None
+        if not 200 <= status < 300:
+            raise _error_of(status, body)
+        return orjson.dumps(body["items"]), body.get("next_cursor")
 
     def create(
         self,

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contacts.client import ContactsClient
+from contacts.client import ContactsClient, HttpContactsClient
 from contacts.commands import SYSTEM_CALLER
 from contacts.statuses import Catalogue
 from gateway.admin import admin_router
@@ -68,6 +68,8 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
             yield
         finally:
             await deps.hub.stop()
+            if isinstance(deps.contacts, HttpContactsClient):
+                await deps.contacts.aclose()
 
     app = FastAPI(
         title="CallManager",

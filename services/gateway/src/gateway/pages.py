@@ -4,14 +4,14 @@ A worker thread costs more than the read it carries when the read is a first pag
 contacts service (embedded mode: an index range on SQLite, a few hundred microseconds): under load the
 hand-off and the fight for the GIL doubled the CPU time of each request. Those reads run on the event
 loop. Anything that may take long stays off it: text searches (they can scan the table), later pages
-and big pages, and every read over HTTP (distributed mode).
+and big pages. Over HTTP (distributed mode) the page is awaited on the loop with aiohttp.
 """
 
 from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
 
-from contacts.client import ContactsClient, LocalContactsClient
+from contacts.client import ContactsClient, HttpContactsClient, LocalContactsClient
 from contacts.commands import Caller
 from contacts.views import ContactFilters
 
@@ -25,6 +25,8 @@ async def read_page(
     """The page as a JSON array of contacts and the next cursor (``ContactsClient.list_contacts_json``)."""
     if isinstance(client, LocalContactsClient) and is_cheap(filters, limit, cursor):
         return client.list_contacts_json(caller, filters, limit, cursor)
+    if isinstance(client, HttpContactsClient):
+        return await client.list_contacts_json_async(caller, filters, limit, cursor)
     return await run_in_threadpool(client.list_contacts_json, caller, filters, limit, cursor)
 
 
