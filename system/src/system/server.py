@@ -9,6 +9,7 @@ manager shared by gateway replicas).
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import hmac
 import os
@@ -239,11 +240,15 @@ def run_http(app: ASGIApp, host: str, port: int, server: HttpServer = "uvicorn")
 
 
 def _with_worker_threads(app: ASGIApp, threads: int) -> ASGIApp:
-    """``app``, with the event loop's worker-thread limit set to ``threads`` when the server starts it."""
+    """``app``, with the loop's worker-thread limit set and the heap frozen when the server starts it."""
+    # gc.freeze(): what is alive at start (modules, metadata, routes, the caught-up relay's data) moves to
+    # the permanent generation, so full collections skip it; they paused the loop ~200 ms at 100,000
+    # contacts (a lock's live notice waited for them), ~10 ms once frozen.
 
     async def limited(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+            gc.freeze()
         await app(scope, receive, send)
 
     return limited
