@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing
+import os
 import shutil
 import tempfile
 import time
@@ -289,8 +290,8 @@ def database(kind: str, folder: Path, pg_url: str) -> Iterator[str]:
 @contextlib.contextmanager
 def contacts_service(
     url: str, folder: Path, redis_url: str
-) -> Iterator[tuple[str, str, Callable[[], float]]]:
-    """``callmanager serve contacts`` on ``url``: its base URL, internal token and a peak-RSS reader."""
+) -> Iterator[tuple[str, str, Callable[[], tuple[float, float]]]]:
+    """``callmanager serve contacts`` on ``url``: base URL, internal token, a (CPU s, peak RSS MB) reader."""
     from kernel.settings import Settings
     from system.server import internal_token
     from tests.support.servers import clean_env, free_port, start, wait_healthy
@@ -310,14 +311,16 @@ def contacts_service(
         wait_healthy(base, process, timeout=60)
         token = internal_token(Settings(secret_key=secret))
 
-        def rss() -> float:
-            with open(f"/proc/{process.popen.pid}/status", encoding="ascii") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) / 1024
-            return float("nan")
+        def usage() -> tuple[float, float]:
+            pid = process.popen.pid
+            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            with open(f"/proc/{pid}/status", encoding="ascii") as f:
+                peak = next((int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:")), 0.0)
+            return cpu, peak
 
-        yield base, token, rss
+        yield base, token, usage
     finally:
         process.stop()
 
@@ -340,11 +343,13 @@ def run_imports(args: argparse.Namespace, folder: Path) -> None:
             work = folder / f"work-{kind}"
             work.mkdir(exist_ok=True)
             if kind == "distributed":
-                with contacts_service(url, work, args.redis_url) as (base, token, contacts_rss):
+                with contacts_service(url, work, args.redis_url) as (base, token, usage):
+                    before, _ = usage()
                     result = isolated(
                         _import, url, str(path), str(work), base, token, args.batch_rows, args.again
                     )
-                    extra = f", contacts service peak RSS {contacts_rss():.0f} MB"
+                    cpu, peak = usage()
+                    extra = f"; contacts service CPU {cpu - before:.1f} s, peak RSS {peak:.0f} MB"
             else:
                 result = isolated(_import, url, str(path), str(work), None, None, args.batch_rows, args.again)
                 extra = ""
