@@ -1,6 +1,6 @@
 """Desktop client responsiveness under Xvfb against the in-process gateway double with many contacts.
 
-``python -m bench client [--contacts 100000] [--rate 100] [--seconds 10] [--searches 5]`` prints:
+``python -m bench client [--contacts 100000] [--rate 100] [--seconds 10] [--searches 5] [--real]`` prints:
 - window usable after connect: from ``start()`` (window already built) to the first page drawn, and to the
   live feed connected (target: usable <= 3 s);
 - search keystroke → filtered rows: from the last key typed with xdotool to the table holding the server's
@@ -9,6 +9,12 @@
   lateness, max and 99th percentile, and how many updates reached the table (target lag <= 100 ms).
 Needs Xvfb and xdotool. The gateway double (tests/client/gateway_double.py) runs in its own process, as the
 real gateway would; both share this machine's cores.
+
+``--real`` measures against the real system instead: ``--contacts`` contacts are seeded into a fresh data
+folder with the contacts batch path, two Agents get keys, and ``callmanager up --no-client`` serves it (rate
+limit raised so the writer's 100 PUTs/s are never refused; every request is still counted). ``--url``
+with ``--key``/``--writer-key`` points at a server already running instead. The writer's answers are
+checked: a refused PUT is reported and fails the run, it never counts as an update.
 """
 
 from __future__ import annotations
@@ -20,9 +26,11 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +86,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--url", help="a running gateway instead of the double (e.g. callmanager up)")
     parser.add_argument("--key", help="API key of the window's user (with --url)")
     parser.add_argument("--writer-key", help="API key of a second user whose PUTs make the live updates")
+    parser.add_argument("--real", action="store_true", help="seed and start `callmanager up` (see above)")
     args = parser.parse_args(argv)
     if args.url and not (args.key and args.writer_key):
         print("--url needs --key and --writer-key")
@@ -91,6 +100,14 @@ def main(argv: list[str]) -> int:
     print(describe())
     display = Xvfb().start()
     use_display(display.display)
+    if args.real:
+        try:
+            with real_system(args.contacts) as (url, key, writer_key):
+                args.key, args.writer_key = key, writer_key
+                print(f"callmanager up at {url} with {args.contacts:,} contacts")
+                return run(url, display.display, args)
+        finally:
+            display.stop()
     if args.url:
         try:
             print(f"gateway at {args.url}")
@@ -116,7 +133,14 @@ def main(argv: list[str]) -> int:
         display.stop()
 
 
-def write_updates(url: str, key: str, ids: list[str], rate: int, seconds: float) -> None:
+def write_updates(
+    url: str,
+    key: str,
+    ids: list[str],
+    rate: int,
+    seconds: float,
+    refused: Any,  # multiprocessing.Value
+) -> None:
     """Another user's note edits at ``rate`` per second through the real API (they come back as events)."""
     session = requests.Session()
     session.headers["X-API-Key"] = key
@@ -125,7 +149,12 @@ def write_updates(url: str, key: str, ids: list[str], rate: int, seconds: float)
         delay = start + n / rate - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-        session.put(f"{url}/contacts/{ids[n % len(ids)]}", json={"note": f"actualización {n}"}, timeout=10)
+        answer = session.put(
+            f"{url}/contacts/{ids[n % len(ids)]}", json={"note": f"actualización {n}"}, timeout=10
+        )
+        if answer.status_code != 200:
+            with refused.get_lock():
+                refused.value += 1
 
 
 def run(url: str, display: str, args: argparse.Namespace) -> int:
@@ -200,10 +229,16 @@ def run(url: str, display: str, args: argparse.Namespace) -> int:
             root.after(10, tick)
 
     root.after(10, tick)
-    if args.url:
+    refused: Any = None
+    writer: Any = None
+    if args.url or args.real:
         # In its own process, as other agents' desks would be: its HTTP work must not share our GIL.
-        writer = multiprocessing.get_context("spawn").Process(
-            target=write_updates, args=(url, args.writer_key, ids, args.rate, args.seconds), daemon=True
+        spawn = multiprocessing.get_context("spawn")
+        refused = spawn.Value("i", 0)
+        writer = spawn.Process(
+            target=write_updates,
+            args=(url, args.writer_key, ids, args.rate, args.seconds, refused),
+            daemon=True,
         )
         writer.start()
     else:
@@ -215,6 +250,10 @@ def run(url: str, display: str, args: argparse.Namespace) -> int:
         ).raise_for_status()
     total = int(args.rate * args.seconds)
     end = time.perf_counter() + args.seconds + 5
+    if writer is not None:
+        # The writer process may start late (spawn imports): wait for it to finish, then 3 s for the events.
+        pump(root, lambda: sink.updates >= total or not writer.is_alive(), timeout=args.seconds + 60)
+        end = time.perf_counter() + 3
     pump(root, lambda: sink.updates >= total or time.perf_counter() > end, timeout=args.seconds + 10)
     done.set()
     lags.sort()
@@ -225,4 +264,28 @@ def run(url: str, display: str, args: argparse.Namespace) -> int:
         f"(target <= 100 ms)"
     )
     desk.close()
+    if refused is not None and refused.value:
+        print(f"the server refused {refused.value:,} of the writer's {total:,} PUTs: this run is not valid")
+        return 1
     return 0
+
+
+@contextmanager
+def real_system(contacts: int) -> Iterator[tuple[str, str, str]]:
+    """``callmanager up`` over a fresh data folder seeded with ``contacts``; yields its URL and two keys."""
+    from bench.gateway import free_port, seed, server_env, start_server
+
+    with tempfile.TemporaryDirectory(prefix="bench-client-") as folder:
+        data = Path(folder) / "data"
+        data.mkdir()
+        started = time.perf_counter()
+        key, writer_key = seed(f"sqlite:///{data / 'callmanager.db'}", contacts, 2)
+        print(f"seeded {contacts:,} contacts in {time.perf_counter() - started:.0f} s")
+        port = free_port()
+        env = server_env(CALLMANAGER_DATA_DIR=str(data))
+        command = ["system", "up", "--no-client", "--port", str(port)]
+        server = start_server("callmanager", command, env, Path(folder), port)
+        try:
+            yield server.url, key, writer_key
+        finally:
+            server.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -137,3 +138,75 @@ def test_reconnecting_client_receives_what_it_missed(embedded_server: EmbeddedSe
         assert again.wait_for("contact_locked", id=contact["id"])["position"] > missed["position"]
     finally:
         again.close()
+
+
+def _updated_positions(listener: Listener, count: int, timeout: float = 20.0) -> list[int]:
+    """Positions of the next ``count`` contact_updated notices a client keeps, in the order it got them.
+
+    The client's rule (client.live.LiveFeed): a notice whose position is not above the last one seen is
+    a replay already applied and is dropped. So a notice sent out of order is lost, never reordered.
+    """
+    positions: list[int] = []
+    last = 0
+    deadline = time.monotonic() + timeout
+    while len(positions) < count and time.monotonic() < deadline:
+        try:
+            name, data = listener.events.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if data["position"] <= last:
+            continue
+        last = data["position"]
+        if name == "contact_updated":
+            positions.append(data["position"])
+    return positions
+
+
+def _edit_concurrently(server: EmbeddedServer, key: str, ids: list[str], rounds: int) -> None:
+    """``rounds`` note edits of each contact, from one thread per contact (events in quick succession)."""
+
+    def edit(contact_id: str) -> None:
+        with server.client(key) as http:
+            for n in range(rounds):
+                assert http.put(f"/contacts/{contact_id}", json={"note": f"nota {n}"}).status_code == 200
+
+    with ThreadPoolExecutor(len(ids)) as pool:
+        list(pool.map(edit, ids))
+
+
+def test_live_notices_arrive_in_position_order_under_concurrent_edits(
+    embedded_server: EmbeddedServer,
+) -> None:
+    # Clients drop a notice whose position is not above the last they saw, so one sent out of order is lost.
+    key = embedded_server.create_user("lider", "TeamLead")
+    http = embedded_server.client(key)
+    ids = [http.post("/contacts", json={"phone": f"8812-{3400 + i}"}).json()["id"] for i in range(8)]
+    listener = Listener(embedded_server.base_url, {"api_key": key})
+    try:
+        _edit_concurrently(embedded_server, key, ids, rounds=25)
+        positions = _updated_positions(listener, 200)
+        assert len(positions) == 200
+    finally:
+        listener.close()
+
+
+def test_reconnecting_during_edits_gets_every_missed_notice_once_in_order(
+    embedded_server: EmbeddedServer,
+) -> None:
+    key = embedded_server.create_user("lider", "TeamLead")
+    http = embedded_server.client(key)
+    first = Listener(embedded_server.base_url, {"api_key": key})
+    ids = [http.post("/contacts", json={"phone": f"8812-{3500 + i}"}).json()["id"] for i in range(4)]
+    seen = max(first.wait_for("contact_created", id=cid)["position"] for cid in ids)
+    first.close()
+    with ThreadPoolExecutor(1) as pool:
+        editing = pool.submit(_edit_concurrently, embedded_server, key, ids, 30)
+        time.sleep(0.2)  # some edits are stored before the client is back, some after
+        again = Listener(embedded_server.base_url, {"api_key": key, "last_position": seen})
+        try:
+            editing.result()
+            positions = _updated_positions(again, 120)
+            assert len(positions) == 120
+            assert positions[0] > seen
+        finally:
+            again.close()

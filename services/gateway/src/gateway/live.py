@@ -10,12 +10,19 @@
 * A desk's dialer agent connects with ``auth={"api_key": ..., "desk": "<name>"}`` and joins its user's
   desk room; dial requests for that user go there.
 * With several gateway processes, an ``AsyncRedisManager`` passed in shares fan-out between them.
+
+Order: clients drop an event whose position is not above the last they saw (that is how a replay and the
+live feed overlap without duplicates), so every emission goes through one outbox drained by one task, in
+the order it was queued. Emitting each batch from its own task let a later batch overtake an earlier one
+at the first ``await`` (seen as 1–3 % of live updates lost at 100 updates/s). A reconnecting client joins
+the live room only when its replay has been sent, from the same outbox.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 import orjson
@@ -106,6 +113,8 @@ class LiveHub:
         self._max_replay = max_replay
         self._names = names
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._outbox: asyncio.Queue[Callable[[], Awaitable[None]]] | None = None
+        self._sender: asyncio.Task[None] | None = None
         self._desks: dict[str, set[str]] = {}
         self._register()
 
@@ -115,12 +124,35 @@ class LiveHub:
         return wrapped
 
     async def start(self) -> None:
-        """Remember the server's event loop (notices from other threads are scheduled on it)."""
+        """Remember the server's event loop and start the task that sends the outbox in order."""
+        self._outbox = asyncio.Queue()
+        self._sender = asyncio.create_task(self._send_in_order(self._outbox), name="live-outbox")
         self._loop = asyncio.get_running_loop()
 
     async def stop(self) -> None:
-        """Stop accepting notices."""
+        """Stop accepting notices and stop the sender (what is still queued is dropped)."""
         self._loop = None
+        self._outbox = None
+        if self._sender is not None:
+            self._sender.cancel()
+            await asyncio.gather(self._sender, return_exceptions=True)
+            self._sender = None
+
+    def _queue(self, send: Callable[[], Awaitable[None]]) -> None:
+        """Queue ``send`` behind everything queued before it; from any thread."""
+        loop, outbox = self._loop, self._outbox
+        if loop is None or outbox is None:
+            return
+        loop.call_soon_threadsafe(outbox.put_nowait, send)
+
+    @staticmethod
+    async def _send_in_order(outbox: asyncio.Queue[Callable[[], Awaitable[None]]]) -> None:
+        while True:
+            send = await outbox.get()
+            try:
+                await send()
+            except Exception:  # one failed emission must not stop the ones after it
+                log.exception("live.emit_failed")
 
     def publish(self, events: Sequence[Envelope]) -> None:
         """Relay stored events to connected clients; safe to call from any thread."""
@@ -131,7 +163,7 @@ class LiveHub:
         if len(notices) <= WITH_CONTACT_UP_TO:
             notices = [self._with_contact(n) for n in notices]
         if notices:
-            asyncio.run_coroutine_threadsafe(self._emit_all(notices), loop)
+            self._queue(partial(self._emit_all, notices))
 
     def _with_names(self, notices: list[Notice]) -> list[Notice]:
         """Notices carrying ``user_name`` beside the acting ``user`` id."""
@@ -159,10 +191,8 @@ class LiveHub:
 
     def publish_jobs(self, messages: Sequence[Mapping[str, Any]]) -> None:
         """Relay ``job_progress`` messages to the connections of each job's creator; any thread."""
-        loop = self._loop
-        if loop is None or not messages:
-            return
-        asyncio.run_coroutine_threadsafe(self._emit_jobs(messages), loop)
+        if messages:
+            self._queue(partial(self._emit_jobs, list(messages)))
 
     async def _emit_jobs(self, messages: Sequence[Mapping[str, Any]]) -> None:
         for message in messages:
@@ -207,7 +237,6 @@ class LiveHub:
             ) from None
         desk = str(auth.get("desk") or "")[:100]
         await self.sio.save_session(sid, {"principal": principal, "desk": desk})
-        await self.sio.enter_room(sid, ROOM_ALL)
         await self.sio.enter_room(sid, user_room(str(principal.user_id)))
         if desk:
             user_id = str(principal.user_id)
@@ -215,8 +244,11 @@ class LiveHub:
             self._desks.setdefault(user_id, set()).add(sid)
         self._metrics.sockets.inc()
         last = auth.get("last_position")
-        if isinstance(last, int) and not isinstance(last, bool) and last >= 0:
-            self.sio.start_background_task(self._replay_to, sid, last)
+        if isinstance(last, int) and not isinstance(last, bool) and last >= 0 and self._outbox is not None:
+            # Live notices queued before this reach the client through the replay, not before it.
+            self._outbox.put_nowait(partial(self._replay_then_join, sid, last))
+        else:
+            await self.sio.enter_room(sid, ROOM_ALL)
         log.info("socket.connected", username=principal.username, desk=desk or None)
 
     async def _on_disconnect(self, sid: str, *_: Any) -> None:
@@ -224,13 +256,18 @@ class LiveHub:
             sids.discard(sid)
         self._metrics.sockets.dec()
 
-    async def _replay_to(self, sid: str, after: int) -> None:
-        events = await asyncio.to_thread(self._replay.events_after, after, self._max_replay)
-        if events is None:
-            await self.sio.emit("resync", {"reason": "too_old", "last_position": after}, to=sid)
-            return
-        for notice in notices_for([e for e in events if e.position > after]):
-            await self.sio.emit(notice.name, {**notice.payload, "replayed": True}, to=sid)
+    async def _replay_then_join(self, sid: str, after: int) -> None:
+        """Send a reconnecting client what it missed (or ``resync``), then let it into the live room."""
+        try:
+            events = await asyncio.to_thread(self._replay.events_after, after, self._max_replay)
+            if events is None:
+                await self.sio.emit("resync", {"reason": "too_old", "last_position": after}, to=sid)
+                return
+            for notice in notices_for([e for e in events if e.position > after]):
+                await self.sio.emit(notice.name, {**notice.payload, "replayed": True}, to=sid)
+        finally:
+            if self.sio.manager.is_connected(sid, "/"):
+                await self.sio.enter_room(sid, ROOM_ALL)
 
     def _guarded(
         self,
