@@ -202,3 +202,33 @@ def test_a_caller_with_an_accented_name_travels_in_the_header(client: ContactsCl
     locked = client.lock(josefina, created.id)
 
     assert locked.locked_by_name == "Josefina Núñez"
+
+
+def test_every_client_reads_the_call_figures_of_a_window_and_of_chosen_agents(
+    client: ContactsClient, clock: FakeClock
+) -> None:
+    contact = client.create(ANA, "8812-3456")
+    start = clock.now
+    client.record_call_requested(ANA, contact.id, "c-1", "desk-1")
+    clock.advance(seconds=50)
+    client.record_call_ended(ANA, contact.id, "c-1", CallOutcome.ANSWERED, 45)
+    clock.advance(hours=1)
+    later = clock.now
+    client.record_call_requested(BETO, contact.id, "c-2")
+    client.record_call_ended(BETO, contact.id, "c-2", CallOutcome.BUSY, 0)
+
+    everyone = client.call_figures(PABLO)
+    first_hour = client.call_figures(PABLO, since=start, until=later)
+    only_beto = client.call_figures(PABLO, user_ids=[BETO.user_id])
+
+    assert [(a.username, a.figures.made, a.figures.successful, a.figures.failed) for a in everyone] == [
+        ("ana", 1, 1, 0),
+        ("beto", 1, 0, 1),
+    ]
+    assert everyone[0].figures.talk_seconds == 45
+    assert everyone[0].figures.average_handling_seconds == 50.0
+    assert [a.username for a in first_hour] == ["ana"]
+    assert [a.username for a in only_beto] == ["beto"]
+    assert client.call_figures(PABLO, user_ids=[]) == []
+    with pytest.raises(InvalidInput):
+        client.call_figures(PABLO, since=later, until=start)

@@ -762,7 +762,11 @@ def test_a_call_request_is_recorded_with_the_agent_and_desk() -> None:
     events = when(
         [created()], RecordCallRequested(contact_id=CID, caller=ANA, now=T0, call_id="c1", desk="d7")
     )
-    assert events == [CallRequested(contact_id=CID, at=T0, call_id="c1", user_id=ANA.user_id, desk="d7")]
+    assert events == [
+        CallRequested(
+            contact_id=CID, at=T0, call_id="c1", user_id=ANA.user_id, username=ANA.username, desk="d7"
+        )
+    ]
 
 
 def test_another_agent_cannot_call_a_contact_locked_by_someone_else() -> None:
@@ -778,7 +782,9 @@ def test_another_agent_cannot_call_a_contact_locked_by_someone_else() -> None:
 
 def test_call_start_and_end_are_recorded_with_outcome_and_duration() -> None:
     started = when([created()], RecordCallStarted(contact_id=CID, caller=ANA, now=T0, call_id="c1"))
-    assert started == [CallStarted(contact_id=CID, at=T0, call_id="c1", user_id=ANA.user_id)]
+    assert started == [
+        CallStarted(contact_id=CID, at=T0, call_id="c1", user_id=ANA.user_id, username=ANA.username)
+    ]
     end = RecordCallEnded(
         contact_id=CID,
         caller=ANA,
@@ -794,6 +800,7 @@ def test_call_start_and_end_are_recorded_with_outcome_and_duration() -> None:
             at=T0 + minutes(3),
             call_id="c1",
             user_id=ANA.user_id,
+            username=ANA.username,
             outcome=CallOutcome.ANSWERED,
             duration_seconds=170,
         )

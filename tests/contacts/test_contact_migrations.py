@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from contacts.schema import SEARCH_INDEX, metadata
 from system.migrate import current_revisions, upgrade
 
-_OURS = {"contacts", "contact_locks"}
+_OURS = {"contacts", "contact_locks", "contact_calls"}
 
 
 def _about_contacts(difference: object) -> bool:
@@ -30,7 +30,7 @@ def _about_contacts(difference: object) -> bool:
 def test_contacts_branch_is_applied_once(engine: Engine) -> None:
     upgrade(engine)
 
-    assert "contacts_0002" in current_revisions(engine)
+    assert "contacts_0003" in current_revisions(engine)
 
 
 def test_migrated_read_model_matches_the_schema_module(engine: Engine) -> None:
@@ -50,6 +50,11 @@ def test_indexes_for_lists_lookups_locks_and_search(engine: Engine) -> None:
     assert indexes["ix_contacts_list_order"] == ["list", "status_priority", "age_key", "id"]
     lock_indexes = {ix["name"]: ix["column_names"] for ix in sa.inspect(engine).get_indexes("contact_locks")}
     assert lock_indexes["ix_contact_locks_until"] == ["locked_until", "id"]
+    inspector = sa.inspect(engine)
+    call_indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("contact_calls")}
+    assert call_indexes["ix_contact_calls_placed"] == ["placed_at"]
+    assert call_indexes["ix_contact_calls_user"] == ["user_id", "placed_at"]
+    assert inspector.get_pk_constraint("contact_calls")["constrained_columns"] == ["call_id", "contact_id"]
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             definition = conn.execute(

@@ -1,4 +1,4 @@
-"""The read model can be dropped and rebuilt from the event store: the rebuild gives the same rows."""
+"""The read model (calls included) can be dropped and rebuilt from the event store: the same rows."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import sqlalchemy as sa
 from contacts_support import ANA, BETO, LAURA, PABLO, FakeClock
 from sqlalchemy.engine import Engine
 
+from contacts.calls import apply_stored
 from contacts.commands import CallOutcome, ImportRow
 from contacts.handlers import ContactsService
 from contacts.projection import ContactProjection, rebuild
-from contacts.schema import SEARCH_TABLE, contact_locks, contact_status_counts, contacts
+from contacts.queries import ContactQueries
+from contacts.schema import SEARCH_TABLE, contact_calls, contact_locks, contact_status_counts, contacts
 from contacts.statuses import DEFAULT_CATALOGUE
 from kernel.store import EventStore
 
@@ -27,11 +29,18 @@ def _snapshot(engine: Engine) -> list[dict[str, Any]]:
         counts = [
             dict(row) for row in conn.execute(counted.order_by(contact_status_counts.c.status)).mappings()
         ]
-    return [*rows, *locks, *counts]
+        calls = [
+            dict(row)
+            for row in conn.execute(
+                sa.select(contact_calls).order_by(contact_calls.c.call_id, contact_calls.c.contact_id)
+            ).mappings()
+        ]
+    return [*rows, *locks, *counts, *calls]
 
 
 def _work(service: ContactsService, clock: FakeClock) -> None:
-    """A day of work: creations, an import with merges, locks, edits, calls, a deletion and a comeback."""
+    """A day of work: creations, an import with merges, locks, edits, calls (answered, busy, ringing, on a
+    contact deleted since), a deletion and a comeback."""
     rows = [
         ImportRow(
             row=n, e164=f"+50688{n:06d}", national=f"88{n:02d}-{n:04d}", name=f"Cliente {n}", status="NC"
@@ -44,7 +53,14 @@ def _work(service: ContactsService, clock: FakeClock) -> None:
     service.lock(ANA, first.id, 5)
     service.update(ANA, first.id, note="interesada en fibra", status="INTERESADO", extra={"plan": "B"})
     service.record_call_requested(ANA, first.id, "c-1", "desk-1")
+    clock.advance(seconds=4)
+    service.record_call_started(ANA, first.id, "c-1")
+    clock.advance(seconds=65)
     service.record_call_ended(ANA, first.id, "c-1", CallOutcome.ANSWERED, 60)
+    service.record_call_requested(ANA, first.id, "c-2", "desk-1")
+    clock.advance(seconds=20)
+    service.record_call_ended(ANA, first.id, "c-2", CallOutcome.BUSY, 0)
+    service.record_call_requested(ANA, first.id, "c-3", "desk-1")
     clock.advance(minutes=10)
     service.lock(BETO, first.id)
     service.create_or_merge(
@@ -53,13 +69,15 @@ def _work(service: ContactsService, clock: FakeClock) -> None:
         LAURA,
     )
     gone = service.create(ANA, "6012-3456", name="Se va")
+    service.record_call_requested(BETO, gone.id, "c-1")
+    service.record_call_ended(BETO, gone.id, "c-1", CallOutcome.NO_ANSWER, 0)
     service.delete(PABLO, gone.id)
     service.create(BETO, "6012-3456", name="Vuelve")
     service.age_contacts([first.id], clock.advance(days=400))
 
 
 def test_rebuilding_gives_the_same_rows(
-    service: ContactsService, engine: Engine, clock: FakeClock, store: EventStore
+    service: ContactsService, engine: Engine, clock: FakeClock, store: EventStore, queries: ContactQueries
 ) -> None:
     _work(service, clock)
     before = _snapshot(engine)
@@ -68,7 +86,11 @@ def test_rebuilding_gives_the_same_rows(
 
     assert replayed == store.last_position()
     assert _snapshot(engine) == before
-    assert len(before) == 302 + 1 + 3
+    assert len(before) == 302 + 1 + 3 + 4
+    assert {(a.username, a.figures.made, a.figures.successful) for a in queries.call_figures()} == {
+        ("ana", 3, 1),
+        ("beto", 1, 0),
+    }
 
 
 def test_rebuilding_from_a_damaged_read_model_repairs_it(
@@ -79,6 +101,8 @@ def test_rebuilding_from_a_damaged_read_model_repairs_it(
     with engine.begin() as conn:
         conn.execute(contacts.update().values(name="dañado", version=0))
         conn.execute(contacts.delete().where(contacts.c.phone_e164 == "+50688000001"))
+        conn.execute(contact_calls.update().values(outcome="answered", duration_seconds=1))
+        conn.execute(contact_calls.delete().where(contact_calls.c.call_id == "c-3"))
 
     rebuild(engine)
 
@@ -91,13 +115,14 @@ def test_applying_stored_events_by_type_name_matches_the_live_projection(
     _work(service, clock)
     before = _snapshot(engine)
     with engine.begin() as conn:
-        for table in (contacts, contact_locks, contact_status_counts):
+        for table in (contacts, contact_locks, contact_status_counts, contact_calls):
             conn.execute(table.delete())
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql(f"DELETE FROM {SEARCH_TABLE}")
         projection = ContactProjection()
         for stored in store.read_all(0, 100_000, conn=conn):
             projection.apply(conn, [stored])
+            apply_stored(conn, [stored])
 
     assert _snapshot(engine) == before
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -273,6 +274,19 @@ def create_router(service: ContactsService, queries: ContactQueries) -> APIRoute
     def stats(_: CallerDep) -> Response:
         return json_response(queries.stats())
 
+    @router.get("/calls/figures")
+    def call_figures(
+        _: CallerDep,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        user_id: Annotated[list[str] | None, Query()] = None,
+        only_users: bool = False,
+    ) -> Response:
+        # only_users distinguishes "these users" (possibly none) from "everyone" (no user_id at all).
+        user_ids = list(user_id or []) if only_users else None
+        agents = queries.call_figures(_aware(since), _aware(until), user_ids)
+        return json_response([agent.to_data() for agent in agents])
+
     return router
 
 
@@ -331,6 +345,13 @@ def create_app(
         return json_response(body, 422)
 
     return app
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """``moment`` with a time zone; a naive one is taken as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def _version_of(if_match: str | None) -> int | None:

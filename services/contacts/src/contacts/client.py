@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json as json_module
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
@@ -19,6 +20,7 @@ from contacts.commands import BatchResult, Caller, CallOutcome, ImportRow, Sourc
 from contacts.errors import ContactError
 from contacts.message import encode_dataclass
 from contacts.views import (
+    AgentCalls,
     Contact,
     ContactFilters,
     ContactRow,
@@ -171,6 +173,16 @@ class ContactsClient(Protocol):
         """Totals: contacts, held locks, counts by status."""
         ...
 
+    def call_figures(
+        self,
+        caller: Caller,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        user_ids: Sequence[str] | None = None,
+    ) -> list[AgentCalls]:
+        """Per-agent call figures for calls placed in ``[since, until)``; ``user_ids`` None means everyone."""
+        ...
+
 
 class LocalContactsClient:
     """Direct calls into the service and its queries (embedded mode)."""
@@ -317,6 +329,16 @@ class LocalContactsClient:
     def stats(self, caller: Caller) -> dict[str, Any]:
         """Totals."""
         return self._queries.stats()
+
+    def call_figures(
+        self,
+        caller: Caller,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        user_ids: Sequence[str] | None = None,
+    ) -> list[AgentCalls]:
+        """Per-agent call figures."""
+        return self._queries.call_figures(since, until, user_ids)
 
 
 class HttpContactsClient:
@@ -564,6 +586,25 @@ class HttpContactsClient:
         """Totals."""
         result: dict[str, Any] = self._call("GET", "/stats", caller)
         return result
+
+    def call_figures(
+        self,
+        caller: Caller,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        user_ids: Sequence[str] | None = None,
+    ) -> list[AgentCalls]:
+        """Per-agent call figures."""
+        params: list[tuple[str, str]] = []
+        if since is not None:
+            params.append(("since", since.isoformat()))
+        if until is not None:
+            params.append(("until", until.isoformat()))
+        if user_ids is not None:
+            params.append(("only_users", "true"))
+            params.extend(("user_id", user_id) for user_id in user_ids)
+        data = self._call("GET", "/calls/figures", caller, params=params)
+        return [AgentCalls.from_data(item) for item in data]
 
     def _call(
         self,

@@ -286,6 +286,7 @@ def decide(
                     at=command.now,
                     call_id=_required("call_id", command.call_id),
                     user_id=command.caller.user_id,
+                    username=command.caller.username,
                     desk=command.desk,
                 )
             ]
@@ -296,6 +297,7 @@ def decide(
                     at=command.now,
                     call_id=_required("call_id", command.call_id),
                     user_id=command.caller.user_id,
+                    username=command.caller.username,
                 )
             ]
         case RecordCallEnded():
@@ -307,6 +309,7 @@ def decide(
                     at=command.now,
                     call_id=_required("call_id", command.call_id),
                     user_id=command.caller.user_id,
+                    username=command.caller.username,
                     outcome=command.outcome,
                     duration_seconds=command.duration_seconds,
                 )

@@ -2,7 +2,9 @@
 
 Every event names its contact and the moment it happened (``at``, UTC); who caused it travels in the
 envelope's actor. Field changes are :class:`FieldChange` rows (``name``, ``note``, ``email``,
-``operator`` or ``extra.<key>``; ``new=None`` means the extra key was removed).
+``operator`` or ``extra.<key>``; ``new=None`` means the extra key was removed). Call events also carry
+the agent's ``user_id`` and ``username`` (empty in events stored before it was added), so the calls
+read model can be rebuilt from the stream alone.
 """
 
 from __future__ import annotations
@@ -163,6 +165,7 @@ class CallRequested(ContactEvent):
     call_id: str
     user_id: str
     desk: str = ""
+    username: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -172,6 +175,7 @@ class CallStarted(ContactEvent):
     TYPE = "contacts.CallStarted"
     call_id: str
     user_id: str
+    username: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -183,6 +187,7 @@ class CallEnded(ContactEvent):
     user_id: str
     outcome: CallOutcome
     duration_seconds: int = 0
+    username: str = ""
 
 
 EVENT_TYPES: Mapping[str, type[ContactEvent]] = registry(

@@ -1,8 +1,8 @@
 """Command handlers of the contacts service: load → decide → append with the expected version → project.
 
 One transaction per command: the stream is read and folded, :func:`contacts.domain.decide` gives the
-events, the event store appends them after the version that was read, and the read model is updated
-on the same connection before the commit.
+events, the event store appends them after the version that was read, and the read model (the calls
+table too, :mod:`contacts.calls`) is updated on the same connection before the commit.
 
 Concurrency: a :class:`~kernel.store.ConcurrencyError` means another writer appended to the stream
 after it was read. The event store holds its append lock from then on, so the handler reads the stream
@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
+from contacts.calls import apply_call_events
 from contacts.commands import (
     SYSTEM_CALLER,
     AgeStatus,
@@ -355,6 +356,7 @@ class ContactsService:
                     continue
                 changes = [(e, s.stream_version) for e, s in zip(new_events, stored, strict=True)]
                 self._projection.apply_events(conn, changes, {contact_id: state})
+                apply_call_events(conn, new_events)
                 after = state
                 for event in new_events:
                     after = evolve(after, event)

@@ -31,6 +31,8 @@ from psycopg.types.json import set_json_dumps
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from contacts.calls import apply_stored as apply_stored_calls
+from contacts.calls import clear as clear_calls
 from contacts.commands import Source
 from contacts.domain import ContactState, evolve
 from contacts.events import ContactCreated, ContactEvent, decode_event
@@ -526,7 +528,9 @@ def restore_wal_checkpoints(dbapi_connection: Any, record: Any) -> None:
 
 
 def rebuild(engine: Engine, catalogue: Catalogue = DEFAULT_CATALOGUE, batch_size: int = 20_000) -> int:
-    """Empty the read model and replay every stored event into it, in one transaction; returns events read.
+    """Empty the read model (calls included) and replay every stored event into it, in one transaction.
+
+    Returns how many events were read.
 
     Writers wait meanwhile (the event store's append lock is held), readers see the old rows until
     the commit.
@@ -537,19 +541,21 @@ def rebuild(engine: Engine, catalogue: Catalogue = DEFAULT_CATALOGUE, batch_size
     with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("LOCK TABLE events IN EXCLUSIVE MODE")
-            conn.exec_driver_sql("TRUNCATE contacts, contact_locks, contact_status_counts")
+            conn.exec_driver_sql("TRUNCATE contacts, contact_locks, contact_status_counts, contact_calls")
         else:
             # The full-text table first, in one go: its per-row delete trigger then finds nothing to do.
             conn.exec_driver_sql(f"DELETE FROM {SEARCH_TABLE}")  # noqa: S608
             conn.execute(contacts.delete())
             conn.execute(contact_locks.delete())
             conn.execute(contact_status_counts.delete())
+            clear_calls(conn)
         position = 0
         while True:
             stored = store.read_all(position, batch_size, conn=conn)
             if not stored:
                 break
             projection.apply(conn, stored)
+            apply_stored_calls(conn, stored)
             replayed += len(stored)
             position = stored[-1].position
     return replayed

@@ -1,4 +1,4 @@
-"""The read side of the contacts service: lists, lookups, history and counts. Reads never write.
+"""The read side of the contacts service: lists, lookups, history, counts and call figures. Reads never write.
 
 Lists are ordered by status priority, then age (longest untouched first), then id, and paged with an
 opaque keyset cursor: the sort key of the last row returned, so a page starts inside the index where
@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, RowMapping
 from sqlalchemy.pool import PoolProxiedConnection
 
+from contacts.calls import call_figures
 from contacts.domain import contact_id_for_phone
 from contacts.errors import InvalidInput, NotFound
 from contacts.events import (
@@ -46,7 +47,15 @@ from contacts.events import (
 from contacts.projection import ids_match, search_terms, utc, utc_required
 from contacts.schema import SEARCH_TABLE, contact_locks, contact_status_counts, contacts
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
-from contacts.views import Contact, ContactFilters, ContactRow, HistoryEntry, Page, export_phone
+from contacts.views import (
+    AgentCalls,
+    Contact,
+    ContactFilters,
+    ContactRow,
+    HistoryEntry,
+    Page,
+    export_phone,
+)
 from kernel.envelope import Envelope
 from kernel.phone import InvalidPhone
 from kernel.phonefast import parse_phone_fast
@@ -552,6 +561,17 @@ class ContactQueries:
         with self._engine.connect() as conn:
             held = int(conn.execute(locked).scalar_one())
         return {"total": sum(by_status.values()), "locked": held, "by_status": by_status}
+
+    def call_figures(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        user_ids: Sequence[str] | None = None,
+    ) -> list[AgentCalls]:
+        """Per-agent call figures for calls placed in ``[since, until)`` (see :func:`calls.call_figures`)."""
+        if since is not None and until is not None and since >= until:
+            raise InvalidInput("since", "El inicio del periodo debe ser anterior a su fin")
+        return call_figures(self._engine, since=since, until=until, user_ids=user_ids)
 
     def _now(self) -> datetime:
         return self._clock().astimezone(UTC)

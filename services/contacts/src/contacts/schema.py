@@ -93,6 +93,31 @@ contact_locks = sa.Table(
     sa.Index("ix_contact_locks_until", "locked_until", "id"),
 )
 
+# One row per call (the calls read model, ``contacts.calls``), kept in the transaction that appends the
+# call's events. Keyed by call id and contact: call ids come from the gateway or a desk and are only
+# known to be unique within their contact's stream (a write looks its call up by the first column).
+# ``placed_at`` is when the call was asked for (or first heard of, if its request is not in the stream):
+# the metrics' time window filters on it, per agent through ``ix_contact_calls_user``.
+# ``handling_seconds`` is requested → ended, once both are known.
+contact_calls = sa.Table(
+    "contact_calls",
+    metadata,
+    sa.Column("call_id", sa.Text(), primary_key=True),
+    sa.Column("contact_id", sa.Uuid(), primary_key=True),
+    sa.Column("user_id", sa.Text(), nullable=False),
+    sa.Column("username", sa.Text(), nullable=False, server_default=""),
+    sa.Column("desk", sa.Text(), nullable=False, server_default=""),
+    sa.Column("placed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("outcome", sa.Text(), nullable=True),
+    sa.Column("duration_seconds", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("handling_seconds", sa.Float(), nullable=True),
+    sa.Index("ix_contact_calls_placed", "placed_at"),
+    sa.Index("ix_contact_calls_user", "user_id", "placed_at"),
+)
+
 # PostgreSQL only: created by the migration with ``pg_trgm``'s operator class from its own schema.
 sa.Index(
     SEARCH_INDEX,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from contacts.commands import Caller, Role
+from contacts.commands import Caller, CallOutcome, Role
 from contacts.errors import (
     AlreadyExists,
     Conflict,
@@ -233,6 +233,128 @@ class HistoryEntry:
             role=str(data.get("role") or ""),
             at=_required_moment(data["at"]),
             detail={str(k): str(v) for k, v in (data.get("detail") or {}).items()},
+        )
+
+
+SUCCESSFUL_OUTCOMES: frozenset[CallOutcome] = frozenset({CallOutcome.ANSWERED})
+"""Outcomes that count as a successful call: someone answered."""
+
+FAILED_OUTCOMES: frozenset[CallOutcome] = frozenset(
+    {CallOutcome.NO_ANSWER, CallOutcome.BUSY, CallOutcome.FAILED}
+)
+"""Outcomes that count as a failed call. ``cancelled`` (the agent stopped it) is neither."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallFigures:
+    """Call figures of one agent, or summed over several, for the calls placed in a time window.
+
+    ``made`` counts every call placed; ``by_outcome`` those that ended, by outcome. Handling time runs
+    from the dial request to the end (calls without both are left out of the average), talk time is the
+    sum of the durations the desks reported. The success rate is successful / (successful + failed):
+    cancelled calls and calls still going count for neither.
+    """
+
+    made: int = 0
+    by_outcome: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    talk_seconds: int = 0
+    handling_seconds_total: float = 0.0
+    handled_calls: int = 0
+
+    @property
+    def successful(self) -> int:
+        """Calls that ended with a successful outcome."""
+        return sum(self.by_outcome.get(o.value, 0) for o in SUCCESSFUL_OUTCOMES)
+
+    @property
+    def failed(self) -> int:
+        """Calls that ended with a failed outcome."""
+        return sum(self.by_outcome.get(o.value, 0) for o in FAILED_OUTCOMES)
+
+    @property
+    def cancelled(self) -> int:
+        """Calls the agent cancelled."""
+        return self.by_outcome.get(CallOutcome.CANCELLED.value, 0)
+
+    @property
+    def in_progress(self) -> int:
+        """Calls placed that have not ended (yet)."""
+        return max(self.made - sum(self.by_outcome.values()), 0)
+
+    @property
+    def average_handling_seconds(self) -> float | None:
+        """Mean time from dial request to end; None without a finished call."""
+        return self.handling_seconds_total / self.handled_calls if self.handled_calls else None
+
+    @property
+    def success_rate(self) -> float | None:
+        """successful / (successful + failed); None when no call reached either."""
+        decided = self.successful + self.failed
+        return self.successful / decided if decided else None
+
+    def plus(self, other: CallFigures) -> CallFigures:
+        """The figures of both together (team and overall totals)."""
+        outcomes = dict(self.by_outcome)
+        for outcome, count in other.by_outcome.items():
+            outcomes[outcome] = outcomes.get(outcome, 0) + count
+        return CallFigures(
+            made=self.made + other.made,
+            by_outcome=outcomes,
+            talk_seconds=self.talk_seconds + other.talk_seconds,
+            handling_seconds_total=self.handling_seconds_total + other.handling_seconds_total,
+            handled_calls=self.handled_calls + other.handled_calls,
+        )
+
+    def to_data(self) -> JsonDict:
+        """JSON-safe dict: the counts, the derived figures and the sums they come from."""
+        average = self.average_handling_seconds
+        rate = self.success_rate
+        return {
+            "made": self.made,
+            "successful": self.successful,
+            "failed": self.failed,
+            "cancelled": self.cancelled,
+            "in_progress": self.in_progress,
+            "average_handling_seconds": round(average, 2) if average is not None else None,
+            "talk_seconds": self.talk_seconds,
+            "success_rate": round(rate, 4) if rate is not None else None,
+            "by_outcome": {o.value: self.by_outcome.get(o.value, 0) for o in CallOutcome},
+            "handling_seconds_total": self.handling_seconds_total,
+            "handled_calls": self.handled_calls,
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> CallFigures:
+        """Rebuild from :meth:`to_data` output (the derived figures are computed again)."""
+        outcomes = data.get("by_outcome") or {}
+        return cls(
+            made=int(data.get("made") or 0),
+            by_outcome={str(k): int(v) for k, v in outcomes.items() if int(v)},
+            talk_seconds=int(data.get("talk_seconds") or 0),
+            handling_seconds_total=float(data.get("handling_seconds_total") or 0.0),
+            handled_calls=int(data.get("handled_calls") or 0),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentCalls:
+    """One agent's call figures: who (user id, and the user name the events carried) and how many."""
+
+    user_id: str
+    username: str
+    figures: CallFigures
+
+    def to_data(self) -> JsonDict:
+        """JSON-safe dict: ``user_id``, ``username`` and the figures' fields."""
+        return {"user_id": self.user_id, "username": self.username, **self.figures.to_data()}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> AgentCalls:
+        """Rebuild from :meth:`to_data` output."""
+        return cls(
+            user_id=str(data["user_id"]),
+            username=str(data.get("username") or ""),
+            figures=CallFigures.from_data(data),
         )
 
 
