@@ -23,6 +23,7 @@ from gateway.errors import install_error_handlers
 from gateway.health import HealthCheck, run_checks
 from gateway.live import LiveHub
 from gateway.metrics import GatewayMetrics
+from gateway.routes.calls import call_totals, calls_router
 from gateway.routes.contacts import contacts_router
 from gateway.routes.generator import GeneratorConfig, generator_router
 from gateway.routes.jobs import jobs_router
@@ -100,12 +101,21 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
             deps.metrics.locks_held.set(len(deps.contacts.locked_contacts(SYSTEM_CALLER)))
         except Exception:  # the scrape still answers; /health names the failing dependency
             log.warning("metrics.locks_uncounted")
+        try:
+            deps.metrics.calls.update(call_totals(deps.contacts, SYSTEM_CALLER))
+        except Exception:  # as above: the counters keep their last reading
+            log.warning("metrics.calls_uncounted")
         if "application/json" in request.headers.get("accept", ""):
-            return json_response(_json_stats(deps.metrics))
+            stats = _json_stats(deps.metrics)
+            figures = deps.metrics.calls.figures
+            if figures is not None:
+                stats["calls"] = figures.to_data()
+            return json_response(stats)
         return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(contacts_router(deps.contacts, deps.catalogue, deps.hub, deps.names))
     app.include_router(operations_router(deps.config, deps.contacts))
+    app.include_router(calls_router(deps.contacts, deps.directory))
     app.include_router(jobs_router(deps.jobs))
     app.include_router(generator_router(deps.contacts, deps.runner, deps.jobs, deps.generator))
     app.include_router(transfer_router(deps.contacts, deps.runner, deps.jobs, deps.transfer))
