@@ -452,10 +452,56 @@ async def _fan_out(base_url: str, key: str, sockets: int, locks: int) -> list[fl
     return latencies
 
 
+def bare_app() -> Any:
+    """The host reference: FastAPI with one async route answering 50 pre-serialised contacts.
+
+    No database, no key, no middleware: what this machine and server do at best with FastAPI, the
+    figure the gateway issue's targets were set against (about 4,400 req/s under uvicorn there).
+    """
+    from fastapi import FastAPI, Response
+
+    contact = {
+        "phone": "88123456", "phone_e164": "+50688123456", "phone_national": "8812-3456",
+        "name": "María Rodríguez Chaves", "status": "SIN_GESTIONAR", "note": "", "email": "", "extra": {},
+        "list": "lista-3", "operator": "kolbi", "locked_by": None, "locked_by_name": None,
+        "locked_until": None, "last_contacted_at": None, "created_at": "2026-11-25T01:00:00+00:00",
+        "updated_at": "2026-11-25T01:00:00+00:00", "version": 1,
+    }  # fmt: skip
+    body = orjson.dumps([{"id": str(uuid.UUID(int=i)), **contact} for i in range(50)])
+    app = FastAPI()
+
+    @app.get("/contacts")
+    async def contacts(limit: int = 50) -> Response:
+        return Response(body, media_type="application/json")
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "healthy"}
+
+    return app
+
+
+def host_reference(args: argparse.Namespace, folder: Path) -> None:
+    """Print the bare FastAPI app's throughput on this machine, measured like the gateway."""
+    port = free_port()
+    command = ["bench", "gateway", "serve", "bare", "--port", str(port), "--server", args.server]
+    reference = start_server("bare", command, server_env(), folder, port)
+    try:
+        result = run_wrk(Target("bare FastAPI", reference.url + PATH, {}), args.duration, args.connections,
+                         args.threads)  # fmt: skip
+        print(
+            f"host reference, bare FastAPI async route, 50 pre-serialised contacts ({args.server}): "
+            f"{result.line()}",
+            flush=True,
+        )
+    finally:
+        reference.stop()
+
+
 def serve(argv: list[str]) -> int:
     """One server process of the bench (``serve embedded|contacts-sqlite|contacts|gateway --port P``)."""
     parser = argparse.ArgumentParser(prog="python -m bench gateway serve")
-    parser.add_argument("what", choices=("embedded", "contacts-sqlite", "contacts", "gateway"))
+    parser.add_argument("what", choices=("embedded", "contacts-sqlite", "contacts", "gateway", "bare"))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--server", choices=SERVERS, default="uvicorn")
     args = parser.parse_args(argv)
@@ -467,6 +513,9 @@ def serve(argv: list[str]) -> int:
 
     settings = Settings(port=args.port)
     configure_logging(settings)
+    if args.what == "bare":
+        server.run_http(bare_app(), settings.host, settings.port, args.server)
+        return 0
     if args.what == "embedded":
         server.serve_embedded(settings, http_server=args.server)
     elif args.what == "contacts-sqlite":
@@ -517,6 +566,7 @@ def main(argv: list[str]) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as name:
         folder = Path(name)
+        host_reference(args, folder)
         if args.mode in ("embedded", "all"):
             embedded(args, folder)
         if args.mode in ("distributed", "all"):
