@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from client.api import ApiError, ContactQuery, Forbidden, LockInfo
+from client.api import ApiError, ContactQuery, Forbidden, LockInfo, NotFound
 from client.models import (
     DEFAULT_STATUSES,
     CallRequest,
@@ -67,6 +67,7 @@ class FakeGateway:
         self.export_bytes = b"id,phone\n"
         self.report_bytes = b"fila,resultado\n"
         self.stats_value: Mapping[str, Any] | None = None
+        self.call_metrics_value: Mapping[str, Any] | None = None
 
     def _check(self, name: str, arg: Any = None) -> None:
         self.calls.append((name, arg))
@@ -186,6 +187,12 @@ class FakeGateway:
         if self.stats_value is None:
             raise Forbidden("Su rol no permite ver métricas.")
         return self.stats_value
+
+    def call_metrics(self, since: datetime | None = None, until: datetime | None = None) -> Mapping[str, Any]:
+        self._check("call_metrics", (since, until))
+        if self.call_metrics_value is None:
+            raise NotFound("No encontrado.")  # a gateway from before /metrics/calls
+        return self.call_metrics_value
 
 
 class ManualScheduler:

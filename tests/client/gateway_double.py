@@ -112,6 +112,80 @@ def error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
 
+# (username, team, made, answered, no_answer, busy, talk seconds, handling seconds in total)
+CALL_FIGURES = [
+    ("ana", "ventas", 12, 7, 3, 1, 1830, 2400.0),
+    ("beto", "ventas", 9, 4, 4, 0, 960, 1500.0),
+    ("carla", "soporte", 5, 4, 1, 0, 1210, 1400.0),
+]
+
+
+def _figures(
+    made: int, answered: int, no_answer: int, busy: int, talk: int, handling: float
+) -> dict[str, Any]:
+    """One row's figures in the gateway's shape (every call here has ended but one)."""
+    ended = answered + no_answer + busy
+    failed = no_answer + busy
+    return {
+        "made": made,
+        "successful": answered,
+        "failed": failed,
+        "cancelled": 0,
+        "in_progress": made - ended,
+        "average_handling_seconds": round(handling / ended, 2) if ended else None,
+        "talk_seconds": talk,
+        "success_rate": round(answered / (answered + failed), 4) if answered + failed else None,
+        "by_outcome": {
+            "answered": answered,
+            "no_answer": no_answer,
+            "busy": busy,
+            "failed": 0,
+            "cancelled": 0,
+        },
+        "handling_seconds_total": handling,
+        "handled_calls": ended,
+    }
+
+
+def call_figures_for(user: dict[str, Any], since: str | None, until: str | None) -> dict[str, Any]:
+    """``GET /metrics/calls`` as the real gateway scopes it: own row, the team's rows, or everyone's."""
+    caps = user.get("capabilities", [])
+    if "metrics.all" in caps:
+        scope, team, rows = "all", None, CALL_FIGURES
+    elif "metrics.team" in caps:
+        scope, team = "team", user.get("team")
+        rows = [row for row in CALL_FIGURES if row[1] == team]
+    else:
+        scope, team = "own", None
+        rows = [row for row in CALL_FIGURES if row[0] == user.get("username")]
+    agents = [
+        {
+            "user_id": f"u-{name}",
+            "username": name,
+            "display_name": name,
+            "team": team_name,
+            **_figures(*numbers),
+        }
+        for name, team_name, *numbers in rows
+    ]
+    teams = []
+    if scope != "own":
+        for name in dict.fromkeys(row[1] for row in rows):
+            members = [row for row in rows if row[1] == name]
+            sums = [sum(row[i] for row in members) for i in range(2, 8)]
+            teams.append({"team": name, "agents": len(members), **_figures(*sums)})
+    sums = [sum(row[i] for row in rows) for i in range(2, 8)]
+    return {
+        "scope": scope,
+        "team": team,
+        "since": since,
+        "until": until,
+        "agents": agents,
+        "teams": teams,
+        "totals": _figures(*sums),
+    }
+
+
 def make_contacts(count: int) -> list[dict[str, Any]]:
     """``count`` deterministic contacts with realistic names, statuses and CR mobile numbers."""
     statuses = list(PRIORITY)
@@ -157,6 +231,7 @@ class GatewayDouble:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.export_as_job = False  # answer /export with a finished job (as the gateway does past its limit)
         self.connects: list[dict[str, Any]] = []
+        self.call_metric_windows: list[tuple[str | None, str | None]] = []
         self._cache: tuple[tuple[str, ...], list[dict[str, Any]]] | None = None
         self.sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*")
         self.app = FastAPI()
@@ -621,6 +696,11 @@ class GatewayDouble:
                     {"agent": "carla", "calls": 124, "successful": 82, "talk_seconds": 15002},
                 ],
             }
+
+        @app.get("/metrics/calls")
+        def call_metrics(request: Request, since: str | None = None, until: str | None = None) -> Response:
+            self.call_metric_windows.append((since, until))
+            return JSONResponse(call_figures_for(self._user(request) or {}, since, until))
 
         @app.post("/_test/stream_updates")
         async def stream(request: Request) -> dict[str, int]:

@@ -165,3 +165,21 @@ def test_live_feed_reconnects_and_receives_what_it_missed(gateway):
         assert ConnectionState.RECONNECTING in states
     finally:
         feed.stop()
+
+
+def test_call_metrics_send_the_window_and_come_back_scoped_by_the_key(gateway):
+    from datetime import UTC, datetime
+
+    since = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
+    own = GatewayApi(gateway.url, "key-agent").call_metrics(since)
+    team = GatewayApi(gateway.url, "key-lead").call_metrics()
+    everyone = GatewayApi(gateway.url, "key-pm").call_metrics(since, datetime(2026, 3, 2, 6, 0, tzinfo=UTC))
+
+    assert (own["scope"], [a["username"] for a in own["agents"]]) == ("own", ["ana"])
+    assert (team["scope"], [t["team"] for t in team["teams"]]) == ("team", ["ventas"])
+    assert everyone["totals"]["made"] == 26
+    assert gateway.call_metric_windows[-3:] == [
+        ("2026-03-01T06:00:00+00:00", None),
+        (None, None),
+        ("2026-03-01T06:00:00+00:00", "2026-03-02T06:00:00+00:00"),
+    ]

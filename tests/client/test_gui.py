@@ -5,6 +5,7 @@ real server, and the screenshots, are in ``test_gui_real_server.py``.)"""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 from gateway_double import GatewayDouble
@@ -150,11 +151,21 @@ def test_supervisor_tools(display, gateway, desk, tmp_path, monkeypatch):
     desk.window.tool_buttons["metrics"].invoke()
     window = desk.windows["metrics"]
     pump(root, lambda: len(window.by_status.get_children()) == 12)
-    assert window.agents is not None
+    pump(root, lambda: window.agents is not None and window.teams is not None)
+    assert window.calls_label.cget("text") == "Llamadas de todos los equipos"
+    agents = [window.agents.item(i, "values")[:3] for i in window.agents.get_children()]
+    assert agents == [("ana", "ventas", "12"), ("beto", "ventas", "9"), ("carla", "soporte", "5")]
+    assert len(window.teams.get_children()) == 2
+    window.period.set("Últimos 7 días")
+    window._period_chosen("Últimos 7 días")
+    pump(root, lambda: gateway.call_metric_windows[-1][0] is not None and not window.vm.loading)
+    since = datetime.fromisoformat(gateway.call_metric_windows[-1][0])
+    assert (since.hour, since.minute, since.second) == (0, 0, 0)
+    assert (datetime.now().astimezone().date() - since.date()).days == 6
     window.destroy()
 
 
-def test_agent_sees_no_supervisor_tools_and_a_lock_held_by_someone_else(display, gateway):
+def test_agent_sees_only_their_own_metrics_and_a_lock_held_by_someone_else(display, gateway):
     from client.desk import build_desk
 
     desk = build_desk(gateway.url, "key-agent", language="en")
@@ -163,8 +174,17 @@ def test_agent_sees_no_supervisor_tools_and_a_lock_held_by_someone_else(display,
         root = desk.root
         pump(root, lambda: desk.session.me is not None and desk.contacts.loaded_once)
         settle(root, 0.2)
-        assert not any(button.winfo_ismapped() for button in desk.window.tool_buttons.values())
+        shown = {name for name, button in desk.window.tool_buttons.items() if button.winfo_ismapped()}
+        assert shown == {"metrics"}
         assert desk.window.user.cget("text") == "ana (Agent) · ventas"
+        desk.window.tool_buttons["metrics"].invoke()
+        window = desk.windows["metrics"]
+        pump(root, lambda: len(window.calls.get_children()) == 8)
+        figures = dict(window.calls.item(i, "values") for i in window.calls.get_children())
+        assert (figures["Made"], figures["Success rate"], figures["Talk time"]) == ("12", "63.6 %", "30:30")
+        assert (window.agents, window.teams) == (None, None)
+        assert not window.by_status.winfo_ismapped()
+        window.destroy()
         iid = desk.window.table.tree.get_children()[1]
         gateway.lock(iid, "beto")
         pump(root, lambda: cells(desk, iid)[4] == "beto")

@@ -169,7 +169,8 @@ def test_agent_sees_a_lock_taken_by_another_agent_and_a_call_without_desk(
     assert desk.window.user.cget("text") == "ana (Agente) · ventas"
     with world.server.client(world.keys["ana"]) as http:
         assert len(tree.get_children()) == len(http.get("/contacts").json())
-    assert not any(button.winfo_ismapped() for button in desk.window.tool_buttons.values())
+    shown = {name for name, button in desk.window.tool_buttons.items() if button.winfo_ismapped()}
+    assert shown == {"metrics"}
     assert [row_of(desk, iid)[2] for iid in tree.get_children()[:2]] == ["No contesta", "No contesta"]
 
     target = world.contact(4)
@@ -235,8 +236,21 @@ def test_agent_sees_a_lock_taken_by_another_agent_and_a_call_without_desk(
             assert dial["contact_id"] == mine["id"]
             assert dial["dial"] == mine["phone_e164"].removeprefix("+506")
             pump(root, lambda: panel.message.cget("text").startswith("Llamada enviada a su puesto"))
+            call = {"id": mine["id"], "call_id": dial["call_id"]}
+            desk_agent.send("call_started", call)
+            desk_agent.send("call_ended", {**call, "outcome": "answered", "duration_seconds": 42})
         finally:
             desk_agent.close()
+
+        desk.window.tool_buttons["metrics"].invoke()
+        window = desk.windows["metrics"]
+        pump(root, lambda: len(window.calls.get_children()) == 8, what="my call figures")
+        figures = dict(cells(window.calls, i) for i in window.calls.get_children())
+        assert window.calls_label.cget("text") == "Sus llamadas"
+        assert (figures["Realizadas"], figures["Exitosas"], figures["Tasa de éxito"]) == ("1", "1", "100.0 %")
+        assert figures["Tiempo en llamada"] == "0:42"
+        assert (window.agents, window.teams) == (None, None)
+        window.destroy()
 
         beto.send("unlock_contact", {"id": target["id"]})
         pump(root, lambda: row_of(desk, target["id"])[4] == "", timeout=5, what="beto's release in the row")
@@ -362,6 +376,12 @@ def test_project_manager_generates_numbers_and_reads_the_metrics(
     pump(root, lambda: len(window.by_status.get_children()) == 12, what="the metrics")
     by_status = dict(cells(window.by_status, i) for i in window.by_status.get_children())
     assert sum(int(v) for v in by_status.values()) == shown + 5
+    pump(root, lambda: window.agents is not None, what="the call figures per agent")
+    assert window.calls_label.cget("text") == "Llamadas de todos los equipos"
+    assert {cells(window.agents, i)[:2] for i in window.agents.get_children()} == {
+        ("ana", "ventas"),
+        ("beto", "ventas"),
+    }
     settle(root, 0.5)
     shot(display, window, "metrics", tmp_path)
     window.destroy()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import stat
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 
-from client_doubles import FakeGateway, ManualScheduler
+from client_doubles import FakeGateway, ManualScheduler, QueuedRunner
+from gateway_double import USERS, call_figures_for
 from openpyxl import load_workbook
 
 from client.api import ContactQuery, Invalid, NetworkError, Unauthorized
@@ -18,7 +20,7 @@ from client.viewmodels.catalogue import StatusCatalogue
 from client.viewmodels.exporter import ExportState, ExportViewModel
 from client.viewmodels.generator import GeneratorState, GeneratorViewModel
 from client.viewmodels.importer import ImportState, ImportViewModel
-from client.viewmodels.metrics import MetricsViewModel
+from client.viewmodels.metrics import MetricsViewModel, Period, duration_text, rate_text
 from client.viewmodels.setup import SetupState, SetupViewModel
 
 DRY_REPORT = {
@@ -381,3 +383,124 @@ def test_metrics_read_the_gateways_prometheus_families_as_plain_figures():
     assert ("Cambios enviados en vivo", "22") in vm.other
     assert not any(key.startswith("callmanager_") for key, _ in vm.other)
     assert vm.calls == []
+
+
+# --- call metrics (GET /metrics/calls) -------------------------------------------------------------------
+
+COSTA_RICA = timezone(timedelta(hours=-6))
+DESK_NOW = datetime(2026, 3, 2, 15, 30, tzinfo=COSTA_RICA)
+
+
+def build_metrics(who: str, *, supervisor: bool, runner=None):
+    api = FakeGateway()
+    api.call_metrics_value = call_figures_for(USERS[who], None, None)
+    vm = MetricsViewModel(
+        api,
+        runner or InlineRunner(),
+        Translator("es"),
+        StatusCatalogue(),
+        supervisor=supervisor,
+        clock=lambda: DESK_NOW,
+    )
+    return api, vm
+
+
+def test_an_agent_sees_only_their_own_call_figures_for_today():
+    api, vm = build_metrics("key-agent", supervisor=False)
+
+    vm.refresh()
+
+    assert api.calls == [("call_metrics", (datetime(2026, 3, 2, tzinfo=COSTA_RICA), None))]
+    assert vm.calls_title == "Sus llamadas"
+    assert vm.calls == [
+        ("Realizadas", "12"),
+        ("Exitosas", "7"),
+        ("Fallidas", "4"),
+        ("Canceladas", "0"),
+        ("En curso", "1"),
+        ("Tasa de éxito", "63.6 %"),
+        ("Atención promedio", "3:38"),
+        ("Tiempo en llamada", "30:30"),
+    ]
+    assert (vm.per_agent, vm.per_team, vm.agent_columns, vm.team_columns) == ([], [], [], [])
+    assert (vm.error, vm.loading) == ("", False)
+
+
+def test_a_team_lead_sees_a_row_per_agent_and_the_team_totals():
+    api, vm = build_metrics("key-lead", supervisor=True)
+    api.stats_value = {"total": 15, "locked": 1, "by_status": {"NC": 5, "SIN_GESTIONAR": 10}}
+
+    vm.refresh()
+
+    assert set(api.names()) == {"call_metrics", "metrics", "stats"}
+    assert vm.calls_title == "Llamadas del equipo ventas"
+    assert ("Realizadas", "21") in vm.calls
+    assert ("Tasa de éxito", "57.9 %") in vm.calls
+    assert vm.agent_columns[:3] == ["agent", "team", "made"]
+    assert vm.per_agent == [
+        ["ana", "ventas", "12", "7", "4", "63.6 %", "3:38", "30:30"],
+        ["beto", "ventas", "9", "4", "4", "50.0 %", "3:08", "16:00"],
+    ]
+    assert vm.per_team == [["ventas", "2", "21", "11", "8", "57.9 %", "3:25", "46:30"]]
+    assert vm.by_status == [("No contesta", "5"), ("Sin gestionar", "10")]
+
+
+def test_a_project_manager_sees_every_team_and_the_servers_totals_do_not_replace_them():
+    runner = QueuedRunner()
+    api, vm = build_metrics("key-pm", supervisor=True, runner=runner)
+    api.metrics_value = {
+        "calls": {"made": 999},
+        "callmanager_calls_placed": {"callmanager_calls_placed_total": 999},
+    }
+    vm.refresh()
+
+    runner.run(1)  # GET /metrics answers before GET /metrics/calls
+    assert vm.loading
+    runner.run_all()
+
+    assert vm.calls_title == "Llamadas de todos los equipos"
+    assert ("Realizadas", "26") in vm.calls
+    assert [row[0] for row in vm.per_team] == ["ventas", "soporte"]
+    assert [row[:3] for row in vm.per_agent] == [
+        ["ana", "ventas", "12"],
+        ["beto", "ventas", "9"],
+        ["carla", "soporte", "5"],
+    ]
+    assert not any("999" in value for _, value in vm.other)
+    assert not vm.loading
+
+
+def test_choosing_a_period_asks_for_that_window_only():
+    api, vm = build_metrics("key-agent", supervisor=False)
+    assert [label for _, label in vm.periods()] == ["Hoy", "Últimos 7 días", "Últimos 30 días", "Todo"]
+
+    vm.set_period(Period.WEEK)
+    vm.set_period(Period.ALL)
+
+    assert api.calls == [
+        ("call_metrics", (datetime(2026, 2, 24, tzinfo=COSTA_RICA), None)),
+        ("call_metrics", (None, None)),
+    ]
+
+
+def test_call_metrics_that_cannot_be_read_say_why():
+    api, vm = build_metrics("key-agent", supervisor=False)
+    api.fail["call_metrics"] = NetworkError()
+
+    vm.refresh()
+
+    assert vm.error == "No se pudieron leer las métricas: No se pudo conectar con el servidor."
+    assert vm.calls == []
+    assert not vm.loading
+
+
+def test_durations_and_rates_read_as_people_say_them():
+    assert [duration_text(s) for s in (0, 59.6, 65, 3600, 4000.2, None)] == [
+        "0:00",
+        "1:00",
+        "1:05",
+        "1:00:00",
+        "1:06:40",
+        "—",
+    ]
+    assert [rate_text(r) for r in (0, 0.5, 1 / 3, None)] == ["0.0 %", "50.0 %", "33.3 %", "—"]

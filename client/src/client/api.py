@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -265,6 +266,9 @@ class Gateway(Protocol):
 
     def stats(self) -> Mapping[str, Any]:
         """``GET /stats``: totals by status and held locks (TeamLead and up)."""
+
+    def call_metrics(self, since: datetime | None = None, until: datetime | None = None) -> Mapping[str, Any]:
+        """``GET /metrics/calls``: call figures per agent and team, as far as the caller's role sees."""
 
 
 def error_from_response(response: requests.Response) -> ApiError:
@@ -553,6 +557,16 @@ class GatewayApi:
     def stats(self) -> Mapping[str, Any]:
         """``GET /stats``."""
         data = self._json("GET", "/stats")
+        return data if isinstance(data, dict) else {}
+
+    def call_metrics(self, since: datetime | None = None, until: datetime | None = None) -> Mapping[str, Any]:
+        """``GET /metrics/calls?since=&until=`` (ISO 8601 with the time zone)."""
+        params = {}
+        if since is not None:
+            params["since"] = since.isoformat()
+        if until is not None:
+            params["until"] = until.isoformat()
+        data = self._json("GET", "/metrics/calls", params=params)
         return data if isinstance(data, dict) else {}
 
 

@@ -74,7 +74,13 @@ class Desk:
                 self.root, GeneratorViewModel(self.api, self.runner, self.translate), self.translate
             )
         else:
-            metrics_vm = MetricsViewModel(self.api, self.runner, self.translate, self.session.catalogue)
+            metrics_vm = MetricsViewModel(
+                self.api,
+                self.runner,
+                self.translate,
+                self.session.catalogue,
+                supervisor=self.session.capabilities.metrics,
+            )
             window = MetricsWindow(self.root, metrics_vm, self.translate)
         self.windows[name] = window
         window.after(100, window.lift)

@@ -195,7 +195,7 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
             "import": caps.import_export,
             "export": caps.import_export,
             "generate": caps.generate,
-            "metrics": caps.metrics,
+            "metrics": True,  # an agent sees their own call figures, supervisors more
         }
         for name, button in self.tool_buttons.items():
             if visible[name]:

@@ -1,8 +1,9 @@
-"""Supervisor tool windows: import, export, generator and metrics; each shows one view model."""
+"""Tool windows: import, export, generator (supervisors) and metrics (everyone); each shows one view model."""
 
 from __future__ import annotations
 
 import tkinter as tk
+import tkinter.font as tkfont
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -225,70 +226,105 @@ class GenerateWindow(ctk.CTkToplevel):  # type: ignore[misc]
 
 
 class MetricsWindow(ctk.CTkToplevel):  # type: ignore[misc]
-    """Calls, contacts by status and per agent, as the gateway reports them."""
+    """Call figures for the chosen period (own, per agent and per team by role); supervisors also see
+    contacts by status and the server's figures."""
 
     def __init__(self, master: tk.Misc, vm: MetricsViewModel, translate: Translator) -> None:
         super().__init__(master)
         self.vm = vm
         self.t = translate
         self.title(translate("metrics.title"))
-        self.geometry("720x560")
-        ctk.CTkButton(self, text=translate("metrics.refresh"), command=vm.refresh).pack(
-            anchor="e", padx=10, pady=6
-        )
+        self.geometry("960x780" if vm.supervisor else "520x360")
+        top = ctk.CTkFrame(self, fg_color="transparent")
+        top.pack(fill="x", padx=10, pady=6)
+        ctk.CTkLabel(top, text=translate("metrics.period")).pack(side="left")
+        self._periods = {label: period for period, label in vm.periods()}
+        self.period = ctk.CTkOptionMenu(top, values=list(self._periods), command=self._period_chosen)
+        self.period.set(next(label for label, period in self._periods.items() if period is vm.period))
+        self.period.pack(side="left", padx=6)
+        ctk.CTkButton(top, text=translate("metrics.refresh"), command=vm.refresh).pack(side="right")
         self.error = ctk.CTkLabel(self, text="", text_color=("#b71c1c", "#ef9a9a"))
         self.error.pack(fill="x", padx=10)
         body = ctk.CTkFrame(self, fg_color="transparent")
         body.pack(fill="both", expand=True, padx=10, pady=4)
         body.columnconfigure((0, 1), weight=1)
-        body.rowconfigure((1, 3, 5), weight=1)
+        # The per-agent table takes the room left: the others show all their rows.
+        body.rowconfigure(7, weight=1)
         self._body = body
         pair = [translate("metrics.key"), translate("metrics.value")]
         self.calls_label = ctk.CTkLabel(body, text=translate("metrics.calls"), anchor="w")
         self.calls_label.grid(row=0, column=0, sticky="w")
-        self.calls = _table(body, ["k", "v"], pair, height=5)
-        self.calls.grid(row=1, column=0, sticky="nsew", padx=(0, 6))
-        ctk.CTkLabel(body, text=translate("metrics.by_status")).grid(row=0, column=1, sticky="w")
+        self.calls = _table(body, ["k", "v"], pair, height=8)
+        self.calls.grid(row=1, column=0, sticky="nsew", padx=(0, 6), columnspan=1 if vm.supervisor else 2)
         self.by_status = _table(body, ["k", "v"], pair, height=12)
-        self.by_status.grid(row=1, column=1, rowspan=3, sticky="nsew")
-        ctk.CTkLabel(body, text=translate("metrics.other")).grid(row=2, column=0, sticky="w", pady=(8, 0))
-        self.other = _table(body, ["k", "v"], pair, height=6)
-        self.other.grid(row=3, column=0, sticky="nsew", padx=(0, 6))
-        self.other.column("k", width=200)
-        self.other.column("v", width=80)
+        self.other = _table(body, ["k", "v"], pair, height=4)
+        if vm.supervisor:
+            ctk.CTkLabel(body, text=translate("metrics.by_status")).grid(row=0, column=1, sticky="w")
+            self.by_status.grid(row=1, column=1, rowspan=3, sticky="nsew")
+            ctk.CTkLabel(body, text=translate("metrics.other")).grid(row=2, column=0, sticky="w", pady=(8, 0))
+            self.other.grid(row=3, column=0, sticky="nsew", padx=(0, 6))
+            self.other.column("k", width=200)
+            self.other.column("v", width=80)
+        self.teams_label = ctk.CTkLabel(body, text=translate("metrics.per_team"))
+        self.teams_label.grid(row=4, column=0, sticky="w", pady=(8, 0))
+        self.teams_frame = ctk.CTkFrame(body, fg_color="transparent")
+        self.teams_frame.grid(row=5, column=0, columnspan=2, sticky="nsew")
+        self.teams: ttk.Treeview | None = None
         self.agents_label = ctk.CTkLabel(body, text=translate("metrics.per_agent"))
-        self.agents_label.grid(row=4, column=0, sticky="w", pady=(8, 0))
+        self.agents_label.grid(row=6, column=0, sticky="w", pady=(8, 0))
         self.agents_frame = ctk.CTkFrame(body, fg_color="transparent")
-        self.agents_frame.grid(row=5, column=0, columnspan=2, sticky="nsew")
+        self.agents_frame.grid(row=7, column=0, columnspan=2, sticky="nsew")
         self.agents: ttk.Treeview | None = None
         vm.on_change = self.refresh
         vm.refresh()
+
+    def _period_chosen(self, label: str) -> None:
+        self.vm.set_period(self._periods[label])
 
     def refresh(self) -> None:
         """Redraw from the view model."""
         vm = self.vm
         self.error.configure(text=vm.error)
         waiting = vm.loading or vm.calls
-        self.calls_label.configure(text=self.t("metrics.calls" if waiting else "metrics.no_calls"))
+        self.calls_label.configure(text=vm.calls_title if waiting else self.t("metrics.no_calls"))
         if waiting:
             self.calls.grid()
         else:
             self.calls.grid_remove()
-        self._body.rowconfigure(1, weight=1 if waiting else 0)
         _fill(self.calls, vm.calls)
         _fill(self.by_status, vm.by_status)
         _fill(self.other, vm.other)
-        if self.agents is not None:
-            self.agents.destroy()
-            self.agents = None
-        if vm.agent_columns:
-            self.agents_label.grid()
-            self.agents_frame.grid()
-        else:
-            self.agents_label.grid_remove()
-            self.agents_frame.grid_remove()
-        if vm.agent_columns:
-            headings = [self.t(f"metric.{c}") if self.t.has(f"metric.{c}") else c for c in vm.agent_columns]
-            self.agents = _table(self.agents_frame, vm.agent_columns, headings, height=6)
-            self.agents.pack(fill="both", expand=True)
-            _fill(self.agents, vm.per_agent)
+        self.teams = self._rows_table(
+            self.teams, self.teams_label, self.teams_frame, vm.team_columns, vm.per_team
+        )
+        self.agents = self._rows_table(
+            self.agents, self.agents_label, self.agents_frame, vm.agent_columns, vm.per_agent
+        )
+
+    def _rows_table(
+        self,
+        current: ttk.Treeview | None,
+        label: ctk.CTkLabel,
+        frame: ctk.CTkFrame,
+        columns: list[str],
+        rows: list[list[str]],
+    ) -> ttk.Treeview | None:
+        """A table with ``columns`` (rebuilt, as they may change), or nothing shown without columns."""
+        if current is not None:
+            current.destroy()
+        if not columns:
+            label.grid_remove()
+            frame.grid_remove()
+            return None
+        label.grid()
+        frame.grid()
+        headings = [self.t(f"metric.{c}") if self.t.has(f"metric.{c}") else c for c in columns]
+        table = _table(frame, columns, headings, height=min(max(len(rows), 2), 12))
+        font = tkfont.nametofont("TkHeadingFont")
+        for column, heading in zip(columns, headings, strict=True):
+            named = column in ("agent", "team")
+            width = max(font.measure(heading) + 16, 110 if named else 70)
+            table.column(column, width=width, minwidth=width, stretch=named)
+        table.pack(fill="both", expand=True)
+        _fill(table, rows)
+        return table
