@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Connection
@@ -176,3 +179,59 @@ def test_relay_running_in_the_background_publishes_while_agents_write(
 
     assert not thread.is_alive()
     assert _published(bus, topic) == written
+
+
+def test_the_change_probe_says_whether_anything_was_committed(store: EventStore) -> None:
+    probe = store.change_probe()
+    assert probe()  # the first question: anything may have been
+    if store.engine.dialect.name != "sqlite":
+        _write(store, 1)
+        assert probe()  # no cheap way to tell: always "maybe"
+        assert probe()
+        return
+    assert not probe()
+    _write(store, 1)
+    assert probe()
+    assert not probe()
+    database = store.engine.url.database
+    script = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('CREATE TABLE t (x)'); c.commit()"
+    )
+    subprocess.run([sys.executable, "-c", script, str(database)], check=True)
+    assert probe()  # another process's commit
+
+
+def test_a_caught_up_relay_reads_only_after_a_commit(store: EventStore) -> None:
+    bus, topic = InProcessBus(), "events"
+    relay = Relay(store, PositionStore(), bus, topic)
+    reads = 0
+    read_all = store.read_all
+
+    def counted(*args: Any, **kwargs: Any) -> list[Envelope]:
+        nonlocal reads
+        reads += 1
+        return read_all(*args, **kwargs)
+
+    store.read_all = counted  # type: ignore[method-assign]
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run_forever, args=(stop,), kwargs={"idle_sleep": 0.005})
+    thread.start()
+    try:
+        written = _write(store, 3)
+        while relay.position != written[-1].position and thread.is_alive():
+            stop.wait(0.01)
+        stop.wait(0.1)
+        settled = reads
+        stop.wait(0.3)  # ~60 rounds of polling
+        idle_reads = reads - settled
+        written += _write(store, 2, start=10)
+        while relay.position != written[-1].position and thread.is_alive():
+            stop.wait(0.01)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert [e.position for e in _published(bus, topic)] == [e.position for e in written]
+    if store.engine.dialect.name == "sqlite":
+        assert idle_reads == 0
+    else:
+        assert idle_reads > 10

@@ -90,16 +90,25 @@ class Relay:
         """Publish until ``stop`` is set: full batches back to back, then poll every ``idle_sleep`` seconds.
 
         A failed round is logged and retried after ``error_sleep`` seconds from the durable position.
+        Once caught up, a round runs only when the store's change probe says something was committed.
         """
         log.info("relay.started", topic=self.topic, name=self.name)
+        may_have_changed = self.store.change_probe()
+        caught_up = False
         while not stop.is_set():
             try:
+                # Asked before each read once caught up: a commit after the question is seen by the next.
+                if caught_up and not may_have_changed():
+                    stop.wait(idle_sleep)
+                    continue
                 published = self.run_once()
             except Exception:
                 log.exception("relay.failed", topic=self.topic)
                 self._position = None
+                caught_up = False
                 stop.wait(error_sleep)
                 continue
-            if published < self.batch:
+            caught_up = published < self.batch
+            if caught_up:
                 stop.wait(idle_sleep)
         log.info("relay.stopped", topic=self.topic, position=self._position)

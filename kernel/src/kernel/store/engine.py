@@ -72,3 +72,20 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn
+
+
+def sqlite_data_version(connection: Any) -> int:
+    """SQLite's ``PRAGMA data_version`` on a DB-API connection (~6 µs).
+
+    It changes whenever another connection, of this process or another, commits to the database, and
+    not for the connection's own commits: a connection that only reads can tell cheaply whether what it
+    read last may have changed.
+    """
+    cursor = connection.cursor()
+    try:
+        cursor.execute("PRAGMA data_version")
+        row = cursor.fetchone()
+        assert row is not None
+        return int(row[0])
+    finally:
+        cursor.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from kernel.envelope import Actor, Envelope
-from kernel.store.engine import write_transaction
+from kernel.store.engine import sqlite_data_version, write_transaction
 from kernel.store.schema import STREAM_VERSION_CONSTRAINT, events, positions
 
 _COLUMNS = (
@@ -169,6 +169,29 @@ class EventStore:
             .limit(limit)
         )
         return self._fetch(query, conn)
+
+    def change_probe(self) -> Callable[[], bool]:
+        """A check, cheap enough to call every few milliseconds, of whether anything may have been committed
+        since it was last called (the first call says yes). A tailing reader asks it before each read.
+
+        SQLite: ``PRAGMA data_version`` on a connection of the probe's own (~6 µs, against ~300 µs for
+        an empty read through the pool), which changes with every commit of any other connection, in
+        any process. Other databases: always yes.
+        """
+        if self._postgres or self.engine.dialect.name != "sqlite":
+            return lambda: True
+        connection = self.engine.raw_connection()
+        connection.detach()
+        seen: list[int] = []
+
+        def changed() -> bool:
+            version = sqlite_data_version(connection)
+            if seen and seen[0] == version:
+                return False
+            seen[:] = [version]
+            return True
+
+        return changed
 
     def last_position(self, conn: Connection | None = None) -> int:
         """The highest global position written so far (0 when empty)."""

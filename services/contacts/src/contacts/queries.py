@@ -59,7 +59,7 @@ from contacts.views import (
 from kernel.envelope import Envelope
 from kernel.phone import InvalidPhone
 from kernel.phonefast import parse_phone_fast
-from kernel.store import EventStore
+from kernel.store import EventStore, sqlite_data_version
 
 Clock = Callable[[], datetime]
 
@@ -189,9 +189,23 @@ _SQLITE_JSON_COLUMNS = (
         next(column for column in _RAW_COLUMNS if column.name == name)
         for name in ("status_priority", "age_key", "id")
     ),
+    # When the lock the row shows ends (NULL if it shows none): a cached page is good until then.
+    sa.type_coerce(
+        sa.case(
+            (
+                sa.and_(
+                    contacts.c.locked_by.is_not(None),
+                    contacts.c.locked_until > sa.bindparam("now", type_=contacts.c.locked_until.type),
+                ),
+                contacts.c.locked_until,
+            )
+        ),
+        sa.types.NullType(),
+    ).label("shown_lock_ends"),
 )
 # Where each column set holds the row's sort key (status_priority, age_key, id), for the next cursor.
 _SQLITE_SORT_KEY = (1, 2, 3)
+_SQLITE_LOCK_ENDS = 4
 # The export's columns, as the driver returns them (see ``iter_export``).
 _EXPORT_COLUMNS = tuple(
     sa.type_coerce(contacts.c[name], sa.types.NullType()).label(name)
@@ -316,17 +330,74 @@ class _ThreadConnections:
 
     def fetch(self, sql: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         """Every row of one statement."""
-        connection: PoolProxiedConnection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._engine.raw_connection()
-            connection.detach()
-            self._local.connection = connection
-        cursor = connection.cursor()
+        cursor = self._connection().cursor()
         try:
             cursor.execute(sql, params)
             return list(cursor.fetchall())
         finally:
             cursor.close()
+
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version`` on this thread's connection: it changes with every commit made
+        by any other connection, in this process or another (this one only reads)."""
+        return sqlite_data_version(self._connection())
+
+    def pages(self) -> _PageCache:
+        """This thread's cache of first pages (valid for this thread's connection's data_version)."""
+        cache: _PageCache | None = getattr(self._local, "pages", None)
+        if cache is None:
+            cache = self._local.pages = _PageCache()
+        return cache
+
+    def _connection(self) -> PoolProxiedConnection:
+        connection: PoolProxiedConnection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._engine.raw_connection()
+            connection.detach()
+            self._local.connection = connection
+        return connection
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedPage:
+    data_version: int
+    read_at: datetime
+    good_until: datetime | None
+    body: bytes
+    next_cursor: str | None
+
+
+class _PageCache:
+    """SQLite: recent first pages of one reading connection, as served (JSON body and next cursor).
+
+    A page is served again only while the database is unchanged since it was read (the connection's
+    ``data_version``, read before the page) and no lock it shows has ended: those are the only ways its
+    JSON can change. The window of every agent asks for the same few first pages; any write, from this
+    process or another (an import run from the CLI), makes the next request read again.
+    """
+
+    ENTRIES = 32
+    LARGEST = 200
+    """Most contacts on a kept page (the desktop client's pages); bigger ones are always read."""
+
+    def __init__(self) -> None:
+        self._pages: dict[tuple[ContactFilters, int], _CachedPage] = {}
+
+    def get(self, key: tuple[ContactFilters, int], data_version: int, now: datetime) -> _CachedPage | None:
+        page = self._pages.get(key)
+        if page is None or page.data_version != data_version or now < page.read_at:
+            return None
+        if page.good_until is not None and now >= page.good_until:
+            return None
+        return page
+
+    def put(self, key: tuple[ContactFilters, int], page: _CachedPage) -> None:
+        if key[1] > self.LARGEST:
+            return
+        self._pages.pop(key, None)
+        if len(self._pages) >= self.ENTRIES:
+            del self._pages[next(iter(self._pages))]  # the oldest kept
+        self._pages[key] = page
 
 
 class ContactQueries:
@@ -383,20 +454,39 @@ class ContactQueries:
         # A text search on SQLite depends on the data (how many contacts match): never a cached statement.
         cacheable = cursor is None and filters.locked is None and not (self._sqlite and filters.q.strip())
         first = self._first_page(filters, limit) if cacheable else None
-        rows: Sequence[Sequence[Any]]
         if first is not None and first.sql is not None:
-            rows = self._own_connections.fetch(first.sql, first.params(now))
+            return self._sqlite_first_page(first, filters, limit, now)
+        if first is not None:
+            query = first.statement
         else:
-            query = (
-                first.statement
-                if first
-                else self._page_query(filters, limit, cursor, now, self._json_columns)
-            )
-            with self._engine.connect() as conn:
-                if not self._sqlite:
-                    # One statement: no BEGIN/ROLLBACK round trips around it.
-                    conn.execution_options(isolation_level="AUTOCOMMIT")
-                rows = conn.execute(query, {"now": now} if self._sqlite else {}).all()
+            query = self._page_query(filters, limit, cursor, now, self._json_columns)
+        with self._engine.connect() as conn:
+            if not self._sqlite:
+                # One statement: no BEGIN/ROLLBACK round trips around it.
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            rows = conn.execute(query, {"now": now} if self._sqlite else {}).all()
+        return self._page_json(rows, limit, now)
+
+    def _sqlite_first_page(
+        self, first: _FirstPage, filters: ContactFilters, limit: int, now: datetime
+    ) -> tuple[bytes, str | None]:
+        """A compiled SQLite first page, served from this thread's :class:`_PageCache` while still true."""
+        pages = self._own_connections.pages()
+        data_version = self._own_connections.data_version()  # before reading: a commit after it misses
+        kept = pages.get((filters, limit), data_version, now)
+        if kept is not None:
+            return kept.body, kept.next_cursor
+        rows = self._own_connections.fetch(first.sql or "", first.params(now))
+        body, next_cursor = self._page_json(rows, limit, now)
+        shown_lock_ends = [_raw_moment(row[_SQLITE_LOCK_ENDS]) for row in rows[:limit]]
+        good_until = min((end for end in shown_lock_ends if end is not None), default=None)
+        pages.put((filters, limit), _CachedPage(data_version, now, good_until, body, next_cursor))
+        return body, next_cursor
+
+    def _page_json(
+        self, rows: Sequence[Sequence[Any]], limit: int, now: datetime
+    ) -> tuple[bytes, str | None]:
+        """The JSON array of a page's first ``limit`` rows and, if a row follows them, the next cursor."""
         if self._sqlite:
             body = ("[" + ",".join(row[0] for row in rows[:limit]) + "]").encode()
         else:

@@ -31,7 +31,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from gateway.roles import Principal, Role
 from gateway.schema import KEY_ID_LENGTH, USERNAME_LENGTH, api_keys, users
 from kernel.envelope import utcnow
-from kernel.store import write_transaction
+from kernel.store import sqlite_data_version, write_transaction
 
 log = structlog.get_logger(__name__)
 
@@ -475,7 +475,7 @@ class _KeyLookup:
     def __call__(self, key_id: str) -> _KeyRow | None:
         params: tuple[str] | dict[str, str] = (key_id,) if self._positional else {"key_id": key_id}
         if self._own is not None:
-            return self._fetch(self._thread_connection(), params)
+            return self._sqlite_row(key_id, params)
         connection = self._engine.raw_connection()
         driver = connection.driver_connection
         assert driver is not None
@@ -488,6 +488,25 @@ class _KeyLookup:
                 driver.autocommit = False
         finally:
             connection.close()
+
+    def _sqlite_row(self, key_id: str, params: tuple[str] | dict[str, str]) -> _KeyRow | None:
+        """SQLite: the row as last read by this thread while the database is unchanged since, else read.
+
+        ``PRAGMA data_version`` changes with every commit of any other connection, in any process: a key
+        revoked or a user deactivated from the CLI is refused at the next request, as without the memo.
+        """
+        assert self._own is not None
+        connection = self._thread_connection()
+        version = sqlite_data_version(connection)  # before reading: a commit after it forces a new read
+        memo: dict[str, tuple[int, _KeyRow | None]] = self._own.__dict__.setdefault("rows", {})
+        kept = memo.get(key_id)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        row = self._fetch(connection, params)
+        if len(memo) >= _KEY_MEMO:
+            memo.clear()
+        memo[key_id] = (version, row)
+        return row
 
     def _thread_connection(self) -> PoolProxiedConnection:
         """This thread's SQLite connection, opened once (with the engine's PRAGMAs) outside the pool."""
@@ -509,6 +528,10 @@ class _KeyLookup:
         finally:
             cursor.close()
         return _KeyRow(*found) if found is not None else None
+
+
+_KEY_MEMO = 10_000
+"""Most key rows one thread keeps between commits (an unknown id is kept too, as ``None``)."""
 
 
 def _driver_moment(value: object) -> datetime | None:

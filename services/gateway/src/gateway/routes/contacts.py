@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import orjson
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,6 +31,7 @@ from gateway.callers import caller_of
 from gateway.errors import error_response
 from gateway.live import LiveHub
 from gateway.pages import read_page
+from gateway.queries import parse_query, query_openapi
 from gateway.roles import Capability
 from gateway.users import UserNames
 from kernel.phone import parse_phone
@@ -40,6 +42,20 @@ USER_FIELDS = frozenset({"locked_by"})
 STREAM_PAGE = 1000
 
 ContactId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9a-fA-F-]{32,36}$")]
+
+
+class ListQuery(BaseModel):
+    """Query of ``GET /contacts`` (read with :func:`gateway.queries.parse_query`)."""
+
+    status: list[str] | None = Field(
+        None, max_length=20, description="Estados (repetible: `status=A&status=B`)."
+    )
+    list_name: str | None = Field(None, alias="list", max_length=200, description="Lista de origen.")
+    operator: str | None = Field(None, max_length=20, description="Operador: Kolbi, Movistar, Claro.")
+    q: str = Field("", max_length=100, description="Búsqueda en nombre y teléfono.")
+    locked: bool | None = Field(None, description="Solo bloqueados (`true`) o solo libres (`false`).")
+    limit: int | None = Field(None, ge=1, le=MAX_PAGE, description="Tamaño de página (sin él, todos).")
+    cursor: str | None = Field(None, max_length=500, description="Cursor de la página siguiente.")
 
 
 class NewContact(BaseModel):
@@ -182,30 +198,24 @@ def contacts_router(
             'página siguiente va en la cabecera `Link: <...>; rel="next"`. Orden: prioridad de estado, '
             "luego antigüedad."
         ),
+        openapi_extra=query_openapi(ListQuery),
     )
-    async def list_contacts(
-        request: Request,
-        principal: CanReadContacts,
-        status: Annotated[list[str] | None, Query(max_length=20)] = None,
-        list_name: Annotated[str | None, Query(alias="list", max_length=200)] = None,
-        operator: Annotated[str | None, Query(max_length=20)] = None,
-        q: Annotated[str, Query(max_length=100)] = "",
-        locked: bool | None = None,
-        limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
-        cursor: Annotated[str | None, Query(max_length=500)] = None,
-    ) -> Response:
+    async def list_contacts(request: Request, principal: CanReadContacts) -> Response:
+        query = parse_query(ListQuery, request.query_params)
         caller = caller_of(principal)
-        statuses = tuple(catalogue.normalise(s) for s in status or ())
         filters = ContactFilters(
-            statuses=statuses, list_name=list_name, operator=operator, locked=locked, q=q
+            statuses=tuple(catalogue.normalise(s) for s in query.status or ()),
+            list_name=query.list_name,
+            operator=query.operator,
+            locked=query.locked,
+            q=query.q,
         )
-        if limit is None:
+        if query.limit is None:
             return StreamingResponse(_stream_all(client, caller, filters), media_type="application/json")
-        body, next_cursor = await read_page(client, caller, filters, limit, cursor)
+        body, next_cursor = await read_page(client, caller, filters, query.limit, query.cursor)
         headers = {}
         if next_cursor:
-            url = request.url.include_query_params(cursor=next_cursor)
-            headers["Link"] = f'<{url}>; rel="next"'
+            headers["Link"] = f'<{_next_page_url(request, next_cursor)}>; rel="next"'
         return Response(body, media_type="application/json", headers=headers)
 
     @router.post("/contacts", status_code=201, response_model=ContactOut, summary="Crear un contacto")
@@ -361,6 +371,13 @@ def contacts_router(
         ]
 
     return router
+
+
+def _next_page_url(request: Request, cursor: str) -> str:
+    """This request's URL with ``cursor`` in place of its own (the query string's other parts as sent)."""
+    url, _, query = str(request.url).partition("?")
+    kept = [part for part in query.split("&") if part and part.split("=", 1)[0] != "cursor"]
+    return f"{url}?{'&'.join([*kept, 'cursor=' + quote(cursor, safe='')])}"
 
 
 def _stream_all(client: ContactsClient, caller: Any, filters: ContactFilters) -> Iterator[bytes]:
