@@ -3,7 +3,7 @@ Socket.IO fan-out latency.
 
 ``python -m bench gateway [--contacts 100000] [--duration 15] [--connections 64] [--rounds 3]
 [--server uvicorn|granian] [--mode embedded|distributed|all] [--database-url URL] [--redis-url URL]
-[--sockets 200] [--locks 50]``
+[--writes 50] [--sockets 200] [--locks 50]``
 
 Every mode seeds ``--contacts`` contacts straight into the database with the contacts batch path
 (``ContactsService.create_or_merge``) before any server starts, creates an Agent with an API key, then
@@ -20,6 +20,10 @@ starts the real server processes and measures with ``wrk --latency`` (``--connec
 * ``distributed``: ``serve contacts`` and ``serve gateway`` as separate processes on a fresh PostgreSQL
   schema (``--database-url``, else ``CALLMANAGER_TEST_DATABASE_URL``) and Redis. Target ≥ 800 req/s.
 
+Each round also measures the gateway while ``--writes`` note edits a second (default 50) are saved through
+it by another user (from 16 threads; the achieved rate is printed): every edit is a commit, so the
+first pages the gateway keeps are read again.
+
 The servers run with a rate limit far above what the bench sends (the limiter still counts every
 request). ``wrk`` is the Debian package ``wrk`` (``apt-get install wrk``).
 """
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import re
 import shutil
@@ -37,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -256,7 +262,65 @@ def summarise(label: str, results: Sequence[WrkResult]) -> WrkResult:
     return best
 
 
-def compare(gateway: Target, direct: Target, servers: Sequence[Server], args: argparse.Namespace) -> None:
+class Writer:
+    """Another user's note edits on the first page's contacts, ``rate`` a second through the gateway.
+
+    Each edit is a commit: the next list request reads the page again instead of serving the one it
+    kept, as in a call centre where agents keep saving. Edits go out from several threads (an edit
+    waits its turn for the GIL behind the saturated event loop), each on its own schedule; an edit that
+    is not answered 200 fails the run.
+    """
+
+    THREADS = 16
+
+    def __init__(self, base_url: str, key: str, rate: int) -> None:
+        self.rate = rate
+        self.done = 0
+        self._client = httpx.Client(
+            base_url=base_url,
+            headers={"X-API-Key": key},
+            timeout=30,
+            limits=httpx.Limits(max_connections=self.THREADS),
+        )
+        self._ids = [c["id"] for c in self._client.get(PATH).raise_for_status().json()]
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._run, args=(n,), name=f"bench-writer-{n}", daemon=True)
+            for n in range(self.THREADS)
+        ]
+        self._failure: str | None = None
+
+    def __enter__(self) -> Writer:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        self._client.close()
+        if self._failure:
+            raise RuntimeError(f"a write during the bench failed: {self._failure}")
+
+    def _run(self, offset: int) -> None:
+        start = time.perf_counter()
+        for n in itertools.count(offset, self.THREADS):  # edit n is due at start + n / rate
+            if self._stop.wait(max(start + n / self.rate - time.perf_counter(), 0)):
+                return
+            contact_id = self._ids[n % len(self._ids)]
+            answer = self._client.put(f"/contacts/{contact_id}", json={"note": f"nota {n}"})
+            if answer.status_code != 200:
+                self._failure = f"{answer.status_code} {answer.text[:200]}"
+                return
+            with self._lock:
+                self.done += 1
+
+
+def compare(
+    gateway: Target, direct: Target, servers: Sequence[Server], args: argparse.Namespace, writer_key: str
+) -> None:
     """Interleaved rounds through the gateway and on the contacts service; print both and the overhead.
 
     Each round also prints the CPU time the server processes spent per request (all their threads),
@@ -264,6 +328,7 @@ def compare(gateway: Target, direct: Target, servers: Sequence[Server], args: ar
     """
     through: list[WrkResult] = []
     straight: list[WrkResult] = []
+    written: list[WrkResult] = []
     for round_ in range(args.rounds):
         for target, sink in ((gateway, through), (direct, straight)):
             before = [cpu_seconds(server.popen.pid) for server in servers]
@@ -281,6 +346,16 @@ def compare(gateway: Target, direct: Target, servers: Sequence[Server], args: ar
                 f"  {'gateway':<16} round {round_ + 1}: {result.line()}  "
                 f"at {args.latency_connections} connections"
             )
+        if args.writes:
+            with Writer(gateway.url.removesuffix(PATH), writer_key, args.writes) as writer:
+                result = run_wrk(gateway, args.duration, args.connections, args.threads)
+            print(
+                f"  {'gateway':<16} round {round_ + 1}: {result.line()}  while {writer.done:,} note edits "
+                f"were saved ({writer.done / args.duration:.0f}/s)"
+            )
+            written.append(result)
+    if written:
+        summarise(f"gateway, {args.writes} edits/s", written)
     best_gateway = summarise("GET /contacts?limit=50 gateway", through)
     best_direct = summarise("same query, contacts direct", straight)
     overhead = 1 - best_gateway.requests_per_s / best_direct.requests_per_s
@@ -319,7 +394,7 @@ def embedded(args: argparse.Namespace, folder: Path) -> None:
         gateway, direct = targets(servers[0].url, servers[1].url, keys, {}, folder)
         print(f"embedded ({args.server}, {args.connections} connections, {args.duration} s rounds):")
         if args.rounds:
-            compare(gateway, direct, servers, args)
+            compare(gateway, direct, servers, args, keys[-1])
         # The contacts process stays up (idle): its exit checkpoints the shared SQLite file, which would
         # hold the write lock while the fan-out's first locks wait for it.
         if args.sockets:
@@ -370,7 +445,7 @@ def distributed(args: argparse.Namespace, folder: Path) -> None:
             gateway, direct = targets(servers[1].url, servers[0].url, keys, internal, folder)
             print(f"distributed ({args.server}, {args.connections} connections, {args.duration} s rounds):")
             if args.rounds:
-                compare(gateway, direct, servers, args)
+                compare(gateway, direct, servers, args, keys[-1])
         finally:
             for server in reversed(servers):
                 server.stop()
@@ -554,6 +629,12 @@ def main(argv: list[str]) -> int:
         "--redis-url", default=os.environ.get("CALLMANAGER_TEST_REDIS_URL", DEFAULT_REDIS_URL)
     )
     parser.add_argument("--keys", type=int, default=200, help="agents whose keys wrk sends in turn")
+    parser.add_argument(
+        "--writes",
+        type=int,
+        default=50,
+        help="also measure the gateway while this many note edits a second are saved (0: no)",
+    )
     parser.add_argument("--sockets", type=int, default=200)
     parser.add_argument("--locks", type=int, default=50)
     args = parser.parse_args(argv)

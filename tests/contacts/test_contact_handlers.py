@@ -235,6 +235,27 @@ def test_a_batch_larger_than_one_transaction_is_split_and_keeps_row_order(
     assert queries.get_by_phone("8800-0003").note == "repetido"
 
 
+def test_every_event_of_one_job_shares_its_correlation_id(
+    engine: Engine, store: EventStore, clock: FakeClock
+) -> None:
+    """Live clients hear of a large group of one correlation as one bulk_update (gateway.notices)."""
+    service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE, clock, batch_size=7)
+    start = store.last_position()
+    service.create_or_merge([_row(n) for n in range(1, 21)], "lista", PABLO, job_id="job-1")
+    service.create_or_merge([_row(n) for n in range(21, 31)], "lista", PABLO, job_id="job-1")
+    job = store.read_all(start, 100)
+    service.create_or_merge([_row(n) for n in range(31, 36)], "lista", PABLO)
+    alone = store.read_all(job[-1].position or 0, 100)
+    locked = service.lock(ANA, contact_id_for_phone("+50688000001"), 5)
+
+    assert len(job) == 30
+    assert len({e.correlation_id for e in job}) == 1
+    assert len({e.correlation_id for e in alone}) == 1
+    assert None not in {job[0].correlation_id, alone[0].correlation_id}
+    assert job[0].correlation_id != alone[0].correlation_id
+    assert store.read_stream(locked.id)[-1].correlation_id is None  # one agent's command
+
+
 def test_a_batch_brings_back_a_deleted_contact_on_its_old_stream(
     service: ContactsService, store: EventStore, queries: ContactQueries
 ) -> None:

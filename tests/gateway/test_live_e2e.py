@@ -26,6 +26,7 @@ class Listener:
         "lock_denied",
         "error",
         "resync",
+        "bulk_update",
     )
 
     def __init__(self, base_url: str, auth: dict[str, Any] | None) -> None:
@@ -210,3 +211,30 @@ def test_reconnecting_during_edits_gets_every_missed_notice_once_in_order(
             assert positions[0] > seen
         finally:
             again.close()
+
+
+def test_an_import_is_announced_in_bulk_not_contact_by_contact(embedded_server: EmbeddedServer) -> None:
+    lead = embedded_server.client(embedded_server.create_user("laura", "TeamLead"))
+    listener = Listener(embedded_server.base_url, {"api_key": embedded_server.create_user("ana", "Agent")})
+    try:
+        rows = [{"phone": f"8812{n:04d}", "name": f"Contacto {n}"} for n in range(300)]
+        answer = lead.post("/import", json=rows, params={"list": "feria"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["inserted"] == 300
+        announced = 0
+        notices = 0
+        while announced < 300:
+            name, data = listener.events.get(timeout=10)
+            notices += 1
+            if name == "bulk_update":
+                assert data["by_type"] == {"ContactCreated": data["count"]}
+                announced += data["count"]
+            else:
+                assert name == "contact_created"
+                announced += 1
+        assert announced == 300
+        # Bus batches may split the import; a piece of 50 or fewer is told contact by contact.
+        assert notices <= 1 + 300 // 51 + 50
+        assert listener.events.empty()
+    finally:
+        listener.close()

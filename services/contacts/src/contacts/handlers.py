@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -447,7 +448,8 @@ class ContactsService:
         self, command: CreateOrMergeContacts, ids: list[str], states: dict[str, ContactState]
     ) -> _DecidedBatch:
         decision = decide_batch(states, command, self._catalogue)
-        return _DecidedBatch(command, ids, states, decision, self._appends(decision, command.caller))
+        appends = self._appends(decision, command.caller, batch_correlation(command))
+        return _DecidedBatch(command, ids, states, decision, appends)
 
     def _write_chunk(self, decided: _DecidedBatch) -> BatchResult:
         with self._store.transaction() as conn:
@@ -471,7 +473,7 @@ class ContactsService:
         raise Conflict()
 
     def _appends(
-        self, decision: BatchDecision, caller: Caller
+        self, decision: BatchDecision, caller: Caller, correlation: uuid.UUID
     ) -> tuple[list[StreamAppend], list[tuple[ContactEvent, int]]]:
         """The stream appends of a decided batch and the ``(event, version)`` pairs to project."""
         actor = Actor(user_id=caller.user_id, role=caller.role.value)
@@ -483,7 +485,7 @@ class ContactsService:
             envelopes = []
             for event in new_events:
                 version += 1
-                envelopes.append(_envelope(event, actor))
+                envelopes.append(_envelope(event, actor, correlation))
                 changes.append((event, version))
             appends.append(StreamAppend(contact_id, expected, envelopes))
         return appends, changes
@@ -534,6 +536,7 @@ class ContactsService:
         if not decided:
             return
         actor = Actor(user_id=command.caller.user_id, role=command.caller.role.value)
+        correlation = uuid.uuid4()  # one pass of the expiry or ageing schedule
         appends = []
         changes: list[tuple[ContactEvent, int]] = []
         for contact_id, new_events in decided.items():
@@ -541,7 +544,7 @@ class ContactsService:
             envelopes = []
             for event in new_events:
                 version += 1
-                envelopes.append(_envelope(event, actor))
+                envelopes.append(_envelope(event, actor, correlation))
                 changes.append((event, version))
             appends.append(StreamAppend(contact_id, expected[contact_id], envelopes))
         self._store.append_many(conn, appends)
@@ -631,7 +634,7 @@ def _envelopes(new_events: Iterable[ContactEvent], caller: Caller, desk: str = "
     return [_envelope(event, actor) for event in new_events]
 
 
-def _envelope(event: ContactEvent, actor: Actor) -> Envelope:
+def _envelope(event: ContactEvent, actor: Actor, correlation: uuid.UUID | None = None) -> Envelope:
     # The id is the envelope's own: time-ordered (UUIDv7), so the store's id index appends.
     return Envelope(
         type=event.TYPE,
@@ -640,7 +643,20 @@ def _envelope(event: ContactEvent, actor: Actor) -> Envelope:
         schema_version=event.SCHEMA_VERSION,
         occurred_at=event.at,
         actor=actor,
+        correlation_id=correlation,
     )
+
+
+_JOB_CORRELATIONS = uuid.UUID("5b0e6f5c-57a4-4d0c-9a39-2f6c3c1e8b21")
+
+
+def batch_correlation(command: CreateOrMergeContacts) -> uuid.UUID:
+    """The correlation id every event of a batch carries: the job's (every message of one import or
+    generation shares it), else the command's own. Live clients are told of a large group of one
+    correlation with one ``bulk_update`` instead of a notice per contact."""
+    if command.job_id:
+        return uuid.uuid5(_JOB_CORRELATIONS, command.job_id)
+    return uuid.uuid4()
 
 
 def _parse_phone(raw: str) -> Phone:
