@@ -126,18 +126,11 @@ def decode_cursor(cursor: str) -> tuple[int, datetime, uuid.UUID]:
         raise InvalidInput("cursor", "El cursor de paginación no es válido") from None
 
 
-# The page's columns as the driver returns them (SQLite: text datetimes and hex ids; PostgreSQL: aware
-# datetimes and UUIDs), ``extra`` as JSON text: :func:`_raw_contact_data` turns them into JSON values.
-_RAW_FIELDS = (
-    "id", "phone", "phone_e164", "phone_national", "name", "status", "note", "email", "extra", "list",
-    "operator", "locked_by", "locked_by_name", "locked_until", "last_contacted_at", "created_at",
-    "updated_at", "version", "status_priority", "age_key",
-)  # fmt: skip
-_RAW_COLUMNS = tuple(
-    sa.type_coerce(
-        sa.cast(contacts.c[name], sa.Text()) if name == "extra" else contacts.c[name], sa.types.NullType()
-    ).label(name)
-    for name in _RAW_FIELDS
+# The sort key of a page's rows as the driver returns it (SQLite: text moments and hex ids; PostgreSQL:
+# aware datetimes and UUIDs), for the next cursor.
+_SORT_KEY_COLUMNS = tuple(
+    sa.type_coerce(contacts.c[name], sa.types.NullType()).label(name)
+    for name in ("status_priority", "age_key", "id")
 )
 
 
@@ -185,10 +178,7 @@ def _sqlite_contact_json() -> sa.ColumnElement[Any]:
 # comes along for the next cursor. About 150 µs less per page of 50 than converting rows in Python.
 _SQLITE_JSON_COLUMNS = (
     _sqlite_contact_json().label("contact"),
-    *(
-        next(column for column in _RAW_COLUMNS if column.name == name)
-        for name in ("status_priority", "age_key", "id")
-    ),
+    *_SORT_KEY_COLUMNS,
     # When the lock the row shows ends (NULL if it shows none): a cached page is good until then.
     sa.type_coerce(
         sa.case(
@@ -203,8 +193,55 @@ _SQLITE_JSON_COLUMNS = (
         sa.types.NullType(),
     ).label("shown_lock_ends"),
 )
-# Where each column set holds the row's sort key (status_priority, age_key, id), for the next cursor.
-_SQLITE_SORT_KEY = (1, 2, 3)
+
+
+def _postgres_iso(name: str) -> str:
+    """PostgreSQL: a ``timestamptz`` column as Python's ``isoformat()`` of it in UTC (SQL text)."""
+    utc_moment = f"(contacts.{name} AT TIME ZONE 'UTC')"
+    return (
+        f"to_char({utc_moment}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN "
+        f"date_part('microseconds', {utc_moment})::bigint % 1000000 = 0 THEN '' "
+        f"ELSE to_char({utc_moment}, '.US') END || '+00:00'"
+    )
+
+
+def _postgres_contact_json() -> sa.ColumnElement[Any]:
+    """PostgreSQL: one row's ``Contact.to_data()`` as JSON text built by the server (as on SQLite)."""
+    c = contacts.c
+    held = sa.and_(c.locked_by.is_not(None), c.locked_until > sa.bindparam("now", type_=c.locked_until.type))
+    fields: list[tuple[str, sa.ColumnElement[Any]]] = [
+        ("id", sa.cast(c.id, sa.Text())),
+        ("phone", c.phone),
+        ("phone_e164", c.phone_e164),
+        ("phone_national", c.phone_national),
+        ("name", c.name),
+        ("status", c.status),
+        ("note", c.note),
+        ("email", c.email),
+        ("extra", sa.literal_column("contacts.extra")),
+        ("list", c.list),
+        ("operator", sa.func.nullif(c.operator, "")),
+        ("locked_by", sa.case((held, c.locked_by))),
+        ("locked_by_name", sa.case((held, c.locked_by_name))),
+        ("locked_until", sa.case((held, sa.literal_column(_postgres_iso("locked_until"))))),
+        ("last_contacted_at", sa.literal_column(_postgres_iso("last_contacted_at"))),
+        ("created_at", sa.literal_column(_postgres_iso("created_at"))),
+        ("updated_at", sa.literal_column(_postgres_iso("updated_at"))),
+        ("version", c.version),
+    ]
+    pairs = [part for key, value in fields for part in (sa.literal_column(f"'{key}'"), value)]
+    # As text: psycopg would parse a json value back into Python objects.
+    return sa.type_coerce(sa.cast(sa.func.json_build_object(*pairs), sa.Text()), sa.types.NullType())
+
+
+# PostgreSQL builds each contact's JSON too: loading twenty typed values a row and dumping them from
+# Python cost about 1.4 ms of the contacts process's CPU per page of 50.
+_POSTGRES_JSON_COLUMNS = (
+    _postgres_contact_json().label("contact"),
+    *_SORT_KEY_COLUMNS,
+)
+# Where both JSON column sets hold the row's sort key (status_priority, age_key, id), for the next cursor.
+_JSON_SORT_KEY = (1, 2, 3)
 _SQLITE_LOCK_ENDS = 4
 # The export's columns, as the driver returns them (see ``iter_export``).
 _EXPORT_COLUMNS = tuple(
@@ -214,35 +251,6 @@ _EXPORT_COLUMNS = tuple(
         "locked_until", "last_contacted_at", "created_at", "updated_at",
     )
 )  # fmt: skip
-_RAW_SORT_KEY = tuple(_RAW_FIELDS.index(name) for name in ("status_priority", "age_key", "id"))
-
-
-def _raw_contact_data(row: Sequence[Any], now: datetime) -> dict[str, Any]:
-    """``contact_of_row(row, now).to_data()`` computed from a row of :data:`_RAW_COLUMNS`."""
-    (id_, phone, e164, national, name, status, note, email, extra, list_name, operator, locked_by,
-     locked_by_name, locked_until, last_contacted, created_at, updated_at, version, _, _) = row  # fmt: skip
-    until = _raw_moment(locked_until) if locked_by is not None else None
-    held = until is not None and until > now
-    return {
-        "id": _raw_uuid(id_),
-        "phone": phone,
-        "phone_e164": e164,
-        "phone_national": national,
-        "name": name,
-        "status": status,
-        "note": note,
-        "email": email,
-        "extra": orjson.Fragment(extra) if extra else {},
-        "list": list_name,
-        "operator": operator or None,
-        "locked_by": locked_by if held else None,
-        "locked_by_name": locked_by_name if held else None,
-        "locked_until": until.isoformat() if held and until is not None else None,
-        "last_contacted_at": _raw_iso(last_contacted),
-        "created_at": _raw_iso(created_at),
-        "updated_at": _raw_iso(updated_at),
-        "version": int(version),
-    }
 
 
 def _export_row(row: Sequence[Any], now: datetime) -> ContactRow:
@@ -416,9 +424,8 @@ class ContactQueries:
         self._clock = clock
         self._first_page = functools.lru_cache(maxsize=256)(self._first_page_query)
         self._sqlite = engine.dialect.name == "sqlite"
-        self._json_columns = _SQLITE_JSON_COLUMNS if self._sqlite else _RAW_COLUMNS
+        self._json_columns = _SQLITE_JSON_COLUMNS if self._sqlite else _POSTGRES_JSON_COLUMNS
         self._own_connections = _ThreadConnections(engine)
-        self._sort_key = _SQLITE_SORT_KEY if self._sqlite else _RAW_SORT_KEY
 
     def list_contacts(
         self,
@@ -464,7 +471,7 @@ class ContactQueries:
             if not self._sqlite:
                 # One statement: no BEGIN/ROLLBACK round trips around it.
                 conn.execution_options(isolation_level="AUTOCOMMIT")
-            rows = conn.execute(query, {"now": now} if self._sqlite else {}).all()
+            rows = conn.execute(query, {"now": now}).all()
         return self._page_json(rows, limit, now)
 
     def _sqlite_first_page(
@@ -487,14 +494,11 @@ class ContactQueries:
         self, rows: Sequence[Sequence[Any]], limit: int, now: datetime
     ) -> tuple[bytes, str | None]:
         """The JSON array of a page's first ``limit`` rows and, if a row follows them, the next cursor."""
-        if self._sqlite:
-            body = ("[" + ",".join(row[0] for row in rows[:limit]) + "]").encode()
-        else:
-            body = orjson.dumps([_raw_contact_data(row, now) for row in rows[:limit]])
+        body = ("[" + ",".join(row[0] for row in rows[:limit]) + "]").encode()
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
-            priority, raw_age_key, raw_id = (last[i] for i in self._sort_key)
+            priority, raw_age_key, raw_id = (last[i] for i in _JSON_SORT_KEY)
             age_key = _raw_moment(raw_age_key)
             assert age_key is not None
             next_cursor = encode_cursor(int(priority), age_key, _raw_uuid(raw_id))
