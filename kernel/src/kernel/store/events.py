@@ -62,6 +62,19 @@ class StreamAppend:
     events: Sequence[Envelope]
 
 
+# Statements run by every single-contact command, built once: building one (coercing each value, then
+# walking it for SQLAlchemy's cache key) cost about as much as running it on SQLite.
+_STREAM_VERSION = sa.select(sa.func.coalesce(sa.func.max(events.c.version), 0)).where(
+    events.c.stream_id == sa.bindparam("stream_id")
+)
+_READ_STREAM = (
+    sa.select(events)
+    .where(events.c.stream_id == sa.bindparam("stream_id"), events.c.version > sa.bindparam("after"))
+    .order_by(events.c.version)
+)
+_INSERT_RETURNING_POSITION = events.insert().returning(events.c.position, sort_by_parameter_order=True)
+
+
 class EventStore:
     """Append and read events. Writes take a connection so callers can add their own rows atomically.
 
@@ -96,9 +109,8 @@ class EventStore:
         if actual != expected_version:
             raise ConcurrencyError(stream_id, expected_version, actual)
         rows = [_row(e, stream_id, expected_version + i) for i, e in enumerate(new_events, 1)]
-        insert = events.insert().returning(events.c.position, sort_by_parameter_order=True)
         try:
-            stored = [int(r[0]) for r in conn.execute(insert, rows)]
+            stored = [int(r[0]) for r in conn.execute(_INSERT_RETURNING_POSITION, rows)]
         except sa.exc.IntegrityError as exc:
             if not _is_version_conflict(exc.orig):
                 raise
@@ -142,21 +154,13 @@ class EventStore:
 
     def stream_version(self, conn: Connection, stream_id: str) -> int:
         """The version of the newest event in a stream (0 for a stream with none)."""
-        query = sa.select(sa.func.coalesce(sa.func.max(events.c.version), 0)).where(
-            events.c.stream_id == stream_id
-        )
-        return int(conn.execute(query).scalar_one())
+        return int(conn.execute(_STREAM_VERSION, {"stream_id": stream_id}).scalar_one())
 
     def read_stream(
         self, stream_id: str, after_version: int = 0, conn: Connection | None = None
     ) -> list[Envelope]:
         """Every event of one stream after ``after_version``, oldest first."""
-        query = (
-            sa.select(events)
-            .where(events.c.stream_id == stream_id, events.c.version > after_version)
-            .order_by(events.c.version)
-        )
-        return self._fetch(query, conn)
+        return self._fetch(_READ_STREAM, conn, {"stream_id": stream_id, "after": after_version})
 
     def read_all(
         self, after_position: int = 0, limit: int = 1000, conn: Connection | None = None
@@ -201,11 +205,13 @@ class EventStore:
         with self.engine.connect() as own:
             return int(own.execute(query).scalar_one())
 
-    def _fetch(self, query: sa.Select[Any], conn: Connection | None) -> list[Envelope]:
+    def _fetch(
+        self, query: sa.Select[Any], conn: Connection | None, params: dict[str, Any] | None = None
+    ) -> list[Envelope]:
         if conn is not None:
-            return [_envelope(r) for r in conn.execute(query).mappings()]
+            return [_envelope(r) for r in conn.execute(query, params).mappings()]
         with self.engine.connect() as own:
-            return [_envelope(r) for r in own.execute(query).mappings()]
+            return [_envelope(r) for r in own.execute(query, params).mappings()]
 
     def _lock(self, conn: Connection) -> None:
         if self._postgres:

@@ -421,12 +421,15 @@ class ContactProjection:
             row = row_of(state, self._catalogue)
             row["key"] = row.pop("id")
             params.append(row)
-        update = (
-            contacts.update()
-            .where(contacts.c.id == sa.bindparam("key"))
-            .values({name: sa.bindparam(name) for name in COLUMNS if name != "id"})
-        )
-        conn.execute(update, params)
+        conn.execute(_UPDATE_ROW, params)
+
+
+# Built once: building it per edit (coercing twenty bind parameters, then its cache key) cost ~0.5 ms.
+_UPDATE_ROW = (
+    contacts.update()
+    .where(contacts.c.id == sa.bindparam("key"))
+    .values({name: sa.bindparam(name) for name in COLUMNS if name != "id"})
+)
 
 
 class _TextUuidDumper(Dumper):
