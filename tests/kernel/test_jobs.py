@@ -12,7 +12,15 @@ import pytest
 import sqlalchemy as sa
 
 from kernel.bus.memory import InProcessBus
-from kernel.jobs import JobContext, JobExecutor, JobFailed, JobState, JobStore, ThreadJobRunner
+from kernel.jobs import (
+    INTERRUPTED,
+    JobContext,
+    JobExecutor,
+    JobFailed,
+    JobState,
+    JobStore,
+    ThreadJobRunner,
+)
 from kernel.store import create_engine
 from system.migrate import upgrade
 
@@ -119,3 +127,36 @@ def test_cancelling_a_queued_job_ends_it_at_once(engine: sa.Engine) -> None:
     after = store.get(job.id)
     assert after is not None
     assert after.state is JobState.CANCELLED
+
+
+def test_a_restarted_runner_fails_what_was_running_and_runs_what_was_queued(engine: sa.Engine) -> None:
+    """The jobs a stopped embedded server left behind: none stays 'running' or 'queued' forever."""
+    store = JobStore(engine)
+    interrupted = store.create("count", {"n": 3}, created_by="ana", total=3)
+    store.mark(interrupted.id, JobState.RUNNING)
+    store.progress(interrupted.id, 1, 3)
+    waiting = store.create("count", {"n": 2}, created_by="luis", total=2)
+    ended = store.create("count", {"n": 1}, created_by="ana", total=1)
+    store.mark(ended.id, JobState.FINISHED, report={"counted": 1})
+    bus = InProcessBus()
+    bus.ensure_group(TOPIC, "watch", "0")
+
+    runner, _ = runner_for(engine, bus, count=count_to)
+    found = runner.recover()
+
+    assert [j.id for j in found] == [interrupted.id, waiting.id]
+    failed = store.get(interrupted.id)
+    assert failed is not None
+    assert failed.state is JobState.FAILED
+    assert failed.error == INTERRUPTED
+    assert failed.to_data()["progress"] == {"done": 1, "total": 3}
+    assert wait_final(store, waiting.id) is JobState.FINISHED
+    again = store.get(ended.id)
+    assert again is not None
+    assert again.report == {"counted": 1}
+    messages = [orjson.loads(d.body) for d in bus.read(TOPIC, "watch", "me", 100, 0)]
+    assert {"id": interrupted.id, "state": "failed"}.items() <= messages[0].items()
+    assert messages[-1]["id"] == waiting.id
+    assert messages[-1]["state"] == "finished"
+    assert runner.recover() == []
+    runner.shutdown()

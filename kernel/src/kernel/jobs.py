@@ -49,6 +49,9 @@ class JobState(StrEnum):
 
 FINAL_STATES = frozenset({JobState.FINISHED, JobState.FAILED, JobState.CANCELLED})
 
+INTERRUPTED = "El servidor se detuvo mientras el trabajo corría; vuelva a lanzarlo (no se duplica nada)."
+"""The error of a job a stopped embedded server left running (:meth:`ThreadJobRunner.recover`)."""
+
 
 class JobCancelled(Exception):
     """Raised inside a job function at a progress point after a cancel was requested."""
@@ -126,6 +129,16 @@ class JobStore:
         with self._engine.connect() as conn:
             row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).mappings().first()
         return _job(dict(row)) if row is not None else None
+
+    def unfinished(self) -> list[Job]:
+        """Every job still queued or running, oldest first."""
+        query = (
+            sa.select(jobs)
+            .where(jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]))
+            .order_by(jobs.c.created_at)
+        )
+        with self._engine.connect() as conn:
+            return [_job(dict(row)) for row in conn.execute(query).mappings()]
 
     def mark(self, job_id: str, state: JobState, **values: Any) -> None:
         """Move a job to ``state`` (and set other columns), unless it already ended."""
@@ -241,6 +254,11 @@ class JobExecutor:
         self.store.mark(job_id, JobState.FINISHED, report=report)
         self._publish_final(job_id)
 
+    def fail(self, job_id: str, message: str) -> None:
+        """End an unfinished job as failed with ``message`` for its user, and announce it."""
+        self.store.mark(job_id, JobState.FAILED, error=message)
+        self._publish_final(job_id)
+
     def publish(self, message: dict[str, Any]) -> None:
         """Publish one ``job_progress`` message on the bus (if there is one)."""
         if self._bus is None:
@@ -268,8 +286,30 @@ class ThreadJobRunner:
         self._pool.submit(self._executor.run, job.id)
         return job
 
+    def recover(self) -> list[Job]:
+        """Take over what the last server of this data folder left (call once, at start-up).
+
+        Its threads are gone: a job it left ``running`` stopped somewhere in the middle and is marked
+        failed, with a message saying so and a final ``job_progress`` (re-running an import is safe: it
+        creates nothing twice); a job left ``queued`` never started and is run now. Returns the jobs
+        found, as they were.
+        """
+        found = self._executor.store.unfinished()
+        for job in found:
+            if job.state is JobState.RUNNING:
+                self._executor.fail(job.id, INTERRUPTED)
+            else:
+                self._pool.submit(self._executor.run, job.id)
+        if found:
+            log.warning(
+                "jobs.recovered",
+                failed=sum(j.state is JobState.RUNNING for j in found),
+                requeued=sum(j.state is JobState.QUEUED for j in found),
+            )
+        return found
+
     def shutdown(self) -> None:
-        """Wait for running jobs; queued ones stay queued in the table."""
+        """Wait for running jobs; queued ones stay queued in the table (:meth:`recover` runs them)."""
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 

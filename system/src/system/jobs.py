@@ -82,10 +82,15 @@ def job_executor(infra: Infrastructure, contacts: ContactsClient) -> JobExecutor
 
 
 def job_runner(infra: Infrastructure, contacts: ContactsClient) -> JobRunner:
-    """Threads of this process in embedded mode; the rq queue in distributed mode."""
+    """Threads of this process in embedded mode; the rq queue in distributed mode.
+
+    Embedded, the jobs the last server of the data folder left unfinished are taken over first
+    (``ThreadJobRunner.recover``): one embedded server per data folder, as the in-process bus requires.
+    """
     if infra.mode is Mode.EMBEDDED:
         runner = ThreadJobRunner(job_executor(infra, contacts))
         infra.on_close(runner.shutdown)
+        runner.recover()
         return runner
     import redis
     from rq import Queue
