@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -89,3 +90,14 @@ def sqlite_data_version(connection: Any) -> int:
         return int(row[0])
     finally:
         cursor.close()
+
+
+def own_connection(engine: Engine, local: threading.local) -> Any:
+    """This thread's DB-API connection kept in ``local``: opened once with the engine's PRAGMAs, outside
+    the pool (autocommit reads see every commit; no checkout per statement)."""
+    connection = getattr(local, "connection", None)
+    if connection is None:
+        connection = engine.raw_connection()
+        connection.detach()
+        local.connection = connection
+    return connection

@@ -59,7 +59,7 @@ from contacts.views import (
 from kernel.envelope import Envelope
 from kernel.phone import InvalidPhone
 from kernel.phonefast import parse_phone_fast
-from kernel.store import EventStore, sqlite_data_version
+from kernel.store import EventStore, own_connection, sqlite_data_version
 
 Clock = Callable[[], datetime]
 
@@ -143,10 +143,16 @@ def _sqlite_iso(name: str) -> sa.ColumnElement[Any]:
     )
 
 
+def _lock_shown() -> sa.ColumnElement[bool]:
+    """Whether a row shows its lock: one is recorded and it has not ended at ``:now``."""
+    c = contacts.c
+    return sa.and_(c.locked_by.is_not(None), c.locked_until > sa.bindparam("now", type_=c.locked_until.type))
+
+
 def _sqlite_contact_json() -> sa.ColumnElement[Any]:
     """SQLite: one row's ``Contact.to_data()`` built by ``json_object`` (the lock shown only while held)."""
     c = contacts.c
-    held = sa.and_(c.locked_by.is_not(None), c.locked_until > sa.bindparam("now", type_=c.locked_until.type))
+    held = _lock_shown()
     dashed = "substr(contacts.id, 1, 8) || '-' || substr(contacts.id, 9, 4) || '-' || " + (
         "substr(contacts.id, 13, 4) || '-' || substr(contacts.id, 17, 4) || '-' || substr(contacts.id, 21)"
     )
@@ -180,18 +186,9 @@ _SQLITE_JSON_COLUMNS = (
     _sqlite_contact_json().label("contact"),
     *_SORT_KEY_COLUMNS,
     # When the lock the row shows ends (NULL if it shows none): a cached page is good until then.
-    sa.type_coerce(
-        sa.case(
-            (
-                sa.and_(
-                    contacts.c.locked_by.is_not(None),
-                    contacts.c.locked_until > sa.bindparam("now", type_=contacts.c.locked_until.type),
-                ),
-                contacts.c.locked_until,
-            )
-        ),
-        sa.types.NullType(),
-    ).label("shown_lock_ends"),
+    sa.type_coerce(sa.case((_lock_shown(), contacts.c.locked_until)), sa.types.NullType()).label(
+        "shown_lock_ends"
+    ),
 )
 
 
@@ -208,7 +205,7 @@ def _postgres_iso(name: str) -> str:
 def _postgres_contact_json() -> sa.ColumnElement[Any]:
     """PostgreSQL: one row's ``Contact.to_data()`` as JSON text built by the server (as on SQLite)."""
     c = contacts.c
-    held = sa.and_(c.locked_by.is_not(None), c.locked_until > sa.bindparam("now", type_=c.locked_until.type))
+    held = _lock_shown()
     fields: list[tuple[str, sa.ColumnElement[Any]]] = [
         ("id", sa.cast(c.id, sa.Text())),
         ("phone", c.phone),
@@ -358,11 +355,7 @@ class _ThreadConnections:
         return cache
 
     def _connection(self) -> PoolProxiedConnection:
-        connection: PoolProxiedConnection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._engine.raw_connection()
-            connection.detach()
-            self._local.connection = connection
+        connection: PoolProxiedConnection = own_connection(self._engine, self._local)
         return connection
 
 

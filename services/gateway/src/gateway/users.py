@@ -31,7 +31,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from gateway.roles import Principal, Role
 from gateway.schema import KEY_ID_LENGTH, USERNAME_LENGTH, api_keys, users
 from kernel.envelope import utcnow
-from kernel.store import sqlite_data_version, write_transaction
+from kernel.store import own_connection, sqlite_data_version, write_transaction
 
 log = structlog.get_logger(__name__)
 
@@ -511,11 +511,7 @@ class _KeyLookup:
     def _thread_connection(self) -> PoolProxiedConnection:
         """This thread's SQLite connection, opened once (with the engine's PRAGMAs) outside the pool."""
         assert self._own is not None
-        connection: PoolProxiedConnection | None = getattr(self._own, "connection", None)
-        if connection is None:
-            connection = self._engine.raw_connection()
-            connection.detach()
-            self._own.connection = connection
+        connection: PoolProxiedConnection = own_connection(self._engine, self._own)
         return connection
 
     def _fetch(
