@@ -23,7 +23,9 @@ from contacts.errors import (
 from contacts.events import ContactCreated, ContactLocked
 from contacts.handlers import ContactsService, event_data
 from contacts.queries import ContactQueries
+from contacts.schema import SEARCH_TABLE
 from contacts.statuses import DEFAULT_CATALOGUE
+from contacts.views import ContactFilters
 from kernel.store import EventStore
 
 
@@ -384,3 +386,29 @@ def test_a_bulk_batch_leaves_sqlite_wal_and_full_text_upkeep_as_it_found_them(
         ).scalar()
     assert held == [1000, 1000]
     assert automerge == 4
+
+
+def test_bulk_batches_leave_the_full_text_index_merged_by_levels_and_searchable(
+    engine: Engine, store: EventStore, clock: FakeClock, queries: ContactQueries
+) -> None:
+    """After a bulk no level of the FTS5 index holds enough segments to merge, as automerge leaves it."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite full-text index only")
+    service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE, clock, batch_size=3)
+
+    for start in range(1, 121, 40):
+        rows = [_row(n, name=f"Cliente K{n:04d}Z") for n in range(start, start + 40)]
+        service.create_or_merge(rows, "lista", LAURA)
+
+    raw = engine.raw_connection()
+    try:
+        before = raw.total_changes
+        raw.execute(f"INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}, rank) VALUES ('merge', 2000)")
+        merged_more = raw.total_changes - before >= 2
+        raw.rollback()
+    finally:
+        raw.close()
+    assert not merged_more
+    for n in (1, 60, 120):
+        found = queries.list_contacts(ContactFilters(q=f"k{n:04d}z"), limit=5).items
+        assert [c.phone for c in found] == [f"88{n:06d}"]

@@ -82,7 +82,14 @@ from kernel.store.schema import events as events_table
 
 Clock = Callable[[], datetime]
 
+# Rows per transaction of a batch command. PostgreSQL: small enough that deciding one chunk overlaps writing
+# the last on the server. SQLite works in this process (its process CPU time equals the wall time: nothing
+# overlaps) and pays per transaction for every index page a chunk dirties, written to the log at commit:
+# 300,000 contacts took 40 s in chunks of 20,000 against 45-46 s in chunks of 5,000.
 DEFAULT_BATCH_SIZE = 5_000
+SQLITE_BATCH_SIZE = 20_000
+# A batch at least this big is written as a bulk (upkeep deferred to the end), even in one chunk.
+_BULK_ROWS = 1_000
 _STREAMS_CHUNK = 1_000
 
 
@@ -170,7 +177,7 @@ class ContactsService:
         *,
         projection: ContactProjection | None = None,
         retries: int = 5,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int | None = None,
     ) -> None:
         self._engine = engine
         self._store = store
@@ -179,7 +186,9 @@ class ContactsService:
         self._clock = clock
         self._projection = projection or ContactProjection(catalogue)
         self._retries = retries
-        self._batch_size = batch_size
+        self._batch_size = batch_size or (
+            SQLITE_BATCH_SIZE if engine.dialect.name == "sqlite" else DEFAULT_BATCH_SIZE
+        )
         if engine.dialect.name == "sqlite" and not sa.event.contains(
             engine, "checkin", restore_wal_checkpoints
         ):
@@ -399,7 +408,7 @@ class ContactsService:
             )
 
         starts = range(0, len(rows), self._batch_size)
-        if len(starts) <= 1:
+        if len(starts) <= 1 and len(rows) < _BULK_ROWS:
             return self.handle_batch(chunk(0)) if rows else BatchResult(job_id=job_id)
         outcomes: list[RowOutcome] = []
         try:

@@ -206,7 +206,7 @@ class ContactProjection:
         Chunks rewrite the same index pages again and again; checkpointing after every chunk copied them
         to the database file each time (a third of the bulk time), and merging the full-text segments
         after every chunk rewrote them as often. The connection gets its WAL setting back when it returns
-        to the pool (:func:`restore_wal_checkpoints`); :meth:`settle` merges the segments once.
+        to the pool (:func:`restore_wal_checkpoints`); :meth:`settle` merges the segments.
         """
         if conn.dialect.name != "sqlite":
             return
@@ -222,9 +222,9 @@ class ContactProjection:
         """After a bulk write, pay its deferred costs now rather than in some agent's next edit.
 
         PostgreSQL: fold the trigram index's pending list (the write that finds it full merges it, hundreds
-        of ms). SQLite: merge the full-text index's segments into one, turn its automatic merging back on
-        and checkpoint the write-ahead log the chunks left behind. The batch is committed by now, so a
-        failure here is only logged.
+        of ms). SQLite: turn the full-text index's automatic merging back on, do the merges it would have
+        done meanwhile (:func:`_merge_search_segments`) and checkpoint the write-ahead log the chunks left
+        behind. The batch is committed by now, so a failure here is only logged.
         """
         try:
             if engine.dialect.name == "postgresql":
@@ -237,7 +237,7 @@ class ContactProjection:
                 return
             with write_transaction(engine) as conn:
                 conn.exec_driver_sql(_FTS_AUTOMERGE_ON)
-                conn.exec_driver_sql(_FTS_OPTIMIZE)
+                _merge_search_segments(conn)
             raw = engine.raw_connection()
             try:
                 raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -517,7 +517,7 @@ _WAL_HOLD = "contacts.wal_autocheckpoint"
 # SQLite full-text index upkeep around bulk writes (FTS5 commands; 4 is FTS5's default automerge).
 _FTS_AUTOMERGE_OFF = f"INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}, rank) VALUES ('automerge', 0)"  # noqa: S608
 _FTS_AUTOMERGE_ON = f"INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}, rank) VALUES ('automerge', 4)"  # noqa: S608
-_FTS_OPTIMIZE = f"INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}) VALUES ('optimize')"  # noqa: S608
+_FTS_MERGE = f"INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}, rank) VALUES ('merge', 2000)"  # noqa: S608
 _FTS_ADD = (
     f"INSERT INTO {SEARCH_TABLE} (rowid, search, id) SELECT rowid, search, id FROM contacts WHERE rowid > ?"  # noqa: S608
 )
@@ -528,6 +528,22 @@ def restore_wal_checkpoints(dbapi_connection: Any, record: Any) -> None:
     held = record.info.pop(_WAL_HOLD, None)
     if held is not None:
         dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={int(held)}")
+
+
+def _merge_search_segments(conn: Connection) -> None:
+    """Merge the full-text segments a bulk write left, as automatic merging would have: levels only.
+
+    FTS5's ``merge`` with a positive page budget merges a level once it holds ``usermerge`` (4) segments
+    and reports no change when none does. ``optimize`` instead rewrote the whole index into one segment
+    after every batch, at a cost growing with the index: 14.5 s of a 1,000,000-contact bulk in ten batches
+    against 5 s for these merges.
+    """
+    raw: Any = conn.connection.dbapi_connection
+    while True:
+        before = raw.total_changes
+        conn.exec_driver_sql(_FTS_MERGE)
+        if raw.total_changes - before < 2:
+            return
 
 
 def rebuild(engine: Engine, catalogue: Catalogue = DEFAULT_CATALOGUE, batch_size: int = 20_000) -> int:
