@@ -23,6 +23,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.roles import Capability, Principal
 from gateway.users import UserDirectory
 from kernel.store import create_engine
+from kernel.store.changes import ChangeSignal
 from system.migrate import upgrade
 
 LOOPBACK_CLIENT = ("127.0.0.1", 50000)
@@ -67,9 +68,10 @@ def build_app(
     enable_auth: bool = True,
     loopback: bool = False,
     inline: bool = False,
+    changes: ChangeSignal | None = None,
 ) -> FastAPI:
     """A gateway-like app over ``engine`` guarded by the real dependencies."""
-    directory = UserDirectory(engine)
+    directory = UserDirectory(engine, changes=changes)
     audit = AuditLog(engine)
     app = FastAPI()
     gate = Gate(

@@ -27,6 +27,8 @@ import socketio
 import structlog
 import uvicorn
 from fastapi import FastAPI, Response
+from limits.aio.storage import RedisStorage as AsyncRedisStorage
+from limits.aio.storage import Storage as AsyncStorage
 from limits.storage import RedisStorage, Storage
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -48,12 +50,13 @@ from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
 from gateway.routes.generator import GeneratorConfig
 from gateway.runtime import ConfigStore, RuntimeSettings, current_runtime
-from gateway.users import UserDirectory, UserNames
+from gateway.users import KEYS_CHANNEL, UserDirectory, UserNames
 from generator.service import weights_from_settings
 from kernel.bus.consumer import Consumer
 from kernel.bus.lease import Lease, RedisLease, SoleLease, consume_while_leading
 from kernel.jobs import JOBS_TOPIC, JobStore
 from kernel.settings import Settings
+from kernel.store.changes import ChangeSignal
 from system.backup import run_backups
 from system.bootstrap import CONTACTS_EVENTS, ConfigurationError, Infrastructure, Mode, build_infrastructure
 from system.jobs import exports_dir, job_runner, transfer_config
@@ -112,15 +115,26 @@ def build_gateway(
     contacts: ContactsClient,
     *,
     rate_storage: Storage,
+    async_rate_storage: AsyncStorage | None = None,
     client_manager: socketio.AsyncManager | None = None,
     contacts_service: ContactsService | None = None,
 ) -> ASGIApp:
     """The public gateway wired to this process's infrastructure, its live feed running."""
     settings = infra.settings
     metrics = GatewayMetrics()
-    directory = UserDirectory(infra.engine)
+    changes = None
+    if infra.engine.dialect.name == "postgresql":
+        # Key rows are kept while PostgreSQL announces no change to users or keys (gateway_0002 triggers).
+        changes = ChangeSignal(infra.engine, KEYS_CHANNEL)
+        infra.background.spawn("key-changes", changes.run_forever)
+    directory = UserDirectory(infra.engine, changes=changes)
     audit = AuditLog(infra.engine)
-    limiter = RateLimiter(rate_storage, rate=settings.rate_limit, heavy_rate=settings.rate_limit_heavy)
+    limiter = RateLimiter(
+        rate_storage,
+        rate=settings.rate_limit,
+        heavy_rate=settings.rate_limit_heavy,
+        async_storage=async_rate_storage,
+    )
     gate = Gate(
         directory=directory,
         audit=audit,
@@ -301,6 +315,8 @@ def serve_distributed(settings: Settings, service: str, *, http_server: HttpServ
                 infra,
                 HttpContactsClient(settings.contacts_url, internal_token=internal_token(settings)),
                 rate_storage=RedisStorage(settings.redis_url),
+                # The same counters through redis-py's asyncio client: requests are counted on the loop.
+                async_rate_storage=AsyncRedisStorage(f"async+{settings.redis_url}", implementation="redispy"),
                 client_manager=socketio.AsyncRedisManager(
                     settings.redis_url, channel=f"{settings.bus_prefix}:socketio"
                 ),

@@ -142,6 +142,10 @@ class KeyVerifier(Protocol):
         """The principal of a good key when checking it writes nothing (None: call :meth:`verify`)."""
         ...
 
+    def verify_kept(self, presented: str | None) -> Principal | None:
+        """:meth:`verify_quietly` answered without I/O from a key row kept and current, else None."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Call:
@@ -195,6 +199,24 @@ class Gate:
         if principal is None or (capability is not None and not principal.can(capability)):
             return None
         if not self.limiter.hit(principal.key_id or principal.username).allowed:
+            return None
+        return principal
+
+    async def admit_kept(self, presented: str | None, capability: Capability | None) -> Principal | None:
+        """:meth:`admit_quickly` for a gateway whose checks wait on I/O (PostgreSQL, Redis), on the loop.
+
+        The key is checked only against a row the directory keeps current (no query), and the request
+        counted with the limiter's asyncio storage; anything else (a key not kept, a refusal, a use to
+        record, a heavy capability) returns None, for the full checks on a worker thread.
+        """
+        if not self.enable_auth or not self.limiter.counts_async:
+            return None
+        if capability is not None and capability in self.heavy:
+            return None
+        principal = self.directory.verify_kept(presented)
+        if principal is None or (capability is not None and not principal.can(capability)):
+            return None
+        if not await self.limiter.passes(principal.key_id or principal.username):
             return None
         return principal
 
@@ -333,7 +355,8 @@ async def _checked_caller(
     """Identify, count and (given a capability) authorize the caller, in that order.
 
     One dependency does all three so a request crosses to a worker thread at most once for them; with an
-    ``inline`` gate a request that passes does not cross at all.
+    ``inline`` gate, or a key row kept and an asyncio rate store, a request that passes does not cross at
+    all.
     """
     gate = gate_of(request)
     call = Call.of(request)
@@ -341,8 +364,10 @@ async def _checked_caller(
     if isinstance(known, Principal):  # a second guard on one request: identified and counted already
         if capability is None or (known.can(capability) and capability not in gate.heavy):
             return known
-    elif gate.inline:
-        principal = gate.admit_quickly(presented, capability)
+    else:
+        principal = gate.admit_quickly(presented, capability) if gate.inline else None
+        if principal is None:
+            principal = await gate.admit_kept(presented, capability)
         if principal is not None:
             request.state.principal = principal
             return principal

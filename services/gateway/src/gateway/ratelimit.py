@@ -5,6 +5,10 @@ The storage is chosen by the composition root: ``limits.storage.MemoryStorage()`
 against the same windows. Two limits per key: the general one (``rate_limit``) for every request, and a
 stricter one (``rate_limit_heavy``) that import and generation requests also pay. Both can be changed
 while the process runs (:meth:`RateLimiter.configure`).
+
+Given an asyncio twin of the same storage (``limits.aio``, e.g. Redis through redis-py's asyncio client),
+:meth:`RateLimiter.hit_async` counts on the event loop against the same counters, so a gateway on Redis
+admits a request without handing it to a worker thread.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Literal
 
 import structlog
 from limits import RateLimitItem, parse_many
+from limits.aio import strategies as aio_strategies
+from limits.aio.storage import Storage as AsyncStorage
 from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 from limits.strategies import RateLimiter as Strategy
@@ -64,13 +70,26 @@ class RateLimiter:
         heavy_rate: str,
         window: Window = "moving",
         namespace: str = "callmanager",
+        async_storage: AsyncStorage | None = None,
     ) -> None:
         self._strategy: Strategy = (
             MovingWindowRateLimiter(storage) if window == "moving" else FixedWindowRateLimiter(storage)
         )
+        self._async_strategy: aio_strategies.RateLimiter | None = None
+        if async_storage is not None:
+            self._async_strategy = (
+                aio_strategies.MovingWindowRateLimiter(async_storage)
+                if window == "moving"
+                else aio_strategies.FixedWindowRateLimiter(async_storage)
+            )
         self._namespace = namespace
         self._general = _Limits(rate, parse_rate(rate))
         self._heavy = _Limits(heavy_rate, parse_rate(heavy_rate))
+
+    @property
+    def counts_async(self) -> bool:
+        """Whether :meth:`hit_async` can count (an asyncio storage was given)."""
+        return self._async_strategy is not None
 
     @property
     def rate(self) -> str:
@@ -97,6 +116,25 @@ class RateLimiter:
             # error, whatever the storage raises) must not lock everyone out; /health reports it.
             log.error("ratelimit.storage_failed", error=type(exc).__name__, scope=scope)
             return RateDecision(allowed=True, limit=limits.text)
+
+    async def passes(self, identity: str) -> bool:
+        """Count one request of ``identity`` against the general limit on the event loop; True if it passes.
+
+        False also when there is no asyncio storage or it fails: the caller then takes :meth:`hit`, which
+        tells why (``Retry-After``) or lets the request through while the store is down. A refused hit
+        adds no count, so nothing is counted twice.
+        """
+        strategy = self._async_strategy
+        if strategy is None:
+            return False
+        try:
+            for item in self._general.items:
+                if not await strategy.hit(item, self._namespace, "general", identity):
+                    return False
+        except Exception as exc:
+            log.warning("ratelimit.async_storage_failed", error=type(exc).__name__)
+            return False
+        return True
 
     def _hit(self, limits: _Limits, scope: str, identity: str) -> RateDecision:
         for item in limits.items:

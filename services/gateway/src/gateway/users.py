@@ -4,9 +4,12 @@ A key looks like ``cm_<key id>_<secret>``: ``key id`` is 12 public hex character
 safe to log and audit), ``secret`` is ``secrets.token_urlsafe(32)`` (256 bits from the OS CSPRNG). The
 database keeps only the SHA-256 of the whole key.
 
-Every :meth:`UserDirectory.verify` reads the database (one primary-key lookup joined to the user, sent
-straight to the driver: it runs on every request), so a user or key created, deactivated or revoked by
-the CLI or another gateway replica counts at once. Nothing about keys is cached.
+Every :meth:`UserDirectory.verify` checks the key against its row as the database holds it now: a key
+row read before is used again only while the database says nothing changed since (SQLite: ``PRAGMA
+data_version``; PostgreSQL: a :class:`~kernel.store.changes.ChangeSignal` on the ``callmanager_keys``
+channel, which triggers on the users and keys tables notify). So a user or key created, deactivated or
+revoked by the CLI, another gateway replica or by hand counts at once, and without a listening connection
+every request reads the row.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from gateway.roles import Principal, Role
 from gateway.schema import KEY_ID_LENGTH, USERNAME_LENGTH, api_keys, users
 from kernel.envelope import utcnow
 from kernel.store import own_connection, sqlite_data_version, write_transaction
+from kernel.store.changes import ChangeSignal
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +46,9 @@ _LONGEST_PRESENTED = 256
 _USERNAME = re.compile(rf"[a-z0-9][a-z0-9._-]{{1,{USERNAME_LENGTH - 1}}}")
 _NO_MATCH_HASH = "0" * 64
 _TOUCH_EVERY = timedelta(minutes=1)
+
+KEYS_CHANNEL = "callmanager_keys"
+"""Where PostgreSQL announces changes to users and keys (triggers of migration ``gateway_0002``)."""
 
 
 class DirectoryError(Exception):
@@ -201,10 +208,19 @@ def _clean_text(text: str | None, what: str, longest: int) -> str | None:
 class UserDirectory:
     """Users and API keys in the gateway's tables, over one engine."""
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        changes: ChangeSignal | None = None,
+    ) -> None:
+        # changes (PostgreSQL): key rows are kept while it says nothing changed; its listening loop is
+        # run by whoever built it. Without one, every check on PostgreSQL reads the row.
         self._engine = engine
         self._clock = clock
-        self._lookup = _KeyLookup(engine)
+        self._changes = changes
+        self._lookup = _KeyLookup(engine, changes)
 
     def create_user(
         self, username: str, role: Role | str, *, team: str | None = None, display_name: str | None = None
@@ -239,6 +255,7 @@ class UserDirectory:
                 issued = self._issue(conn, user.id)
         except sa.exc.IntegrityError as exc:
             raise UserExists(f"el usuario {name!r} ya existe") from exc
+        self._changed()
         log.info("users.created", username=name, role=user.role.value, key_id=issued.key_id)
         return user, issued
 
@@ -280,6 +297,7 @@ class UserDirectory:
                 )
             self._revoke_all(conn, user.id, now)
             user = self._require(conn, username)
+        self._changed()
         log.info("users.deactivated", username=user.username)
         return user
 
@@ -288,6 +306,7 @@ class UserDirectory:
         with write_transaction(self._engine) as conn:
             user = self._require_active(conn, username)
             issued = self._issue(conn, user.id)
+        self._changed()
         log.info("users.key_issued", username=user.username, key_id=issued.key_id)
         return issued
 
@@ -297,6 +316,7 @@ class UserDirectory:
             user = self._require_active(conn, username)
             self._revoke_all(conn, user.id, self._clock())
             issued = self._issue(conn, user.id)
+        self._changed()
         log.info("users.key_rotated", username=user.username, key_id=issued.key_id)
         return issued
 
@@ -311,6 +331,7 @@ class UserDirectory:
             row = conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
         if row is None:
             raise KeyNotFound(f"no existe la clave {key_id!r}")
+        self._changed()
         log.info("users.key_revoked", key_id=key_id)
         return _key(row)
 
@@ -325,6 +346,11 @@ class UserDirectory:
             ).mappings()
             return [_key(row) for row in rows]
 
+    def _changed(self) -> None:
+        """This process changed users or keys: its next checks read them again (others hear the trigger)."""
+        if self._changes is not None:
+            self._changes.move()
+
     def authenticate(self, presented: str | None) -> Principal | None:
         """The principal behind a presented key, or ``None`` for a missing, wrong or revoked one."""
         return self.verify(presented).principal
@@ -337,14 +363,24 @@ class UserDirectory:
         """The principal of a good key whose use needs no recording now, else None; never writes."""
         return self._verify(presented, record_use=False).principal
 
-    def _verify(self, presented: str | None, *, record_use: bool) -> Verdict:
+    def verify_kept(self, presented: str | None) -> Principal | None:
+        """:meth:`verify_quietly` answered from a key row kept and still current, else None; no I/O at all.
+
+        For the event loop of a gateway on PostgreSQL: a key whose row is not kept goes through
+        :meth:`verify` on a worker thread.
+        """
+        return self._verify(presented, record_use=False, kept_only=True).principal
+
+    def _verify(self, presented: str | None, *, record_use: bool, kept_only: bool = False) -> Verdict:
         if not presented or not presented.strip():
             return Verdict(None, reason=DenialReason.MISSING)
         candidate = presented.strip()
         key_id = key_id_of(candidate)
         if key_id is None or not _KEY_PATTERN.fullmatch(candidate):
             return Verdict(None, key_id=key_id, reason=DenialReason.MALFORMED)
-        row = self._lookup(key_id)
+        row = self._lookup.kept(key_id) if kept_only else self._lookup(key_id)
+        if row is None and kept_only:
+            return Verdict(None, key_id=key_id)
         # Compare even when the id is unknown, so both failures take the same time.
         matches = hmac.compare_digest(hash_key(candidate), row.secret_hash if row else _NO_MATCH_HASH)
         if row is None:
@@ -383,6 +419,8 @@ class UserDirectory:
                 conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(last_used_at=now))
         except sa.exc.OperationalError:
             log.warning("users.touch_failed", key_id=key_id)
+        # Recording a use announces nothing (it changes no key's meaning): the kept row learns it here.
+        self._lookup.used(key_id, now)
 
     def _issue(self, conn: Connection, user_id: uuid.UUID) -> IssuedKey:
         for _ in range(5):
@@ -445,8 +483,8 @@ class _KeyLookup:
     Every request pays this lookup, so it skips SQLAlchemy's per-statement work (compilation cache,
     result processing, the SQLite ``BEGIN``/``ROLLBACK`` pair) and, on SQLite, the pool too: each thread
     keeps a connection of its own (autocommit, so every read sees the latest commit). About 8 µs instead
-    of 200 µs on SQLite. The database is still read every time: a revocation by any process counts at
-    once.
+    of 200 µs on SQLite. A row read before is used again only while the database is unchanged since
+    (SQLite's ``data_version``, PostgreSQL's change signal): a revocation by any process counts at once.
     """
 
     _QUERY = (
@@ -465,17 +503,45 @@ class _KeyLookup:
         .where(api_keys.c.id == sa.bindparam("key_id"))
     )
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, changes: ChangeSignal | None = None) -> None:
         compiled = self._QUERY.compile(dialect=engine.dialect)
         self._engine = engine
         self._sql = str(compiled)
         self._positional = compiled.positional
         self._own = threading.local() if engine.dialect.name == "sqlite" else None
+        self._changes = changes if self._own is None else None
+        # PostgreSQL with a change signal: key id -> (signal version before the read, row), one per process.
+        self._shared: dict[str, tuple[int, _KeyRow | None]] = {}
 
     def __call__(self, key_id: str) -> _KeyRow | None:
         params: tuple[str] | dict[str, str] = (key_id,) if self._positional else {"key_id": key_id}
         if self._own is not None:
             return self._sqlite_row(key_id, params)
+        version = self._changes.version if self._changes is not None else None
+        if version is not None:
+            kept = self._shared.get(key_id)
+            if kept is not None and kept[0] == version:
+                return kept[1]
+        row = self._postgres_row(params)
+        if version is not None:
+            if len(self._shared) >= _KEY_MEMO:
+                self._shared.clear()
+            self._shared[key_id] = (version, row)
+        return row
+
+    def kept(self, key_id: str) -> _KeyRow | None:
+        """The key's row if one is kept and still current (PostgreSQL with a change signal), else None."""
+        version = self._changes.version if self._changes is not None else None
+        kept = self._shared.get(key_id) if version is not None else None
+        return kept[1] if kept is not None and kept[0] == version else None
+
+    def used(self, key_id: str, moment: datetime) -> None:
+        """Note a use just recorded in the kept row, if any (SQLite reads again after any commit)."""
+        kept = self._shared.get(key_id)
+        if kept is not None and kept[1] is not None:
+            self._shared[key_id] = (kept[0], kept[1]._replace(last_used_at=moment))
+
+    def _postgres_row(self, params: tuple[str] | dict[str, str]) -> _KeyRow | None:
         connection = self._engine.raw_connection()
         driver = connection.driver_connection
         assert driver is not None
