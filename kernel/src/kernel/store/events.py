@@ -85,12 +85,23 @@ class EventStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._postgres = engine.dialect.name == "postgresql"
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after each :meth:`transaction` of this store commits (in the writing thread).
+
+        For what this process keeps from the database (``ChangeSignal.move``): its own writes are seen by
+        its next reads at once, before PostgreSQL's announcement of them arrives.
+        """
+        self._after_commit.append(callback)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A write transaction; everything done on the connection commits or rolls back together."""
         with write_transaction(self.engine) as conn:
             yield conn
+        for callback in self._after_commit:
+            callback()
 
     def append(
         self, conn: Connection, stream_id: str, expected_version: int, new_events: Sequence[Envelope]

@@ -17,6 +17,7 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contacts.client import CALLER_HEADER, INTERNAL_TOKEN_HEADER
@@ -164,7 +165,7 @@ def create_router(service: ContactsService, queries: ContactQueries) -> APIRoute
         return contact_response(contact, 201)
 
     @router.get("/contacts")
-    def list_contacts(
+    async def list_contacts(
         _: CallerDep,
         status: Annotated[list[str] | None, Query()] = None,
         list_name: Annotated[str | None, Query(alias="list")] = None,
@@ -178,7 +179,11 @@ def create_router(service: ContactsService, queries: ContactQueries) -> APIRoute
         filters = ContactFilters(
             statuses=statuses, list_name=list_name, operator=operator, locked=locked, q=q
         )
-        items, next_cursor = queries.list_contacts_json(filters, limit, cursor)
+        # A page kept and still true is answered on the loop; any other is read on a worker thread.
+        page = queries.kept_page_json(filters, limit, cursor)
+        if page is None:
+            page = await run_in_threadpool(queries.list_contacts_json, filters, limit, cursor)
+        items, next_cursor = page
         # Page.to_data() shape, with the items serialised once by the queries.
         body = b'{"items":' + items + b',"next_cursor":' + orjson.dumps(next_cursor) + b"}"
         return Response(body, media_type="application/json")

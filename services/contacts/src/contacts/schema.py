@@ -35,6 +35,10 @@ SEARCH_INDEX = "ix_contacts_search_trgm"
 # metadata (a virtual table).
 SEARCH_TABLE = "contacts_search"
 
+CONTACTS_CHANNEL = "callmanager_contacts"
+"""Where PostgreSQL announces each commit that changed the contacts table (triggers of ``contacts_0004``):
+processes keeping first pages of the list read them again after it."""
+
 contacts = sa.Table(
     "contacts",
     metadata,
