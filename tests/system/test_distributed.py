@@ -7,6 +7,9 @@ one gateway reaches live clients of both.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,6 +100,54 @@ def test_an_event_from_the_contacts_process_reaches_clients_of_both_gateways(dep
             assert bypass.status_code == 401
             assert seen.json()["locked_by_name"] == "ana"
             assert other.put(f"/contacts/{contact_id}", json={"note": "x"}).status_code == 423
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_user_deactivated_from_the_cli_is_refused_by_both_running_gateways(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """Gateways keep key rows; the CLI's change reaches them through PostgreSQL's notification."""
+    ana = deployment.create_user("ana", "Agent")
+    clients = [httpx.Client(base_url=url, headers={"X-API-Key": ana}) for url in deployment.gateway_urls]
+    try:
+        for _ in range(3):  # read, then served from the kept row
+            assert [c.get("/contacts?limit=5").status_code for c in clients] == [200, 200]
+        env = clean_env(CALLMANAGER_DATABASE_URL=deployment.database_url)
+        cli = subprocess.run(
+            [sys.executable, "-m", "system", "users", "deactivate", "ana"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert cli.returncode == 0, cli.stdout + cli.stderr
+        done = time.monotonic()
+        refused_after = []
+        for client in clients:
+            while client.get("/contacts?limit=5").status_code != 401:
+                assert time.monotonic() - done < 2.0, "a running gateway still admitted the user after 2 s"
+                time.sleep(0.005)
+            refused_after.append(time.monotonic() - done)
+        assert max(refused_after) < 2.0
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_an_edit_through_one_gateway_is_in_the_next_list_read_through_another(deployment: Deployment) -> None:
+    """The contacts process keeps first pages; its own commits count before any notification."""
+    ana = deployment.create_user("ana", "Agent")
+    first = httpx.Client(base_url=deployment.gateway_urls[0], headers={"X-API-Key": ana})
+    second = httpx.Client(base_url=deployment.gateway_urls[1], headers={"X-API-Key": ana})
+    try:
+        created = first.post("/contacts", json={"phone": "8812-3457", "name": "Ana"})
+        assert created.status_code == 201, created.text
+        contact_id = created.json()["id"]
+        for note in ("uno", "dos", "tres"):
+            second.get("/contacts?limit=50")  # kept by the contacts process
+            second.get("/contacts?limit=50")
+            assert first.put(f"/contacts/{contact_id}", json={"note": note}).status_code == 200
+            listed = second.get("/contacts?limit=50").json()
+            assert [c["note"] for c in listed if c["id"] == contact_id] == [note]
     finally:
         first.close()
         second.close()
