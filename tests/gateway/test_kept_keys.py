@@ -21,6 +21,7 @@ from limits.aio.storage import RedisStorage as AsyncRedisStorage
 from limits.storage import MemoryStorage, storage_from_string
 
 from gateway.audit import AuditFilter, AuditLog, Outcome
+from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
 from gateway.roles import Role
 from gateway.users import KEYS_CHANNEL, DenialReason, UserDirectory
@@ -252,3 +253,23 @@ def test_an_unreachable_asyncio_rate_store_sends_requests_to_the_full_checks() -
     )
     assert asyncio.run(limiter.passes("k")) is False
     assert limiter.hit("k").allowed
+
+
+def test_the_metrics_tell_whether_key_changes_are_heard(pg_engine: sa.Engine) -> None:
+    signal = ChangeSignal(pg_engine, KEYS_CHANNEL, check_every=0.2, retry_every=0.2)
+    metrics = GatewayMetrics()
+    metrics.watch_key_changes(signal)
+
+    def listening() -> float | None:
+        return metrics.registry.get_sample_value("callmanager_key_changes_listening")
+
+    assert listening() == 0.0
+    stop = threading.Event()
+    thread = threading.Thread(target=signal.run_forever, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        _wait_until(lambda: listening() == 1.0)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert listening() == 0.0

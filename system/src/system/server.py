@@ -135,6 +135,7 @@ def build_gateway(
         # Key rows are kept while PostgreSQL announces no change to users or keys (gateway_0002 triggers).
         changes = ChangeSignal(infra.engine, KEYS_CHANNEL)
         infra.background.spawn("key-changes", changes.run_forever)
+        metrics.watch_key_changes(changes)
     directory = UserDirectory(infra.engine, changes=changes)
     audit = AuditLog(infra.engine)
     limiter = RateLimiter(

@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector
 
 from contacts.commands import CallOutcome
 from contacts.views import CallFigures
+from kernel.store.changes import ChangeSignal
 
 
 class CallCounters(Collector):
@@ -92,3 +93,13 @@ class GatewayMetrics:
         )
         self.calls = CallCounters()
         self.registry.register(self.calls)
+        self.key_changes_heard = Gauge(
+            "callmanager_key_changes_listening",
+            "1 while the gateway hears PostgreSQL's announcements of key changes and keeps key rows; 0 while "
+            "it does not (every request then reads its key: correct, slower).",
+            registry=self.registry,
+        )
+
+    def watch_key_changes(self, changes: ChangeSignal) -> None:
+        """Report whether ``changes`` listens (read at each scrape)."""
+        self.key_changes_heard.set_function(lambda: float(changes.version is not None))
