@@ -253,3 +253,20 @@ def test_common_and_rare_terms_give_the_same_pages(
 def _digits_in(q: str, e164: str) -> bool:
     """What a phone-looking ``q`` matches: its digits anywhere in the E.164 digits."""
     return "".join(ch for ch in q if ch.isdigit()) in e164.lstrip("+")
+
+
+def test_a_contact_holding_every_trigram_tile_but_not_the_term_is_not_found(
+    service: ContactsService, queries: ContactQueries
+) -> None:
+    # "rodriguez" is probed by its tiles rod, rig, uez: this name holds all three, never the word.
+    decoy = service.create(ANA, "8812-3456", name="Rodolfo Riggs Vázquez")
+    rodriguez = service.create(ANA, "8812-3457", name="Ana Rodríguez")
+    matches = service.create(ANA, "8812-3458", name="María Rodríguez Matarrita")
+
+    def found(q: str) -> set[str]:
+        return {c.id for c in queries.list_contacts(ContactFilters(q=q)).items}
+
+    assert found("rodriguez") == {rodriguez.id, matches.id}
+    assert found("maria rodriguez") == {matches.id}
+    assert found("rod rig uez") == {decoy.id, rodriguez.id, matches.id}  # each a substring of all three
+    assert found("matarrita rodriguez maria") == {matches.id}
