@@ -30,7 +30,7 @@ def _about_contacts(difference: object) -> bool:
 def test_contacts_branch_is_applied_once(engine: Engine) -> None:
     upgrade(engine)
 
-    assert "contacts_0004" in current_revisions(engine)
+    assert "contacts_0005" in current_revisions(engine)
 
 
 def test_migrated_read_model_matches_the_schema_module(engine: Engine) -> None:
@@ -66,6 +66,14 @@ def test_indexes_for_lists_lookups_locks_and_search(engine: Engine) -> None:
             ).scalar_one()
         assert "gin" in definition
         assert "gin_trgm_ops" in definition
+        with engine.connect() as conn:
+            target = conn.execute(
+                sa.text(
+                    "SELECT attstattarget FROM pg_attribute"
+                    " WHERE attrelid = CAST('contacts' AS regclass) AND attname = 'search'"
+                )
+            ).scalar_one()
+        assert target == 1000  # stable plans for text search (migration contacts_0005)
 
 
 def test_sqlite_search_index_is_filled_for_contacts_made_before_it(sqlite_url: str) -> None:
