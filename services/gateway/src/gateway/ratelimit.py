@@ -7,7 +7,7 @@ stricter one (``rate_limit_heavy``) that import and generation requests also pay
 while the process runs (:meth:`RateLimiter.configure`).
 
 Given an asyncio twin of the same storage (``limits.aio``, e.g. Redis through redis-py's asyncio client),
-:meth:`RateLimiter.hit_async` counts on the event loop against the same counters, so a gateway on Redis
+:meth:`RateLimiter.passes` counts on the event loop against the same counters, so a gateway on Redis
 admits a request without handing it to a worker thread.
 """
 
@@ -88,7 +88,7 @@ class RateLimiter:
 
     @property
     def counts_async(self) -> bool:
-        """Whether :meth:`hit_async` can count (an asyncio storage was given)."""
+        """Whether :meth:`passes` can count (an asyncio storage was given)."""
         return self._async_strategy is not None
 
     @property
