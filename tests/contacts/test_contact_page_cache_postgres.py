@@ -4,8 +4,7 @@ lock they show has ended (the ``contacts_0004`` trigger notifies, a :class:`Chan
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +23,7 @@ from contacts.views import ContactFilters
 from kernel.store import EventStore, create_engine
 from kernel.store.changes import ChangeSignal
 from system.migrate import upgrade
+from tests.support.changes import settle, wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -48,8 +48,8 @@ class Setup:
         self.queries = ContactQueries(self.engine, store, DEFAULT_CATALOGUE, self.clock, changes=self.changes)
         rows = [ImportRow(row=n, e164=f"+50688{n:06d}", national=f"8800-{n:04d}") for n in range(20)]
         self.service.create_or_merge(rows, "norte", LAURA)
-        _wait_until(lambda: self.changes.version is not None)
-        _settle(self.changes)
+        wait_until(lambda: self.changes.version is not None)
+        settle(self.changes)
         self.reads = 0
         read = self.queries._json_rows
 
@@ -70,24 +70,6 @@ class Setup:
         self.stop.set()
         self.listener.join(5)
         self.engine.dispose()
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "not within 5 s"
-        time.sleep(0.005)
-
-
-def _settle(signal: ChangeSignal, quiet: float = 0.2) -> None:
-    """Wait until earlier commits have been announced: the version stays put for ``quiet`` seconds."""
-    deadline = time.monotonic() + 5.0
-    while True:
-        version = signal.version
-        time.sleep(quiet)
-        if version is not None and signal.version == version:
-            return
-        assert time.monotonic() < deadline, "the signal never settled"
 
 
 @pytest.fixture
@@ -130,7 +112,7 @@ def test_a_commit_from_another_process_is_seen_once_announced(setup: Setup, post
             conn.execute(
                 sa.text("UPDATE contacts SET note = 'desde otro proceso' WHERE id = :id"), {"id": top["id"]}
             )
-        _wait_until(lambda: setup.changes.version != version)
+        wait_until(lambda: setup.changes.version != version)
         assert setup.queries.kept_page_json(FIRST, 10) is None
         assert setup.page()[0]["note"] == "desde otro proceso"
     finally:
@@ -140,7 +122,7 @@ def test_a_commit_from_another_process_is_seen_once_announced(setup: Setup, post
 def test_a_shown_lock_disappears_when_it_ends_without_any_commit(setup: Setup) -> None:
     top = setup.page()[0]
     setup.service.lock(ANA, str(top["id"]), 1)
-    _settle(setup.changes)
+    settle(setup.changes)
     assert setup.page()[0]["locked_by"] == ANA.user_id
     setup.clock.advance(seconds=59)
     assert setup.page()[0]["locked_by"] == ANA.user_id

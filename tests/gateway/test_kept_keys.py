@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,6 +27,7 @@ from gateway.users import KEYS_CHANNEL, DenialReason, UserDirectory
 from kernel.store import create_engine
 from kernel.store.changes import ChangeSignal
 from system.migrate import upgrade
+from tests.support.changes import settle, wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -47,30 +47,12 @@ def changes(pg_engine: sa.Engine) -> Iterator[ChangeSignal]:
     stop = threading.Event()
     thread = threading.Thread(target=signal.run_forever, args=(stop,), daemon=True)
     thread.start()
-    _wait_until(lambda: signal.version is not None)
+    wait_until(lambda: signal.version is not None)
     yield signal
     stop.set()
     thread.join(5)
     assert not thread.is_alive()
     assert signal.version is None
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the change was not announced within 5 s"
-        time.sleep(0.005)
-
-
-def _settle(signal: ChangeSignal, quiet: float = 0.2) -> None:
-    """Wait until earlier changes have been heard: the version stays put for ``quiet`` seconds."""
-    deadline = time.monotonic() + 5.0
-    while True:
-        version = signal.version
-        time.sleep(quiet)
-        if version is not None and signal.version == version:
-            return
-        assert time.monotonic() < deadline, "the signal never settled"
 
 
 def _moved_from(signal: ChangeSignal, version: int | None) -> Callable[[], bool]:
@@ -84,7 +66,7 @@ def test_keys_are_kept_until_another_process_revokes_or_deactivates(
     cli = UserDirectory(pg_engine)  # no signal: like the CLI, it only writes
     _, ana = cli.create_user("ana", Role.AGENT)
     _, luis = cli.create_user("luis", Role.TEAM_LEAD)
-    _settle(changes)
+    settle(changes)
     assert gateway.verify_kept(ana.plaintext) is None  # nothing kept before a first read
     for issued in (ana, luis):
         assert gateway.verify(issued.plaintext).principal is not None
@@ -94,13 +76,13 @@ def test_keys_are_kept_until_another_process_revokes_or_deactivates(
 
     version = changes.version
     cli.revoke_key(ana.key_id)
-    _wait_until(_moved_from(changes, version))
+    wait_until(_moved_from(changes, version))
     assert gateway.verify_kept(ana.plaintext) is None
     assert gateway.verify(ana.plaintext).reason == DenialReason.REVOKED
 
     version = changes.version
     cli.deactivate("luis")
-    _wait_until(_moved_from(changes, version))
+    wait_until(_moved_from(changes, version))
     assert gateway.verify_kept(luis.plaintext) is None
     assert gateway.verify(luis.plaintext).principal is None
 
@@ -110,7 +92,7 @@ def test_a_change_by_hand_in_sql_is_heard_too_but_a_recorded_use_is_not(
 ) -> None:
     gateway = UserDirectory(pg_engine, changes=changes)
     _, ana = gateway.create_user("ana", Role.AGENT)
-    _settle(changes)
+    settle(changes)
     assert gateway.verify(ana.plaintext).principal is not None
     with pg_engine.begin() as conn:
         conn.execute(sa.text("UPDATE api_keys SET last_used_at = now()"))
@@ -118,7 +100,7 @@ def test_a_change_by_hand_in_sql_is_heard_too_but_a_recorded_use_is_not(
     version = changes.version
     with pg_engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_notify(:channel, 'marker')"), {"channel": KEYS_CHANNEL})
-    _wait_until(_moved_from(changes, version))
+    wait_until(_moved_from(changes, version))
     assert changes.version == (version or 0) + 1  # the marker alone moved it
     assert gateway.verify(ana.plaintext).principal is not None
     assert gateway.verify_kept(ana.plaintext) is not None
@@ -126,7 +108,7 @@ def test_a_change_by_hand_in_sql_is_heard_too_but_a_recorded_use_is_not(
     version = changes.version
     with pg_engine.begin() as conn:
         conn.execute(sa.text("UPDATE users SET role = 'TI'"))
-    _wait_until(_moved_from(changes, version))
+    wait_until(_moved_from(changes, version))
     assert gateway.verify_kept(ana.plaintext) is None
     principal = gateway.verify(ana.plaintext).principal
     assert principal is not None
@@ -166,9 +148,9 @@ def test_a_lost_listening_connection_keeps_nothing_until_it_listens_again(
                 "AND (query LIKE 'LISTEN%' OR query LIKE '%pg_listening_channels%')"
             )
         )
-    _wait_until(lambda: changes.version is None or changes.version != version)
+    wait_until(lambda: changes.version is None or changes.version != version)
     assert gateway.verify_kept(ana.plaintext) is None  # what was kept before the loss is stale
-    _wait_until(lambda: changes.version is not None)
+    wait_until(lambda: changes.version is not None)
     assert gateway.verify(ana.plaintext).principal is not None
     assert gateway.verify_kept(ana.plaintext) is not None
 
@@ -268,7 +250,7 @@ def test_the_metrics_tell_whether_key_changes_are_heard(pg_engine: sa.Engine) ->
     thread = threading.Thread(target=signal.run_forever, args=(stop,), daemon=True)
     thread.start()
     try:
-        _wait_until(lambda: listening() == 1.0)
+        wait_until(lambda: listening() == 1.0)
     finally:
         stop.set()
         thread.join(5)
