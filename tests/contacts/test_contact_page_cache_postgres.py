@@ -3,7 +3,6 @@ lock they show has ended (the ``contacts_0004`` trigger notifies, a :class:`Chan
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +22,7 @@ from contacts.views import ContactFilters
 from kernel.store import EventStore, create_engine
 from kernel.store.changes import ChangeSignal
 from system.migrate import upgrade
-from tests.support.changes import settle, wait_until
+from tests.support.changes import Listening, settle, wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -39,9 +38,7 @@ class Setup:
         upgrade(self.engine)
         self.clock = FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
         self.changes = ChangeSignal(self.engine, CONTACTS_CHANNEL, check_every=0.2, retry_every=0.2)
-        self.stop = threading.Event()
-        self.listener = threading.Thread(target=self.changes.run_forever, args=(self.stop,), daemon=True)
-        self.listener.start()
+        self.listening = Listening(self.changes)
         store = EventStore(self.engine)
         store.after_commit(self.changes.move)
         self.service = ContactsService(self.engine, store, LockPolicy(10, 60), DEFAULT_CATALOGUE, self.clock)
@@ -67,8 +64,7 @@ class Setup:
         return served
 
     def close(self) -> None:
-        self.stop.set()
-        self.listener.join(5)
+        self.listening.stop()
         self.engine.dispose()
 
 
@@ -134,8 +130,7 @@ def test_a_shown_lock_disappears_when_it_ends_without_any_commit(setup: Setup) -
 
 
 def test_without_a_listening_connection_every_page_is_read(setup: Setup) -> None:
-    setup.stop.set()
-    setup.listener.join(5)
+    setup.listening.stop()
     assert setup.changes.version is None
     setup.page()
     setup.page()

@@ -9,7 +9,6 @@ way a running gateway hears it: never more than a few milliseconds here, waited 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,7 +26,7 @@ from gateway.users import KEYS_CHANNEL, DenialReason, UserDirectory
 from kernel.store import create_engine
 from kernel.store.changes import ChangeSignal
 from system.migrate import upgrade
-from tests.support.changes import settle, wait_until
+from tests.support.changes import Listening, settle, wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -44,14 +43,10 @@ def pg_engine(postgres_url: str) -> Iterator[sa.Engine]:
 def changes(pg_engine: sa.Engine) -> Iterator[ChangeSignal]:
     """A listening change signal on the keys channel, stopped afterwards."""
     signal = ChangeSignal(pg_engine, KEYS_CHANNEL, check_every=0.2, retry_every=0.2)
-    stop = threading.Event()
-    thread = threading.Thread(target=signal.run_forever, args=(stop,), daemon=True)
-    thread.start()
+    listening = Listening(signal)
     wait_until(lambda: signal.version is not None)
     yield signal
-    stop.set()
-    thread.join(5)
-    assert not thread.is_alive()
+    listening.stop()
     assert signal.version is None
 
 
@@ -246,12 +241,9 @@ def test_the_metrics_tell_whether_key_changes_are_heard(pg_engine: sa.Engine) ->
         return metrics.registry.get_sample_value("callmanager_key_changes_listening")
 
     assert listening() == 0.0
-    stop = threading.Event()
-    thread = threading.Thread(target=signal.run_forever, args=(stop,), daemon=True)
-    thread.start()
+    running = Listening(signal)
     try:
         wait_until(lambda: listening() == 1.0)
     finally:
-        stop.set()
-        thread.join(5)
+        running.stop()
     assert listening() == 0.0

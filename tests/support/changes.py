@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -25,3 +26,18 @@ def settle(signal: ChangeSignal, quiet: float = 0.2) -> None:
         if version is not None and signal.version == version:
             return
         assert time.monotonic() < deadline, "the signal never settled"
+
+
+class Listening:
+    """``signal.run_forever`` on a daemon thread, as ``Infrastructure.change_signal`` runs it."""
+
+    def __init__(self, signal: ChangeSignal) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=signal.run_forever, args=(self._stop,), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop listening and wait for the thread to end."""
+        self._stop.set()
+        self._thread.join(5)
+        assert not self._thread.is_alive()

@@ -20,6 +20,7 @@ from kernel.bus.port import Bus
 from kernel.relay import Relay
 from kernel.settings import Settings
 from kernel.store import EventStore, PositionStore, create_engine
+from kernel.store.changes import ChangeSignal
 from system.migrate import upgrade
 
 log = structlog.get_logger(__name__)
@@ -93,6 +94,15 @@ class Infrastructure:
         """Publish the event store to the bus from a background thread."""
         relay = Relay(self.store, self.positions, self.bus, self.topic(CONTACTS_EVENTS))
         self.background.spawn("relay", lambda stop: relay.run_forever(stop, idle_sleep=RELAY_IDLE_SECONDS))
+
+    def change_signal(self, channel: str) -> ChangeSignal | None:
+        """On PostgreSQL, a :class:`ChangeSignal` on ``channel`` listening from a background thread; on
+        SQLite None (readers there ask ``PRAGMA data_version``)."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        signal = ChangeSignal(self.engine, channel)
+        self.background.spawn(f"changes-{channel}", signal.run_forever)
+        return signal
 
     def close(self) -> None:
         """Stop background loops and release connections."""

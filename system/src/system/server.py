@@ -57,7 +57,6 @@ from kernel.bus.consumer import Consumer
 from kernel.bus.lease import Lease, RedisLease, SoleLease, consume_while_leading
 from kernel.jobs import JOBS_TOPIC, JobStore
 from kernel.settings import Settings
-from kernel.store.changes import ChangeSignal
 from system.backup import run_backups
 from system.bootstrap import CONTACTS_EVENTS, ConfigurationError, Infrastructure, Mode, build_infrastructure
 from system.jobs import exports_dir, job_runner, transfer_config
@@ -83,13 +82,11 @@ def build_contacts(infra: Infrastructure) -> ContactsParts:
     runtime, _ = current_runtime(infra.store, RuntimeSettings.from_settings(settings))
     policy = LockPolicy(runtime.default_lock_duration_minutes, runtime.max_lock_duration_minutes)
     service = ContactsService(infra.engine, infra.store, policy, DEFAULT_CATALOGUE)
-    changes = None
-    if infra.engine.dialect.name == "postgresql":
-        # First pages are kept while PostgreSQL announces no change to contacts (contacts_0004 trigger);
-        # this process's own commits count at once.
-        changes = ChangeSignal(infra.engine, CONTACTS_CHANNEL)
+    # PostgreSQL: first pages are kept while no change to contacts is announced (contacts_0004 trigger);
+    # this process's own commits count at once.
+    changes = infra.change_signal(CONTACTS_CHANNEL)
+    if changes is not None:
         infra.store.after_commit(changes.move)
-        infra.background.spawn("contact-changes", changes.run_forever)
     queries = ContactQueries(infra.engine, infra.store, DEFAULT_CATALOGUE, changes=changes)
     expiry = LockExpiry(service, infra.engine, interval_seconds=settings.lock_sweep_seconds)
     ageing = Ageing(
@@ -130,11 +127,9 @@ def build_gateway(
     """The public gateway wired to this process's infrastructure, its live feed running."""
     settings = infra.settings
     metrics = GatewayMetrics()
-    changes = None
-    if infra.engine.dialect.name == "postgresql":
-        # Key rows are kept while PostgreSQL announces no change to users or keys (gateway_0002 triggers).
-        changes = ChangeSignal(infra.engine, KEYS_CHANNEL)
-        infra.background.spawn("key-changes", changes.run_forever)
+    # PostgreSQL: key rows are kept while no change to users or keys is announced (gateway_0002 triggers).
+    changes = infra.change_signal(KEYS_CHANNEL)
+    if changes is not None:
         metrics.watch_key_changes(changes)
     directory = UserDirectory(infra.engine, changes=changes)
     audit = AuditLog(infra.engine)

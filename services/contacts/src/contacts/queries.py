@@ -483,7 +483,7 @@ class ContactQueries:
 
         For the event loop: a page that is not kept is read by :meth:`list_contacts_json` on a thread.
         """
-        version = self._changes.version if self._changes is not None else None
+        version = self._signal_version()
         if version is None or cursor is not None or filters.locked is not None:
             return None
         kept = self._kept_pages.get((filters, limit), version, self._now())
@@ -493,7 +493,7 @@ class ContactQueries:
         self, statement: sa.Select[Any], filters: ContactFilters, limit: int, now: datetime
     ) -> tuple[bytes, str | None]:
         """A PostgreSQL first page, kept for the process while the change signal stays at its version."""
-        version = self._changes.version if self._changes is not None else None  # before reading
+        version = self._signal_version()  # before reading
         if version is not None:
             kept = self._kept_pages.get((filters, limit), version, now)
             if kept is not None:
@@ -504,6 +504,10 @@ class ContactQueries:
             page = _CachedPage(version, now, _good_until(rows, limit), body, next_cursor)
             self._kept_pages.put((filters, limit), page)
         return body, next_cursor
+
+    def _signal_version(self) -> int | None:
+        """The change signal's version; None without one or while it does not listen (keep nothing)."""
+        return self._changes.version if self._changes is not None else None
 
     def _json_rows(self, statement: sa.Select[Any], now: datetime) -> Sequence[sa.Row[Any]]:
         with self._engine.connect() as conn:

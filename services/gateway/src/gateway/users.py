@@ -510,30 +510,26 @@ class _KeyLookup:
         self._positional = compiled.positional
         self._own = threading.local() if engine.dialect.name == "sqlite" else None
         self._changes = changes if self._own is None else None
-        # PostgreSQL with a change signal: key id -> (signal version before the read, row), one per process.
-        self._shared: dict[str, tuple[int, _KeyRow | None]] = {}
+        # PostgreSQL with a change signal: one memo per process (SQLite: one per thread, in self._own).
+        self._shared: _Memo = {}
 
     def __call__(self, key_id: str) -> _KeyRow | None:
         params: tuple[str] | dict[str, str] = (key_id,) if self._positional else {"key_id": key_id}
         if self._own is not None:
             return self._sqlite_row(key_id, params)
-        version = self._changes.version if self._changes is not None else None
-        if version is not None:
-            kept = self._shared.get(key_id)
-            if kept is not None and kept[0] == version:
-                return kept[1]
-        row = self._postgres_row(params)
-        if version is not None:
-            if len(self._shared) >= _KEY_MEMO:
-                self._shared.clear()
-            self._shared[key_id] = (version, row)
-        return row
+        version = self._changes.version if self._changes is not None else None  # before reading
+        if version is None:
+            return self._postgres_row(params)
+        kept = _current(self._shared, key_id, version)
+        if kept is not None:
+            return kept[1]
+        return _remember(self._shared, key_id, version, self._postgres_row(params))
 
     def kept(self, key_id: str) -> _KeyRow | None:
         """The key's row if one is kept and still current (PostgreSQL with a change signal), else None."""
         version = self._changes.version if self._changes is not None else None
-        kept = self._shared.get(key_id) if version is not None else None
-        return kept[1] if kept is not None and kept[0] == version else None
+        kept = _current(self._shared, key_id, version) if version is not None else None
+        return kept[1] if kept is not None else None
 
     def used(self, key_id: str, moment: datetime) -> None:
         """Note a use just recorded in the kept row, if any (SQLite reads again after any commit)."""
@@ -564,15 +560,11 @@ class _KeyLookup:
         assert self._own is not None
         connection = self._thread_connection()
         version = sqlite_data_version(connection)  # before reading: a commit after it forces a new read
-        memo: dict[str, tuple[int, _KeyRow | None]] = self._own.__dict__.setdefault("rows", {})
-        kept = memo.get(key_id)
-        if kept is not None and kept[0] == version:
+        memo: _Memo = self._own.__dict__.setdefault("rows", {})
+        kept = _current(memo, key_id, version)
+        if kept is not None:
             return kept[1]
-        row = self._fetch(connection, params)
-        if len(memo) >= _KEY_MEMO:
-            memo.clear()
-        memo[key_id] = (version, row)
-        return row
+        return _remember(memo, key_id, version, self._fetch(connection, params))
 
     def _thread_connection(self) -> PoolProxiedConnection:
         """This thread's SQLite connection, opened once (with the engine's PRAGMAs) outside the pool."""
@@ -593,7 +585,24 @@ class _KeyLookup:
 
 
 _KEY_MEMO = 10_000
-"""Most key rows one thread keeps between commits (an unknown id is kept too, as ``None``)."""
+"""Most key rows one memo keeps between changes (an unknown id is kept too, as ``None``)."""
+
+_Memo = dict[str, tuple[int, _KeyRow | None]]
+"""Key id -> (the database's version read before the row, the row)."""
+
+
+def _current(memo: _Memo, key_id: str, version: int) -> tuple[int, _KeyRow | None] | None:
+    """The memo's entry for ``key_id`` if it was read at ``version``, else None."""
+    kept = memo.get(key_id)
+    return kept if kept is not None and kept[0] == version else None
+
+
+def _remember(memo: _Memo, key_id: str, version: int, row: _KeyRow | None) -> _KeyRow | None:
+    """Keep ``row`` as read at ``version`` (emptying a full memo first) and return it."""
+    if len(memo) >= _KEY_MEMO:
+        memo.clear()
+    memo[key_id] = (version, row)
+    return row
 
 
 def _driver_moment(value: object) -> datetime | None:
