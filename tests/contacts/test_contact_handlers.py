@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 
 import pytest
@@ -22,6 +23,7 @@ from contacts.errors import (
 )
 from contacts.events import ContactCreated, ContactLocked
 from contacts.handlers import ContactsService, event_data
+from contacts.projection import ids_match
 from contacts.queries import ContactQueries
 from contacts.schema import SEARCH_TABLE
 from contacts.statuses import DEFAULT_CATALOGUE
@@ -237,6 +239,26 @@ def test_a_batch_larger_than_one_transaction_is_split_and_keeps_row_order(
     assert queries.get_by_phone("8800-0003").note == "repetido"
 
 
+def test_a_pipelined_batch_hands_the_gil_over_quickly_and_puts_the_interval_back(
+    engine: Engine, store: EventStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE, clock, batch_size=7)
+    seen: list[float] = []
+    write_chunk = service._write_chunk
+
+    def noting_the_interval(decided: object) -> object:
+        seen.append(sys.getswitchinterval())
+        return write_chunk(decided)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "_write_chunk", noting_the_interval)
+    found = sys.getswitchinterval()
+
+    service.create_or_merge([_row(n) for n in range(1, 22)], "lista", PABLO)
+
+    assert seen == [0.0005] * 3
+    assert sys.getswitchinterval() == found
+
+
 def test_every_event_of_one_job_shares_its_correlation_id(
     engine: Engine, store: EventStore, clock: FakeClock
 ) -> None:
@@ -412,3 +434,11 @@ def test_bulk_batches_leave_the_full_text_index_merged_by_levels_and_searchable(
     for n in (1, 60, 120):
         found = queries.list_contacts(ContactFilters(q=f"k{n:04d}z"), limit=5).items
         assert [c.phone for c in found] == [f"88{n:06d}"]
+
+
+def test_only_uuids_go_into_the_postgres_id_array(engine: Engine) -> None:
+    """Ids travel as one ``{...}`` literal cast to ``uuid[]``: braces or quotes must never get in."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL array literal only")
+    with engine.connect() as conn, pytest.raises(ValueError, match="uuids"):
+        ids_match(conn, ["8c1f0000-0000-0000-0000-000000000000}", '{"x'])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 
-from kernel.envelope import SYSTEM_ACTOR, Actor, Envelope
+from kernel.envelope import SYSTEM_ACTOR, Actor, Envelope, new_id
 
 
 def test_every_field_survives_a_json_round_trip() -> None:
@@ -72,3 +73,24 @@ def test_a_caused_event_shares_the_correlation_of_its_cause() -> None:
 
     assert (event.causation_id, event.correlation_id) == (command.id, command.id)
     assert (follow_up.causation_id, follow_up.correlation_id) == (event.id, command.id)
+
+
+def test_ids_are_version_7_and_a_forked_child_does_not_repeat_its_parents_next_ids() -> None:
+    first = new_id()  # the parent now holds unread random bits
+    reading, writing = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child process
+        os.write(writing, b"".join(new_id().bytes for _ in range(3)))
+        os._exit(0)
+    os.close(writing)
+    from_child = os.read(reading, 48)
+    os.close(reading)
+    os.waitpid(child, 0)
+    in_parent = [new_id() for _ in range(3)]
+
+    child_ids = [uuid.UUID(bytes=from_child[i : i + 16]) for i in range(0, 48, 16)]
+    assert first.version == 7
+    assert all(i.version == 7 for i in child_ids + in_parent)
+    low_bits = (1 << 62) - 1
+    assert {i.int & low_bits for i in child_ids}.isdisjoint(i.int & low_bits for i in in_parent)
+    assert len({first, *child_ids, *in_parent}) == 7

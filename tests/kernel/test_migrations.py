@@ -97,3 +97,20 @@ def _table_of(difference: object) -> str | None:
         if isinstance(item, str):
             return item if item != "" else None
     return None
+
+
+def test_stream_ids_compare_byte_by_byte_on_postgres(postgres_url: str) -> None:
+    engine = create_engine(postgres_url)
+    try:
+        upgrade(engine)
+        with engine.connect() as conn:
+            collation = conn.execute(
+                sa.text(
+                    "SELECT collation_name FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = 'events' "
+                    "AND column_name = 'stream_id'"
+                )
+            ).scalar_one()
+        assert collation == "C"
+    finally:
+        engine.dispose()

@@ -15,6 +15,7 @@ metadata = sa.MetaData()
 
 # JSONB on PostgreSQL, JSON text on SQLite.
 Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+StreamId = sa.String(200).with_variant(sa.String(200, collation="C"), "postgresql")
 
 events = sa.Table(
     "events",
@@ -27,7 +28,8 @@ events = sa.Table(
         primary_key=True,
     ),
     sa.Column("id", sa.Uuid(), nullable=False),
-    sa.Column("stream_id", sa.String(200), nullable=False),
+    # Compared byte by byte on PostgreSQL (kernel_0003): ids, never sorted for people.
+    sa.Column("stream_id", StreamId, nullable=False),
     sa.Column("version", sa.Integer(), nullable=False),
     sa.Column("type", sa.String(200), nullable=False),
     sa.Column("schema_version", sa.SmallInteger(), nullable=False, server_default="1"),

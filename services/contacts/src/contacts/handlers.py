@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import functools
 import gc
+import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -412,7 +414,11 @@ class ContactsService:
             return self.handle_batch(chunk(0)) if rows else BatchResult(job_id=job_id)
         outcomes: list[RowOutcome] = []
         try:
-            with _collector_paused(), ThreadPoolExecutor(1, thread_name_prefix="contacts-batch") as writer:
+            with (
+                _collector_paused(),
+                _quick_handoffs(),
+                ThreadPoolExecutor(1, thread_name_prefix="contacts-batch") as writer,
+            ):
                 pending: Future[BatchResult] | None = None
                 previous: _DecidedBatch | None = None
                 for start in starts:
@@ -601,6 +607,42 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+class _QuickHandoffs:
+    """While any batch is pipelined, Python hands the GIL over every 0.5 ms instead of every 5 ms.
+
+    The writing thread waits on the database between short bursts of Python (a round trip, a ``COPY``
+    flush); each time it wakes, the deciding thread holds the GIL and lets go only at the switch interval.
+    At Python's 5 ms a million-contact batch on PostgreSQL spent 2-5 s of its writer's time waiting so
+    (writer 47.3 s, then 42.9 s; ``last_position`` alone 2.4 s, then 0.8 s). The interval is the process's:
+    the first batch in sets it, the last one out puts back what it found.
+    """
+
+    _INTERVAL = 0.000_5
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._found = sys.getswitchinterval()
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._running == 0:
+                self._found = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._found, self._INTERVAL))
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0:
+                    sys.setswitchinterval(self._found)
+
+
+_quick_handoffs = _QuickHandoffs()
 
 
 def _fold_streams(conn: Connection, stream_ids: Sequence[str]) -> dict[str, ContactState]:
