@@ -74,7 +74,7 @@ from contacts.domain import (
 )
 from contacts.errors import Conflict, InvalidInput, NotFound, VersionMismatch
 from contacts.events import ContactCreated, ContactEvent, decode_event
-from contacts.projection import ContactProjection, restore_wal_checkpoints, utc
+from contacts.projection import ContactProjection, ReadModelChanges, restore_wal_checkpoints, utc
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 from contacts.views import Contact
 from kernel.envelope import Actor, Envelope
@@ -157,7 +157,8 @@ class _DecidedBatch:
     ids: list[str]
     states: dict[str, ContactState]
     decision: BatchDecision
-    appends: tuple[list[StreamAppend], list[tuple[ContactEvent, int]]]
+    appends: list[StreamAppend]
+    projected: ReadModelChanges
 
 
 @functools.lru_cache(maxsize=64)
@@ -463,8 +464,10 @@ class ContactsService:
         self, command: CreateOrMergeContacts, ids: list[str], states: dict[str, ContactState]
     ) -> _DecidedBatch:
         decision = decide_batch(states, command, self._catalogue)
-        appends = self._appends(decision, command.caller, batch_correlation(command))
-        return _DecidedBatch(command, ids, states, decision, appends)
+        appends, changes = self._appends(decision, command.caller, batch_correlation(command))
+        before = {contact_id: states.get(contact_id) for contact_id in decision.events}
+        projected = self._projection.plan(changes, before)
+        return _DecidedBatch(command, ids, states, decision, appends, projected)
 
     def _write_chunk(self, decided: _DecidedBatch) -> BatchResult:
         with self._store.transaction() as conn:
@@ -474,16 +477,13 @@ class ContactsService:
     def _write_decided(self, conn: Connection, decided: _DecidedBatch) -> BatchResult:
         """Append and project a decided batch; on a concurrency conflict decide it again under the lock."""
         for _ in range(self._retries):
-            appends, changes = decided.appends
             try:
-                self._store.append_many(conn, appends)
+                self._store.append_many(conn, decided.appends)
             except ConcurrencyError:
                 states = self._load_exact(conn, decided.ids)
                 decided = self._decided(decided.command, decided.ids, states)
                 continue
-            if changes:
-                before = {cid: decided.states.get(cid) for cid in decided.decision.events}
-                self._projection.apply_events(conn, changes, before)
+            self._projection.write(conn, decided.projected)
             return decided.decision.result
         raise Conflict()
 

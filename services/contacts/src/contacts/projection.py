@@ -18,7 +18,7 @@ import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -194,6 +194,18 @@ def ids_match(
     return column.in_(each.scalar_subquery())
 
 
+@dataclass(slots=True)
+class ReadModelChanges:
+    """The row changes a batch of events makes (:meth:`ContactProjection.plan`), ready to write."""
+
+    inserts: list[tuple[Any, ...]] = field(default_factory=list)  # rows in COLUMNS order
+    updates: list[dict[str, Any]] = field(default_factory=list)  # _UPDATE_ROW's bound values
+    deletes: list[str] = field(default_factory=list)
+    locks: list[dict[str, Any]] = field(default_factory=list)
+    unlocks: list[str] = field(default_factory=list)
+    counts: list[dict[str, Any]] = field(default_factory=list)  # status and its change, never 0
+
+
 class ContactProjection:
     """Folds contact events into the read model on a given connection."""
 
@@ -282,6 +294,22 @@ class ContactProjection:
         ``before`` gives the state of a stream before these events when the caller knows it (None for
         an empty or deleted stream); the other streams are read from the read model.
         """
+        known: dict[str, ContactState | None] = dict(before or {})
+        streams = dict.fromkeys(event.contact_id for event, _ in changes)
+        missing = [contact_id for contact_id in streams if contact_id not in known]
+        if missing:
+            known.update(self.load_states(conn, missing))
+        self.write(conn, self.plan(changes, known))
+
+    def plan(
+        self, changes: Sequence[tuple[ContactEvent, int]], before: Mapping[str, ContactState | None]
+    ) -> ReadModelChanges:
+        """What folding ``changes`` does to the rows, worked out without the database.
+
+        ``before`` holds the state of every stream before these events (missing or None: no live contact).
+        A bulk batch plans on the thread that decides it, so the thread writing the previous chunk only
+        writes.
+        """
         by_stream: dict[str, list[tuple[ContactEvent, int]]] = {}
         for event, version in changes:
             found = by_stream.get(event.contact_id)
@@ -289,23 +317,15 @@ class ContactProjection:
                 by_stream[event.contact_id] = [(event, version)]
             else:
                 found.append((event, version))
-        known: dict[str, ContactState | None] = dict(before or {})
-        missing = [cid for cid in by_stream if cid not in known]
-        if missing:
-            known.update(self.load_states(conn, missing))
-        inserts: list[tuple[Any, ...]] = []
-        updates: list[ContactState] = []
-        deletes: list[str] = []
-        locks: list[dict[str, Any]] = []
-        unlocks: list[str] = []
+        planned = ReadModelChanges()
         counts: Counter[str] = Counter()
         for contact_id, items in by_stream.items():
-            prior = known.get(contact_id)
+            prior = before.get(contact_id)
             was_live = prior is not None and not prior.deleted
             if not was_live and len(items) == 1 and type(items[0][0]) is ContactCreated:
                 created, version = items[0]
                 assert isinstance(created, ContactCreated)
-                inserts.append(self._created_values(created, version))
+                planned.inserts.append(self._created_values(created, version))
                 counts[created.status] += 1
                 continue
             state = prior
@@ -320,41 +340,52 @@ class ContactProjection:
                 counts[state.status] += 1
             if state.deleted:
                 if was_live:
-                    deletes.append(contact_id)
+                    planned.deletes.append(contact_id)
             elif was_live:
-                updates.append(state)
+                planned.updates.append(self._update_params(state))
             else:
-                inserts.append(self._state_values(state))
+                planned.inserts.append(self._state_values(state))
             was_locked = was_live and prior is not None and prior.locked_until is not None
             if not state.deleted and state.locked_by is not None and state.locked_until is not None:
                 if not was_locked or prior is None or prior.locked_until != state.locked_until:
-                    locks.append({"id": uuid.UUID(contact_id), "locked_until": utc(state.locked_until)})
+                    lock = {"id": uuid.UUID(contact_id), "locked_until": utc(state.locked_until)}
+                    planned.locks.append(lock)
             elif was_locked:
-                unlocks.append(contact_id)
-        if deletes:
-            self._delete(conn, deletes)
-        if inserts:
-            self._insert(conn, inserts)
-        if updates:
-            self._update(conn, updates)
-        if unlocks:
-            conn.execute(contact_locks.delete().where(ids_match(conn, unlocks, contact_locks.c.id)))
-        changed = [{"status": status, "count": delta} for status, delta in counts.items() if delta]
-        if changed:
+                planned.unlocks.append(contact_id)
+        planned.counts.extend({"status": status, "count": delta} for status, delta in counts.items() if delta)
+        return planned
+
+    def write(self, conn: Connection, planned: ReadModelChanges) -> None:
+        """Write planned row changes (:meth:`plan`) in the caller's transaction."""
+        if planned.deletes:
+            self._delete(conn, planned.deletes)
+        if planned.inserts:
+            self._insert(conn, planned.inserts)
+        if planned.updates:
+            conn.execute(_UPDATE_ROW, planned.updates)
+        if planned.unlocks:
+            conn.execute(contact_locks.delete().where(ids_match(conn, planned.unlocks, contact_locks.c.id)))
+        if planned.counts:
             counting = _upsert(conn, contact_status_counts)
             conn.execute(
                 counting.on_conflict_do_update(
                     index_elements=[contact_status_counts.c.status],
                     set_={"count": contact_status_counts.c.count + counting.excluded.count},
                 ),
-                changed,
+                planned.counts,
             )
-        if locks:
+        if planned.locks:
             insert = _upsert(conn, contact_locks)
             upsert = insert.on_conflict_do_update(
                 index_elements=[contact_locks.c.id], set_={"locked_until": insert.excluded.locked_until}
             )
-            conn.execute(upsert, locks)
+            conn.execute(upsert, planned.locks)
+
+    def _update_params(self, state: ContactState) -> dict[str, Any]:
+        """The bound values of :data:`_UPDATE_ROW` for a live state."""
+        row = row_of(state, self._catalogue)
+        row["key"] = row.pop("id")
+        return row
 
     def _state_values(self, s: ContactState) -> tuple[Any, ...]:
         """A row in :data:`COLUMNS` order from a live state (ids as text, datetimes aware)."""
@@ -425,14 +456,6 @@ class ContactProjection:
                 conn.execute(contacts.insert(), params)
             return
         _executemany_sqlite(conn, rows)
-
-    def _update(self, conn: Connection, states: Sequence[ContactState]) -> None:
-        params = []
-        for state in states:
-            row = row_of(state, self._catalogue)
-            row["key"] = row.pop("id")
-            params.append(row)
-        conn.execute(_UPDATE_ROW, params)
 
 
 # Built once: building it per edit (coercing twenty bind parameters, then its cache key) cost ~0.5 ms.
