@@ -7,7 +7,9 @@ give batch handlers the state without reading every stream; :func:`rebuild` repl
 into an empty table and must produce the same rows.
 
 Bulk writes avoid per-row SQL: PostgreSQL gets binary ``COPY`` for new rows, SQLite one prepared
-``INSERT`` through ``executemany``; updates go through ``executemany`` on both.
+``INSERT`` through ``executemany``; updates go through ``executemany`` on both. A pipelined batch works
+out its row changes with :meth:`ContactProjection.plan` on the thread that decides it and hands them to
+the writing thread, which only runs :meth:`ContactProjection.write` in the append's transaction.
 """
 
 from __future__ import annotations
