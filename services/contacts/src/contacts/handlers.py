@@ -465,8 +465,7 @@ class ContactsService:
     ) -> _DecidedBatch:
         decision = decide_batch(states, command, self._catalogue)
         appends, changes = self._appends(decision, command.caller, batch_correlation(command))
-        before = {contact_id: states.get(contact_id) for contact_id in decision.events}
-        projected = self._projection.plan(changes, before)
+        projected = self._projection.plan(changes, states)
         return _DecidedBatch(command, ids, states, decision, appends, projected)
 
     def _write_chunk(self, decided: _DecidedBatch) -> BatchResult:

@@ -297,8 +297,7 @@ class ContactProjection:
         an empty or deleted stream); the other streams are read from the read model.
         """
         known: dict[str, ContactState | None] = dict(before or {})
-        streams = dict.fromkeys(event.contact_id for event, _ in changes)
-        missing = [contact_id for contact_id in streams if contact_id not in known]
+        missing = {event.contact_id for event, _ in changes}.difference(known)
         if missing:
             known.update(self.load_states(conn, missing))
         self.write(conn, self.plan(changes, known))
