@@ -113,7 +113,6 @@ def _import(
                 limits=reader_limits(None, None),
                 max_rows=None,
                 batch_rows=batch_rows,
-                overlap=contacts_url is not None,  # as system.jobs wires it for an rq worker
             )
         },
         None,

@@ -175,6 +175,18 @@ def test_every_client_raises_the_same_typed_errors(client: ContactsClient, clock
     assert bad_phone.value.field == "phone"
 
 
+def test_every_client_streams_batches_and_answers_each_in_order(client: ContactsClient) -> None:
+    rows = [ImportRow(row=n + 2, e164=f"+50688{n:06d}", name=f"Cliente {n}") for n in range(30)]
+    batches = [rows[:12], [], rows[12:], rows[:5]]
+
+    results = list(client.create_or_merge_stream(batches, "generados", PABLO, job_id="job-2"))
+
+    assert [[o.row for o in r.outcomes] for r in results] == [[row.row for row in b] for b in batches]
+    assert [r.count(Outcome.INSERTED) for r in results] == [12, 0, 18, 0]
+    assert results[3].count(Outcome.UNCHANGED) == 5
+    assert {r.job_id for r in results} == {"job-2"}
+
+
 def test_every_client_runs_batches_and_force_releases(client: ContactsClient) -> None:
     rows = [ImportRow(row=n + 2, e164=f"+50688{n:06d}", name=f"Cliente {n}") for n in range(30)]
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import uuid
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -257,6 +259,56 @@ def test_a_pipelined_batch_hands_the_gil_over_quickly_and_puts_the_interval_back
 
     assert seen == [0.0005] * 3
     assert sys.getswitchinterval() == found
+
+
+def test_a_stream_takes_the_next_batch_while_the_last_is_written_and_answers_each_in_order(
+    engine: Engine, store: EventStore, clock: FakeClock
+) -> None:
+    service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE, clock, batch_size=7)
+    sent = [[_row(n) for n in range(1, 16)], [], [_row(n) for n in range(16, 20)], [_row(3, name="Otra")]]
+    log: list[str] = []
+
+    def batches() -> Iterator[list[ImportRow]]:
+        for number, rows in enumerate(sent):
+            log.append(f"batch {number}")
+            yield rows
+
+    results = []
+    for result in service.create_or_merge_stream(batches(), "lista", PABLO, job_id="job-9"):
+        log.append(f"result {len(results)}")
+        results.append(result)
+
+    # Batch 0 is three chunks (7, 7, 1): its result comes once its last chunk is written, which is
+    # while batch 2 is decided; the empty batch 1 answers right after it, in order.
+    assert log == ["batch 0", "batch 1", "batch 2", "result 0", "result 1", "batch 3", "result 2", "result 3"]
+    assert [[o.row for o in r.outcomes] for r in results] == [[row.row for row in b] for b in sent]
+    assert [r.count(Outcome.INSERTED) for r in results] == [15, 0, 4, 0]
+    assert results[3].outcomes[0].outcome is Outcome.UPDATED
+    assert {r.job_id for r in results} == {"job-9"}
+
+
+def test_a_stream_closed_early_commits_what_it_sent_and_puts_the_process_back(
+    engine: Engine, store: EventStore, clock: FakeClock
+) -> None:
+    service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE, clock, batch_size=7)
+    queries = ContactQueries(engine, store, DEFAULT_CATALOGUE)
+    taken: list[int] = []
+
+    def batches() -> Iterator[list[ImportRow]]:
+        for first in (1, 8, 15):
+            taken.append(first)
+            yield [_row(n) for n in range(first, first + 7)]
+
+    interval = sys.getswitchinterval()
+    stream = service.create_or_merge_stream(batches(), "lista", PABLO)
+    first = next(stream)  # given once batch 1 is being written
+    stream.close()
+
+    assert first.count(Outcome.INSERTED) == 7
+    assert taken == [1, 8]
+    assert queries.stats()["total"] == 14  # batch 1 was in flight: it committed
+    assert gc.isenabled()
+    assert sys.getswitchinterval() == interval
 
 
 def test_every_event_of_one_job_shares_its_correlation_id(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -192,26 +192,30 @@ class ProcessDied(BaseException):
 
 
 class DyingClient(LocalContactsClient):
-    """The real client, but the process dies when batch number ``die_at`` is sent."""
+    """The real client, but the process dies when batch number ``die_at`` is taken from the import."""
 
     def __init__(self, inner: LocalContactsClient, die_at: int) -> None:
         self._inner = inner
         self.die_at = die_at
         self.batches = 0
 
-    def create_or_merge(
+    def create_or_merge_stream(
         self,
-        rows: Sequence[ImportRow],
+        batches: Iterable[Sequence[ImportRow]],
         list_name: str,
         caller: Caller,
         *,
         source: Source = Source.IMPORT,
         job_id: str = "",
-    ) -> BatchResult:
+    ) -> Generator[BatchResult]:
+        sent = (self.sending(rows) for rows in batches)
+        return self._inner.create_or_merge_stream(sent, list_name, caller, source=source, job_id=job_id)
+
+    def sending(self, rows: Sequence[ImportRow]) -> Sequence[ImportRow]:
         self.batches += 1
         if self.batches == self.die_at:
             raise ProcessDied
-        return self._inner.create_or_merge(rows, list_name, caller, source=source, job_id=job_id)
+        return rows
 
     def existing_phones(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
         return self._inner.existing_phones(caller, phones_e164)
@@ -228,7 +232,6 @@ def executor_for(system: ContactsSystem, client: ContactsClient, tmp_path: Path,
             limits=reader_limits(None, job.get("max_rows")),
             max_rows=job.get("max_rows"),
             batch_rows=job.get("batch_rows", 25),
-            overlap=job.get("overlap", False),
         )
 
     return JobExecutor(JobStore(system.engine), {IMPORT_JOB: run}, None, "jobs")
@@ -248,9 +251,8 @@ def submit(
     return job, upload
 
 
-@pytest.mark.parametrize("overlap", [False, True], ids=["in-process", "sender-thread"])
 def test_an_import_killed_halfway_and_run_again_ends_as_one_clean_run(
-    system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx, tmp_path: Path, overlap: bool
+    system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx, tmp_path: Path
 ) -> None:
     numbers = phones(200)
     rows: list[list[object]] = [["Teléfono", "Nombre", "Nota"]]
@@ -261,7 +263,7 @@ def test_an_import_killed_halfway_and_run_again_ends_as_one_clean_run(
     dying = DyingClient(system.client, die_at=4)
 
     with pytest.raises(ProcessDied):
-        executor_for(system, dying, tmp_path, overlap=overlap).run(job.id)
+        executor_for(system, dying, tmp_path).run(job.id)
 
     interrupted = JobStore(system.engine).get(job.id)
     assert interrupted is not None
@@ -270,7 +272,7 @@ def test_an_import_killed_halfway_and_run_again_ends_as_one_clean_run(
     written_before = len(system.contacts())
     assert 0 < written_before < 200
 
-    executor_for(system, system.client, tmp_path, overlap=overlap).run(job.id)
+    executor_for(system, system.client, tmp_path).run(job.id)
 
     retried = JobStore(system.engine).get(job.id)
     assert retried is not None
@@ -394,10 +396,10 @@ def test_cancelling_an_import_stops_it_between_batches(
     sent = threading.Event()
 
     class CancellingClient(DyingClient):
-        def create_or_merge(self, rows: Sequence[ImportRow], *args: Any, **kwargs: Any) -> BatchResult:
+        def sending(self, rows: Sequence[ImportRow]) -> Sequence[ImportRow]:
             store.request_cancel(job.id)
             sent.wait(0.15)  # slow enough for the job's next progress point to see the cancel
-            return super().create_or_merge(rows, *args, **kwargs)
+            return super().sending(rows)
 
     executor_for(system, CancellingClient(system.client, die_at=0), tmp_path, batch_rows=25).run(job.id)
 

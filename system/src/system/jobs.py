@@ -42,8 +42,6 @@ def job_functions(infra: Infrastructure, contacts: ContactsClient) -> Mapping[st
             reports_dir=reports,
             limits=limits,
             max_rows=max_rows,
-            # A worker reaches contacts over HTTP: reading the next batch overlaps the service's work.
-            overlap=infra.mode is Mode.DISTRIBUTED,
         ),
         EXPORT_JOB: lambda context: export_job(context, contacts=contacts, exports_dir=exports),
     }

@@ -8,7 +8,8 @@ domain errors. No SQLAlchemy here: the gateway imports this module.
 from __future__ import annotations
 
 import json as json_module
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
@@ -121,6 +122,19 @@ class ContactsClient(Protocol):
         job_id: str = "",
     ) -> BatchResult:
         """Create or merge rows (import, generator); one outcome per row."""
+        ...
+
+    def create_or_merge_stream(
+        self,
+        batches: Iterable[Sequence[ImportRow]],
+        list_name: str,
+        caller: Caller,
+        *,
+        source: Source = Source.IMPORT,
+        job_id: str = "",
+    ) -> Generator[BatchResult]:
+        """:meth:`create_or_merge` of each of ``batches``, one result per batch in order, the next batch
+        taken from ``batches`` while the one before is written (an import reads on meanwhile)."""
         ...
 
     def list_contacts(
@@ -279,6 +293,18 @@ class LocalContactsClient:
     ) -> BatchResult:
         """Create or merge rows."""
         return self._service.create_or_merge(rows, list_name, caller, source=source, job_id=job_id)
+
+    def create_or_merge_stream(
+        self,
+        batches: Iterable[Sequence[ImportRow]],
+        list_name: str,
+        caller: Caller,
+        *,
+        source: Source = Source.IMPORT,
+        job_id: str = "",
+    ) -> Generator[BatchResult]:
+        """One pipeline of the service's chunks through every batch."""
+        return self._service.create_or_merge_stream(batches, list_name, caller, source=source, job_id=job_id)
 
     def list_contacts(
         self,
@@ -515,6 +541,27 @@ class HttpContactsClient:
             "job_id": job_id,
         }
         return BatchResult.from_data(self._call("POST", "/contacts/batch", caller, json=body))
+
+    def create_or_merge_stream(
+        self,
+        batches: Iterable[Sequence[ImportRow]],
+        list_name: str,
+        caller: Caller,
+        *,
+        source: Source = Source.IMPORT,
+        job_id: str = "",
+    ) -> Generator[BatchResult]:
+        """Each batch posted from a sending thread while the caller makes the next; one in flight."""
+        with ThreadPoolExecutor(1, thread_name_prefix="contacts-send") as sender:
+            in_flight: Future[BatchResult] | None = None
+            for rows in batches:
+                if in_flight is not None:
+                    yield in_flight.result()
+                in_flight = sender.submit(
+                    self.create_or_merge, rows, list_name, caller, source=source, job_id=job_id
+                )
+            if in_flight is not None:
+                yield in_flight.result()
 
     def list_contacts(
         self,

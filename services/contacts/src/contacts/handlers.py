@@ -25,10 +25,11 @@ import gc
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -159,6 +160,14 @@ class _DecidedBatch:
     decision: BatchDecision
     appends: list[StreamAppend]
     projected: ReadModelChanges
+
+
+@dataclass(slots=True)
+class _BatchOutcomes:
+    """A batch of a stream being written: its chunks not yet committed and the outcomes of those that are."""
+
+    chunks_left: int
+    outcomes: list[RowOutcome] = field(default_factory=list)
 
 
 @functools.lru_cache(maxsize=64)
@@ -390,9 +399,44 @@ class ContactsService:
         """Create or merge every row (import, generator), thousands per transaction; one outcome per row.
 
         Idempotent: rows that change nothing append nothing, so re-running the same rows changes nothing.
-        Chunks are pipelined: while one chunk is written (mostly database time), this thread decides the
-        next; a chunk decided on states that moved meanwhile is caught by the expected versions and
-        decided again under the append lock.
+        A few rows are one transaction; more are pipelined as :meth:`create_or_merge_stream` pipelines them.
+        """
+        if len(rows) >= _BULK_ROWS or len(rows) > self._batch_size:
+            (result,) = self.create_or_merge_stream([rows], list_name, caller, source=source, job_id=job_id)
+            return result
+        command = CreateOrMergeContacts(
+            caller=caller,
+            now=self._clock(),
+            rows=tuple(rows),
+            list_name=list_name,
+            source=source,
+            job_id=job_id,
+        )
+        if not rows:
+            authorise_batch(command)
+            return BatchResult(job_id=job_id)
+        return self.handle_batch(command)
+
+    def create_or_merge_stream(
+        self,
+        batches: Iterable[Sequence[ImportRow]],
+        list_name: str,
+        caller: Caller,
+        *,
+        source: Source = Source.IMPORT,
+        job_id: str = "",
+    ) -> Generator[BatchResult]:
+        """Create or merge the rows of each of ``batches``; one result per batch, in order, once written.
+
+        Every batch goes through one pipeline of chunks (transactions of the service's batch size): while
+        one chunk is written (mostly database time, on a writing thread) this thread decides the next, and
+        once a batch is decided it asks ``batches`` for the next one, so an import reads and classifies its
+        next rows while the last chunk of the batch before is written. A chunk decided on states that moved
+        meanwhile is caught by the expected versions and decided again under the append lock.
+
+        While the stream is open the process works as in any large batch (collector paused, quick GIL
+        hand-offs). Closing it early, or an error from ``batches``, lets the chunk being written commit;
+        every batch before it was committed too, and a retry finds those rows unchanged.
         """
         authorise_batch(
             CreateOrMergeContacts(
@@ -400,7 +444,7 @@ class ContactsService:
             )
         )
 
-        def chunk(start: int) -> CreateOrMergeContacts:
+        def chunk(rows: Sequence[ImportRow], start: int) -> CreateOrMergeContacts:
             return CreateOrMergeContacts(
                 caller=caller,
                 now=self._clock(),
@@ -410,10 +454,18 @@ class ContactsService:
                 job_id=job_id,
             )
 
-        starts = range(0, len(rows), self._batch_size)
-        if len(starts) <= 1 and len(rows) < _BULK_ROWS:
-            return self.handle_batch(chunk(0)) if rows else BatchResult(job_id=job_id)
-        outcomes: list[RowOutcome] = []
+        batches_open: deque[_BatchOutcomes] = deque()  # in order, each until its result is given
+        chunk_owners: deque[_BatchOutcomes] = deque()  # the batch of each chunk submitted, in order
+
+        def written(result: BatchResult) -> None:
+            owner = chunk_owners.popleft()
+            owner.outcomes.extend(result.outcomes)
+            owner.chunks_left -= 1
+
+        def finished() -> Generator[BatchResult]:
+            while batches_open and batches_open[0].chunks_left == 0:
+                yield BatchResult(outcomes=tuple(batches_open.popleft().outcomes), job_id=job_id)
+
         try:
             with (
                 _collector_paused(),
@@ -422,18 +474,25 @@ class ContactsService:
             ):
                 pending: Future[BatchResult] | None = None
                 previous: _DecidedBatch | None = None
-                for start in starts:
-                    decided = self._decide_chunk(chunk(start), previous)
-                    if pending is not None:
-                        outcomes.extend(pending.result().outcomes)
-                    pending = writer.submit(self._write_chunk, decided)
-                    previous = decided
-                assert pending is not None
-                outcomes.extend(pending.result().outcomes)
+                for rows in batches:
+                    starts = range(0, len(rows), self._batch_size)
+                    batch = _BatchOutcomes(chunks_left=len(starts))
+                    batches_open.append(batch)
+                    for start in starts:
+                        decided = self._decide_chunk(chunk(rows, start), previous)
+                        if pending is not None:
+                            written(pending.result())
+                        pending = writer.submit(self._write_chunk, decided)
+                        chunk_owners.append(batch)
+                        previous = decided
+                        yield from finished()
+                    yield from finished()
+                if pending is not None:
+                    written(pending.result())
+                yield from finished()
         finally:
             # Also after a failed chunk: the chunks before it are committed and left upkeep behind.
             self._projection.settle(self._engine)
-        return BatchResult(outcomes=tuple(outcomes), job_id=job_id)
 
     def handle_batch(self, command: CreateOrMergeContacts) -> BatchResult:
         """Decide and write one batch command in one transaction (no chunking)."""

@@ -7,9 +7,9 @@ Two streamed passes over the file:
 2. **import**: every row is classified (fast phone path). A row whose phone appears once goes straight
    into the next batch; the rows of a repeated phone are merged (later non-empty fields win) and sent
    once, when its last occurrence has been read. Batches of ``batch_rows`` go to
-   ``ContactsClient.create_or_merge`` (from a sender thread while the next batch is read, when contacts
-   runs in another process); each row's outcome (inserted, updated, unchanged, rejected + reason) is
-   counted into the report.
+   ``ContactsClient.create_or_merge_stream``, which takes the next batch while the one before is written
+   (the service's own pipeline in one process, a sending thread over HTTP); each row's outcome
+   (inserted, updated, unchanged, rejected + reason) is counted into the report.
 
 Repeats are merged before sending because, sent row by row, a phone typed twice with two different
 names would be written twice on every run (first name, then the second), so re-importing the file would
@@ -26,16 +26,17 @@ shows a preview of the first rows.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import time
 import unicodedata
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from contacts.client import ContactsClient
 from contacts.commands import BatchResult, Caller, Outcome, Source
@@ -83,8 +84,6 @@ _SCAN_PROGRESS_EVERY = 20_000
 # Title and blank rows a sheet may have above and between its data, beyond the data-row limit.
 _ROW_SLACK = 1_000
 
-R = TypeVar("R")
-
 
 @dataclass(frozen=True, slots=True)
 class ImportProgress:
@@ -116,9 +115,6 @@ class ImportOptions:
     max_rows: int | None = None
     limits: ReaderLimits = field(default_factory=ReaderLimits)
     batch_rows: int = DEFAULT_BATCH_ROWS
-    # Send each batch from a background thread while the next is read. Worth it only when contacts runs
-    # in another process (distributed mode): in one process both halves are Python and share the GIL.
-    overlap: bool = False
 
 
 def reader_limits(max_upload_bytes: int | None, max_rows: int | None) -> ReaderLimits:
@@ -310,6 +306,17 @@ def _preview_entry(item: ImportRow | RejectedRow, first: int | None) -> dict[str
     }
 
 
+def _batches(feed: Iterable[ImportRow], size: int) -> Iterator[list[BatchRow]]:
+    batch: list[BatchRow] = []
+    for row in feed:
+        batch.append(_batch_row(row))
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def _batch_row(row: ImportRow) -> BatchRow:
     return BatchRow(
         row=row.row,
@@ -325,38 +332,6 @@ def _batch_row(row: ImportRow) -> BatchRow:
     )
 
 
-class _Sender(Generic[R]):
-    """Runs ``send`` on one background thread: one batch in flight while the caller reads the next."""
-
-    def __init__(
-        self, send: Callable[[list[BatchRow]], R], done: Callable[[list[BatchRow], R], None], threaded: bool
-    ) -> None:
-        self._send = send
-        self._done = done
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="import-send") if threaded else None
-        self._pending: tuple[list[BatchRow], Future[R]] | None = None
-
-    def submit(self, rows: list[BatchRow]) -> None:
-        """Send ``rows`` once the batch before them is answered (and counted)."""
-        self.wait()
-        if self._pool is None:
-            self._done(rows, self._send(rows))
-            return
-        self._pending = (rows, self._pool.submit(self._send, rows))
-
-    def wait(self) -> None:
-        """Wait for the batch in flight and count its answer."""
-        if self._pending is not None:
-            rows, future = self._pending
-            self._pending = None
-            self._done(rows, future.result())
-
-    def close(self) -> None:
-        """Let a batch in flight finish (it is one transaction), without counting it."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-
-
 def _run(
     table: Iterable[Row],
     headers: HeaderMap,
@@ -364,8 +339,6 @@ def _run(
     caller: Caller,
     options: ImportOptions,
     progress: ProgressCallback,
-    *,
-    threaded: bool,
 ) -> _Tally:
     """Both passes over ``table`` (iterable twice) with the writes or lookups of ``options``."""
     scan = scan_phones(
@@ -378,35 +351,26 @@ def _run(
     tally = _Tally(options.dry_run)
     phase = "classifying" if options.dry_run else "importing"
     progress(tally.progress(phase, total))
-    sender: _Sender[Any]
-    if options.dry_run:
-        sender = _Sender(
-            lambda rows: contacts.existing_phones(caller, [row.e164 for row in rows]),
-            tally.count_classified,
-            threaded,
-        )
-    else:
-        sender = _Sender(
-            lambda rows: contacts.create_or_merge(
-                rows, options.list_name, caller, source=Source.IMPORT, job_id=options.job_id
-            ),
-            tally.count_written,
-            threaded,
-        )
     feed = _feed(classify_rows(table, headers, max_rows=options.max_rows), scan.repeats, tally)
-    try:
-        batch: list[BatchRow] = []
-        for row in feed:
-            batch.append(_batch_row(row))
-            if len(batch) >= options.batch_rows:
-                sender.submit(batch)
-                batch = []
+    if options.dry_run:
+        for rows in _batches(feed, options.batch_rows):
+            tally.count_classified(rows, contacts.existing_phones(caller, [row.e164 for row in rows]))
+            progress(tally.progress(phase, total))
+    else:
+        sent: deque[list[BatchRow]] = deque()
+
+        def batches() -> Iterator[list[BatchRow]]:
+            for rows in _batches(feed, options.batch_rows):
+                sent.append(rows)
+                yield rows
+
+        results = contacts.create_or_merge_stream(
+            batches(), options.list_name, caller, source=Source.IMPORT, job_id=options.job_id
+        )
+        with contextlib.closing(results):
+            for result in results:
+                tally.count_written(sent.popleft(), result)
                 progress(tally.progress(phase, total))
-        if batch:
-            sender.submit(batch)
-        sender.wait()
-    finally:
-        sender.close()
     if options.dry_run:
         _resolve_preview(tally, contacts, caller)
     progress(tally.progress("done", total))
@@ -434,7 +398,7 @@ def run_import(
     table = open_rows(path, options.limits, options.sheet)
     headers = detect_headers(table)
     progress(ImportProgress("checking", 0, 0, 0, 0))
-    tally = _run(table, headers, contacts, caller, options, progress, threaded=options.overlap)
+    tally = _run(table, headers, contacts, caller, options, progress)
     report = tally.report(
         options.source_name or path.name, options.list_name, headers, _file_info(table, headers)
     )
@@ -490,7 +454,7 @@ def import_records(
         if not any(cell_text(cell) for cell in row):
             empty.append(RowIssue(number, "", "El registro está vacío: falta el teléfono."))
     options = ImportOptions(list_name=list_name, dry_run=dry_run, source_name="JSON")
-    tally = _run(table, headers, contacts, caller, options, _silent, threaded=False)
+    tally = _run(table, headers, contacts, caller, options, _silent)
     tally.errors.extend(empty)
     tally.read += len(empty)
     report = tally.report("JSON", list_name, headers, {"kind": "json"})
@@ -567,7 +531,6 @@ def import_job(
     limits: ReaderLimits,
     max_rows: int | None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
-    overlap: bool = False,
 ) -> dict[str, Any]:
     """Run the import in ``context.params``; the report is returned and written to ``reports_dir``.
 
@@ -587,7 +550,6 @@ def import_job(
         max_rows=max_rows,
         limits=limits,
         batch_rows=batch_rows,
-        overlap=overlap,
     )
 
     def progress(step: ImportProgress) -> None:
