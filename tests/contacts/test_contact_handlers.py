@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -25,9 +26,9 @@ from contacts.errors import (
 )
 from contacts.events import ContactCreated, ContactLocked
 from contacts.handlers import ContactsService, event_data
-from contacts.projection import ids_match
+from contacts.projection import ContactProjection, ids_match
 from contacts.queries import ContactQueries
-from contacts.schema import SEARCH_TABLE
+from contacts.schema import SEARCH_INDEX, SEARCH_TABLE
 from contacts.statuses import DEFAULT_CATALOGUE
 from contacts.views import ContactFilters
 from kernel.store import EventStore
@@ -494,3 +495,31 @@ def test_only_uuids_go_into_the_postgres_id_array(engine: Engine) -> None:
         pytest.skip("PostgreSQL array literal only")
     with engine.connect() as conn, pytest.raises(ValueError, match="uuids"):
         ids_match(conn, ["8c1f0000-0000-0000-0000-000000000000}", '{"x'])
+
+
+def test_a_bulk_on_postgres_merges_the_trigram_pending_list_beside_its_writes(
+    engine: Engine, service: ContactsService, queries: ContactQueries
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL trigram index only")
+    service.create_or_merge([_row(n, name=f"Cliente {n}") for n in range(1, 40)], "lista", LAURA)
+    projection = ContactProjection(DEFAULT_CATALOGUE)
+    merge = sa.text("SELECT gin_clean_pending_list(CAST(:index AS regclass))").bindparams(index=SEARCH_INDEX)
+
+    with projection.bulk_upkeep(engine, merge_every=0.01) as merger:
+        assert merger is not None
+        deadline = time.monotonic() + 10
+        while merger.merged_pages == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        merged_beside = merger.merged_pages
+    with engine.begin() as conn:
+        projection.prepare_bulk(conn)
+        bulk_limit = conn.exec_driver_sql("SHOW gin_pending_list_limit").scalar_one()
+        left = conn.execute(merge).scalar_one()
+    with engine.connect() as conn:
+        limit_after = conn.exec_driver_sql("SHOW gin_pending_list_limit").scalar_one()
+
+    assert merged_beside > 0
+    assert left == 0  # what the merger had not merged, settle did
+    assert (bulk_limit, limit_after) == ("64MB", "4MB")  # only inside a bulk chunk's transaction
+    assert [c.name for c in queries.list_contacts(ContactFilters(q="cliente 17")).items] == ["Cliente 17"]

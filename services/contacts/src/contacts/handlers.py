@@ -466,33 +466,30 @@ class ContactsService:
             while batches_open and batches_open[0].chunks_left == 0:
                 yield BatchResult(outcomes=tuple(batches_open.popleft().outcomes), job_id=job_id)
 
-        try:
-            with (
-                _collector_paused(),
-                _quick_handoffs(),
-                ThreadPoolExecutor(1, thread_name_prefix="contacts-batch") as writer,
-            ):
-                pending: Future[BatchResult] | None = None
-                previous: _DecidedBatch | None = None
-                for rows in batches:
-                    starts = range(0, len(rows), self._batch_size)
-                    batch = _BatchOutcomes(chunks_left=len(starts))
-                    batches_open.append(batch)
-                    for start in starts:
-                        decided = self._decide_chunk(chunk(rows, start), previous)
-                        if pending is not None:
-                            written(pending.result())
-                        pending = writer.submit(self._write_chunk, decided)
-                        chunk_owners.append(batch)
-                        previous = decided
-                        yield from finished()
+        with (
+            self._projection.bulk_upkeep(self._engine),
+            _collector_paused(),
+            _quick_handoffs(),
+            ThreadPoolExecutor(1, thread_name_prefix="contacts-batch") as writer,
+        ):
+            pending: Future[BatchResult] | None = None
+            previous: _DecidedBatch | None = None
+            for rows in batches:
+                starts = range(0, len(rows), self._batch_size)
+                batch = _BatchOutcomes(chunks_left=len(starts))
+                batches_open.append(batch)
+                for start in starts:
+                    decided = self._decide_chunk(chunk(rows, start), previous)
+                    if pending is not None:
+                        written(pending.result())
+                    pending = writer.submit(self._write_chunk, decided)
+                    chunk_owners.append(batch)
+                    previous = decided
                     yield from finished()
-                if pending is not None:
-                    written(pending.result())
                 yield from finished()
-        finally:
-            # Also after a failed chunk: the chunks before it are committed and left upkeep behind.
-            self._projection.settle(self._engine)
+            if pending is not None:
+                written(pending.result())
+            yield from finished()
 
     def handle_batch(self, command: CreateOrMergeContacts) -> BatchResult:
         """Decide and write one batch command in one transaction (no chunking)."""
