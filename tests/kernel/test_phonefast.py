@@ -7,7 +7,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from kernel.phone import InvalidPhone, Phone, parse_phone
-from kernel.phonefast import PhoneNormaliser, normalise_fast, parse_phone_fast
+from kernel.phonefast import PhoneNormaliser, normalise_fast, parse_phone_fast, same_number_key
 
 Outcome = Phone | tuple[str, str]
 
@@ -201,6 +201,41 @@ def test_generated_excel_numbers_match_parse_phone(raw: float) -> None:
 def test_generated_costa_rican_numbers_as_excel_floats_match_parse_phone(n: int) -> None:
     assert fast(float(n)) == reference(float(n))
     assert fast(f"{n // 10_000}-{n % 10_000:04d}") == reference(f"{n // 10_000}-{n % 10_000:04d}")
+
+
+def key_agrees(raw: object) -> bool:
+    """``same_number_key`` is the E.164 of a valid phone, and of no valid phone otherwise (or None)."""
+    key = same_number_key(raw)
+    expected = reference(raw)
+    if isinstance(expected, Phone):
+        return key == expected.e164
+    return key is None or not isinstance(reference(key), Phone)
+
+
+def test_the_same_number_key_of_every_four_digit_prefix_in_every_shape_is_its_e164_or_no_numbers() -> None:
+    disagreeing = []
+    for prefix in range(10_000):
+        a = f"{prefix:04d}"
+        b = f"{(prefix * 7919) % 10_000:04d}"
+        for raw in (a + b, SHAPES[prefix % len(SHAPES)].format(a=a, b=b), float(a + b)):
+            if not key_agrees(raw):
+                disagreeing.append(raw)
+    assert disagreeing == []
+
+
+@given(
+    st.one_of(
+        phone_like(),
+        st.text(alphabet="0123456789+-. ()x", max_size=20),
+        st.integers(min_value=-(10**12), max_value=10**12),
+        st.floats(allow_nan=True),
+        st.sampled_from(TRICKY),
+    )
+)
+@settings(max_examples=1500, deadline=None)
+@example("50612345678")
+def test_the_same_number_key_of_any_input_is_its_e164_or_no_numbers(raw: object) -> None:
+    assert key_agrees(raw)
 
 
 def test_a_kolbi_mobile_has_its_operator_and_national_form() -> None:

@@ -36,7 +36,7 @@ from kernel.phone import (
     parse_phone,
 )
 
-__all__ = ["PhoneNormaliser", "normalise_fast", "parse_phone_fast"]
+__all__ = ["PhoneNormaliser", "normalise_fast", "parse_phone_fast", "same_number_key"]
 
 _NATIONAL_LENGTH = 8
 _INVALID_REASON = "número no válido según el plan de numeración"
@@ -111,6 +111,22 @@ class PhoneNormaliser:
             operator=operator,
         )
 
+    def same_number_key(self, raw: object) -> str | None:
+        """A key shared by every ``raw`` that normalises to the same valid number, found without checking
+        validity: for a Costa Rican shape ``+506`` and its eight digits, else the parsed E.164 (None
+        when invalid). A Costa Rican shape that is not a valid number gets the key of no valid number,
+        because the normaliser gives ``+506`` plus the shape's digits exactly when those are valid.
+        About four times cheaper than :meth:`__call__`: counting a file's repeated phones needs no more.
+        """
+        text = clean_raw(raw)
+        if len(text) == _NATIONAL_LENGTH and text.isdigit() and text.isascii():
+            return "+506" + text
+        shape = _SHAPE.fullmatch(text)
+        if shape is not None:
+            return "+506" + shape.group(1).translate(_SEPARATORS)
+        result = _slow(raw)
+        return None if isinstance(result, InvalidPhone) else result.e164
+
     def _number_type(self, national: str) -> int | None:
         """Type as ``phonenumbers.number_type`` would say; ``None`` when outside the general pattern."""
         if not self._general(national):
@@ -180,6 +196,11 @@ def _default() -> PhoneNormaliser:
 def normalise_fast(raw: object) -> Phone | InvalidPhone:
     """Same answer as ``parse_phone(raw)`` (region CR), returned instead of raised; fast for CR shapes."""
     return _default()(raw)
+
+
+def same_number_key(raw: object) -> str | None:
+    """:meth:`PhoneNormaliser.same_number_key` of the shared normaliser."""
+    return _default().same_number_key(raw)
 
 
 def parse_phone_fast(raw: object) -> Phone:

@@ -49,7 +49,6 @@ from importexport.report import ImportReport, MergedRow, RowIssue, write_report_
 from importexport.rows import (
     DuplicateTracker,
     ImportRow,
-    Normaliser,
     RejectedRow,
     cell_text,
     classify_rows,
@@ -57,8 +56,7 @@ from importexport.rows import (
 )
 from importexport.writers import COSTA_RICA_TIME
 from kernel.jobs import JobContext, JobFailed
-from kernel.phone import InvalidPhone
-from kernel.phonefast import normalise_fast
+from kernel.phonefast import same_number_key
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",
@@ -138,7 +136,10 @@ def import_list_name(source_name: str, now: datetime | None = None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Scan:
-    """What the first pass learnt: data rows, and occurrences of every phone seen more than once."""
+    """What the first pass learnt: data rows, and occurrences of every phone seen more than once.
+
+    ``repeats`` is keyed by :func:`~kernel.phonefast.same_number_key`: a valid phone's E.164.
+    """
 
     data_rows: int
     repeats: dict[str, int]
@@ -147,11 +148,15 @@ class Scan:
 def scan_phones(
     table: Iterable[Row],
     headers: HeaderMap,
-    normalise: Normaliser = normalise_fast,
     max_rows: int | None = None,
     progress: Callable[[int], None] | None = None,
+    same_number: Callable[[Cell], str | None] = same_number_key,
 ) -> Scan:
-    """Count data rows (refusing past ``max_rows``) and repeated phones, reading only the phone cell."""
+    """Count data rows (refusing past ``max_rows``) and repeated phones, reading only the phone cell.
+
+    Phones are compared by ``same_number`` (equal for every way of typing one valid number), not fully
+    normalised: the import pass does that, and only the repeats of valid phones are ever looked up.
+    """
     phone_col = headers.phone
     skip = headers.row_index
     seen: set[str] = set()
@@ -175,14 +180,13 @@ def scan_phones(
             progress(data_rows)
         if blank:
             continue
-        result = normalise(value)
-        if isinstance(result, InvalidPhone):
+        key = same_number(value)
+        if key is None:
             continue
-        e164 = result.e164
-        if e164 in seen:
-            repeats[e164] = repeats.get(e164, 1) + 1
+        if key in seen:
+            repeats[key] = repeats.get(key, 1) + 1
         else:
-            seen.add(e164)
+            seen.add(key)
     return Scan(data_rows, repeats)
 
 
