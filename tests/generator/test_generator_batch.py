@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -52,6 +52,18 @@ class ContactsStandIn:
             self.phones.add(row.e164)
             outcomes.append(RowOutcome(row=row.row, e164=row.e164, outcome=outcome, contact_id=row.e164))
         return BatchResult(outcomes=tuple(outcomes), job_id=job_id)
+
+    def create_or_merge_stream(
+        self,
+        batches: Iterable[Sequence[ImportRow]],
+        list_name: str,
+        caller: Caller,
+        *,
+        source: Source = Source.IMPORT,
+        job_id: str = "",
+    ) -> Generator[BatchResult]:
+        for rows in batches:
+            yield self.create_or_merge(rows, list_name, caller, source=source, job_id=job_id)
 
 
 def client(stand_in: ContactsStandIn) -> ContactsClient:

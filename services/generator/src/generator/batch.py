@@ -1,14 +1,15 @@
 """One generation request end to end: draw numbers clear of existing contacts, then save them as contacts.
 
 The gateway (up to 1,000 numbers, answered at once), the ``generate`` job (up to 1,000,000) and the
-``callmanager generate`` command all run :func:`run_generation`. Saving goes through the contacts
-service's batch command (``ContactsClient.create_or_merge`` with ``Source.GENERATOR``) a slice at a time,
-so a million numbers stream into the store with progress after every slice, and the existence check asks
+``callmanager generate`` command all run :func:`run_generation`. Saving streams slices through the
+contacts service's batch command (``ContactsClient.create_or_merge_stream``, ``Source.GENERATOR``), so a
+million numbers go into the store with progress after every slice, and the existence check asks
 the contacts read model in slices too (one HTTP request per slice in distributed mode).
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -146,28 +147,29 @@ def save_numbers(
     batch: int = SAVE_BATCH,
     progress: Progress = _no_progress,
 ) -> SaveReport:
-    """Create a contact (list ``list_name``, operator set) per number, ``batch`` rows per batch command."""
+    """Create a contact (list ``list_name``, operator set) per number, ``batch`` rows per batch command.
+
+    The slices go through one ``create_or_merge_stream``: the next is made while the last is written.
+    """
     inserted = merged = rejected = 0
     errors: list[Mapping[str, Any]] = []
     total = len(result.numbers)
-    for start in range(0, total, batch):
-        answer = contacts.create_or_merge(
-            contact_rows(result, start, start + batch),
-            list_name,
-            caller,
-            source=Source.GENERATOR,
-            job_id=job_id,
-        )
-        for row in answer.outcomes:
-            if row.outcome is Outcome.INSERTED:
-                inserted += 1
-            elif row.outcome is Outcome.REJECTED:
-                rejected += 1
-                if len(errors) < _KEPT_ERRORS:
-                    errors.append({"row": row.row, "message": row.reason})
-            else:
-                merged += 1
-        progress("saving", min(start + batch, total), total)
+    slices = (contact_rows(result, start, start + batch) for start in range(0, total, batch))
+    answers = contacts.create_or_merge_stream(
+        slices, list_name, caller, source=Source.GENERATOR, job_id=job_id
+    )
+    with contextlib.closing(answers):
+        for answer in answers:
+            for row in answer.outcomes:
+                if row.outcome is Outcome.INSERTED:
+                    inserted += 1
+                elif row.outcome is Outcome.REJECTED:
+                    rejected += 1
+                    if len(errors) < _KEPT_ERRORS:
+                        errors.append({"row": row.row, "message": row.reason})
+                else:
+                    merged += 1
+            progress("saving", inserted + merged + rejected, total)
     return SaveReport(inserted, merged, rejected, tuple(errors))
 
 
