@@ -288,6 +288,22 @@ def test_a_stream_takes_the_next_batch_while_the_last_is_written_and_answers_eac
     assert {r.job_id for r in results} == {"job-9"}
 
 
+def test_a_stream_of_one_small_batch_is_one_transaction_without_the_pipeline(
+    engine: Engine, store: EventStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE, clock, batch_size=7)
+
+    def pipelined(decided: object) -> object:
+        raise AssertionError("a short import needs no writing thread")
+
+    monkeypatch.setattr(service, "_write_chunk", pipelined)
+
+    (result,) = service.create_or_merge_stream([[_row(n) for n in range(1, 6)]], "lista", PABLO)
+
+    assert result.count(Outcome.INSERTED) == 5
+    assert list(service.create_or_merge_stream([], "lista", PABLO)) == []
+
+
 def test_a_stream_closed_early_commits_what_it_sent_and_puts_the_process_back(
     engine: Engine, store: EventStore, clock: FakeClock
 ) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 import sys
 import threading
 import uuid
@@ -162,12 +163,40 @@ class _DecidedBatch:
     projected: ReadModelChanges
 
 
+def _small(rows: Sequence[ImportRow], batch_size: int) -> bool:
+    """Few enough rows for one transaction without the pipeline (and its upkeep) of a bulk write."""
+    return len(rows) < _BULK_ROWS and len(rows) <= batch_size
+
+
 @dataclass(slots=True)
 class _BatchOutcomes:
     """A batch of a stream being written: its chunks not yet committed and the outcomes of those that are."""
 
     chunks_left: int
     outcomes: list[RowOutcome] = field(default_factory=list)
+
+
+class _ResultsInOrder:
+    """The results of a stream's batches, each given once its last chunk is written, in batch order."""
+
+    def __init__(self, job_id: str) -> None:
+        self._job_id = job_id
+        self._open: deque[_BatchOutcomes] = deque()
+
+    def expect(self, chunks: int) -> None:
+        """A batch of ``chunks`` chunks joins the stream."""
+        self._open.append(_BatchOutcomes(chunks))
+
+    def written(self, result: BatchResult) -> None:
+        """The next chunk is committed: chunks commit in order, so it is the earliest open batch's."""
+        batch = next(batch for batch in self._open if batch.chunks_left)
+        batch.outcomes.extend(result.outcomes)
+        batch.chunks_left -= 1
+
+    def finished(self) -> Iterator[BatchResult]:
+        """The results of the batches now wholly written, in order (an empty batch's when its turn comes)."""
+        while self._open and self._open[0].chunks_left == 0:
+            yield BatchResult(outcomes=tuple(self._open.popleft().outcomes), job_id=self._job_id)
 
 
 @functools.lru_cache(maxsize=64)
@@ -401,8 +430,8 @@ class ContactsService:
         Idempotent: rows that change nothing append nothing, so re-running the same rows changes nothing.
         A few rows are one transaction; more are pipelined as :meth:`create_or_merge_stream` pipelines them.
         """
-        if len(rows) >= _BULK_ROWS or len(rows) > self._batch_size:
-            (result,) = self.create_or_merge_stream([rows], list_name, caller, source=source, job_id=job_id)
+        if not _small(rows, self._batch_size):
+            (result,) = self._pipelined([rows], list_name, caller, source=source, job_id=job_id)
             return result
         command = CreateOrMergeContacts(
             caller=caller,
@@ -436,8 +465,32 @@ class ContactsService:
 
         While the stream is open the process works as in any large batch (collector paused, quick GIL
         hand-offs). Closing it early, or an error from ``batches``, lets the chunk being written commit;
-        every batch before it was committed too, and a retry finds those rows unchanged.
+        every batch before it was committed too, and a retry finds those rows unchanged. A stream of one
+        small batch (a short file, a JSON import) is one transaction, without the pipeline's threads.
         """
+        remaining = iter(batches)
+        first = next(remaining, None)
+        if first is None:
+            return
+        second = next(remaining, None) if _small(first, self._batch_size) else None
+        if second is None and _small(first, self._batch_size):
+            yield self.create_or_merge(first, list_name, caller, source=source, job_id=job_id)
+            return
+        taken = [first] if second is None else [first, second]
+        yield from self._pipelined(
+            itertools.chain(taken, remaining), list_name, caller, source=source, job_id=job_id
+        )
+
+    def _pipelined(
+        self,
+        batches: Iterable[Sequence[ImportRow]],
+        list_name: str,
+        caller: Caller,
+        *,
+        source: Source,
+        job_id: str,
+    ) -> Generator[BatchResult]:
+        """:meth:`create_or_merge_stream` through the pipeline of chunks."""
         authorise_batch(
             CreateOrMergeContacts(
                 caller=caller, now=self._clock(), rows=(), list_name=list_name, source=source, job_id=job_id
@@ -454,18 +507,7 @@ class ContactsService:
                 job_id=job_id,
             )
 
-        batches_open: deque[_BatchOutcomes] = deque()  # in order, each until its result is given
-        chunk_owners: deque[_BatchOutcomes] = deque()  # the batch of each chunk submitted, in order
-
-        def written(result: BatchResult) -> None:
-            owner = chunk_owners.popleft()
-            owner.outcomes.extend(result.outcomes)
-            owner.chunks_left -= 1
-
-        def finished() -> Generator[BatchResult]:
-            while batches_open and batches_open[0].chunks_left == 0:
-                yield BatchResult(outcomes=tuple(batches_open.popleft().outcomes), job_id=job_id)
-
+        results = _ResultsInOrder(job_id)
         with (
             self._projection.bulk_upkeep(self._engine),
             _collector_paused(),
@@ -476,20 +518,18 @@ class ContactsService:
             previous: _DecidedBatch | None = None
             for rows in batches:
                 starts = range(0, len(rows), self._batch_size)
-                batch = _BatchOutcomes(chunks_left=len(starts))
-                batches_open.append(batch)
+                results.expect(len(starts))
                 for start in starts:
                     decided = self._decide_chunk(chunk(rows, start), previous)
                     if pending is not None:
-                        written(pending.result())
+                        results.written(pending.result())
                     pending = writer.submit(self._write_chunk, decided)
-                    chunk_owners.append(batch)
                     previous = decided
-                    yield from finished()
-                yield from finished()
+                    yield from results.finished()
+                yield from results.finished()
             if pending is not None:
-                written(pending.result())
-            yield from finished()
+                results.written(pending.result())
+            yield from results.finished()
 
     def handle_batch(self, command: CreateOrMergeContacts) -> BatchResult:
         """Decide and write one batch command in one transaction (no chunking)."""
