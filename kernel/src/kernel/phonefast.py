@@ -185,7 +185,9 @@ def _slow(raw: object) -> Phone | InvalidPhone:
     try:
         return parse_phone(raw)
     except InvalidPhone as exc:
-        return exc
+        # A fresh one, without the raised one's traceback: that holds the parser's frames in a reference
+        # cycle (9 objects a rejected phone), which only the collector frees, and bulk imports pause it.
+        return InvalidPhone(exc.raw, exc.reason)
 
 
 @functools.cache
