@@ -472,11 +472,12 @@ class ContactsService:
         first = next(remaining, None)
         if first is None:
             return
-        second = next(remaining, None) if _small(first, self._batch_size) else None
-        if second is None and _small(first, self._batch_size):
-            yield self.create_or_merge(first, list_name, caller, source=source, job_id=job_id)
-            return
-        taken = [first] if second is None else [first, second]
+        taken = [first]
+        if _small(first, self._batch_size):
+            taken += itertools.islice(remaining, 1)  # is there more to come?
+            if len(taken) == 1:
+                yield self.create_or_merge(first, list_name, caller, source=source, job_id=job_id)
+                return
         yield from self._pipelined(
             itertools.chain(taken, remaining), list_name, caller, source=source, job_id=job_id
         )
