@@ -343,6 +343,13 @@ def decide_import_row(
     """Create or merge one row into its phone's contact (``state`` None when new); bad rows are rejected."""
     authorise_batch(batch)
     _check_command(batch)
+    return _decide_row(state, row, batch, catalogue)
+
+
+def _decide_row(
+    state: ContactState | None, row: ImportRow, batch: CreateOrMergeContacts, catalogue: Catalogue
+) -> RowDecision:
+    """:func:`decide_import_row` once the batch is authorised and checked."""
     live = state if state is not None and not state.deleted else None
     try:
         clean = _clean_row(row, catalogue)
@@ -396,6 +403,7 @@ def decide_batch(
 ) -> BatchDecision:
     """Decide every row against ``states`` (by contact id; absent = new), folding repeated phones in order."""
     authorise_batch(batch)
+    _check_command(batch)
     current: dict[str, ContactState | None] = {}
     events: dict[str, list[ContactEvent]] = {}
     expected: dict[str, int] = {}
@@ -408,7 +416,7 @@ def decide_batch(
         if contact_id not in current:
             current[contact_id] = states.get(contact_id)
         state = current[contact_id]
-        decision = decide_import_row(state, row, batch, catalogue)
+        decision = _decide_row(state, row, batch, catalogue)
         outcomes.append(decision.outcome)
         if decision.events:
             expected.setdefault(contact_id, state.version if state is not None else 0)
@@ -636,8 +644,9 @@ def _age(state: ContactState | None, command: AgeStatus, catalogue: Catalogue) -
     return _status_change(state, target, StatusReason.AGEING, command.now)
 
 
-@dataclass(frozen=True, slots=True)
-class _CleanRow:
+class _CleanRow(NamedTuple):
+    """A row's fields as the domain accepts them (a tuple: built for every imported row)."""
+
     e164: str
     national: str
     phone: str
