@@ -24,6 +24,7 @@ from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
 from contacts.statuses import DEFAULT_CATALOGUE
+from importexport import pipeline
 from kernel.store import EventStore, create_engine
 from system.migrate import upgrade
 
@@ -225,3 +226,10 @@ def system(database_url: str) -> Iterator[ContactsSystem]:
 def lead() -> Caller:
     """A TeamLead, who may import and export."""
     return Caller(user_id="u-lead", username="lucia", role=Role.TEAM_LEAD)
+
+
+@pytest.fixture(params=["here", "apart"])
+def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Imports read their file in this process, then in a process of their own, whatever its size."""
+    monkeypatch.setattr(pipeline, "READ_APART_FROM_BYTES", 0 if request.param == "apart" else 1 << 62)
+    return str(request.param)

@@ -38,6 +38,7 @@ def phones(count: int, start: int = 0) -> list[str]:
     return [f"8{(start + i) // 10_000 + 300:03d}-{(start + i) % 10_000:04d}" for i in range(count)]
 
 
+@pytest.mark.usefixtures("reading")
 def test_an_xlsx_with_spanish_headers_floats_blanks_and_formulas_becomes_contacts(
     system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx
 ) -> None:
@@ -124,6 +125,7 @@ def test_an_xls_workbook_imports_below_its_title_row(
     assert system.client.get_by_phone(lead, "2212-3456").extra == {"Cédula": "105670123"}
 
 
+@pytest.mark.usefixtures("reading")
 def test_repeats_inside_the_file_become_one_contact_and_are_reported(
     system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx
 ) -> None:
@@ -163,6 +165,7 @@ def test_a_row_whose_phone_exists_updates_that_contact_and_keeps_what_the_file_l
     assert len(system.contacts()) == 2
 
 
+@pytest.mark.usefixtures("reading")
 def test_importing_the_same_file_twice_changes_nothing_the_second_time(
     system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx
 ) -> None:
@@ -251,6 +254,7 @@ def submit(
     return job, upload
 
 
+@pytest.mark.usefixtures("reading")
 def test_an_import_killed_halfway_and_run_again_ends_as_one_clean_run(
     system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx, tmp_path: Path
 ) -> None:
@@ -289,6 +293,7 @@ def test_an_import_killed_halfway_and_run_again_ends_as_one_clean_run(
         clean.engine.dispose()
 
 
+@pytest.mark.usefixtures("reading")
 def test_a_dry_run_writes_nothing_and_tells_new_contacts_from_existing_ones(
     system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx
 ) -> None:
@@ -320,6 +325,7 @@ def test_a_dry_run_writes_nothing_and_tells_new_contacts_from_existing_ones(
     assert len(data["preview"]) == 4
 
 
+@pytest.mark.usefixtures("reading")
 def test_a_file_past_the_row_limit_is_refused_before_anything_is_written(
     system: ContactsSystem, lead: Caller, make_text: MakeText, tmp_path: Path
 ) -> None:
@@ -338,6 +344,7 @@ def test_a_file_past_the_row_limit_is_refused_before_anything_is_written(
     assert not upload.exists()
 
 
+@pytest.mark.usefixtures("reading")
 def test_bad_files_fail_their_job_with_the_reason_and_write_nothing(
     system: ContactsSystem, lead: Caller, bad_files: dict[str, Path], make_text: MakeText, tmp_path: Path
 ) -> None:
@@ -355,6 +362,7 @@ def test_bad_files_fail_their_job_with_the_reason_and_write_nothing(
     assert system.events() == 0
 
 
+@pytest.mark.usefixtures("reading")
 def test_the_report_files_list_every_rejected_merged_and_warned_row(
     system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx, tmp_path: Path
 ) -> None:
@@ -387,6 +395,7 @@ def test_the_report_files_list_every_rejected_merged_and_warned_row(
     assert done.report["download"]["xlsx"] == f"/jobs/{job.id}/report?format=xlsx"
 
 
+@pytest.mark.usefixtures("reading")
 def test_cancelling_an_import_stops_it_between_batches(
     system: ContactsSystem, lead: Caller, make_text: MakeText, tmp_path: Path
 ) -> None:

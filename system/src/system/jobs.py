@@ -32,6 +32,9 @@ def job_functions(infra: Infrastructure, contacts: ContactsClient) -> Mapping[st
     reports = reports_dir(infra.settings)
     max_rows = infra.settings.max_import_rows
     limits = reader_limits(max_upload_bytes(infra.settings), max_rows)
+    # Embedded, contacts decides and writes in this process: a large file is read in a process of its
+    # own beside it. Distributed, the contacts service does that in its own process already.
+    read_apart = None if infra.mode is Mode.EMBEDDED else False
     return {
         GENERATE_JOB: lambda context: generate_job(
             context, contacts=contacts, exports_dir=exports, write_table=write_csv, weights=weights
@@ -42,6 +45,7 @@ def job_functions(infra: Infrastructure, contacts: ContactsClient) -> Mapping[st
             reports_dir=reports,
             limits=limits,
             max_rows=max_rows,
+            reader_process=read_apart,
         ),
         EXPORT_JOB: lambda context: export_job(context, contacts=contacts, exports_dir=exports),
     }

@@ -1,0 +1,106 @@
+"""Reading a file in a process of its own gives what reading it here gives, and never outlives the import."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from conftest import MakeText, MakeXlsx
+
+from importexport.readers import FileRejected
+from importexport.reading import (
+    Classified,
+    FileMessage,
+    Opened,
+    ReaderDied,
+    ReadOptions,
+    Scanned,
+    read_apart,
+    read_file,
+)
+
+
+def phones(count: int) -> list[str]:
+    return [f"8{300 + i // 10_000:03d}-{i % 10_000:04d}" for i in range(count)]
+
+
+def messages(path: Path, options: ReadOptions, apart: bool) -> tuple[list[FileMessage], list[int]]:
+    checked: list[int] = []
+    read = read_apart if apart else read_file
+    return list(read(path, options, checked.append)), checked
+
+
+def reader_processes() -> list[multiprocessing.process.BaseProcess]:
+    return [child for child in multiprocessing.active_children() if child.name == "import-reader"]
+
+
+def test_a_file_read_apart_yields_exactly_what_reading_it_here_yields(make_xlsx: MakeXlsx) -> None:
+    numbers = phones(45_000)
+    rows: list[list[object]] = [["Reporte de marzo"], ["Teléfono", "Nombre", "Correo", "Estado", "Cédula"]]
+    rows += [[n, f"Cliente {i}", "malo@" if i % 997 == 0 else "", "NC", i] for i, n in enumerate(numbers)]
+    rows += [[numbers[7], "Repetido", "", "", ""], ["123", "Corto", "", "", ""], [None] * 5]
+    path = make_xlsx(rows)
+    options = ReadOptions(batch_rows=20_000, preview=True)
+
+    here, checked_here = messages(path, options, apart=False)
+    apart, checked_apart = messages(path, options, apart=True)
+
+    assert apart == here
+    assert checked_apart == checked_here == [20_000, 40_000]
+    opened, scanned, *batches = here
+    assert isinstance(opened, Opened)
+    assert opened.file == {"kind": "xlsx", "header_row": 2, "sheet": "Hoja1"}
+    assert scanned == Scanned(45_002)
+    found = [batch for batch in batches if isinstance(batch, Classified)]
+    assert len(found) == len(batches)
+    # A small first batch (writing starts sooner), then batch_rows; the file's end leaves the last reports.
+    assert [len(batch.rows) for batch in found] == [5_000, 20_000, 20_000, 0]
+    assert [batch.read for batch in found] == [5_001, 25_001, 45_001, 45_002]
+    assert [issue.row for batch in found for issue in batch.errors] == [45_004]
+    assert [(m.row, m.into) for batch in found for m in batch.merged] == [(45_003, 10)]
+    assert sum(len(batch.warnings) for batch in found) == 46
+    assert not reader_processes()
+
+
+def test_a_refusal_in_the_reading_process_reaches_the_importer_as_the_same_refusal(
+    make_text: MakeText,
+) -> None:
+    path = make_text("telefono\n" + "\n".join(phones(8)) + "\n")
+
+    with pytest.raises(FileRejected, match="más de 5 filas de datos"):
+        messages(path, ReadOptions(max_rows=5), apart=True)
+    assert not reader_processes()
+
+
+def test_an_importer_that_stops_listening_stops_the_reading_process_at_once(make_text: MakeText) -> None:
+    path = make_text("telefono;nombre\n" + "\n".join(f"{p};n" for p in phones(60_000)) + "\n")
+    reading = read_apart(path, ReadOptions(batch_rows=1_000), lambda rows: None)
+    assert isinstance(next(reading), Opened)
+    assert len(reader_processes()) == 1
+
+    started = time.perf_counter()
+    reading.close()
+
+    assert not reader_processes()
+    assert time.perf_counter() - started < 5  # stopped, not waited for until it read the whole file
+
+
+def test_a_reading_process_that_is_killed_fails_the_import_instead_of_ending_it_short(
+    make_text: MakeText,
+) -> None:
+    path = make_text("telefono;nombre\n" + "\n".join(f"{p};n" for p in phones(60_000)) + "\n")
+    reading = read_apart(path, ReadOptions(batch_rows=1_000), lambda rows: None)
+    assert isinstance(next(reading), Opened)
+    (reader,) = reader_processes()
+    assert reader.pid is not None
+
+    os.kill(reader.pid, signal.SIGKILL)
+
+    with pytest.raises(ReaderDied, match=f"exit code -{signal.SIGKILL}"):
+        for _ in reading:
+            pass
+    assert not reader_processes()
