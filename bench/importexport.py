@@ -10,14 +10,16 @@ process, then imported end to end by the ``import`` job as the job runner runs i
 (fast phone path), scan and merge repeats, batch commands to contacts (events appended, read model
 written), report files — once per database, each in a fresh process (its peak RSS is the worker's):
 
-* ``sqlite``: embedded mode (one process, SQLite file, direct contacts client);
-* ``postgres``: one process on PostgreSQL (direct contacts client);
+* ``sqlite``: embedded mode (SQLite file, direct contacts client; the file read in a process of its own,
+  as ``system.jobs`` sets it, whose CPU seconds and peak RSS are printed beside the worker's);
+* ``postgres``: the same on PostgreSQL;
 * ``distributed``: the job in this process, contacts in a ``callmanager serve contacts`` process on
   PostgreSQL, reached over HTTP as an rq worker reaches it (the RSS of both is printed).
 
 Then the same file again (every row comes back unchanged). Printed: seconds, rows/s, ratio to the reader
 alone, peak RSS. Targets: 100,000 rows ≤ 12 s on SQLite, ≤ 6 s on PostgreSQL; 1,000,000 ≤ 60 s on
-PostgreSQL with worker RSS ≤ 800 MB; end to end ≤ 3x the reader.
+PostgreSQL with worker RSS ≤ 800 MB (the worker's and its reading process's together); end to end ≤ 3x
+the reader.
 
 Export (``--export-n`` contacts, default ``--n``, created through the contacts service first): the
 ``export`` job end to end (read model → xlsx), beside openpyxl's write-only mode writing the same rows
