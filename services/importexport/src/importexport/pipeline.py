@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import re
 import time
 import unicodedata
@@ -107,8 +108,8 @@ def _ignore(_: int) -> None:
 class ImportOptions:
     """How to import: target list, dry run, sheet, limits, batch size, and where to read the file.
 
-    ``reader_process``: read in a process of its own (``True``), here (``False``), or by the file's size
-    (``None``: from :data:`READ_APART_FROM_BYTES`).
+    ``reader_process``: read in a process of its own (``True``, POSIX only), here (``False``), or by the
+    file's size (``None``: from :data:`READ_APART_FROM_BYTES`, on POSIX).
     """
 
     list_name: str = ""
@@ -295,7 +296,7 @@ def run_import(
     path = Path(path)
     apart = options.reader_process
     if apart is None:
-        apart = path.stat().st_size >= READ_APART_FROM_BYTES
+        apart = os.name == "posix" and path.stat().st_size >= READ_APART_FROM_BYTES
     read = read_apart if apart else read_file
     messages = read(path, options.reading, lambda rows: progress(ImportProgress("checking", rows, 0, 0, 0)))
     with contextlib.closing(messages):

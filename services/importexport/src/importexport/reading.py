@@ -13,7 +13,7 @@ Two passes over the table:
    into the next batch; the rows of a repeated phone are merged (later non-empty fields win) and sent
    once, when its last occurrence has been read.
 
-:func:`read_apart` runs :func:`read_file` in a process of its own (spawned, so safe beside threads) and
+:func:`read_apart` runs :func:`read_file` in a process of its own (a fresh interpreter) and
 yields the same messages as they arrive through a pipe: reading and classifying take a third of an
 import's Python time, and apart they use the second core while this process decides and writes (on
 two cores, 15-17 % less time end to end from 100,000 rows; nothing gained below 50,000). The pipe holds
@@ -26,6 +26,8 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import subprocess
+import sys
 import traceback
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -54,6 +56,7 @@ __all__ = [
     "read_file",
     "read_table",
     "scan_phones",
+    "serve_reading",
 ]
 
 PREVIEW_ROWS = 20
@@ -371,27 +374,29 @@ class ReaderDied(RuntimeError):
 
 
 def read_apart(path: Path, options: ReadOptions, checking: Checking) -> Generator[FileMessage]:
-    """:func:`read_file` in a spawned process, its messages and refusals passed on as they arrive.
+    """:func:`read_file` in a process of its own, its messages and refusals passed on as they arrive.
 
-    Closing the generator early (a cancel, a failed write) stops the process at once. Spawning imports
-    the program's main module again, so a script that imports must guard its main (``if __name__ ==
-    "__main__"``); every entry point of this project does.
+    The process is a fresh interpreter that imports only this module (``python -c``; not
+    ``multiprocessing``'s spawn, which imports the program's main module again: for ``callmanager up``
+    that is the whole system, a second of start-up). Its end of a socket pair is the only thing it
+    inherits. POSIX only (``pass_fds``). Closing the generator early (a cancel, a failed write) stops
+    the process at once.
     """
-    context = multiprocessing.get_context("spawn")
-    receiving, sending = context.Pipe(duplex=False)
-    reader = context.Process(
-        target=_read_and_send, args=(sending, str(path), options), name="import-reader", daemon=False
+    ours, theirs = multiprocessing.Pipe()
+    reader = subprocess.Popen(  # noqa: S603 (this interpreter, a fixed program, no shell)
+        [sys.executable, "-c", _READER_PROGRAM, str(theirs.fileno())],
+        pass_fds=(theirs.fileno(),),
+        stdin=subprocess.DEVNULL,
     )
-    reader.start()
-    sending.close()
+    theirs.close()
     finished = False
     try:
+        ours.send((str(path), options))
         while True:
             try:
-                message = receiving.recv()
-            except EOFError:
-                reader.join()
-                ended = f"the process reading {path.name} ended (exit code {reader.exitcode})"
+                message = ours.recv()
+            except (EOFError, ConnectionResetError):
+                ended = f"the process reading {path.name} ended (exit code {reader.wait()})"
                 raise ReaderDied(ended) from None
             if isinstance(message, _Checking):
                 checking(message.rows)
@@ -407,14 +412,19 @@ def read_apart(path: Path, options: ReadOptions, checking: Checking) -> Generato
             else:
                 yield message
     finally:
-        receiving.close()
+        ours.close()
         if not finished:
             reader.terminate()
-        reader.join()
+        reader.wait()
 
 
-def _read_and_send(sending: Connection, path: str, options: ReadOptions) -> None:
-    """The reading process: every message of :func:`read_file` down the pipe, then the end or the error.
+_READER_PROGRAM = (
+    "import sys\nfrom importexport.reading import serve_reading\nserve_reading(int(sys.argv[1]))"
+)
+
+
+def serve_reading(fd: int) -> None:
+    """The reading process: take the file and options from the socket ``fd``, send back its messages.
 
     The cyclic collector is off: classifying makes no reference cycles, and its passes over the growing
     heap cost a third of the reading time. The process runs at the lowest priority: it only has to stay
@@ -422,17 +432,26 @@ def _read_and_send(sending: Connection, path: str, options: ReadOptions) -> None
     are the import's critical path; on two cores that took a 1,000,000-row import from 58 to 53 s.
     """
     gc.disable()
-    if hasattr(os, "nice"):  # POSIX; elsewhere the process keeps the importer's priority
-        os.nice(19)
+    os.nice(19)
+    connection = Connection(fd)
     try:
-        for message in read_file(Path(path), options, lambda rows: sending.send(_Checking(rows))):
-            sending.send(message)
-        sending.send(_Done())
-    except BrokenPipeError:
+        path, options = connection.recv()
+        _read_and_send(connection, Path(path), options)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
         return  # the importer stopped listening
-    except FileRejected as exc:
-        sending.send(_Refused(exc.reason))
-    except Exception:
-        sending.send(_Failed(traceback.format_exc()))
     finally:
-        sending.close()
+        connection.close()
+
+
+def _read_and_send(connection: Connection, path: Path, options: ReadOptions) -> None:
+    try:
+        for message in read_file(path, options, lambda rows: connection.send(_Checking(rows))):
+            connection.send(message)
+    except FileRejected as exc:
+        connection.send(_Refused(exc.reason))
+    except (BrokenPipeError, ConnectionResetError):
+        raise
+    except Exception:
+        connection.send(_Failed(traceback.format_exc()))
+    else:
+        connection.send(_Done())
