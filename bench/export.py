@@ -101,9 +101,10 @@ WRITERS: dict[str, tuple[str, Callable[[str, int, int], None]]] = {
 }
 
 
-def peak_rss_mb() -> float:
-    """This process's peak RSS (VmHWM: unlike ru_maxrss it does not count the parent it was forked from)."""
-    with open("/proc/self/status", encoding="ascii") as f:
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """A process's peak RSS, this one's by default (VmHWM: unlike ru_maxrss it does not count the parent
+    it was forked from)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
         for line in f:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024

@@ -162,13 +162,8 @@ class _ChildrenPeak(threading.Thread):
     def run(self) -> None:
         while not self._done.wait(0.02):
             for pid in _children():
-                with (
-                    contextlib.suppress(OSError, ValueError, IndexError),
-                    open(f"/proc/{pid}/status", encoding="ascii") as f,
-                ):
-                    for line in f:
-                        if line.startswith("VmHWM:"):
-                            self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    self.peak_mb = max(self.peak_mb, peak_rss_mb(pid))
 
     def stop(self) -> float:
         self._done.set()

@@ -68,24 +68,7 @@ _STREAM_VERSION = sa.select(sa.func.coalesce(sa.func.max(events.c.version), 0)).
     events.c.stream_id == sa.bindparam("stream_id")
 )
 # The columns _envelopes unpacks, in its order.
-_SELECT_EVENTS = sa.select(
-    *(
-        events.c[name]
-        for name in (
-            "position",
-            "id",
-            "stream_id",
-            "version",
-            "type",
-            "schema_version",
-            "occurred_at",
-            "actor",
-            "correlation_id",
-            "causation_id",
-            "data",
-        )
-    )
-)
+_SELECT_EVENTS = sa.select(events.c.position, *(events.c[name] for name in _COLUMNS))
 _READ_STREAM = _SELECT_EVENTS.where(
     events.c.stream_id == sa.bindparam("stream_id"), events.c.version > sa.bindparam("after")
 ).order_by(events.c.version)

@@ -42,6 +42,7 @@ from contacts.views import caller_from_data, caller_to_data
 from importexport.headers import HeaderMap, detect_headers, header_field
 from importexport.readers import Cell, FileRejected, ReaderLimits, Row, spanish_count
 from importexport.reading import (
+    DEFAULT_BATCH_ROWS,
     Classified,
     FileMessage,
     Opened,
@@ -71,9 +72,6 @@ __all__ = [
 ]
 
 IMPORT_JOB = "import"
-# Rows per create_or_merge message. Contacts writes them in transactions of its own batch size (5,000),
-# deciding one while the previous is written; 20,000-row messages cost 10-20 % less CPU than 5,000.
-DEFAULT_BATCH_ROWS = 20_000
 # Files from this size (about 65,000 xlsx rows) are read in a process of their own. Measured on
 # PostgreSQL (bench xlsx): 20,000 rows (0.6 MB) 1.27 s apart against 1.22 s here, 50,000 (1.5 MB) 2.74 s
 # both, 100,000 (3 MB) 5.0 s against 5.9 s, 1,000,000 53 s against 64 s.

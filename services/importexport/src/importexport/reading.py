@@ -43,6 +43,7 @@ from importexport.rows import DuplicateTracker, ImportRow, RejectedRow, cell_tex
 from kernel.phonefast import same_number_key
 
 __all__ = [
+    "DEFAULT_BATCH_ROWS",
     "PREVIEW_ROWS",
     "Classified",
     "FileMessage",
@@ -59,6 +60,9 @@ __all__ = [
     "serve_reading",
 ]
 
+# Rows per create_or_merge message. Contacts writes them in transactions of its own batch size (5,000),
+# deciding one while the previous is written; 20,000-row messages cost 10-20 % less CPU than 5,000.
+DEFAULT_BATCH_ROWS = 20_000
 PREVIEW_ROWS = 20
 _SCAN_PROGRESS_EVERY = 20_000
 _FIRST_BATCH_ROWS = 5_000
@@ -74,7 +78,7 @@ class ReadOptions:
     sheet: str | None = None
     limits: ReaderLimits = field(default_factory=ReaderLimits)
     max_rows: int | None = None
-    batch_rows: int = 20_000
+    batch_rows: int = DEFAULT_BATCH_ROWS
     preview: bool = False
 
 
