@@ -61,6 +61,21 @@ def wait_final(store: JobStore, job_id: str, timeout: float = 10.0) -> JobState:
     raise AssertionError("job did not end")
 
 
+def published_until_final(bus: InProcessBus, job_id: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The job messages of the ``watch`` group up to ``job_id``'s final one.
+
+    The runner publishes that message just after the store marks the job ended, so :func:`wait_final`
+    can return before it is on the bus.
+    """
+    messages: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        messages += [orjson.loads(d.body) for d in bus.read(TOPIC, "watch", "me", 100, 20)]
+        if any(m["id"] == job_id and m["state"] in {"finished", "failed", "cancelled"} for m in messages):
+            return messages
+    raise AssertionError("the job's final message was not published")
+
+
 def runner_for(engine: sa.Engine, bus: InProcessBus, **functions: Any) -> tuple[ThreadJobRunner, JobStore]:
     store = JobStore(engine)
     return ThreadJobRunner(JobExecutor(store, functions, bus, TOPIC)), store
@@ -77,7 +92,7 @@ def test_a_job_runs_to_its_report_and_publishes_progress(engine: sa.Engine) -> N
     assert finished is not None
     assert finished.report == {"counted": 5}
     assert finished.to_data()["progress"] == {"done": 5, "total": 5}
-    messages = [orjson.loads(d.body) for d in bus.read(TOPIC, "watch", "me", 100, 0)]
+    messages = published_until_final(bus, job.id)
     assert [m["progress"]["done"] for m in messages if m["state"] == "running"][-1] == 5
     assert messages[-1]["state"] == "finished"
     runner.shutdown()
@@ -154,7 +169,7 @@ def test_a_restarted_runner_fails_what_was_running_and_runs_what_was_queued(engi
     again = store.get(ended.id)
     assert again is not None
     assert again.report == {"counted": 1}
-    messages = [orjson.loads(d.body) for d in bus.read(TOPIC, "watch", "me", 100, 0)]
+    messages = published_until_final(bus, waiting.id)
     assert {"id": interrupted.id, "state": "failed"}.items() <= messages[0].items()
     assert messages[-1]["id"] == waiting.id
     assert messages[-1]["state"] == "finished"
