@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
-from contacts_support import ANA, BETO, LAURA, PABLO, FakeClock
+from contacts_support import ANA, BETO, LAURA, PABLO, FakeClock, end_call, request_call, start_call
 from fastapi.testclient import TestClient
 
 from contacts.api import create_app
@@ -124,13 +124,14 @@ def test_every_client_creates_locks_edits_and_reads(client: ContactsClient, cloc
     edited = client.update(
         ANA, created.id, note="llamar mañana", status="nc", expected_version=locked.version
     )
-    client.record_call_requested(ANA, created.id, "call-1", "desk-3")
-    client.record_call_started(ANA, created.id, "call-1")
-    called = client.record_call_ended(ANA, created.id, "call-1", CallOutcome.NO_ANSWER, 0)
+    request_call(client, ANA, created.id, "call-1", "desk-3")
+    start_call(client, ANA, created.id, "call-1", "desk-3")
+    called = end_call(client, ANA, created.id, "call-1", CallOutcome.NO_ANSWER, 0, desk="desk-3")
     released = client.release_lock(ANA, created.id)
 
     assert locked.locked_by == ANA.user_id
     assert (edited.note, edited.status, edited.version) == ("llamar mañana", "NC", 4)
+    assert called is not None
     assert called.last_contacted_at == clock.now
     assert released.locked_by is None
     assert client.get(ANA, created.id) == released
@@ -221,13 +222,14 @@ def test_every_client_reads_the_call_figures_of_a_window_and_of_chosen_agents(
 ) -> None:
     contact = client.create(ANA, "8812-3456")
     start = clock.now
-    client.record_call_requested(ANA, contact.id, "c-1", "desk-1")
+    request_call(client, ANA, contact.id, "c-1", "desk-1")
+    start_call(client, ANA, contact.id, "c-1", "desk-1")
     clock.advance(seconds=50)
-    client.record_call_ended(ANA, contact.id, "c-1", CallOutcome.ANSWERED, 45)
+    end_call(client, ANA, contact.id, "c-1", CallOutcome.ANSWERED, 45)
     clock.advance(hours=1)
     later = clock.now
-    client.record_call_requested(BETO, contact.id, "c-2")
-    client.record_call_ended(BETO, contact.id, "c-2", CallOutcome.BUSY, 0)
+    request_call(client, BETO, contact.id, "c-2")
+    end_call(client, BETO, contact.id, "c-2", CallOutcome.BUSY, 0)
 
     everyone = client.call_figures(PABLO)
     first_hour = client.call_figures(PABLO, since=start, until=later)

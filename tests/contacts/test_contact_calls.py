@@ -7,13 +7,14 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from contacts_support import ANA, BETO, FakeClock
+from contacts_support import ANA, BETO, FakeClock, end_call, request_call, start_call
 from sqlalchemy.engine import Engine
 
-from contacts.commands import CallOutcome
-from contacts.errors import InvalidInput, Locked
+from contacts.commands import Caller, CallOutcome
+from contacts.errors import CallNotOpen, InvalidInput, Locked
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
+from contacts.scheduler import CallTimeouts
 from contacts.schema import contact_calls
 
 
@@ -28,11 +29,11 @@ def test_requested_started_ended_gives_one_row_with_times_outcome_and_duration(
 ) -> None:
     contact = service.create(ANA, "8812-3456", name="José")
     requested_at = clock.now
-    service.record_call_requested(ANA, contact.id, "c-1", "desk-7")
+    request_call(service, ANA, contact.id, "c-1", "desk-7")
     clock.advance(seconds=5)
-    service.record_call_started(ANA, contact.id, "c-1")
+    start_call(service, ANA, contact.id, "c-1", "desk-7")
     clock.advance(seconds=95)
-    service.record_call_ended(ANA, contact.id, "c-1", CallOutcome.ANSWERED, 90)
+    end_call(service, ANA, contact.id, "c-1", CallOutcome.ANSWERED, 90, desk="desk-7")
 
     row = _row(engine, "c-1")
     assert uuid.UUID(str(row["contact_id"])) == uuid.UUID(contact.id)
@@ -57,13 +58,14 @@ def test_figures_count_made_successful_failed_talk_and_handling_per_agent(
         ("a5", CallOutcome.CANCELLED, 0, 5),
     ]
     for call_id, outcome, talk, handling in plan:
-        service.record_call_requested(ANA, contact.id, call_id)
+        request_call(service, ANA, contact.id, call_id)
+        start_call(service, ANA, contact.id, call_id)
         clock.advance(seconds=handling)
-        service.record_call_ended(ANA, contact.id, call_id, outcome, talk)
-    service.record_call_requested(ANA, contact.id, "a6")  # still ringing
-    service.record_call_requested(BETO, other.id, "b1")
+        end_call(service, ANA, contact.id, call_id, outcome, talk)
+    request_call(service, ANA, contact.id, "a6")  # still ringing
+    request_call(service, BETO, other.id, "b1")
     clock.advance(seconds=40)
-    service.record_call_ended(BETO, other.id, "b1", CallOutcome.FAILED, 0)
+    end_call(service, BETO, other.id, "b1", CallOutcome.FAILED, 0)
 
     ana, beto = queries.call_figures()
 
@@ -92,13 +94,14 @@ def test_figures_keep_the_calls_placed_in_the_window_and_the_agents_asked_for(
 ) -> None:
     contact = service.create(ANA, "8812-3456")
     start = clock.now
-    service.record_call_requested(ANA, contact.id, "early")
+    request_call(service, ANA, contact.id, "early")
     clock.advance(hours=2)
     middle = clock.now
-    service.record_call_requested(ANA, contact.id, "late")
-    service.record_call_requested(BETO, contact.id, "beto")
+    request_call(service, ANA, contact.id, "late")
+    request_call(service, BETO, contact.id, "beto")
+    start_call(service, ANA, contact.id, "late")
     clock.advance(minutes=1)
-    service.record_call_ended(ANA, contact.id, "late", CallOutcome.ANSWERED, 30)
+    end_call(service, ANA, contact.id, "late", CallOutcome.ANSWERED, 30)
 
     assert [a.figures.made for a in queries.call_figures(until=middle)] == [1]
     late = queries.call_figures(since=middle)
@@ -113,16 +116,94 @@ def test_figures_keep_the_calls_placed_in_the_window_and_the_agents_asked_for(
         queries.call_figures(since=middle, until=start)
 
 
-def test_a_call_reported_by_its_end_alone_belongs_to_who_reported_it(
-    service: ContactsService, queries: ContactQueries, clock: FakeClock
+@pytest.mark.parametrize(
+    ("who", "call_id", "desk"),
+    [
+        pytest.param(ANA, "never-asked", "desk-1", id="unknown call"),
+        pytest.param(BETO, "c-1", "desk-1", id="another user's call"),
+        pytest.param(ANA, "c-1", "desk-9", id="another desk of the same user"),
+    ],
+)
+def test_a_desk_cannot_report_a_call_not_issued_to_it(
+    service: ContactsService, queries: ContactQueries, who: Caller, call_id: str, desk: str
 ) -> None:
     contact = service.create(ANA, "8812-3456")
-    service.record_call_ended(BETO, contact.id, "desk-only", CallOutcome.NO_ANSWER, 0)
+    request_call(service, ANA, contact.id, "c-1", "desk-1")
 
-    (beto,) = queries.call_figures()
+    with pytest.raises(CallNotOpen):
+        start_call(service, who, contact.id, call_id, desk)
+    with pytest.raises(CallNotOpen):
+        end_call(service, who, contact.id, call_id, CallOutcome.ANSWERED, 3600, desk=desk)
 
-    assert (beto.username, beto.figures.made, beto.figures.failed) == ("beto", 1, 1)
-    assert beto.figures.average_handling_seconds is None
+    (ana,) = queries.call_figures()
+    assert (ana.username, ana.figures.made, ana.figures.in_progress, ana.figures.talk_seconds) == (
+        "ana",
+        1,
+        1,
+        0,
+    )
+
+
+def test_an_ended_call_takes_no_second_end_and_a_repeated_start_changes_nothing(
+    service: ContactsService, queries: ContactQueries, engine: Engine, clock: FakeClock
+) -> None:
+    contact = service.create(ANA, "8812-3456")
+    request_call(service, ANA, contact.id, "c-1")
+    start_call(service, ANA, contact.id, "c-1")
+    version = queries.get(contact.id).version
+    start_call(service, ANA, contact.id, "c-1")
+    clock.advance(seconds=20)
+    end_call(service, ANA, contact.id, "c-1", CallOutcome.ANSWERED, 15)
+
+    with pytest.raises(CallNotOpen):
+        end_call(service, ANA, contact.id, "c-1", CallOutcome.BUSY, 0)
+
+    row = _row(engine, "c-1")
+    assert (row["outcome"], row["duration_seconds"]) == ("answered", 15)
+    assert queries.get(contact.id).version == version + 1
+
+
+def test_the_desks_seconds_are_kept_within_the_servers_clock(
+    service: ContactsService, queries: ContactQueries, engine: Engine, clock: FakeClock
+) -> None:
+    contact = service.create(ANA, "8812-3456")
+    request_call(service, ANA, contact.id, "c-1")
+    clock.advance(seconds=4)
+    start_call(service, ANA, contact.id, "c-1")
+    clock.advance(seconds=30)
+    end_call(service, ANA, contact.id, "c-1", CallOutcome.ANSWERED, 3600, ring_seconds=600)
+
+    row = _row(engine, "c-1")
+    assert row["duration_seconds"] == 30
+    ended = [e for e in queries.history(contact.id) if e.event_type == "contacts.CallEnded"][-1]
+    assert (ended.new, ended.detail["duration_seconds"], ended.detail["ring_seconds"]) == (
+        "answered",
+        "30",
+        "4",
+    )
+
+
+def test_calls_no_desk_finished_are_closed_as_failed_with_the_reason(
+    service: ContactsService, engine: Engine, clock: FakeClock
+) -> None:
+    contact = service.create(ANA, "8812-3456")
+    request_call(service, ANA, contact.id, "silent")
+    request_call(service, ANA, contact.id, "talking")
+    start_call(service, ANA, contact.id, "talking")
+    timeouts = CallTimeouts(service, engine, start_timeout_seconds=60, max_seconds=600, clock=clock)
+
+    clock.advance(seconds=59)
+    assert timeouts.close_stale_calls() == 0
+    clock.advance(seconds=2)
+    assert timeouts.close_stale_calls() == 1
+    assert _row(engine, "silent")["outcome"] == "failed"
+    assert _row(engine, "talking")["outcome"] is None
+    clock.advance(seconds=600)
+    assert timeouts.close_stale_calls() == 1
+    assert timeouts.close_stale_calls() == 0
+    assert _row(engine, "talking")["outcome"] == "failed"
+    with pytest.raises(CallNotOpen):
+        end_call(service, ANA, contact.id, "silent", CallOutcome.ANSWERED, 10)
 
 
 def test_a_failed_command_leaves_no_call_row(
@@ -132,7 +213,7 @@ def test_a_failed_command_leaves_no_call_row(
     service.lock(BETO, contact.id, 5)
 
     with pytest.raises(Locked):
-        service.record_call_requested(ANA, contact.id, "refused")
+        request_call(service, ANA, contact.id, "refused")
 
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(contact_calls)).scalar_one() == 0

@@ -15,6 +15,7 @@ from contacts.commands import (
     Caller,
     CallOutcome,
     ChangeStatus,
+    CloseStaleCall,
     ContactCommand,
     CreateContact,
     CreateOrMergeContacts,
@@ -45,6 +46,7 @@ from contacts.domain import (
 )
 from contacts.errors import (
     AlreadyExists,
+    CallNotOpen,
     Forbidden,
     InvalidInput,
     InvalidStatus,
@@ -780,41 +782,54 @@ def test_another_agent_cannot_call_a_contact_locked_by_someone_else() -> None:
     )
 
 
+def requested(call_id: str = "c1", desk: str = "d1", at: datetime = T0) -> CallRequested:
+    return CallRequested(
+        contact_id=CID, at=at, call_id=call_id, user_id=ANA.user_id, username=ANA.username, desk=desk
+    )
+
+
 def test_call_start_and_end_are_recorded_with_outcome_and_duration() -> None:
-    started = when([created()], RecordCallStarted(contact_id=CID, caller=ANA, now=T0, call_id="c1"))
+    start = RecordCallStarted(contact_id=CID, caller=ANA, now=T0 + minutes(1), call_id="c1", desk="d1")
+    started = when([created(), requested()], start)
     assert started == [
-        CallStarted(contact_id=CID, at=T0, call_id="c1", user_id=ANA.user_id, username=ANA.username)
+        CallStarted(
+            contact_id=CID, at=T0 + minutes(1), call_id="c1", user_id=ANA.user_id, username=ANA.username
+        )
     ]
     end = RecordCallEnded(
         contact_id=CID,
         caller=ANA,
-        now=T0 + minutes(3),
+        now=T0 + minutes(4),
         call_id="c1",
         outcome=CallOutcome.ANSWERED,
         duration_seconds=170,
+        ring_seconds=50,
+        desk="d1",
     )
-    ended = when([created(), *started], end)
+    ended = when([created(), requested(), *started], end)
     assert ended == [
         CallEnded(
             contact_id=CID,
-            at=T0 + minutes(3),
+            at=T0 + minutes(4),
             call_id="c1",
             user_id=ANA.user_id,
             username=ANA.username,
             outcome=CallOutcome.ANSWERED,
             duration_seconds=170,
+            ring_seconds=50,
         )
     ]
-    state = given(created(), *started, *ended)
+    state = given(created(), requested(), *started, *ended)
     assert state is not None
-    assert state.last_contacted_at == T0 + minutes(3)
-    assert state.version == 3
+    assert state.last_contacted_at == T0 + minutes(4)
+    assert state.version == 4
+    assert state.open_calls == {}
 
 
 def test_a_call_with_negative_duration_or_no_id_is_refused() -> None:
     with pytest.raises(InvalidInput):
         when(
-            [created()],
+            [created(), requested()],
             RecordCallEnded(
                 contact_id=CID,
                 caller=ANA,
@@ -822,10 +837,35 @@ def test_a_call_with_negative_duration_or_no_id_is_refused() -> None:
                 call_id="c1",
                 outcome=CallOutcome.FAILED,
                 duration_seconds=-1,
+                desk="d1",
             ),
         )
     with pytest.raises(InvalidInput):
-        when([created()], RecordCallStarted(contact_id=CID, caller=ANA, now=T0, call_id=" "))
+        when([created()], RecordCallRequested(contact_id=CID, caller=ANA, now=T0, call_id=" ", desk="d1"))
+
+
+def test_a_call_is_open_from_its_request_to_its_end_for_its_user_and_desk_only() -> None:
+    state = given(created(), requested())
+    assert state is not None
+    assert set(state.open_calls) == {"c1"}
+    assert (state.open_calls["c1"].user_id, state.open_calls["c1"].desk) == (ANA.user_id, "d1")
+    for caller, desk in ((ANA, "d2"), (LUCIA, "d1")):
+        with pytest.raises(CallNotOpen):
+            when(
+                [created(), requested()],
+                RecordCallStarted(contact_id=CID, caller=caller, now=T0, call_id="c1", desk=desk),
+            )
+
+
+def test_a_stale_call_closes_as_failed_with_the_reason_and_only_once() -> None:
+    close = CloseStaleCall(
+        contact_id=CID, caller=SYSTEM_CALLER, now=T0 + minutes(2), call_id="c1", reason="r"
+    )
+    closed = when([created(), requested()], close)
+    assert [(e.outcome, e.reason, e.user_id) for e in closed] == [  # type: ignore[attr-defined]
+        (CallOutcome.FAILED, "r", ANA.user_id)
+    ]
+    assert when([created(), requested(), *closed], close) == []
 
 
 # --- imports and generated batches ----------------------------------------------------------------

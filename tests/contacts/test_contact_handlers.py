@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from contacts_support import ANA, BETO, LAURA, PABLO, FakeClock
+from contacts_support import ANA, BETO, LAURA, PABLO, FakeClock, end_call, request_call, start_call
 from sqlalchemy.engine import Engine
 
 from contacts.commands import CallOutcome, ImportRow, Outcome, Source
@@ -152,7 +152,7 @@ def test_a_command_that_changes_nothing_appends_nothing(service: ContactsService
 
 def test_events_carry_the_caller_as_actor(service: ContactsService, store: EventStore) -> None:
     contact = service.create(ANA, "8812-3456")
-    service.record_call_requested(BETO, contact.id, "call-1", desk="desk-7")
+    request_call(service, BETO, contact.id, "call-1", "desk-7")
 
     requested = store.read_stream(contact.id)[-1]
 
@@ -168,9 +168,12 @@ def test_a_finished_call_resets_the_last_contact_clock(service: ContactsService,
     contact = service.create(ANA, "8812-3456")
     clock.advance(days=3)
 
-    service.record_call_started(ANA, contact.id, "call-1")
-    ended = service.record_call_ended(ANA, contact.id, "call-1", CallOutcome.ANSWERED, 95)
+    request_call(service, ANA, contact.id, "call-1")
+    start_call(service, ANA, contact.id, "call-1")
+    clock.advance(seconds=100)
+    ended = end_call(service, ANA, contact.id, "call-1", CallOutcome.ANSWERED, 95)
 
+    assert ended is not None
     assert ended.last_contacted_at == clock.now
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from contacts_support import ANA, BETO, LAURA, FakeClock
+from contacts_support import ANA, BETO, LAURA, FakeClock, end_call, request_call
 
 from contacts.commands import CallOutcome, ImportRow
 from contacts.errors import InvalidInput
@@ -46,8 +46,8 @@ def varied(service: ContactsService, clock: FakeClock) -> None:
     service.lock(ANA, lapsed.id, 1)
     service.lock(BETO, held.id, 30)
     service.lock(ANA, rich.id, 30)
-    service.record_call_requested(ANA, rich.id, "c1")
-    service.record_call_ended(ANA, rich.id, "c1", CallOutcome.ANSWERED, 42)
+    request_call(service, ANA, rich.id, "c1")
+    end_call(service, ANA, rich.id, "c1", CallOutcome.ANSWERED, 42)
     clock.advance(minutes=2)
 
 

@@ -15,6 +15,7 @@ from contacts.commands import (
     Caller,
     CallOutcome,
     ChangeStatus,
+    CloseStaleCall,
     CreateContact,
     CreateOrMergeContacts,
     DeleteContact,
@@ -119,6 +120,15 @@ EVENTS: list[ContactEvent] = [
     CallEnded(
         contact_id=CID, at=AT, call_id="c1", user_id="u-ana", outcome=CallOutcome.BUSY, duration_seconds=12
     ),
+    CallEnded(
+        contact_id=CID,
+        at=AT,
+        call_id="c2",
+        user_id="u-ana",
+        outcome=CallOutcome.FAILED,
+        ring_seconds=3,
+        reason="El puesto no informó el inicio de la llamada a tiempo",
+    ),
 ]
 
 COMMANDS: list[commands.Command] = [
@@ -148,6 +158,17 @@ COMMANDS: list[commands.Command] = [
     RecordCallEnded(
         contact_id=CID, caller=ANA, now=AT, call_id="c1", outcome=CallOutcome.ANSWERED, duration_seconds=30
     ),
+    RecordCallEnded(
+        contact_id=CID,
+        caller=ANA,
+        now=AT,
+        call_id="c1",
+        outcome=CallOutcome.FAILED,
+        ring_seconds=4,
+        reason="503 Service Unavailable",
+        desk="d1",
+    ),
+    CloseStaleCall(contact_id=CID, caller=ANA, now=AT, call_id="c1", reason="sin respuesta del puesto"),
     CreateOrMergeContacts(
         caller=ANA,
         now=AT,
@@ -200,7 +221,7 @@ def test_a_command_survives_json_unchanged(command: commands.Command) -> None:
 
 
 def test_datetimes_travel_as_iso_strings_and_enums_as_values() -> None:
-    data = EVENTS[-1].to_data()
+    data = EVENTS[-2].to_data()
     assert data["at"] == "2025-03-01T14:30:15.123456+00:00"
     assert data["outcome"] == "busy"
     assert COMMANDS[0].to_data()["caller"] == {

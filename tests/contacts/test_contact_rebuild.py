@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from contacts_support import ANA, BETO, LAURA, PABLO, FakeClock
+from contacts_support import ANA, BETO, LAURA, PABLO, FakeClock, end_call, request_call, start_call
 from sqlalchemy.engine import Engine
 
 from contacts.calls import apply_stored
@@ -52,15 +52,15 @@ def _work(service: ContactsService, clock: FakeClock) -> None:
     clock.advance(minutes=3)
     service.lock(ANA, first.id, 5)
     service.update(ANA, first.id, note="interesada en fibra", status="INTERESADO", extra={"plan": "B"})
-    service.record_call_requested(ANA, first.id, "c-1", "desk-1")
+    request_call(service, ANA, first.id, "c-1", "desk-1")
     clock.advance(seconds=4)
-    service.record_call_started(ANA, first.id, "c-1")
+    start_call(service, ANA, first.id, "c-1")
     clock.advance(seconds=65)
-    service.record_call_ended(ANA, first.id, "c-1", CallOutcome.ANSWERED, 60)
-    service.record_call_requested(ANA, first.id, "c-2", "desk-1")
+    end_call(service, ANA, first.id, "c-1", CallOutcome.ANSWERED, 60)
+    request_call(service, ANA, first.id, "c-2", "desk-1")
     clock.advance(seconds=20)
-    service.record_call_ended(ANA, first.id, "c-2", CallOutcome.BUSY, 0)
-    service.record_call_requested(ANA, first.id, "c-3", "desk-1")
+    end_call(service, ANA, first.id, "c-2", CallOutcome.BUSY, 0)
+    request_call(service, ANA, first.id, "c-3", "desk-1")
     clock.advance(minutes=10)
     service.lock(BETO, first.id)
     service.create_or_merge(
@@ -69,8 +69,8 @@ def _work(service: ContactsService, clock: FakeClock) -> None:
         LAURA,
     )
     gone = service.create(ANA, "6012-3456", name="Se va")
-    service.record_call_requested(BETO, gone.id, "c-1")
-    service.record_call_ended(BETO, gone.id, "c-1", CallOutcome.NO_ANSWER, 0)
+    request_call(service, BETO, gone.id, "c-1")
+    end_call(service, BETO, gone.id, "c-1", CallOutcome.NO_ANSWER, 0)
     service.delete(PABLO, gone.id)
     service.create(BETO, "6012-3456", name="Vuelve")
     service.age_contacts([first.id], clock.advance(days=400))

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     )
     lock_sweep_seconds: float = Field(5.0, gt=0, validation_alias=_env("LOCK_SWEEP_SECONDS"))
     ageing_interval_minutes: int = Field(60, ge=1, validation_alias=_env("AGEING_INTERVAL_MINUTES"))
+    call_start_timeout_seconds: int = Field(
+        60, ge=5, le=3600, validation_alias=_env("CALL_START_TIMEOUT_SECONDS")
+    )
+    call_max_seconds: int = Field(4 * 3600, ge=60, le=86400, validation_alias=_env("CALL_MAX_SECONDS"))
 
     generator_weight_kolbi: float = Field(40, ge=0, validation_alias=_env("GENERATOR_WEIGHT_KOLBI"))
     generator_weight_telefonica: float = Field(35, ge=0, validation_alias=_env("GENERATOR_WEIGHT_TELEFONICA"))

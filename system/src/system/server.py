@@ -37,13 +37,14 @@ from contacts.client import ContactsClient, HttpContactsClient, LocalContactsCli
 from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
-from contacts.scheduler import Ageing, LockExpiry
+from contacts.scheduler import Ageing, CallTimeouts, LockExpiry
 from contacts.schema import CONTACTS_CHANNEL
 from contacts.statuses import DEFAULT_CATALOGUE
 from gateway.app import GatewayDeps, create_app
 from gateway.audit import AuditLog
 from gateway.auth import Gate
 from gateway.counters import WindowCounters
+from gateway.desks import DeskRegistry, MemoryDeskRegistry, RedisDeskRegistry
 from gateway.feed import EventFeed
 from gateway.health import HealthCheck, run_checks
 from gateway.live import BusReplay, LiveHub
@@ -95,6 +96,14 @@ def build_contacts(infra: Infrastructure) -> ContactsParts:
     infra.background.spawn("lock-expiry", expiry.run_forever)
     infra.background.spawn("runtime-settings", lambda stop: follow_runtime_settings(infra, service, stop))
     infra.background.spawn("ageing", ageing.run_forever)
+    timeouts = CallTimeouts(
+        service,
+        infra.engine,
+        start_timeout_seconds=settings.call_start_timeout_seconds,
+        max_seconds=settings.call_max_seconds,
+        interval_seconds=settings.lock_sweep_seconds,
+    )
+    infra.background.spawn("call-timeouts", timeouts.run_forever)
     return ContactsParts(service, queries)
 
 
@@ -149,7 +158,11 @@ def build_gateway(
         inline=infra.mode is Mode.EMBEDDED and isinstance(rate_storage, WindowCounters),
     )
     names = UserNames(directory)
+    desks: DeskRegistry = MemoryDeskRegistry()
+    if infra.mode is Mode.DISTRIBUTED and infra.settings.redis_url is not None:
+        desks = RedisDeskRegistry(redis.Redis.from_url(infra.settings.redis_url), infra.topic("desks"))
     hub = LiveHub(
+        desks=desks,
         names=names,
         gate=gate,
         contacts=contacts,

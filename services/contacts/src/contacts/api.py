@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contacts.client import CALLER_HEADER, INTERNAL_TOKEN_HEADER
-from contacts.commands import Caller, CallOutcome, ImportRow, Source
+from contacts.commands import Caller, ContactCommand, ImportRow, Source, decode_command
 from contacts.errors import (
     AlreadyExists,
     Conflict,
@@ -39,7 +39,7 @@ from contacts.errors import (
 from contacts.handlers import ContactsService
 from contacts.message import decode_dataclass
 from contacts.queries import DEFAULT_LIMIT, MAX_LIMIT, ContactQueries
-from contacts.views import Contact, ContactFilters, caller_from_data, error_to_data
+from contacts.views import Contact, ContactFilters, caller_from_data, caller_to_data, error_to_data
 
 ERROR_STATUS: Mapping[type[ContactError], int] = {
     NotFound: 404,
@@ -84,18 +84,12 @@ class LockRequest(BaseModel):
     duration_minutes: int | None = None
 
 
-class CallRequest(BaseModel):
-    """Body of ``POST /contacts/{id}/calls``."""
+class CommandRequest(BaseModel):
+    """Body of ``POST /commands``: any contact command by its stable type name and its data."""
 
-    call_id: str
-    desk: str = ""
-
-
-class CallEnd(BaseModel):
-    """Body of ``POST /contacts/{id}/calls/{call_id}/ended``."""
-
-    outcome: CallOutcome
-    duration_seconds: int = 0
+    type: str = Field(min_length=1, max_length=100)
+    data: dict[str, Any]
+    expected_version: int | None = Field(default=None, ge=0)
 
 
 class BatchRequest(BaseModel):
@@ -262,18 +256,16 @@ def create_router(service: ContactsService, queries: ContactQueries) -> APIRoute
             return contact_response(service.force_release_lock(caller, contact_id))
         return contact_response(service.release_lock(caller, contact_id))
 
-    @router.post("/contacts/{contact_id}/calls")
-    def call_requested(contact_id: str, body: CallRequest, caller: CallerDep) -> Response:
-        return contact_response(service.record_call_requested(caller, contact_id, body.call_id, body.desk))
-
-    @router.post("/contacts/{contact_id}/calls/{call_id}/started")
-    def call_started(contact_id: str, call_id: str, caller: CallerDep) -> Response:
-        return contact_response(service.record_call_started(caller, contact_id, call_id))
-
-    @router.post("/contacts/{contact_id}/calls/{call_id}/ended")
-    def call_ended(contact_id: str, call_id: str, body: CallEnd, caller: CallerDep) -> Response:
-        contact = service.record_call_ended(caller, contact_id, call_id, body.outcome, body.duration_seconds)
-        return contact_response(contact)
+    @router.post("/commands")
+    def command(body: CommandRequest, caller: CallerDep) -> Response:
+        try:
+            decoded = decode_command(body.type, {**body.data, "caller": caller_to_data(caller)})
+        except ValueError as exc:
+            raise InvalidInput("command", str(exc)) from None
+        if not isinstance(decoded, ContactCommand):
+            raise InvalidInput("command", f"{body.type} no es un comando de un contacto")
+        contact = service.handle(decoded, body.expected_version)
+        return json_response({"contact": contact.to_data() if contact is not None else None})
 
     @router.get("/stats")
     def stats(_: CallerDep) -> Response:

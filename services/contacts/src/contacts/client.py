@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from contacts.commands import BatchResult, Caller, CallOutcome, ImportRow, Source
+from contacts.commands import BatchResult, Caller, ContactCommand, ImportRow, Source
 from contacts.errors import ContactError
 from contacts.message import encode_dataclass
 from contacts.views import (
@@ -98,18 +98,12 @@ class ContactsClient(Protocol):
         """Release whoever's lock (TeamLead, ProjectManager, TI)."""
         ...
 
-    def record_call_requested(self, caller: Caller, contact_id: str, call_id: str, desk: str = "") -> Contact:
-        """Record a dial request sent to a desk."""
-        ...
+    def execute(self, command: ContactCommand, expected_version: int | None = None) -> Contact | None:
+        """Run one contact command (stamped with the service's clock); the contact after it, None when gone.
 
-    def record_call_started(self, caller: Caller, contact_id: str, call_id: str) -> Contact:
-        """Record that the desk started the call."""
-        ...
-
-    def record_call_ended(
-        self, caller: Caller, contact_id: str, call_id: str, outcome: CallOutcome, duration_seconds: int = 0
-    ) -> Contact:
-        """Record how the call ended."""
+        The one door for commands that have no method of their own: a new command is its class, its
+        handler in the domain and, if public, its gateway route.
+        """
         ...
 
     def create_or_merge(
@@ -268,19 +262,9 @@ class LocalContactsClient:
         """Force-release the lock."""
         return self._service.force_release_lock(caller, contact_id)
 
-    def record_call_requested(self, caller: Caller, contact_id: str, call_id: str, desk: str = "") -> Contact:
-        """Record a dial request."""
-        return self._service.record_call_requested(caller, contact_id, call_id, desk)
-
-    def record_call_started(self, caller: Caller, contact_id: str, call_id: str) -> Contact:
-        """Record a started call."""
-        return self._service.record_call_started(caller, contact_id, call_id)
-
-    def record_call_ended(
-        self, caller: Caller, contact_id: str, call_id: str, outcome: CallOutcome, duration_seconds: int = 0
-    ) -> Contact:
-        """Record an ended call."""
-        return self._service.record_call_ended(caller, contact_id, call_id, outcome, duration_seconds)
+    def execute(self, command: ContactCommand, expected_version: int | None = None) -> Contact | None:
+        """Run the command in process."""
+        return self._service.handle(command, expected_version)
 
     def create_or_merge(
         self,
@@ -506,23 +490,11 @@ class HttpContactsClient:
         data = self._call("DELETE", f"/contacts/{contact_id}/lock", caller, params={"force": "true"})
         return Contact.from_data(data)
 
-    def record_call_requested(self, caller: Caller, contact_id: str, call_id: str, desk: str = "") -> Contact:
-        """Record a dial request."""
-        body = {"call_id": call_id, "desk": desk}
-        return Contact.from_data(self._call("POST", f"/contacts/{contact_id}/calls", caller, json=body))
-
-    def record_call_started(self, caller: Caller, contact_id: str, call_id: str) -> Contact:
-        """Record a started call."""
-        data = self._call("POST", f"/contacts/{contact_id}/calls/{call_id}/started", caller)
-        return Contact.from_data(data)
-
-    def record_call_ended(
-        self, caller: Caller, contact_id: str, call_id: str, outcome: CallOutcome, duration_seconds: int = 0
-    ) -> Contact:
-        """Record an ended call."""
-        body = {"outcome": outcome.value, "duration_seconds": duration_seconds}
-        data = self._call("POST", f"/contacts/{contact_id}/calls/{call_id}/ended", caller, json=body)
-        return Contact.from_data(data)
+    def execute(self, command: ContactCommand, expected_version: int | None = None) -> Contact | None:
+        """``POST /commands`` with the command's type and data; the same typed errors as in process."""
+        body = {"type": command.TYPE, "data": command.to_data(), "expected_version": expected_version}
+        data = self._call("POST", "/commands", command.caller, json=body)
+        return Contact.from_data(data["contact"]) if data.get("contact") else None
 
     def create_or_merge(
         self,

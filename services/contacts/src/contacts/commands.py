@@ -198,20 +198,34 @@ class RecordCallRequested(ContactCommand):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecordCallStarted(ContactCommand):
-    """The desk softphone started the call."""
+    """Desk ``desk`` of the caller reports that its softphone started the call the gateway issued to it."""
 
     TYPE = "contacts.RecordCallStarted"
     call_id: str
+    desk: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecordCallEnded(ContactCommand):
-    """The call ended with an outcome after ``duration_seconds`` of talk."""
+    """Desk ``desk`` of the caller reports how the call ended, after ``ring_seconds`` and ``duration_seconds``
+    of talk (kept within what the server's clock saw)."""
 
     TYPE = "contacts.RecordCallEnded"
     call_id: str
     outcome: CallOutcome
     duration_seconds: int = 0
+    ring_seconds: int = 0
+    reason: str = ""
+    desk: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CloseStaleCall(ContactCommand):
+    """Close an open call that no desk reported within its time (scheduler): it ends ``failed``."""
+
+    TYPE = "contacts.CloseStaleCall"
+    call_id: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -297,6 +311,7 @@ COMMAND_TYPES: Mapping[str, type[Command]] = registry(
     RecordCallRequested,
     RecordCallStarted,
     RecordCallEnded,
+    CloseStaleCall,
     CreateOrMergeContacts,
 )
 

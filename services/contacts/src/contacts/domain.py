@@ -40,7 +40,9 @@ from contacts.commands import (
     AgeStatus,
     BatchResult,
     Caller,
+    CallOutcome,
     ChangeStatus,
+    CloseStaleCall,
     ContactCommand,
     CreateContact,
     CreateOrMergeContacts,
@@ -63,6 +65,7 @@ from contacts.commands import (
 )
 from contacts.errors import (
     AlreadyExists,
+    CallNotOpen,
     ContactError,
     Forbidden,
     InvalidInput,
@@ -145,6 +148,17 @@ class LockPolicy:
         return requested
 
 
+@dataclass(frozen=True, slots=True)
+class OpenCall:
+    """A call issued to a desk and not ended yet: whose, which desk, and the server's times."""
+
+    user_id: str
+    username: str
+    desk: str
+    requested_at: datetime
+    started_at: datetime | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContactState:
     """A contact as its stream tells it; ``version`` is the number of events folded in."""
@@ -169,6 +183,7 @@ class ContactState:
     updated_at: datetime
     deleted: bool = False
     version: int = 0
+    open_calls: Mapping[str, OpenCall] = field(default_factory=dict)
 
     def lock_holder(self, now: datetime) -> str | None:
         """User id holding the lock at ``now``, or None when free or lapsed."""
@@ -234,10 +249,18 @@ def evolve(state: ContactState | None, event: ContactEvent) -> ContactState:
             return _unlocked(state)
         case ContactDeleted():
             return replace(_unlocked(state), deleted=True, updated_at=event.at)
+        case CallRequested():
+            call = OpenCall(event.user_id, event.username, event.desk, event.at)
+            return replace(state, open_calls={**state.open_calls, event.call_id: call})
+        case CallStarted():
+            opened = state.open_calls.get(event.call_id)
+            if opened is None or opened.started_at is not None:
+                return state
+            started = replace(opened, started_at=event.at)
+            return replace(state, open_calls={**state.open_calls, event.call_id: started})
         case CallEnded():
-            return replace(state, last_contacted_at=event.at)
-        case CallRequested() | CallStarted():
-            return state
+            still_open = {key: call for key, call in state.open_calls.items() if key != event.call_id}
+            return replace(state, last_contacted_at=event.at, open_calls=still_open)
     raise ValueError(f"evolve does not know {type(event).__name__}")
 
 
@@ -279,41 +302,13 @@ def decide(
         case DeleteContact():
             return _delete(contact, command)
         case RecordCallRequested():
-            _refuse_if_locked_by_other(contact, command)
-            return [
-                CallRequested(
-                    contact_id=contact.contact_id,
-                    at=command.now,
-                    call_id=_required("call_id", command.call_id),
-                    user_id=command.caller.user_id,
-                    username=command.caller.username,
-                    desk=command.desk,
-                )
-            ]
+            return _call_requested(contact, command)
         case RecordCallStarted():
-            return [
-                CallStarted(
-                    contact_id=contact.contact_id,
-                    at=command.now,
-                    call_id=_required("call_id", command.call_id),
-                    user_id=command.caller.user_id,
-                    username=command.caller.username,
-                )
-            ]
+            return _call_started(contact, command)
         case RecordCallEnded():
-            if command.duration_seconds < 0:
-                raise InvalidInput("duration_seconds", "La duración de la llamada no puede ser negativa")
-            return [
-                CallEnded(
-                    contact_id=contact.contact_id,
-                    at=command.now,
-                    call_id=_required("call_id", command.call_id),
-                    user_id=command.caller.user_id,
-                    username=command.caller.username,
-                    outcome=command.outcome,
-                    duration_seconds=command.duration_seconds,
-                )
-            ]
+            return _call_ended(contact, command)
+        case CloseStaleCall():
+            return _close_stale_call(contact, command)
     raise TypeError(f"decide does not handle {type(command).__name__}")
 
 
@@ -451,6 +446,88 @@ def _refuse_if_locked_by_other(state: ContactState, command: ContactCommand) -> 
     holder = state.lock_holder(command.now)
     if holder is not None and holder != command.caller.user_id:
         raise _locked(state)
+
+
+def _call_requested(contact: ContactState, command: RecordCallRequested) -> list[ContactEvent]:
+    _refuse_if_locked_by_other(contact, command)
+    call_id = _required("call_id", command.call_id)
+    if call_id in contact.open_calls:
+        raise InvalidInput("call_id", "Esa llamada ya fue solicitada")
+    caller = command.caller
+    requested = CallRequested(
+        contact_id=contact.contact_id,
+        at=command.now,
+        call_id=call_id,
+        user_id=caller.user_id,
+        username=caller.username,
+        desk=command.desk,
+    )
+    return [requested]
+
+
+def _open_call(contact: ContactState, command: RecordCallStarted | RecordCallEnded) -> OpenCall:
+    """The call a desk reports on, when it was issued to the caller's desk of that name and is still open."""
+    call = contact.open_calls.get(command.call_id)
+    if call is None or call.user_id != command.caller.user_id or call.desk != command.desk:
+        raise CallNotOpen(contact.contact_id, command.call_id)
+    return call
+
+
+def _call_started(contact: ContactState, command: RecordCallStarted) -> list[ContactEvent]:
+    call = _open_call(contact, command)
+    if call.started_at is not None:
+        return []
+    started = CallStarted(
+        contact_id=contact.contact_id,
+        at=command.now,
+        call_id=command.call_id,
+        user_id=call.user_id,
+        username=call.username,
+    )
+    return [started]
+
+
+def _call_ended(contact: ContactState, command: RecordCallEnded) -> list[ContactEvent]:
+    """The end as the desk reports it, its seconds kept within what the server's clock saw."""
+    if command.duration_seconds < 0 or command.ring_seconds < 0:
+        raise InvalidInput("duration_seconds", "La duración de la llamada no puede ser negativa")
+    call = _open_call(contact, command)
+    since_request = _whole_seconds(command.now - call.requested_at)
+    in_call = _whole_seconds(command.now - call.started_at) if call.started_at is not None else 0
+    talk = min(command.duration_seconds, in_call)
+    ended = CallEnded(
+        contact_id=contact.contact_id,
+        at=command.now,
+        call_id=command.call_id,
+        user_id=call.user_id,
+        username=call.username,
+        outcome=command.outcome,
+        duration_seconds=talk,
+        ring_seconds=min(command.ring_seconds, since_request - talk),
+        reason=command.reason.strip()[:200],
+    )
+    return [ended]
+
+
+def _close_stale_call(contact: ContactState, command: CloseStaleCall) -> list[ContactEvent]:
+    call = contact.open_calls.get(command.call_id)
+    if call is None:
+        return []
+    closed = CallEnded(
+        contact_id=contact.contact_id,
+        at=command.now,
+        call_id=command.call_id,
+        user_id=call.user_id,
+        username=call.username,
+        outcome=CallOutcome.FAILED,
+        reason=_required("reason", command.reason)[:200],
+    )
+    return [closed]
+
+
+def _whole_seconds(span: timedelta) -> int:
+    """Whole seconds of ``span``, never below zero."""
+    return max(int(span.total_seconds()), 0)
 
 
 def _unlocked(state: ContactState) -> ContactState:

@@ -2,7 +2,7 @@
 
 The HTTP edge maps them in one place (suggested: NotFound 404, AlreadyExists 409, Locked 423,
 NotLockOwner 403, NotLocked 409, Forbidden 403, InvalidStatus / InvalidInput / LockDurationTooLong 422,
-Conflict 409, VersionMismatch 412).
+Conflict 409, VersionMismatch 412, CallNotOpen 409).
 """
 
 from __future__ import annotations
@@ -152,3 +152,14 @@ class VersionMismatch(ContactError):
         self.expected = expected
         self.actual = actual
         self.contact_id = contact_id
+
+
+class CallNotOpen(ContactError):
+    """A desk reports on a call not open for it: unknown, issued to another user or desk, or ended."""
+
+    code = "call_not_open"
+
+    def __init__(self, contact_id: str, call_id: str) -> None:
+        super().__init__(f"La llamada {call_id} no está abierta para este puesto")
+        self.contact_id = contact_id
+        self.call_id = call_id

@@ -188,6 +188,8 @@ class CallEnded(ContactEvent):
     outcome: CallOutcome
     duration_seconds: int = 0
     username: str = ""
+    ring_seconds: int = 0
+    reason: str = ""
 
 
 EVENT_TYPES: Mapping[str, type[ContactEvent]] = registry(

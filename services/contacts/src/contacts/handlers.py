@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,8 +44,8 @@ from contacts.commands import (
     AgeStatus,
     BatchResult,
     Caller,
-    CallOutcome,
     ChangeStatus,
+    CloseStaleCall,
     ContactCommand,
     CreateContact,
     CreateOrMergeContacts,
@@ -95,6 +95,9 @@ SQLITE_BATCH_SIZE = 20_000
 # A batch at least this big is written as a bulk (upkeep deferred to the end), even in one chunk.
 _BULK_ROWS = 1_000
 _STREAMS_CHUNK = 1_000
+
+_DESK_COMMANDS = (RecordCallRequested, RecordCallStarted, RecordCallEnded)
+"""Commands that name the desk they come from (it goes into the events' actor)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,31 +354,25 @@ class ContactsService:
         command = DeleteContact(caller=caller, now=self._clock(), contact_id=contact_id, reason=reason)
         self.execute(command, expected_version)
 
-    def record_call_requested(self, caller: Caller, contact_id: str, call_id: str, desk: str = "") -> Contact:
-        """Record that the caller asked desk ``desk`` to dial the contact."""
-        command = RecordCallRequested(
-            caller=caller, now=self._clock(), contact_id=contact_id, call_id=call_id, desk=desk
-        )
-        return self._contact(self.execute(command, desk=desk))
+    def handle(self, command: ContactCommand, expected_version: int | None = None) -> Contact | None:
+        """Run one command stamped with this service's clock (the same on either transport): the contact
+        after it, None when it is gone; domain errors propagate."""
+        stamped = replace(command, now=self._clock())
+        desk = stamped.desk if isinstance(stamped, _DESK_COMMANDS) else ""
+        return self.execute(stamped, expected_version, desk).contact
 
-    def record_call_started(self, caller: Caller, contact_id: str, call_id: str) -> Contact:
-        """Record that the desk softphone started the call."""
-        command = RecordCallStarted(caller=caller, now=self._clock(), contact_id=contact_id, call_id=call_id)
-        return self._contact(self.execute(command))
-
-    def record_call_ended(
-        self, caller: Caller, contact_id: str, call_id: str, outcome: CallOutcome, duration_seconds: int = 0
-    ) -> Contact:
-        """Record how the call ended (resets the contact's last-contact clock)."""
-        command = RecordCallEnded(
-            caller=caller,
-            now=self._clock(),
-            contact_id=contact_id,
-            call_id=call_id,
-            outcome=outcome,
-            duration_seconds=duration_seconds,
-        )
-        return self._contact(self.execute(command))
+    def close_stale_calls(self, calls: Sequence[tuple[str, str]], reason: str) -> int:
+        """Close the given open calls (contact id, call id) as failed with ``reason``; returns how many."""
+        closed = 0
+        for contact_id, call_id in calls:
+            command = CloseStaleCall(
+                caller=SYSTEM_CALLER, now=self._clock(), contact_id=contact_id, call_id=call_id, reason=reason
+            )
+            try:
+                closed += bool(self.execute(command).events)
+            except NotFound:
+                continue
+        return closed
 
     def expire_lock(self, contact_id: str, now: datetime | None = None) -> bool:
         """Mark a lapsed lock expired (scheduler); False when there was nothing to expire."""

@@ -878,6 +878,8 @@ def _history_rows(envelope: Envelope, event: ContactEvent) -> list[HistoryEntry]
                     event.outcome.value,
                     call_id=event.call_id,
                     duration_seconds=str(event.duration_seconds),
+                    ring_seconds=str(event.ring_seconds),
+                    reason=event.reason,
                 )
             ]
     return [entry("", None, None)]

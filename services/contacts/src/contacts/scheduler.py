@@ -1,6 +1,6 @@
-"""Scheduled work of the contacts service: lock expiry announcements and the ageing pass.
+"""Scheduled work of the contacts service: lock expiry announcements, the ageing pass and call timeouts.
 
-Both run in the service's own background threads (embedded and distributed alike), never on a read
+All run in the service's own background threads (embedded and distributed alike), never on a read
 path, and both are idempotent: they find candidates in the read model and let the domain decide, so a
 second run, or a second replica running at the same moment, appends nothing new (a replica that loses
 the race gets a concurrency conflict, reloads and finds nothing left to do).
@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from contacts.handlers import ContactsService
 from contacts.queries import status_condition
-from contacts.schema import contact_locks, contacts
+from contacts.schema import contact_calls, contact_locks, contacts
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 
 log = structlog.get_logger(__name__)
@@ -161,6 +161,60 @@ class Ageing:
             if later:
                 movable.append((status.code, min(later)))
         return movable
+
+
+class CallTimeouts:
+    """Closes calls no desk finished: not reported started within ``start_timeout_seconds`` of the
+    request, or not reported ended within ``max_seconds`` of the start. Each ends ``failed`` with the
+    reason, so figures never hang open; a desk's late report is then refused (the call is no longer open).
+    """
+
+    NOT_STARTED = "El puesto no informó el inicio de la llamada a tiempo"
+    NOT_ENDED = "El puesto no informó el final de la llamada a tiempo"
+
+    def __init__(
+        self,
+        service: ContactsService,
+        engine: Engine,
+        *,
+        start_timeout_seconds: int = 60,
+        max_seconds: int = 4 * 3600,
+        interval_seconds: float = 5.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self._service = service
+        self._engine = engine
+        self._start_timeout = timedelta(seconds=start_timeout_seconds)
+        self._max = timedelta(seconds=max_seconds)
+        self._interval = interval_seconds
+        self._clock = clock or service.now
+
+    def close_stale_calls(self, now: datetime | None = None) -> int:
+        """Close every call overdue at ``now``; returns how many (0 when run again)."""
+        moment = (now or self._clock()).astimezone(UTC)
+        c = contact_calls.c
+        open_calls = c.ended_at.is_(None)
+        not_started = sa.and_(c.started_at.is_(None), c.requested_at <= moment - self._start_timeout)
+        not_ended = c.started_at <= moment - self._max
+        closed = 0
+        for condition, reason in ((not_started, self.NOT_STARTED), (not_ended, self.NOT_ENDED)):
+            query = sa.select(c.contact_id, c.call_id).where(open_calls, condition)
+            with self._engine.connect() as conn:
+                found = [(str(contact_id), call_id) for contact_id, call_id in conn.execute(query)]
+            if found:
+                closed += self._service.close_stale_calls(found, reason)
+        return closed
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Close overdue calls every ``interval_seconds`` until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                count = self.close_stale_calls()
+                if count:
+                    log.info("contacts.stale_calls_closed", count=count)
+            except Exception:
+                log.exception("contacts.call_timeouts_failed")
+            stop.wait(self._interval)
 
 
 def _bound(key: tuple[datetime, uuid.UUID]) -> tuple[sa.BindParameter[datetime], sa.BindParameter[uuid.UUID]]:

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from contacts.commands import Caller, CallOutcome, Role
 from contacts.errors import (
     AlreadyExists,
+    CallNotOpen,
     Conflict,
     ContactError,
     Forbidden,
@@ -432,6 +433,8 @@ def _decode_error(code: str, d: Mapping[str, Any]) -> ContactError | None:
             return VersionMismatch(int(d["expected"]), int(d["actual"]), str(d.get("contact_id") or ""))
         case Conflict.code:
             return Conflict(str(d.get("contact_id") or ""))
+        case CallNotOpen.code:
+            return CallNotOpen(str(d["contact_id"]), str(d["call_id"]))
     return None
 
 

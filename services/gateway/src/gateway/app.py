@@ -25,6 +25,7 @@ from gateway.live import LiveHub
 from gateway.metrics import GatewayMetrics
 from gateway.routes.calls import call_totals, calls_router
 from gateway.routes.contacts import contacts_router
+from gateway.routes.desks import desks_router
 from gateway.routes.generator import GeneratorConfig, generator_router
 from gateway.routes.jobs import jobs_router
 from gateway.routes.operations import operations_router
@@ -116,6 +117,7 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
     app.include_router(contacts_router(deps.contacts, deps.catalogue, deps.hub, deps.names))
     app.include_router(operations_router(deps.config, deps.contacts))
     app.include_router(calls_router(deps.contacts, deps.directory))
+    app.include_router(desks_router(deps.contacts, deps.hub))
     app.include_router(jobs_router(deps.jobs))
     app.include_router(generator_router(deps.contacts, deps.runner, deps.jobs, deps.generator))
     app.include_router(transfer_router(deps.contacts, deps.runner, deps.jobs, deps.transfer))

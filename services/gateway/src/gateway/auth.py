@@ -264,6 +264,10 @@ class Gate:
         if capability in self.heavy:
             self.admit(principal, call, heavy=True)
 
+    def refuse(self, principal: Principal, call: Call, status: int, detail: dict[str, Any]) -> None:
+        """Audit a refusal that a rule outside the roles made (a desk reporting a call not its own)."""
+        self._deny(principal, call, status, None, detail)
+
     def _deny(
         self,
         principal: Principal | None,

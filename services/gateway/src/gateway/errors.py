@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contacts.errors import (
     AlreadyExists,
+    CallNotOpen,
     Conflict,
     ContactError,
     Forbidden,
@@ -36,6 +37,7 @@ log = structlog.get_logger(__name__)
 STATUS_BY_ERROR: dict[type[ContactError], int] = {
     NotFound: 404,
     AlreadyExists: 409,
+    CallNotOpen: 409,
     Conflict: 409,
     NotLocked: 409,
     NotLockOwner: 403,
@@ -50,6 +52,7 @@ STATUS_BY_ERROR: dict[type[ContactError], int] = {
 # Details of a domain error a client may see, by attribute name.
 _PUBLIC_DETAILS = (
     "contact_id",
+    "call_id",
     "existing_id",
     "locked_by",
     "locked_by_name",

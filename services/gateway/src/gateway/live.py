@@ -7,8 +7,10 @@
   missed, or ``resync`` when that is no longer available (then it reloads).
 * ``lock_contact``, ``unlock_contact`` and ``update_contact`` go through the same contacts client, role
   checks and rules as HTTP; a refused lock answers ``lock_denied`` to the requester only.
-* A desk's dialer agent connects with ``auth={"api_key": ..., "desk": "<name>"}`` and joins its user's
-  desk room; dial requests for that user go there.
+* A desk's dialer agent connects with ``auth={"api_key": ..., "desk": "<name>"}``: it joins its user's
+  desk room (dial and hang-up requests for that user go there), its presence and state go to the desk
+  registry (:mod:`gateway.desks`), and only such a connection may report call progress, for calls the
+  gateway issued to that desk (``docs/CALLS.md``). Refused reports are audited.
 * With several gateway processes, an ``AsyncRedisManager`` passed in shares fan-out between them.
 
 Order: clients drop an event whose position is not above the last they saw (that is how a replay and the
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol
 
@@ -31,10 +34,11 @@ import structlog
 from starlette.types import ASGIApp
 
 from contacts.client import ContactsClient
-from contacts.commands import SYSTEM_CALLER, CallOutcome
-from contacts.errors import ContactError, Locked
+from contacts.commands import SYSTEM_CALLER, CallOutcome, RecordCallEnded, RecordCallStarted
+from contacts.errors import CallNotOpen, ContactError, Locked
 from gateway.auth import ApiError, Call, Gate
 from gateway.callers import caller_of
+from gateway.desks import PRESENCE_SECONDS, Desk, DeskRegistry, DeskState, MemoryDeskRegistry
 from gateway.errors import domain_error_response
 from gateway.metrics import GatewayMetrics
 from gateway.notices import Notice, notices_for
@@ -46,6 +50,10 @@ from kernel.envelope import Envelope
 log = structlog.get_logger(__name__)
 
 ROOM_ALL = "contacts"
+ROOM_ALL_DESKS = "desks"
+"""ProjectManagers and TI: every desk's state."""
+DESK_NAME_MAX = 100
+LONGEST_CALL_SECONDS = 24 * 3600
 # Batches of up to this many notices carry each contact's current row (one read each).
 WITH_CONTACT_UP_TO = 50
 _CARRY_CONTACT = frozenset({"contact_updated", "contact_locked", "contact_unlocked"})
@@ -59,6 +67,11 @@ def user_room(user_id: str) -> str:
 def desk_room(user_id: str) -> str:
     """The room of one user's desk agents."""
     return f"desk:{user_id}"
+
+
+def team_desks_room(team: str) -> str:
+    """The room of a team's leads: the state of that team's desks."""
+    return f"desks:{team}"
 
 
 class ReplaySource(Protocol):
@@ -98,6 +111,8 @@ class LiveHub:
         client_manager: socketio.AsyncManager | None = None,
         max_replay: int = 5000,
         names: UserNames | None = None,
+        desks: DeskRegistry | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
@@ -115,7 +130,10 @@ class LiveHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._outbox: asyncio.Queue[Callable[[], Awaitable[None]]] | None = None
         self._sender: asyncio.Task[None] | None = None
-        self._desks: dict[str, set[str]] = {}
+        self.desks: DeskRegistry = desks if desks is not None else MemoryDeskRegistry()
+        self._clock = clock
+        self._own_desks: set[str] = set()
+        self._renewer: asyncio.Task[None] | None = None
         self._register()
 
     def asgi(self, app: ASGIApp) -> ASGIApp:
@@ -127,16 +145,30 @@ class LiveHub:
         """Remember the server's event loop and start the task that sends the outbox in order."""
         self._outbox = asyncio.Queue()
         self._sender = asyncio.create_task(self._send_in_order(self._outbox), name="live-outbox")
+        self._renewer = asyncio.create_task(self._renew_desks(), name="live-desks")
         self._loop = asyncio.get_running_loop()
 
     async def stop(self) -> None:
         """Stop accepting notices and stop the sender (what is still queued is dropped)."""
         self._loop = None
         self._outbox = None
-        if self._sender is not None:
-            self._sender.cancel()
-            await asyncio.gather(self._sender, return_exceptions=True)
-            self._sender = None
+        for task in (self._sender, self._renewer):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._sender = self._renewer = None
+        for sid in list(self._own_desks):
+            await asyncio.to_thread(self.desks.left, sid)
+        self._own_desks.clear()
+
+    async def _renew_desks(self) -> None:
+        """Keep this process's desks present in the shared registry."""
+        while True:
+            await asyncio.sleep(PRESENCE_SECONDS / 3)
+            try:
+                await asyncio.to_thread(self.desks.renew, list(self._own_desks))
+            except Exception:  # the next round tries again; presence lapses only after PRESENCE_SECONDS
+                log.exception("live.desk_renew_failed")
 
     def _queue(self, send: Callable[[], Awaitable[None]]) -> None:
         """Queue ``send`` behind everything queued before it; from any thread."""
@@ -198,13 +230,25 @@ class LiveHub:
         for message in messages:
             await self.sio.emit("job_progress", dict(message), room=user_room(str(message.get("created_by"))))
 
-    def desk_connected(self, user_id: str) -> bool:
-        """Whether a desk agent of ``user_id`` is connected to this gateway process."""
-        return bool(self._desks.get(user_id))
+    async def desks_of(self, user_id: str) -> list[Desk]:
+        """The user's connected desks (through any gateway process), the most recent first."""
+        return await asyncio.to_thread(self.desks.of_user, user_id)
 
     async def dial(self, user_id: str, payload: Mapping[str, Any]) -> None:
-        """Send a dial request to the desk agents of ``user_id``."""
+        """Send a dial request to the desk agents of ``user_id`` (the payload names the desk it is for)."""
         await self.sio.emit("dial", dict(payload), room=desk_room(user_id))
+
+    async def hangup(self, user_id: str, payload: Mapping[str, Any]) -> None:
+        """Ask the desk agents of ``user_id`` to end a call."""
+        await self.sio.emit("hangup", dict(payload), room=desk_room(user_id))
+
+    async def _announce_desk(self, desk: Desk, state: DeskState | None = None) -> None:
+        """Tell the desk's user, their team's leads and the managers what the desk is doing."""
+        payload = desk.to_data() if state is None else {**desk.to_data(), "state": state.value}
+        rooms = [user_room(desk.user_id), ROOM_ALL_DESKS]
+        if desk.team:
+            rooms.append(team_desks_room(desk.team))
+        await self.sio.emit("desk_state", payload, room=rooms)
 
     async def _emit_all(self, notices: Sequence[Notice]) -> None:
         for notice in notices:
@@ -220,6 +264,7 @@ class LiveHub:
         )
         self.sio.on("call_started", self._guarded("call_started", Capability.LOCK_OWN, self._call_started))
         self.sio.on("call_ended", self._guarded("call_ended", Capability.LOCK_OWN, self._call_ended))
+        self.sio.on("desk_state", self._desk_state)
 
     async def _on_connect(self, sid: str, environ: Mapping[str, Any], auth: Any = None) -> None:
         auth = auth if isinstance(auth, dict) else {}
@@ -235,13 +280,15 @@ class LiveHub:
             raise socketio.exceptions.ConnectionRefusedError(
                 {"code": exc.code, "message": exc.message}
             ) from None
-        desk = str(auth.get("desk") or "")[:100]
+        desk = _desk_name(auth.get("desk"))
         await self.sio.save_session(sid, {"principal": principal, "desk": desk})
         await self.sio.enter_room(sid, user_room(str(principal.user_id)))
+        if principal.can(Capability.ALL_METRICS):
+            await self.sio.enter_room(sid, ROOM_ALL_DESKS)
+        elif principal.can(Capability.TEAM_METRICS) and principal.team:
+            await self.sio.enter_room(sid, team_desks_room(principal.team))
         if desk:
-            user_id = str(principal.user_id)
-            await self.sio.enter_room(sid, desk_room(user_id))
-            self._desks.setdefault(user_id, set()).add(sid)
+            await self._desk_joined(sid, principal, desk)
         self._metrics.sockets.inc()
         last = auth.get("last_position")
         if isinstance(last, int) and not isinstance(last, bool) and last >= 0 and self._outbox is not None:
@@ -252,9 +299,48 @@ class LiveHub:
         log.info("socket.connected", username=principal.username, desk=desk or None)
 
     async def _on_disconnect(self, sid: str, *_: Any) -> None:
-        for sids in self._desks.values():
-            sids.discard(sid)
+        if sid in self._own_desks:
+            self._own_desks.discard(sid)
+            desk = await asyncio.to_thread(self.desks.left, sid)
+            if desk is not None:
+                await self._announce_desk(desk, DeskState.OFFLINE)
+                log.info("desk.disconnected", username=desk.username, desk=desk.desk)
         self._metrics.sockets.dec()
+
+    async def _desk_joined(self, sid: str, principal: Principal, name: str) -> None:
+        user_id = str(principal.user_id)
+        now = self._clock()
+        desk = Desk(
+            sid=sid,
+            user_id=user_id,
+            username=principal.username,
+            team=principal.team,
+            desk=name,
+            state=DeskState.READY,
+            since=now,
+            connected_at=now,
+        )
+        await self.sio.enter_room(sid, desk_room(user_id))
+        await asyncio.to_thread(self.desks.joined, desk)
+        self._own_desks.add(sid)
+        await self._announce_desk(desk)
+
+    async def _desk_state(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """A desk reports what it is doing: recorded in the registry and announced."""
+        if sid not in self._own_desks:
+            return {"ok": False, "error": {"code": "not_a_desk", "message": "Esta conexión no es un puesto."}}
+        body = data if isinstance(data, dict) else {}
+        try:
+            state = DeskState(str(body.get("state") or ""))
+        except ValueError:
+            state = DeskState.OFFLINE
+        if state is DeskState.OFFLINE:
+            return {"ok": False, "error": {"code": "invalid_input", "message": "Estado de puesto no válido."}}
+        call_id, contact_id = _short_text(body.get("call_id")), _short_text(body.get("contact_id"))
+        desk = await asyncio.to_thread(self.desks.moved, sid, state, call_id, contact_id, self._clock())
+        if desk is not None:
+            await self._announce_desk(desk)
+        return {"ok": True}
 
     async def _replay_then_join(self, sid: str, after: int) -> None:
         """Send a reconnecting client what it missed (or ``resync``), then let it into the live room."""
@@ -338,25 +424,86 @@ class LiveHub:
         return {"ok": True, "contact": contact.to_data()}
 
     async def _call_started(self, sid: str, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
-        call_id = str(data.get("call_id") or "")[:64]
-        if not call_id:
-            raise ApiError(422, "invalid_input", "Falta call_id.")
-        await asyncio.to_thread(self._contacts.record_call_started, caller_of(principal), data["id"], call_id)
+        desk = await self._reporting_desk(sid, principal, "call_started")
+        command = RecordCallStarted(
+            caller=caller_of(principal),
+            now=self._clock(),
+            contact_id=data["id"],
+            call_id=_call_id(data),
+            desk=desk,
+        )
+        await self._report(sid, principal, "call_started", command)
         return {"ok": True}
 
     async def _call_ended(self, sid: str, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
-        call_id = str(data.get("call_id") or "")[:64]
+        desk = await self._reporting_desk(sid, principal, "call_ended")
         try:
             outcome = CallOutcome(str(data.get("outcome") or ""))
         except ValueError:
             raise ApiError(422, "invalid_input", "outcome no válido.") from None
-        duration = data.get("duration_seconds", 0)
-        if not call_id or not isinstance(duration, int) or duration < 0:
-            raise ApiError(422, "invalid_input", "Faltan call_id o duration_seconds.")
-        await asyncio.to_thread(
-            self._contacts.record_call_ended, caller_of(principal), data["id"], call_id, outcome, duration
+        talk = data.get("talk_seconds", data.get("duration_seconds", 0))
+        ring = data.get("ring_seconds", 0)
+        command = RecordCallEnded(
+            caller=caller_of(principal),
+            now=self._clock(),
+            contact_id=data["id"],
+            call_id=_call_id(data),
+            outcome=outcome,
+            duration_seconds=_seconds(talk, "talk_seconds"),
+            ring_seconds=_seconds(ring, "ring_seconds"),
+            reason=str(data.get("reason") or "")[:200],
+            desk=desk,
         )
+        await self._report(sid, principal, "call_ended", command)
         return {"ok": True}
+
+    async def _reporting_desk(self, sid: str, principal: Principal, name: str) -> str:
+        """The desk name of connection ``sid``; a refusal (audited) when it is not a desk."""
+        session = await self.sio.get_session(sid)
+        desk = str(session.get("desk") or "")
+        if not desk:
+            await self._refuse(principal, name, {"reason": "not_a_desk"})
+            raise ApiError(403, "not_a_desk", "Solo el marcador de un puesto puede informar llamadas.")
+        return desk
+
+    async def _report(
+        self, sid: str, principal: Principal, name: str, command: RecordCallStarted | RecordCallEnded
+    ) -> None:
+        """Record a desk's report; a report on a call not open for this desk is refused and audited."""
+        try:
+            await asyncio.to_thread(self._contacts.execute, command)
+        except CallNotOpen:
+            detail = {"reason": "call_not_open", "call_id": command.call_id, "contact_id": command.contact_id}
+            await self._refuse(principal, name, detail)
+            raise
+
+    async def _refuse(self, principal: Principal, name: str, detail: dict[str, Any]) -> None:
+        call = Call("SOCKET", f"/socket.io/{name}", None)
+        await asyncio.to_thread(self._gate.refuse, principal, call, 403, detail)
+
+
+def _desk_name(value: object) -> str:
+    """A desk name from the connection's auth: printable, trimmed, at most DESK_NAME_MAX characters."""
+    text = "".join(ch for ch in str(value or "") if ch.isprintable()).strip()
+    return text[:DESK_NAME_MAX]
+
+
+def _short_text(value: object) -> str | None:
+    text = str(value or "").strip()[:64]
+    return text or None
+
+
+def _call_id(data: Mapping[str, Any]) -> str:
+    call_id = str(data.get("call_id") or "").strip()
+    if not call_id or len(call_id) > 64:
+        raise ApiError(422, "invalid_input", "Falta call_id o no es válido.")
+    return call_id
+
+
+def _seconds(value: object, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= LONGEST_CALL_SECONDS:
+        raise ApiError(422, "invalid_input", f"{name} debe ser un número entero de segundos.")
+    return value
 
 
 def _json(body: bytes | memoryview) -> dict[str, Any]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Body, Header, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,7 +16,6 @@ from contacts.errors import NotLockOwner
 from contacts.statuses import Catalogue
 from contacts.views import Contact, ContactFilters
 from gateway.auth import (
-    ApiError,
     Authenticated,
     CanCreateContact,
     CanDeleteContact,
@@ -34,7 +31,6 @@ from gateway.pages import read_page
 from gateway.queries import parse_query, query_openapi
 from gateway.roles import Capability
 from gateway.users import UserNames
-from kernel.phone import parse_phone
 
 MAX_PAGE = 1000
 # History fields whose values are user ids; their rows also carry the users' names.
@@ -172,15 +168,6 @@ def parse_if_match(value: str | None) -> int | None:
     if not text.isdigit():
         raise ValueError(value)
     return int(text)
-
-
-class CallOut(BaseModel):
-    """A dial request sent to the caller's desk."""
-
-    call_id: str
-    contact_id: str
-    dial: str
-    desk_connected: bool
 
 
 def contacts_router(
@@ -323,28 +310,6 @@ def contacts_router(
                 raise
             note_audit(request, forced=True)
             return contact_response(client.force_release_lock(caller, contact_id))
-
-    @router.post(
-        "/contacts/{contact_id}/call",
-        status_code=202,
-        response_model=CallOut,
-        summary="Llamar: envía el número al softphone del puesto del agente",
-    )
-    async def call(request: Request, principal: CanLockOwn, contact_id: ContactId) -> dict[str, Any]:
-        user_id = str(principal.user_id)
-        if not hub.desk_connected(user_id):
-            raise ApiError(
-                409,
-                "no_desk",
-                "No hay un agente de marcación conectado en su puesto: inicie callmanager-dialer.",
-            )
-        call_id = uuid.uuid4().hex
-        caller = caller_of(principal)
-        contact = await run_in_threadpool(client.record_call_requested, caller, contact_id, call_id)
-        dial = parse_phone(contact.phone_e164).dial_string
-        note_audit(request, contact_id=contact_id, call_id=call_id)
-        await hub.dial(user_id, {"call_id": call_id, "contact_id": contact_id, "dial": dial})
-        return {"call_id": call_id, "contact_id": contact_id, "dial": dial, "desk_connected": True}
 
     @router.get("/me", response_model=MeOut, tags=["session"], summary="Quién soy (según la clave)")
     def me(principal: Authenticated) -> dict[str, Any]:
