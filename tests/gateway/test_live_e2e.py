@@ -27,6 +27,12 @@ class Listener:
         "error",
         "resync",
         "bulk_update",
+        "desk_state",
+        "dial",
+        "hangup",
+        "call_requested",
+        "call_started",
+        "call_ended",
     )
 
     def __init__(self, base_url: str, auth: dict[str, Any] | None) -> None:
