@@ -151,3 +151,38 @@ def test_an_edit_through_one_gateway_is_in_the_next_list_read_through_another(de
     finally:
         first.close()
         second.close()
+
+
+def test_a_desk_on_one_gateway_places_and_reports_a_call_requested_through_the_other(
+    deployment: Deployment,
+) -> None:
+    ana = deployment.create_user("ana", "Agent")
+    tomas = deployment.create_user("tomas", "TI")
+    desk = Listener(deployment.gateway_urls[0], {"api_key": ana, "desk": "puesto-1"})
+    try:
+        with httpx.Client(base_url=deployment.gateway_urls[1], headers={"X-API-Key": ana}) as http:
+            contact_id = http.post("/contacts", json={"phone": "8812-3456"}).json()["id"]
+            listed = http.get("/desks").json()
+            placed = http.post(f"/contacts/{contact_id}/call")
+        assert [d["desk"] for d in listed] == ["puesto-1"]
+        assert placed.status_code == 202, placed.text
+        call_id = placed.json()["call_id"]
+        dial = desk.wait_for("dial", call_id=call_id)
+        assert (dial["dial"], dial["desk"]) == ("88123456", "puesto-1")
+        report = {"id": contact_id, "call_id": call_id}
+        assert desk.client.call("call_started", report, timeout=10) == {"ok": True}
+        ended = {**report, "outcome": "busy", "ring_seconds": 0, "talk_seconds": 0}
+        assert desk.client.call("call_ended", ended, timeout=10) == {"ok": True}
+        with httpx.Client(base_url=deployment.gateway_urls[1], headers={"X-API-Key": tomas}) as http:
+            totals = http.get("/metrics/calls").json()["totals"]
+        assert (totals["made"], totals["failed"], totals["by_outcome"]["busy"]) == (1, 1, 1)
+    finally:
+        desk.close()
+    with httpx.Client(base_url=deployment.gateway_urls[1], headers={"X-API-Key": ana}) as http:
+        deadline = time.monotonic() + 10
+        while http.get("/desks").json() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert http.get("/desks").json() == []
+        gone = http.post(f"/contacts/{contact_id}/call")
+    assert gone.status_code == 409
+    assert gone.json()["error"]["code"] == "no_desk"
