@@ -74,7 +74,10 @@ def notice_for(event: Envelope) -> Notice | None:
         name = {"contacts.CallRequested": "call_requested", "contacts.CallStarted": "call_started"}.get(
             kind, "call_ended"
         )
-        return Notice(name, {**base, **{k: v for k, v in data.items() if k != "contact_id"}}, contact_id)
+        payload = {**base, **{k: v for k, v in data.items() if k != "contact_id"}}
+        if kind == ev.CallEnded.TYPE:
+            payload["talk_seconds"] = data.get("duration_seconds", 0)
+        return Notice(name, payload, contact_id)
     return None
 
 
