@@ -48,6 +48,8 @@ class DesksViewModel:
         self.desks = {desk.key: desk for desk in desks if desk.state != "offline"}
         self.loaded = True
         self.error = ""
+        for desk in self.desks.values():
+            self._contact(desk.contact_id)  # ask for the names now, not at the first redraw
         self.on_change()
 
     def _failed(self, exc: Exception) -> None:
@@ -64,6 +66,7 @@ class DesksViewModel:
             self.desks.pop(desk.key, None)
         else:
             self.desks[desk.key] = desk
+            self._contact(desk.contact_id)
         self.on_change()
 
     @property
