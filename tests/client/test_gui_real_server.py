@@ -33,7 +33,7 @@ NOTES = ("Llamar después de las 3 pm", "Interesado en plan pospago", "", "Pidi�
 PREFIXES = ("83", "84", "85", "86", "87", "88", "89", "60", "61", "62", "63", "64", "71", "72")
 SEEDED = 36
 NO_DESK = (
-    "No hay un agente de puesto conectado: la llamada no se hizo. Inicie callmanager-dialer en su puesto."
+    "Su puesto no tiene el marcador conectado. Inicie «callmanager-dialer» en este equipo (vea --check)."
 )
 
 

@@ -170,7 +170,7 @@ def test_call_goes_dialling_ringing_in_call_with_a_running_timer_then_wrap_up():
     assert (calls.phase_text, calls.timer_text()) == ("En llamada", "00:00")
     clock.now += 65
     assert calls.timer_text() == "01:05"
-    assert calls.call_text == "📞 Puesto ocupado"
+    assert calls.call_text == "📞 En llamada"
     assert not calls.can_call
     assert calls.can_hangup
 

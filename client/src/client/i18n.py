@@ -114,6 +114,8 @@ _TEXT: Mapping[str, tuple[str, str]] = {
     ),
     "call.button_no_desk": ("📞 Llamar (F5) · sin marcador", "📞 Call (F5) · no dialer"),
     "call.button_busy": ("📞 Puesto ocupado", "📞 Desk busy"),
+    "call.button_in_call": ("📞 En llamada", "📞 In call"),
+    "call.button_wrapup": ("📞 Cierre pendiente", "📞 Wrap-up pending"),
     "call.hangup": ("📵 Colgar (F8)", "📵 Hang up (F8)"),
     "call.phase.requesting": ("Marcando…", "Dialling…"),
     "call.phase.dialling": ("Marcando…", "Dialling…"),

@@ -185,8 +185,10 @@ class CallViewModel:
     @property
     def call_text(self) -> str:
         """The Call button's text: it says when there is no desk or it is busy."""
+        if self.phase is CallPhase.WRAP_UP:
+            return self.t("call.button_wrapup")
         if self.phase is not CallPhase.IDLE:
-            return self.t("call.button_busy")
+            return self.t("call.button_in_call")
         readiness = self.readiness
         if readiness is Readiness.NO_DESK:
             return self.t("call.button_no_desk")

@@ -86,6 +86,8 @@ class ContactPanelViewModel:
         self.message = ""
         self.message_kind = MessageKind.INFO
         self.busy = False
+        self.fields_replaced = 0
+        """Counts drafts replaced from outside the form (the wrap-up's save): the view refills its fields."""
         self.on_change: Callable[[], None] = lambda: None
         self.on_saved: Callable[[Contact], None] = lambda _contact: None
         self.on_deleted: Callable[[str], None] = lambda _contact_id: None
@@ -109,6 +111,7 @@ class ContactPanelViewModel:
         self.contact = contact.keeping_lock_name(self.contact)
         if not keep_draft:
             self.draft = {f: getattr(self.contact, f) for f in EDITABLE}
+            self.fields_replaced += 1
         self.on_change()
         self.load_history()
 

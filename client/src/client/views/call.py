@@ -52,7 +52,12 @@ class CallBox(ctk.CTkFrame):  # type: ignore[misc]
 
         self.wrap = ctk.CTkFrame(self)
         self.wrap_title = ctk.CTkLabel(
-            self.wrap, text="", anchor="w", font=ctk.CTkFont(size=16, weight="bold")
+            self.wrap,
+            text="",
+            anchor="w",
+            justify="left",
+            wraplength=420,
+            font=ctk.CTkFont(size=15, weight="bold"),
         )
         self.wrap_title.grid(row=0, column=0, columnspan=2, sticky="ew", padx=8, pady=(8, 2))
         self.wrap_hint = ctk.CTkLabel(self.wrap, text="", anchor="w", justify="left", wraplength=420)

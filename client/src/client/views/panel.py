@@ -40,6 +40,7 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         self.t = translate
         self.catalogue = catalogue
         self._showing: str | None = None
+        self._replaced = vm.fields_replaced
         self.title = ctk.CTkLabel(
             self, text=translate("panel.empty"), font=ctk.CTkFont(size=18, weight="bold")
         )
@@ -182,11 +183,13 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
             self.phone.configure(
                 text=f"{self.t('panel.phone')}: {contact.display_phone}   {operator_name(contact.operator)}"
             )
-            if self._showing == contact.id:
+            replaced = self._replaced != vm.fields_replaced
+            if self._showing == contact.id and not replaced:
                 self._pull_fields()
-            if self._showing != contact.id or not vm.dirty:
+            if self._showing != contact.id or not vm.dirty or replaced:
                 self._fill()
             self._showing = contact.id
+            self._replaced = vm.fields_replaced
         editable = "normal" if vm.can_edit else "disabled"
         self.save_button.configure(state=editable)
         self._call_button()

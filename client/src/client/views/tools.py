@@ -346,7 +346,7 @@ class DesksWindow(ctk.CTkToplevel):  # type: ignore[misc]
         self.figures = figures
         self.t = translate
         self.title(translate("desks.title"))
-        self.geometry("1180x560")
+        self.geometry("1000x640")
         top = ctk.CTkFrame(self, fg_color="transparent")
         top.pack(fill="x", padx=10, pady=6)
         self.summary = ctk.CTkLabel(top, text="", anchor="w")
@@ -362,31 +362,28 @@ class DesksWindow(ctk.CTkToplevel):  # type: ignore[misc]
         self.error.pack(fill="x", padx=10)
         body = ctk.CTkFrame(self, fg_color="transparent")
         body.pack(fill="both", expand=True, padx=10, pady=(0, 10))
-        body.columnconfigure(0, weight=3)
-        body.columnconfigure(1, weight=2)
-        body.rowconfigure(1, weight=1)
-        ctk.CTkLabel(body, text=translate("desks.title"), anchor="w").grid(row=0, column=0, sticky="w")
-        columns = list(DESK_COLUMNS)
-        self.desks = _table(body, columns, [translate(f"desks.{c}") for c in columns], height=14)
-        for column, width in zip(columns, (110, 110, 110, 150, 130), strict=True):
-            self.desks.column(column, width=width, minwidth=60, stretch=column in ("contact", "since"))
-        self.desks.grid(row=1, column=0, sticky="nsew", padx=(0, 10))
-        side = ctk.CTkFrame(body, fg_color="transparent")
-        side.grid(row=0, column=1, rowspan=2, sticky="nsew")
-        side.columnconfigure(0, weight=1)
-        side.rowconfigure(4, weight=1)
-        self.calls_label = ctk.CTkLabel(
-            side, text=translate("desks.calls"), anchor="w", font=ctk.CTkFont(weight="bold")
+        body.columnconfigure(0, weight=1)
+        body.rowconfigure(6, weight=1)
+        ctk.CTkLabel(body, text=translate("desks.title"), anchor="w", font=ctk.CTkFont(weight="bold")).grid(
+            row=0, column=0, sticky="w"
         )
-        self.calls_label.grid(row=0, column=0, sticky="w")
-        self.teams_label = ctk.CTkLabel(side, text=translate("metrics.per_team"), anchor="w")
-        self.teams_label.grid(row=1, column=0, sticky="w")
-        self.teams_frame = ctk.CTkFrame(side, fg_color="transparent")
-        self.teams_frame.grid(row=2, column=0, sticky="nsew")
-        self.agents_label = ctk.CTkLabel(side, text=translate("metrics.per_agent"), anchor="w")
-        self.agents_label.grid(row=3, column=0, sticky="w", pady=(8, 0))
-        self.agents_frame = ctk.CTkFrame(side, fg_color="transparent")
-        self.agents_frame.grid(row=4, column=0, sticky="nsew")
+        columns = list(DESK_COLUMNS)
+        self.desks = _table(body, columns, [translate(f"desks.{c}") for c in columns], height=8)
+        for column, width in zip(columns, (140, 140, 150, 220, 150), strict=True):
+            self.desks.column(column, width=width, minwidth=80, stretch=column in ("contact", "since"))
+        self.desks.grid(row=1, column=0, sticky="nsew")
+        self.calls_label = ctk.CTkLabel(
+            body, text=translate("desks.calls"), anchor="w", font=ctk.CTkFont(weight="bold")
+        )
+        self.calls_label.grid(row=2, column=0, sticky="w", pady=(10, 0))
+        self.teams_label = ctk.CTkLabel(body, text=translate("metrics.per_team"), anchor="w")
+        self.teams_label.grid(row=3, column=0, sticky="w")
+        self.teams_frame = ctk.CTkFrame(body, fg_color="transparent")
+        self.teams_frame.grid(row=4, column=0, sticky="nsew")
+        self.agents_label = ctk.CTkLabel(body, text=translate("metrics.per_agent"), anchor="w")
+        self.agents_label.grid(row=5, column=0, sticky="w", pady=(8, 0))
+        self.agents_frame = ctk.CTkFrame(body, fg_color="transparent")
+        self.agents_frame.grid(row=6, column=0, sticky="nsew")
         self.teams: ttk.Treeview | None = None
         self.agents: ttk.Treeview | None = None
         vm.on_change = self.refresh
