@@ -11,12 +11,10 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
-from gateway_double import USERS, GatewayDouble
+from gateway_double import GatewayDouble
 from tkdrive import cells, pump, settle, shot
 
 pytestmark = pytest.mark.gui
-
-ANA = USERS["key-agent"]["user_id"]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +49,7 @@ def the_call(gateway: GatewayDouble) -> str:
 
 def test_agent_calls_hangs_up_and_wraps_up(display, gateway, tmp_path):
     desk = open_desk(gateway, "key-agent")
-    root, panel, calls = desk.root, desk.window.panel, desk.calls
+    root, panel = desk.root, desk.window.panel
     try:
         table = desk.window.table.tree
         iid = table.get_children()[2]
@@ -151,7 +149,9 @@ def test_desk_that_cannot_see_the_call_sends_the_chosen_outcome_with_the_hangup(
         box._outcome("no contestó")
         box.status.set("No contesta")
         box._status("No contesta")
-        box.save_button.invoke()
+        root.focus_force()
+        settle(root, 0.1)
+        root.event_generate("<Control-s>")  # during the wrap-up, Ctrl+S saves the wrap-up
         pump(root, lambda: desk.panel.message == "Cierre de la llamada guardado.")
         assert (call_id, "no_answer") in gateway.hangups
         assert gateway.by_id[iid]["status"] == "NC"

@@ -364,3 +364,11 @@ def test_this_week_starts_on_monday():
     thursday = datetime(2026, 3, 5, 16, 0).astimezone()
     since, until = period_window(Period.THIS_WEEK, thursday)
     assert (since.date().isoformat(), since.hour, until) == ("2026-03-02", 0, None)
+
+
+def test_the_call_names_its_contact_when_the_panel_shows_another():
+    api, panel, calls, clock = build()
+    placed(api, calls, clock)
+    api.contacts["c000002"] = make_contact(2)
+    panel.open(api.contacts["c000002"])
+    assert calls.phase_text == "Marcando… · Cliente 1"

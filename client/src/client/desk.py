@@ -116,10 +116,18 @@ class Desk:
         if not self.contacts.loaded_once and not self.contacts.loading:
             self.contacts.reload()
 
+    def connection_changed(self, state: ConnectionState, detail: str) -> None:
+        """Show the connection; once connected, read the desks again (``desk_state`` is not replayed)."""
+        self.session.set_connection(state, detail)
+        if state is ConnectionState.CONNECTED:
+            self.calls.refresh_desks()
+            board = self.windows.get("desks")
+            if isinstance(board, DesksWindow) and board.winfo_exists():
+                board.vm.refresh()
+
     def fresh_connection(self) -> None:
         """The feed connected with no position to resume from: read the list (and open contact) anew."""
         self.contacts.reload()
-        self.calls.refresh_desks()
         if self.panel.contact is not None:
             self.panel.open(self.panel.contact)
 
@@ -189,7 +197,7 @@ def build_desk(
             url,
             api_key,
             on_event=lambda name, payload: dispatcher.post(desk.route, name, payload),
-            on_state=lambda state, detail: dispatcher.post(session.set_connection, state, detail),
+            on_state=lambda state, detail: dispatcher.post(desk.connection_changed, state, detail),
             socket_factory=socket_factory,
             on_fresh=lambda: dispatcher.post(desk.fresh_connection),
         )

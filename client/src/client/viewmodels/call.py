@@ -206,9 +206,14 @@ class CallViewModel:
     @property
     def phase_text(self) -> str:
         """``Marcando…``, ``Sonando…``, ``En llamada``, ``Colgando…`` ("" when idle or wrapping up)."""
-        if self.phase in (CallPhase.IDLE, CallPhase.WRAP_UP):
+        if self.phase in (CallPhase.IDLE, CallPhase.WRAP_UP) or self.active is None:
             return ""
-        return self.t(f"call.phase.{self.phase.value}")
+        text = self.t(f"call.phase.{self.phase.value}")
+        shown = self._panel.contact
+        if shown is None or shown.id != self.active.contact.id:
+            contact = self.active.contact
+            return f"{text} · {contact.name or contact.display_phone}"  # the panel shows someone else
+        return text
 
     def timer_text(self) -> str:
         """The running time of the current phase group: since the request, then since the answer."""

@@ -142,7 +142,14 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
         root.bind_all("<F5>", lambda _e: self.panel.call())
         root.bind_all("<F8>", lambda _e: self.calls.hangup())
         root.bind_all("<Control-n>", lambda _e: self.next_contact())
-        root.bind_all("<Control-s>", lambda _e: self.panel.save())
+        root.bind_all("<Control-s>", lambda _e: self.save())
+
+    def save(self) -> None:
+        """Ctrl+S: the call's wrap-up while it is open, else the contact's fields."""
+        if self.calls.wrapup is not None:
+            self.panel.callbox.save()
+        else:
+            self.panel.save()
 
     def _typed(self, _event: object) -> None:
         self.contacts.set_search(self.search.get())
