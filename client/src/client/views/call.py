@@ -32,7 +32,7 @@ class CallBox(ctk.CTkFrame):  # type: ignore[misc]
     def __init__(
         self, master: tk.Misc, vm: CallViewModel, translate: Translator, catalogue: StatusCatalogue
     ) -> None:
-        super().__init__(master, fg_color="transparent")
+        super().__init__(master, fg_color="transparent", height=1)  # nothing shown: no gap
         self.vm = vm
         self.t = translate
         self.catalogue = catalogue
@@ -104,6 +104,11 @@ class CallBox(ctk.CTkFrame):  # type: ignore[misc]
         self.vm.save_wrapup()
 
     @property
+    def empty(self) -> bool:
+        """Whether there is nothing to show (desk unknown, no call): the panel then hides the box."""
+        return not self.vm.desk_text and not self.vm.phase_text and self.vm.wrapup is None
+
+    @property
     def wrapping_up(self) -> bool:
         """Whether the wrap-up form is shown (the panel hides its tabs meanwhile)."""
         return self.vm.wrapup is not None
@@ -113,6 +118,11 @@ class CallBox(ctk.CTkFrame):  # type: ignore[misc]
         vm = self.vm
         light, dark = DESK_COLOURS[vm.desk_kind]
         self.desk_line.configure(text=vm.desk_text, text_color=(light, dark))
+        if not vm.desk_text:
+            self.desk_line.pack_forget()  # not known yet (or a server without GET /desks): no empty gap
+        elif not self.desk_line.winfo_manager():
+            after = [frame for frame in (self.live, self.wrap) if frame.winfo_manager()]
+            self.desk_line.pack(fill="x", padx=4, before=after[0] if after else None)
         if vm.phase_text:
             self.live.pack(fill="x", padx=4, pady=4)
         else:

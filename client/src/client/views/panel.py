@@ -144,14 +144,20 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
 
     def refresh_call(self) -> None:
         """Redraw the call box; the wrap-up takes the tabs' place until it is saved."""
-        self.callbox.refresh()
-        if self.callbox.wrapping_up:
+        box = self.callbox
+        box.refresh()
+        if box.empty:
+            box.pack_forget()  # Tk keeps an emptied frame's size: hide it rather than leave a gap
+        elif not box.winfo_manager():
+            box.pack(fill="x", padx=8, before=self.tabs if self.tabs.winfo_manager() else self.message)
+        if box.wrapping_up:
             self.tabs.pack_forget()
-            self.callbox.pack_configure(fill="both", expand=True)
+            box.pack_configure(fill="both", expand=True)
         else:
-            self.callbox.pack_configure(fill="x", expand=False)
+            if box.winfo_manager():
+                box.pack_configure(fill="x", expand=False)
             if not self.tabs.winfo_manager():
-                self.tabs.pack(fill="both", expand=True, padx=8, pady=4)
+                self.tabs.pack(fill="both", expand=True, padx=8, pady=4, before=self.message)
         self._call_button()
 
     def _call_button(self) -> None:
