@@ -372,3 +372,13 @@ def test_the_call_names_its_contact_when_the_panel_shows_another():
     api.contacts["c000002"] = make_contact(2)
     panel.open(api.contacts["c000002"])
     assert calls.phase_text == "Marcando… · Cliente 1"
+
+
+def test_a_desk_that_drops_during_the_call_is_reported_and_the_call_kept():
+    api, panel, calls, clock = build()
+    placed(api, calls, clock)
+    calls.apply("desk_state", desk_state("in_call", "call-1"))
+    calls.apply("desk_state", desk_state("offline"))
+    assert panel.message.startswith("Su puesto se desconectó durante la llamada")
+    assert calls.phase is CallPhase.IN_CALL
+    assert calls.readiness is Readiness.NO_DESK

@@ -254,7 +254,11 @@ class CallViewModel:
         active.call_id = answer.call_id
         active.desk = answer.desk
         self.phase = CallPhase.DIALLING
-        self._panel.notify(self.t("call.sent", desk=answer.desk or "?", number=active.contact.display_phone))
+        self._panel.notify(
+            self.t(
+                "call.sent", desk=answer.desk or self._desk_name() or "?", number=active.contact.display_phone
+            )
+        )
         early, self._early = self._early, []
         for name, payload in early:
             self.apply(name, payload)
@@ -320,18 +324,18 @@ class CallViewModel:
         if self._is_mine(desk):
             self.desks_loaded = True
         active = self.active
-        if active is not None and desk.call_id and self._is_mine(desk):
-            if not active.call_id:
+        if active is not None and self._is_mine(desk):
+            if desk.state == "offline" and desk.desk == active.desk and self.phase in LIVE_PHASES:
+                self._panel.notify(self.t("call.desk_lost"), MessageKind.WARNING)
+            elif desk.call_id and not active.call_id:
                 self._keep_early("desk_state", payload)
-            elif desk.call_id == active.call_id:
+            elif desk.call_id and desk.call_id == active.call_id:
                 self._progress(active, desk.state)
         self.on_change()
 
     def _progress(self, active: ActiveCall, state: str) -> None:
         phase = _PHASE_OF_DESK.get(state)
         if phase is None or self.phase not in _PHASE_OF_DESK.values():
-            if state == "offline" and self.phase in LIVE_PHASES:
-                self._panel.notify(self.t("call.desk_lost"), MessageKind.WARNING)
             return
         if phase is not CallPhase.DIALLING:
             active.progress_seen = True
