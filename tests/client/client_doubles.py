@@ -15,6 +15,7 @@ from client.models import (
     DEFAULT_STATUSES,
     CallRequest,
     Contact,
+    DeskState,
     GeneratedPhone,
     Generation,
     HistoryEntry,
@@ -60,7 +61,8 @@ class FakeGateway:
         self.jobs: dict[str, JobProgress] = {}
         self.job_reports: dict[bool, Mapping[str, Any]] = {}
         self.history_rows: list[HistoryEntry] = []
-        self.call_answer = CallRequest("call-1", True)
+        self.call_answer = CallRequest("call-1", True, desk="puesto-1")
+        self.desks_value: Sequence[DeskState] = []
         self.metrics_value: Mapping[str, Any] = {}
         self.config_value: Mapping[str, Any] = {}
         self.statuses_value: Sequence[StatusOption] = DEFAULT_STATUSES
@@ -135,6 +137,13 @@ class FakeGateway:
     def call(self, contact_id: str) -> CallRequest:
         self._check("call", contact_id)
         return self.call_answer
+
+    def hangup(self, call_id: str, outcome: str | None = None) -> None:
+        self._check("hangup", (call_id, outcome))
+
+    def desks(self) -> Sequence[DeskState]:
+        self._check("desks")
+        return self.desks_value
 
     def start_import(self, path: Path, dry_run: bool) -> JobProgress:
         self._check("start_import", (path.name, dry_run))

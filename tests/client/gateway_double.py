@@ -223,7 +223,11 @@ class GatewayDouble:
     def __init__(self, contacts: int = 500, *, replay_window: int = 10_000) -> None:
         self.rows = make_contacts(contacts)
         self.by_id = {row["id"]: row for row in self.rows}
-        self.desk_connected = False
+        self.desks: dict[tuple[str, str], dict[str, Any]] = {}  # (user_id, desk name) → as GET /desks
+        self.calls: dict[str, dict[str, Any]] = {}
+        self.hangups: list[tuple[str, str | None]] = []
+        self.end_on_hangup = True  # act as the desk: a hang-up ends the call (with the outcome it carried)
+        self.sid_users: dict[str, dict[str, Any]] = {}
         self.position = 0
         self.log: list[tuple[int, str, dict[str, Any]]] = []
         self.replay_window = replay_window
@@ -357,6 +361,89 @@ class GatewayDouble:
         else:
             asyncio.run_coroutine_threadsafe(run(), self.loop)
 
+    # -- desks and calls (the double plays the desk agent) ------------------------------------------
+
+    def _desk_targets(self, owner: dict[str, Any]) -> list[str]:
+        """Sockets that see ``owner``'s desk: her own, her team's lead, ProjectManager and TI."""
+        targets = []
+        for sid, user in self.sid_users.items():
+            caps = user.get("capabilities", [])
+            if (
+                user["user_id"] == owner["user_id"]
+                or "metrics.all" in caps
+                or ("metrics.team" in caps and user.get("team") == owner.get("team"))
+            ):
+                targets.append(sid)
+        return targets
+
+    async def _desk_state(
+        self, key: str, desk: str, state: str, call_id: str = "", contact_id: str = ""
+    ) -> None:
+        owner = USERS[key]
+        row = {
+            "user_id": owner["user_id"],
+            "username": owner["username"],
+            "desk": desk,
+            "state": state,
+            "call_id": call_id or None,
+            "contact_id": contact_id or None,
+            "since": datetime.now(UTC).isoformat(),
+        }
+        if state == "offline":
+            self.desks.pop((owner["user_id"], desk), None)
+        else:
+            self.desks[(owner["user_id"], desk)] = {**row, "team": owner.get("team")}
+        for sid in self._desk_targets(owner):
+            await self.sio.emit("desk_state", row, to=sid)
+
+    def desk_state(self, key: str, desk: str, state: str, call_id: str = "", contact_id: str = "") -> None:
+        """The desk ``desk`` of the user with API key ``key`` reports ``state`` (``offline``: it left)."""
+        self.run(self._desk_state(key, desk, state, call_id, contact_id))
+
+    def connect_desk(self, key: str, desk: str = "puesto-1") -> None:
+        """A ``callmanager-dialer`` of that user connects, ready."""
+        self.desk_state(key, desk, "ready")
+
+    def progress(self, call_id: str, state: str) -> None:
+        """The call's desk reports ``dialling``, ``ringing`` or ``in_call``."""
+        call = self.calls[call_id]
+        if state in ("ringing", "in_call"):
+            call["progress"] = True
+        self.desk_state(call["key"], call["desk"], state, call_id, call["contact_id"])
+
+    async def _call_notice(self, name: str, call_id: str, **extra: Any) -> None:
+        call = self.calls[call_id]
+        await self._broadcast(
+            name,
+            {
+                "id": call["contact_id"],
+                "call_id": call_id,
+                "user": USERS[call["key"]]["user_id"],
+                "desk": call["desk"],
+                "ts": datetime.now(UTC).isoformat(),
+                **extra,
+            },
+        )
+
+    def start_call(self, call_id: str) -> None:
+        """The desk reports ``call_started``; every client gets the notice."""
+        self.calls[call_id]["state"] = "started"
+        self.run(self._call_notice("call_started", call_id))
+
+    async def _end_call(self, call_id: str, outcome: str, talk_seconds: int) -> None:
+        call = self.calls[call_id]
+        if call["state"] == "ended":
+            return
+        call["state"], call["outcome"] = "ended", outcome
+        await self._call_notice(
+            "call_ended", call_id, outcome=outcome, talk_seconds=talk_seconds, ring_seconds=4
+        )
+        await self._desk_state(call["key"], call["desk"], "ready")
+
+    def end_call(self, call_id: str, outcome: str = "answered", talk_seconds: int = 0) -> None:
+        """The desk reports ``call_ended``; the notice goes to every client and the desk is ready again."""
+        self.run(self._end_call(call_id, outcome, talk_seconds))
+
     def drop_clients(self) -> None:
         """Disconnect every Socket.IO client (they should reconnect and resume)."""
 
@@ -373,6 +460,7 @@ class GatewayDouble:
             if auth.get("api_key") not in USERS:
                 raise socketio.exceptions.ConnectionRefusedError("401 llave de API no válida")
             self.connects.append(dict(auth))
+            self.sid_users[sid] = USERS[auth["api_key"]]
             last = auth.get("last_position")
             if isinstance(last, int):
                 oldest = self.log[0][0] if self.log else self.position + 1
@@ -389,6 +477,10 @@ class GatewayDouble:
 
                     self.sio.start_background_task(replay)
             return True
+
+        @self.sio.event
+        async def disconnect(sid: str, *_: Any) -> None:
+            self.sid_users.pop(sid, None)
 
     # -- HTTP ---------------------------------------------------------------------------------------
 
@@ -570,10 +662,94 @@ class GatewayDouble:
             return JSONResponse(row)
 
         @app.post("/contacts/{contact_id}/call")
-        def call(contact_id: str) -> Response:
-            if not self.desk_connected:
+        async def call(contact_id: str, request: Request) -> Response:
+            key = request.headers.get("x-api-key", "")
+            user = USERS[key]
+            row = self.by_id.get(contact_id)
+            if row is None:
+                return error(404, "not_found", "El contacto no existe.")
+            mine = [desk for (owner, desk) in self.desks if owner == user["user_id"]]
+            if not mine:
                 return error(409, "no_desk", "No hay ningún agente de puesto conectado para su usuario.")
-            return JSONResponse({"call_id": uuid.uuid4().hex, "desk_connected": True}, status_code=202)
+            until = row["locked_until"]
+            if (
+                row["locked_by"]
+                and row["locked_by"] != user["user_id"]
+                and (not until or until > datetime.now(UTC).isoformat())
+            ):
+                return error(
+                    423,
+                    "locked",
+                    f"El contacto está bloqueado por {row['locked_by_name']}",
+                    locked_by=row["locked_by"],
+                    locked_by_name=row["locked_by_name"],
+                    locked_until=until,
+                )
+            if row["locked_by"] != user["user_id"]:
+                row["locked_by"], row["locked_by_name"] = user["user_id"], user["display_name"]
+                row["locked_until"] = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+                await self._broadcast(
+                    "contact_locked",
+                    {
+                        "id": contact_id,
+                        "user": user["user_id"],
+                        "locked_by": user["user_id"],
+                        "locked_by_name": user["display_name"],
+                        "locked_until": row["locked_until"],
+                        "duration_minutes": 10,
+                    },
+                )
+            call_id = uuid.uuid4().hex
+            desk = mine[0]
+            self.calls[call_id] = {
+                "key": key,
+                "contact_id": contact_id,
+                "desk": desk,
+                "state": "requested",
+                "progress": False,
+            }
+            await self._call_notice("call_requested", call_id)
+            dial = row["phone_e164"].removeprefix("+506")
+            return JSONResponse(
+                {
+                    "call_id": call_id,
+                    "contact_id": contact_id,
+                    "dial": dial,
+                    "desk": desk,
+                    "desk_connected": True,
+                },
+                status_code=202,
+            )
+
+        @app.post("/calls/{call_id}/hangup")
+        async def hangup(call_id: str, request: Request) -> Response:
+            key = request.headers.get("x-api-key", "")
+            call = self.calls.get(call_id)
+            if call is None or call["key"] != key:
+                return error(404, "call_not_found", "Esa llamada no existe o no es suya.")
+            if call["state"] == "ended":
+                return error(409, "call_not_open", "La llamada ya terminó.")
+            body = await request.body()
+            outcome = orjson.loads(body).get("outcome") if body else None
+            self.hangups.append((call_id, outcome))
+            if self.end_on_hangup:
+                ended = "answered" if call["progress"] else outcome or "cancelled"
+                self.sio.start_background_task(
+                    self._end_call, call_id, ended, 42 if ended == "answered" else 0
+                )
+            return Response(status_code=202)
+
+        @app.get("/desks")
+        def desks(request: Request) -> list[dict[str, Any]]:
+            user = self._user(request) or {}
+            caps = user.get("capabilities", [])
+            rows = list(self.desks.values())
+            if "metrics.all" not in caps:
+                if "metrics.team" in caps:
+                    rows = [r for r in rows if r["team"] == user.get("team")]
+                else:
+                    rows = [r for r in rows if r["user_id"] == user.get("user_id")]
+            return [{k: v for k, v in r.items() if k != "team"} for r in rows]
 
         @app.post("/import")
         async def start_import(file: UploadFile, request: Request) -> Response:

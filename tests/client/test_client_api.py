@@ -9,12 +9,14 @@ import pytest
 from gateway_double import GatewayDouble
 
 from client.api import (
+    Conflict,
     ContactQuery,
     Forbidden,
     GatewayApi,
     LockedByOther,
     NetworkError,
     NoDesk,
+    NotFound,
     PreconditionFailed,
     Unauthorized,
 )
@@ -84,15 +86,138 @@ def test_lock_held_by_someone_else_names_the_owner(gateway):
     ana.unlock(contact_id)
 
 
-def test_call_without_desk_is_a_no_desk_error(gateway):
+def test_call_without_desk_is_a_no_desk_error_then_goes_to_the_connected_desk(gateway):
     api = GatewayApi(gateway.url, "key-agent")
-    with pytest.raises(NoDesk, match="No hay ningún agente de puesto conectado"):
-        api.call(gateway.rows[0]["id"])
-    gateway.desk_connected = True
+    contact = gateway.rows[0]
+    with pytest.raises(NoDesk, match="No hay ningún agente de puesto conectado") as refused:
+        api.call(contact["id"])
+    assert (refused.value.status, refused.value.code) == (409, "no_desk")
+    gateway.connect_desk("key-agent", "puesto-7")
     try:
-        assert api.call(gateway.rows[0]["id"]).desk_connected
+        answer = api.call(contact["id"])
+        assert answer.call_id
+        assert (answer.desk, answer.contact_id, answer.desk_connected) == ("puesto-7", contact["id"], True)
+        assert answer.dial == contact["phone_e164"].removeprefix("+506")
+        assert len(answer.dial) == 8
+        assert gateway.calls[answer.call_id]["desk"] == "puesto-7"
     finally:
-        gateway.desk_connected = False
+        gateway.desk_state("key-agent", "puesto-7", "offline")
+
+
+def test_call_to_a_contact_someone_else_holds_names_the_holder(gateway):
+    contact_id = gateway.rows[40]["id"]
+    GatewayApi(gateway.url, "key-lead").lock(contact_id, 10)
+    gateway.connect_desk("key-agent")
+    try:
+        with pytest.raises(LockedByOther) as denied:
+            GatewayApi(gateway.url, "key-agent").call(contact_id)
+        assert denied.value.owner == "lucia"
+    finally:
+        gateway.desk_state("key-agent", "puesto-1", "offline")
+        GatewayApi(gateway.url, "key-lead").unlock(contact_id)
+
+
+def test_hangup_carries_the_outcome_and_ends_only_the_callers_own_call(gateway):
+    api = GatewayApi(gateway.url, "key-agent")
+    gateway.connect_desk("key-agent")
+    try:
+        call = api.call(gateway.rows[41]["id"])
+        with pytest.raises(NotFound, match="no es suya"):
+            GatewayApi(gateway.url, "key-lead").hangup(call.call_id)
+        api.hangup(call.call_id, "no_answer")
+        assert gateway.hangups[-1] == (call.call_id, "no_answer")
+        deadline = time.monotonic() + 5
+        while gateway.calls[call.call_id]["state"] != "ended" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert gateway.calls[call.call_id]["outcome"] == "no_answer"
+        with pytest.raises(Conflict, match="ya terminó"):
+            api.hangup(call.call_id)
+        second = api.call(gateway.rows[41]["id"])
+        api.hangup(second.call_id)
+        assert gateway.hangups[-1] == (second.call_id, None)
+    finally:
+        gateway.desk_state("key-agent", "puesto-1", "offline")
+
+
+def test_desks_are_scoped_by_role(gateway):
+    gateway.connect_desk("key-agent", "puesto-1")
+    gateway.connect_desk("key-lead", "puesto-2")
+    gateway.connect_desk("key-pm", "puesto-3")
+    try:
+
+        def names(key):
+            return sorted((d.username, d.desk, d.state) for d in GatewayApi(gateway.url, key).desks())
+
+        assert names("key-agent") == [("ana", "puesto-1", "ready")]
+        assert names("key-lead") == [("ana", "puesto-1", "ready"), ("lucia", "puesto-2", "ready")]
+        assert len(names("key-pm")) == 3
+        desk = GatewayApi(gateway.url, "key-agent").desks()[0]
+        assert desk.user_id == "0a0a0a0a-0000-4000-8000-00000000000a"
+        assert desk.since is not None
+    finally:
+        for key, desk in (("key-agent", "puesto-1"), ("key-lead", "puesto-2"), ("key-pm", "puesto-3")):
+            gateway.desk_state(key, desk, "offline")
+
+
+def test_live_feed_hears_desk_state_and_call_notices(gateway):
+    events = []
+    got = threading.Condition()
+
+    def on_event(name, payload):
+        with got:
+            events.append((name, dict(payload)))
+            got.notify_all()
+
+    def wait_for(predicate, timeout=10.0):
+        with got:
+            assert got.wait_for(predicate, timeout), events
+
+    states = []
+    feed = LiveFeed(gateway.url, "key-agent", on_event, lambda s, d: states.append(s))
+    feed.start()
+    try:
+        deadline = time.monotonic() + 10
+        while ConnectionState.CONNECTED not in states and time.monotonic() < deadline:
+            time.sleep(0.02)
+        gateway.connect_desk("key-agent")
+        gateway.connect_desk("key-pm", "puesto-pm")  # not hers: an agent is not told
+        call = GatewayApi(gateway.url, "key-agent").call(gateway.rows[42]["id"])
+        gateway.progress(call.call_id, "dialling")
+        gateway.start_call(call.call_id)
+        gateway.progress(call.call_id, "in_call")
+        gateway.end_call(call.call_id, "answered", 30)
+        wait_for(lambda: any(name == "call_ended" for name, _ in events))
+        wait_for(lambda: [p["state"] for n, p in events if n == "desk_state"][-1:] == ["ready"])
+        seen = [name for name, _ in events if name != "contact_locked"]
+        assert seen == [
+            "desk_state",
+            "call_requested",
+            "desk_state",
+            "call_started",
+            "desk_state",
+            "call_ended",
+            "desk_state",
+        ]
+        desk_states = [p for n, p in events if n == "desk_state"]
+        assert [p["state"] for p in desk_states] == ["ready", "dialling", "in_call", "ready"]
+        assert {p["desk"] for p in desk_states} == {"puesto-1"}
+        assert set(desk_states[1]) >= {
+            "user_id",
+            "username",
+            "desk",
+            "state",
+            "call_id",
+            "contact_id",
+            "since",
+        }
+        ended = next(p for n, p in events if n == "call_ended")
+        assert (ended["call_id"], ended["outcome"], ended["talk_seconds"]) == (call.call_id, "answered", 30)
+        assert ended["id"] == gateway.rows[42]["id"]
+        assert isinstance(ended["position"], int)
+    finally:
+        feed.stop()
+        gateway.desk_state("key-agent", "puesto-1", "offline")
+        gateway.desk_state("key-pm", "puesto-pm", "offline")
 
 
 def test_import_job_and_export_download(gateway, tmp_path):

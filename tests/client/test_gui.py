@@ -82,8 +82,8 @@ def test_window_lists_contacts_and_follows_the_user(display, gateway, desk):
     assert [a for a, b in zip(before, after, strict=True) if a != b] == [before[5]]
 
     desk.window.panel.call_button.invoke()
-    pump(root, lambda: "agente de puesto" in desk.window.panel.message.cget("text"))
-    assert desk.window.panel.message.cget("text").startswith("No hay un agente de puesto conectado")
+    pump(root, lambda: "marcador" in desk.window.panel.message.cget("text"))
+    assert desk.window.panel.message.cget("text").startswith("Su puesto no tiene el marcador conectado.")
     desk.panel.message = ""
     desk.window.panel.note.insert("end", " — revisado")
     desk.window.panel.note._textbox.focus_force()

@@ -33,7 +33,7 @@ NOTES = ("Llamar después de las 3 pm", "Interesado en plan pospago", "", "Pidi�
 PREFIXES = ("83", "84", "85", "86", "87", "88", "89", "60", "61", "62", "63", "64", "71", "72")
 SEEDED = 36
 NO_DESK = (
-    "No hay un agente de puesto conectado: la llamada no se hizo. Inicie callmanager-dialer en su puesto."
+    "Su puesto no tiene el marcador conectado. Inicie «callmanager-dialer» en este equipo (vea --check)."
 )
 
 
@@ -395,7 +395,7 @@ def test_team_lead_force_releases_an_agents_lock(display, world, tmp_path, monke
     close_later.append(desk)
     root, panel = desk.root, desk.window.panel
     visible = {name for name, button in desk.window.tool_buttons.items() if button.winfo_ismapped()}
-    assert visible == {"import", "export", "metrics"}
+    assert visible == {"import", "export", "metrics", "desks"}
     assert row_of(desk, target["id"])[4] == "beto"
     desk.window.table.select(target["id"])
     pump(root, lambda: desk.panel.contact is not None and desk.panel.contact.id == target["id"])

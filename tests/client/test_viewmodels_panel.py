@@ -1,4 +1,5 @@
-"""The contact panel view model: edit and save, locks, history, delete by role, and the call button."""
+"""The contact panel view model: edit and save, locks, history and delete by role (calls: see
+test_viewmodels_call.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from datetime import timedelta
 
 from client_doubles import NOW, FakeGateway, make_contact
 
-from client.api import LockedByOther, NoDesk, PreconditionFailed
+from client.api import LockedByOther, PreconditionFailed
 from client.dispatch import InlineRunner
 from client.i18n import Translator
-from client.models import CallRequest, HistoryEntry, Me
+from client.models import HistoryEntry, Me
 from client.viewmodels.panel import ContactPanelViewModel, LockState, MessageKind
 from client.viewmodels.session import capabilities_for
 
@@ -151,29 +152,6 @@ def test_agent_delete_does_nothing():
     api, agent = build("Agent")
     agent.delete()
     assert "delete_contact" not in api.names()
-
-
-def test_call_without_a_desk_agent_says_so_plainly():
-    api, vm = build()
-    api.fail["call"] = NoDesk("No hay ningún agente de puesto conectado para ana.")
-    vm.call()
-    assert vm.message.startswith("No hay un agente de puesto conectado: la llamada no se hizo.")
-    assert "ana" in vm.message
-    assert vm.message_kind is MessageKind.WARNING
-
-
-def test_call_accepted_but_desk_offline_is_not_reported_as_success():
-    api, vm = build()
-    api.call_answer = CallRequest("call-9", False)
-    vm.call()
-    assert "la llamada no se hizo" in vm.message
-    assert "enviada" not in vm.message
-
-
-def test_call_sent_to_the_desk():
-    _, vm = build()
-    vm.call()
-    assert vm.message == "Llamada enviada a su puesto (8800-0001)."
 
 
 def test_history_is_shown_newest_first():

@@ -472,13 +472,21 @@ def test_a_project_manager_sees_every_team_and_the_servers_totals_do_not_replace
 
 def test_choosing_a_period_asks_for_that_window_only():
     api, vm = build_metrics("key-agent", supervisor=False)
-    assert [label for _, label in vm.periods()] == ["Hoy", "Últimos 7 días", "Últimos 30 días", "Todo"]
+    assert [label for _, label in vm.periods()] == [
+        "Hoy",
+        "Esta semana",
+        "Últimos 7 días",
+        "Últimos 30 días",
+        "Todo",
+    ]
 
     vm.set_period(Period.WEEK)
+    vm.set_period(Period.THIS_WEEK)
     vm.set_period(Period.ALL)
 
     assert api.calls == [
         ("call_metrics", (datetime(2026, 2, 24, tzinfo=COSTA_RICA), None)),
+        ("call_metrics", (datetime(2026, 3, 2, tzinfo=COSTA_RICA), None)),  # Monday
         ("call_metrics", (None, None)),
     ]
 

@@ -17,6 +17,7 @@ import requests
 from client.models import (
     CallRequest,
     Contact,
+    DeskState,
     Generation,
     HistoryEntry,
     JobProgress,
@@ -130,10 +131,12 @@ class RateLimited(ApiError):
 
 
 class NoDesk(ApiError):
-    """The call could not be placed: no desk agent is connected for this user."""
+    """409 ``no_desk``: the call could not be placed, no desk agent of this user is connected."""
 
     status = 409
-    default_message = "No hay un agente de puesto conectado."
+    default_message = (
+        "Su puesto no tiene el marcador conectado. Inicie «callmanager-dialer» en este equipo (vea --check)."
+    )
 
 
 class ServerError(ApiError):
@@ -238,7 +241,13 @@ class Gateway(Protocol):
         """``DELETE /contacts/{id}/lock``; the contact as it is now when the server sends it."""
 
     def call(self, contact_id: str) -> CallRequest:
-        """``POST /contacts/{id}/call``."""
+        """``POST /contacts/{id}/call``: the call id and the desk it was sent to."""
+
+    def hangup(self, call_id: str, outcome: str | None = None) -> None:
+        """``POST /calls/{call_id}/hangup`` with ``{outcome?}``."""
+
+    def desks(self) -> Sequence[DeskState]:
+        """``GET /desks``: the desks the caller's role may see, with state, call and since when."""
 
     def start_import(self, path: Path, dry_run: bool) -> JobProgress:
         """``POST /import`` (multipart) → the job."""
@@ -453,9 +462,24 @@ class GatewayApi:
         return _contact_or_none(self._json("DELETE", f"/contacts/{contact_id}/lock"))
 
     def call(self, contact_id: str) -> CallRequest:
-        """``POST /contacts/{id}/call``."""
+        """``POST /contacts/{id}/call`` → 202 ``{call_id, contact_id, dial, desk, desk_connected}``; 409
+        ``no_desk`` raises ``NoDesk``, 423 ``LockedByOther`` naming who holds the contact."""
         data = self._json("POST", f"/contacts/{contact_id}/call")
-        return CallRequest(str(data.get("call_id") or ""), bool(data.get("desk_connected")))
+        if not isinstance(data, dict) or not data.get("call_id"):
+            raise ServerError("El servidor aceptó la llamada sin decir su identificador.")
+        return CallRequest.from_json(data)
+
+    def hangup(self, call_id: str, outcome: str | None = None) -> None:
+        """``POST /calls/{call_id}/hangup``; ``outcome`` is what the agent chose (for desks that cannot
+        see the call's progress)."""
+        body = {"outcome": outcome} if outcome else {}
+        self._request("POST", f"/calls/{call_id}/hangup", json=body).close()
+
+    def desks(self) -> Sequence[DeskState]:
+        """``GET /desks`` (a list, or ``{"desks": [...]}``)."""
+        data = self._json("GET", "/desks")
+        items = data.get("desks", []) if isinstance(data, dict) else data
+        return [DeskState.from_json(item) for item in items or [] if isinstance(item, dict)]
 
     def start_import(self, path: Path, dry_run: bool) -> JobProgress:
         """``POST /import`` with the file in field ``file``."""

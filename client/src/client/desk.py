@@ -13,7 +13,9 @@ from client.api import Gateway, GatewayApi
 from client.dispatch import Dispatcher, ThreadRunner, TkScheduler
 from client.i18n import Translator
 from client.live import ConnectionState, LiveFeed, SocketLike, real_socket
+from client.viewmodels.call import CallViewModel
 from client.viewmodels.contacts import ContactListViewModel
+from client.viewmodels.desks import DesksViewModel
 from client.viewmodels.exporter import ExportViewModel
 from client.viewmodels.generator import GeneratorViewModel
 from client.viewmodels.importer import ImportViewModel
@@ -21,7 +23,7 @@ from client.viewmodels.metrics import MetricsViewModel
 from client.viewmodels.panel import ContactPanelViewModel
 from client.viewmodels.session import SessionViewModel
 from client.views.main import MainWindow, ToolOpeners
-from client.views.tools import ExportWindow, GenerateWindow, ImportWindow, MetricsWindow
+from client.views.tools import DesksWindow, ExportWindow, GenerateWindow, ImportWindow, MetricsWindow
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Desk:
     session: SessionViewModel
     contacts: ContactListViewModel
     panel: ContactPanelViewModel
+    calls: CallViewModel
     window: MainWindow
     live: LiveFeed | None = None
     imports: list[ImportViewModel] = field(default_factory=list)
@@ -46,8 +49,12 @@ class Desk:
         """Hand one live event to every view model it concerns (on the Tk thread)."""
         self.contacts.apply(name, payload)
         self.panel.apply(name, payload)
+        self.calls.apply(name, payload)
         for vm in self.imports:
             vm.apply(name, payload)
+        board = self.windows.get("desks")
+        if name == "desk_state" and isinstance(board, DesksWindow) and board.winfo_exists():
+            board.vm.apply(name, payload)
         if name == "resync":
             self.window.show_notice(self.translate("status.resynced"))
         elif name == "error":
@@ -73,6 +80,14 @@ class Desk:
             window = GenerateWindow(
                 self.root, GeneratorViewModel(self.api, self.runner, self.translate), self.translate
             )
+        elif name == "desks":
+            board = DesksViewModel(
+                self.api, self.runner, self.translate, known_contact=self.contacts.contacts.get
+            )
+            figures = MetricsViewModel(
+                self.api, self.runner, self.translate, self.session.catalogue, supervisor=False
+            )
+            window = DesksWindow(self.root, board, figures, self.translate)
         else:
             metrics_vm = MetricsViewModel(
                 self.api,
@@ -90,6 +105,7 @@ class Desk:
         # Loading after the connect means no change slips between page and feed; a slow feed does not
         # hold the list back for more than first_page_wait_ms.
         self.session.start()
+        self.calls.refresh_desks()
         if self.live is None:
             self.contacts.reload()
             return
@@ -99,6 +115,15 @@ class Desk:
     def _load_if_idle(self) -> None:
         if not self.contacts.loaded_once and not self.contacts.loading:
             self.contacts.reload()
+
+    def connection_changed(self, state: ConnectionState, detail: str) -> None:
+        """Show the connection; once connected, read the desks again (``desk_state`` is not replayed)."""
+        self.session.set_connection(state, detail)
+        if state is ConnectionState.CONNECTED:
+            self.calls.refresh_desks()
+            board = self.windows.get("desks")
+            if isinstance(board, DesksWindow) and board.winfo_exists():
+                board.vm.refresh()
 
     def fresh_connection(self) -> None:
         """The feed connected with no position to resume from: read the list (and open contact) anew."""
@@ -151,16 +176,18 @@ def build_desk(
     panel = ContactPanelViewModel(
         gateway, runner, translate, me=lambda: session.me, capabilities=lambda: session.capabilities
     )
+    calls = CallViewModel(gateway, runner, translate, me=lambda: session.me, panel=panel)
     holder: list[Desk] = []
     tools = ToolOpeners(
         import_=lambda: holder[0].open_tool("import"),
         export=lambda: holder[0].open_tool("export"),
         generate=lambda: holder[0].open_tool("generate"),
         metrics=lambda: holder[0].open_tool("metrics"),
+        desks=lambda: holder[0].open_tool("desks"),
     )
-    window = MainWindow(root, translate, session, contacts, panel, tools)
+    window = MainWindow(root, translate, session, contacts, panel, tools, calls)
     window.pack(fill="both", expand=True)
-    desk = Desk(root, gateway, dispatcher, runner, translate, session, contacts, panel, window)
+    desk = Desk(root, gateway, dispatcher, runner, translate, session, contacts, panel, calls, window)
     dispatcher.on_error = lambda exc: window.show_notice(
         f"Error interno del cliente: {type(exc).__name__}: {exc}"
     )
@@ -170,7 +197,7 @@ def build_desk(
             url,
             api_key,
             on_event=lambda name, payload: dispatcher.post(desk.route, name, payload),
-            on_state=lambda state, detail: dispatcher.post(session.set_connection, state, detail),
+            on_state=lambda state, detail: dispatcher.post(desk.connection_changed, state, detail),
             socket_factory=socket_factory,
             on_fresh=lambda: dispatcher.post(desk.fresh_connection),
         )

@@ -19,6 +19,10 @@ EVENTS: tuple[str, ...] = (
     "job_progress",
     "lock_denied",
     "call_updated",
+    "call_requested",
+    "call_started",
+    "call_ended",
+    "desk_state",
     "resync",
     "error",
 )

@@ -312,7 +312,63 @@ class Generation:
 
 @dataclass(frozen=True, slots=True)
 class CallRequest:
-    """The gateway's answer to a dial request."""
+    """The gateway's answer to a dial request (``POST /contacts/{id}/call`` → 202)."""
 
     call_id: str
     desk_connected: bool
+    desk: str = ""
+    contact_id: str = ""
+    dial: str = ""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CallRequest:
+        """The request from the 202 body ``{call_id, contact_id, dial, desk, desk_connected}``."""
+        return cls(
+            call_id=_text(data, "call_id"),
+            desk_connected=bool(data.get("desk_connected")),
+            desk=_text(data, "desk"),
+            contact_id=_text(data, "contact_id"),
+            dial=_text(data, "dial"),
+        )
+
+
+DESK_STATES = ("ready", "dialling", "ringing", "in_call", "softphone_missing", "offline")
+"""What a desk reports (``desk_state``); ``offline`` is the gateway's word for a desk that disconnected."""
+
+BUSY_DESK_STATES = frozenset({"dialling", "ringing", "in_call"})
+
+
+@dataclass(frozen=True, slots=True)
+class DeskState:
+    """One desk (``callmanager-dialer`` connection) as ``GET /desks`` and ``desk_state`` describe it."""
+
+    user_id: str
+    username: str
+    desk: str
+    state: str
+    call_id: str = ""
+    contact_id: str = ""
+    since: datetime | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """A desk is one user's desk name."""
+        return (self.user_id or self.username, self.desk)
+
+    @property
+    def busy(self) -> bool:
+        """Whether the desk is placing or holding a call."""
+        return self.state in BUSY_DESK_STATES
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DeskState:
+        """A desk from ``GET /desks`` or a ``desk_state`` notice (``user`` accepted for ``user_id``)."""
+        return cls(
+            user_id=_text(data, "user_id") or _text(data, "user"),
+            username=_text(data, "username") or _text(data, "display_name"),
+            desk=_text(data, "desk"),
+            state=_text(data, "state") or "ready",
+            call_id=_text(data, "call_id"),
+            contact_id=_text(data, "contact_id"),
+            since=parse_time(data.get("since")),
+        )

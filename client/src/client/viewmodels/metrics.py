@@ -102,6 +102,7 @@ class Period(StrEnum):
     """The time window of the call figures, counted in the desk's local days."""
 
     TODAY = "today"
+    THIS_WEEK = "this_week"
     WEEK = "week"
     MONTH = "month"
     ALL = "all"
@@ -144,11 +145,14 @@ TEAM_COLUMNS = (
 
 
 def period_window(period: Period, now: datetime) -> tuple[datetime | None, datetime | None]:
-    """``since`` and ``until`` of ``period`` at ``now`` (aware): from local midnight, whole days back."""
+    """``since`` and ``until`` of ``period`` at ``now`` (aware): from local midnight, whole days back; this
+    week starts on Monday."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period is Period.THIS_WEEK:
+        return midnight - timedelta(days=now.weekday()), None
     days = _PERIOD_DAYS.get(period)
     if days is None:
         return None, None
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     return midnight - timedelta(days=days - 1), None
 
 

@@ -1,5 +1,5 @@
 """The contact panel: edit name, status and note; history; lock and release with the time left; delete for
-roles that may; and the call button."""
+roles that may. (The call button's workflow is ``viewmodels/call.py``.)"""
 
 from __future__ import annotations
 
@@ -14,13 +14,12 @@ from client.api import (
     Gateway,
     LockedByOther,
     LockInfo,
-    NoDesk,
     NotFound,
     PreconditionFailed,
 )
 from client.dispatch import Runner
 from client.i18n import Translator
-from client.models import CallRequest, Contact, HistoryEntry, Me, parse_time
+from client.models import Contact, HistoryEntry, Me, parse_time
 from client.viewmodels.contacts import utcnow
 from client.viewmodels.session import Capabilities
 
@@ -87,6 +86,8 @@ class ContactPanelViewModel:
         self.message = ""
         self.message_kind = MessageKind.INFO
         self.busy = False
+        self.fields_replaced = 0
+        """Counts drafts replaced from outside the form (the wrap-up's save): the view refills its fields."""
         self.on_change: Callable[[], None] = lambda: None
         self.on_saved: Callable[[Contact], None] = lambda _contact: None
         self.on_deleted: Callable[[str], None] = lambda _contact_id: None
@@ -97,6 +98,22 @@ class ContactPanelViewModel:
         self.message = text
         self.message_kind = kind
         self.on_change()
+
+    def notify(self, text: str, kind: MessageKind = MessageKind.INFO) -> None:
+        """Show ``text`` on the panel's message line (the call workflow reports here too)."""
+        self._say(text, kind)
+
+    def accept(self, contact: Contact, *, keep_draft: bool = False) -> None:
+        """A contact saved or read elsewhere (the call's wrap-up): show it, and take its fields as the draft
+        unless ``keep_draft``; nothing happens when another contact is open."""
+        if self.contact is None or self.contact.id != contact.id:
+            return
+        self.contact = contact.keeping_lock_name(self.contact)
+        if not keep_draft:
+            self.draft = {f: getattr(self.contact, f) for f in EDITABLE}
+            self.fields_replaced += 1
+        self.on_change()
+        self.load_history()
 
     def _error(self, exc: Exception) -> None:
         self.busy = False
@@ -393,26 +410,6 @@ class ContactPanelViewModel:
 
         self._runner.submit(lambda: self._api.delete_contact(contact_id), deleted, self._error)
 
-    def call(self) -> None:
-        """Ask the gateway to have my desk dial this contact; say plainly when no desk agent is connected."""
-        if self.contact is None:
-            return
-        contact = self.contact
-
-        def placed(answer: CallRequest) -> None:
-            if answer.desk_connected:
-                self._say(self.t("call.sent", number=contact.display_phone))
-            else:
-                self._say(self.t("call.sent_no_desk"), MessageKind.WARNING)
-
-        def failed(exc: Exception) -> None:
-            if isinstance(exc, NoDesk):
-                self._say(self.t("call.no_desk"), MessageKind.WARNING)
-                return
-            self._error(exc)
-
-        self._runner.submit(lambda: self._api.call(contact.id), placed, failed)
-
     # -- live events --------------------------------------------------------------------------------
 
     def apply(self, name: str, payload: Mapping[str, Any]) -> None:
@@ -428,6 +425,8 @@ class ContactPanelViewModel:
             self._updated(payload, mine=self.is_me(user))
         elif name in ("contact_locked", "contact_unlocked"):
             self._lock_changed(name, payload)
+        elif name in ("call_requested", "call_started", "call_ended"):
+            self.load_history()
         elif name == "lock_denied":
             until = parse_time(payload.get("locked_until"))
             text = str(payload.get("message") or "") or self.t(

@@ -12,6 +12,7 @@ import customtkinter as ctk
 
 from client.i18n import Translator
 from client.live import ConnectionState
+from client.viewmodels.call import CallViewModel
 from client.viewmodels.catalogue import StatusCatalogue
 from client.viewmodels.contacts import ContactListViewModel
 from client.viewmodels.panel import ContactPanelViewModel
@@ -36,6 +37,7 @@ class ToolOpeners:
     export: Callable[[], None]
     generate: Callable[[], None]
     metrics: Callable[[], None]
+    desks: Callable[[], None]
 
 
 class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
@@ -49,12 +51,14 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
         contacts: ContactListViewModel,
         panel: ContactPanelViewModel,
         tools: ToolOpeners,
+        calls: CallViewModel,
     ) -> None:
         super().__init__(master, fg_color="transparent")
         self.t = translate
         self.session = session
         self.contacts = contacts
         self.panel_vm = panel
+        self.calls = calls
         self._status_codes: dict[str, str] = {}
 
         bar = ctk.CTkFrame(self)
@@ -78,6 +82,7 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
             side="left", padx=4
         )
         self.tool_buttons = {
+            "desks": ctk.CTkButton(bar, text=translate("tool.desks"), width=100, command=tools.desks),
             "metrics": ctk.CTkButton(bar, text=translate("tool.metrics"), width=100, command=tools.metrics),
             "generate": ctk.CTkButton(
                 bar, text=translate("tool.generate"), width=100, command=tools.generate
@@ -90,7 +95,7 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
         body.pack(fill="both", expand=True, padx=6, pady=2)
         self.table = ContactTable(body, contacts, translate)
         self.table.on_select = self._selected
-        self.panel = ContactPanel(body, panel, translate, session.catalogue)
+        self.panel = ContactPanel(body, panel, translate, session.catalogue, calls)
         self.panel.next_button.configure(command=self.next_contact)
         body.add(self.table, weight=3)
         body.add(self.panel, weight=2)
@@ -118,6 +123,7 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
         session.listeners.append(self.refresh_session)
         session.catalogue_listeners.append(self._catalogue)
         panel.on_saved = contacts.patch
+        calls.on_saved = contacts.patch
         panel.on_deleted = lambda iid: contacts.apply("contact_deleted", {"id": iid})
         self._bind_keys(master)
         self._catalogue(session.catalogue)
@@ -133,9 +139,17 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
     def _bind_keys(self, root: tk.Misc) -> None:
         root.bind_all("<Control-f>", lambda _e: self.search.focus_set())
         root.bind_all("<Escape>", self._clear_search)
-        root.bind_all("<F5>", lambda _e: self.panel_vm.call())
+        root.bind_all("<F5>", lambda _e: self.panel.call())
+        root.bind_all("<F8>", lambda _e: self.calls.hangup())
         root.bind_all("<Control-n>", lambda _e: self.next_contact())
-        root.bind_all("<Control-s>", lambda _e: self.panel.save())
+        root.bind_all("<Control-s>", lambda _e: self.save())
+
+    def save(self) -> None:
+        """Ctrl+S: the call's wrap-up while it is open, else the contact's fields."""
+        if self.calls.wrapup is not None:
+            self.panel.callbox.save()
+        else:
+            self.panel.save()
 
     def _typed(self, _event: object) -> None:
         self.contacts.set_search(self.search.get())
@@ -196,6 +210,7 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
             "export": caps.import_export,
             "generate": caps.generate,
             "metrics": True,  # an agent sees their own call figures, supervisors more
+            "desks": caps.metrics,  # TeamLead and up: their team's desks, or every desk
         }
         for name, button in self.tool_buttons.items():
             if visible[name]:

@@ -9,9 +9,11 @@ import customtkinter as ctk
 
 from client.i18n import Translator
 from client.models import parse_time
+from client.viewmodels.call import CallViewModel
 from client.viewmodels.catalogue import StatusCatalogue
 from client.viewmodels.generator import operator_name
 from client.viewmodels.panel import ContactPanelViewModel, LockState, MessageKind
+from client.views.call import CallBox
 
 MESSAGE_COLOURS = {
     MessageKind.INFO: ("#1b5e20", "#a5d6a7"),
@@ -21,22 +23,34 @@ MESSAGE_COLOURS = {
 
 
 class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
-    """Shows ``ContactPanelViewModel``; every button calls one view-model method."""
+    """Shows ``ContactPanelViewModel`` and the call box of ``CallViewModel``; every button calls one
+    view-model method."""
 
     def __init__(
-        self, master: tk.Misc, vm: ContactPanelViewModel, translate: Translator, catalogue: StatusCatalogue
+        self,
+        master: tk.Misc,
+        vm: ContactPanelViewModel,
+        translate: Translator,
+        catalogue: StatusCatalogue,
+        calls: CallViewModel,
     ) -> None:
         super().__init__(master)
         self.vm = vm
+        self.calls = calls
         self.t = translate
         self.catalogue = catalogue
         self._showing: str | None = None
+        self._replaced = vm.fields_replaced
         self.title = ctk.CTkLabel(
             self, text=translate("panel.empty"), font=ctk.CTkFont(size=18, weight="bold")
         )
         self.title.pack(anchor="w", padx=12, pady=(10, 0))
         self.phone = ctk.CTkLabel(self, text="", font=ctk.CTkFont(size=15))
         self.phone.pack(anchor="w", padx=12)
+        self.callbox = CallBox(self, calls, translate, catalogue)
+        self.callbox.pack(fill="x", padx=8)
+        self.message = ctk.CTkLabel(self, text="", anchor="w", justify="left", wraplength=440)
+        self.message.pack(side="bottom", fill="x", padx=14, pady=(0, 6))
         self.tabs = ctk.CTkTabview(self)
         self.tabs.pack(fill="both", expand=True, padx=8, pady=4)
         edit = self.tabs.add(translate("panel.tab_edit"))
@@ -60,7 +74,7 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         buttons.grid(row=4, column=0, columnspan=2, sticky="ew", padx=2, pady=4)
         self.save_button = ctk.CTkButton(buttons, text=translate("panel.save"), command=self.save, width=130)
         self.call_button = ctk.CTkButton(
-            buttons, text=translate("panel.call"), command=vm.call, width=110, fg_color="#2e7d32"
+            buttons, text=translate("panel.call"), command=self.call, width=110, fg_color="#2e7d32"
         )
         self.lock_button = ctk.CTkButton(buttons, text=translate("panel.lock"), command=vm.lock, width=130)
         self.release_button = ctk.CTkButton(
@@ -81,8 +95,6 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         for row, group in enumerate(layout):
             for index, button in enumerate(group):
                 button.grid(row=row, column=index, padx=4, pady=2, sticky="ew")
-        self.message = ctk.CTkLabel(edit, text="", anchor="w", justify="left", wraplength=400)
-        self.message.grid(row=5, column=0, columnspan=2, sticky="ew", padx=6, pady=(2, 6))
 
         columns = ("when", "who", "what", "old", "new")
         self.history = ttk.Treeview(history, columns=columns, show="headings", height=12)
@@ -93,7 +105,10 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
             )
         self.history.pack(fill="both", expand=True, padx=4, pady=4)
         vm.on_change = self.refresh
+        calls.on_change = self.refresh_call
+        calls.sync_drafts = self._pull_fields
         self.refresh()
+        self.refresh_call()
 
     def _labels(self) -> list[str]:
         return [self.catalogue.label(code, self.t.language) for code in self.catalogue.codes()]
@@ -102,6 +117,7 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         """Offer the statuses of a new catalogue."""
         self.catalogue = catalogue
         self.status.configure(values=self._labels())
+        self.callbox.set_catalogue(catalogue)
         self.refresh()
 
     def _status_chosen(self, label: str) -> None:
@@ -121,6 +137,34 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         self._pull_fields()
         self.vm.save()
 
+    def call(self) -> None:
+        """Keep what is typed in the draft, then have the desk dial the open contact (F5)."""
+        self._pull_fields()
+        self.calls.call(self.vm.contact)
+
+    def refresh_call(self) -> None:
+        """Redraw the call box; the wrap-up takes the tabs' place until it is saved."""
+        box = self.callbox
+        box.refresh()
+        if box.empty:
+            box.pack_forget()  # Tk keeps an emptied frame's size: hide it rather than leave a gap
+        elif not box.winfo_manager():
+            box.pack(fill="x", padx=8, before=self.tabs if self.tabs.winfo_manager() else self.message)
+        if box.wrapping_up:
+            self.tabs.pack_forget()
+            box.pack_configure(fill="both", expand=True)
+        else:
+            if box.winfo_manager():
+                box.pack_configure(fill="x", expand=False)
+            if not self.tabs.winfo_manager():
+                self.tabs.pack(fill="both", expand=True, padx=8, pady=4, before=self.message)
+        self._call_button()
+
+    def _call_button(self) -> None:
+        calls = self.calls
+        ready = self.vm.contact is not None and calls.can_call
+        self.call_button.configure(text=calls.call_text, state="normal" if ready else "disabled")
+
     def confirm_delete(self) -> None:
         """Ask, then delete."""
         if self.vm.can_delete and messagebox.askyesno(
@@ -132,7 +176,6 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         """Redraw from the view model (fields only when another contact opened or the form is clean)."""
         vm = self.vm
         contact = vm.contact
-        state = "normal" if contact is not None else "disabled"
         if contact is None:
             self.title.configure(text=self.t("panel.empty"))
             self.phone.configure(text="")
@@ -146,14 +189,16 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
             self.phone.configure(
                 text=f"{self.t('panel.phone')}: {contact.display_phone}   {operator_name(contact.operator)}"
             )
-            if self._showing == contact.id:
+            replaced = self._replaced != vm.fields_replaced
+            if self._showing == contact.id and not replaced:
                 self._pull_fields()
-            if self._showing != contact.id or not vm.dirty:
+            if self._showing != contact.id or not vm.dirty or replaced:
                 self._fill()
             self._showing = contact.id
+            self._replaced = vm.fields_replaced
         editable = "normal" if vm.can_edit else "disabled"
         self.save_button.configure(state=editable)
-        self.call_button.configure(state=state)
+        self._call_button()
         self.next_button.configure(state="normal")
         lock_state = vm.lock_state()
         self.lock_button.configure(
@@ -207,7 +252,8 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         )
 
     def tick(self) -> None:
-        """Refresh the lock line (time left); called every second."""
+        """Refresh the lock line (time left) and the call's timer; called every second."""
+        self.callbox.tick()
         self.vm.check_expiry()
         state = self.vm.lock_state()
         colour = {

@@ -1,4 +1,5 @@
-"""Tool windows: import, export, generator (supervisors) and metrics (everyone); each shows one view model."""
+"""Tool windows: import, export, generator and desks (supervisors) and metrics (everyone); each shows one
+view model."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import customtkinter as ctk
 
 from client.api import ContactQuery
 from client.i18n import Translator
+from client.viewmodels.desks import COLUMNS as DESK_COLUMNS
+from client.viewmodels.desks import DesksViewModel
 from client.viewmodels.exporter import FORMATS, ExportState, ExportViewModel
 from client.viewmodels.generator import METHODS, GeneratorState, GeneratorViewModel
 from client.viewmodels.importer import ImportState, ImportViewModel
-from client.viewmodels.metrics import MetricsViewModel
+from client.viewmodels.metrics import MetricsViewModel, Period
 
 TABLE_TYPES = [("Excel", "*.xlsx"), ("CSV", "*.csv")]
 
@@ -294,37 +297,135 @@ class MetricsWindow(ctk.CTkToplevel):  # type: ignore[misc]
         _fill(self.calls, vm.calls)
         _fill(self.by_status, vm.by_status)
         _fill(self.other, vm.other)
-        self.teams = self._rows_table(
-            self.teams, self.teams_label, self.teams_frame, vm.team_columns, vm.per_team
+        self.teams = rows_table(
+            self.t, self.teams, self.teams_label, self.teams_frame, vm.team_columns, vm.per_team
         )
-        self.agents = self._rows_table(
-            self.agents, self.agents_label, self.agents_frame, vm.agent_columns, vm.per_agent
+        self.agents = rows_table(
+            self.t, self.agents, self.agents_label, self.agents_frame, vm.agent_columns, vm.per_agent
         )
 
-    def _rows_table(
-        self,
-        current: ttk.Treeview | None,
-        label: ctk.CTkLabel,
-        frame: ctk.CTkFrame,
-        columns: list[str],
-        rows: list[list[str]],
-    ) -> ttk.Treeview | None:
-        """A table with ``columns`` (rebuilt, as they may change), or nothing shown without columns."""
-        if current is not None:
-            current.destroy()
-        if not columns:
-            label.grid_remove()
-            frame.grid_remove()
-            return None
-        label.grid()
-        frame.grid()
-        headings = [self.t(f"metric.{c}") if self.t.has(f"metric.{c}") else c for c in columns]
-        table = _table(frame, columns, headings, height=min(max(len(rows), 2), 12))
-        font = tkfont.nametofont("TkHeadingFont")
-        for column, heading in zip(columns, headings, strict=True):
-            named = column in ("agent", "team")
-            width = max(font.measure(heading) + 16, 110 if named else 70)
-            table.column(column, width=width, minwidth=width, stretch=named)
-        table.pack(fill="both", expand=True)
-        _fill(table, rows)
-        return table
+
+def rows_table(
+    translate: Translator,
+    current: ttk.Treeview | None,
+    label: ctk.CTkLabel,
+    frame: ctk.CTkFrame,
+    columns: list[str],
+    rows: list[list[str]],
+) -> ttk.Treeview | None:
+    """A table of call figures with ``columns`` (rebuilt, as they may change), or nothing shown without."""
+    if current is not None:
+        current.destroy()
+    if not columns:
+        label.grid_remove()
+        frame.grid_remove()
+        return None
+    label.grid()
+    frame.grid()
+    headings = [translate(f"metric.{c}") if translate.has(f"metric.{c}") else c for c in columns]
+    table = _table(frame, columns, headings, height=min(max(len(rows), 2), 12))
+    font = tkfont.nametofont("TkHeadingFont")
+    for column, heading in zip(columns, headings, strict=True):
+        named = column in ("agent", "team")
+        width = max(font.measure(heading) + 16, 110 if named else 70)
+        table.column(column, width=width, minwidth=width, stretch=named)
+    table.pack(fill="both", expand=True)
+    _fill(table, rows)
+    return table
+
+
+class DesksWindow(ctk.CTkToplevel):  # type: ignore[misc]
+    """Supervisors: every desk live (agent, desk, state, contact, since) beside the call figures of today
+    or this week, per team and per agent."""
+
+    def __init__(
+        self, master: tk.Misc, vm: DesksViewModel, figures: MetricsViewModel, translate: Translator
+    ) -> None:
+        super().__init__(master)
+        self.vm = vm
+        self.figures = figures
+        self.t = translate
+        self.title(translate("desks.title"))
+        self.geometry("1000x640")
+        top = ctk.CTkFrame(self, fg_color="transparent")
+        top.pack(fill="x", padx=10, pady=6)
+        self.summary = ctk.CTkLabel(top, text="", anchor="w")
+        self.summary.pack(side="left")
+        ctk.CTkButton(top, text=translate("metrics.refresh"), width=100, command=self.reload).pack(
+            side="right"
+        )
+        self._periods = {translate(f"period.{p.value}"): p for p in (Period.TODAY, Period.THIS_WEEK)}
+        self.period = ctk.CTkSegmentedButton(top, values=list(self._periods), command=self._period_chosen)
+        self.period.set(translate(f"period.{figures.period.value}"))
+        self.period.pack(side="right", padx=10)
+        self.error = ctk.CTkLabel(self, text="", text_color=("#b71c1c", "#ef9a9a"), anchor="w")
+        self.error.pack(fill="x", padx=10)
+        body = ctk.CTkFrame(self, fg_color="transparent")
+        body.pack(fill="both", expand=True, padx=10, pady=(0, 10))
+        body.columnconfigure(0, weight=1)
+        body.rowconfigure(6, weight=1)
+        ctk.CTkLabel(body, text=translate("desks.title"), anchor="w", font=ctk.CTkFont(weight="bold")).grid(
+            row=0, column=0, sticky="w"
+        )
+        columns = list(DESK_COLUMNS)
+        self.desks = _table(body, columns, [translate(f"desks.{c}") for c in columns], height=8)
+        for column, width in zip(columns, (140, 140, 150, 220, 150), strict=True):
+            self.desks.column(column, width=width, minwidth=80, stretch=column in ("contact", "since"))
+        self.desks.grid(row=1, column=0, sticky="nsew")
+        self.calls_label = ctk.CTkLabel(
+            body, text=translate("desks.calls"), anchor="w", font=ctk.CTkFont(weight="bold")
+        )
+        self.calls_label.grid(row=2, column=0, sticky="w", pady=(10, 0))
+        self.teams_label = ctk.CTkLabel(body, text=translate("metrics.per_team"), anchor="w")
+        self.teams_label.grid(row=3, column=0, sticky="w")
+        self.teams_frame = ctk.CTkFrame(body, fg_color="transparent")
+        self.teams_frame.grid(row=4, column=0, sticky="nsew")
+        self.agents_label = ctk.CTkLabel(body, text=translate("metrics.per_agent"), anchor="w")
+        self.agents_label.grid(row=5, column=0, sticky="w", pady=(8, 0))
+        self.agents_frame = ctk.CTkFrame(body, fg_color="transparent")
+        self.agents_frame.grid(row=6, column=0, sticky="nsew")
+        self.teams: ttk.Treeview | None = None
+        self.agents: ttk.Treeview | None = None
+        vm.on_change = self.refresh
+        figures.on_change = self.refresh_figures
+        self._ticking: str | None = None
+        self.reload()
+        self._tick()
+
+    def reload(self) -> None:
+        """Read the desks and the figures again."""
+        self.vm.refresh()
+        self.figures.refresh()
+
+    def _period_chosen(self, label: str) -> None:
+        self.figures.set_period(self._periods[label])
+
+    def refresh(self) -> None:
+        """Redraw the desks from the view model."""
+        self.summary.configure(text=self.vm.summary)
+        self.error.configure(text="\n".join(e for e in (self.vm.error, self.figures.error) if e))
+        _fill(self.desks, self.vm.rows())
+
+    def refresh_figures(self) -> None:
+        """Redraw the call figures (the caller's scope, per team and per agent)."""
+        vm = self.figures
+        self.calls_label.configure(text=vm.calls_title)
+        self.error.configure(text="\n".join(e for e in (self.vm.error, vm.error) if e))
+        self.teams = rows_table(
+            self.t, self.teams, self.teams_label, self.teams_frame, vm.team_columns, vm.per_team
+        )
+        self.agents = rows_table(
+            self.t, self.agents, self.agents_label, self.agents_frame, vm.agent_columns, vm.per_agent
+        )
+
+    def _tick(self) -> None:
+        """The «since» column counts up: redraw every second."""
+        _fill(self.desks, self.vm.rows())
+        self._ticking = self.after(1000, self._tick)
+
+    def destroy(self) -> None:
+        """Stop the clock, then close."""
+        if self._ticking is not None:
+            self.after_cancel(self._ticking)
+            self._ticking = None
+        super().destroy()
