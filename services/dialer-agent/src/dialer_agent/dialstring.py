@@ -9,7 +9,7 @@ class InvalidDialRequest(ValueError):
     """A dial request whose number cannot be dialled, with the reason in Spanish."""
 
 
-def dial_string_for(phone_e164: str, prefix: str = "") -> str:
+def dial_string_for(phone_e164: object, prefix: str = "") -> str:
     """``prefix`` + 8 national digits in Costa Rica, or ``prefix`` + ``00`` + E.164 digits abroad."""
     if prefix and not prefix.isdigit():
         raise InvalidDialRequest("el prefijo de línea externa solo puede tener dígitos")
