@@ -2,116 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import socketio
-import uvicorn
 
 from dialer_agent.bootstrap import Desk, build_desk
 from dialer_agent.settings import DialerSettings
 from dialer_agent.softphone import CallState
 from dialer_agent.status import DeskStatus
-from tests.dialer.doubles import FakeSoftphone
+from tests.dialer.doubles import KEY, FakeSoftphone, GatewayDouble
 from tests.support.softphone import free_tcp_port
 
-KEY = "cm_desk_key_0123456789"
 DESK = "puesto-7"
-
-Ack = Callable[[dict[str, Any]], dict[str, Any] | None]
-
-
-def ok(_: dict[str, Any]) -> dict[str, Any] | None:
-    return {"ok": True}
-
-
-class GatewayDouble:
-    """A real Socket.IO server in a thread: records reports, acknowledges as told, sends dial/hangup."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.sio = socketio.AsyncServer(async_mode="asgi", logger=False, engineio_logger=False)
-        self.received: list[tuple[str, dict[str, Any]]] = []
-        self.auths: list[dict[str, Any]] = []
-        self.acks: dict[str, Ack] = {}
-        self.changed = threading.Condition()
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.sids: list[str] = []
-        self.sio.on("connect", self._connect)
-        for event in ("call_started", "call_ended", "desk_state"):
-            self.sio.on(event, self._recorder(event))
-        config = uvicorn.Config(
-            socketio.ASGIApp(self.sio),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    async def _connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
-        self.loop = asyncio.get_running_loop()
-        if not isinstance(auth, dict) or auth.get("api_key") != KEY:
-            return False
-        with self.changed:
-            self.auths.append(auth)
-            self.sids.append(sid)
-            self.changed.notify_all()
-        return True
-
-    def _recorder(self, event: str) -> Callable[[str, Any], Any]:
-        async def record(sid: str, payload: Any) -> Any:
-            with self.changed:
-                self.received.append((event, payload))
-                self.changed.notify_all()
-            return self.acks.get(event, ok)(payload)
-
-        return record
-
-    def start(self) -> GatewayDouble:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-    def send(self, event: str, payload: dict[str, Any]) -> None:
-        assert self.loop is not None
-        asyncio.run_coroutine_threadsafe(self.sio.emit(event, payload), self.loop).result(5)
-
-    def wait_connected(self, count: int = 1, timeout: float = 15) -> None:
-        with self.changed:
-            assert self.changed.wait_for(lambda: len(self.auths) >= count, timeout), "the desk never connected"
-
-    def reports(self, event: str) -> list[dict[str, Any]]:
-        with self.changed:
-            return [p for e, p in self.received if e == event]
-
-    def wait_report(self, event: str, count: int = 1, timeout: float = 10) -> list[dict[str, Any]]:
-        with self.changed:
-            self.changed.wait_for(lambda: len([1 for e, _ in self.received if e == event]) >= count, timeout)
-        found = self.reports(event)
-        assert len(found) >= count, f"{event}: {self.received}"
-        return found
-
-    def wait_state(self, state: str, timeout: float = 10) -> None:
-        with self.changed:
-            reached = self.changed.wait_for(
-                lambda: any(e == "desk_state" and p["state"] == state for e, p in self.received), timeout
-            )
-        assert reached, f"no desk_state {state}: {self.received}"
 
 
 class RecordingView:
@@ -150,10 +55,14 @@ def desk_settings(tmp_path: Path, port: int, **changes: Any) -> DialerSettings:
 
 
 @pytest.fixture
-def desk_factory(tmp_path: Path, port: int) -> Iterator[Callable[..., tuple[Desk, FakeSoftphone, RecordingView]]]:
+def desk_factory(
+    tmp_path: Path, port: int
+) -> Iterator[Callable[..., tuple[Desk, FakeSoftphone, RecordingView]]]:
     started: list[Desk] = []
 
-    def make(softphone: FakeSoftphone | None = None, **changes: Any) -> tuple[Desk, FakeSoftphone, RecordingView]:
+    def make(
+        softphone: FakeSoftphone | None = None, **changes: Any
+    ) -> tuple[Desk, FakeSoftphone, RecordingView]:
         phone = softphone or FakeSoftphone()
         view = RecordingView()
         desk = build_desk(desk_settings(tmp_path, port, **changes), KEY, view, softphone=phone)
@@ -300,7 +209,7 @@ def test_a_refused_report_is_dropped_not_resent(
     gateway: GatewayDouble, desk_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
     gateway.acks["call_started"] = lambda p: {"ok": False, "error": {"code": "call_not_open", "message": "x"}}
-    desk, phone, _ = desk_factory()
+    desk, _phone, _ = desk_factory()
     gateway.wait_connected()
     gateway.send("dial", dial("c1"))
     gateway.wait_report("call_started")

@@ -83,7 +83,9 @@ def test_all_good_says_so_in_spanish_and_exits_0(
 
 
 def test_a_wrong_key_exits_1(gateway_url: str, baresip_ctrl: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["--check", "--server", gateway_url, "--api-key", "wrong-key-000", "--baresip-ctrl", baresip_ctrl])
+    code = main(
+        ["--check", "--server", gateway_url, "--api-key", "wrong-key-000", "--baresip-ctrl", baresip_ctrl]
+    )
     out = capsys.readouterr().out
     assert code == 1
     assert "Clave de API: no válida" in out
@@ -92,24 +94,32 @@ def test_a_wrong_key_exits_1(gateway_url: str, baresip_ctrl: str, capsys: pytest
 
 def test_an_unreachable_server_and_softphone_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
     dead = f"http://127.0.0.1:{free_tcp_port()}"
-    code = main(["--check", "--server", dead, "--api-key", GOOD_KEY, "--baresip-ctrl", f"127.0.0.1:{free_tcp_port()}"])
+    code = main(
+        ["--check", "--server", dead, "--api-key", GOOD_KEY, "--baresip-ctrl", f"127.0.0.1:{free_tcp_port()}"]
+    )
     out = capsys.readouterr().out
     assert code == 1
     assert "no responde" in out
     assert "Softphone (baresip): baresip no responde" in out
 
 
-def test_an_unhealthy_server_exits_1(gateway_url: str, baresip_ctrl: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unhealthy_server_exits_1(
+    gateway_url: str, baresip_ctrl: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     Gateway.healthy = False
     try:
-        code = main(["--check", "--server", gateway_url, "--api-key", GOOD_KEY, "--baresip-ctrl", baresip_ctrl])
+        code = main(
+            ["--check", "--server", gateway_url, "--api-key", GOOD_KEY, "--baresip-ctrl", baresip_ctrl]
+        )
     finally:
         Gateway.healthy = True
     assert code == 1
     assert "responde con error 503" in capsys.readouterr().out
 
 
-def test_no_key_at_all_exits_1(gateway_url: str, baresip_ctrl: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_key_at_all_exits_1(
+    gateway_url: str, baresip_ctrl: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["--check", "--server", gateway_url, "--baresip-ctrl", baresip_ctrl]) == 1
     assert "falta la clave" in capsys.readouterr().out
 

@@ -28,7 +28,11 @@ def test_the_template_runs_as_a_real_process_with_the_number(tmp_path: Path) -> 
 
 
 def test_no_shell_sees_the_number() -> None:
-    assert command_for("linphonecsh dial {number}", "8812; rm -rf /") == ["linphonecsh", "dial", "8812; rm -rf /"]
+    assert command_for("linphonecsh dial {number}", "8812; rm -rf /") == [
+        "linphonecsh",
+        "dial",
+        "8812; rm -rf /",
+    ]
     assert command_for("'C:/Program Files/x/sip.exe' {number}", "1") == ["C:/Program Files/x/sip.exe", "1"]
 
 

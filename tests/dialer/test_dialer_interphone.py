@@ -99,7 +99,11 @@ def test_dial_types_the_number_and_presses_call() -> None:
     assert driver.reports_progress is False
     driver.dial("988123456")
     assert desktop.windows_asked[0] == {"title_re": ".*InterPhone.*"}
-    assert desktop.actions == [("focus", None), ("set_edit_text", "988123456"), ("invoke", "(?i)^(call|llamar)$")]
+    assert desktop.actions == [
+        ("focus", None),
+        ("set_edit_text", "988123456"),
+        ("invoke", "(?i)^(call|llamar)$"),
+    ]
 
 
 def test_without_a_call_button_enter_is_pressed_and_typing_replaces_a_stubborn_box() -> None:
@@ -107,7 +111,11 @@ def test_without_a_call_button_enter_is_pressed_and_typing_replaces_a_stubborn_b
     desktop.add(NUMBER_BOX)
     desktop.edit_fails = True
     driver_for(desktop).dial("88123456")
-    assert desktop.actions == [("focus", None), ("type_keys", "^a{BACKSPACE}88123456"), ("type_keys", "{ENTER}")]
+    assert desktop.actions == [
+        ("focus", None),
+        ("type_keys", "^a{BACKSPACE}88123456"),
+        ("type_keys", "{ENTER}"),
+    ]
 
 
 def test_a_button_without_invoke_gets_a_real_click() -> None:

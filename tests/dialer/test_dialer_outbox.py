@@ -1,4 +1,4 @@
-"""Reports survive a kill: unacknowledged ones are sent again once, in order; acked or refused ones are gone."""
+"""Reports survive a kill: unacked ones are sent again once, in order; acked or refused ones are gone."""
 
 from __future__ import annotations
 

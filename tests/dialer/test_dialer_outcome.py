@@ -30,7 +30,9 @@ def test_established_then_peer_bye_is_answered_with_ring_and_talk_time() -> None
 
 
 def test_established_then_our_hangup_is_still_answered() -> None:
-    result = play((3.0, RINGING), (6.6, ESTABLISHED), (70.0, closed("Connection reset by user")), by_agent=False)
+    result = play(
+        (3.0, RINGING), (6.6, ESTABLISHED), (70.0, closed("Connection reset by user")), by_agent=False
+    )
     assert (result.outcome, result.ring_seconds, result.talk_seconds) == ("answered", 7, 63)
 
 

@@ -66,7 +66,9 @@ def test_the_default_settings_file_is_read_when_present(tmp_path: Path) -> None:
         ["--interphone-title", "(unclosed"],
     ],
 )
-def test_impossible_settings_are_refused_in_spanish(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_impossible_settings_are_refused_in_spanish(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main([*argv, "--check"]) == 2
     assert "callmanager-dialer:" in capsys.readouterr().err
 

@@ -17,6 +17,7 @@ Typical use::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -146,10 +147,8 @@ class BaresipProcess:
     def stop(self) -> None:
         """Teardown per SOFTPHONE.md: ``hangup`` over ctrl_tcp, SIGTERM, wait, then SIGKILL."""
         if self.popen.poll() is None:
-            try:
+            with contextlib.suppress(OSError):
                 send_ctrl_command(self.ctrl_port, "hangup", timeout=1.0)
-            except OSError:
-                pass
         _terminate(self.popen, grace=5.0)
 
 
@@ -185,7 +184,9 @@ def write_baresip_config(config_dir: Path, *, sip_port: int, ctrl_port: int, use
     return config_dir
 
 
-def start_baresip(config_dir: Path, *, sip_port: int, ctrl_port: int, ready_timeout: float = 10.0) -> BaresipProcess:
+def start_baresip(
+    config_dir: Path, *, sip_port: int, ctrl_port: int, ready_timeout: float = 10.0
+) -> BaresipProcess:
     """Write the config into ``config_dir``, start ``baresip -f config_dir`` and wait for ctrl_tcp."""
     write_baresip_config(config_dir, sip_port=sip_port, ctrl_port=ctrl_port)
     log_path = config_dir / "baresip.log"
@@ -200,7 +201,9 @@ def start_baresip(config_dir: Path, *, sip_port: int, ctrl_port: int, ready_time
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
         if popen.poll() is not None:
-            raise AssertionError(f"baresip exited with {popen.returncode}:\n{log_path.read_text(errors='replace')}")
+            raise AssertionError(
+                f"baresip exited with {popen.returncode}:\n{log_path.read_text(errors='replace')}"
+            )
         try:
             socket.create_connection(("127.0.0.1", ctrl_port), timeout=0.5).close()
             return BaresipProcess(popen, config_dir, sip_port, ctrl_port, log_path)
@@ -225,7 +228,9 @@ def _wait_udp_bound(port: int, popen: subprocess.Popen[bytes], log_path: Path, t
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if popen.poll() is not None:
-            raise AssertionError(f"sipp exited with {popen.returncode}:\n{log_path.read_text(errors='replace')}")
+            raise AssertionError(
+                f"sipp exited with {popen.returncode}:\n{log_path.read_text(errors='replace')}"
+            )
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             try:
                 probe.bind(("127.0.0.1", port))
