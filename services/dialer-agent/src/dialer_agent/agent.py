@@ -277,7 +277,7 @@ class Agent:
         self._report_end(call.call_id, call.contact_id, result)
         label = OUTCOME_LABELS.get(result.outcome, result.outcome)
         last = f"{call.number} {label}" + (f" ({result.talk_seconds} s)" if result.talk_seconds else "")
-        self._set_status(last_call=last)
+        self._status = replace(self._status, last_call=last)
         self._next_check = 0.0
         self._set_state(READY)
         self._refresh_softphone()
