@@ -280,3 +280,18 @@ def test_a_wrong_key_is_never_accepted_and_the_desk_keeps_trying(
         assert not any(s.connected for s in view.seen)
     finally:
         desk.stop()
+
+
+def test_a_call_nobody_ends_is_closed_failed_at_the_maximum_duration(
+    gateway: GatewayDouble, desk_factory: Callable[..., Any]
+) -> None:
+    _, phone, _ = desk_factory(FakeSoftphone(reports_progress=False), max_call_seconds=1)
+    gateway.wait_connected()
+    gateway.send("dial", dial("c1"))
+    (ended,) = gateway.wait_report("call_ended", timeout=5)
+    assert (ended["outcome"], ended["reason"]) == (
+        "failed",
+        "la llamada superó la duración máxima sin terminar",
+    )
+    assert phone.hangups == 1
+    gateway.wait_state("ready")

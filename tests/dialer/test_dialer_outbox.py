@@ -116,3 +116,22 @@ def test_an_unacknowledged_report_waits_for_the_next_connection_and_is_sent_once
     finally:
         reporter.stop()
     assert outbox.pending() == []
+
+
+def test_a_lost_ack_on_a_live_connection_is_retried_after_the_retry_delay(tmp_path: Path) -> None:
+    link = ScriptedLink()
+    link.answers = {"a": None}
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    reporter = Reporter(outbox, link, ack_timeout=0.1, retry_seconds=0.5)
+    reporter.start()
+    try:
+        reporter.connected()
+        reporter.report("call_ended", ended("a"))
+        reporter.report("call_ended", ended("b"))
+        assert len(link.wait_sent(1)) == 1
+        link.answers = {}
+        sent = link.wait_sent(3, timeout=5)
+        assert [p["call_id"] for _, p in sent] == ["a", "a", "b"]
+    finally:
+        reporter.stop()
+    assert outbox.pending() == []

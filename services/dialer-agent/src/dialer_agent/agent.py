@@ -30,6 +30,7 @@ IN_CALL = "in_call"
 SOFTPHONE_MISSING = "softphone_missing"
 
 BUSY_REASON = "puesto ocupado"
+TOO_LONG_REASON = "la llamada superó la duración máxima sin terminar"
 CLOSE_GRACE_SECONDS = 5.0
 
 
@@ -66,6 +67,7 @@ class Agent:
         view: StatusView,
         prefix: str = "",
         no_answer_seconds: float = 30.0,
+        max_call_seconds: float = 4 * 3600.0,
         check_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -76,6 +78,7 @@ class Agent:
         self._view = view
         self._prefix = prefix
         self._no_answer = no_answer_seconds
+        self._max_call = max_call_seconds
         self._check_seconds = check_seconds
         self._clock = clock
         self._inputs: queue.Queue[_Input] = queue.Queue()
@@ -140,6 +143,8 @@ class Agent:
         now = self._clock()
         waits = [max(0.0, self._next_check - now) if self._call is None else self._check_seconds]
         call = self._call
+        if call is not None:
+            waits.append(max(0.0, call.progress.dialled_at + self._max_call - now))
         if call is not None and call.no_answer_at is not None and call.hangup_sent_at is None:
             waits.append(max(0.0, call.no_answer_at - now))
         if call is not None and call.hangup_sent_at is not None:
@@ -244,6 +249,11 @@ class Agent:
                 self._refresh_softphone()
             return
         progress = call.progress
+        if now >= progress.dialled_at + self._max_call and call.hangup_sent_at is None:
+            log.warning("call.too_long", call_id=call.call_id)
+            self._safe_hangup()
+            self._finish(replace(progress.result(now), outcome=FAILED, reason=TOO_LONG_REASON))
+            return
         if (
             call.no_answer_at is not None
             and now >= call.no_answer_at

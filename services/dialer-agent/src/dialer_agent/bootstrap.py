@@ -91,6 +91,7 @@ def build_desk(
         view=view,
         prefix=settings.prefix,
         no_answer_seconds=settings.no_answer_seconds,
+        max_call_seconds=settings.max_call_seconds,
     )
     link.on("connect", agent.on_connected)
     link.on("disconnect", lambda *_: agent.on_disconnected())

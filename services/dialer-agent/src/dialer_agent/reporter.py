@@ -1,8 +1,10 @@
-"""Delivers the outbox to the gateway in order; an unacknowledged report waits for the next connection."""
+"""Delivers the outbox in order; an unacknowledged report waits for the next connection (or a retry delay)."""
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -16,10 +18,20 @@ log = structlog.get_logger(__name__)
 class Reporter:
     """One thread sending ``Outbox`` reports; ``ok: true`` or a refusal removes them, silence keeps them."""
 
-    def __init__(self, outbox: Outbox, link: GatewayLink, ack_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        link: GatewayLink,
+        ack_timeout: float = 10.0,
+        retry_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._outbox = outbox
         self._link = link
         self._ack_timeout = ack_timeout
+        self._retry_seconds = retry_seconds
+        self._clock = clock
+        self._stalled_at = 0.0
         self._wake = threading.Condition()
         self._connection = 0  # bumped on every (re)connection
         self._stalled_on = -1  # the connection a report went unacknowledged on
@@ -70,6 +82,7 @@ class Reporter:
                 log.info("report.unacknowledged", event_name=report.event, seq=report.seq, error=str(exc))
                 with self._wake:
                     self._stalled_on = connection
+                    self._stalled_at = self._clock()
                 return False
             if isinstance(ack, dict) and ack.get("ok") is True:
                 log.info(
@@ -86,13 +99,16 @@ class Reporter:
         return True
 
     def _ready(self) -> bool:
-        return self._connected and self._stalled_on < self._connection
+        # A connection that stays up but lost an acknowledgement is retried after a while, so one lost
+        # ack cannot hold every later report until the next reconnect.
+        fresh = self._stalled_on < self._connection
+        return self._connected and (fresh or self._clock() >= self._stalled_at + self._retry_seconds)
 
     def _run(self) -> None:
         while True:
             with self._wake:
                 while not self._stopping and not (self._ready() and self._outbox.pending()):
-                    self._wake.wait(timeout=5)
+                    self._wake.wait(timeout=min(5.0, self._retry_seconds))
                 if self._stopping:
                     return
             self.deliver_pending()

@@ -71,6 +71,7 @@ class DialerSettings(BaseSettings):
     baresip_ctrl: str = "127.0.0.1:4444"
     baresip_dial_template: str = "{number}"
     no_answer_seconds: float = Field(default=30.0, gt=0)
+    max_call_seconds: float = Field(default=4 * 3600.0, gt=0)
 
     interphone_title: str = r".*InterPhone.*"
     interphone_number_box: str = "control_type=Edit"
