@@ -21,11 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.servers import (
-    EmbeddedServer,
-    clean_env,
-    start_embedded,
-)
+from tests.support.servers import EmbeddedServer, Process, clean_env, start, start_embedded, wait_healthy
 from tests.support.softphone import (
     BaresipProcess,
     free_tcp_port,
@@ -232,3 +228,36 @@ def test_metrics_count_what_the_desk_reported(world: World) -> None:
     assert totals["in_progress"] == 0
     assert "callmanager_calls_placed_total 5.0" in text
     assert 'callmanager_calls_ended_total{outcome="answered"} 2.0' in text
+
+
+def test_a_server_restarted_mid_call_records_the_end_exactly_once(tmp_path: Path) -> None:
+    softphone_tools_or_skip("baresip", "sipp")
+    server = start_embedded(tmp_path)
+    port = server.base_url.rsplit(":", 1)[1]
+    server.create_user("ana", "Agent", "norte")
+    desk = start_desk(server, server.keys["ana"], tmp_path)
+    world = World(server, desk, tmp_path)
+    restarted: Process | None = None
+    try:
+        world.wait_desk()
+        contact_id, call_id, sipp_process = _place(world, "answer_peer_bye.xml", "8812-9090", rtp_echo=True)
+        world.wait_desk("in_call")
+        server.process.stop()  # the peer hangs up while the server is down: the desk keeps the end
+        assert sipp_process.wait(timeout=30) == 0, sipp_process.log()
+        time.sleep(1.0)
+        argv = ["up", "--no-client", "--port", port, "--data-dir", str(server.data_dir)]
+        restarted = start("up-again", argv, clean_env(), tmp_path)
+        wait_healthy(server.base_url, restarted)
+        rows = _call_history(world, contact_id, call_id)
+        time.sleep(2.0)  # a second delivery would show by now
+        with world.http() as http:
+            history = http.get(f"/contacts/{contact_id}/history").json()
+    finally:
+        desk.stop()
+        if restarted is not None:
+            restarted.stop()
+        server.process.stop()
+    ends = [h for h in history if h["field"] == "call" and h["new"] not in ("requested", "started")]
+    assert [r["new"] for r in rows] == ["requested", "started", "answered"]
+    assert len(ends) == 1, ends
+    assert int(ends[0]["detail"]["duration_seconds"]) >= 1
