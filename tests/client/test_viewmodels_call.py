@@ -382,3 +382,27 @@ def test_a_desk_that_drops_during_the_call_is_reported_and_the_call_kept():
     assert panel.message.startswith("Su puesto se desconectó durante la llamada")
     assert calls.phase is CallPhase.IN_CALL
     assert calls.readiness is Readiness.NO_DESK
+
+
+def test_a_wrap_up_saved_while_only_the_calls_own_events_moved_the_version_is_saved_again_silently():
+    """The call's lock and steps move the contact's version; when no field changed the wrap-up is not a
+    conflict: it is read again and saved with the new version, without «Otro usuario cambió»."""
+    api, panel, calls, clock = build()
+    contact = placed(api, calls, clock)
+    sent = []
+
+    def update_contact(contact_id, fields, version):
+        sent.append(version)
+        if version != api.contacts[contact_id].version:
+            raise PreconditionFailed()
+        return FakeGateway.update_contact(api, contact_id, fields, version)
+
+    api.update_contact = update_contact
+    api.contacts[contact.id] = replace(contact, version=contact.version + 3)  # requested, started, ended
+    calls.apply("call_ended", {"id": contact.id, "call_id": "call-1", "outcome": "busy", "talk_seconds": 0})
+    calls.set_wrapup("status", "NC")
+    calls.save_wrapup()
+    assert sent == [contact.version, contact.version + 3]
+    assert calls.phase is CallPhase.IDLE
+    assert panel.message == "Cierre de la llamada guardado."
+    assert api.contacts[contact.id].status == "NC"

@@ -407,3 +407,34 @@ def test_a_lock_event_carrying_the_contact_brings_its_new_version():
     )
     assert vm.contact.version == 6
     assert vm.lock_state() is LockState.FREE
+
+
+def test_lock_and_call_events_without_the_contact_read_its_new_version():
+    """Each lock and each step of a call is an event of the contact's stream: the next save's If-Match must
+    name the version after them, not the one read when the panel opened."""
+    api, vm = build()
+    steps = (("contact_locked", 2), ("call_requested", 3), ("call_started", 4), ("call_ended", 5))
+    for name, version in steps:
+        api.contacts["c000001"] = replace(api.contacts["c000001"], version=version)
+        vm.apply(name, {"id": "c000001", "call_id": "call-1", "locked_by": "u-ana", "locked_until": None})
+        assert vm.contact.version == version, name
+
+
+def test_an_event_during_a_read_of_the_contact_reads_it_once_more():
+    from client_doubles import QueuedRunner
+
+    contact = make_contact(1)
+    me = Me("ana", "Agent")
+    api, runner = FakeGateway([contact], me), QueuedRunner()
+    vm = ContactPanelViewModel(
+        api, runner, Translator("es"), me=lambda: me, capabilities=lambda: capabilities_for("Agent")
+    )
+    vm.open(contact)
+    runner.run_all()
+    api.contacts["c000001"] = replace(contact, version=3)
+    vm.apply("call_started", {"id": "c000001", "call_id": "call-1"})
+    runner.run(next(i for i, job in enumerate(runner.queue) if "get_contact" in job[0].__code__.co_names))
+    api.contacts["c000001"] = replace(contact, version=4)  # call_ended lands after that read was made
+    vm.apply("call_ended", {"id": "c000001", "call_id": "call-1", "outcome": "busy"})
+    runner.run_all()
+    assert vm.contact.version == 4

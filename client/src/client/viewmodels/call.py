@@ -18,7 +18,7 @@ from client.api import ApiError, Gateway, LockedByOther, NoDesk, NotFound, Preco
 from client.dispatch import Runner
 from client.i18n import Translator
 from client.models import CallRequest, Contact, DeskState, Me
-from client.viewmodels.panel import ContactPanelViewModel, MessageKind, local_time
+from client.viewmodels.panel import EDITABLE, ContactPanelViewModel, MessageKind, local_time
 
 OUTCOMES = ("answered", "no_answer", "busy", "failed", "cancelled")
 """What a call's end may report (CALLS.md), in the order the wrap-up offers them."""
@@ -479,7 +479,7 @@ class CallViewModel:
             lambda exc: self._wrapup_failed(wrap, self.t("call.hangup_failed", message=_text(exc))),
         )
 
-    def _save_fields(self, wrap: WrapUp) -> None:
+    def _save_fields(self, wrap: WrapUp, *, retry: bool = True) -> None:
         contact = self._latest(wrap.contact)
         changes = {
             field: value
@@ -492,7 +492,7 @@ class CallViewModel:
         self._runner.submit(
             lambda: self._api.update_contact(contact.id, changes, contact.version or None),
             self._finished,
-            lambda exc: self._save_failed(wrap, contact, exc),
+            lambda exc: self._save_failed(wrap, contact, exc, retry=retry),
         )
 
     def _finished(self, contact: Contact) -> None:
@@ -501,12 +501,17 @@ class CallViewModel:
         self._reset()
         self._panel.notify(self.t("wrapup.saved"))
 
-    def _save_failed(self, wrap: WrapUp, contact: Contact, exc: Exception) -> None:
+    def _save_failed(self, wrap: WrapUp, contact: Contact, exc: Exception, *, retry: bool = False) -> None:
         if isinstance(exc, PreconditionFailed):
-            # Someone changed the contact: read it, keep what the agent typed, let her save again.
+            # The version moved: read it. When no field changed (only the call's own steps or a lock
+            # moved it on) save again with the new version; when someone changed a field, keep what the
+            # agent typed and let her review and save again.
             def reread(fresh: Contact) -> None:
                 wrap.contact = fresh
                 self._panel.accept(fresh, keep_draft=True)
+                if retry and all(getattr(fresh, f) == getattr(contact, f) for f in EDITABLE):
+                    self._save_fields(wrap, retry=False)
+                    return
                 self._wrapup_failed(wrap, self.t("wrapup.stale"))
 
             self._runner.submit(

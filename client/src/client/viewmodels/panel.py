@@ -83,6 +83,7 @@ class ContactPanelViewModel:
         self._history_stale = False
         self._held = False
         self._refetching = False
+        self._refetch_again = False  # an event came while reading: read once more after
         self.message = ""
         self.message_kind = MessageKind.INFO
         self.busy = False
@@ -426,6 +427,7 @@ class ContactPanelViewModel:
         elif name in ("contact_locked", "contact_unlocked"):
             self._lock_changed(name, payload)
         elif name in ("call_requested", "call_started", "call_ended"):
+            self._refetch()  # each step of a call is an event of the contact: its version moved on
             self.load_history()
         elif name == "lock_denied":
             until = parse_time(payload.get("locked_until"))
@@ -452,6 +454,8 @@ class ContactPanelViewModel:
             self.draft = {f: getattr(fresh, f) for f in EDITABLE}
         self.contact = fresh
         self.on_change()
+        if not (isinstance(full, Mapping) and full.get("id")):
+            self._refetch()  # the event has no version: read it, so the next save's If-Match is right
 
     def _updated(self, payload: Mapping[str, Any], *, mine: bool) -> None:
         assert self.contact is not None
@@ -479,14 +483,20 @@ class ContactPanelViewModel:
         self.load_history()
 
     def _refetch(self) -> None:
-        if self.contact is None or self._refetching:
+        if self.contact is None:
+            return
+        if self._refetching:
+            self._refetch_again = True  # the read under way may predate this event
             return
         contact_id = self.contact.id
         self._refetching = True
+        self._refetch_again = False
 
         def done(fresh: Contact) -> None:
             self._refetching = False
             self._fresh(contact_id, fresh)
+            if self._refetch_again:
+                self._refetch()
 
         def failed(exc: Exception) -> None:
             self._refetching = False
