@@ -115,10 +115,8 @@ class QuietView:
 @contextmanager
 def desk(workdir: Path, server_url: str, key: str, name: str, sipp_port: int) -> Iterator[Desk]:
     """A baresip and a dialer-agent desk of the user of ``key`` that dials SIPp."""
-    sip_port, ctrl_port = free_udp_port(), free_tcp_port()
-    baresip: BaresipProcess = start_baresip(
-        workdir / f"baresip-{name}", sip_port=sip_port, ctrl_port=ctrl_port
-    )
+    baresip = _baresip(workdir / f"baresip-{name}")
+    ctrl_port = baresip.ctrl_port
     settings = DialerSettings(
         server=server_url,
         desk=name,
@@ -134,6 +132,30 @@ def desk(workdir: Path, server_url: str, key: str, name: str, sipp_port: int) ->
     finally:
         running.stop()
         baresip.stop()
+
+
+def _baresip(config: Path, attempts: int = 5) -> BaresipProcess:
+    """A baresip on fresh ports; again on other ports when one was taken meanwhile (it also binds SIP
+    over TCP on the UDP port chosen, and fifty of them open random DNS sockets)."""
+    for attempt in range(attempts):
+        try:
+            return start_baresip(config, sip_port=free_udp_port(), ctrl_port=free_tcp_port())
+        except AssertionError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _baresip(config: Path, attempts: int = 5) -> BaresipProcess:
+    """A baresip on fresh ports; again on other ports when one was taken meanwhile (it also binds SIP
+    over TCP on the UDP port chosen, and fifty of them open random DNS sockets)."""
+    for attempt in range(attempts):
+        try:
+            return start_baresip(config, sip_port=free_udp_port(), ctrl_port=free_tcp_port())
+        except AssertionError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def wait_for_desks(http: httpx.Client, count: int, timeout: float = 60.0) -> None:
@@ -311,8 +333,8 @@ def run_desks(args: argparse.Namespace) -> int:
     print(
         f"{args.desks} desks on gateway 1, calls asked through gateway 2, one every {args.every:g} s each "
         f"for {elapsed:.0f} s: requested {len(requested)} (refused {dict(refused) or 0}), "
-        f"INVITEs at SIPp {sip_calls}, /metrics/calls made {figures.get('made')} busy "
-        f"{figures.get('by_outcome', {}).get('busy')} in progress {figures.get('in_progress')}, "
+        f"INVITEs at SIPp {sip_calls}, /metrics/calls made {figures.get('made')} "
+        f"{figures.get('by_outcome')} in progress {figures.get('in_progress')}, "
         f"lost {len(lost)}, duplicated {len(duplicated)}"
     )
     expected = args.desks * rounds

@@ -282,21 +282,24 @@ class LiveHub:
             ) from None
         desk = _desk_name(auth.get("desk"))
         await self.sio.save_session(sid, {"principal": principal, "desk": desk})
+        self._metrics.sockets.inc()
+        if desk:
+            # A desk hears only its dial and hang-up requests, never the contacts' notices.
+            await self._desk_joined(sid, principal, desk)
+            log.info("socket.connected", username=principal.username, desk=desk)
+            return
         await self.sio.enter_room(sid, user_room(str(principal.user_id)))
         if principal.can(Capability.ALL_METRICS):
             await self.sio.enter_room(sid, ROOM_ALL_DESKS)
         elif principal.can(Capability.TEAM_METRICS) and principal.team:
             await self.sio.enter_room(sid, team_desks_room(principal.team))
-        if desk:
-            await self._desk_joined(sid, principal, desk)
-        self._metrics.sockets.inc()
         last = auth.get("last_position")
         if isinstance(last, int) and not isinstance(last, bool) and last >= 0 and self._outbox is not None:
             # Live notices queued before this reach the client through the replay, not before it.
             self._outbox.put_nowait(partial(self._replay_then_join, sid, last))
         else:
             await self.sio.enter_room(sid, ROOM_ALL)
-        log.info("socket.connected", username=principal.username, desk=desk or None)
+        log.info("socket.connected", username=principal.username)
 
     async def _on_disconnect(self, sid: str, *_: Any) -> None:
         if sid in self._own_desks:
