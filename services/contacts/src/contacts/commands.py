@@ -92,11 +92,13 @@ class ContactCommand(Command):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CreateContact(ContactCommand):
-    """Create one contact; ``contact_id`` should be ``domain.contact_id_for_phone(phone_e164)``."""
+    """Create one contact from ``phone`` as typed; the service's handler parses it and fills ``contact_id``
+    (``domain.contact_id_for_phone``), ``phone_e164``, ``phone_national`` and ``operator``."""
 
     TYPE = "contacts.CreateContact"
     phone: str
-    phone_e164: str
+    contact_id: str = ""
+    phone_e164: str = ""
     phone_national: str = ""
     operator: str | None = None
     name: str = ""
