@@ -28,12 +28,13 @@ from pathlib import Path
 
 from bench.machine import describe
 from bench.store import postgres_schema
-from contacts.commands import Caller, ImportRow, LockContact, Role, Source, UpdateContact
+from contacts.commands import Caller, ImportRow, LockContact, Source, UpdateContact
 from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
 from contacts.statuses import DEFAULT_CATALOGUE
 from contacts.views import ContactFilters
+from kernel.roles import Role
 from kernel.store import EventStore, create_engine
 from system.migrate import upgrade
 

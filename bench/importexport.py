@@ -88,13 +88,14 @@ def _import(
 ) -> dict[str, Any]:
     """Two import jobs of ``path`` (the second finds every row unchanged), as the job runner runs them."""
     from contacts.client import ContactsClient, HttpContactsClient, LocalContactsClient
-    from contacts.commands import Caller, Role
+    from contacts.commands import Caller
     from contacts.domain import LockPolicy
     from contacts.handlers import ContactsService
     from contacts.queries import ContactQueries
     from contacts.statuses import DEFAULT_CATALOGUE
     from importexport.pipeline import IMPORT_JOB, import_job, import_params, reader_limits
     from kernel.jobs import JobExecutor, JobStore
+    from kernel.roles import Role
     from kernel.store import EventStore, create_engine
 
     engine = create_engine(url)
@@ -190,10 +191,11 @@ _COUNTS = ("total", "inserted", "updated", "unchanged", "duplicates_merged", "re
 def _seed(url: str, n: int) -> dict[str, Any]:
     """``n`` contacts through the contacts service (ten lists, several statuses, three operators)."""
     from bench.contacts import LISTS, rows_for
-    from contacts.commands import Caller, Role, Source
+    from contacts.commands import Caller, Source
     from contacts.domain import LockPolicy
     from contacts.handlers import ContactsService
     from contacts.statuses import DEFAULT_CATALOGUE
+    from kernel.roles import Role
     from kernel.store import EventStore, create_engine
 
     engine = create_engine(url)
@@ -212,13 +214,14 @@ def _seed(url: str, n: int) -> dict[str, Any]:
 def _export(url: str, target: str, export_format: str) -> dict[str, Any]:
     """The ``export`` job end to end, as the job runner runs it."""
     from contacts.client import LocalContactsClient
-    from contacts.commands import Caller, Role
+    from contacts.commands import Caller
     from contacts.domain import LockPolicy
     from contacts.handlers import ContactsService
     from contacts.queries import ContactQueries
     from contacts.statuses import DEFAULT_CATALOGUE
     from importexport.export import EXPORT_JOB, ExportRequest, export_job, export_params
     from kernel.jobs import JobExecutor, JobStore
+    from kernel.roles import Role
     from kernel.store import EventStore, create_engine
 
     engine = create_engine(url)

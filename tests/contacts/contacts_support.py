@@ -24,10 +24,10 @@ from contacts.commands import (
     RecordCallRequested,
     RecordCallStarted,
     ReleaseLock,
-    Role,
     UpdateContact,
 )
 from contacts.views import Contact
+from kernel.roles import Role
 
 ANA = Caller(user_id="u-ana", username="ana", role=Role.AGENT, team="norte")
 BETO = Caller(user_id="u-beto", username="beto", role=Role.AGENT, team="norte")

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from contacts_support import ANA, LAURA, FakeClock, create_contact, edit_note, lock_contact, update_contact
 from sqlalchemy.engine import Engine
 
-from contacts.commands import Caller, ImportRow, Outcome, Role
+from contacts.commands import Caller, ImportRow, Outcome
 from contacts.domain import LockPolicy
 from contacts.errors import Locked, VersionMismatch
 from contacts.handlers import ContactsService
@@ -19,6 +19,7 @@ from contacts.projection import rebuild
 from contacts.queries import ContactQueries
 from contacts.schema import contacts
 from contacts.statuses import DEFAULT_CATALOGUE
+from kernel.roles import Role
 from kernel.store import EventStore
 
 pytestmark = pytest.mark.postgres

@@ -252,7 +252,8 @@ def test_every_client_runs_batches_and_force_releases(client: ContactsClient) ->
 
 
 def test_a_caller_with_an_accented_name_travels_in_the_header(client: ContactsClient) -> None:
-    from contacts.commands import Caller, Role
+    from contacts.commands import Caller
+    from kernel.roles import Role
 
     josefina = Caller(user_id="u-jo", username="Josefina Núñez", role=Role.AGENT)
     created = create_contact(client, josefina, "8812-3456")

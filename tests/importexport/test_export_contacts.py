@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 from conftest import ContactsSystem
 
-from contacts.commands import Caller, ImportRow, LockContact, Role, Source
+from contacts.commands import Caller, ImportRow, LockContact, Source
 from contacts.views import ContactFilters
 from importexport.export import (
     EXPORT_JOB,
@@ -27,6 +27,7 @@ from importexport.export import (
 from importexport.pipeline import ImportOptions, run_import
 from importexport.writers import CONTACT_HEADERS
 from kernel.jobs import JobExecutor, JobState, JobStore
+from kernel.roles import Role
 
 NOW = datetime(2000, 1, 1, tzinfo=UTC)  # the service stamps each command with its own clock
 AGENT = Caller(user_id="u-agent", username="ana.agente", role=Role.AGENT)

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contacts.client import LocalContactsClient
-from contacts.commands import Caller, Role
+from contacts.commands import Caller
 from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
@@ -33,6 +33,7 @@ from generator.jobs import TableWriter, number_rows, write_numbers
 from generator.service import weights_from_settings
 from importexport.writers import write_csv, write_xlsx
 from kernel.logs import configure_logging
+from kernel.roles import Role
 from kernel.settings import Settings
 from kernel.store import EventStore
 from system.admin import open_database

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contacts.client import ContactsClient, LocalContactsClient
-from contacts.commands import Caller, Role
+from contacts.commands import Caller
 from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
@@ -37,6 +37,7 @@ from importexport.pipeline import ImportOptions, ImportProgress, import_list_nam
 from importexport.readers import FileRejected, spanish_count
 from importexport.report import ImportReport, write_report
 from kernel.logs import configure_logging
+from kernel.roles import Role
 from kernel.settings import Settings
 from kernel.store import EventStore
 from system.admin import open_database

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from contacts.client import ContactsClient
 from contacts.commands import Caller, ContactCommand
-from contacts.commands import Role as ContactsRole
 from contacts.views import Contact
 from gateway.roles import Principal
 
@@ -15,7 +14,7 @@ def caller_of(principal: Principal) -> Caller:
     return Caller(
         user_id=str(principal.user_id),
         username=principal.username,
-        role=ContactsRole(principal.role.value),
+        role=principal.role,
         team=principal.team or "",
     )
 
