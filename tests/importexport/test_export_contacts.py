@@ -26,7 +26,7 @@ from importexport.export import (
 )
 from importexport.pipeline import ImportOptions, run_import
 from importexport.writers import CONTACT_HEADERS
-from kernel.jobs import JobExecutor, JobState, JobStore
+from kernel.jobqueue import JobExecutor, JobState, JobStore
 from kernel.roles import Role
 
 NOW = datetime(2000, 1, 1, tzinfo=UTC)  # the service stamps each command with its own clock

@@ -28,8 +28,8 @@ from importexport.pipeline import (
     reader_limits,
     run_import,
 )
-from importexport.readers import FileRejected
-from kernel.jobs import Job, JobExecutor, JobState, JobStore
+from importexport.spreadsheets import FileRejected
+from kernel.jobqueue import Job, JobExecutor, JobState, JobStore
 
 NOW = datetime(2000, 1, 1, tzinfo=UTC)  # the service stamps each command with its own clock
 HEADERS = ["Teléfono", "Nombre", "Observaciones", "Estado", "Correo electrónico", "Cédula"]

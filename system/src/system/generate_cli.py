@@ -29,7 +29,7 @@ from contacts.queries import ContactQueries
 from contacts.statuses import DEFAULT_CATALOGUE
 from generator.batch import MAX_COUNT, GenerationRequest, GenerationRun, Progress, run_generation
 from generator.draw import GenerationError, Method
-from generator.jobs import TableWriter, number_rows, write_numbers
+from generator.generatejob import TableWriter, number_rows, write_numbers
 from generator.service import weights_from_settings
 from importexport.writers import write_csv, write_xlsx
 from kernel.logs import configure_logging

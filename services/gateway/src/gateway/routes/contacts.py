@@ -37,7 +37,7 @@ from gateway.callers import caller_of, run_command
 from gateway.errors import error_response
 from gateway.live import LiveHub
 from gateway.pages import read_page
-from gateway.queries import parse_query, query_openapi
+from gateway.querystring import parse_query, query_openapi
 from gateway.roles import Capability
 from gateway.users import UserNames
 
@@ -50,7 +50,7 @@ ContactId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9a-f
 
 
 class ListQuery(BaseModel):
-    """Query of ``GET /contacts`` (read with :func:`gateway.queries.parse_query`)."""
+    """Query of ``GET /contacts`` (read with :func:`gateway.querystring.parse_query`)."""
 
     status: list[str] | None = Field(
         None, max_length=20, description="Estados (repetible: `status=A&status=B`)."
