@@ -185,6 +185,13 @@ def age_status(run: Run) -> None:
     run.send(_call(AgeStatus, SYSTEM_CALLER))
 
 
+def _call_requested(run: Run) -> None:
+    """A contact, locked by ANA, whose call c-1 ANA asked desk-1 to dial (three steps)."""
+    run.send(_create())
+    run.send(_lock())
+    run.send(_call(RecordCallRequested, call_id="c-1", desk="desk-1"))
+
+
 def record_call_requested(run: Run) -> None:
     run.send(_create())
     run.send(_lock())
@@ -193,9 +200,7 @@ def record_call_requested(run: Run) -> None:
 
 
 def record_call_started(run: Run) -> None:
-    run.send(_create())
-    run.send(_lock())
-    run.send(_call(RecordCallRequested, call_id="c-1", desk="desk-1"))
+    _call_requested(run)
     run.send(_call(RecordCallStarted, call_id="c-1", desk="desk-2"))
     run.clock.advance(seconds=5)
     run.send(_call(RecordCallStarted, call_id="c-1", desk="desk-1"))
@@ -203,9 +208,7 @@ def record_call_started(run: Run) -> None:
 
 
 def record_call_ended(run: Run) -> None:
-    run.send(_create())
-    run.send(_lock())
-    run.send(_call(RecordCallRequested, call_id="c-1", desk="desk-1"))
+    _call_requested(run)
     run.send(_call(RecordCallStarted, call_id="c-1", desk="desk-1"))
     run.clock.advance(seconds=40)
     ended = {"call_id": "c-1", "outcome": CallOutcome.ANSWERED, "duration_seconds": 30, "ring_seconds": 5}
@@ -215,9 +218,7 @@ def record_call_ended(run: Run) -> None:
 
 
 def close_stale_call(run: Run) -> None:
-    run.send(_create())
-    run.send(_lock())
-    run.send(_call(RecordCallRequested, call_id="c-1", desk="desk-1"))
+    _call_requested(run)
     run.clock.advance(hours=2)
     run.send(_call(CloseStaleCall, SYSTEM_CALLER, call_id="c-1", reason="sin informe del puesto"))
     run.send(_call(CloseStaleCall, SYSTEM_CALLER, call_id="c-1", reason="sin informe del puesto"))
