@@ -28,12 +28,13 @@ from pathlib import Path
 
 from bench.machine import describe
 from bench.store import postgres_schema
-from contacts.commands import Caller, ImportRow, Role, Source
+from contacts.commands import Caller, ImportRow, LockContact, Source, UpdateContact
 from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
 from contacts.statuses import DEFAULT_CATALOGUE
 from contacts.views import ContactFilters
+from kernel.roles import Role
 from kernel.store import EventStore, create_engine
 from system.migrate import upgrade
 
@@ -218,12 +219,13 @@ def run(label: str, url: str, n: int, samples: int) -> None:
             conn.exec_driver_sql("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE")
 
         rng = random.Random(7)
+        now = service.now()  # the service stamps each command with its own clock anyway
         agents = [Caller(user_id=f"u-agent-{a}", username=f"agente {a}", role=Role.AGENT) for a in range(50)]
         locked_ids = [
             c.id for c in queries.list_contacts(ContactFilters(list_name="lista-4"), limit=50).items
         ]
         for contact_id, agent in zip(locked_ids, agents, strict=True):
-            service.lock(agent, contact_id, 60)
+            service.handle(LockContact(caller=agent, now=now, contact_id=contact_id, duration_minutes=60))
 
         filters = {
             "no filter": ContactFilters(),
@@ -262,10 +264,18 @@ def run(label: str, url: str, n: int, samples: int) -> None:
         ]
 
         def lock() -> None:
-            service.lock(rng.choice(agents), next(free), 5)
+            service.handle(
+                LockContact(caller=rng.choice(agents), now=now, contact_id=next(free), duration_minutes=5)
+            )
 
         def edit() -> None:
-            service.update(rng.choice(agents), rng.choice(editable), note=f"nota {rng.random()}")
+            command = UpdateContact(
+                caller=rng.choice(agents),
+                now=now,
+                contact_id=rng.choice(editable),
+                note=f"nota {rng.random()}",
+            )
+            service.handle(command)
 
         durations = timed(lock, samples)
         p50, p99 = percentiles(durations)

@@ -56,12 +56,13 @@ import orjson
 
 from bench.contacts import LISTS, rows_for
 from bench.machine import describe
-from contacts.commands import Caller, Role, Source
+from contacts.commands import Caller, Source
 from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.statuses import DEFAULT_CATALOGUE
 from contacts.views import caller_to_data
 from gateway.users import UserDirectory
+from kernel.roles import Role
 from kernel.store import EventStore, create_engine
 from system.migrate import upgrade
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from bench.machine import describe
 from bench.store import postgres_schema
 from contacts.client import LocalContactsClient
-from contacts.commands import Caller, Role
+from contacts.commands import Caller
 from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
@@ -40,6 +40,7 @@ from generator.batch import SAVE_BATCH, existing_lookup, save_numbers
 from generator.draw import Method, generate
 from generator.ranges import DEFAULT_WEIGHTS
 from generator.service import GeneratorService
+from kernel.roles import Role
 from kernel.store import EventStore, create_engine
 from system.migrate import upgrade
 

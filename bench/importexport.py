@@ -11,7 +11,7 @@ process, then imported end to end by the ``import`` job as the job runner runs i
 written), report files — once per database, each in a fresh process (its peak RSS is the worker's):
 
 * ``sqlite``: embedded mode (SQLite file, direct contacts client; the file read in a process of its own,
-  as ``system.jobs`` sets it, whose CPU seconds and peak RSS are printed beside the worker's);
+  as ``system.jobregistry`` sets it, whose CPU seconds and peak RSS are printed beside the worker's);
 * ``postgres``: the same on PostgreSQL;
 * ``distributed``: the job in this process, contacts in a ``callmanager serve contacts`` process on
   PostgreSQL, reached over HTTP as an rq worker reaches it (the RSS of both is printed).
@@ -76,7 +76,7 @@ def write_input(folder: Path, n: int, with_openpyxl: bool) -> Path:
 
 
 def _read_only(path: str) -> dict[str, Any]:
-    from importexport.readers import open_rows
+    from importexport.spreadsheets import open_rows
 
     start = time.perf_counter()
     rows = sum(1 for _ in open_rows(path))
@@ -88,13 +88,14 @@ def _import(
 ) -> dict[str, Any]:
     """Two import jobs of ``path`` (the second finds every row unchanged), as the job runner runs them."""
     from contacts.client import ContactsClient, HttpContactsClient, LocalContactsClient
-    from contacts.commands import Caller, Role
+    from contacts.commands import Caller
     from contacts.domain import LockPolicy
     from contacts.handlers import ContactsService
     from contacts.queries import ContactQueries
     from contacts.statuses import DEFAULT_CATALOGUE
     from importexport.pipeline import IMPORT_JOB, import_job, import_params, reader_limits
-    from kernel.jobs import JobExecutor, JobStore
+    from kernel.jobqueue import JobExecutor, JobStore
+    from kernel.roles import Role
     from kernel.store import EventStore, create_engine
 
     engine = create_engine(url)
@@ -117,7 +118,7 @@ def _import(
                 limits=reader_limits(None, None),
                 max_rows=None,
                 batch_rows=batch_rows,
-                # As system/jobs.py: a distributed worker reads here, contacts decides elsewhere.
+                # As system/jobregistry.py: a distributed worker reads here, contacts decides elsewhere.
                 reader_process=False if contacts_url is not None else None,
             )
         },
@@ -190,10 +191,11 @@ _COUNTS = ("total", "inserted", "updated", "unchanged", "duplicates_merged", "re
 def _seed(url: str, n: int) -> dict[str, Any]:
     """``n`` contacts through the contacts service (ten lists, several statuses, three operators)."""
     from bench.contacts import LISTS, rows_for
-    from contacts.commands import Caller, Role, Source
+    from contacts.commands import Caller, Source
     from contacts.domain import LockPolicy
     from contacts.handlers import ContactsService
     from contacts.statuses import DEFAULT_CATALOGUE
+    from kernel.roles import Role
     from kernel.store import EventStore, create_engine
 
     engine = create_engine(url)
@@ -212,13 +214,14 @@ def _seed(url: str, n: int) -> dict[str, Any]:
 def _export(url: str, target: str, export_format: str) -> dict[str, Any]:
     """The ``export`` job end to end, as the job runner runs it."""
     from contacts.client import LocalContactsClient
-    from contacts.commands import Caller, Role
+    from contacts.commands import Caller
     from contacts.domain import LockPolicy
     from contacts.handlers import ContactsService
     from contacts.queries import ContactQueries
     from contacts.statuses import DEFAULT_CATALOGUE
     from importexport.export import EXPORT_JOB, ExportRequest, export_job, export_params
-    from kernel.jobs import JobExecutor, JobStore
+    from kernel.jobqueue import JobExecutor, JobStore
+    from kernel.roles import Role
     from kernel.store import EventStore, create_engine
 
     engine = create_engine(url)

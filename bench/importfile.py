@@ -111,7 +111,7 @@ def _peak_mb() -> float:
 
 
 def _read_only(path: str) -> dict[str, float]:
-    from importexport.readers import open_rows
+    from importexport.spreadsheets import open_rows
 
     start = time.perf_counter()
     table = open_rows(path)
@@ -123,8 +123,8 @@ def _read_only(path: str) -> dict[str, float]:
 def _pipeline(path: str, slow: bool, materialise: bool) -> dict[str, float]:
     """Read → classify → label repeats; streaming (DuplicateTracker) or all rows kept (merge_duplicates)."""
     from importexport.headers import detect_headers
-    from importexport.readers import open_rows
-    from importexport.rows import DuplicateTracker, ImportRow, Normaliser, classify_rows, merge_duplicates
+    from importexport.rows import AcceptedRow, DuplicateTracker, Normaliser, classify_rows, merge_duplicates
+    from importexport.spreadsheets import open_rows
     from kernel.phone import InvalidPhone, Phone, parse_phone
     from kernel.phonefast import normalise_fast
 
@@ -138,12 +138,12 @@ def _pipeline(path: str, slow: bool, materialise: bool) -> dict[str, float]:
     start = time.perf_counter()
     table = open_rows(path)
     headers = detect_headers(table)
-    kept: list[ImportRow] = []
+    kept: list[AcceptedRow] = []
     tracker = DuplicateTracker()
     rows = bad = merged = 0
     for outcome in classify_rows(table, headers, normalise):
         rows += 1
-        if not isinstance(outcome, ImportRow):
+        if not isinstance(outcome, AcceptedRow):
             bad += 1
         elif materialise:
             kept.append(outcome)
@@ -163,8 +163,8 @@ def _pipeline(path: str, slow: bool, materialise: bool) -> dict[str, float]:
 
 
 def _phone_costs(path: str, count: int) -> dict[str, float]:
-    from importexport.readers import open_rows
     from importexport.rows import cell_text
+    from importexport.spreadsheets import open_rows
     from kernel.phone import InvalidPhone, parse_phone
     from kernel.phonefast import PhoneNormaliser
 

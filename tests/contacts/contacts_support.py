@@ -1,23 +1,33 @@
-"""Shared pieces of the contacts service tests: the people acting, a clock tests move, the call steps.
+"""Shared pieces of the contacts service tests: the people acting, a clock tests move, the contact commands.
 
-The call steps run through ``handle`` (the service) or ``execute`` (a contacts client), whichever the
-port has, as the gateway does."""
+Each step builds its command and runs it through ``handle`` (the service) or ``execute`` (a contacts
+client), whichever the port has, as the gateway does."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from contacts.commands import (
     Caller,
     CallOutcome,
+    ChangeStatus,
     ContactCommand,
+    CreateContact,
+    DeleteContact,
+    EditNote,
+    ExtendLock,
+    ForceReleaseLock,
+    LockContact,
     RecordCallEnded,
     RecordCallRequested,
     RecordCallStarted,
-    Role,
+    ReleaseLock,
+    UpdateContact,
 )
 from contacts.views import Contact
+from kernel.roles import Role
 
 ANA = Caller(user_id="u-ana", username="ana", role=Role.AGENT, team="norte")
 BETO = Caller(user_id="u-beto", username="beto", role=Role.AGENT, team="norte")
@@ -39,10 +49,100 @@ class FakeClock:
         return self.now
 
 
-def _run(port: Any, command: ContactCommand) -> Contact | None:
+def _run(port: Any, command: ContactCommand, expected_version: int | None = None) -> Contact | None:
     run = getattr(port, "handle", None) or port.execute
-    result: Contact | None = run(command)
+    result: Contact | None = run(command, expected_version)
     return result
+
+
+def _shown(port: Any, command: ContactCommand, expected_version: int | None = None) -> Contact:
+    contact = _run(port, command, expected_version)
+    assert contact is not None, f"{command.TYPE} left no contact"
+    return contact
+
+
+def create_contact(
+    port: Any,
+    caller: Caller,
+    phone: str,
+    *,
+    name: str = "",
+    status: str | None = None,
+    note: str = "",
+    email: str = "",
+    extra: Mapping[str, str] | None = None,
+    list_name: str = "",
+) -> Contact:
+    """Create a contact from the phone as typed (the service parses it)."""
+    command = CreateContact(
+        caller=caller,
+        now=_NOW,
+        phone=phone,
+        name=name,
+        status=status,
+        note=note,
+        email=email,
+        extra=dict(extra or {}),
+        list_name=list_name,
+    )
+    return _shown(port, command)
+
+
+def update_contact(
+    port: Any,
+    caller: Caller,
+    contact_id: str,
+    *,
+    expected_version: int | None = None,
+    **fields: Any,
+) -> Contact:
+    """Change the given fields (name, status, note, email, extra)."""
+    command = UpdateContact(caller=caller, now=_NOW, contact_id=contact_id, **fields)
+    return _shown(port, command, expected_version)
+
+
+def change_status(
+    port: Any, caller: Caller, contact_id: str, status: str, *, expected_version: int | None = None
+) -> Contact:
+    """Set the status."""
+    command = ChangeStatus(caller=caller, now=_NOW, contact_id=contact_id, status=status)
+    return _shown(port, command, expected_version)
+
+
+def edit_note(
+    port: Any, caller: Caller, contact_id: str, note: str, *, expected_version: int | None = None
+) -> Contact:
+    """Replace the note."""
+    return _shown(port, EditNote(caller=caller, now=_NOW, contact_id=contact_id, note=note), expected_version)
+
+
+def delete_contact(
+    port: Any, caller: Caller, contact_id: str, reason: str = "", *, expected_version: int | None = None
+) -> None:
+    """Delete the contact."""
+    _run(port, DeleteContact(caller=caller, now=_NOW, contact_id=contact_id, reason=reason), expected_version)
+
+
+def lock_contact(port: Any, caller: Caller, contact_id: str, duration_minutes: int | None = None) -> Contact:
+    """Lock the contact (or renew the caller's lock)."""
+    command = LockContact(caller=caller, now=_NOW, contact_id=contact_id, duration_minutes=duration_minutes)
+    return _shown(port, command)
+
+
+def extend_lock(port: Any, caller: Caller, contact_id: str, duration_minutes: int | None = None) -> Contact:
+    """Renew the caller's lock."""
+    command = ExtendLock(caller=caller, now=_NOW, contact_id=contact_id, duration_minutes=duration_minutes)
+    return _shown(port, command)
+
+
+def release_lock(port: Any, caller: Caller, contact_id: str) -> Contact:
+    """Release the lock."""
+    return _shown(port, ReleaseLock(caller=caller, now=_NOW, contact_id=contact_id))
+
+
+def force_release_lock(port: Any, caller: Caller, contact_id: str) -> Contact:
+    """Release whoever's lock."""
+    return _shown(port, ForceReleaseLock(caller=caller, now=_NOW, contact_id=contact_id))
 
 
 def request_call(

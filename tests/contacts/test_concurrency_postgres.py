@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from contacts_support import ANA, LAURA, FakeClock
+from contacts_support import ANA, LAURA, FakeClock, create_contact, edit_note, lock_contact, update_contact
 from sqlalchemy.engine import Engine
 
-from contacts.commands import Caller, ImportRow, Outcome, Role
+from contacts.commands import Caller, ImportRow, Outcome
 from contacts.domain import LockPolicy
 from contacts.errors import Locked, VersionMismatch
 from contacts.handlers import ContactsService
@@ -19,6 +19,7 @@ from contacts.projection import rebuild
 from contacts.queries import ContactQueries
 from contacts.schema import contacts
 from contacts.statuses import DEFAULT_CATALOGUE
+from kernel.roles import Role
 from kernel.store import EventStore
 
 pytestmark = pytest.mark.postgres
@@ -62,10 +63,10 @@ def _snapshot(engine: Engine) -> list[dict[str, Any]]:
 def test_hundred_agents_locking_one_contact_produce_exactly_one_lock(
     service: ContactsService, store: EventStore
 ) -> None:
-    contact = service.create(ANA, "8812-3456")
+    contact = create_contact(service, ANA, "8812-3456")
     agents = _agents(100)
 
-    results = _together([lambda agent=agent: service.lock(agent, contact.id) for agent in agents])
+    results = _together([lambda agent=agent: lock_contact(service, agent, contact.id) for agent in agents])
 
     winners = [r for r in results if not isinstance(r, Exception)]
     refused = [r for r in results if isinstance(r, Locked)]
@@ -79,7 +80,7 @@ def test_hundred_agents_locking_one_contact_produce_exactly_one_lock(
 def test_fifty_concurrent_edits_with_expected_versions_lose_nothing(
     service: ContactsService, queries: ContactQueries, store: EventStore
 ) -> None:
-    contact = service.create(ANA, "8812-3456")
+    contact = create_contact(service, ANA, "8812-3456")
     agents = _agents(50)
     mismatches = [0] * len(agents)
 
@@ -87,7 +88,8 @@ def test_fifty_concurrent_edits_with_expected_versions_lose_nothing(
         while True:
             seen = queries.get(contact.id)
             try:
-                return service.update(
+                return update_contact(
+                    service,
                     agent,
                     contact.id,
                     note=f"nota {index}",
@@ -113,11 +115,11 @@ def test_fifty_concurrent_edits_with_expected_versions_lose_nothing(
 def test_fifty_edits_from_the_same_version_let_exactly_one_through(
     service: ContactsService, store: EventStore
 ) -> None:
-    contact = service.create(ANA, "8812-3456")
+    contact = create_contact(service, ANA, "8812-3456")
 
     results = _together(
         [
-            lambda agent=agent, i=i: service.edit_note(agent, contact.id, f"nota {i}", expected_version=1)
+            lambda agent=agent, i=i: edit_note(service, agent, contact.id, f"nota {i}", expected_version=1)
             for i, agent in enumerate(_agents(50))
         ]
     )
@@ -141,7 +143,7 @@ def test_an_import_running_while_agents_edit_loses_nothing(
 
     def agent_work(index: int) -> None:
         for contact_id in existing[index::8]:
-            service.update(agents[index], contact_id, extra={"agente": agents[index].user_id})
+            update_contact(service, agents[index], contact_id, extra={"agente": agents[index].user_id})
             edits[index].append(contact_id)
 
     results = _together(

@@ -4,9 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import orjson
 import pytest
-from contacts_support import ANA, BETO, LAURA, PABLO, FakeClock, end_call, request_call, start_call
+from contacts_support import (
+    ANA,
+    BETO,
+    LAURA,
+    PABLO,
+    FakeClock,
+    create_contact,
+    delete_contact,
+    end_call,
+    extend_lock,
+    force_release_lock,
+    lock_contact,
+    release_lock,
+    request_call,
+    start_call,
+    update_contact,
+)
 from fastapi.testclient import TestClient
 
 from contacts.api import create_app
@@ -53,32 +70,45 @@ def _as(caller: object) -> dict[str, str]:
     return {"X-Caller": orjson.dumps(caller_to_data(caller)).decode()}  # type: ignore[arg-type]
 
 
-def test_create_answers_201_with_the_contact_and_its_etag(http: TestClient) -> None:
-    response = http.post(
-        "/contacts", json={"phone": "8812-3456", "name": "José", "list": "feria"}, headers=_as(ANA)
-    )
+def _command(
+    http: TestClient, caller: object, type_name: str, expected_version: int | None = None, **data: object
+) -> httpx.Response:
+    body = {
+        "type": f"contacts.{type_name}",
+        "data": {"now": _NOW, **data},
+        "expected_version": expected_version,
+    }
+    return http.post("/commands", json=body, headers=_as(caller))
 
-    assert response.status_code == 201
-    body = response.json()
-    assert (body["phone_e164"], body["name"], body["list"], body["version"]) == (
+
+_NOW = "2000-01-01T00:00:00+00:00"  # the service stamps every command with its own clock
+
+
+def test_a_create_command_answers_the_contact_with_the_phone_the_service_parsed(http: TestClient) -> None:
+    response = _command(http, ANA, "CreateContact", phone=" 8812-3456 ", name="José", list_name="feria")
+
+    assert response.status_code == 200
+    body = response.json()["contact"]
+    assert (body["phone"], body["phone_e164"], body["name"], body["list"], body["version"]) == (
+        "8812-3456",
         "+50688123456",
         "José",
         "feria",
         1,
     )
-    assert response.headers["ETag"] == '"1"'
 
 
 def test_errors_are_json_with_code_message_and_details(http: TestClient) -> None:
-    first = http.post("/contacts", json={"phone": "8812-3456"}, headers=_as(ANA)).json()
-    http.post(f"/contacts/{first['id']}/lock", json={"duration_minutes": 5}, headers=_as(ANA))
+    first = _command(http, ANA, "CreateContact", phone="8812-3456").json()["contact"]
+    _command(http, ANA, "LockContact", contact_id=first["id"], duration_minutes=5)
 
-    duplicate = http.post("/contacts", json={"phone": "+506 8812 3456"}, headers=_as(BETO))
-    locked = http.put(f"/contacts/{first['id']}", json={"note": "x"}, headers=_as(BETO))
-    stale = http.put(f"/contacts/{first['id']}", json={"note": "x"}, headers={**_as(ANA), "If-Match": '"1"'})
+    duplicate = _command(http, BETO, "CreateContact", phone="+506 8812 3456")
+    locked = _command(http, BETO, "UpdateContact", contact_id=first["id"], note="x")
+    stale = _command(http, ANA, "UpdateContact", 1, contact_id=first["id"], note="x")
     missing = http.get("/contacts/6f1d8f3a-2c4b-5e7a-9b0c-1d2e3f4a5b6c", headers=_as(ANA))
-    bad_status = http.put(f"/contacts/{first['id']}", json={"status": "PERDIDO"}, headers=_as(ANA))
-    bad_body = http.post("/contacts", json={"name": "sin teléfono"}, headers=_as(ANA))
+    bad_status = _command(http, ANA, "UpdateContact", contact_id=first["id"], status="PERDIDO")
+    bad_body = _command(http, ANA, "CreateContact", name="sin teléfono")
+    unknown = _command(http, ANA, "RenameContact", contact_id=first["id"])
     anonymous = http.get("/contacts")
 
     assert duplicate.status_code == 409
@@ -92,9 +122,24 @@ def test_errors_are_json_with_code_message_and_details(http: TestClient) -> None
     assert bad_status.status_code == 422
     assert bad_status.json()["error"]["code"] == "invalid_status"
     assert bad_body.status_code == 422
+    assert unknown.status_code == 422
     assert anonymous.status_code == 401
-    for answer in (duplicate, locked, stale, missing, bad_status, bad_body, anonymous):
+    for answer in (duplicate, locked, stale, missing, bad_status, bad_body, unknown, anonymous):
         assert set(answer.json()["error"]) >= {"code", "message"}
+
+
+def test_the_per_operation_write_routes_are_gone(http: TestClient) -> None:
+    contact_id = _command(http, ANA, "CreateContact", phone="8812-3456").json()["contact"]["id"]
+
+    answers = [
+        http.post("/contacts", json={"phone": "8812-3457"}, headers=_as(ANA)),
+        http.put(f"/contacts/{contact_id}", json={"note": "x"}, headers=_as(ANA)),
+        http.delete(f"/contacts/{contact_id}", headers=_as(PABLO)),
+        http.post(f"/contacts/{contact_id}/lock", headers=_as(ANA)),
+        http.delete(f"/contacts/{contact_id}/lock", headers=_as(ANA)),
+    ]
+
+    assert [answer.status_code for answer in answers] == [405, 405, 405, 404, 404]
 
 
 def test_list_pages_with_filters_and_cursor(http: TestClient, service: ContactsService) -> None:
@@ -119,15 +164,15 @@ def test_list_pages_with_filters_and_cursor(http: TestClient, service: ContactsS
 
 
 def test_every_client_creates_locks_edits_and_reads(client: ContactsClient, clock: FakeClock) -> None:
-    created = client.create(ANA, "8812-3456", name="José", extra={"ciudad": "Cartago"})
-    locked = client.lock(ANA, created.id, 15)
-    edited = client.update(
-        ANA, created.id, note="llamar mañana", status="nc", expected_version=locked.version
+    created = create_contact(client, ANA, "8812-3456", name="José", extra={"ciudad": "Cartago"})
+    locked = lock_contact(client, ANA, created.id, 15)
+    edited = update_contact(
+        client, ANA, created.id, note="llamar mañana", status="nc", expected_version=locked.version
     )
     request_call(client, ANA, created.id, "call-1", "desk-3")
     start_call(client, ANA, created.id, "call-1", "desk-3")
     called = end_call(client, ANA, created.id, "call-1", CallOutcome.NO_ANSWER, 0, desk="desk-3")
-    released = client.release_lock(ANA, created.id)
+    released = release_lock(client, ANA, created.id)
 
     assert locked.locked_by == ANA.user_id
     assert (edited.note, edited.status, edited.version) == ("llamar mañana", "NC", 4)
@@ -144,25 +189,25 @@ def test_every_client_creates_locks_edits_and_reads(client: ContactsClient, cloc
 
 
 def test_every_client_raises_the_same_typed_errors(client: ContactsClient, clock: FakeClock) -> None:
-    created = client.create(ANA, "8812-3456")
-    client.lock(ANA, created.id, 5)
+    created = create_contact(client, ANA, "8812-3456")
+    lock_contact(client, ANA, created.id, 5)
 
     with pytest.raises(AlreadyExists) as duplicate:
-        client.create(BETO, "88123456")
+        create_contact(client, BETO, "88123456")
     with pytest.raises(Locked) as locked:
-        client.lock(BETO, created.id)
+        lock_contact(client, BETO, created.id)
     with pytest.raises(NotLockOwner):
-        client.extend_lock(BETO, created.id)
+        extend_lock(client, BETO, created.id)
     with pytest.raises(VersionMismatch) as stale:
-        client.update(ANA, created.id, name="x", expected_version=1)
+        update_contact(client, ANA, created.id, name="x", expected_version=1)
     with pytest.raises(LockDurationTooLong) as too_long:
-        client.lock(ANA, created.id, 120)
+        lock_contact(client, ANA, created.id, 120)
     with pytest.raises(InvalidStatus):
-        client.update(ANA, created.id, status="PERDIDO")
+        update_contact(client, ANA, created.id, status="PERDIDO")
     with pytest.raises(InvalidInput) as bad_phone:
-        client.create(ANA, "12")
+        create_contact(client, ANA, "12")
     with pytest.raises(Forbidden):
-        client.delete(ANA, created.id)
+        delete_contact(client, ANA, created.id)
     with pytest.raises(Forbidden):
         client.create_or_merge([ImportRow(row=1, e164="+50688000001")], "x", ANA)
     with pytest.raises(NotFound):
@@ -194,9 +239,9 @@ def test_every_client_runs_batches_and_force_releases(client: ContactsClient) ->
     result = client.create_or_merge(rows, "generados", PABLO, source=Source.GENERATOR, job_id="job-1")
     again = client.create_or_merge(rows, "generados", PABLO, source=Source.GENERATOR, job_id="job-1")
     contact_id = result.outcomes[0].contact_id
-    client.lock(ANA, contact_id)
-    freed = client.force_release_lock(LAURA, contact_id)
-    client.delete(PABLO, contact_id, "prueba")
+    lock_contact(client, ANA, contact_id)
+    freed = force_release_lock(client, LAURA, contact_id)
+    delete_contact(client, PABLO, contact_id, "prueba")
 
     assert (result.count(Outcome.INSERTED), result.job_id) == (30, "job-1")
     assert again.count(Outcome.UNCHANGED) == 30
@@ -207,12 +252,13 @@ def test_every_client_runs_batches_and_force_releases(client: ContactsClient) ->
 
 
 def test_a_caller_with_an_accented_name_travels_in_the_header(client: ContactsClient) -> None:
-    from contacts.commands import Caller, Role
+    from contacts.commands import Caller
+    from kernel.roles import Role
 
     josefina = Caller(user_id="u-jo", username="Josefina Núñez", role=Role.AGENT)
-    created = client.create(josefina, "8812-3456")
+    created = create_contact(client, josefina, "8812-3456")
 
-    locked = client.lock(josefina, created.id)
+    locked = lock_contact(client, josefina, created.id)
 
     assert locked.locked_by_name == "Josefina Núñez"
 
@@ -220,7 +266,7 @@ def test_a_caller_with_an_accented_name_travels_in_the_header(client: ContactsCl
 def test_every_client_reads_the_call_figures_of_a_window_and_of_chosen_agents(
     client: ContactsClient, clock: FakeClock
 ) -> None:
-    contact = client.create(ANA, "8812-3456")
+    contact = create_contact(client, ANA, "8812-3456")
     start = clock.now
     request_call(client, ANA, contact.id, "c-1", "desk-1")
     start_call(client, ANA, contact.id, "c-1", "desk-1")

@@ -7,7 +7,16 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from contacts_support import ANA, BETO, FakeClock, end_call, request_call, start_call
+from contacts_support import (
+    ANA,
+    BETO,
+    FakeClock,
+    create_contact,
+    end_call,
+    lock_contact,
+    request_call,
+    start_call,
+)
 from sqlalchemy.engine import Engine
 
 from contacts.commands import Caller, CallOutcome
@@ -27,7 +36,7 @@ def _row(engine: Engine, call_id: str) -> dict[str, object]:
 def test_requested_started_ended_gives_one_row_with_times_outcome_and_duration(
     service: ContactsService, engine: Engine, clock: FakeClock
 ) -> None:
-    contact = service.create(ANA, "8812-3456", name="José")
+    contact = create_contact(service, ANA, "8812-3456", name="José")
     requested_at = clock.now
     request_call(service, ANA, contact.id, "c-1", "desk-7")
     clock.advance(seconds=5)
@@ -48,8 +57,8 @@ def test_requested_started_ended_gives_one_row_with_times_outcome_and_duration(
 def test_figures_count_made_successful_failed_talk_and_handling_per_agent(
     service: ContactsService, queries: ContactQueries, clock: FakeClock
 ) -> None:
-    contact = service.create(ANA, "8812-3456")
-    other = service.create(BETO, "6012-3456")
+    contact = create_contact(service, ANA, "8812-3456")
+    other = create_contact(service, BETO, "6012-3456")
     plan = [
         ("a1", CallOutcome.ANSWERED, 120, 130),
         ("a2", CallOutcome.ANSWERED, 60, 70),
@@ -92,7 +101,7 @@ def test_figures_count_made_successful_failed_talk_and_handling_per_agent(
 def test_figures_keep_the_calls_placed_in_the_window_and_the_agents_asked_for(
     service: ContactsService, queries: ContactQueries, clock: FakeClock
 ) -> None:
-    contact = service.create(ANA, "8812-3456")
+    contact = create_contact(service, ANA, "8812-3456")
     start = clock.now
     request_call(service, ANA, contact.id, "early")
     clock.advance(hours=2)
@@ -127,7 +136,7 @@ def test_figures_keep_the_calls_placed_in_the_window_and_the_agents_asked_for(
 def test_a_desk_cannot_report_a_call_not_issued_to_it(
     service: ContactsService, queries: ContactQueries, who: Caller, call_id: str, desk: str
 ) -> None:
-    contact = service.create(ANA, "8812-3456")
+    contact = create_contact(service, ANA, "8812-3456")
     request_call(service, ANA, contact.id, "c-1", "desk-1")
 
     with pytest.raises(CallNotOpen):
@@ -147,7 +156,7 @@ def test_a_desk_cannot_report_a_call_not_issued_to_it(
 def test_an_ended_call_takes_no_second_end_and_a_repeated_start_changes_nothing(
     service: ContactsService, queries: ContactQueries, engine: Engine, clock: FakeClock
 ) -> None:
-    contact = service.create(ANA, "8812-3456")
+    contact = create_contact(service, ANA, "8812-3456")
     request_call(service, ANA, contact.id, "c-1")
     start_call(service, ANA, contact.id, "c-1")
     version = queries.get(contact.id).version
@@ -166,7 +175,7 @@ def test_an_ended_call_takes_no_second_end_and_a_repeated_start_changes_nothing(
 def test_the_desks_seconds_are_kept_within_the_servers_clock(
     service: ContactsService, queries: ContactQueries, engine: Engine, clock: FakeClock
 ) -> None:
-    contact = service.create(ANA, "8812-3456")
+    contact = create_contact(service, ANA, "8812-3456")
     request_call(service, ANA, contact.id, "c-1")
     clock.advance(seconds=4)
     start_call(service, ANA, contact.id, "c-1")
@@ -186,7 +195,7 @@ def test_the_desks_seconds_are_kept_within_the_servers_clock(
 def test_calls_no_desk_finished_are_closed_as_failed_with_the_reason(
     service: ContactsService, engine: Engine, clock: FakeClock
 ) -> None:
-    contact = service.create(ANA, "8812-3456")
+    contact = create_contact(service, ANA, "8812-3456")
     request_call(service, ANA, contact.id, "silent")
     request_call(service, ANA, contact.id, "talking")
     start_call(service, ANA, contact.id, "talking")
@@ -209,8 +218,8 @@ def test_calls_no_desk_finished_are_closed_as_failed_with_the_reason(
 def test_a_failed_command_leaves_no_call_row(
     service: ContactsService, queries: ContactQueries, engine: Engine
 ) -> None:
-    contact = service.create(ANA, "8812-3456")
-    service.lock(BETO, contact.id, 5)
+    contact = create_contact(service, ANA, "8812-3456")
+    lock_contact(service, BETO, contact.id, 5)
 
     with pytest.raises(Locked):
         request_call(service, ANA, contact.id, "refused")

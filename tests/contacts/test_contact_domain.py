@@ -31,7 +31,6 @@ from contacts.commands import (
     RecordCallRequested,
     RecordCallStarted,
     ReleaseLock,
-    Role,
     Source,
     UpdateContact,
 )
@@ -76,6 +75,7 @@ from contacts.events import (
     StatusReason,
 )
 from contacts.statuses import add_months
+from kernel.roles import Role
 
 T0 = datetime(2025, 1, 15, 9, 0, tzinfo=UTC)
 E164 = "+50688123456"

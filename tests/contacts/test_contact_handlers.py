@@ -10,7 +10,21 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
-from contacts_support import ANA, BETO, LAURA, PABLO, FakeClock, end_call, request_call, start_call
+from contacts_support import (
+    ANA,
+    BETO,
+    LAURA,
+    PABLO,
+    FakeClock,
+    change_status,
+    create_contact,
+    delete_contact,
+    end_call,
+    lock_contact,
+    request_call,
+    start_call,
+    update_contact,
+)
 from sqlalchemy.engine import Engine
 
 from contacts.commands import CallOutcome, ImportRow, Outcome, Source
@@ -52,7 +66,7 @@ def _row(number: int, **fields: str) -> ImportRow:
 def test_create_normalises_the_phone_and_is_readable_at_once(
     service: ContactsService, queries: ContactQueries
 ) -> None:
-    created = service.create(ANA, "8812-3456", name="  José   Pérez ", note="llamar tarde")
+    created = create_contact(service, ANA, "8812-3456", name="  José   Pérez ", note="llamar tarde")
 
     assert created.phone == "8812-3456"
     assert created.phone_e164 == "+50688123456"
@@ -69,28 +83,28 @@ def test_create_normalises_the_phone_and_is_readable_at_once(
 def test_the_same_phone_typed_another_way_is_refused_with_the_existing_id(
     service: ContactsService, typed: str
 ) -> None:
-    first = service.create(ANA, "8812-3456")
+    first = create_contact(service, ANA, "8812-3456")
 
     with pytest.raises(AlreadyExists) as refused:
-        service.create(BETO, typed)
+        create_contact(service, BETO, typed)
 
     assert refused.value.existing_id == first.id
 
 
 def test_an_invalid_phone_is_refused_with_a_reason(service: ContactsService) -> None:
     with pytest.raises(InvalidInput) as refused:
-        service.create(ANA, "12")
+        create_contact(service, ANA, "12")
 
     assert refused.value.field == "phone"
     assert "12" in refused.value.message
 
 
 def test_second_agent_cannot_lock_a_locked_contact(service: ContactsService, store: EventStore) -> None:
-    contact = service.create(ANA, "8812-3456")
-    locked = service.lock(ANA, contact.id, 15)
+    contact = create_contact(service, ANA, "8812-3456")
+    locked = lock_contact(service, ANA, contact.id, 15)
 
     with pytest.raises(Locked) as refused:
-        service.lock(BETO, contact.id)
+        lock_contact(service, BETO, contact.id)
 
     assert locked.locked_by == ANA.user_id
     assert refused.value.locked_by == ANA.user_id
@@ -101,57 +115,57 @@ def test_second_agent_cannot_lock_a_locked_contact(service: ContactsService, sto
 def test_a_lapsed_lock_lets_another_agent_lock(
     service: ContactsService, store: EventStore, clock: FakeClock
 ) -> None:
-    contact = service.create(ANA, "8812-3456")
-    service.lock(ANA, contact.id, 5)
+    contact = create_contact(service, ANA, "8812-3456")
+    lock_contact(service, ANA, contact.id, 5)
     clock.advance(minutes=5)
 
-    taken = service.lock(BETO, contact.id)
+    taken = lock_contact(service, BETO, contact.id)
 
     assert taken.locked_by == BETO.user_id
     assert _types(store, contact.id)[-2:] == ["contacts.LockExpired", "contacts.ContactLocked"]
 
 
 def test_edits_by_another_agent_are_refused_while_locked(service: ContactsService) -> None:
-    contact = service.create(ANA, "8812-3456")
-    service.lock(ANA, contact.id)
+    contact = create_contact(service, ANA, "8812-3456")
+    lock_contact(service, ANA, contact.id)
 
     with pytest.raises(Locked):
-        service.update(BETO, contact.id, note="intento")
+        update_contact(service, BETO, contact.id, note="intento")
 
-    edited = service.update(ANA, contact.id, note="hablé con el cliente", status="interesado")
+    edited = update_contact(service, ANA, contact.id, note="hablé con el cliente", status="interesado")
     assert (edited.note, edited.status) == ("hablé con el cliente", "INTERESADO")
 
 
 def test_an_outdated_if_match_version_is_a_version_mismatch(service: ContactsService) -> None:
-    contact = service.create(ANA, "8812-3456")
-    service.update(BETO, contact.id, name="Ana María")
+    contact = create_contact(service, ANA, "8812-3456")
+    update_contact(service, BETO, contact.id, name="Ana María")
 
     with pytest.raises(VersionMismatch) as refused:
-        service.update(ANA, contact.id, name="Otra", expected_version=contact.version)
+        update_contact(service, ANA, contact.id, name="Otra", expected_version=contact.version)
 
     assert (refused.value.expected, refused.value.actual) == (1, 2)
-    accepted = service.update(ANA, contact.id, name="Otra", expected_version=2)
+    accepted = update_contact(service, ANA, contact.id, name="Otra", expected_version=2)
     assert (accepted.name, accepted.version) == ("Otra", 3)
 
 
 def test_unknown_status_is_refused(service: ContactsService) -> None:
-    contact = service.create(ANA, "8812-3456")
+    contact = create_contact(service, ANA, "8812-3456")
 
     with pytest.raises(InvalidStatus):
-        service.change_status(ANA, contact.id, "PERDIDO")
+        change_status(service, ANA, contact.id, "PERDIDO")
 
 
 def test_a_command_that_changes_nothing_appends_nothing(service: ContactsService, store: EventStore) -> None:
-    contact = service.create(ANA, "8812-3456", name="Ana")
+    contact = create_contact(service, ANA, "8812-3456", name="Ana")
 
-    same = service.update(ANA, contact.id, name="Ana")
+    same = update_contact(service, ANA, contact.id, name="Ana")
 
     assert same.version == 1
     assert _types(store, contact.id) == ["contacts.ContactCreated"]
 
 
 def test_events_carry_the_caller_as_actor(service: ContactsService, store: EventStore) -> None:
-    contact = service.create(ANA, "8812-3456")
+    contact = create_contact(service, ANA, "8812-3456")
     request_call(service, BETO, contact.id, "call-1", "desk-7")
 
     requested = store.read_stream(contact.id)[-1]
@@ -165,7 +179,7 @@ def test_events_carry_the_caller_as_actor(service: ContactsService, store: Event
 
 
 def test_a_finished_call_resets_the_last_contact_clock(service: ContactsService, clock: FakeClock) -> None:
-    contact = service.create(ANA, "8812-3456")
+    contact = create_contact(service, ANA, "8812-3456")
     clock.advance(days=3)
 
     request_call(service, ANA, contact.id, "call-1")
@@ -180,15 +194,15 @@ def test_a_finished_call_resets_the_last_contact_clock(service: ContactsService,
 def test_a_deleted_contact_is_gone_and_its_phone_can_be_created_again(
     service: ContactsService, queries: ContactQueries, store: EventStore
 ) -> None:
-    contact = service.create(ANA, "8812-3456", name="Antes")
+    contact = create_contact(service, ANA, "8812-3456", name="Antes")
     with pytest.raises(Forbidden):
-        service.delete(ANA, contact.id)
+        delete_contact(service, ANA, contact.id)
 
-    service.delete(PABLO, contact.id, "duplicado")
+    delete_contact(service, PABLO, contact.id, "duplicado")
 
     with pytest.raises(NotFound):
         queries.get(contact.id)
-    again = service.create(ANA, "+506 8812 3456", name="Después")
+    again = create_contact(service, ANA, "+506 8812 3456", name="Después")
     assert (again.id, again.version, again.name) == (contact.id, 3, "Después")
     assert queries.get_by_phone("88123456").name == "Después"
 
@@ -196,7 +210,7 @@ def test_a_deleted_contact_is_gone_and_its_phone_can_be_created_again(
 def test_a_batch_creates_merges_and_rejects_row_by_row(
     service: ContactsService, queries: ContactQueries
 ) -> None:
-    existing = service.create(ANA, "8800-0001", name="Ya estaba")
+    existing = create_contact(service, ANA, "8800-0001", name="Ya estaba")
     rows = [
         _row(1, note="nota nueva"),
         _row(2, name="Nueva"),
@@ -342,7 +356,7 @@ def test_every_event_of_one_job_shares_its_correlation_id(
     job = store.read_all(start, 100)
     service.create_or_merge([_row(n) for n in range(31, 36)], "lista", PABLO)
     alone = store.read_all(job[-1].position or 0, 100)
-    locked = service.lock(ANA, contact_id_for_phone("+50688000001"), 5)
+    locked = lock_contact(service, ANA, contact_id_for_phone("+50688000001"), 5)
 
     assert len(job) == 30
     assert len({e.correlation_id for e in job}) == 1
@@ -355,8 +369,8 @@ def test_every_event_of_one_job_shares_its_correlation_id(
 def test_a_batch_brings_back_a_deleted_contact_on_its_old_stream(
     service: ContactsService, store: EventStore, queries: ContactQueries
 ) -> None:
-    gone = service.create(ANA, "8800-0005", name="Borrado")
-    service.delete(PABLO, gone.id)
+    gone = create_contact(service, ANA, "8800-0005", name="Borrado")
+    delete_contact(service, PABLO, gone.id)
 
     result = service.create_or_merge([_row(4), _row(5, name="Vuelve")], "lista", LAURA)
 
@@ -369,8 +383,8 @@ def test_a_batch_brings_back_a_deleted_contact_on_its_old_stream(
 def test_a_batch_does_not_overwrite_a_contact_another_agent_locked(
     service: ContactsService, queries: ContactQueries
 ) -> None:
-    contact = service.create(ANA, "8800-0001", name="Ana")
-    service.lock(ANA, contact.id)
+    contact = create_contact(service, ANA, "8800-0001", name="Ana")
+    lock_contact(service, ANA, contact.id)
 
     result = service.create_or_merge([_row(1, name="Import")], "lista", LAURA)
 
@@ -424,9 +438,9 @@ def test_every_contact_row_matches_its_stream_after_mixed_commands(
     from contacts.events import decode_event
     from contacts.projection import ContactProjection
 
-    a = service.create(ANA, "8812-3456", extra={"ciudad": "Heredia"})
-    service.lock(ANA, a.id)
-    service.update(ANA, a.id, extra={"ciudad": ""}, status="CUELGA", email="x@y.cr")
+    a = create_contact(service, ANA, "8812-3456", extra={"ciudad": "Heredia"})
+    lock_contact(service, ANA, a.id)
+    update_contact(service, ANA, a.id, extra={"ciudad": ""}, status="CUELGA", email="x@y.cr")
     service.create_or_merge(
         [_row(1, name="Uno"), ImportRow(row=5, e164="+50688123456", note="imp")], "l", LAURA
     )
@@ -452,9 +466,9 @@ def _fields(state: object) -> dict[str, object]:
 
 
 def test_contacts_table_has_one_row_per_live_contact(service: ContactsService, engine: Engine) -> None:
-    a = service.create(ANA, "8812-3456")
-    service.create(ANA, "8812-3457")
-    service.delete(PABLO, a.id)
+    a = create_contact(service, ANA, "8812-3456")
+    create_contact(service, ANA, "8812-3457")
+    delete_contact(service, PABLO, a.id)
 
     with engine.connect() as conn:
         count = conn.execute(sa.text("SELECT count(*) FROM contacts")).scalar_one()

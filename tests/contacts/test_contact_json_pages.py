@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from contacts_support import ANA, BETO, LAURA, FakeClock, end_call, request_call
+from contacts_support import ANA, BETO, LAURA, FakeClock, create_contact, end_call, lock_contact, request_call
 
 from contacts.commands import CallOutcome, ImportRow
 from contacts.errors import InvalidInput
@@ -37,15 +37,15 @@ def varied(service: ContactsService, clock: FakeClock) -> None:
     """Contacts with every field set somewhere: statuses, extra fields, held and lapsed locks, calls."""
     service.create_or_merge(_rows(30, name="Fila", status="NC"), "norte", LAURA)
     clock.advance(seconds=1.25)
-    rich = service.create(
+    rich = create_contact(service,
         ANA, "8712-3456", name="José Álvarez", note="llamar\n\"tarde\"", email="j@x.cr",
         extra={"cédula": "1-234-567", "empresa": "Café ☕"}, list_name="sur",
     )  # fmt: skip
-    lapsed = service.create(BETO, "6012-3456", status="INTERESADO")
-    held = service.create(BETO, "7012-3456")
-    service.lock(ANA, lapsed.id, 1)
-    service.lock(BETO, held.id, 30)
-    service.lock(ANA, rich.id, 30)
+    lapsed = create_contact(service, BETO, "6012-3456", status="INTERESADO")
+    held = create_contact(service, BETO, "7012-3456")
+    lock_contact(service, ANA, lapsed.id, 1)
+    lock_contact(service, BETO, held.id, 30)
+    lock_contact(service, ANA, rich.id, 30)
     request_call(service, ANA, rich.id, "c1")
     end_call(service, ANA, rich.id, "c1", CallOutcome.ANSWERED, 42)
     clock.advance(minutes=2)

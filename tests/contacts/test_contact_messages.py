@@ -30,7 +30,6 @@ from contacts.commands import (
     RecordCallRequested,
     RecordCallStarted,
     ReleaseLock,
-    Role,
     RowOutcome,
     Source,
     UpdateContact,
@@ -59,6 +58,7 @@ from contacts.events import (
     decode_event,
 )
 from contacts.message import Message
+from kernel.roles import Role
 
 AT = datetime(2025, 3, 1, 14, 30, 15, 123456, tzinfo=UTC)
 CID = "0b6c1f5e-0000-4000-8000-000000000001"

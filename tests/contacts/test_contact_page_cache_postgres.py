@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 import sqlalchemy as sa
-from contacts_support import ANA, BETO, LAURA, FakeClock
+from contacts_support import ANA, BETO, LAURA, FakeClock, lock_contact, update_contact
 
 from contacts.commands import ImportRow
 from contacts.domain import LockPolicy
@@ -92,9 +92,9 @@ def test_an_unchanged_first_page_is_read_once_and_then_answered_without_io(setup
 
 def test_every_commit_of_this_process_is_seen_at_once(setup: Setup) -> None:
     top = setup.page()[0]
-    setup.service.update(ANA, str(top["id"]), name="Nombre nuevo")
+    update_contact(setup.service, ANA, str(top["id"]), name="Nombre nuevo")
     assert setup.page()[0]["name"] == "Nombre nuevo"
-    setup.service.lock(BETO, str(top["id"]), 10)
+    lock_contact(setup.service, BETO, str(top["id"]), 10)
     assert setup.page()[0]["locked_by"] == BETO.user_id
     assert setup.reads == 3
 
@@ -117,7 +117,7 @@ def test_a_commit_from_another_process_is_seen_once_announced(setup: Setup, post
 
 def test_a_shown_lock_disappears_when_it_ends_without_any_commit(setup: Setup) -> None:
     top = setup.page()[0]
-    setup.service.lock(ANA, str(top["id"]), 1)
+    lock_contact(setup.service, ANA, str(top["id"]), 1)
     settle(setup.changes)
     assert setup.page()[0]["locked_by"] == ANA.user_id
     setup.clock.advance(seconds=59)

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from contacts_support import ANA, BETO, LAURA, PABLO, FakeClock
+from contacts_support import (
+    ANA,
+    BETO,
+    LAURA,
+    PABLO,
+    FakeClock,
+    create_contact,
+    delete_contact,
+    lock_contact,
+    release_lock,
+    update_contact,
+)
 from sqlalchemy.engine import Engine
 
 from contacts.commands import ImportRow
@@ -50,12 +61,12 @@ def crowd(service: ContactsService, clock: FakeClock) -> dict[str, list[str]]:
 def test_default_order_is_status_priority_then_longest_untouched(
     service: ContactsService, queries: ContactQueries, clock: FakeClock
 ) -> None:
-    old_pending = service.create(ANA, "8800-0001")
+    old_pending = create_contact(service, ANA, "8800-0001")
     clock.advance(days=1)
-    new_pending = service.create(ANA, "8800-0002")
-    interested = service.create(ANA, "8800-0003", status="INTERESADO")
-    no_answer = service.create(ANA, "8800-0004", status="NC")
-    hung_up = service.create(ANA, "8800-0005", status="CUELGA")
+    new_pending = create_contact(service, ANA, "8800-0002")
+    interested = create_contact(service, ANA, "8800-0003", status="INTERESADO")
+    no_answer = create_contact(service, ANA, "8800-0004", status="NC")
+    hung_up = create_contact(service, ANA, "8800-0005", status="CUELGA")
 
     page = queries.list_contacts()
 
@@ -99,9 +110,9 @@ def test_an_unknown_status_filter_is_refused(queries: ContactQueries) -> None:
 def test_locked_filter_follows_the_clock(
     service: ContactsService, queries: ContactQueries, clock: FakeClock
 ) -> None:
-    held = service.create(ANA, "8800-0001")
-    free = service.create(ANA, "8800-0002")
-    service.lock(ANA, held.id, 5)
+    held = create_contact(service, ANA, "8800-0001")
+    free = create_contact(service, ANA, "8800-0002")
+    lock_contact(service, ANA, held.id, 5)
 
     locked_now = queries.list_contacts(ContactFilters(locked=True)).items
     unlocked_now = queries.list_contacts(ContactFilters(locked=False)).items
@@ -116,8 +127,8 @@ def test_locked_filter_follows_the_clock(
 def test_a_lapsed_lock_is_shown_free_without_writing(
     service: ContactsService, queries: ContactQueries, clock: FakeClock, engine: Engine
 ) -> None:
-    contact = service.create(ANA, "8800-0001")
-    service.lock(ANA, contact.id, 5)
+    contact = create_contact(service, ANA, "8800-0001")
+    lock_contact(service, ANA, contact.id, 5)
     assert queries.get(contact.id).locked_by == ANA.user_id
     assert [c.id for c in queries.locked_contacts()] == [contact.id]
 
@@ -132,8 +143,8 @@ def test_a_lapsed_lock_is_shown_free_without_writing(
 def test_text_search_finds_names_without_accents_and_phones_in_any_form(
     service: ContactsService, queries: ContactQueries
 ) -> None:
-    jose = service.create(ANA, "8812-3456", name="José Álvarez")
-    service.create(ANA, "6012-9999", name="María Jiménez")
+    jose = create_contact(service, ANA, "8812-3456", name="José Álvarez")
+    create_contact(service, ANA, "6012-9999", name="María Jiménez")
 
     def found(q: str) -> list[str]:
         return [c.id for c in queries.list_contacts(ContactFilters(q=q)).items]
@@ -148,7 +159,7 @@ def test_text_search_finds_names_without_accents_and_phones_in_any_form(
 
 
 def test_lookup_by_phone_accepts_every_form(service: ContactsService, queries: ContactQueries) -> None:
-    contact = service.create(ANA, "8812-3456")
+    contact = create_contact(service, ANA, "8812-3456")
 
     for typed in ("8812-3456", "88123456", "+506 8812 3456", "506-8812-3456"):
         assert queries.get_by_phone(typed).id == contact.id
@@ -179,12 +190,12 @@ def test_bad_cursor_or_limit_is_refused(queries: ContactQueries) -> None:
 def test_history_lists_every_change_with_who_and_when(
     service: ContactsService, queries: ContactQueries, clock: FakeClock
 ) -> None:
-    contact = service.create(ANA, "8812-3456", name="Ana")
+    contact = create_contact(service, ANA, "8812-3456", name="Ana")
     clock.advance(minutes=1)
-    service.lock(BETO, contact.id)
-    service.update(BETO, contact.id, name="Ana María", note="volver a llamar", status="NC")
-    service.release_lock(BETO, contact.id)
-    service.delete(PABLO, contact.id, "duplicado")
+    lock_contact(service, BETO, contact.id)
+    update_contact(service, BETO, contact.id, name="Ana María", note="volver a llamar", status="NC")
+    release_lock(service, BETO, contact.id)
+    delete_contact(service, PABLO, contact.id, "duplicado")
 
     rows = [(h.event_type, h.field, h.old, h.new, h.user_id) for h in queries.history(contact.id)]
 
@@ -225,10 +236,10 @@ def test_iterating_returns_everything_in_order(crowd: dict[str, list[str]], quer
 
 
 def test_text_search_follows_renames_and_deletions(service: ContactsService, queries: ContactQueries) -> None:
-    renamed = service.create(ANA, "8812-3456", name="Rodolfo Matarrita")
-    gone = service.create(ANA, "8812-3457", name="Rodolfo Ovares")
-    service.update(ANA, renamed.id, name="Rodolfo Saborío")
-    service.delete(PABLO, gone.id)
+    renamed = create_contact(service, ANA, "8812-3456", name="Rodolfo Matarrita")
+    gone = create_contact(service, ANA, "8812-3457", name="Rodolfo Ovares")
+    update_contact(service, ANA, renamed.id, name="Rodolfo Saborío")
+    delete_contact(service, PABLO, gone.id)
 
     def found(q: str) -> list[str]:
         return [c.id for c in queries.list_contacts(ContactFilters(q=q)).items]
@@ -259,9 +270,9 @@ def test_a_contact_holding_every_trigram_tile_but_not_the_term_is_not_found(
     service: ContactsService, queries: ContactQueries
 ) -> None:
     # "rodriguez" is probed by its tiles rod, rig, uez: this name holds all three, never the word.
-    decoy = service.create(ANA, "8812-3456", name="Rodolfo Riggs Vázquez")
-    rodriguez = service.create(ANA, "8812-3457", name="Ana Rodríguez")
-    matches = service.create(ANA, "8812-3458", name="María Rodríguez Matarrita")
+    decoy = create_contact(service, ANA, "8812-3456", name="Rodolfo Riggs Vázquez")
+    rodriguez = create_contact(service, ANA, "8812-3457", name="Ana Rodríguez")
+    matches = create_contact(service, ANA, "8812-3458", name="María Rodríguez Matarrita")
 
     def found(q: str) -> set[str]:
         return {c.id for c in queries.list_contacts(ContactFilters(q=q)).items}

@@ -5,7 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from contacts_support import ANA, BETO, LAURA, PABLO, FakeClock, end_call, request_call, start_call
+from contacts_support import (
+    ANA,
+    BETO,
+    LAURA,
+    PABLO,
+    FakeClock,
+    create_contact,
+    delete_contact,
+    end_call,
+    lock_contact,
+    request_call,
+    start_call,
+    update_contact,
+)
 from sqlalchemy.engine import Engine
 
 from contacts.calls import apply_stored
@@ -48,10 +61,12 @@ def _work(service: ContactsService, clock: FakeClock) -> None:
         for n in range(300)
     ]
     service.create_or_merge(rows, "lista-1", LAURA)
-    first = service.create(ANA, "8812-3456", name="José", extra={"ciudad": "Heredia"})
+    first = create_contact(service, ANA, "8812-3456", name="José", extra={"ciudad": "Heredia"})
     clock.advance(minutes=3)
-    service.lock(ANA, first.id, 5)
-    service.update(ANA, first.id, note="interesada en fibra", status="INTERESADO", extra={"plan": "B"})
+    lock_contact(service, ANA, first.id, 5)
+    update_contact(
+        service, ANA, first.id, note="interesada en fibra", status="INTERESADO", extra={"plan": "B"}
+    )
     request_call(service, ANA, first.id, "c-1", "desk-1")
     clock.advance(seconds=4)
     start_call(service, ANA, first.id, "c-1")
@@ -62,17 +77,17 @@ def _work(service: ContactsService, clock: FakeClock) -> None:
     end_call(service, ANA, first.id, "c-2", CallOutcome.BUSY, 0)
     request_call(service, ANA, first.id, "c-3", "desk-1")
     clock.advance(minutes=10)
-    service.lock(BETO, first.id)
+    lock_contact(service, BETO, first.id)
     service.create_or_merge(
         [ImportRow(row=1, e164="+50688000007", note="actualizada", email="c7@example.com"), *rows[:50]],
         "lista-2",
         LAURA,
     )
-    gone = service.create(ANA, "6012-3456", name="Se va")
+    gone = create_contact(service, ANA, "6012-3456", name="Se va")
     request_call(service, BETO, gone.id, "c-1")
     end_call(service, BETO, gone.id, "c-1", CallOutcome.NO_ANSWER, 0)
-    service.delete(PABLO, gone.id)
-    service.create(BETO, "6012-3456", name="Vuelve")
+    delete_contact(service, PABLO, gone.id)
+    create_contact(service, BETO, "6012-3456", name="Vuelve")
     service.age_contacts([first.id], clock.advance(days=400))
 
 

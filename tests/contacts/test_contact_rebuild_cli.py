@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from contacts_support import ANA, LAURA, FakeClock
+from contacts_support import ANA, LAURA, FakeClock, create_contact
 from typer.testing import CliRunner
 
 from contacts.commands import ImportRow
@@ -27,7 +27,7 @@ def test_the_rebuild_command_restores_a_damaged_read_model(tmp_path: Path, clock
     service.create_or_merge(
         [ImportRow(row=n, e164=f"+50688{n:06d}", name=f"C {n}") for n in range(20)], "l", LAURA
     )
-    service.create(ANA, "8812-3456", name="José")
+    create_contact(service, ANA, "8812-3456", name="José")
     with engine.connect() as conn:
         before = sorted(tuple(row) for row in conn.execute(sa.select(contacts)))
     with engine.begin() as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from contacts_support import ANA, BETO, LAURA, FakeClock
+from contacts_support import ANA, BETO, LAURA, FakeClock, change_status, create_contact, lock_contact
 from sqlalchemy.engine import Engine
 
 from contacts.commands import ImportRow
@@ -21,10 +21,10 @@ def _count(store: EventStore, contact_id: str, type_name: str) -> int:
 def test_a_lapsed_lock_is_announced_exactly_once(
     service: ContactsService, engine: Engine, store: EventStore, clock: FakeClock
 ) -> None:
-    lapsing = service.create(ANA, "8812-3456")
-    lasting = service.create(ANA, "8812-3457")
-    service.lock(ANA, lapsing.id, 5)
-    service.lock(BETO, lasting.id, 30)
+    lapsing = create_contact(service, ANA, "8812-3456")
+    lasting = create_contact(service, ANA, "8812-3457")
+    lock_contact(service, ANA, lapsing.id, 5)
+    lock_contact(service, BETO, lasting.id, 30)
     expiry = LockExpiry(service, engine, clock=clock, batch_size=1)
 
     assert expiry.expire_locks() == 0
@@ -40,9 +40,9 @@ def test_a_lapsed_lock_is_announced_exactly_once(
 def test_two_sweeps_at_once_announce_each_lock_once(
     service: ContactsService, engine: Engine, store: EventStore, clock: FakeClock
 ) -> None:
-    ids = [service.create(ANA, f"8812-34{n:02d}").id for n in range(20)]
+    ids = [create_contact(service, ANA, f"8812-34{n:02d}").id for n in range(20)]
     for contact_id in ids:
-        service.lock(ANA, contact_id, 1)
+        lock_contact(service, ANA, contact_id, 1)
     clock.advance(minutes=2)
     sweeps = [LockExpiry(service, engine, clock=clock, batch_size=3) for _ in range(2)]
 
@@ -61,11 +61,11 @@ def test_ageing_moves_untouched_contacts_once_and_spares_the_exempt(
     rows = [ImportRow(row=n, e164=f"+50688{n:06d}", status=s) for n, s in enumerate(["", "NC", "INTERESADO"])]
     created = service.create_or_merge(rows, "vieja", LAURA)
     pending, no_answer, interested = (o.contact_id for o in created.outcomes)
-    called = service.create(ANA, "8812-3456")
+    called = create_contact(service, ANA, "8812-3456")
     ageing = Ageing(service, engine, clock=clock, batch_size=1)
 
     clock.advance(days=80)
-    service.change_status(ANA, called.id, "CUELGA")
+    change_status(service, ANA, called.id, "CUELGA")
     clock.advance(days=15)
     first = ageing.age_contacts()
     second = ageing.age_contacts()
@@ -87,9 +87,9 @@ def test_ageing_moves_untouched_contacts_once_and_spares_the_exempt(
 def test_ageing_waits_for_a_locked_contact(
     service: ContactsService, engine: Engine, queries: ContactQueries, clock: FakeClock
 ) -> None:
-    contact = service.create(ANA, "8812-3456")
+    contact = create_contact(service, ANA, "8812-3456")
     clock.advance(days=100)
-    service.lock(ANA, contact.id, 30)
+    lock_contact(service, ANA, contact.id, 30)
     ageing = Ageing(service, engine, clock=clock)
 
     assert ageing.age_contacts() == 0

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from gateway.audit import AuditEntry, AuditFilter, AuditLog, Outcome
-from gateway.roles import Role
 from gateway.users import UserDirectory
+from kernel.roles import Role
 
 
 def ti_headers(directory: UserDirectory) -> dict[str, str]:

@@ -12,8 +12,8 @@ from limits.storage import MemoryStorage
 from gateway.audit import AuditFilter, AuditLog, Outcome
 from gateway.auth import Gate, presented_key
 from gateway.ratelimit import RateLimiter
-from gateway.roles import Role
 from gateway.users import UserDirectory
+from kernel.roles import Role
 
 REMOTE_CLIENT = ("192.0.2.10", 50000)
 

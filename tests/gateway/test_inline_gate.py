@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from gateway.audit import AuditFilter, AuditLog, Outcome
 from gateway.counters import WindowCounters
 from gateway.ratelimit import RateLimiter
-from gateway.roles import Role
 from gateway.users import UserDirectory
+from kernel.roles import Role
 
 
 @pytest.fixture

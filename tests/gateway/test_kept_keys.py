@@ -21,8 +21,8 @@ from limits.storage import MemoryStorage, storage_from_string
 from gateway.audit import AuditFilter, AuditLog, Outcome
 from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
-from gateway.roles import Role
 from gateway.users import KEYS_CHANNEL, DenialReason, UserDirectory
+from kernel.roles import Role
 from kernel.store import create_engine
 from kernel.store.changes import ChangeSignal
 from system.migrate import upgrade

@@ -1,4 +1,4 @@
-"""Query strings read as one model (``gateway.queries``): same values, errors and docs as FastAPI's own."""
+"""Query strings read as one model (``gateway.querystring``): the values, errors and docs of FastAPI."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.testclient import TestClient
 
 from gateway.errors import install_error_handlers
-from gateway.queries import parse_query, query_openapi
+from gateway.querystring import parse_query, query_openapi
 from gateway.routes.contacts import MAX_PAGE, ListQuery
 
 

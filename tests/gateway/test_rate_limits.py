@@ -10,8 +10,8 @@ from limits.storage import MemoryStorage, storage_from_string
 
 from gateway.audit import AuditFilter, AuditLog, Outcome
 from gateway.ratelimit import RateLimiter
-from gateway.roles import Role
 from gateway.users import UserDirectory
+from kernel.roles import Role
 
 
 def test_past_the_limit_a_key_gets_429_with_retry_after(

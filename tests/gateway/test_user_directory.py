@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from gateway.roles import Role
 from gateway.schema import metadata
 from gateway.users import (
     DenialReason,
@@ -18,6 +17,7 @@ from gateway.users import (
     UserInactive,
     UserNotFound,
 )
+from kernel.roles import Role
 
 KEY_SHAPE = re.compile(r"cm_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
 
@@ -109,12 +109,14 @@ def test_usernames_are_unique_regardless_of_case(any_engine: sa.Engine) -> None:
         ("ana'; drop table users;--", "Agent", None),
         ("x" * 65, "Agent", None),
         ("ana", "Supervisor", None),
+        ("ana", "System", None),
+        ("ana", Role.SYSTEM, None),
         ("ana", "Agent", "t" * 101),
         ("ana", "Agent", "equipo\x00"),
     ],
 )
 def test_invalid_users_are_refused_with_a_reason(
-    any_engine: sa.Engine, username: str, role: str, team: str | None
+    any_engine: sa.Engine, username: str, role: str | Role, team: str | None
 ) -> None:
     with pytest.raises(InvalidUser):
         UserDirectory(any_engine).create_user(username, role, team=team)

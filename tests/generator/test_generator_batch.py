@@ -10,14 +10,15 @@ from typing import Any, cast
 import pytest
 
 from contacts.client import ContactsClient
-from contacts.commands import BatchResult, Caller, ImportRow, Outcome, Role, RowOutcome, Source
+from contacts.commands import BatchResult, Caller, ImportRow, Outcome, RowOutcome, Source
 from contacts.views import caller_to_data
 from generator.batch import GenerationRequest, batch_list_name, run_generation
 from generator.draw import Method
-from generator.jobs import generate_job, job_params
+from generator.generatejob import generate_job, job_params
 from importexport.writers import write_csv
 from kernel.envelope import utcnow
-from kernel.jobs import Job, JobFailed, JobState
+from kernel.jobqueue import Job, JobFailed, JobState
+from kernel.roles import Role
 
 WEIGHTS = {"kolbi": 40.0, "telefonica": 35.0, "claro": 25.0}
 MANAGER = Caller(user_id="u-1", username="paula", role=Role.PROJECT_MANAGER)

@@ -19,12 +19,13 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from contacts.client import LocalContactsClient
-from contacts.commands import Caller, Role
+from contacts.commands import Caller
 from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
 from contacts.statuses import DEFAULT_CATALOGUE
 from importexport import pipeline
+from kernel.roles import Role
 from kernel.store import EventStore, create_engine
 from system.migrate import upgrade
 

@@ -6,6 +6,7 @@ import gc
 import io
 import threading
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import openpyxl
 import pytest
 from conftest import ContactsSystem
 
-from contacts.commands import Caller, ImportRow, Role, Source
+from contacts.commands import Caller, ImportRow, LockContact, Source
 from contacts.views import ContactFilters
 from importexport.export import (
     EXPORT_JOB,
@@ -25,8 +26,10 @@ from importexport.export import (
 )
 from importexport.pipeline import ImportOptions, run_import
 from importexport.writers import CONTACT_HEADERS
-from kernel.jobs import JobExecutor, JobState, JobStore
+from kernel.jobqueue import JobExecutor, JobState, JobStore
+from kernel.roles import Role
 
+NOW = datetime(2000, 1, 1, tzinfo=UTC)  # the service stamps each command with its own clock
 AGENT = Caller(user_id="u-agent", username="ana.agente", role=Role.AGENT)
 
 
@@ -44,7 +47,8 @@ def seed(system: ContactsSystem, lead: Caller) -> None:
     ]  # fmt: skip
     system.client.create_or_merge(rows[:3], "marzo", lead, source=Source.IMPORT)
     system.client.create_or_merge(rows[3:], "abril", lead, source=Source.IMPORT)
-    system.client.lock(AGENT, system.client.get_by_phone(AGENT, "6012-3456").id, 30)
+    contact_id = system.client.get_by_phone(AGENT, "6012-3456").id
+    system.client.execute(LockContact(caller=AGENT, now=NOW, contact_id=contact_id, duration_minutes=30))
 
 
 def test_an_xlsx_export_has_spanish_headers_and_no_cell_that_runs_a_formula(

@@ -12,8 +12,8 @@ import pytest
 import python_calamine
 
 from importexport.headers import detect_headers
-from importexport.readers import open_rows
-from importexport.rows import ImportRow, classify_rows
+from importexport.rows import AcceptedRow, classify_rows
+from importexport.spreadsheets import open_rows
 from importexport.writers import (
     CONTACT_HEADERS,
     COSTA_RICA_TIME,
@@ -172,7 +172,7 @@ def test_an_export_re_imports_to_the_same_phones_names_and_notes(write: object, 
     table = open_rows(path)
     headers = detect_headers(table)
     assert headers.mapping()["phone"] == "teléfono"
-    rows = [r for r in classify_rows(table, headers) if isinstance(r, ImportRow)]
+    rows = [r for r in classify_rows(table, headers) if isinstance(r, AcceptedRow)]
     assert [(r.national, r.name, r.status, r.note) for r in rows] == [
         ("8812-3456", "María José Pérez", "SIN_GESTIONAR", '=HYPERLINK("http://evil")'),
         ("(202) 555-0123", "@jefe", "NC", "-1+1\r\ncon salto; y <etiquetas> & más"),

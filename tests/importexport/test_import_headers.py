@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from importexport.headers import detect_headers
-from importexport.readers import Cell, FileRejected, open_rows
+from importexport.spreadsheets import Cell, FileRejected, open_rows
 from importexport.writers import CONTACT_HEADERS
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Generator, Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 from conftest import ContactsSystem, MakeText, MakeXlsx, contacts_system
 
 from contacts.client import ContactsClient, LocalContactsClient
-from contacts.commands import BatchResult, Caller, ImportRow, Source
+from contacts.commands import BatchResult, Caller, CreateContact, ImportRow, Source
 from importexport.pipeline import (
     IMPORT_JOB,
     ImportOptions,
@@ -27,9 +28,10 @@ from importexport.pipeline import (
     reader_limits,
     run_import,
 )
-from importexport.readers import FileRejected
-from kernel.jobs import Job, JobExecutor, JobState, JobStore
+from importexport.spreadsheets import FileRejected
+from kernel.jobqueue import Job, JobExecutor, JobState, JobStore
 
+NOW = datetime(2000, 1, 1, tzinfo=UTC)  # the service stamps each command with its own clock
 HEADERS = ["Teléfono", "Nombre", "Observaciones", "Estado", "Correo electrónico", "Cédula"]
 
 
@@ -152,7 +154,11 @@ def test_repeats_inside_the_file_become_one_contact_and_are_reported(
 def test_a_row_whose_phone_exists_updates_that_contact_and_keeps_what_the_file_leaves_empty(
     system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx
 ) -> None:
-    existing = system.client.create(lead, "8812-3456", name="Ana", note="cliente antigua", list_name="viejos")
+    created = CreateContact(
+        caller=lead, now=NOW, phone="8812-3456", name="Ana", note="cliente antigua", list_name="viejos"
+    )
+    existing = system.client.execute(created)
+    assert existing is not None
     path = make_xlsx(
         [["Celular", "Nombre", "Nota"], ["88123456", None, "volvió a llamar"], ["6012-3456", "Luis", None]]
     )
@@ -297,7 +303,7 @@ def test_an_import_killed_halfway_and_run_again_ends_as_one_clean_run(
 def test_a_dry_run_writes_nothing_and_tells_new_contacts_from_existing_ones(
     system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx
 ) -> None:
-    system.client.create(lead, "8812-3456", name="Ana")
+    system.client.execute(CreateContact(caller=lead, now=NOW, phone="8812-3456", name="Ana"))
     path = make_xlsx(
         [
             ["Teléfono", "Nombre"],

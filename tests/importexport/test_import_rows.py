@@ -9,21 +9,21 @@ from pathlib import Path
 import pytest
 
 from importexport.headers import detect_headers
-from importexport.readers import Cell, FileRejected, open_rows
 from importexport.rows import (
+    AcceptedRow,
     DuplicateTracker,
-    ImportRow,
     RejectedRow,
     cell_text,
     classify_rows,
     merge_duplicates,
 )
+from importexport.spreadsheets import Cell, FileRejected, open_rows
 
 MakeXlsx = Callable[..., Path]
 MakeText = Callable[..., Path]
 
 
-def classify(rows: list[list[Cell]]) -> list[ImportRow | RejectedRow]:
+def classify(rows: list[list[Cell]]) -> list[AcceptedRow | RejectedRow]:
     return list(classify_rows(rows, detect_headers(rows)))
 
 
@@ -43,7 +43,7 @@ def test_an_excel_file_becomes_contacts_with_spreadsheet_row_numbers(make_xlsx: 
     table = open_rows(path)
     outcomes = list(classify_rows(table, detect_headers(table)))
     assert outcomes == [
-        ImportRow(
+        AcceptedRow(
             row=3,
             raw_phone="88123456",
             e164="+50688123456",
@@ -55,7 +55,7 @@ def test_an_excel_file_becomes_contacts_with_spreadsheet_row_numbers(make_xlsx: 
             email="ana@example.cr",
             extra={"Cédula": "105670123"},
         ),
-        ImportRow(
+        AcceptedRow(
             row=5,
             raw_phone="+506 6012-3456",
             e164="+50660123456",
@@ -73,7 +73,7 @@ def test_an_excel_file_becomes_contacts_with_spreadsheet_row_numbers(make_xlsx: 
 def test_a_csv_with_cp1252_accents_and_semicolons_imports(make_text: MakeText) -> None:
     path = make_text("Número de teléfono;Nombre\r\n8812 3456;Peña\r\n506-2212-3456;Óscar\r\n", "cp1252")
     table = open_rows(path)
-    rows = [r for r in classify_rows(table, detect_headers(table)) if isinstance(r, ImportRow)]
+    rows = [r for r in classify_rows(table, detect_headers(table)) if isinstance(r, AcceptedRow)]
     assert [(r.row, r.e164, r.name, r.kind) for r in rows] == [
         (2, "+50688123456", "Peña", "mobile"),
         (3, "+50622123456", "Óscar", "fixed_line"),
@@ -83,7 +83,7 @@ def test_a_csv_with_cp1252_accents_and_semicolons_imports(make_text: MakeText) -
 def test_formula_text_in_a_csv_is_kept_as_plain_text(make_text: MakeText) -> None:
     table = open_rows(make_text('Teléfono,Nota\n88123456,"=HYPERLINK(""http://x"")"\n'))
     (row,) = classify_rows(table, detect_headers(table))
-    assert isinstance(row, ImportRow)
+    assert isinstance(row, AcceptedRow)
     assert row.note == '=HYPERLINK("http://x")'
 
 
@@ -108,19 +108,19 @@ def test_blank_rows_are_skipped_silently() -> None:
 
 def test_a_foreign_number_is_kept_with_its_own_format() -> None:
     (row,) = classify([["phone", "name"], ["+1 202 555 0123", "Joe"]])
-    assert isinstance(row, ImportRow)
+    assert isinstance(row, AcceptedRow)
     assert (row.e164, row.national, row.operator) == ("+12025550123", "(202) 555-0123", None)
 
 
 def test_cells_exported_with_a_formula_escape_come_back_as_they_were() -> None:
     (row,) = classify([["Teléfono", "Nota", "Nombre"], ["'+506 8812 3456", "'=SUM(A1)", "'-"]])
-    assert isinstance(row, ImportRow)
+    assert isinstance(row, AcceptedRow)
     assert (row.e164, row.note, row.name) == ("+50688123456", "=SUM(A1)", "-")
 
 
 def test_short_rows_are_padded_with_blanks() -> None:
     (row,) = classify([["Nombre", "Teléfono", "Nota"], ["Ana", "88123456"]])
-    assert isinstance(row, ImportRow)
+    assert isinstance(row, AcceptedRow)
     assert (row.name, row.note) == ("Ana", None)
 
 
@@ -134,7 +134,7 @@ def test_repeats_merge_into_the_first_row_with_later_non_empty_fields_winning() 
             [88123456.0, "Ana María", None, "Sur"],
         ]
     )
-    merged = merge_duplicates(o for o in outcomes if isinstance(o, ImportRow))
+    merged = merge_duplicates(o for o in outcomes if isinstance(o, AcceptedRow))
     assert [(r.row, r.e164, r.name, r.note, dict(r.extra)) for r in merged.rows] == [
         (2, "+50688123456", "Ana María", "segunda", {"Zona": "Sur"}),
         (3, "+50622123456", "Oficina", None, {}),
@@ -145,7 +145,7 @@ def test_repeats_merge_into_the_first_row_with_later_non_empty_fields_winning() 
 def test_streaming_labels_repeats_with_their_first_row() -> None:
     outcomes = classify([["Teléfono"], ["88123456"], ["22123456"], ["8812-3456"], ["88123456"]])
     tracker = DuplicateTracker()
-    assert [tracker.first_row_of(o) for o in outcomes if isinstance(o, ImportRow)] == [None, None, 2, 2]
+    assert [tracker.first_row_of(o) for o in outcomes if isinstance(o, AcceptedRow)] == [None, None, 2, 2]
 
 
 def test_too_many_data_rows_are_refused() -> None:

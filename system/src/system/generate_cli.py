@@ -22,17 +22,18 @@ from rich.console import Console
 from rich.table import Table
 
 from contacts.client import LocalContactsClient
-from contacts.commands import Caller, Role
+from contacts.commands import Caller
 from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
 from contacts.statuses import DEFAULT_CATALOGUE
 from generator.batch import MAX_COUNT, GenerationRequest, GenerationRun, Progress, run_generation
 from generator.draw import GenerationError, Method
-from generator.jobs import TableWriter, number_rows, write_numbers
+from generator.generatejob import TableWriter, number_rows, write_numbers
 from generator.service import weights_from_settings
 from importexport.writers import write_csv, write_xlsx
 from kernel.logs import configure_logging
+from kernel.roles import Role
 from kernel.settings import Settings
 from kernel.store import EventStore
 from system.admin import open_database

@@ -56,11 +56,11 @@ from gateway.users import KEYS_CHANNEL, UserDirectory, UserNames
 from generator.service import weights_from_settings
 from kernel.bus.consumer import Consumer
 from kernel.bus.lease import Lease, RedisLease, SoleLease, consume_while_leading
-from kernel.jobs import JOBS_TOPIC, JobStore
+from kernel.jobqueue import JOBS_TOPIC, JobStore
 from kernel.settings import Settings
 from system.backup import run_backups
 from system.bootstrap import CONTACTS_EVENTS, ConfigurationError, Infrastructure, Mode, build_infrastructure
-from system.jobs import exports_dir, job_runner, transfer_config
+from system.jobregistry import exports_dir, job_runner, transfer_config
 
 log = structlog.get_logger(__name__)
 

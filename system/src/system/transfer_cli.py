@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contacts.client import ContactsClient, LocalContactsClient
-from contacts.commands import Caller, Role
+from contacts.commands import Caller
 from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
@@ -34,13 +34,14 @@ from contacts.statuses import DEFAULT_CATALOGUE
 from contacts.views import ContactRow
 from importexport.export import EXPORT_FORMATS, ExportRequest, expected_total, write_export
 from importexport.pipeline import ImportOptions, ImportProgress, import_list_name, reader_limits, run_import
-from importexport.readers import FileRejected, spanish_count
 from importexport.report import ImportReport, write_report
+from importexport.spreadsheets import FileRejected, spanish_count
 from kernel.logs import configure_logging
+from kernel.roles import Role
 from kernel.settings import Settings
 from kernel.store import EventStore
 from system.admin import open_database
-from system.jobs import max_upload_bytes
+from system.jobregistry import max_upload_bytes
 
 console = Console(stderr=True, soft_wrap=True)
 

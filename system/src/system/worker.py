@@ -9,10 +9,10 @@ from __future__ import annotations
 from functools import cache
 
 from contacts.client import HttpContactsClient
-from kernel.jobs import JobExecutor
+from kernel.jobqueue import JobExecutor
 from kernel.settings import load_settings
 from system.bootstrap import Mode, build_infrastructure
-from system.jobs import job_executor
+from system.jobregistry import job_executor
 from system.server import internal_token
 
 

@@ -56,36 +56,9 @@ ERROR_STATUS: Mapping[type[ContactError], int] = {
 }
 
 
-class NewContact(BaseModel):
-    """Body of ``POST /contacts``."""
-
-    phone: str
-    name: str = ""
-    status: str | None = None
-    note: str = ""
-    email: str = ""
-    extra: dict[str, str] = Field(default_factory=dict)
-    list_name: str = Field("", alias="list")
-
-
-class ContactChanges(BaseModel):
-    """Body of ``PUT /contacts/{id}``: only the fields given change."""
-
-    name: str | None = None
-    status: str | None = None
-    note: str | None = None
-    email: str | None = None
-    extra: dict[str, str] | None = None
-
-
-class LockRequest(BaseModel):
-    """Body of ``POST /contacts/{id}/lock``."""
-
-    duration_minutes: int | None = None
-
-
 class CommandRequest(BaseModel):
-    """Body of ``POST /commands``: any contact command by its stable type name and its data."""
+    """Body of ``POST /commands``: any single-contact command by its stable type name and its data, and
+    the contact version it expects (the gateway's ``If-Match``)."""
 
     type: str = Field(min_length=1, max_length=100)
     data: dict[str, Any]
@@ -144,20 +117,6 @@ def create_router(service: ContactsService, queries: ContactQueries) -> APIRoute
     def contact_response(contact: Contact, status_code: int = 200) -> Response:
         return json_response(contact.to_data(), status_code, {"ETag": contact.etag})
 
-    @router.post("/contacts", status_code=201)
-    def create(body: NewContact, caller: CallerDep) -> Response:
-        contact = service.create(
-            caller,
-            body.phone,
-            name=body.name,
-            status=body.status,
-            note=body.note,
-            email=body.email,
-            extra=body.extra,
-            list_name=body.list_name,
-        )
-        return contact_response(contact, 201)
-
     @router.get("/contacts")
     async def list_contacts(
         _: CallerDep,
@@ -210,51 +169,6 @@ def create_router(service: ContactsService, queries: ContactQueries) -> APIRoute
     @router.get("/contacts/{contact_id}/history")
     def history(contact_id: str, _: CallerDep) -> Response:
         return json_response([entry.to_data() for entry in queries.history(contact_id)])
-
-    @router.put("/contacts/{contact_id}")
-    def update(
-        contact_id: str,
-        body: ContactChanges,
-        caller: CallerDep,
-        if_match: Annotated[str | None, Header()] = None,
-    ) -> Response:
-        contact = service.update(
-            caller,
-            contact_id,
-            name=body.name,
-            status=body.status,
-            note=body.note,
-            email=body.email,
-            extra=body.extra,
-            expected_version=_version_of(if_match),
-        )
-        return contact_response(contact)
-
-    @router.delete("/contacts/{contact_id}", status_code=204)
-    def delete(
-        contact_id: str,
-        caller: CallerDep,
-        reason: str = "",
-        if_match: Annotated[str | None, Header()] = None,
-    ) -> Response:
-        service.delete(caller, contact_id, reason, expected_version=_version_of(if_match))
-        return Response(status_code=204)
-
-    @router.post("/contacts/{contact_id}/lock")
-    def lock(contact_id: str, caller: CallerDep, body: LockRequest | None = None) -> Response:
-        minutes = body.duration_minutes if body is not None else None
-        return contact_response(service.lock(caller, contact_id, minutes))
-
-    @router.post("/contacts/{contact_id}/lock/extend")
-    def extend_lock(contact_id: str, caller: CallerDep, body: LockRequest | None = None) -> Response:
-        minutes = body.duration_minutes if body is not None else None
-        return contact_response(service.extend_lock(caller, contact_id, minutes))
-
-    @router.delete("/contacts/{contact_id}/lock")
-    def release_lock(contact_id: str, caller: CallerDep, force: bool = False) -> Response:
-        if force:
-            return contact_response(service.force_release_lock(caller, contact_id))
-        return contact_response(service.release_lock(caller, contact_id))
 
     @router.post("/commands")
     def command(body: CommandRequest, caller: CallerDep) -> Response:
@@ -349,13 +263,3 @@ def _aware(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=UTC)
-
-
-def _version_of(if_match: str | None) -> int | None:
-    """The stream version in an ``If-Match`` header (``"7"``, ``W/"7"`` or ``7``); None when absent."""
-    if if_match is None or not if_match.strip() or if_match.strip() == "*":
-        return None
-    text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise InvalidInput("If-Match", f"If-Match no válido: «{if_match}» (se esperaba la versión)")
-    return int(text)

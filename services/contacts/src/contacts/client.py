@@ -44,65 +44,16 @@ INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 (a header name, not a s
 
 
 class ContactsClient(Protocol):
-    """Every command and query of the contacts service, as the gateway calls them."""
-
-    def create(
-        self,
-        caller: Caller,
-        phone: str,
-        *,
-        name: str = "",
-        status: str | None = None,
-        note: str = "",
-        email: str = "",
-        extra: Mapping[str, str] | None = None,
-        list_name: str = "",
-    ) -> Contact:
-        """Create one contact; AlreadyExists names the contact that has the phone."""
-        ...
-
-    def update(
-        self,
-        caller: Caller,
-        contact_id: str,
-        *,
-        name: str | None = None,
-        status: str | None = None,
-        note: str | None = None,
-        email: str | None = None,
-        extra: Mapping[str, str] | None = None,
-        expected_version: int | None = None,
-    ) -> Contact:
-        """Change the given fields; VersionMismatch when ``expected_version`` is not current."""
-        ...
-
-    def delete(
-        self, caller: Caller, contact_id: str, reason: str = "", *, expected_version: int | None = None
-    ) -> None:
-        """Delete the contact (ProjectManager, TI)."""
-        ...
-
-    def lock(self, caller: Caller, contact_id: str, duration_minutes: int | None = None) -> Contact:
-        """Lock (or renew the caller's lock); Locked when someone else holds it."""
-        ...
-
-    def extend_lock(self, caller: Caller, contact_id: str, duration_minutes: int | None = None) -> Contact:
-        """Renew the caller's lock."""
-        ...
-
-    def release_lock(self, caller: Caller, contact_id: str) -> Contact:
-        """Release the caller's lock (TeamLead and above: anyone's)."""
-        ...
-
-    def force_release_lock(self, caller: Caller, contact_id: str) -> Contact:
-        """Release whoever's lock (TeamLead, ProjectManager, TI)."""
-        ...
+    """The contacts service as the other services call it: one door for a contact's commands
+    (:meth:`execute`), the batch commands of import and generation, and the queries."""
 
     def execute(self, command: ContactCommand, expected_version: int | None = None) -> Contact | None:
         """Run one contact command (stamped with the service's clock); the contact after it, None when gone.
 
-        The one door for commands that have no method of their own: a new command is its class, its
-        handler in the domain and, if public, its gateway route.
+        The one door for every single-contact command (``CreateContact`` with its phone as typed, updates,
+        locks, deletes, calls): a new command is its class, its branch of ``decide`` and, if public, its
+        gateway route. ``expected_version`` (HTTP ``If-Match``) must be the contact's version, else
+        VersionMismatch.
         """
         ...
 
@@ -198,69 +149,6 @@ class LocalContactsClient:
     def __init__(self, service: ContactsService, queries: ContactQueries) -> None:
         self._service = service
         self._queries = queries
-
-    def create(
-        self,
-        caller: Caller,
-        phone: str,
-        *,
-        name: str = "",
-        status: str | None = None,
-        note: str = "",
-        email: str = "",
-        extra: Mapping[str, str] | None = None,
-        list_name: str = "",
-    ) -> Contact:
-        """Create one contact."""
-        return self._service.create(
-            caller, phone, name=name, status=status, note=note, email=email, extra=extra, list_name=list_name
-        )
-
-    def update(
-        self,
-        caller: Caller,
-        contact_id: str,
-        *,
-        name: str | None = None,
-        status: str | None = None,
-        note: str | None = None,
-        email: str | None = None,
-        extra: Mapping[str, str] | None = None,
-        expected_version: int | None = None,
-    ) -> Contact:
-        """Change the given fields."""
-        return self._service.update(
-            caller,
-            contact_id,
-            name=name,
-            status=status,
-            note=note,
-            email=email,
-            extra=extra,
-            expected_version=expected_version,
-        )
-
-    def delete(
-        self, caller: Caller, contact_id: str, reason: str = "", *, expected_version: int | None = None
-    ) -> None:
-        """Delete the contact."""
-        self._service.delete(caller, contact_id, reason, expected_version=expected_version)
-
-    def lock(self, caller: Caller, contact_id: str, duration_minutes: int | None = None) -> Contact:
-        """Lock the contact."""
-        return self._service.lock(caller, contact_id, duration_minutes)
-
-    def extend_lock(self, caller: Caller, contact_id: str, duration_minutes: int | None = None) -> Contact:
-        """Renew the caller's lock."""
-        return self._service.extend_lock(caller, contact_id, duration_minutes)
-
-    def release_lock(self, caller: Caller, contact_id: str) -> Contact:
-        """Release the lock."""
-        return self._service.release_lock(caller, contact_id)
-
-    def force_release_lock(self, caller: Caller, contact_id: str) -> Contact:
-        """Force-release the lock."""
-        return self._service.force_release_lock(caller, contact_id)
 
     def execute(self, command: ContactCommand, expected_version: int | None = None) -> Contact | None:
         """Run the command in process."""
@@ -419,76 +307,6 @@ class HttpContactsClient:
         if not 200 <= status < 300:
             raise _error_of(status, body)
         return orjson.dumps(body["items"]), body.get("next_cursor")
-
-    def create(
-        self,
-        caller: Caller,
-        phone: str,
-        *,
-        name: str = "",
-        status: str | None = None,
-        note: str = "",
-        email: str = "",
-        extra: Mapping[str, str] | None = None,
-        list_name: str = "",
-    ) -> Contact:
-        """Create one contact."""
-        body = {
-            "phone": phone,
-            "name": name,
-            "status": status,
-            "note": note,
-            "email": email,
-            "extra": dict(extra or {}),
-            "list": list_name,
-        }
-        return Contact.from_data(self._call("POST", "/contacts", caller, json=body))
-
-    def update(
-        self,
-        caller: Caller,
-        contact_id: str,
-        *,
-        name: str | None = None,
-        status: str | None = None,
-        note: str | None = None,
-        email: str | None = None,
-        extra: Mapping[str, str] | None = None,
-        expected_version: int | None = None,
-    ) -> Contact:
-        """Change the given fields."""
-        given = {"name": name, "status": status, "note": note, "email": email, "extra": extra}
-        body = {key: (dict(value) if isinstance(value, Mapping) else value) for key, value in given.items()}
-        headers = {"If-Match": f'"{expected_version}"'} if expected_version is not None else {}
-        data = self._call("PUT", f"/contacts/{contact_id}", caller, json=body, headers=headers)
-        return Contact.from_data(data)
-
-    def delete(
-        self, caller: Caller, contact_id: str, reason: str = "", *, expected_version: int | None = None
-    ) -> None:
-        """Delete the contact."""
-        headers = {"If-Match": f'"{expected_version}"'} if expected_version is not None else {}
-        params = {"reason": reason} if reason else {}
-        self._call("DELETE", f"/contacts/{contact_id}", caller, params=params, headers=headers)
-
-    def lock(self, caller: Caller, contact_id: str, duration_minutes: int | None = None) -> Contact:
-        """Lock the contact."""
-        body = {"duration_minutes": duration_minutes}
-        return Contact.from_data(self._call("POST", f"/contacts/{contact_id}/lock", caller, json=body))
-
-    def extend_lock(self, caller: Caller, contact_id: str, duration_minutes: int | None = None) -> Contact:
-        """Renew the caller's lock."""
-        body = {"duration_minutes": duration_minutes}
-        return Contact.from_data(self._call("POST", f"/contacts/{contact_id}/lock/extend", caller, json=body))
-
-    def release_lock(self, caller: Caller, contact_id: str) -> Contact:
-        """Release the lock."""
-        return Contact.from_data(self._call("DELETE", f"/contacts/{contact_id}/lock", caller))
-
-    def force_release_lock(self, caller: Caller, contact_id: str) -> Contact:
-        """Force-release the lock."""
-        data = self._call("DELETE", f"/contacts/{contact_id}/lock", caller, params={"force": "true"})
-        return Contact.from_data(data)
 
     def execute(self, command: ContactCommand, expected_version: int | None = None) -> Contact | None:
         """``POST /commands`` with the command's type and data; the same typed errors as in process."""

@@ -14,34 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from contacts.message import Message, registry
-
-
-class Role(StrEnum):
-    """A user's role; ``System`` is the scheduler (lock sweeps, ageing) and may do anything."""
-
-    AGENT = "Agent"
-    TEAM_LEAD = "TeamLead"
-    PROJECT_MANAGER = "ProjectManager"
-    TI = "TI"
-    SYSTEM = "System"
-
-    @property
-    def rank(self) -> int:
-        """Position in the capability ladder Agent < TeamLead < ProjectManager < TI < System."""
-        return _RANKS[self]
-
-    def at_least(self, other: Role) -> bool:
-        """True when this role has every capability of ``other``."""
-        return self.rank >= other.rank
-
-
-_RANKS = {
-    Role.AGENT: 0,
-    Role.TEAM_LEAD: 1,
-    Role.PROJECT_MANAGER: 2,
-    Role.TI: 3,
-    Role.SYSTEM: 4,
-}
+from kernel.roles import Role
 
 
 class Source(StrEnum):
@@ -92,11 +65,13 @@ class ContactCommand(Command):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CreateContact(ContactCommand):
-    """Create one contact; ``contact_id`` should be ``domain.contact_id_for_phone(phone_e164)``."""
+    """Create one contact from ``phone`` as typed; the service's handler parses it and fills ``contact_id``
+    (``domain.contact_id_for_phone``), ``phone_e164``, ``phone_national`` and ``operator``."""
 
     TYPE = "contacts.CreateContact"
     phone: str
-    phone_e164: str
+    contact_id: str = ""
+    phone_e164: str = ""
     phone_national: str = ""
     operator: str | None = None
     name: str = ""

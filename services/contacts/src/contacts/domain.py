@@ -58,7 +58,6 @@ from contacts.commands import (
     RecordCallRequested,
     RecordCallStarted,
     ReleaseLock,
-    Role,
     RowOutcome,
     Source,
     UpdateContact,
@@ -95,6 +94,7 @@ from contacts.events import (
     StatusReason,
 )
 from contacts.statuses import DEFAULT_CATALOGUE, DEFAULT_STATUS, Catalogue
+from kernel.roles import Role
 
 CONTACTS_NAMESPACE = uuid.UUID("6f1d8f3a-2c4b-5e7a-9b0c-1d2e3f4a5b6c")
 _NAMESPACE_BYTES = CONTACTS_NAMESPACE.bytes

@@ -44,25 +44,17 @@ from contacts.commands import (
     AgeStatus,
     BatchResult,
     Caller,
-    ChangeStatus,
     CloseStaleCall,
     ContactCommand,
     CreateContact,
     CreateOrMergeContacts,
-    DeleteContact,
-    EditNote,
     ExpireLock,
-    ExtendLock,
-    ForceReleaseLock,
     ImportRow,
-    LockContact,
     RecordCallEnded,
     RecordCallRequested,
     RecordCallStarted,
-    ReleaseLock,
     RowOutcome,
     Source,
-    UpdateContact,
 )
 from contacts.domain import (
     BatchDecision,
@@ -209,7 +201,8 @@ def _isoformat(moment: datetime) -> str:
 
 
 class ContactsService:
-    """Every contacts command, one method each; the clock gives each command its ``now``."""
+    """Runs every contacts command: one contact's through :meth:`handle`, batches and the scheduler's sweeps
+    through methods of their own; the clock gives each command its ``now``."""
 
     def __init__(
         self,
@@ -253,111 +246,10 @@ class ContactsService:
 
     # Commands on one contact -----------------------------------------------------------------------
 
-    def create(
-        self,
-        caller: Caller,
-        phone: str,
-        *,
-        name: str = "",
-        status: str | None = None,
-        note: str = "",
-        email: str = "",
-        extra: Mapping[str, str] | None = None,
-        list_name: str = "",
-    ) -> Contact:
-        """Create one contact; the phone is normalised here. AlreadyExists names the existing contact."""
-        parsed = _parse_phone(phone)
-        command = CreateContact(
-            caller=caller,
-            now=self._clock(),
-            contact_id=contact_id_for_phone(parsed.e164),
-            phone=str(phone).strip(),
-            phone_e164=parsed.e164,
-            phone_national=parsed.national,
-            operator=parsed.operator,
-            name=name,
-            status=status,
-            note=note,
-            email=email,
-            extra=dict(extra or {}),
-            list_name=list_name,
-        )
-        return self._contact(self.execute(command))
-
-    def update(
-        self,
-        caller: Caller,
-        contact_id: str,
-        *,
-        name: str | None = None,
-        status: str | None = None,
-        note: str | None = None,
-        email: str | None = None,
-        extra: Mapping[str, str] | None = None,
-        expected_version: int | None = None,
-    ) -> Contact:
-        """Change the given fields; ``expected_version`` (If-Match) must be the contact's version."""
-        command = UpdateContact(
-            caller=caller,
-            now=self._clock(),
-            contact_id=contact_id,
-            name=name,
-            status=status,
-            note=note,
-            email=email,
-            extra=dict(extra) if extra is not None else None,
-        )
-        return self._contact(self.execute(command, expected_version))
-
-    def change_status(
-        self, caller: Caller, contact_id: str, status: str, *, expected_version: int | None = None
-    ) -> Contact:
-        """Set the status (any accepted spelling)."""
-        command = ChangeStatus(caller=caller, now=self._clock(), contact_id=contact_id, status=status)
-        return self._contact(self.execute(command, expected_version))
-
-    def edit_note(
-        self, caller: Caller, contact_id: str, note: str, *, expected_version: int | None = None
-    ) -> Contact:
-        """Replace the note."""
-        command = EditNote(caller=caller, now=self._clock(), contact_id=contact_id, note=note)
-        return self._contact(self.execute(command, expected_version))
-
-    def lock(self, caller: Caller, contact_id: str, duration_minutes: int | None = None) -> Contact:
-        """Lock the contact for the caller (renews the caller's own lock); Locked when someone else has it."""
-        command = LockContact(
-            caller=caller, now=self._clock(), contact_id=contact_id, duration_minutes=duration_minutes
-        )
-        return self._contact(self.execute(command))
-
-    def extend_lock(self, caller: Caller, contact_id: str, duration_minutes: int | None = None) -> Contact:
-        """Renew the caller's lock to now + duration."""
-        command = ExtendLock(
-            caller=caller, now=self._clock(), contact_id=contact_id, duration_minutes=duration_minutes
-        )
-        return self._contact(self.execute(command))
-
-    def release_lock(self, caller: Caller, contact_id: str) -> Contact:
-        """Release the caller's lock (a TeamLead and above releases anyone's)."""
-        command = ReleaseLock(caller=caller, now=self._clock(), contact_id=contact_id)
-        return self._contact(self.execute(command))
-
-    def force_release_lock(self, caller: Caller, contact_id: str) -> Contact:
-        """Release whoever's lock (TeamLead, ProjectManager, TI)."""
-        command = ForceReleaseLock(caller=caller, now=self._clock(), contact_id=contact_id)
-        return self._contact(self.execute(command))
-
-    def delete(
-        self, caller: Caller, contact_id: str, reason: str = "", *, expected_version: int | None = None
-    ) -> None:
-        """Delete the contact (ProjectManager, TI); its history stays."""
-        command = DeleteContact(caller=caller, now=self._clock(), contact_id=contact_id, reason=reason)
-        self.execute(command, expected_version)
-
     def handle(self, command: ContactCommand, expected_version: int | None = None) -> Contact | None:
         """Run one command stamped with this service's clock (the same on either transport): the contact
         after it, None when it is gone; domain errors propagate."""
-        stamped = replace(command, now=self._clock())
+        stamped = _parsed(replace(command, now=self._clock()))
         desk = stamped.desk if isinstance(stamped, _DESK_COMMANDS) else ""
         return self.execute(stamped, expected_version, desk).contact
 
@@ -678,12 +570,6 @@ class ContactsService:
             return None
         return contact_of_state(state, now)
 
-    @staticmethod
-    def _contact(outcome: Outcome) -> Contact:
-        if outcome.contact is None:
-            raise RuntimeError("the command left no contact to show")
-        return outcome.contact
-
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
@@ -801,6 +687,23 @@ def batch_correlation(command: CreateOrMergeContacts) -> uuid.UUID:
     if command.job_id:
         return uuid.uuid5(_JOB_CORRELATIONS, command.job_id)
     return uuid.uuid4()
+
+
+def _parsed(command: ContactCommand) -> ContactCommand:
+    """A CreateContact with its phone as typed parsed here (InvalidInput when it is no phone) and its
+    stream id derived from it, whatever the sender filled in; any other command as it came."""
+    if not isinstance(command, CreateContact):
+        return command
+    parsed = _parse_phone(command.phone)
+    return replace(
+        command,
+        contact_id=contact_id_for_phone(parsed.e164),
+        phone=str(command.phone).strip(),
+        phone_e164=parsed.e164,
+        phone_national=parsed.national,
+        operator=parsed.operator,
+        extra=dict(command.extra),
+    )
 
 
 def _parse_phone(raw: str) -> Phone:

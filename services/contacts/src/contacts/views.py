@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from contacts.commands import Caller, CallOutcome, Role
+from contacts.commands import Caller, CallOutcome
 from contacts.errors import (
     AlreadyExists,
     CallNotOpen,
@@ -28,6 +28,7 @@ from contacts.errors import (
     NotLockOwner,
     VersionMismatch,
 )
+from kernel.roles import Role
 
 JsonDict = dict[str, Any]
 

@@ -32,7 +32,7 @@ from gateway.routes.operations import operations_router
 from gateway.routes.transfer import TransferConfig, transfer_router
 from gateway.runtime import ConfigStore
 from gateway.users import UserDirectory, UserNames
-from kernel.jobs import JobRunner, JobStore
+from kernel.jobqueue import JobRunner, JobStore
 
 VERSION = "0.1.0"
 

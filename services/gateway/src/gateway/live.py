@@ -34,10 +34,18 @@ import structlog
 from starlette.types import ASGIApp
 
 from contacts.client import ContactsClient
-from contacts.commands import SYSTEM_CALLER, CallOutcome, RecordCallEnded, RecordCallStarted
+from contacts.commands import (
+    SYSTEM_CALLER,
+    CallOutcome,
+    LockContact,
+    RecordCallEnded,
+    RecordCallStarted,
+    ReleaseLock,
+    UpdateContact,
+)
 from contacts.errors import CallNotOpen, ContactError, Locked
 from gateway.auth import ApiError, Call, Gate
-from gateway.callers import caller_of
+from gateway.callers import caller_of, run_command
 from gateway.desks import PRESENCE_SECONDS, Desk, DeskRegistry, DeskState, MemoryDeskRegistry
 from gateway.errors import domain_error_response
 from gateway.metrics import GatewayMetrics
@@ -395,7 +403,13 @@ class LiveHub:
         if duration is not None and (not isinstance(duration, int) or isinstance(duration, bool)):
             raise ApiError(422, "invalid_input", "duration_minutes debe ser un número entero.")
         try:
-            contact = await asyncio.to_thread(self._contacts.lock, caller_of(principal), data["id"], duration)
+            command = LockContact(
+                caller=caller_of(principal),
+                now=self._clock(),
+                contact_id=data["id"],
+                duration_minutes=duration,
+            )
+            contact = await asyncio.to_thread(run_command, self._contacts, command)
         except Locked as exc:
             payload = {
                 "id": data["id"],
@@ -409,7 +423,8 @@ class LiveHub:
         return {"ok": True, "contact": contact.to_data()}
 
     async def _unlock(self, sid: str, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
-        contact = await asyncio.to_thread(self._contacts.release_lock, caller_of(principal), data["id"])
+        command = ReleaseLock(caller=caller_of(principal), now=self._clock(), contact_id=data["id"])
+        contact = await asyncio.to_thread(run_command, self._contacts, command)
         return {"ok": True, "contact": contact.to_data()}
 
     async def _update(self, sid: str, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
@@ -421,9 +436,10 @@ class LiveHub:
             valid = isinstance(value, dict) if key == "extra" else isinstance(value, str)
             if not valid or (isinstance(value, str) and len(value) > 10_000):
                 raise ApiError(422, "invalid_input", f"Valor no válido para {key}.")
-        contact = await asyncio.to_thread(
-            lambda: self._contacts.update(caller_of(principal), data["id"], **fields)
+        command = UpdateContact(
+            caller=caller_of(principal), now=self._clock(), contact_id=data["id"], **fields
         )
+        contact = await asyncio.to_thread(run_command, self._contacts, command)
         return {"ok": True, "contact": contact.to_data()}
 
     async def _call_started(self, sid: str, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:

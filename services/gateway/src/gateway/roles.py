@@ -1,6 +1,7 @@
 """Roles, capabilities and who may do what: PRODUCT.md's Roles table as data, and the caller's identity.
 
-Pure: standard library and the kernel envelope only. A route never asks "is this a TeamLead?"; it asks
+Pure: standard library and the kernel only. :class:`Role` is ``kernel.roles.Role``, the one role enum of
+every service (users hold the four of ``USER_ROLES``). A route never asks "is this a TeamLead?"; it asks
 for a :class:`Capability` (see :mod:`gateway.auth`), and :data:`MATRIX` says which roles hold it.
 """
 
@@ -12,25 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kernel.envelope import Actor
-
-
-class Role(StrEnum):
-    """The one role each user has."""
-
-    AGENT = "Agent"
-    TEAM_LEAD = "TeamLead"
-    PROJECT_MANAGER = "ProjectManager"
-    TI = "TI"
-
-    @classmethod
-    def parse(cls, text: str) -> Role:
-        """The role named by ``text``, ignoring case, spaces, ``_`` and ``-`` (``team_lead`` is TeamLead)."""
-        wanted = _squash(text)
-        for role in cls:
-            if _squash(role.value) == wanted:
-                return role
-        names = ", ".join(role.value for role in cls)
-        raise ValueError(f"rol desconocido {text!r}: use uno de {names}")
+from kernel.roles import USER_ROLES, Role
 
 
 class Capability(StrEnum):
@@ -54,7 +37,7 @@ class Capability(StrEnum):
     BACKUPS = "backups"
 
 
-_EVERYONE = frozenset(Role)
+_EVERYONE = frozenset(USER_ROLES)
 _SUPERVISORS = frozenset({Role.TEAM_LEAD, Role.PROJECT_MANAGER, Role.TI})
 _MANAGERS = frozenset({Role.PROJECT_MANAGER, Role.TI})
 _TI_ONLY = frozenset({Role.TI})
@@ -105,7 +88,7 @@ MATRIX: Mapping[Capability, frozenset[Role]] = {
 """Which roles hold each capability."""
 
 CAPABILITIES: Mapping[Role, frozenset[Capability]] = {
-    role: frozenset(c for c, roles in MATRIX.items() if role in roles) for role in Role
+    role: frozenset(c for c, roles in MATRIX.items() if role in roles) for role in USER_ROLES
 }
 """The capabilities each role holds."""
 
@@ -142,7 +125,3 @@ LOCAL_PRINCIPAL = Principal(
     display_name="Operador local (sin autenticación)",
 )
 """Who acts when authentication is off (allowed only on a loopback bind)."""
-
-
-def _squash(text: str) -> str:
-    return "".join(ch for ch in text.casefold() if ch.isalnum())

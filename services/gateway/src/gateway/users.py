@@ -31,9 +31,10 @@ import structlog
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
-from gateway.roles import Principal, Role
+from gateway.roles import Principal
 from gateway.schema import KEY_ID_LENGTH, USERNAME_LENGTH, api_keys, users
 from kernel.envelope import utcnow
+from kernel.roles import USER_ROLES, Role
 from kernel.store import own_connection, sqlite_data_version, write_transaction
 from kernel.store.changes import ChangeSignal
 
@@ -187,6 +188,8 @@ def validate_username(text: str) -> str:
 def validate_role(role: Role | str) -> Role:
     """``role`` as a :class:`Role`, or :class:`InvalidUser`."""
     if isinstance(role, Role):
+        if role not in USER_ROLES:
+            raise InvalidUser(f"el rol {role.value} no es de un usuario")
         return role
     try:
         return Role.parse(role)

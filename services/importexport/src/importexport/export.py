@@ -26,7 +26,7 @@ from contacts.client import ContactsClient
 from contacts.commands import Caller
 from contacts.views import ContactFilters, ContactRow, caller_from_data, caller_to_data
 from importexport.writers import COSTA_RICA_TIME, export_filename, write_csv, write_xlsx
-from kernel.jobs import JobContext
+from kernel.jobqueue import JobContext
 
 __all__ = [
     "EXPORT_FORMATS",

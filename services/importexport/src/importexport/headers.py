@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from importexport.readers import Cell, FileRejected, Row, Table
+from importexport.spreadsheets import Cell, FileRejected, Row, Table
 from kernel.phone import InvalidPhone
 from kernel.phonefast import normalise_fast
 

@@ -1,7 +1,7 @@
 """The import pipeline: a file (or JSON records) → classified rows → batch commands to contacts → a report.
 
 The file side — open, scan (count rows, find repeated phones), classify, merge repeats, cut batches — is
-:mod:`importexport.reading`; a large file is read there in a process of its own, beside this one. Here
+:mod:`importexport.classification`; a large file is read there in a process of its own, beside this one. Here
 the batches of ``batch_rows`` go to ``ContactsClient.create_or_merge_stream``, which takes the next batch
 while the one before is written (the service's own pipeline in one process, a sending thread over HTTP);
 each row's outcome (inserted, updated, unchanged, rejected + reason) is counted into the report.
@@ -35,13 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from contacts.client import ContactsClient
-from contacts.commands import BatchResult, Caller, Outcome, Source
-from contacts.commands import ImportRow as BatchRow
+from contacts.commands import BatchResult, Caller, ImportRow, Outcome, Source
 from contacts.errors import ContactError
 from contacts.views import caller_from_data, caller_to_data
-from importexport.headers import HeaderMap, detect_headers, header_field
-from importexport.readers import Cell, FileRejected, ReaderLimits, Row, spanish_count
-from importexport.reading import (
+from importexport.classification import (
     DEFAULT_BATCH_ROWS,
     Classified,
     FileMessage,
@@ -52,10 +49,12 @@ from importexport.reading import (
     read_file,
     read_table,
 )
+from importexport.headers import HeaderMap, detect_headers, header_field
 from importexport.report import ImportReport, MergedRow, RowIssue, write_report_files
 from importexport.rows import cell_text
+from importexport.spreadsheets import Cell, FileRejected, ReaderLimits, Row, spanish_count
 from importexport.writers import COSTA_RICA_TIME
-from kernel.jobs import JobContext, JobFailed
+from kernel.jobqueue import JobContext, JobFailed
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",
@@ -182,7 +181,7 @@ class _Tally:
         self.merged.extend(found.merged)
         self.preview.extend(found.preview)
 
-    def count_written(self, rows: Sequence[BatchRow], result: BatchResult) -> None:
+    def count_written(self, rows: Sequence[ImportRow], result: BatchResult) -> None:
         for row, outcome in zip(rows, result.outcomes, strict=True):
             kind = outcome.outcome
             if kind is Outcome.INSERTED:
@@ -194,7 +193,7 @@ class _Tally:
             else:
                 self.errors.append(RowIssue(row.row, row.phone, outcome.reason or "rechazada"))
 
-    def count_classified(self, rows: Sequence[BatchRow], existing: set[str]) -> None:
+    def count_classified(self, rows: Sequence[ImportRow], existing: set[str]) -> None:
         found = sum(1 for row in rows if row.e164 in existing)
         self.existing += found
         self.new += len(rows) - found
@@ -239,7 +238,7 @@ def _run(
     phase = "classifying" if options.dry_run else "importing"
     progress(tally.progress(phase, total))
 
-    def batches() -> Iterator[list[BatchRow]]:
+    def batches() -> Iterator[list[ImportRow]]:
         for found in messages:
             if not isinstance(found, Classified):
                 raise TypeError(f"expected classified rows, got {type(found).__name__}")
@@ -253,9 +252,9 @@ def _run(
             progress(tally.progress(phase, total))
         _resolve_preview(tally, contacts, caller)
     else:
-        sent: deque[list[BatchRow]] = deque()
+        sent: deque[list[ImportRow]] = deque()
 
-        def sending() -> Iterator[list[BatchRow]]:
+        def sending() -> Iterator[list[ImportRow]]:
             for rows in batches():
                 sent.append(rows)
                 yield rows
@@ -288,7 +287,7 @@ def run_import(
 ) -> ImportReport:
     """Import (or dry-run) the file at ``path`` as ``caller``; :class:`FileRejected` before any write.
 
-    A large file is read in a process of its own (:func:`~importexport.reading.read_apart`).
+    A large file is read in a process of its own (:func:`~importexport.classification.read_apart`).
     """
     started = time.perf_counter()
     path = Path(path)

@@ -6,7 +6,7 @@ Outcomes per data row (every row after the header):
   them would bury the real errors;
 * a row whose phone is empty or invalid is a :class:`RejectedRow` with the reason from
   :func:`kernel.phone.parse_phone` (same answers as the fast path);
-* otherwise an :class:`ImportRow`; an unusable e-mail is dropped with a warning rather than losing the
+* otherwise an :class:`AcceptedRow`; an unusable e-mail is dropped with a warning rather than losing the
   contact.
 
 Repeats of a phone inside the file merge into its first row: later non-empty fields win, as they would
@@ -24,13 +24,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from importexport.headers import HeaderMap
-from importexport.readers import Cell, FileRejected, Table, spanish_count
+from importexport.spreadsheets import Cell, FileRejected, Table, spanish_count
 from kernel.phone import InvalidPhone, Phone
 from kernel.phonefast import normalise_fast
 
 __all__ = [
+    "AcceptedRow",
     "DuplicateTracker",
-    "ImportRow",
     "Merge",
     "MergedRows",
     "RejectedRow",
@@ -49,7 +49,7 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @dataclass(frozen=True, slots=True)
-class ImportRow:
+class AcceptedRow:
     """A row with a valid phone, ready to create or update a contact; ``row`` is the spreadsheet row."""
 
     row: int
@@ -93,7 +93,7 @@ class Merge:
 class MergedRows:
     """One row per phone, in order of first appearance, and the merges that produced them."""
 
-    rows: list[ImportRow]
+    rows: list[AcceptedRow]
     merges: list[Merge]
 
 
@@ -124,8 +124,8 @@ def classify_rows(
     headers: HeaderMap,
     normalise: Normaliser = normalise_fast,
     max_rows: int | None = None,
-) -> Iterator[ImportRow | RejectedRow]:
-    """Each non-blank row after the header as an :class:`ImportRow` or a :class:`RejectedRow`, lazily."""
+) -> Iterator[AcceptedRow | RejectedRow]:
+    """Each non-blank row after the header as an :class:`AcceptedRow` or a :class:`RejectedRow`, lazily."""
     first_number = headers.row_number - headers.row_index
     phone_col = headers.columns["phone"]
     optional = [(name, headers.columns.get(name)) for name in ("name", "note", "status", "email")]
@@ -160,7 +160,7 @@ def classify_rows(
             warnings = (f"correo «{email}» no válido; se ignoró",)
             email = None
         extra = {key: texts[col] for col, key in extra_cols if col < len(texts) and texts[col]}
-        yield ImportRow(
+        yield AcceptedRow(
             row=number,
             raw_phone=raw_text,
             e164=result.e164,
@@ -182,7 +182,7 @@ def _field(texts: list[str], column: int | None) -> str | None:
     return texts[column] or None
 
 
-def merge_rows(kept: ImportRow, later: ImportRow) -> ImportRow:
+def merge_rows(kept: AcceptedRow, later: AcceptedRow) -> AcceptedRow:
     """``kept`` updated by a later row of the same phone: its non-empty fields win, extra merged by key."""
     return replace(
         kept,
@@ -201,15 +201,15 @@ class DuplicateTracker:
     def __init__(self) -> None:
         self._first: dict[str, int] = {}
 
-    def first_row_of(self, row: ImportRow) -> int | None:
+    def first_row_of(self, row: AcceptedRow) -> int | None:
         """The earlier row with the same phone, or ``None`` (and remember this one) if it is new."""
         first = self._first.setdefault(row.e164, row.row)
         return None if first == row.row else first
 
 
-def merge_duplicates(rows: Iterable[ImportRow]) -> MergedRows:
+def merge_duplicates(rows: Iterable[AcceptedRow]) -> MergedRows:
     """Merge rows that share an E.164 into the first of them (later non-empty fields win)."""
-    merged: dict[str, ImportRow] = {}
+    merged: dict[str, AcceptedRow] = {}
     merges: list[Merge] = []
     for row in rows:
         kept = merged.get(row.e164)

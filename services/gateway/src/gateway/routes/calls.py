@@ -22,8 +22,9 @@ from contacts.commands import Caller
 from contacts.views import AgentCalls, CallFigures
 from gateway.auth import ApiError, CanReadContacts, authorize
 from gateway.callers import caller_of
-from gateway.roles import Capability, Principal, Role
+from gateway.roles import Capability, Principal
 from gateway.users import User, UserDirectory
+from kernel.roles import Role
 
 
 class Scope(StrEnum):

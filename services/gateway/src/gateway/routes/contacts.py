@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -12,6 +13,14 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from contacts.client import ContactsClient
+from contacts.commands import (
+    CreateContact,
+    DeleteContact,
+    ForceReleaseLock,
+    LockContact,
+    ReleaseLock,
+    UpdateContact,
+)
 from contacts.errors import NotLockOwner
 from contacts.statuses import Catalogue
 from contacts.views import Contact, ContactFilters
@@ -24,11 +33,11 @@ from gateway.auth import (
     CanUpdateContact,
     note_audit,
 )
-from gateway.callers import caller_of
+from gateway.callers import caller_of, run_command
 from gateway.errors import error_response
 from gateway.live import LiveHub
 from gateway.pages import read_page
-from gateway.queries import parse_query, query_openapi
+from gateway.querystring import parse_query, query_openapi
 from gateway.roles import Capability
 from gateway.users import UserNames
 
@@ -41,7 +50,7 @@ ContactId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9a-f
 
 
 class ListQuery(BaseModel):
-    """Query of ``GET /contacts`` (read with :func:`gateway.queries.parse_query`)."""
+    """Query of ``GET /contacts`` (read with :func:`gateway.querystring.parse_query`)."""
 
     status: list[str] | None = Field(
         None, max_length=20, description="Estados (repetible: `status=A&status=B`)."
@@ -207,9 +216,10 @@ def contacts_router(
 
     @router.post("/contacts", status_code=201, response_model=ContactOut, summary="Crear un contacto")
     def create_contact(request: Request, principal: CanCreateContact, body: NewContact) -> Response:
-        contact = client.create(
-            caller_of(principal),
-            body.phone,
+        command = CreateContact(
+            caller=caller_of(principal),
+            now=datetime.now(UTC),
+            phone=body.phone,
             name=body.name,
             status=body.status,
             note=body.note,
@@ -217,6 +227,7 @@ def contacts_router(
             extra=body.extra,
             list_name=body.list,
         )
+        contact = run_command(client, command)
         note_audit(request, contact_id=contact.id)
         return contact_response(contact, 201)
 
@@ -256,16 +267,17 @@ def contacts_router(
         except ValueError:
             return error_response(400, "invalid_if_match", "If-Match debe ser la versión del contacto.")
         note_audit(request, contact_id=contact_id, fields=sorted(body.model_fields_set))
-        contact = client.update(
-            caller_of(principal),
-            contact_id,
+        command = UpdateContact(
+            caller=caller_of(principal),
+            now=datetime.now(UTC),
+            contact_id=contact_id,
             name=body.name,
             status=body.status,
             note=body.note,
             email=body.email,
             extra=body.extra,
-            expected_version=expected,
         )
+        contact = run_command(client, command, expected)
         return contact_response(contact)
 
     @router.delete("/contacts/{contact_id}", status_code=204, summary="Eliminar un contacto")
@@ -280,7 +292,8 @@ def contacts_router(
         except ValueError:
             return error_response(400, "invalid_if_match", "If-Match debe ser la versión del contacto.")
         note_audit(request, contact_id=contact_id)
-        client.delete(caller_of(principal), contact_id, expected_version=expected)
+        command = DeleteContact(caller=caller_of(principal), now=datetime.now(UTC), contact_id=contact_id)
+        client.execute(command, expected)
         return Response(status_code=204)
 
     @router.post("/contacts/{contact_id}/lock", response_model=ContactOut, summary="Bloquear un contacto")
@@ -292,7 +305,13 @@ def contacts_router(
     ) -> Response:
         note_audit(request, contact_id=contact_id)
         duration = body.duration_minutes if body else None
-        return contact_response(client.lock(caller_of(principal), contact_id, duration))
+        command = LockContact(
+            caller=caller_of(principal),
+            now=datetime.now(UTC),
+            contact_id=contact_id,
+            duration_minutes=duration,
+        )
+        return contact_response(run_command(client, command))
 
     @router.delete(
         "/contacts/{contact_id}/lock",
@@ -304,12 +323,14 @@ def contacts_router(
         caller = caller_of(principal)
         note_audit(request, contact_id=contact_id)
         try:
-            return contact_response(client.release_lock(caller, contact_id))
+            released = ReleaseLock(caller=caller, now=datetime.now(UTC), contact_id=contact_id)
+            return contact_response(run_command(client, released))
         except NotLockOwner:
             if not principal.can(Capability.FORCE_RELEASE):
                 raise
             note_audit(request, forced=True)
-            return contact_response(client.force_release_lock(caller, contact_id))
+            forced = ForceReleaseLock(caller=caller, now=datetime.now(UTC), contact_id=contact_id)
+            return contact_response(run_command(client, forced))
 
     @router.get("/me", response_model=MeOut, tags=["session"], summary="Quién soy (según la clave)")
     def me(principal: Authenticated) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from contacts.client import ContactsClient
-from contacts.commands import CallOutcome, RecordCallRequested
+from contacts.commands import CallOutcome, LockContact, RecordCallRequested
 from gateway.auth import ApiError, CanLockOwn, CanReadContacts, note_audit
 from gateway.callers import caller_of
 from gateway.desks import Desk
@@ -83,7 +83,8 @@ def desks_router(contacts: ContactsClient, hub: LiveHub) -> APIRouter:
     async def call(request: Request, principal: CanLockOwn, contact_id: ContactId) -> dict[str, Any]:
         caller = caller_of(principal)
         user_id = str(principal.user_id)
-        await run_in_threadpool(contacts.lock, caller, contact_id, None)
+        locked = LockContact(caller=caller, now=datetime.now(UTC), contact_id=contact_id)
+        await run_in_threadpool(contacts.execute, locked)
         desks = await hub.desks_of(user_id)
         if not desks:
             raise ApiError(

@@ -34,9 +34,9 @@ from generator.batch import (
     run_generation,
 )
 from generator.draw import GenerationError, Method, check_weights, new_seed, parse_method
-from generator.jobs import GENERATE_JOB, job_params
+from generator.generatejob import GENERATE_JOB, job_params
 from generator.ranges import DEFAULT_WEIGHTS
-from kernel.jobs import JobRunner, JobStore
+from kernel.jobqueue import JobRunner, JobStore
 
 _AMOUNT_MESSAGE = (
     "La cantidad debe ser un número entero entre 1 y 1.000.000 "

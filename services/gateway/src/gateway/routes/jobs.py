@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from gateway.auth import ApiError, Authenticated, note_audit
 from gateway.roles import Capability, Principal
-from kernel.jobs import Job, JobStore
+from kernel.jobqueue import Job, JobStore
 
 JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 

@@ -45,8 +45,8 @@ from importexport.export import (
 )
 from importexport.headers import detect_headers
 from importexport.pipeline import IMPORT_JOB, import_list_name, import_params, import_records, reader_limits
-from importexport.readers import FileRejected, peek_rows
-from kernel.jobs import JobRunner, JobStore
+from importexport.spreadsheets import FileRejected, peek_rows
+from kernel.jobqueue import JobRunner, JobStore
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks

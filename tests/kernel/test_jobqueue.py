@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from kernel.bus.memory import InProcessBus
-from kernel.jobs import (
+from kernel.jobqueue import (
     INTERRUPTED,
     JobContext,
     JobExecutor,

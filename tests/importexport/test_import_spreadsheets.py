@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from importexport.headers import detect_headers
-from importexport.readers import FileRejected, ReaderLimits, open_rows, peek_rows
+from importexport.spreadsheets import FileRejected, ReaderLimits, open_rows, peek_rows
 
 MakeXlsx = Callable[..., Path]
 MakeText = Callable[..., Path]

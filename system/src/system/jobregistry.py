@@ -7,12 +7,12 @@ from pathlib import Path
 
 from contacts.client import ContactsClient
 from gateway.routes.transfer import TransferConfig
-from generator.jobs import GENERATE_JOB, generate_job
+from generator.generatejob import GENERATE_JOB, generate_job
 from generator.service import weights_from_settings
 from importexport.export import EXPORT_JOB, export_job
 from importexport.pipeline import IMPORT_JOB, import_job, reader_limits
 from importexport.writers import write_csv
-from kernel.jobs import (
+from kernel.jobqueue import (
     JOBS_TOPIC,
     JobExecutor,
     JobFunction,

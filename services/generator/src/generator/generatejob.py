@@ -19,7 +19,7 @@ from contacts.views import caller_from_data, caller_to_data
 from generator.batch import GenerationRequest, GenerationRun, run_generation
 from generator.draw import GenerationError
 from generator.ranges import COUNTRY_CODE
-from kernel.jobs import JobContext, JobFailed
+from kernel.jobqueue import JobContext, JobFailed
 
 GENERATE_JOB = "generate"
 EXPORT_HEADERS = ("numero", "formateado", "e164", "operador")

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import MakeText, MakeXlsx
 
-from importexport.readers import FileRejected
-from importexport.reading import (
+from importexport.classification import (
     Classified,
     FileMessage,
     Opened,
@@ -22,6 +21,7 @@ from importexport.reading import (
     read_apart,
     read_file,
 )
+from importexport.spreadsheets import FileRejected
 
 
 def phones(count: int) -> list[str]:

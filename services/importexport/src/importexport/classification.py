@@ -35,11 +35,11 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from contacts.commands import ImportRow as BatchRow
+from contacts.commands import ImportRow
 from importexport.headers import HeaderMap, detect_headers
-from importexport.readers import Cell, FileRejected, ReaderLimits, Row, Table, open_rows, spanish_count
 from importexport.report import MergedRow, RowIssue
-from importexport.rows import DuplicateTracker, ImportRow, RejectedRow, cell_text, classify_rows, merge_rows
+from importexport.rows import AcceptedRow, DuplicateTracker, RejectedRow, cell_text, classify_rows, merge_rows
+from importexport.spreadsheets import Cell, FileRejected, ReaderLimits, Row, Table, open_rows, spanish_count
 from kernel.phonefast import same_number_key
 
 __all__ = [
@@ -105,7 +105,7 @@ class Classified:
     loading 100,000 rows takes 0.27 s so, 0.82 s as the dataclasses.
     """
 
-    rows: list[BatchRow]
+    rows: list[ImportRow]
     read: int
     errors: list[RowIssue]
     warnings: list[RowIssue]
@@ -129,7 +129,7 @@ def _classified(
     preview: list[dict[str, Any]],
 ) -> Classified:
     rows = [
-        BatchRow(
+        ImportRow(
             row=row,
             e164=e164,
             national=national,
@@ -170,7 +170,7 @@ def read_table(
     scan = scan_phones(table, headers, max_rows=options.max_rows, progress=checking)
     yield Scanned(scan.data_rows)
     found = _Found(options.preview)
-    rows: list[BatchRow] = []
+    rows: list[ImportRow] = []
     # The first batch is smaller, so that writing starts sooner.
     size = min(options.batch_rows, _FIRST_BATCH_ROWS)
     for row in _feed(classify_rows(table, headers, max_rows=options.max_rows), scan.repeats, found):
@@ -275,7 +275,7 @@ class _Found:
         self.preview.append(entry)
         self._previewed += 1
 
-    def take(self, rows: list[BatchRow]) -> Classified:
+    def take(self, rows: list[ImportRow]) -> Classified:
         message = Classified(rows, self.read, self.errors, self.warnings, self.merged, self.preview or [])
         self.errors, self.warnings, self.merged = [], [], []
         if self.preview is not None:
@@ -284,11 +284,11 @@ class _Found:
 
 
 def _feed(
-    items: Iterable[ImportRow | RejectedRow], repeats: Mapping[str, int], found: _Found
-) -> Iterator[ImportRow]:
+    items: Iterable[AcceptedRow | RejectedRow], repeats: Mapping[str, int], found: _Found
+) -> Iterator[AcceptedRow]:
     """Rows to send, in file order, with every repeated phone merged and sent at its last occurrence."""
     tracker = DuplicateTracker()
-    pending: dict[str, tuple[ImportRow, int]] = {}
+    pending: dict[str, tuple[AcceptedRow, int]] = {}
     for item in items:
         found.read += 1
         if isinstance(item, RejectedRow):
@@ -319,7 +319,7 @@ def _feed(
     yield from (kept for kept, _ in pending.values())
 
 
-def _preview_entry(item: ImportRow | RejectedRow, first: int | None) -> dict[str, Any]:
+def _preview_entry(item: AcceptedRow | RejectedRow, first: int | None) -> dict[str, Any]:
     """One preview line; ``action`` is filled in later for rows that are neither rejected nor merged."""
     if isinstance(item, RejectedRow):
         return {"row": item.row, "phone": item.raw_phone, "action": "rechazada", "message": item.reason}
@@ -335,8 +335,8 @@ def _preview_entry(item: ImportRow | RejectedRow, first: int | None) -> dict[str
     }
 
 
-def _batch_row(row: ImportRow) -> BatchRow:
-    return BatchRow(
+def _batch_row(row: AcceptedRow) -> ImportRow:
+    return ImportRow(
         row=row.row,
         e164=row.e164,
         national=row.national,
@@ -423,7 +423,7 @@ def read_apart(path: Path, options: ReadOptions, checking: Checking) -> Generato
 
 
 _READER_PROGRAM = (
-    "import sys\nfrom importexport.reading import serve_reading\nserve_reading(int(sys.argv[1]))"
+    "import sys\nfrom importexport.classification import serve_reading\nserve_reading(int(sys.argv[1]))"
 )
 
 
