@@ -27,6 +27,7 @@ from rich.table import Table
 
 from contacts.client import ContactsClient, LocalContactsClient
 from contacts.commands import Caller, Role
+from contacts.dialect import read_model_dialect
 from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
@@ -38,7 +39,7 @@ from importexport.readers import FileRejected, spanish_count
 from importexport.report import ImportReport, write_report
 from kernel.logs import configure_logging
 from kernel.settings import Settings
-from kernel.store import EventStore
+from kernel.store import EventStore, store_dialect
 from system.admin import open_database
 from system.jobs import max_upload_bytes
 
@@ -145,11 +146,12 @@ class _LocalContacts:
             self.engine = open_database(settings)
         except sa.exc.SQLAlchemyError as exc:
             _fail(f"No se pudo abrir la base de datos: {type(exc).__name__}", 2)
-        store = EventStore(self.engine)
+        store = EventStore(self.engine, store_dialect(self.engine))
+        read_model = read_model_dialect(store.dialect)
         policy = LockPolicy(settings.default_lock_duration_minutes, settings.max_lock_duration_minutes)
         self.client: ContactsClient = LocalContactsClient(
-            ContactsService(self.engine, store, policy, DEFAULT_CATALOGUE),
-            ContactQueries(self.engine, store, DEFAULT_CATALOGUE),
+            ContactsService(self.engine, store, policy, DEFAULT_CATALOGUE, dialect=read_model),
+            ContactQueries(self.engine, store, DEFAULT_CATALOGUE, dialect=read_model),
         )
 
     def __enter__(self) -> ContactsClient:

@@ -35,7 +35,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from contacts.calls import apply_call_events
@@ -64,6 +63,7 @@ from contacts.commands import (
     Source,
     UpdateContact,
 )
+from contacts.dialect import ReadModelDialect, read_model_dialect
 from contacts.domain import (
     BatchDecision,
     ContactState,
@@ -76,7 +76,7 @@ from contacts.domain import (
 )
 from contacts.errors import Conflict, InvalidInput, NotFound, VersionMismatch
 from contacts.events import ContactCreated, ContactEvent, decode_event
-from contacts.projection import ContactProjection, ReadModelChanges, restore_wal_checkpoints, utc
+from contacts.projection import ContactProjection, ReadModelChanges, utc
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 from contacts.views import Contact
 from kernel.envelope import Actor, Envelope
@@ -86,12 +86,6 @@ from kernel.store.schema import events as events_table
 
 Clock = Callable[[], datetime]
 
-# Rows per transaction of a batch command. PostgreSQL: small enough that deciding one chunk overlaps writing
-# the last on the server. SQLite works in this process (its process CPU time equals the wall time: nothing
-# overlaps) and pays per transaction for every index page a chunk dirties, written to the log at commit:
-# 300,000 contacts took 40 s in chunks of 20,000 against 45-46 s in chunks of 5,000.
-DEFAULT_BATCH_SIZE = 5_000
-SQLITE_BATCH_SIZE = 20_000
 # A batch at least this big is written as a bulk (upkeep deferred to the end), even in one chunk.
 _BULK_ROWS = 1_000
 _STREAMS_CHUNK = 1_000
@@ -222,21 +216,19 @@ class ContactsService:
         projection: ContactProjection | None = None,
         retries: int = 5,
         batch_size: int | None = None,
+        dialect: ReadModelDialect | None = None,
     ) -> None:
+        # dialect: the read model's, chosen by the composition root (else the one beside the store's).
         self._engine = engine
         self._store = store
         self._policy = policy
         self._catalogue = catalogue
         self._clock = clock
-        self._projection = projection or ContactProjection(catalogue)
+        self._dialect = dialect or read_model_dialect(store.dialect)
+        self._projection = projection or ContactProjection(catalogue, self._dialect)
         self._retries = retries
-        self._batch_size = batch_size or (
-            SQLITE_BATCH_SIZE if engine.dialect.name == "sqlite" else DEFAULT_BATCH_SIZE
-        )
-        if engine.dialect.name == "sqlite" and not sa.event.contains(
-            engine, "checkin", restore_wal_checkpoints
-        ):
-            sa.event.listen(engine, "checkin", restore_wal_checkpoints)
+        self._batch_size = batch_size or self._dialect.batch_size
+        self._dialect.attach(engine)
 
     @property
     def policy(self) -> LockPolicy:
@@ -404,7 +396,7 @@ class ContactsService:
                     continue
                 changes = [(e, s.stream_version) for e, s in zip(new_events, stored, strict=True)]
                 self._projection.apply_events(conn, changes, {contact_id: state})
-                apply_call_events(conn, new_events)
+                apply_call_events(conn, new_events, self._store.dialect)
                 after = state
                 for event in new_events:
                     after = evolve(after, event)
@@ -670,7 +662,7 @@ class ContactsService:
         """States under the append lock: the read model, plus the streams it has no row for (deleted)."""
         states = self._projection.load_states(conn, contact_ids)
         absent = [cid for cid in contact_ids if cid not in states]
-        states.update(_fold_streams(conn, absent))
+        states.update(_fold_streams(conn, absent, self._dialect))
         return states
 
     def _view(self, state: ContactState | None, now: datetime) -> Contact | None:
@@ -738,7 +730,9 @@ class _QuickHandoffs:
 _quick_handoffs = _QuickHandoffs()
 
 
-def _fold_streams(conn: Connection, stream_ids: Sequence[str]) -> dict[str, ContactState]:
+def _fold_streams(
+    conn: Connection, stream_ids: Sequence[str], dialect: ReadModelDialect
+) -> dict[str, ContactState]:
     """Fold the event streams of ``stream_ids`` (those with events) from the event store."""
     states: dict[str, ContactState] = {}
     columns = (
@@ -749,12 +743,7 @@ def _fold_streams(conn: Connection, stream_ids: Sequence[str]) -> dict[str, Cont
     )
     for start in range(0, len(stream_ids), _STREAMS_CHUNK):
         chunk = list(stream_ids[start : start + _STREAMS_CHUNK])
-        if conn.dialect.name == "postgresql":
-            match = events_table.c.stream_id == sa.any_(
-                sa.bindparam("streams", chunk, type_=postgresql.ARRAY(sa.String()))
-            )
-        else:
-            match = events_table.c.stream_id.in_(chunk)
+        match = dialect.streams_match(events_table.c.stream_id, chunk)
         query = sa.select(*columns).where(match).order_by(events_table.c.stream_id, events_table.c.version)
         for stream_id, type_name, data, schema_version in conn.execute(query):
             event = decode_event(type_name, data, schema_version)
