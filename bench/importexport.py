@@ -96,6 +96,8 @@ def _import(
     from importexport.pipeline import IMPORT_JOB, import_job, import_params, reader_limits
     from kernel.jobs import JobExecutor, JobStore
     from kernel.store import EventStore, create_engine
+    from system.reader import READER_COMMAND
+    from system.tuning import BulkTuning
 
     engine = create_engine(url)
     store = EventStore(engine)
@@ -103,7 +105,7 @@ def _import(
     if contacts_url is not None:
         client = HttpContactsClient(contacts_url, internal_token=token, timeout=600)
     else:
-        service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE)
+        service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE, tuning=BulkTuning())
         client = LocalContactsClient(service, ContactQueries(engine, store, DEFAULT_CATALOGUE))
     jobs = JobStore(engine)
     folder = Path(work)
@@ -119,6 +121,7 @@ def _import(
                 batch_rows=batch_rows,
                 # As system/jobs.py: a distributed worker reads here, contacts decides elsewhere.
                 reader_process=False if contacts_url is not None else None,
+                reader_command=READER_COMMAND,
             )
         },
         None,
@@ -195,9 +198,12 @@ def _seed(url: str, n: int) -> dict[str, Any]:
     from contacts.handlers import ContactsService
     from contacts.statuses import DEFAULT_CATALOGUE
     from kernel.store import EventStore, create_engine
+    from system.tuning import BulkTuning
 
     engine = create_engine(url)
-    service = ContactsService(engine, EventStore(engine), LockPolicy(), DEFAULT_CATALOGUE)
+    service = ContactsService(
+        engine, EventStore(engine), LockPolicy(), DEFAULT_CATALOGUE, tuning=BulkTuning()
+    )
     lead = Caller(user_id="u-bench", username="bench", role=Role.TEAM_LEAD)
     start = time.perf_counter()
     for k in range(LISTS):
@@ -220,11 +226,12 @@ def _export(url: str, target: str, export_format: str) -> dict[str, Any]:
     from importexport.export import EXPORT_JOB, ExportRequest, export_job, export_params
     from kernel.jobs import JobExecutor, JobStore
     from kernel.store import EventStore, create_engine
+    from system.tuning import BulkTuning
 
     engine = create_engine(url)
     store = EventStore(engine)
     client = LocalContactsClient(
-        ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE),
+        ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE, tuning=BulkTuning()),
         ContactQueries(engine, store, DEFAULT_CATALOGUE),
     )
     jobs = JobStore(engine)

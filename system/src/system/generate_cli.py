@@ -37,6 +37,7 @@ from kernel.logs import configure_logging
 from kernel.settings import Settings
 from kernel.store import EventStore, store_dialect
 from system.admin import open_database
+from system.tuning import BulkTuning
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -138,7 +139,9 @@ def _run(request: GenerationRequest, settings: Settings, progress: Progress) -> 
             read_model = read_model_dialect(store.dialect)
             policy = LockPolicy(settings.default_lock_duration_minutes, settings.max_lock_duration_minutes)
             contacts = LocalContactsClient(
-                ContactsService(engine, store, policy, DEFAULT_CATALOGUE, dialect=read_model),
+                ContactsService(
+                    engine, store, policy, DEFAULT_CATALOGUE, dialect=read_model, tuning=BulkTuning()
+                ),
                 ContactQueries(engine, store, DEFAULT_CATALOGUE, dialect=read_model),
             )
             return run_generation(request, weights, contacts, _cli_caller(), progress=progress)

@@ -62,6 +62,7 @@ from kernel.settings import Settings
 from system.backup import run_backups
 from system.bootstrap import CONTACTS_EVENTS, ConfigurationError, Infrastructure, Mode, build_infrastructure
 from system.jobs import exports_dir, job_runner, transfer_config
+from system.tuning import BulkTuning
 
 log = structlog.get_logger(__name__)
 
@@ -84,7 +85,9 @@ def build_contacts(infra: Infrastructure) -> ContactsParts:
     runtime, _ = current_runtime(infra.store, RuntimeSettings.from_settings(settings))
     policy = LockPolicy(runtime.default_lock_duration_minutes, runtime.max_lock_duration_minutes)
     read_model = read_model_dialect(infra.dialect)
-    service = ContactsService(infra.engine, infra.store, policy, DEFAULT_CATALOGUE, dialect=read_model)
+    service = ContactsService(
+        infra.engine, infra.store, policy, DEFAULT_CATALOGUE, dialect=read_model, tuning=BulkTuning()
+    )
     # PostgreSQL: first pages are kept while no change to contacts is announced (contacts_0004 trigger);
     # this process's own commits count at once.
     changes = infra.change_signal(CONTACTS_CHANNEL)

@@ -42,6 +42,8 @@ from kernel.settings import Settings
 from kernel.store import EventStore, store_dialect
 from system.admin import open_database
 from system.jobs import max_upload_bytes
+from system.reader import READER_COMMAND
+from system.tuning import BulkTuning
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -150,7 +152,9 @@ class _LocalContacts:
         read_model = read_model_dialect(store.dialect)
         policy = LockPolicy(settings.default_lock_duration_minutes, settings.max_lock_duration_minutes)
         self.client: ContactsClient = LocalContactsClient(
-            ContactsService(self.engine, store, policy, DEFAULT_CATALOGUE, dialect=read_model),
+            ContactsService(
+                self.engine, store, policy, DEFAULT_CATALOGUE, dialect=read_model, tuning=BulkTuning()
+            ),
             ContactQueries(self.engine, store, DEFAULT_CATALOGUE, dialect=read_model),
         )
 
@@ -179,6 +183,7 @@ def _local_import(
         source_name=file.name,
         max_rows=settings.max_import_rows,
         limits=reader_limits(max_upload_bytes(settings), settings.max_import_rows),
+        reader_command=READER_COMMAND,
     )
     with _LocalContacts(settings) as contacts, _bar() as bar:
         task = bar.add_task(PHASES["checking"], total=None)

@@ -21,15 +21,12 @@ event streams of the contacts it does not hold.
 from __future__ import annotations
 
 import functools
-import gc
 import itertools
-import sys
-import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -85,6 +82,8 @@ from kernel.store import ConcurrencyError, EventStore, StreamAppend
 from kernel.store.schema import events as events_table
 
 Clock = Callable[[], datetime]
+BulkTuning = Callable[[], AbstractContextManager[object]]
+"""Process-wide switches held around a pipelined bulk write (given by the composition root)."""
 
 # A batch at least this big is written as a bulk (upkeep deferred to the end), even in one chunk.
 _BULK_ROWS = 1_000
@@ -217,8 +216,11 @@ class ContactsService:
         retries: int = 5,
         batch_size: int | None = None,
         dialect: ReadModelDialect | None = None,
+        tuning: BulkTuning = nullcontext,
     ) -> None:
         # dialect: the read model's, chosen by the composition root (else the one beside the store's).
+        # tuning: process-wide switches a pipelined bulk write runs under, the composition root's to give
+        # (system.tuning.BulkTuning: collector paused, quick GIL hand-offs); none by default.
         self._engine = engine
         self._store = store
         self._policy = policy
@@ -229,6 +231,7 @@ class ContactsService:
         self._retries = retries
         self._batch_size = batch_size or self._dialect.batch_size
         self._dialect.attach(engine)
+        self._tuning = tuning
 
     @property
     def policy(self) -> LockPolicy:
@@ -452,10 +455,11 @@ class ContactsService:
         next rows while the last chunk of the batch before is written. A chunk decided on states that moved
         meanwhile is caught by the expected versions and decided again under the append lock.
 
-        While the stream is open the process works as in any large batch (collector paused, quick GIL
-        hand-offs). Closing it early, or an error from ``batches``, lets the chunk being written commit;
-        every batch before it was committed too, and a retry finds those rows unchanged. A stream of one
-        small batch (a short file, a JSON import) is one transaction, without the pipeline's threads.
+        While the stream is open the process works as in any large batch, under the service's ``tuning``
+        (in the system: collector paused, quick GIL hand-offs). Closing it early, or an error from
+        ``batches``, lets the chunk being written commit; every batch before it was committed too, and a
+        retry finds those rows unchanged. A stream of one small batch (a short file, a JSON import) is one
+        transaction, without the pipeline's threads.
         """
         remaining = iter(batches)
         first = next(remaining, None)
@@ -500,8 +504,7 @@ class ContactsService:
         results = _ResultsInOrder(job_id)
         with (
             self._projection.bulk_upkeep(self._engine),
-            _collector_paused(),
-            _quick_handoffs(),
+            self._tuning(),
             ThreadPoolExecutor(1, thread_name_prefix="contacts-batch") as writer,
         ):
             pending: Future[BatchResult] | None = None
@@ -675,59 +678,6 @@ class ContactsService:
         if outcome.contact is None:
             raise RuntimeError("the command left no contact to show")
         return outcome.contact
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector (reference counting still frees everything).
-
-    A million-row batch allocates millions of small acyclic objects that live for a chunk or for the
-    whole batch (the outcomes); the collector's generation scans over them cost as much as deciding the
-    rows. Nested or concurrent batches are safe: whoever found it enabled enables it again.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-class _QuickHandoffs:
-    """While any batch is pipelined, Python hands the GIL over every 0.5 ms instead of every 5 ms.
-
-    The writing thread waits on the database between short bursts of Python (a round trip, a ``COPY``
-    flush); each time it wakes, the deciding thread holds the GIL and lets go only at the switch interval.
-    At Python's 5 ms a million-contact batch on PostgreSQL spent 2-5 s of its writer's time waiting so
-    (writer 47.3 s, then 42.9 s; ``last_position`` alone 2.4 s, then 0.8 s). The interval is the process's:
-    the first batch in sets it, the last one out puts back what it found.
-    """
-
-    _INTERVAL = 0.000_5
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._running = 0
-        self._found = sys.getswitchinterval()
-
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._lock:
-            if self._running == 0:
-                self._found = sys.getswitchinterval()
-                sys.setswitchinterval(min(self._found, self._INTERVAL))
-            self._running += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._running -= 1
-                if self._running == 0:
-                    sys.setswitchinterval(self._found)
-
-
-_quick_handoffs = _QuickHandoffs()
 
 
 def _fold_streams(
