@@ -253,13 +253,13 @@ def test_a_pipelined_batch_under_the_systems_tuning_hands_the_gil_over_quickly_a
         engine, store, LockPolicy(), DEFAULT_CATALOGUE, clock, batch_size=7, tuning=BulkTuning()
     )
     seen: list[tuple[float, bool]] = []
-    write_chunk = service._write_chunk
+    write_chunk = service._bulk._write_chunk
 
     def noting_the_switches(decided: object) -> object:
         seen.append((sys.getswitchinterval(), gc.isenabled()))
         return write_chunk(decided)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(service, "_write_chunk", noting_the_switches)
+    monkeypatch.setattr(service._bulk, "_write_chunk", noting_the_switches)
     found = sys.getswitchinterval()
 
     service.create_or_merge([_row(n) for n in range(1, 22)], "lista", PABLO)
@@ -274,13 +274,13 @@ def test_a_pipelined_batch_without_tuning_leaves_the_process_switches_alone(
 ) -> None:
     service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE, clock, batch_size=7)
     seen: list[tuple[float, bool]] = []
-    write_chunk = service._write_chunk
+    write_chunk = service._bulk._write_chunk
 
     def noting_the_switches(decided: object) -> object:
         seen.append((sys.getswitchinterval(), gc.isenabled()))
         return write_chunk(decided)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(service, "_write_chunk", noting_the_switches)
+    monkeypatch.setattr(service._bulk, "_write_chunk", noting_the_switches)
 
     service.create_or_merge([_row(n) for n in range(1, 22)], "lista", PABLO)
 
@@ -321,7 +321,7 @@ def test_a_stream_of_one_small_batch_is_one_transaction_without_the_pipeline(
     def pipelined(decided: object) -> object:
         raise AssertionError("a short import needs no writing thread")
 
-    monkeypatch.setattr(service, "_write_chunk", pipelined)
+    monkeypatch.setattr(service._bulk, "_write_chunk", pipelined)
 
     (result,) = service.create_or_merge_stream([[_row(n) for n in range(1, 6)]], "lista", PABLO)
 
