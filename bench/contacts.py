@@ -37,6 +37,7 @@ from contacts.views import ContactFilters
 from kernel.roles import Role
 from kernel.store import EventStore, create_engine
 from system.migrate import upgrade
+from system.tuning import BulkTuning
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 LISTS = 10
@@ -201,7 +202,7 @@ def run(label: str, url: str, n: int, samples: int) -> None:
     engine = create_engine(url)
     upgrade(engine)
     store = EventStore(engine)
-    service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE)
+    service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE, tuning=BulkTuning())
     queries = ContactQueries(engine, store, DEFAULT_CATALOGUE)
     importer = Caller(user_id="u-bench", username="bench", role=Role.PROJECT_MANAGER)
     try:

@@ -65,6 +65,7 @@ from gateway.users import UserDirectory
 from kernel.roles import Role
 from kernel.store import EventStore, create_engine
 from system.migrate import upgrade
+from system.tuning import BulkTuning
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -148,7 +149,9 @@ def seed(url: str, n: int, agents: int) -> list[str]:
     engine = create_engine(url)
     try:
         upgrade(engine)
-        service = ContactsService(engine, EventStore(engine), LockPolicy(), DEFAULT_CATALOGUE)
+        service = ContactsService(
+            engine, EventStore(engine), LockPolicy(), DEFAULT_CATALOGUE, tuning=BulkTuning()
+        )
         importer = Caller(user_id="u-bench", username="bench", role=Role.PROJECT_MANAGER)
         for k in range(LISTS):
             service.create_or_merge(rows_for(n, k), f"lista-{k}", importer, source=Source.GENERATOR)

@@ -43,6 +43,7 @@ from generator.service import GeneratorService
 from kernel.roles import Role
 from kernel.store import EventStore, create_engine
 from system.migrate import upgrade
+from system.tuning import BulkTuning
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MANAGER = Caller(user_id="u-bench", username="bench", role=Role.PROJECT_MANAGER)
@@ -85,7 +86,7 @@ def run(kind: str, pg_url: str, n: int, batch: int, again: bool) -> None:
         try:
             store = EventStore(engine)
             client = LocalContactsClient(
-                ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE),
+                ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE, tuning=BulkTuning()),
                 ContactQueries(engine, store, DEFAULT_CATALOGUE),
             )
             save_round(f"{kind:>10} first ", client, n, batch, 1, "gen-bench-1")

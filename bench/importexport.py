@@ -97,6 +97,8 @@ def _import(
     from kernel.jobqueue import JobExecutor, JobStore
     from kernel.roles import Role
     from kernel.store import EventStore, create_engine
+    from system.reader import READER_COMMAND
+    from system.tuning import BulkTuning
 
     engine = create_engine(url)
     store = EventStore(engine)
@@ -104,7 +106,7 @@ def _import(
     if contacts_url is not None:
         client = HttpContactsClient(contacts_url, internal_token=token, timeout=600)
     else:
-        service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE)
+        service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE, tuning=BulkTuning())
         client = LocalContactsClient(service, ContactQueries(engine, store, DEFAULT_CATALOGUE))
     jobs = JobStore(engine)
     folder = Path(work)
@@ -120,6 +122,7 @@ def _import(
                 batch_rows=batch_rows,
                 # As system/jobregistry.py: a distributed worker reads here, contacts decides elsewhere.
                 reader_process=False if contacts_url is not None else None,
+                reader_command=READER_COMMAND,
             )
         },
         None,
@@ -197,9 +200,12 @@ def _seed(url: str, n: int) -> dict[str, Any]:
     from contacts.statuses import DEFAULT_CATALOGUE
     from kernel.roles import Role
     from kernel.store import EventStore, create_engine
+    from system.tuning import BulkTuning
 
     engine = create_engine(url)
-    service = ContactsService(engine, EventStore(engine), LockPolicy(), DEFAULT_CATALOGUE)
+    service = ContactsService(
+        engine, EventStore(engine), LockPolicy(), DEFAULT_CATALOGUE, tuning=BulkTuning()
+    )
     lead = Caller(user_id="u-bench", username="bench", role=Role.TEAM_LEAD)
     start = time.perf_counter()
     for k in range(LISTS):
@@ -223,11 +229,12 @@ def _export(url: str, target: str, export_format: str) -> dict[str, Any]:
     from kernel.jobqueue import JobExecutor, JobStore
     from kernel.roles import Role
     from kernel.store import EventStore, create_engine
+    from system.tuning import BulkTuning
 
     engine = create_engine(url)
     store = EventStore(engine)
     client = LocalContactsClient(
-        ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE),
+        ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE, tuning=BulkTuning()),
         ContactQueries(engine, store, DEFAULT_CATALOGUE),
     )
     jobs = JobStore(engine)

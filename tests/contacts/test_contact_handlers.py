@@ -46,6 +46,7 @@ from contacts.schema import SEARCH_INDEX, SEARCH_TABLE
 from contacts.statuses import DEFAULT_CATALOGUE
 from contacts.views import ContactFilters
 from kernel.store import EventStore
+from system.tuning import BulkTuning
 
 
 def _types(store: EventStore, contact_id: str) -> list[str]:
@@ -259,24 +260,45 @@ def test_a_batch_larger_than_one_transaction_is_split_and_keeps_row_order(
     assert queries.get_by_phone("8800-0003").note == "repetido"
 
 
-def test_a_pipelined_batch_hands_the_gil_over_quickly_and_puts_the_interval_back(
+def test_a_pipelined_batch_under_the_systems_tuning_hands_the_gil_over_quickly_and_puts_it_back(
     engine: Engine, store: EventStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE, clock, batch_size=7)
-    seen: list[float] = []
-    write_chunk = service._write_chunk
+    service = ContactsService(
+        engine, store, LockPolicy(), DEFAULT_CATALOGUE, clock, batch_size=7, tuning=BulkTuning()
+    )
+    seen: list[tuple[float, bool]] = []
+    write_chunk = service._bulk._write_chunk
 
-    def noting_the_interval(decided: object) -> object:
-        seen.append(sys.getswitchinterval())
+    def noting_the_switches(decided: object) -> object:
+        seen.append((sys.getswitchinterval(), gc.isenabled()))
         return write_chunk(decided)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(service, "_write_chunk", noting_the_interval)
+    monkeypatch.setattr(service._bulk, "_write_chunk", noting_the_switches)
     found = sys.getswitchinterval()
 
     service.create_or_merge([_row(n) for n in range(1, 22)], "lista", PABLO)
 
-    assert seen == [0.0005] * 3
+    assert seen == [(0.0005, False)] * 3
     assert sys.getswitchinterval() == found
+    assert gc.isenabled()
+
+
+def test_a_pipelined_batch_without_tuning_leaves_the_process_switches_alone(
+    engine: Engine, store: EventStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE, clock, batch_size=7)
+    seen: list[tuple[float, bool]] = []
+    write_chunk = service._bulk._write_chunk
+
+    def noting_the_switches(decided: object) -> object:
+        seen.append((sys.getswitchinterval(), gc.isenabled()))
+        return write_chunk(decided)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service._bulk, "_write_chunk", noting_the_switches)
+
+    service.create_or_merge([_row(n) for n in range(1, 22)], "lista", PABLO)
+
+    assert seen == [(sys.getswitchinterval(), True)] * 3
 
 
 def test_a_stream_takes_the_next_batch_while_the_last_is_written_and_answers_each_in_order(
@@ -313,7 +335,7 @@ def test_a_stream_of_one_small_batch_is_one_transaction_without_the_pipeline(
     def pipelined(decided: object) -> object:
         raise AssertionError("a short import needs no writing thread")
 
-    monkeypatch.setattr(service, "_write_chunk", pipelined)
+    monkeypatch.setattr(service._bulk, "_write_chunk", pipelined)
 
     (result,) = service.create_or_merge_stream([[_row(n) for n in range(1, 6)]], "lista", PABLO)
 
@@ -324,7 +346,9 @@ def test_a_stream_of_one_small_batch_is_one_transaction_without_the_pipeline(
 def test_a_stream_closed_early_commits_what_it_sent_and_puts_the_process_back(
     engine: Engine, store: EventStore, clock: FakeClock
 ) -> None:
-    service = ContactsService(engine, store, LockPolicy(), DEFAULT_CATALOGUE, clock, batch_size=7)
+    service = ContactsService(
+        engine, store, LockPolicy(), DEFAULT_CATALOGUE, clock, batch_size=7, tuning=BulkTuning()
+    )
     queries = ContactQueries(engine, store, DEFAULT_CATALOGUE)
     taken: list[int] = []
 

@@ -113,3 +113,16 @@ def test_a_reading_process_that_is_killed_fails_the_import_instead_of_ending_it_
         for _ in reading:
             pass
     assert not reader_processes()
+
+
+def test_the_systems_tuned_reading_process_yields_what_reading_here_yields(make_text: MakeText) -> None:
+    from system.reader import READER_COMMAND
+
+    path = make_text("Teléfono;Nombre\n" + "".join(f"{n};Cliente {i}\n" for i, n in enumerate(phones(3_000))))
+    options = ReadOptions(batch_rows=1_000)
+    here, _ = messages(path, options, apart=False)
+
+    apart = list(read_apart(path, options, lambda rows: None, READER_COMMAND))
+
+    assert apart == here
+    assert not reader_processes()

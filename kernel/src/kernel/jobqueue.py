@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 
 from kernel.bus.port import Bus
 from kernel.envelope import utcnow
-from kernel.store.engine import write_transaction
+from kernel.store.dialect import write_transaction
 from kernel.store.schema import jobs
 
 log = structlog.get_logger(__name__)

@@ -19,7 +19,7 @@ from kernel.bus.memory import InProcessBus
 from kernel.bus.port import Bus
 from kernel.relay import Relay
 from kernel.settings import Settings
-from kernel.store import EventStore, PositionStore, create_engine
+from kernel.store import EventStore, PositionStore, StoreDialect, create_engine, store_dialect
 from kernel.store.changes import ChangeSignal
 from system.migrate import upgrade
 
@@ -67,6 +67,7 @@ class Infrastructure:
     settings: Settings
     mode: Mode
     engine: Engine
+    dialect: StoreDialect
     store: EventStore
     positions: PositionStore
     bus: Bus
@@ -98,7 +99,7 @@ class Infrastructure:
     def change_signal(self, channel: str) -> ChangeSignal | None:
         """On PostgreSQL, a :class:`ChangeSignal` on ``channel`` listening from a background thread; on
         SQLite None (readers there ask ``PRAGMA data_version``)."""
-        if self.engine.dialect.name != "postgresql":
+        if not self.dialect.announces_changes:
             return None
         signal = ChangeSignal(self.engine, channel)
         self.background.spawn(f"changes-{channel}", signal.run_forever)
@@ -131,14 +132,17 @@ def build_infrastructure(settings: Settings, mode: Mode, *, migrate: bool = True
 
         engine = create_engine(settings.database_url)
         bus = RedisStreamsBus(redis.Redis.from_url(settings.redis_url), maxlen=settings.bus_maxlen)
+    # Chosen here once: every SQLite/PostgreSQL difference of the stores is in this object.
+    dialect = store_dialect(engine)
     if migrate:
         upgrade(engine)
-    log.info("infrastructure.ready", mode=mode.value, database=engine.dialect.name)
+    log.info("infrastructure.ready", mode=mode.value, database=dialect.name)
     return Infrastructure(
         settings=settings,
         mode=mode,
         engine=engine,
-        store=EventStore(engine),
-        positions=PositionStore(),
+        dialect=dialect,
+        store=EventStore(engine, dialect),
+        positions=PositionStore(dialect),
         bus=bus,
     )

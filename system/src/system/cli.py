@@ -114,7 +114,7 @@ def migrate(
     configure_logging(settings)
     infra = open_configured(settings)
     infra.close()
-    console.print(f"[green]Migraciones aplicadas[/green] ({infra.engine.dialect.name})")
+    console.print(f"[green]Migraciones aplicadas[/green] ({infra.dialect.name})")
 
 
 @app.command("rebuild-contacts")
@@ -124,13 +124,14 @@ def rebuild_contacts(
     ] = None,
 ) -> None:
     """Rebuild the contacts read model from the event store (the same rows the live projection wrote)."""
+    from contacts.dialect import read_model_dialect
     from contacts.projection import rebuild
 
     settings = load_settings(data_dir=data_dir)
     configure_logging(settings)
     infra = open_configured(settings)
     try:
-        replayed = rebuild(infra.engine)
+        replayed = rebuild(infra.engine, dialect=read_model_dialect(infra.dialect))
     finally:
         infra.close()
     console.print(f"[green]Modelo de lectura de contactos reconstruido[/green] ({replayed:,} eventos)")

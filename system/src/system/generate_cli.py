@@ -23,6 +23,7 @@ from rich.table import Table
 
 from contacts.client import LocalContactsClient
 from contacts.commands import Caller
+from contacts.dialect import read_model_dialect
 from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
@@ -35,8 +36,9 @@ from importexport.writers import write_csv, write_xlsx
 from kernel.logs import configure_logging
 from kernel.roles import Role
 from kernel.settings import Settings
-from kernel.store import EventStore
+from kernel.store import EventStore, store_dialect
 from system.admin import open_database
+from system.tuning import BulkTuning
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -134,11 +136,14 @@ def _run(request: GenerationRequest, settings: Settings, progress: Progress) -> 
             console.print(f"[red]No se pudo abrir la base de datos:[/red] {type(exc).__name__}")
             raise typer.Exit(2) from exc
         try:
-            store = EventStore(engine)
+            store = EventStore(engine, store_dialect(engine))
+            read_model = read_model_dialect(store.dialect)
             policy = LockPolicy(settings.default_lock_duration_minutes, settings.max_lock_duration_minutes)
             contacts = LocalContactsClient(
-                ContactsService(engine, store, policy, DEFAULT_CATALOGUE),
-                ContactQueries(engine, store, DEFAULT_CATALOGUE),
+                ContactsService(
+                    engine, store, policy, DEFAULT_CATALOGUE, dialect=read_model, tuning=BulkTuning()
+                ),
+                ContactQueries(engine, store, DEFAULT_CATALOGUE, dialect=read_model),
             )
             return run_generation(request, weights, contacts, _cli_caller(), progress=progress)
         finally:

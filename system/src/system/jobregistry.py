@@ -23,6 +23,7 @@ from kernel.jobqueue import (
 )
 from kernel.settings import Settings
 from system.bootstrap import Infrastructure, Mode
+from system.reader import READER_COMMAND
 
 
 def job_functions(infra: Infrastructure, contacts: ContactsClient) -> Mapping[str, JobFunction]:
@@ -46,6 +47,7 @@ def job_functions(infra: Infrastructure, contacts: ContactsClient) -> Mapping[st
             limits=limits,
             max_rows=max_rows,
             reader_process=read_apart,
+            reader_command=READER_COMMAND,
         ),
         EXPORT_JOB: lambda context: export_job(context, contacts=contacts, exports_dir=exports),
     }

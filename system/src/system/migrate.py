@@ -26,14 +26,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
-from kernel.store import create_engine, write_transaction
+from kernel.store import create_engine, store_dialect, write_transaction
 
 # Packages whose ``migrations`` folder holds Alembic versions, in no particular order.
 MIGRATING_PACKAGES: tuple[str, ...] = ("kernel.store", "contacts", "gateway", "importexport")
@@ -139,8 +138,7 @@ def _engine(target: Engine | str) -> Iterator[Engine]:
 
 def _serialise(conn: Connection) -> None:
     """On PostgreSQL, wait for any other process migrating the same database (SQLite: BEGIN IMMEDIATE)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _POSTGRES_MIGRATION_LOCK})
+    store_dialect(conn).serialise_migrations(conn, _POSTGRES_MIGRATION_LOCK)
 
 
 def _escape(value: str) -> str:

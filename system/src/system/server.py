@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contacts.api import create_app as create_contacts_app
 from contacts.client import ContactsClient, HttpContactsClient, LocalContactsClient
+from contacts.dialect import read_model_dialect
 from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
@@ -61,6 +62,7 @@ from kernel.settings import Settings
 from system.backup import run_backups
 from system.bootstrap import CONTACTS_EVENTS, ConfigurationError, Infrastructure, Mode, build_infrastructure
 from system.jobregistry import exports_dir, job_runner, transfer_config
+from system.tuning import BulkTuning
 
 log = structlog.get_logger(__name__)
 
@@ -82,13 +84,18 @@ def build_contacts(infra: Infrastructure) -> ContactsParts:
     settings = infra.settings
     runtime, _ = current_runtime(infra.store, RuntimeSettings.from_settings(settings))
     policy = LockPolicy(runtime.default_lock_duration_minutes, runtime.max_lock_duration_minutes)
-    service = ContactsService(infra.engine, infra.store, policy, DEFAULT_CATALOGUE)
+    read_model = read_model_dialect(infra.dialect)
+    service = ContactsService(
+        infra.engine, infra.store, policy, DEFAULT_CATALOGUE, dialect=read_model, tuning=BulkTuning()
+    )
     # PostgreSQL: first pages are kept while no change to contacts is announced (contacts_0004 trigger);
     # this process's own commits count at once.
     changes = infra.change_signal(CONTACTS_CHANNEL)
     if changes is not None:
         infra.store.after_commit(changes.move)
-    queries = ContactQueries(infra.engine, infra.store, DEFAULT_CATALOGUE, changes=changes)
+    queries = ContactQueries(
+        infra.engine, infra.store, DEFAULT_CATALOGUE, changes=changes, dialect=read_model
+    )
     expiry = LockExpiry(service, infra.engine, interval_seconds=settings.lock_sweep_seconds)
     ageing = Ageing(
         service, infra.engine, DEFAULT_CATALOGUE, interval_minutes=settings.ageing_interval_minutes
@@ -140,7 +147,7 @@ def build_gateway(
     changes = infra.change_signal(KEYS_CHANNEL)
     if changes is not None:
         metrics.watch_key_changes(changes)
-    directory = UserDirectory(infra.engine, changes=changes)
+    directory = UserDirectory(infra.engine, changes=changes, dialect=infra.dialect)
     audit = AuditLog(infra.engine)
     limiter = RateLimiter(
         rate_storage,

@@ -27,6 +27,7 @@ from rich.table import Table
 
 from contacts.client import ContactsClient, LocalContactsClient
 from contacts.commands import Caller
+from contacts.dialect import read_model_dialect
 from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
@@ -39,9 +40,11 @@ from importexport.spreadsheets import FileRejected, spanish_count
 from kernel.logs import configure_logging
 from kernel.roles import Role
 from kernel.settings import Settings
-from kernel.store import EventStore
+from kernel.store import EventStore, store_dialect
 from system.admin import open_database
 from system.jobregistry import max_upload_bytes
+from system.reader import READER_COMMAND
+from system.tuning import BulkTuning
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -146,11 +149,14 @@ class _LocalContacts:
             self.engine = open_database(settings)
         except sa.exc.SQLAlchemyError as exc:
             _fail(f"No se pudo abrir la base de datos: {type(exc).__name__}", 2)
-        store = EventStore(self.engine)
+        store = EventStore(self.engine, store_dialect(self.engine))
+        read_model = read_model_dialect(store.dialect)
         policy = LockPolicy(settings.default_lock_duration_minutes, settings.max_lock_duration_minutes)
         self.client: ContactsClient = LocalContactsClient(
-            ContactsService(self.engine, store, policy, DEFAULT_CATALOGUE),
-            ContactQueries(self.engine, store, DEFAULT_CATALOGUE),
+            ContactsService(
+                self.engine, store, policy, DEFAULT_CATALOGUE, dialect=read_model, tuning=BulkTuning()
+            ),
+            ContactQueries(self.engine, store, DEFAULT_CATALOGUE, dialect=read_model),
         )
 
     def __enter__(self) -> ContactsClient:
@@ -178,6 +184,7 @@ def _local_import(
         source_name=file.name,
         max_rows=settings.max_import_rows,
         limits=reader_limits(max_upload_bytes(settings), settings.max_import_rows),
+        reader_command=READER_COMMAND,
     )
     with _LocalContacts(settings) as contacts, _bar() as bar:
         task = bar.add_task(PHASES["checking"], total=None)

@@ -20,6 +20,8 @@ import structlog
 from psycopg import sql
 from sqlalchemy.engine import Engine
 
+from kernel.store.dialect import store_dialect
+
 log = structlog.get_logger(__name__)
 
 
@@ -27,7 +29,7 @@ class ChangeSignal:
     """The version of what ``channel`` announces, moved by a listening thread (:meth:`run_forever`)."""
 
     def __init__(self, engine: Engine, channel: str, *, check_every: float = 1.0, retry_every: float = 1.0):
-        if engine.dialect.name != "postgresql":
+        if not store_dialect(engine).announces_changes:
             raise ValueError("ChangeSignal listens on PostgreSQL only (SQLite has PRAGMA data_version)")
         self._engine = engine
         self._channel = channel

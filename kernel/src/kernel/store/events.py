@@ -8,7 +8,6 @@ in the same transaction, so every writer takes its locks in the same order.
 
 from __future__ import annotations
 
-import sqlite3
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,28 +16,14 @@ from datetime import UTC, datetime
 from itertools import accumulate
 from typing import Any, overload
 
-import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from kernel.envelope import Actor, Envelope
-from kernel.store.engine import sqlite_data_version, write_transaction
+from kernel.store.dialect import EVENT_COLUMNS as _COLUMNS
+from kernel.store.dialect import StoreDialect, store_dialect, write_transaction
 from kernel.store.schema import STREAM_VERSION_CONSTRAINT, events, positions
 
-_COLUMNS = (
-    "id",
-    "stream_id",
-    "version",
-    "type",
-    "schema_version",
-    "occurred_at",
-    "actor",
-    "correlation_id",
-    "causation_id",
-    "data",
-)
-_PG_COPY_TYPES = ("uuid", "text", "int4", "text", "int2", "timestamptz", "jsonb", "uuid", "uuid", "jsonb")
 _CHECK_CHUNK = 400
 
 
@@ -82,9 +67,10 @@ class EventStore:
     write lock at ``BEGIN``, so a writer waits for another instead of failing on a stale snapshot.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, dialect: StoreDialect | None = None) -> None:
+        # The composition root passes the dialect it chose; tools and tests may leave it to the engine.
         self.engine = engine
-        self._postgres = engine.dialect.name == "postgresql"
+        self.dialect = dialect or store_dialect(engine)
         self._after_commit: list[Callable[[], None]] = []
 
     def after_commit(self, callback: Callable[[], None]) -> None:
@@ -98,7 +84,7 @@ class EventStore:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A write transaction; everything done on the connection commits or rolls back together."""
-        with write_transaction(self.engine) as conn:
+        with write_transaction(self.engine, self.dialect) as conn:
             yield conn
         for callback in self._after_commit:
             callback()
@@ -115,7 +101,7 @@ class EventStore:
         """
         if not new_events:
             return []
-        self._lock(conn)
+        self.dialect.lock_appends(conn)
         actual = self.stream_version(conn, stream_id)
         if actual != expected_version:
             raise ConcurrencyError(stream_id, expected_version, actual)
@@ -142,17 +128,14 @@ class EventStore:
         appends = [a for a in appends if a.events]
         if not appends:
             return StoredEvents([], range(0))
-        self._lock(conn)
+        self.dialect.lock_appends(conn)
         self._check_expected(conn, appends)
         before = self.last_position(conn)
         total = sum(len(a.events) for a in appends)
         try:
             with conn.begin_nested():
-                if self._postgres:
-                    _copy_postgres(conn, appends)
-                else:
-                    _executemany_sqlite(conn, appends)
-        except (sqlite3.IntegrityError, _postgres_integrity_error()) as exc:
+                self.dialect.bulk_append(conn, appends)
+        except self.dialect.integrity_errors() as exc:
             if not _is_version_conflict(exc):
                 raise sa.exc.IntegrityError("bulk append to events", None, exc) from exc
             raise self._first_conflict(conn, appends) from exc
@@ -188,22 +171,9 @@ class EventStore:
 
         SQLite: ``PRAGMA data_version`` on a connection of the probe's own (~6 µs, against ~300 µs for
         an empty read through the pool), which changes with every commit of any other connection, in
-        any process. Other databases: always yes.
+        any process. PostgreSQL: always yes.
         """
-        if self._postgres or self.engine.dialect.name != "sqlite":
-            return lambda: True
-        connection = self.engine.raw_connection()
-        connection.detach()
-        seen: list[int] = []
-
-        def changed() -> bool:
-            version = sqlite_data_version(connection)
-            if seen and seen[0] == version:
-                return False
-            seen[:] = [version]
-            return True
-
-        return changed
+        return self.dialect.change_probe(self.engine)
 
     def last_position(self, conn: Connection | None = None) -> int:
         """The highest global position written so far (0 when empty)."""
@@ -220,10 +190,6 @@ class EventStore:
             return _envelopes(conn.execute(query, params).all())
         with self.engine.connect() as own:
             return _envelopes(own.execute(query, params).all())
-
-    def _lock(self, conn: Connection) -> None:
-        if self._postgres:
-            conn.exec_driver_sql("LOCK TABLE events IN EXCLUSIVE MODE")
 
     def _check_expected(self, conn: Connection, appends: Sequence[StreamAppend]) -> None:
         """Refuse a batch whose expected versions are ahead of the stored streams.
@@ -335,6 +301,10 @@ class StoredEvents(Sequence[Envelope]):
 class PositionStore:
     """Durable positions of followers (the relay, projections): saved in the caller's transaction."""
 
+    def __init__(self, dialect: StoreDialect | None = None) -> None:
+        # Without a dialect (tools, tests) the connection's database decides at each save.
+        self._dialect = dialect
+
     def get(self, conn: Connection, name: str) -> int:
         """The saved position of ``name`` (0 if never saved)."""
         value = conn.execute(sa.select(positions.c.position).where(positions.c.name == name)).scalar()
@@ -342,9 +312,7 @@ class PositionStore:
 
     def set(self, conn: Connection, name: str, position: int) -> None:
         """Save ``position`` for ``name``, in the caller's transaction."""
-        insert = (
-            postgresql.insert(positions) if conn.dialect.name == "postgresql" else sqlite.insert(positions)
-        )
+        insert = (self._dialect or store_dialect(conn)).insert(positions)
         conn.execute(
             insert.values(name=name, position=position).on_conflict_do_update(
                 index_elements=[positions.c.name], set_={"position": insert.excluded.position}
@@ -423,129 +391,6 @@ def _envelopes(rows: Sequence[Sequence[Any]]) -> list[Envelope]:
             )
         )
     return found
-
-
-def _copy_postgres(conn: Connection, appends: Sequence[StreamAppend]) -> None:
-    """Stream the batch through binary ``COPY``: psycopg packs the fields in C, orjson writes the JSON."""
-    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    cursor.adapters.register_dumper(_JsonbText, _jsonb_text_dumper())
-    dumps = orjson.dumps
-    actors = _ActorJson()
-    try:
-        with cursor.copy(f"COPY events ({', '.join(_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(_PG_COPY_TYPES)
-            write_row = copy.write_row
-            for append in appends:
-                stream_id = append.stream_id
-                version = append.expected_version
-                for e in append.events:
-                    version += 1
-                    occurred_at = e.occurred_at
-                    if occurred_at.tzinfo is not UTC:
-                        occurred_at = _utc(occurred_at)
-                    write_row(
-                        (
-                            e.id,
-                            stream_id,
-                            version,
-                            e.type,
-                            e.schema_version,
-                            occurred_at,
-                            actors.json(e.actor),
-                            e.correlation_id,
-                            e.causation_id,
-                            dumps(e.data),
-                        )
-                    )
-    finally:
-        cursor.close()
-
-
-class _JsonbText:
-    """Marks the ``jsonb`` columns of the bulk ``COPY``, whose values arrive already serialised."""
-
-
-def _jsonb_text_dumper() -> type[Any]:
-    """A binary ``jsonb`` dumper for JSON already serialised by orjson: the format's version byte, then it."""
-    from psycopg.adapt import Dumper
-    from psycopg.pq import Format
-
-    class JsonbTextDumper(Dumper):
-        format = Format.BINARY
-        oid = 3802  # jsonb
-
-        def dump(self, obj: bytes) -> bytes:
-            return b"\x01" + obj
-
-    return JsonbTextDumper
-
-
-def _executemany_sqlite(conn: Connection, appends: Sequence[StreamAppend]) -> None:
-    """One prepared ``INSERT`` run over generated tuples, in the storage formats SQLAlchemy's types use."""
-    dumps = orjson.dumps
-    actors = _ActorJson()
-    rows = (
-        (
-            e.id.hex,
-            append.stream_id,
-            append.expected_version + i,
-            e.type,
-            e.schema_version,
-            _sqlite_datetime(e.occurred_at),
-            actors.text(e.actor),
-            e.correlation_id.hex if e.correlation_id else None,
-            e.causation_id.hex if e.causation_id else None,
-            dumps(e.data).decode(),
-        )
-        for append in appends
-        for i, e in enumerate(append.events, 1)
-    )
-    placeholders = ", ".join("?" * len(_COLUMNS))
-    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        insert = f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({placeholders})"  # noqa: S608 (constants)
-        cursor.executemany(insert, rows)
-    finally:
-        cursor.close()
-
-
-class _ActorJson:
-    """The JSON of an actor, reused while a batch keeps the same actor (it usually has one)."""
-
-    def __init__(self) -> None:
-        self._actor: Actor | None = None
-        self._json = b""
-        self._text = ""
-
-    def json(self, actor: Actor) -> bytes:
-        if actor is not self._actor:
-            self._remember(actor)
-        return self._json
-
-    def text(self, actor: Actor) -> str:
-        if actor is not self._actor:
-            self._remember(actor)
-        return self._text
-
-    def _remember(self, actor: Actor) -> None:
-        self._actor = actor
-        self._json = orjson.dumps(actor.to_dict())
-        self._text = self._json.decode()
-
-
-def _sqlite_datetime(value: datetime) -> str:
-    """The text SQLAlchemy's ``DateTime`` stores on SQLite (``YYYY-MM-DD HH:MM:SS.ffffff``), in UTC."""
-    if value.tzinfo is not UTC:
-        value = _utc(value)
-    return value.isoformat(" ", "microseconds")[:26]
-
-
-def _postgres_integrity_error() -> type[Exception]:
-    try:
-        from psycopg import IntegrityError
-    except ImportError:
-        return sqlite3.IntegrityError
-    return IntegrityError
 
 
 def _is_version_conflict(error: BaseException | None) -> bool:

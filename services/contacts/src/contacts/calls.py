@@ -20,13 +20,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from contacts.events import CallEnded, CallRequested, CallStarted, ContactEvent, decode_event
 from contacts.schema import contact_calls
 from contacts.views import AgentCalls, CallFigures
 from kernel.envelope import Envelope
+from kernel.store import StoreDialect, store_dialect
 
 CallEvent = CallRequested | CallStarted | CallEnded
 
@@ -40,10 +40,13 @@ _IDS_CHUNK = 1000
 Row = dict[str, Any]
 
 
-def apply_call_events(conn: Connection, events: Iterable[ContactEvent]) -> int:
+def apply_call_events(
+    conn: Connection, events: Iterable[ContactEvent], dialect: StoreDialect | None = None
+) -> int:
     """Fold the call events among ``events`` (oldest first) into ``contact_calls``; returns rows written.
 
-    Cheap for every other event: nothing is read or written unless a call event is present.
+    Cheap for every other event: nothing is read or written unless a call event is present. Without a
+    ``dialect`` (tools, tests) the connection's database decides how to upsert.
     """
     by_call: dict[tuple[str, str], list[CallEvent]] = {}
     for event in events:
@@ -59,14 +62,14 @@ def apply_call_events(conn: Connection, events: Iterable[ContactEvent]) -> int:
             row = fold_call(row, event)
         assert row is not None
         rows.append(row)
-    _upsert(conn, rows)
+    _upsert(conn, rows, dialect or store_dialect(conn))
     return len(rows)
 
 
-def apply_stored(conn: Connection, stored: Sequence[Envelope]) -> int:
+def apply_stored(conn: Connection, stored: Sequence[Envelope], dialect: StoreDialect | None = None) -> int:
     """:func:`apply_call_events` for stored envelopes (the rebuild); other types are not even decoded."""
     events = [decode_event(e.type, e.data, e.schema_version) for e in stored if e.type in CALL_EVENT_TYPES]
-    return apply_call_events(conn, events)
+    return apply_call_events(conn, events, dialect)
 
 
 def fold_call(row: Row | None, event: CallEvent) -> Row:
@@ -200,14 +203,10 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _upsert(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+def _upsert(conn: Connection, rows: Sequence[Mapping[str, Any]], dialect: StoreDialect) -> None:
     """Insert the rows, or replace every column of those already stored."""
     params = [{**row, "contact_id": uuid.UUID(str(row["contact_id"]))} for row in rows]
-    insert = (
-        postgresql.insert(contact_calls)
-        if conn.dialect.name == "postgresql"
-        else sqlite.insert(contact_calls)
-    )
+    insert = dialect.insert(contact_calls)
     upsert = insert.on_conflict_do_update(
         index_elements=[contact_calls.c[name] for name in _KEY_COLUMNS],
         set_={name: insert.excluded[name] for name in _COLUMNS if name not in _KEY_COLUMNS},

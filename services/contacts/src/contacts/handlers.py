@@ -15,29 +15,21 @@ Batches (import, generator, scheduler) take their states from the read model, wh
 it is written in the append's transaction, and append thousands of events with one ``append_many``.
 A stream missing from the read model is taken as new; if it exists (a deleted contact) or another
 writer got in first, the batch is decided again under the append lock from the read model plus the
-event streams of the contacts it does not hold.
+event streams of the contacts it does not hold. The import and generator batches (chunks, the writing
+pipeline, bulk upkeep and tuning) are :mod:`contacts.bulk`'s; the service hands them over.
 """
 
 from __future__ import annotations
 
-import functools
-import gc
-import itertools
-import sys
-import threading
 import uuid
-from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
+from contacts.bulk import BulkTuning, BulkWriter, exact_states
 from contacts.calls import apply_call_events
 from contacts.commands import (
     SYSTEM_CALLER,
@@ -53,40 +45,27 @@ from contacts.commands import (
     RecordCallEnded,
     RecordCallRequested,
     RecordCallStarted,
-    RowOutcome,
     Source,
 )
+from contacts.dialect import ReadModelDialect, read_model_dialect
 from contacts.domain import (
-    BatchDecision,
     ContactState,
     LockPolicy,
-    authorise_batch,
     contact_id_for_phone,
     decide,
-    decide_batch,
     evolve,
 )
+from contacts.envelopes import envelope_of, event_data
 from contacts.errors import Conflict, InvalidInput, NotFound, VersionMismatch
-from contacts.events import ContactCreated, ContactEvent, decode_event
-from contacts.projection import ContactProjection, ReadModelChanges, restore_wal_checkpoints, utc
+from contacts.events import ContactEvent, decode_event
+from contacts.projection import ContactProjection, utc
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 from contacts.views import Contact
 from kernel.envelope import Actor, Envelope
 from kernel.phone import InvalidPhone, Phone, parse_phone
 from kernel.store import ConcurrencyError, EventStore, StreamAppend
-from kernel.store.schema import events as events_table
 
 Clock = Callable[[], datetime]
-
-# Rows per transaction of a batch command. PostgreSQL: small enough that deciding one chunk overlaps writing
-# the last on the server. SQLite works in this process (its process CPU time equals the wall time: nothing
-# overlaps) and pays per transaction for every index page a chunk dirties, written to the log at commit:
-# 300,000 contacts took 40 s in chunks of 20,000 against 45-46 s in chunks of 5,000.
-DEFAULT_BATCH_SIZE = 5_000
-SQLITE_BATCH_SIZE = 20_000
-# A batch at least this big is written as a bulk (upkeep deferred to the end), even in one chunk.
-_BULK_ROWS = 1_000
-_STREAMS_CHUNK = 1_000
 
 _DESK_COMMANDS = (RecordCallRequested, RecordCallStarted, RecordCallEnded)
 """Commands that name the desk they come from (it goes into the events' actor)."""
@@ -125,81 +104,6 @@ def contact_of_state(state: ContactState, now: datetime) -> Contact:
     )
 
 
-def event_data(event: ContactEvent) -> dict[str, Any]:
-    """``event.to_data()``, with a hand-written fast path for ContactCreated (bulk creation)."""
-    if type(event) is ContactCreated:
-        return {
-            "contact_id": event.contact_id,
-            "at": _isoformat(event.at),
-            "phone": event.phone,
-            "phone_e164": event.phone_e164,
-            "phone_national": event.phone_national,
-            "operator": event.operator,
-            "name": event.name,
-            "status": event.status,
-            "note": event.note,
-            "email": event.email,
-            "extra": dict(event.extra),
-            "list_name": event.list_name,
-            "source": event.source.value,
-        }
-    return event.to_data()
-
-
-@dataclass(frozen=True, slots=True)
-class _DecidedBatch:
-    """A batch chunk decided and ready to write: its states, the decision, the appends and projections."""
-
-    command: CreateOrMergeContacts
-    ids: list[str]
-    states: dict[str, ContactState]
-    decision: BatchDecision
-    appends: list[StreamAppend]
-    projected: ReadModelChanges
-
-
-def _small(rows: Sequence[ImportRow], batch_size: int) -> bool:
-    """Few enough rows for one transaction without the pipeline (and its upkeep) of a bulk write."""
-    return len(rows) < _BULK_ROWS and len(rows) <= batch_size
-
-
-@dataclass(slots=True)
-class _BatchOutcomes:
-    """A batch of a stream being written: its chunks not yet committed and the outcomes of those that are."""
-
-    chunks_left: int
-    outcomes: list[RowOutcome] = field(default_factory=list)
-
-
-class _ResultsInOrder:
-    """The results of a stream's batches, each given once its last chunk is written, in batch order."""
-
-    def __init__(self, job_id: str) -> None:
-        self._job_id = job_id
-        self._open: deque[_BatchOutcomes] = deque()
-
-    def expect(self, chunks: int) -> None:
-        """A batch of ``chunks`` chunks joins the stream."""
-        self._open.append(_BatchOutcomes(chunks))
-
-    def written(self, result: BatchResult) -> None:
-        """The next chunk is committed: chunks commit in order, so it is the earliest open batch's."""
-        batch = next(batch for batch in self._open if batch.chunks_left)
-        batch.outcomes.extend(result.outcomes)
-        batch.chunks_left -= 1
-
-    def finished(self) -> Iterator[BatchResult]:
-        """The results of the batches now wholly written, in order (an empty batch's when its turn comes)."""
-        while self._open and self._open[0].chunks_left == 0:
-            yield BatchResult(outcomes=tuple(self._open.popleft().outcomes), job_id=self._job_id)
-
-
-@functools.lru_cache(maxsize=64)
-def _isoformat(moment: datetime) -> str:
-    """``moment.isoformat()``, remembered: every event of a batch shares its ``now``."""
-    return moment.isoformat()
-
-
 class ContactsService:
     """Runs every contacts command: one contact's through :meth:`handle`, batches and the scheduler's sweeps
     through methods of their own; the clock gives each command its ``now``."""
@@ -215,21 +119,32 @@ class ContactsService:
         projection: ContactProjection | None = None,
         retries: int = 5,
         batch_size: int | None = None,
+        dialect: ReadModelDialect | None = None,
+        tuning: BulkTuning = nullcontext,
     ) -> None:
+        # dialect: the read model's, chosen by the composition root (else the one beside the store's).
+        # tuning: process-wide switches a pipelined bulk write runs under, the composition root's to give
+        # (system.tuning.BulkTuning: collector paused, quick GIL hand-offs); none by default.
         self._engine = engine
         self._store = store
         self._policy = policy
         self._catalogue = catalogue
         self._clock = clock
-        self._projection = projection or ContactProjection(catalogue)
+        self._dialect = dialect or read_model_dialect(store.dialect)
+        self._projection = projection or ContactProjection(catalogue, self._dialect)
         self._retries = retries
-        self._batch_size = batch_size or (
-            SQLITE_BATCH_SIZE if engine.dialect.name == "sqlite" else DEFAULT_BATCH_SIZE
+        self._dialect.attach(engine)
+        self._bulk = BulkWriter(
+            engine,
+            store,
+            self._projection,
+            catalogue,
+            clock,
+            tuning=tuning,
+            retries=retries,
+            batch_size=batch_size or self._dialect.batch_size,
+            dialect=self._dialect,
         )
-        if engine.dialect.name == "sqlite" and not sa.event.contains(
-            engine, "checkin", restore_wal_checkpoints
-        ):
-            sa.event.listen(engine, "checkin", restore_wal_checkpoints)
 
     @property
     def policy(self) -> LockPolicy:
@@ -296,14 +211,14 @@ class ContactsService:
                     continue
                 changes = [(e, s.stream_version) for e, s in zip(new_events, stored, strict=True)]
                 self._projection.apply_events(conn, changes, {contact_id: state})
-                apply_call_events(conn, new_events)
+                apply_call_events(conn, new_events, self._store.dialect)
                 after = state
                 for event in new_events:
                     after = evolve(after, event)
                 return Outcome(self._view(after, command.now), tuple(stored))
         raise Conflict(contact_id)
 
-    # Batches ---------------------------------------------------------------------------------------
+    # Batches (contacts.bulk) -------------------------------------------------------------------------
 
     def create_or_merge(
         self,
@@ -314,26 +229,9 @@ class ContactsService:
         source: Source = Source.IMPORT,
         job_id: str = "",
     ) -> BatchResult:
-        """Create or merge every row (import, generator), thousands per transaction; one outcome per row.
-
-        Idempotent: rows that change nothing append nothing, so re-running the same rows changes nothing.
-        A few rows are one transaction; more are pipelined as :meth:`create_or_merge_stream` pipelines them.
-        """
-        if not _small(rows, self._batch_size):
-            (result,) = self._pipelined([rows], list_name, caller, source=source, job_id=job_id)
-            return result
-        command = CreateOrMergeContacts(
-            caller=caller,
-            now=self._clock(),
-            rows=tuple(rows),
-            list_name=list_name,
-            source=source,
-            job_id=job_id,
-        )
-        if not rows:
-            authorise_batch(command)
-            return BatchResult(job_id=job_id)
-        return self.handle_batch(command)
+        """Create or merge every row (import, generator), thousands per transaction; one outcome per row
+        (:meth:`contacts.bulk.BulkWriter.create_or_merge`)."""
+        return self._bulk.create_or_merge(rows, list_name, caller, source=source, job_id=job_id)
 
     def create_or_merge_stream(
         self,
@@ -344,151 +242,13 @@ class ContactsService:
         source: Source = Source.IMPORT,
         job_id: str = "",
     ) -> Generator[BatchResult]:
-        """Create or merge the rows of each of ``batches``; one result per batch, in order, once written.
-
-        Every batch goes through one pipeline of chunks (transactions of the service's batch size): while
-        one chunk is written (mostly database time, on a writing thread) this thread decides the next, and
-        once a batch is decided it asks ``batches`` for the next one, so an import reads and classifies its
-        next rows while the last chunk of the batch before is written. A chunk decided on states that moved
-        meanwhile is caught by the expected versions and decided again under the append lock.
-
-        While the stream is open the process works as in any large batch (collector paused, quick GIL
-        hand-offs). Closing it early, or an error from ``batches``, lets the chunk being written commit;
-        every batch before it was committed too, and a retry finds those rows unchanged. A stream of one
-        small batch (a short file, a JSON import) is one transaction, without the pipeline's threads.
-        """
-        remaining = iter(batches)
-        first = next(remaining, None)
-        if first is None:
-            return
-        taken = [first]
-        if _small(first, self._batch_size):
-            taken += itertools.islice(remaining, 1)  # is there more to come?
-            if len(taken) == 1:
-                yield self.create_or_merge(first, list_name, caller, source=source, job_id=job_id)
-                return
-        yield from self._pipelined(
-            itertools.chain(taken, remaining), list_name, caller, source=source, job_id=job_id
-        )
-
-    def _pipelined(
-        self,
-        batches: Iterable[Sequence[ImportRow]],
-        list_name: str,
-        caller: Caller,
-        *,
-        source: Source,
-        job_id: str,
-    ) -> Generator[BatchResult]:
-        """:meth:`create_or_merge_stream` through the pipeline of chunks."""
-        authorise_batch(
-            CreateOrMergeContacts(
-                caller=caller, now=self._clock(), rows=(), list_name=list_name, source=source, job_id=job_id
-            )
-        )
-
-        def chunk(rows: Sequence[ImportRow], start: int) -> CreateOrMergeContacts:
-            return CreateOrMergeContacts(
-                caller=caller,
-                now=self._clock(),
-                rows=tuple(rows[start : start + self._batch_size]),
-                list_name=list_name,
-                source=source,
-                job_id=job_id,
-            )
-
-        results = _ResultsInOrder(job_id)
-        with (
-            self._projection.bulk_upkeep(self._engine),
-            _collector_paused(),
-            _quick_handoffs(),
-            ThreadPoolExecutor(1, thread_name_prefix="contacts-batch") as writer,
-        ):
-            pending: Future[BatchResult] | None = None
-            previous: _DecidedBatch | None = None
-            for rows in batches:
-                starts = range(0, len(rows), self._batch_size)
-                results.expect(len(starts))
-                for start in starts:
-                    decided = self._decide_chunk(chunk(rows, start), previous)
-                    if pending is not None:
-                        results.written(pending.result())
-                    pending = writer.submit(self._write_chunk, decided)
-                    previous = decided
-                    yield from results.finished()
-                yield from results.finished()
-            if pending is not None:
-                results.written(pending.result())
-            yield from results.finished()
+        """Create or merge the rows of each of ``batches``; one result per batch, in order, once written
+        (:meth:`contacts.bulk.BulkWriter.create_or_merge_stream`)."""
+        return self._bulk.create_or_merge_stream(batches, list_name, caller, source=source, job_id=job_id)
 
     def handle_batch(self, command: CreateOrMergeContacts) -> BatchResult:
         """Decide and write one batch command in one transaction (no chunking)."""
-        authorise_batch(command)
-        ids = list(dict.fromkeys(contact_id_for_phone(row.e164.strip()) for row in command.rows))
-        with self._store.transaction() as conn:
-            states = self._projection.load_states(conn, ids)
-            decided = self._decided(command, ids, states)
-            return self._write_decided(conn, decided)
-
-    def _decide_chunk(self, command: CreateOrMergeContacts, previous: _DecidedBatch | None) -> _DecidedBatch:
-        """Decide a chunk on the read model as committed, plus what the chunk still being written does."""
-        ids = list(dict.fromkeys(contact_id_for_phone(row.e164.strip()) for row in command.rows))
-        with self._engine.connect() as conn:
-            states = self._projection.load_states(conn, ids)
-        if previous is not None:
-            for contact_id in ids:
-                pending_events = previous.decision.events.get(contact_id)
-                if pending_events:
-                    state = previous.states.get(contact_id)
-                    for event in pending_events:
-                        state = evolve(state, event)
-                    if state is not None and not state.deleted:
-                        states[contact_id] = state
-        return self._decided(command, ids, states)
-
-    def _decided(
-        self, command: CreateOrMergeContacts, ids: list[str], states: dict[str, ContactState]
-    ) -> _DecidedBatch:
-        decision = decide_batch(states, command, self._catalogue)
-        appends, changes = self._appends(decision, command.caller, batch_correlation(command))
-        projected = self._projection.plan(changes, states)
-        return _DecidedBatch(command, ids, states, decision, appends, projected)
-
-    def _write_chunk(self, decided: _DecidedBatch) -> BatchResult:
-        with self._store.transaction() as conn:
-            self._projection.prepare_bulk(conn)
-            return self._write_decided(conn, decided)
-
-    def _write_decided(self, conn: Connection, decided: _DecidedBatch) -> BatchResult:
-        """Append and project a decided batch; on a concurrency conflict decide it again under the lock."""
-        for _ in range(self._retries):
-            try:
-                self._store.append_many(conn, decided.appends)
-            except ConcurrencyError:
-                states = self._load_exact(conn, decided.ids)
-                decided = self._decided(decided.command, decided.ids, states)
-                continue
-            self._projection.write(conn, decided.projected)
-            return decided.decision.result
-        raise Conflict()
-
-    def _appends(
-        self, decision: BatchDecision, caller: Caller, correlation: uuid.UUID
-    ) -> tuple[list[StreamAppend], list[tuple[ContactEvent, int]]]:
-        """The stream appends of a decided batch and the ``(event, version)`` pairs to project."""
-        actor = Actor(user_id=caller.user_id, role=caller.role.value)
-        appends = []
-        changes: list[tuple[ContactEvent, int]] = []
-        for contact_id, new_events in decision.events.items():
-            expected = decision.expected_versions[contact_id]
-            version = expected
-            envelopes = []
-            for event in new_events:
-                version += 1
-                envelopes.append(_envelope(event, actor, correlation))
-                changes.append((event, version))
-            appends.append(StreamAppend(contact_id, expected, envelopes))
-        return appends, changes
+        return self._bulk.handle_batch(command)
 
     def expire_locks(self, contact_ids: Sequence[str], now: datetime | None = None) -> int:
         """Expire the lapsed locks among ``contact_ids`` in one transaction; returns how many expired."""
@@ -518,7 +278,7 @@ class ContactsService:
                 try:
                     self._append_decided(conn, decided, expected, states, commands[0])
                 except ConcurrencyError:
-                    states = self._load_exact(conn, ids)
+                    states = exact_states(conn, self._projection, self._dialect, ids)
                     continue
                 return len(decided)
         raise Conflict()
@@ -544,7 +304,7 @@ class ContactsService:
             envelopes = []
             for event in new_events:
                 version += 1
-                envelopes.append(_envelope(event, actor, correlation))
+                envelopes.append(envelope_of(event, actor, correlation))
                 changes.append((event, version))
             appends.append(StreamAppend(contact_id, expected[contact_id], envelopes))
         self._store.append_many(conn, appends)
@@ -558,94 +318,10 @@ class ContactsService:
             state = evolve(state, decode_event(stored.type, stored.data, stored.schema_version))
         return state
 
-    def _load_exact(self, conn: Connection, contact_ids: Sequence[str]) -> dict[str, ContactState]:
-        """States under the append lock: the read model, plus the streams it has no row for (deleted)."""
-        states = self._projection.load_states(conn, contact_ids)
-        absent = [cid for cid in contact_ids if cid not in states]
-        states.update(_fold_streams(conn, absent))
-        return states
-
     def _view(self, state: ContactState | None, now: datetime) -> Contact | None:
         if state is None or state.deleted:
             return None
         return contact_of_state(state, now)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector (reference counting still frees everything).
-
-    A million-row batch allocates millions of small acyclic objects that live for a chunk or for the
-    whole batch (the outcomes); the collector's generation scans over them cost as much as deciding the
-    rows. Nested or concurrent batches are safe: whoever found it enabled enables it again.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-class _QuickHandoffs:
-    """While any batch is pipelined, Python hands the GIL over every 0.5 ms instead of every 5 ms.
-
-    The writing thread waits on the database between short bursts of Python (a round trip, a ``COPY``
-    flush); each time it wakes, the deciding thread holds the GIL and lets go only at the switch interval.
-    At Python's 5 ms a million-contact batch on PostgreSQL spent 2-5 s of its writer's time waiting so
-    (writer 47.3 s, then 42.9 s; ``last_position`` alone 2.4 s, then 0.8 s). The interval is the process's:
-    the first batch in sets it, the last one out puts back what it found.
-    """
-
-    _INTERVAL = 0.000_5
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._running = 0
-        self._found = sys.getswitchinterval()
-
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._lock:
-            if self._running == 0:
-                self._found = sys.getswitchinterval()
-                sys.setswitchinterval(min(self._found, self._INTERVAL))
-            self._running += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._running -= 1
-                if self._running == 0:
-                    sys.setswitchinterval(self._found)
-
-
-_quick_handoffs = _QuickHandoffs()
-
-
-def _fold_streams(conn: Connection, stream_ids: Sequence[str]) -> dict[str, ContactState]:
-    """Fold the event streams of ``stream_ids`` (those with events) from the event store."""
-    states: dict[str, ContactState] = {}
-    columns = (
-        events_table.c.stream_id,
-        events_table.c.type,
-        events_table.c.data,
-        events_table.c.schema_version,
-    )
-    for start in range(0, len(stream_ids), _STREAMS_CHUNK):
-        chunk = list(stream_ids[start : start + _STREAMS_CHUNK])
-        if conn.dialect.name == "postgresql":
-            match = events_table.c.stream_id == sa.any_(
-                sa.bindparam("streams", chunk, type_=postgresql.ARRAY(sa.String()))
-            )
-        else:
-            match = events_table.c.stream_id.in_(chunk)
-        query = sa.select(*columns).where(match).order_by(events_table.c.stream_id, events_table.c.version)
-        for stream_id, type_name, data, schema_version in conn.execute(query):
-            event = decode_event(type_name, data, schema_version)
-            states[stream_id] = evolve(states.get(stream_id), event)
-    return states
 
 
 def _check_version(state: ContactState | None, contact_id: str, expected: int) -> None:
@@ -661,32 +337,7 @@ def _version(state: ContactState | None) -> int:
 
 def _envelopes(new_events: Iterable[ContactEvent], caller: Caller, desk: str = "") -> list[Envelope]:
     actor = Actor(user_id=caller.user_id, role=caller.role.value, desk=desk)
-    return [_envelope(event, actor) for event in new_events]
-
-
-def _envelope(event: ContactEvent, actor: Actor, correlation: uuid.UUID | None = None) -> Envelope:
-    # The id is the envelope's own: time-ordered (UUIDv7), so the store's id index appends.
-    return Envelope(
-        type=event.TYPE,
-        stream_id=event.contact_id,
-        data=event_data(event),
-        schema_version=event.SCHEMA_VERSION,
-        occurred_at=event.at,
-        actor=actor,
-        correlation_id=correlation,
-    )
-
-
-_JOB_CORRELATIONS = uuid.UUID("5b0e6f5c-57a4-4d0c-9a39-2f6c3c1e8b21")
-
-
-def batch_correlation(command: CreateOrMergeContacts) -> uuid.UUID:
-    """The correlation id every event of a batch carries: the job's (every message of one import or
-    generation shares it), else the command's own. Live clients are told of a large group of one
-    correlation with one ``bulk_update`` instead of a notice per contact."""
-    if command.job_id:
-        return uuid.uuid5(_JOB_CORRELATIONS, command.job_id)
-    return uuid.uuid4()
+    return [envelope_of(event, actor) for event in new_events]
 
 
 def _parsed(command: ContactCommand) -> ContactCommand:

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine, RowMapping
 from sqlalchemy.pool import PoolProxiedConnection
 
 from contacts.calls import call_figures
+from contacts.dialect import ReadModelDialect, read_model_dialect
 from contacts.domain import contact_id_for_phone
 from contacts.errors import InvalidInput, NotFound
 from contacts.events import (
@@ -44,7 +45,7 @@ from contacts.events import (
     StatusChanged,
     decode_event,
 )
-from contacts.projection import ids_match, search_terms, utc, utc_required
+from contacts.projection import search_terms, utc, utc_required
 from contacts.schema import SEARCH_TABLE, contact_locks, contact_status_counts, contacts
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 from contacts.views import (
@@ -421,18 +422,21 @@ class ContactQueries:
         catalogue: Catalogue = DEFAULT_CATALOGUE,
         clock: Clock = lambda: datetime.now(UTC),
         changes: ChangeSignal | None = None,
+        dialect: ReadModelDialect | None = None,
     ) -> None:
         # changes (PostgreSQL): first pages are kept while it announces no change to the read model
         # (CONTACTS_CHANNEL); its listening loop is run by whoever built it.
+        # dialect: the read model's, chosen by the composition root (else the one beside the store's).
         self._engine = engine
         self._store = store or EventStore(engine)
+        self._dialect = dialect or read_model_dialect(self._store.dialect)
         self._catalogue = catalogue
         self._clock = clock
         self._first_page = functools.lru_cache(maxsize=256)(self._first_page_query)
-        self._sqlite = engine.dialect.name == "sqlite"
-        self._json_columns = _SQLITE_JSON_COLUMNS if self._sqlite else _POSTGRES_JSON_COLUMNS
+        self._per_connection = self._dialect.keeps_pages_per_connection
+        self._json_columns = _SQLITE_JSON_COLUMNS if self._per_connection else _POSTGRES_JSON_COLUMNS
         self._own_connections = _ThreadConnections(engine)
-        self._changes = None if self._sqlite else changes
+        self._changes = None if self._per_connection else changes
         self._kept_pages = _PageCache()
 
     def list_contacts(
@@ -467,7 +471,11 @@ class ContactQueries:
         """
         now = self._now()
         # A text search on SQLite depends on the data (how many contacts match): never a cached statement.
-        cacheable = cursor is None and filters.locked is None and not (self._sqlite and filters.q.strip())
+        cacheable = (
+            cursor is None
+            and filters.locked is None
+            and not (self._dialect.probes_search_index and filters.q.strip())
+        )
         first = self._first_page(filters, limit) if cacheable else None
         if first is not None and first.sql is not None:
             return self._sqlite_first_page(first, filters, limit, now)
@@ -511,7 +519,7 @@ class ContactQueries:
 
     def _json_rows(self, statement: sa.Select[Any], now: datetime) -> Sequence[sa.Row[Any]]:
         with self._engine.connect() as conn:
-            if not self._sqlite:
+            if self._dialect.reads_in_autocommit:
                 # One statement: no BEGIN/ROLLBACK round trips around it.
                 conn.execution_options(isolation_level="AUTOCOMMIT")
             return conn.execute(statement, {"now": now}).all()
@@ -553,7 +561,7 @@ class ContactQueries:
         also compiled once and sent straight to the driver (another ~150 µs: pool, BEGIN, ROLLBACK).
         """
         statement = self._page_query(filters, limit, None, self._now(), self._json_columns)
-        if not self._sqlite:
+        if not self._per_connection:
             return _FirstPage(statement)
         compiled = statement.compile(dialect=self._engine.dialect)
         values = compiled.construct_params({"now": None})
@@ -651,7 +659,7 @@ class ContactQueries:
         with self._engine.connect() as conn:
             for start in range(0, len(wanted), 5000):
                 ids = [contact_id_for_phone(e164) for e164 in wanted[start : start + 5000]]
-                query = sa.select(contacts.c.phone_e164).where(ids_match(conn, ids))
+                query = sa.select(contacts.c.phone_e164).where(self._dialect.ids_match(ids))
                 found.update(conn.execute(query).scalars())
         return found
 
@@ -744,7 +752,7 @@ class ContactQueries:
             # A complete number is that contact (its id is the phone's uuid5): no text scan.
             conditions.append(contacts.c.id == uuid.UUID(contact_id_for_phone(whole)))
             return conditions
-        if self._sqlite:
+        if self._dialect.probes_search_index:
             found = self._few_matches([term for term in terms if len(term) >= _TRIGRAM])
             if found is not None:
                 # The candidates; every term is still checked on them (the probe may over-match).

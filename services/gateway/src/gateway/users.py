@@ -35,7 +35,7 @@ from gateway.roles import Principal
 from gateway.schema import KEY_ID_LENGTH, USERNAME_LENGTH, api_keys, users
 from kernel.envelope import utcnow
 from kernel.roles import USER_ROLES, Role
-from kernel.store import own_connection, sqlite_data_version, write_transaction
+from kernel.store import StoreDialect, own_connection, sqlite_data_version, store_dialect, write_transaction
 from kernel.store.changes import ChangeSignal
 
 log = structlog.get_logger(__name__)
@@ -217,13 +217,16 @@ class UserDirectory:
         *,
         clock: Callable[[], datetime] = utcnow,
         changes: ChangeSignal | None = None,
+        dialect: StoreDialect | None = None,
     ) -> None:
         # changes (PostgreSQL): key rows are kept while it says nothing changed; its listening loop is
         # run by whoever built it. Without one, every check on PostgreSQL reads the row.
+        # dialect: chosen by the composition root; tools may leave it to the engine.
         self._engine = engine
+        self._dialect = dialect or store_dialect(engine)
         self._clock = clock
         self._changes = changes
-        self._lookup = _KeyLookup(engine, changes)
+        self._lookup = _KeyLookup(engine, self._dialect, changes)
 
     def create_user(
         self, username: str, role: Role | str, *, team: str | None = None, display_name: str | None = None
@@ -241,7 +244,7 @@ class UserDirectory:
             deactivated_at=None,
         )
         try:
-            with write_transaction(self._engine) as conn:
+            with write_transaction(self._engine, self._dialect) as conn:
                 if self._find(conn, name) is not None:
                     raise UserExists(f"el usuario {name!r} ya existe")
                 conn.execute(
@@ -292,7 +295,7 @@ class UserDirectory:
     def deactivate(self, username: str) -> User:
         """Deactivate a user and revoke all of its keys at once (idempotent)."""
         now = self._clock()
-        with write_transaction(self._engine) as conn:
+        with write_transaction(self._engine, self._dialect) as conn:
             user = self._require(conn, username)
             if user.active:
                 conn.execute(
@@ -306,7 +309,7 @@ class UserDirectory:
 
     def issue_key(self, username: str) -> IssuedKey:
         """A further key for an active user (its other keys keep working)."""
-        with write_transaction(self._engine) as conn:
+        with write_transaction(self._engine, self._dialect) as conn:
             user = self._require_active(conn, username)
             issued = self._issue(conn, user.id)
         self._changed()
@@ -315,7 +318,7 @@ class UserDirectory:
 
     def rotate_key(self, username: str) -> IssuedKey:
         """Revoke every key of an active user and return a new one, in one transaction."""
-        with write_transaction(self._engine) as conn:
+        with write_transaction(self._engine, self._dialect) as conn:
             user = self._require_active(conn, username)
             self._revoke_all(conn, user.id, self._clock())
             issued = self._issue(conn, user.id)
@@ -325,7 +328,7 @@ class UserDirectory:
 
     def revoke_key(self, key_id: str) -> KeyInfo:
         """Revoke one key by its public id (idempotent); :class:`KeyNotFound` if there is none."""
-        with write_transaction(self._engine) as conn:
+        with write_transaction(self._engine, self._dialect) as conn:
             conn.execute(
                 api_keys.update()
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
@@ -418,7 +421,7 @@ class UserDirectory:
         """Record the key's use now."""
         now = self._clock()
         try:
-            with write_transaction(self._engine) as conn:
+            with write_transaction(self._engine, self._dialect) as conn:
                 conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(last_used_at=now))
         except sa.exc.OperationalError:
             log.warning("users.touch_failed", key_id=key_id)
@@ -506,12 +509,14 @@ class _KeyLookup:
         .where(api_keys.c.id == sa.bindparam("key_id"))
     )
 
-    def __init__(self, engine: Engine, changes: ChangeSignal | None = None) -> None:
+    def __init__(self, engine: Engine, dialect: StoreDialect, changes: ChangeSignal | None = None) -> None:
         compiled = self._QUERY.compile(dialect=engine.dialect)
         self._engine = engine
         self._sql = str(compiled)
         self._positional = compiled.positional
-        self._own = threading.local() if engine.dialect.name == "sqlite" else None
+        # Without announced changes (SQLite) each thread reads on its own connection and asks its
+        # data_version; with them (PostgreSQL) the change signal says when kept rows are stale.
+        self._own = None if dialect.announces_changes else threading.local()
         self._changes = changes if self._own is None else None
         # PostgreSQL with a change signal: one memo per process (SQLite: one per thread, in self._own).
         self._shared: _Memo = {}

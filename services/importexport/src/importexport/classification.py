@@ -23,13 +23,12 @@ when the caller stops listening.
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import os
 import subprocess
 import sys
 import traceback
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -45,6 +44,7 @@ from kernel.phonefast import same_number_key
 __all__ = [
     "DEFAULT_BATCH_ROWS",
     "PREVIEW_ROWS",
+    "READER_COMMAND",
     "Classified",
     "FileMessage",
     "Opened",
@@ -377,7 +377,9 @@ class ReaderDied(RuntimeError):
     """The reading process ended without finishing (killed, out of memory)."""
 
 
-def read_apart(path: Path, options: ReadOptions, checking: Checking) -> Generator[FileMessage]:
+def read_apart(
+    path: Path, options: ReadOptions, checking: Checking, command: Sequence[str] = ()
+) -> Generator[FileMessage]:
     """:func:`read_file` in a process of its own, its messages and refusals passed on as they arrive.
 
     The process is a fresh interpreter that imports only this module (``python -c``; not
@@ -385,10 +387,14 @@ def read_apart(path: Path, options: ReadOptions, checking: Checking) -> Generato
     that is the whole system, a second of start-up). Its end of a socket pair is the only thing it
     inherits. POSIX only (``pass_fds``). Closing the generator early (a cancel, a failed write) stops
     the process at once.
+
+    ``command``: the interpreter's arguments that end in :func:`serve_reading` with the socket's fd
+    appended (:data:`READER_COMMAND` when empty); the composition root gives one that tunes the process
+    first (``system.reader``).
     """
     ours, theirs = multiprocessing.Pipe()
     reader = subprocess.Popen(  # noqa: S603 (this interpreter, a fixed program, no shell)
-        [sys.executable, "-c", _READER_PROGRAM, str(theirs.fileno())],
+        [sys.executable, *(command or READER_COMMAND), str(theirs.fileno())],
         pass_fds=(theirs.fileno(),),
         stdin=subprocess.DEVNULL,
     )
@@ -422,20 +428,21 @@ def read_apart(path: Path, options: ReadOptions, checking: Checking) -> Generato
         reader.wait()
 
 
-_READER_PROGRAM = (
-    "import sys\nfrom importexport.classification import serve_reading\nserve_reading(int(sys.argv[1]))"
+READER_COMMAND = (
+    "-c",
+    "import sys\nfrom importexport.classification import serve_reading\nserve_reading(int(sys.argv[1]))",
 )
+"""The reading process as it is, untuned (tests, tools); ``system.reader`` has the tuned one."""
 
 
 def serve_reading(fd: int) -> None:
     """The reading process: take the file and options from the socket ``fd``, send back its messages.
 
-    The cyclic collector is off: classifying makes no reference cycles, and its passes over the growing
-    heap cost a third of the reading time. The process runs at the lowest priority: it only has to stay
-    a batch ahead, while deciding and writing (the importer and the database server, on the same cores)
-    are the import's critical path; on two cores that took a 1,000,000-row import from 58 to 53 s.
+    The process runs at the lowest priority: it only has to stay a batch ahead, while deciding and writing
+    (the importer and the database server, on the same cores) are the import's critical path; on two
+    cores that took a 1,000,000-row import from 58 to 53 s. The interpreter's switches (the collector)
+    are its entry point's to set (``system.reader``).
     """
-    gc.disable()
     os.nice(19)
     connection = Connection(fd)
     try:

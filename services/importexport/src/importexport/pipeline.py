@@ -106,7 +106,8 @@ class ImportOptions:
     """How to import: target list, dry run, sheet, limits, batch size, and where to read the file.
 
     ``reader_process``: read in a process of its own (``True``, POSIX only), here (``False``), or by the
-    file's size (``None``: from :data:`READ_APART_FROM_BYTES`, on POSIX).
+    file's size (``None``: from :data:`READ_APART_FROM_BYTES`, on POSIX); ``reader_command`` starts that
+    process (see :func:`~importexport.classification.read_apart`; the composition root gives a tuned one).
     """
 
     list_name: str = ""
@@ -118,6 +119,7 @@ class ImportOptions:
     limits: ReaderLimits = field(default_factory=ReaderLimits)
     batch_rows: int = DEFAULT_BATCH_ROWS
     reader_process: bool | None = None
+    reader_command: tuple[str, ...] = ()
 
     @property
     def reading(self) -> ReadOptions:
@@ -294,8 +296,14 @@ def run_import(
     apart = options.reader_process
     if apart is None:
         apart = os.name == "posix" and path.stat().st_size >= READ_APART_FROM_BYTES
-    read = read_apart if apart else read_file
-    messages = read(path, options.reading, lambda rows: progress(ImportProgress("checking", rows, 0, 0, 0)))
+
+    def checking(rows: int) -> None:
+        progress(ImportProgress("checking", rows, 0, 0, 0))
+
+    if apart:
+        messages = read_apart(path, options.reading, checking, options.reader_command)
+    else:
+        messages = read_file(path, options.reading, checking)
     with contextlib.closing(messages):
         opened = next(messages)
         if not isinstance(opened, Opened):
@@ -422,11 +430,13 @@ def import_job(
     max_rows: int | None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     reader_process: bool | None = None,
+    reader_command: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Run the import in ``context.params``; the report is returned and written to ``reports_dir``.
 
-    ``reader_process`` as in :class:`ImportOptions`: reading apart pays when ``contacts`` decides and
-    writes in this process; over HTTP the contacts service does that in its own process already.
+    ``reader_process`` and ``reader_command`` as in :class:`ImportOptions`: reading apart pays when
+    ``contacts`` decides and writes in this process; over HTTP the contacts service does that in its own
+    process already.
 
     The uploaded file is deleted when the job ends here (finished, refused, failed or cancelled); a
     process that dies or is stopped half-way (``SystemExit``, a kill) leaves it, so the job can be run
@@ -445,6 +455,7 @@ def import_job(
         limits=limits,
         batch_rows=batch_rows,
         reader_process=reader_process,
+        reader_command=reader_command,
     )
 
     def progress(step: ImportProgress) -> None:
