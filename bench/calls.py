@@ -146,18 +146,6 @@ def _baresip(config: Path, attempts: int = 5) -> BaresipProcess:
     raise AssertionError("unreachable")
 
 
-def _baresip(config: Path, attempts: int = 5) -> BaresipProcess:
-    """A baresip on fresh ports; again on other ports when one was taken meanwhile (it also binds SIP
-    over TCP on the UDP port chosen, and fifty of them open random DNS sockets)."""
-    for attempt in range(attempts):
-        try:
-            return start_baresip(config, sip_port=free_udp_port(), ctrl_port=free_tcp_port())
-        except AssertionError:
-            if attempt == attempts - 1:
-                raise
-    raise AssertionError("unreachable")
-
-
 def wait_for_desks(http: httpx.Client, count: int, timeout: float = 60.0) -> None:
     """Until ``count`` desks are connected and ready."""
     deadline = time.monotonic() + timeout
