@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         60, ge=5, le=3600, validation_alias=_env("CALL_START_TIMEOUT_SECONDS")
     )
     call_max_seconds: int = Field(4 * 3600, ge=60, le=86400, validation_alias=_env("CALL_MAX_SECONDS"))
+    trusted_proxies: str = Field(
+        "",
+        max_length=2000,
+        validation_alias=_env("TRUSTED_PROXIES"),
+        description="Comma-separated addresses or networks whose X-Forwarded-For/-Proto are believed.",
+    )
 
     generator_weight_kolbi: float = Field(40, ge=0, validation_alias=_env("GENERATOR_WEIGHT_KOLBI"))
     generator_weight_telefonica: float = Field(35, ge=0, validation_alias=_env("GENERATOR_WEIGHT_TELEFONICA"))

@@ -267,13 +267,29 @@ WORKER_THREADS = 8
 GIL: 40 → 8 took a distributed gateway from about 220 to 400 list requests/s on 2 cores."""
 
 
-def run_http(app: ASGIApp, host: str, port: int, server: HttpServer = "uvicorn") -> None:
-    """Serve ``app`` until SIGINT/SIGTERM: uvicorn (uvloop + httptools) or granian, one process either way."""
+def run_http(
+    app: ASGIApp, host: str, port: int, server: HttpServer = "uvicorn", trusted_proxies: str = ""
+) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM: uvicorn (uvloop + httptools) or granian, one process either way.
+
+    ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed only from ``trusted_proxies`` (addresses or
+    networks, comma-separated); by default from nobody, so a client cannot choose the audited address.
+    """
     app = _with_worker_threads(app, WORKER_THREADS)
     if server == "granian":
         asyncio.run(_serve_granian(app, host, port))
         return
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on")
+    trusted = trusted_proxies.strip()
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+    )
     uvicorn.Server(config).run()
 
 
@@ -317,7 +333,7 @@ def serve_embedded(settings: Settings, *, http_server: HttpServer = "uvicorn") -
         infra.start_relay()
         infra.background.spawn("backups", lambda stop: run_backups(settings, stop))
         log.info("callmanager.up", host=settings.host, port=settings.port, data_dir=str(settings.data_dir))
-        run_http(app, settings.host, settings.port, http_server)
+        run_http(app, settings.host, settings.port, http_server, settings.trusted_proxies)
     finally:
         infra.close()
 
@@ -331,7 +347,7 @@ def serve_distributed(settings: Settings, service: str, *, http_server: HttpServ
             infra.start_relay()
             internal = create_contacts_app(contacts.service, contacts.queries, internal_token(settings))
             add_health(internal, {"database": infra.check_database, "bus": infra.check_bus})
-            run_http(internal, settings.host, settings.port, http_server)
+            run_http(internal, settings.host, settings.port, http_server, settings.trusted_proxies)
         elif service == "gateway":
             check_bind(settings)
             assert settings.redis_url is not None
@@ -345,7 +361,7 @@ def serve_distributed(settings: Settings, service: str, *, http_server: HttpServ
                     settings.redis_url, channel=f"{settings.bus_prefix}:socketio"
                 ),
             )
-            run_http(app, settings.host, settings.port, http_server)
+            run_http(app, settings.host, settings.port, http_server, settings.trusted_proxies)
         elif service == "generator":
             raise ConfigurationError(
                 "el generador no necesita un proceso propio: el gateway lo ejecuta en su proceso y las "

@@ -20,6 +20,7 @@ from gateway.admin import admin_router
 from gateway.audit import AuditLog
 from gateway.auth import Gate, install_security
 from gateway.errors import install_error_handlers
+from gateway.headers import SecurityHeaders
 from gateway.health import HealthCheck, run_checks
 from gateway.live import LiveHub
 from gateway.metrics import GatewayMetrics
@@ -88,6 +89,7 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
     install_error_handlers(app)
     install_security(app, deps.gate)
     app.add_middleware(MetricsMiddleware, metrics=deps.metrics)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/health", tags=["operations"], summary="Estado del servidor y de sus dependencias")
     def health() -> Response:
