@@ -61,3 +61,29 @@ def test_a_trusted_proxy_names_the_client_and_the_scheme(tmp_path_factory: pytes
         assert _sources(server, key)[0] == "10.1.2.3"
     finally:
         server.process.stop()
+
+
+def test_requests_without_a_valid_key_are_limited_per_address_and_audited_in_aggregate(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    server = start_embedded(tmp_path_factory.mktemp("flood"), CALLMANAGER_RATE_LIMIT_UNIDENTIFIED="20/minute")
+    try:
+        key = server.create_user("tomas", "TI")
+        with httpx.Client(base_url=server.base_url, headers={"X-API-Key": "cm_bad_key"}) as bad:
+            statuses = [bad.get("/contacts", params={"limit": 1}).status_code for _ in range(30)]
+            refused = bad.get("/contacts", params={"limit": 1})
+        with server.client(key) as http:
+            still_fine = http.get("/contacts", params={"limit": 1})
+            entries = http.get("/admin/audit", params={"outcome": "denied", "limit": 500}).json()
+    finally:
+        server.process.stop()
+
+    assert statuses[:20] == [401] * 20
+    assert set(statuses[20:]) == {429}
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert still_fine.status_code == 200, "a valid key from the same address is not held back"
+    rows = [
+        e for e in (entries["items"] if isinstance(entries, dict) else entries) if e["path"] == "/contacts"
+    ]
+    assert 1 <= len(rows) <= 10, f"{len(rows)} audit rows for 31 refusals"
+    assert max(int(r["detail"]["failures_in_window"]) for r in rows) >= 1

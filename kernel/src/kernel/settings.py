@@ -93,6 +93,7 @@ class Settings(BaseSettings):
 
     rate_limit: str = Field("600/minute", validation_alias=_env("RATE_LIMIT"))
     rate_limit_heavy: str = Field("20/minute", validation_alias=_env("RATE_LIMIT_HEAVY"))
+    rate_limit_unidentified: str = Field("120/minute", validation_alias=_env("RATE_LIMIT_UNIDENTIFIED"))
 
     contacts_url: str = Field("http://127.0.0.1:5101", validation_alias=_env("CONTACTS_URL"))
     generator_url: str = Field("http://127.0.0.1:5102", validation_alias=_env("GENERATOR_URL"))

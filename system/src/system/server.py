@@ -153,6 +153,7 @@ def build_gateway(
         rate_storage,
         rate=settings.rate_limit,
         heavy_rate=settings.rate_limit_heavy,
+        unidentified_rate=settings.rate_limit_unidentified,
         async_storage=async_rate_storage,
     )
     gate = Gate(

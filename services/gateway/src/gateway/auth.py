@@ -235,8 +235,29 @@ class Gate:
         if verdict.principal is not None:
             return verdict.principal
         reason = verdict.reason or DenialReason.MALFORMED
-        self._deny(None, call, 401, None, {"reason": reason.value}, key_id=verdict.key_id)
+        self._refuse_unidentified(call, reason.value, verdict.key_id)
         raise _unauthorized()
+
+    def _refuse_unidentified(self, call: Call, reason: str, key_id: str | None) -> None:
+        """Count a request without a valid key per source address (shared by every replica through the
+        rate store): past the unidentified limit it is a 429; a few denials a window get an audit row
+        each, with how many that source made so far; the rest only a log line."""
+        source = call.source or "unknown"
+        decision = self.limiter.hit_unidentified(source)
+        status = 401 if decision.allowed else 429
+        detail: dict[str, Any] = {"reason": reason if decision.allowed else "unidentified_rate_limit"}
+        detail["failures_in_window"] = decision.count
+        if self.limiter.may_audit(source):
+            self._deny(None, call, status, None, detail, key_id=key_id)
+        else:
+            log.warning("auth.denied_aggregated", status=status, source=source, **detail)
+        if not decision.allowed:
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"Demasiados intentos sin una clave válida: intente de nuevo en {decision.retry_after} s.",
+                {"Retry-After": str(decision.retry_after)},
+            )
 
     def admit(self, principal: Principal, call: Call, *, heavy: bool = False) -> None:
         """Count one request of ``principal``; past its limit, a 429 :class:`ApiError` (audited)."""

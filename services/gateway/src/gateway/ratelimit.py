@@ -38,6 +38,8 @@ class RateDecision:
     allowed: bool
     retry_after: int = 0
     limit: str = ""
+    count: int = 0
+    """Requests counted in the current window (filled for the unidentified limit only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,8 @@ class RateLimiter:
         window: Window = "moving",
         namespace: str = "callmanager",
         async_storage: AsyncStorage | None = None,
+        unidentified_rate: str = "120/minute",
+        audited_rate: str = "10/minute",
     ) -> None:
         self._strategy: Strategy = (
             MovingWindowRateLimiter(storage) if window == "moving" else FixedWindowRateLimiter(storage)
@@ -85,6 +89,8 @@ class RateLimiter:
         self._namespace = namespace
         self._general = _Limits(rate, parse_rate(rate))
         self._heavy = _Limits(heavy_rate, parse_rate(heavy_rate))
+        self._unidentified = _Limits(unidentified_rate, parse_rate(unidentified_rate))
+        self._audited = _Limits(audited_rate, parse_rate(audited_rate))
 
     @property
     def counts_async(self) -> bool:
@@ -116,6 +122,28 @@ class RateLimiter:
             # error, whatever the storage raises) must not lock everyone out; /health reports it.
             log.error("ratelimit.storage_failed", error=type(exc).__name__, scope=scope)
             return RateDecision(allowed=True, limit=limits.text)
+
+    def hit_unidentified(self, source: str) -> RateDecision:
+        """Count one request from ``source`` (an address) that presented no valid key, against the
+        unidentified limit; ``count`` says how many it made in the window."""
+        try:
+            decision = self._hit(self._unidentified, "unidentified", source)
+            item = self._unidentified.items[0]
+            stats = self._strategy.get_window_stats(item, self._namespace, "unidentified", source)
+        except Exception as exc:  # as in hit: the store being down must not lock everyone out
+            log.error("ratelimit.storage_failed", error=type(exc).__name__, scope="unidentified")
+            return RateDecision(allowed=True, limit=self._unidentified.text)
+        return RateDecision(
+            decision.allowed, decision.retry_after, decision.limit, count=item.amount - stats.remaining
+        )
+
+    def may_audit(self, source: str) -> bool:
+        """Whether a denial from ``source`` gets its own audit row (a few a window; the rest are counted
+        in the next row's detail and in the log), so a flood of bad keys cannot flood the audit log."""
+        try:
+            return self._hit(self._audited, "audited", source).allowed
+        except Exception:
+            return True
 
     async def passes(self, identity: str) -> bool:
         """Count one request of ``identity`` against the general limit on the event loop; True if it passes.
