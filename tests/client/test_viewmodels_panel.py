@@ -10,9 +10,9 @@ from client_doubles import NOW, FakeGateway, make_contact
 
 from client.api import LockedByOther, PreconditionFailed
 from client.dispatch import InlineRunner
+from client.drafts import Draft, FileDrafts, MemoryDrafts
 from client.i18n import Translator
 from client.models import HistoryEntry, Me
-from client.drafts import Draft, FileDrafts, MemoryDrafts
 from client.viewmodels.panel import Choice, ContactPanelViewModel, LockState, MessageKind
 from client.viewmodels.session import capabilities_for
 

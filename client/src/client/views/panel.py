@@ -275,7 +275,7 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
             self.conflict_box, text=self.t("conflict.title"), font=ctk.CTkFont(weight="bold"), anchor="w"
         ).grid(row=0, column=0, columnspan=4, sticky="w", padx=8, pady=(6, 2))
         for index, row in enumerate(rows):
-            self._conflict_row(1 + 3 * index, row)
+            self._conflict_row(1 + 4 * index, row)
         self.conflict_box.columnconfigure(0, weight=1)
 
     def _conflict_row(self, at: int, row: ConflictRow) -> None:
@@ -288,8 +288,8 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         theirs = self.t("conflict.theirs", who=row.who, when=when, value=self._shown(row.field, row.theirs))
         mine = self.t("conflict.mine", value=self._shown(row.field, row.mine))
         for offset, text in ((1, theirs), (2, mine)):
-            ctk.CTkLabel(box, text=text, anchor="w", justify="left", wraplength=260).grid(
-                row=at + offset, column=0, sticky="w", padx=18
+            ctk.CTkLabel(box, text=text, anchor="w", justify="left", wraplength=400).grid(
+                row=at + offset, column=0, columnspan=4, sticky="w", padx=18
             )
         choices = [(Choice.MINE, "conflict.keep"), (Choice.THEIRS, "conflict.take")]
         if row.field in MERGEABLE:
@@ -302,7 +302,7 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
                 command=lambda f=row.field, c=choice: self.vm.choose(f, c),
                 fg_color=CHOSEN if row.choice is choice else ("#3a7ebf", "#1f538d"),
             )
-            button.grid(row=at + 1, column=column, rowspan=2, padx=3, pady=2)
+            button.grid(row=at + 3, column=column, padx=3, pady=(2, 6), sticky="w")
             self.conflict_buttons[(row.field, choice)] = button
 
     def _shown(self, field: str, value: str) -> str:
