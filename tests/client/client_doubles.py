@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from client.api import ApiError, ContactQuery, Forbidden, LockInfo, NotFound
+from client.api import ApiError, ContactQuery, Forbidden, LockInfo, NotFound, PreconditionFailed
 from client.models import (
     DEFAULT_STATUSES,
     CallRequest,
@@ -61,6 +61,7 @@ class FakeGateway:
         self.jobs: dict[str, JobProgress] = {}
         self.job_reports: dict[bool, Mapping[str, Any]] = {}
         self.history_rows: list[HistoryEntry] = []
+        self.changes_since: dict[str, list[HistoryEntry]] = {}
         self.call_answer = CallRequest("call-1", True, desk="puesto-1")
         self.desks_value: Sequence[DeskState] = []
         self.metrics_value: Mapping[str, Any] = {}
@@ -111,6 +112,8 @@ class FakeGateway:
     def update_contact(self, contact_id: str, fields: Mapping[str, Any], version: int | None) -> Contact:
         self._check("update_contact", (contact_id, dict(fields), version))
         current = self.contacts[contact_id]
+        if version is not None and version != current.version:
+            raise PreconditionFailed(current=current, changes=self.changes_since.get(contact_id, []))
         updated = replace(current, version=current.version + 1, **dict(fields))
         self.contacts[contact_id] = updated
         return updated

@@ -568,7 +568,8 @@ class GatewayDouble:
                 )
             match = request.headers.get("if-match", "").strip('"')
             if match and match != str(row["version"]):
-                return error(412, "version_mismatch", "El contacto cambió.")
+                since = [h for h in self.history.get(contact_id, []) if int(h["version"]) > int(match)]
+                return error(412, "version_mismatch", "El contacto cambió.", current=dict(row), changes=since)
             fields = {
                 k: v for k, v in (await request.json()).items() if k in {"name", "status", "note", "email"}
             }
@@ -586,6 +587,7 @@ class GatewayDouble:
                     "old": old[k],
                     "new": v,
                     "user_id": user.get("user_id"),
+                    "username": user.get("username"),
                     "role": user.get("role"),
                     "at": now,
                     "detail": {},
@@ -657,7 +659,14 @@ class GatewayDouble:
             row["locked_by"], row["locked_by_name"], row["locked_until"] = None, None, None
             user = (self._user(request) or {}).get("user_id")
             await self._broadcast(
-                "contact_unlocked", {"id": contact_id, "user": user, "unlocked_by": user, "expired": False}
+                "contact_unlocked",
+                {
+                    "id": contact_id,
+                    "user": user,
+                    "unlocked_by": user,
+                    "user_name": (self._user(request) or {}).get("username"),
+                    "expired": False,
+                },
             )
             return JSONResponse(row)
 

@@ -10,9 +10,10 @@ from client_doubles import NOW, FakeGateway, make_contact
 
 from client.api import LockedByOther, PreconditionFailed
 from client.dispatch import InlineRunner
+from client.drafts import Draft, FileDrafts, MemoryDrafts
 from client.i18n import Translator
 from client.models import HistoryEntry, Me
-from client.viewmodels.panel import ContactPanelViewModel, LockState, MessageKind
+from client.viewmodels.panel import Choice, ContactPanelViewModel, LockState, MessageKind
 from client.viewmodels.session import capabilities_for
 
 
@@ -61,9 +62,149 @@ def test_save_after_someone_else_changed_it_reloads_and_warns():
     api.contacts["c000001"] = replace(api.contacts["c000001"], name="De Beto", version=2)
     vm.save()
     assert vm.message_kind is MessageKind.WARNING
-    assert "Otro usuario modificó este contacto" in vm.message
+    assert "Otra persona cambió este contacto" in vm.message
     assert vm.contact.version == 2
     assert vm.draft["name"] == "Mío", "the user's unsaved text is kept for review"
+    assert [(r.field, r.mine, r.theirs) for r in vm.conflict] == [("name", "Mío", "De Beto")]
+
+
+def _changed_meanwhile(api, **fields):
+    """Someone else saves ``fields`` (the live event did not arrive yet)."""
+    current = api.contacts["c000001"]
+    api.contacts["c000001"] = replace(current, version=current.version + 1, **fields)
+    api.changes_since["c000001"] = [
+        HistoryEntry(NOW, "beto", field, getattr(current, field), value) for field, value in fields.items()
+    ]
+
+
+def test_a_stale_save_is_never_applied_and_each_clashing_field_is_shown_beside_mine():
+    api, vm = build()
+    vm.set_field("note", "Mi nota")
+    vm.set_field("name", "Nombre mío")
+    _changed_meanwhile(api, note="Nota de Beto", status="INTERESADO")
+    vm.save()
+    assert api.contacts["c000001"].note == "Nota de Beto", "never a silent overwrite"
+    assert [(r.field, r.mine, r.theirs, r.who) for r in vm.conflict] == [
+        ("note", "Mi nota", "Nota de Beto", "beto")
+    ]
+    assert vm.draft["status"] == "INTERESADO", "a field only they changed takes their value"
+    assert vm.draft["name"] == "Nombre mío", "a field only I changed keeps mine"
+    vm.save()
+    assert "elija qué conservar" in vm.message
+    assert api.names().count("update_contact") == 1
+
+    vm.choose("note", Choice.MERGE)
+    assert vm.draft["note"] == "Nota de Beto\nMi nota"
+    vm.save()
+    saved = api.contacts["c000001"]
+    assert (saved.note, saved.name, saved.status) == ("Nota de Beto\nMi nota", "Nombre mío", "INTERESADO")
+    assert not vm.conflict
+    assert not vm.dirty
+
+
+def test_taking_theirs_or_keeping_mine_settles_a_field():
+    api, vm = build()
+    vm.set_field("name", "Mío")
+    _changed_meanwhile(api, name="De Beto")
+    vm.save()
+    vm.choose("name", Choice.THEIRS)
+    assert vm.draft["name"] == "De Beto"
+    vm.choose("name", Choice.MINE)
+    vm.save()
+    assert api.contacts["c000001"].name == "Mío"
+
+
+def test_changes_to_other_fields_meanwhile_are_kept_and_mine_saved_without_asking():
+    api, vm = build()
+    vm.set_field("note", "Mi nota")
+    _changed_meanwhile(api, name="De Beto")
+    vm.save()
+    assert not vm.conflict
+    assert (api.contacts["c000001"].note, api.contacts["c000001"].name) == ("Mi nota", "De Beto")
+
+
+def test_a_live_change_while_typing_does_not_move_the_version_a_save_sends():
+    api, vm = build()
+    vm.set_field("note", "Mi nota")
+    _changed_meanwhile(api, note="Nota de Beto")
+    vm.apply("contact_updated", {"id": "c000001", "user": "beto", "contact": _json(api.contacts["c000001"])})
+    assert vm.draft["note"] == "Mi nota"
+    vm.save()
+    assert vm.conflict, "the save went with the version the typing started from"
+
+
+def test_typing_is_kept_until_saved_and_restored_when_the_contact_opens_again():
+    drafts = MemoryDrafts()
+    contact = make_contact(1)
+    me = Me("ana", "Agent")
+    api = FakeGateway([contact], me)
+
+    def panel():
+        vm = ContactPanelViewModel(
+            api,
+            InlineRunner(),
+            Translator("es"),
+            me=lambda: me,
+            capabilities=lambda: capabilities_for("Agent"),
+            clock=lambda: NOW,
+            drafts=drafts,
+        )
+        vm.open(contact)
+        return vm
+
+    first = panel()
+    first.set_field("note", "a medio escribir")
+    first.remember()
+    assert drafts.get("c000001").fields["note"] == "a medio escribir"
+    second = panel()  # the client crashed and started again
+    assert second.draft["note"] == "a medio escribir"
+    assert second.dirty
+    assert "Se recuperaron cambios sin guardar" in second.message
+    second.save()
+    assert api.contacts["c000001"].note == "a medio escribir"
+    assert drafts.get("c000001") is None
+    third = panel()
+    third.set_field("note", "otra cosa")
+    third.remember()
+    third.discard()
+    assert drafts.get("c000001") is None
+    assert third.draft["note"] == "a medio escribir"
+
+
+def test_file_drafts_survive_a_new_process(tmp_path):
+    path = tmp_path / "drafts.json"
+    FileDrafts(path).put(Draft("c1", {"note": "hola"}, 3, {"note": ""}))
+    kept = FileDrafts(path).get("c1")
+    assert (kept.fields, kept.base_version, kept.base) == ({"note": "hola"}, 3, {"note": ""})
+    assert kept.saved_at
+    FileDrafts(path).drop("c1")
+    assert not path.exists()
+
+
+def test_warned_a_minute_before_my_lock_ends_and_extend_takes_it_again():
+    now = [NOW]
+    until = NOW + timedelta(minutes=2)
+    api, vm = build(contact=make_contact(1, locked_by="ana", locked_until=until), clock=lambda: now[0])
+    vm.check_expiry()
+    assert not vm.expiring
+    now[0] = NOW + timedelta(seconds=61)
+    vm.check_expiry()
+    assert vm.expiring
+    assert "Su bloqueo vence a las" in vm.message
+    assert "Extender" in vm.message
+    vm.extend()
+    assert ("lock", ("c000001", 10)) in api.calls
+    assert not vm.expiring
+
+
+def test_a_force_release_of_my_lock_is_told_at_once_with_who_did_it():
+    until = NOW + timedelta(minutes=5)
+    api, vm = build(contact=make_contact(1, locked_by="ana", locked_until=until))
+    api.contacts["c000001"] = make_contact(1)
+    vm.apply("contact_unlocked", {"id": "c000001", "unlocked_by": "u-marta", "user_name": "marta"})
+    assert vm.message_kind is MessageKind.WARNING
+    assert vm.message.startswith("marta liberó su bloqueo")
+    assert vm.lock_state() is LockState.FREE
 
 
 def test_save_refused_while_someone_else_holds_the_lock_names_them():
@@ -438,3 +579,14 @@ def test_an_event_during_a_read_of_the_contact_reads_it_once_more():
     vm.apply("call_ended", {"id": "c000001", "call_id": "call-1", "outcome": "busy"})
     runner.run_all()
     assert vm.contact.version == 4
+
+
+def _json(contact):
+    return {
+        "id": contact.id,
+        "phone": contact.phone,
+        "name": contact.name,
+        "status": contact.status,
+        "note": contact.note,
+        "version": contact.version,
+    }

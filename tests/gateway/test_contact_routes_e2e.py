@@ -112,6 +112,47 @@ def test_if_match_on_a_stale_version_is_412(embedded_server: EmbeddedServer) -> 
     assert stale.json()["error"]["actual"] == 2
 
 
+def test_a_stale_write_is_refused_with_the_contact_now_and_every_change_since(
+    embedded_server: EmbeddedServer,
+) -> None:
+    ana = embedded_server.client(embedded_server.create_user("ana", "Agent"))
+    luis = embedded_server.client(embedded_server.create_user("luis", "Agent"))
+    contact = create(ana, "8812-3456", name="Ana", note="primera")
+    read = int(str(contact["version"]))
+    assert luis.patch(f"/contacts/{contact['id']}", json={"note": "de Luis", "version": read}).is_success
+    assert luis.put(f"/contacts/{contact['id']}", json={"status": "INTERESADO"}).is_success
+
+    for stale in (
+        ana.put(f"/contacts/{contact['id']}", json={"note": "de Ana"}, headers={"If-Match": f'"{read}"'}),
+        ana.patch(f"/contacts/{contact['id']}", json={"note": "de Ana", "version": read}),
+        ana.put(f"/contacts/{contact['id']}", json={"note": "de Ana", "version": read}),
+    ):
+        assert stale.status_code == 412, stale.text
+        error = stale.json()["error"]
+        assert error["code"] == "version_mismatch"
+        assert (error["expected"], error["actual"]) == (read, read + 2)
+        assert error["current"]["note"] == "de Luis"
+        assert error["current"]["status"] == "INTERESADO"
+        assert stale.headers["ETag"] == f'"{read + 2}"'
+        changed = [(c["field"], c["old"], c["new"], c["username"]) for c in error["changes"]]
+        assert changed == [
+            ("note", "primera", "de Luis", "luis"),
+            ("status", "SIN_GESTIONAR", "INTERESADO", "luis"),
+        ]
+        assert "Otra persona" in error["message"]
+    assert ana.get(f"/contacts/{contact['id']}").json()["note"] == "de Luis"  # never applied
+
+    both = ana.put(
+        f"/contacts/{contact['id']}",
+        json={"note": "x", "version": read + 2},
+        headers={"If-Match": f'"{read}"'},
+    )
+    assert both.status_code == 400
+    fresh = ana.patch(f"/contacts/{contact['id']}", json={"note": "de Ana", "version": read + 2})
+    assert fresh.status_code == 200
+    assert (fresh.json()["note"], fresh.json()["status"]) == ("de Ana", "INTERESADO")
+
+
 def test_only_project_manager_and_ti_delete(embedded_server: EmbeddedServer) -> None:
     agent = embedded_server.client(embedded_server.create_user("ana", "Agent"))
     pm = embedded_server.client(embedded_server.create_user("pablo", "ProjectManager"))

@@ -125,6 +125,44 @@ def test_lock_over_socketio_is_denied_to_the_requester_only(embedded_server: Emb
         luis.close()
 
 
+def test_a_stale_edit_over_socketio_is_refused_with_what_changed(embedded_server: EmbeddedServer) -> None:
+    ana_key = embedded_server.create_user("ana", "Agent")
+    luis_key = embedded_server.create_user("luis", "Agent")
+    contact = embedded_server.client(ana_key).post("/contacts", json={"phone": "8812-3456"}).json()
+    ana = Listener(embedded_server.base_url, {"api_key": ana_key})
+    luis = Listener(embedded_server.base_url, {"api_key": luis_key})
+    try:
+        read = contact["version"]
+        first = luis.client.call(
+            "update_contact", {"id": contact["id"], "fields": {"name": "Luis"}, "version": read}, timeout=10
+        )
+        assert first["ok"] is True
+        assert first["contact"]["version"] == read + 1
+        stale = ana.client.call(
+            "update_contact", {"id": contact["id"], "fields": {"name": "Ana"}, "version": read}, timeout=10
+        )
+        assert stale["ok"] is False
+        error = stale["error"]
+        assert error["code"] == "version_mismatch"
+        assert error["current"]["name"] == "Luis"
+        assert [(c["field"], c["new"], c["username"]) for c in error["changes"]] == [("name", "Luis", "luis")]
+        assert ana.wait_for("error", code="version_mismatch")["event"] == "update_contact"
+        bad = ana.client.call(
+            "update_contact", {"id": contact["id"], "fields": {"name": "Ana"}, "version": "2"}, timeout=10
+        )
+        assert bad["error"]["code"] == "invalid_input"
+        fresh = ana.client.call(
+            "update_contact",
+            {"id": contact["id"], "fields": {"name": "Ana"}, "version": read + 1},
+            timeout=10,
+        )
+        assert fresh["ok"] is True
+        assert embedded_server.client(luis_key).get(f"/contacts/{contact['id']}").json()["name"] == "Ana"
+    finally:
+        ana.close()
+        luis.close()
+
+
 def test_reconnecting_client_receives_what_it_missed(embedded_server: EmbeddedServer) -> None:
     key = embedded_server.create_user("ana", "Agent")
     http = embedded_server.client(key)

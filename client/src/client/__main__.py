@@ -87,8 +87,10 @@ def open_desk(args: argparse.Namespace) -> Desk | None:
             return None
 
     from client.desk import build_desk
+    from client.drafts import FileDrafts
 
-    return build_desk(url, key, language=language, live=not args.no_live)
+    drafts = FileDrafts(folder / "drafts.json")  # typing kept until saved, past a crash
+    return build_desk(url, key, language=language, live=not args.no_live, drafts=drafts)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -80,10 +80,23 @@ class Conflict(ApiError):
 
 
 class PreconditionFailed(ApiError):
-    """412: the contact changed since it was read (If-Match mismatch)."""
+    """412: the contact changed since it was read (If-Match mismatch); ``current`` is the contact as it is
+    now and ``changes`` what changed after the version sent, when the server said so."""
 
     status = 412
     default_message = "El contacto cambió desde que se leyó."
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        code: str = "",
+        current: Contact | None = None,
+        changes: Sequence[HistoryEntry] = (),
+    ) -> None:
+        super().__init__(message, code=code)
+        self.current = current
+        self.changes = list(changes)
 
 
 class Invalid(ApiError):
@@ -309,7 +322,16 @@ def error_from_response(response: requests.Response) -> ApiError:
     if status == 409:
         return Conflict(message, code=code)
     if status == 412:
-        return PreconditionFailed(message, code=code)
+        current = error.get("current")
+        changes = error.get("changes")
+        return PreconditionFailed(
+            message,
+            code=code,
+            current=Contact.from_json(current) if isinstance(current, dict) and current.get("id") else None,
+            changes=history_from_json([c for c in changes if isinstance(c, dict)])
+            if isinstance(changes, list)
+            else (),
+        )
     if status == 423:
         nested = error.get("details")
         details: dict[str, Any] = nested if isinstance(nested, dict) else error

@@ -11,6 +11,7 @@ import customtkinter as ctk
 
 from client.api import Gateway, GatewayApi
 from client.dispatch import Dispatcher, ThreadRunner, TkScheduler
+from client.drafts import DraftStore
 from client.i18n import Translator
 from client.live import ConnectionState, LiveFeed, SocketLike, real_socket
 from client.viewmodels.call import CallViewModel
@@ -159,6 +160,7 @@ def build_desk(
     live: bool = True,
     socket_factory: Callable[[], SocketLike] = real_socket,
     root: ctk.CTk | None = None,
+    drafts: DraftStore | None = None,
 ) -> Desk:
     """Build the main window for ``url`` with ``api_key`` (not started: call ``start()``)."""
     translate = Translator(language)
@@ -174,7 +176,12 @@ def build_desk(
     session = SessionViewModel(gateway, runner, translate)
     contacts = ContactListViewModel(gateway, runner, scheduler, translate, session.catalogue)
     panel = ContactPanelViewModel(
-        gateway, runner, translate, me=lambda: session.me, capabilities=lambda: session.capabilities
+        gateway,
+        runner,
+        translate,
+        me=lambda: session.me,
+        capabilities=lambda: session.capabilities,
+        drafts=drafts,
     )
     calls = CallViewModel(gateway, runner, translate, me=lambda: session.me, panel=panel)
     holder: list[Desk] = []
@@ -203,5 +210,5 @@ def build_desk(
         )
     else:
         session.set_connection(ConnectionState.DISCONNECTED, "sin conexión en vivo")
-    root.protocol("WM_DELETE_WINDOW", desk.close)
+    root.protocol("WM_DELETE_WINDOW", lambda: window.guard(desk.close))
     return desk

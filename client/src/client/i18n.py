@@ -67,6 +67,35 @@ _TEXT: Mapping[str, tuple[str, str]] = {
         "{user} changed this contact while you were editing; saving will report any conflict.",
     ),
     "panel.deleted": ("Contacto eliminado.", "Contact deleted."),
+    "panel.draft_restored": (
+        "Se recuperaron cambios sin guardar escritos a las {when}. Guárdelos o descártelos.",
+        "Unsaved changes typed at {when} were recovered. Save or discard them.",
+    ),
+    "panel.conflict": (
+        "Otra persona cambió este contacto mientras usted lo editaba. Sus cambios no se perdieron: elija "
+        "qué conservar en cada campo y guarde.",
+        "Someone else changed this contact while you were editing. Your changes are not lost: choose what "
+        "to keep in each field and save.",
+    ),
+    "panel.conflict_choose": (
+        "Antes de guardar, elija qué conservar en cada campo marcado.",
+        "Before saving, choose what to keep in each marked field.",
+    ),
+    "conflict.title": ("Cambios de otra persona", "Someone else's changes"),
+    "conflict.theirs": ("{who} ({when}): {value}", "{who} ({when}): {value}"),
+    "conflict.mine": ("Usted: {value}", "You: {value}"),
+    "conflict.keep": ("Conservar el mío", "Keep mine"),
+    "conflict.take": ("Tomar el suyo", "Take theirs"),
+    "conflict.merge": ("Combinar", "Merge"),
+    "conflict.empty": ("(vacío)", "(empty)"),
+    "unsaved.title": ("Cambios sin guardar", "Unsaved changes"),
+    "unsaved.question": (
+        "Hay cambios sin guardar en «{name}». ¿Qué desea hacer con ellos?",
+        "There are unsaved changes to “{name}”. What do you want to do with them?",
+    ),
+    "unsaved.save": ("Guardar", "Save"),
+    "unsaved.discard": ("Descartar", "Discard"),
+    "unsaved.cancel": ("Cancelar", "Cancel"),
     "panel.deleted_by": ("{user} eliminó este contacto.", "{user} deleted this contact."),
     "panel.confirm_delete": (
         "¿Eliminar el contacto {name} ({phone})? Esta acción queda registrada.",
@@ -85,6 +114,15 @@ _TEXT: Mapping[str, tuple[str, str]] = {
     "lock.locked": ("Contacto bloqueado por {minutes} minutos.", "Contact locked for {minutes} minutes."),
     "lock.released": ("Bloqueo liberado.", "Lock released."),
     "lock.expired": ("Su bloqueo venció.", "Your lock expired."),
+    "lock.expiring": (
+        "Su bloqueo vence a las {until}. Pulse «Extender» si aún trabaja en este contacto.",
+        "Your lock ends at {until}. Press “Extend” if you are still working on this contact.",
+    ),
+    "lock.extend": ("⏱ Extender", "⏱ Extend"),
+    "lock.force_released": (
+        "{user} liberó su bloqueo de este contacto. Lo escrito sigue aquí; vuelva a bloquearlo para seguir.",
+        "{user} released your lock on this contact. What you typed is still here; lock it again to go on.",
+    ),
     "call.sent": (
         "Llamada enviada a su puesto «{desk}» ({number}).",
         "Call sent to your desk «{desk}» ({number}).",

@@ -1,10 +1,15 @@
 """The contact panel: edit name, status and note; history; lock and release with the time left; delete for
-roles that may. (The call button's workflow is ``viewmodels/call.py``.)"""
+roles that may. (The call button's workflow is ``viewmodels/call.py``.)
+
+Nothing typed is lost: a save sends the version the typing started from (``base_version``), so a change
+made meanwhile by someone else comes back as a conflict shown field by field (keep mine, take theirs, or
+merge the notes) instead of being overwritten; typed fields are kept in a :class:`~client.drafts.DraftStore`
+until saved or discarded."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -18,6 +23,7 @@ from client.api import (
     PreconditionFailed,
 )
 from client.dispatch import Runner
+from client.drafts import Draft, DraftStore, MemoryDrafts
 from client.i18n import Translator
 from client.models import Contact, HistoryEntry, Me, parse_time
 from client.viewmodels.contacts import utcnow
@@ -25,6 +31,37 @@ from client.viewmodels.session import Capabilities
 
 DEFAULT_LOCK_MINUTES = 10
 EDITABLE = ("name", "status", "note")
+MERGEABLE = frozenset({"note"})
+EXPIRY_WARNING_SECONDS = 60
+
+
+class Choice(StrEnum):
+    """What the agent keeps of a field both she and someone else changed."""
+
+    MINE = "mine"
+    THEIRS = "theirs"
+    MERGE = "merge"
+
+
+@dataclass(slots=True)
+class ConflictRow:
+    """One field changed both in the draft and, meanwhile, by someone else."""
+
+    field: str
+    base: str
+    mine: str
+    theirs: str
+    who: str
+    when: datetime | None
+    choice: Choice | None = None
+
+    def value(self, choice: Choice) -> str:
+        """The field's value under ``choice`` (a merge keeps their note, then hers)."""
+        if choice is Choice.MINE:
+            return self.mine
+        if choice is Choice.THEIRS:
+            return self.theirs
+        return f"{self.theirs.rstrip()}\n{self.mine}" if self.theirs.strip() else self.mine
 
 
 class LockState(StrEnum):
@@ -68,8 +105,18 @@ class ContactPanelViewModel:
         me: Callable[[], Me | None],
         capabilities: Callable[[], Capabilities],
         clock: Callable[[], datetime] = utcnow,
+        drafts: DraftStore | None = None,
     ) -> None:
         self._api = api
+        self._drafts: DraftStore = drafts if drafts is not None else MemoryDrafts()
+        self.base: dict[str, str] = {}
+        """The editable fields as they were when the draft started; judged against in a conflict."""
+        self.base_version = 0
+        """The version the draft was typed over: what a save sends."""
+        self.conflict: list[ConflictRow] = []
+        self._warned_until: datetime | None = None
+        self.expiring = False
+        """Whether my lock ends within a minute (the view offers «Extender»)."""
         self._runner = runner
         self.t = translate
         self._me = me
@@ -95,6 +142,22 @@ class ContactPanelViewModel:
 
     # -- state --------------------------------------------------------------------------------------
 
+    def _take(self, contact: Contact) -> None:
+        """Make ``contact``'s fields the draft and the base (nothing typed remains)."""
+        self.draft = {f: getattr(contact, f) for f in EDITABLE}
+        self.base = dict(self.draft)
+        self.base_version = contact.version
+        self.conflict = []
+
+    def _adopt(self, fresh: Contact) -> None:
+        """A newer read of the open contact: the draft follows it when nothing is typed; with typing, the
+        base moves on only when ``fresh`` changed none of the editable fields (a lock, a call)."""
+        if not self.dirty:
+            self._take(fresh)
+        elif all(getattr(fresh, f) == self.base.get(f, "") for f in EDITABLE):
+            self.base_version = fresh.version
+        self.contact = fresh
+
     def _say(self, text: str, kind: MessageKind = MessageKind.INFO) -> None:
         self.message = text
         self.message_kind = kind
@@ -111,8 +174,11 @@ class ContactPanelViewModel:
             return
         self.contact = contact.keeping_lock_name(self.contact)
         if not keep_draft:
-            self.draft = {f: getattr(self.contact, f) for f in EDITABLE}
+            self._take(self.contact)
+            self._drafts.drop(contact.id)
             self.fields_replaced += 1
+        else:
+            self._adopt(self.contact)
         self.on_change()
         self.load_history()
 
@@ -157,10 +223,17 @@ class ContactPanelViewModel:
 
     @property
     def dirty(self) -> bool:
-        """Whether the draft differs from the contact."""
+        """Whether the draft holds typing not saved yet (or a conflict still to settle)."""
         if self.contact is None:
             return False
-        return any(self.draft.get(f, "") != getattr(self.contact, f) for f in EDITABLE)
+        return bool(self.conflict) or any(
+            self.draft.get(f, "") != self.base.get(f, getattr(self.contact, f)) for f in EDITABLE
+        )
+
+    @property
+    def conflict_settled(self) -> bool:
+        """Whether every conflicting field has a choice."""
+        return all(row.choice is not None for row in self.conflict)
 
     def lock_state(self, now: datetime | None = None) -> LockState:
         """Free, held by me, or held by someone else (expired locks count as free)."""
@@ -187,11 +260,27 @@ class ContactPanelViewModel:
         )
 
     def check_expiry(self, now: datetime | None = None) -> None:
-        """Say so once when my own lock runs out (called every second by the view)."""
+        """Warn a minute before my own lock runs out, and say so when it has (called every second)."""
+        now = now or self._clock()
         held = self.lock_state(now) is LockState.MINE
         if self._held and not held and self.contact is not None and self.is_me(self.contact.locked_by):
+            self.expiring = False
             self._say(self.t("lock.expired"), MessageKind.WARNING)
         self._held = held
+        until = self.contact.locked_until if self.contact is not None and held else None
+        expiring = until is not None and (until - now).total_seconds() <= EXPIRY_WARNING_SECONDS
+        if expiring and self._warned_until != until:
+            self._warned_until = until
+            self.expiring = True
+            self._say(self.t("lock.expiring", until=local_time(until)), MessageKind.WARNING)
+        elif not expiring and self.expiring and held:
+            self.expiring = False
+            self.on_change()
+
+    def extend(self) -> None:
+        """«Extender»: take my lock for another default period."""
+        self.expiring = False
+        self.lock()
 
     @property
     def can_edit(self) -> bool:
@@ -211,13 +300,24 @@ class ContactPanelViewModel:
     # -- actions ------------------------------------------------------------------------------------
 
     def open(self, contact: Contact) -> None:
-        """Show ``contact`` at once, then fetch its current version and history."""
+        """Show ``contact`` at once, with the typing kept for it if any, then fetch its current version
+        and history."""
         self.contact = contact
-        self.draft = {f: getattr(contact, f) for f in EDITABLE}
+        self._take(contact)
         self._held = self.lock_state() is LockState.MINE
+        self.expiring = False
+        self._warned_until = None
         self.history = []
         self.history_loaded = False
         self.message = ""
+        kept = self._drafts.get(contact.id)
+        if kept is not None:
+            self.draft.update({f: v for f, v in kept.fields.items() if f in EDITABLE})
+            self.base.update({f: v for f, v in kept.base.items() if f in EDITABLE})
+            self.base_version = kept.base_version or contact.version
+            when = local_time(parse_time(kept.saved_at)) if kept.saved_at else "?"
+            self.message = self.t("panel.draft_restored", when=when)
+            self.message_kind = MessageKind.WARNING
         self.on_change()
         contact_id = contact.id
         self._runner.submit(
@@ -230,10 +330,7 @@ class ContactPanelViewModel:
     def _fresh(self, contact_id: str, fresh: Contact) -> None:
         if self.contact is None or self.contact.id != contact_id:
             return
-        fresh = fresh.keeping_lock_name(self.contact)
-        if not self.dirty:
-            self.draft = {f: getattr(fresh, f) for f in EDITABLE}
-        self.contact = fresh
+        self._adopt(fresh.keeping_lock_name(self.contact))
         self.on_change()
 
     def _open_failed(self, exc: Exception) -> None:
@@ -246,6 +343,8 @@ class ContactPanelViewModel:
         """Show no contact."""
         self.contact = None
         self.draft = {}
+        self.base = {}
+        self.conflict = []
         self.history = []
         self.message = ""
         self.on_change()
@@ -254,6 +353,34 @@ class ContactPanelViewModel:
         """The user typed into ``field`` (name, status or note)."""
         if field in EDITABLE:
             self.draft[field] = value
+
+    def remember(self) -> None:
+        """Keep the typing on disk until it is saved (the view calls this shortly after each edit)."""
+        if self.contact is None:
+            return
+        if self.dirty:
+            self._drafts.put(Draft(self.contact.id, dict(self.draft), self.base_version, dict(self.base)))
+        else:
+            self._drafts.drop(self.contact.id)
+
+    def discard(self) -> None:
+        """«Descartar»: forget the typing and show the contact as it is."""
+        if self.contact is None:
+            return
+        self._drafts.drop(self.contact.id)
+        self._take(self.contact)
+        self.fields_replaced += 1
+        self.on_change()
+
+    def choose(self, field: str, choice: Choice) -> None:
+        """Settle one conflicting field: keep mine, take theirs, or merge (notes only)."""
+        for row in self.conflict:
+            if row.field == field and (choice is not Choice.MERGE or field in MERGEABLE):
+                row.choice = choice
+                self.draft[field] = row.value(choice)
+                self.fields_replaced += 1
+        self.remember()
+        self.on_change()
 
     def load_history(self) -> None:
         """Fetch the contact's history from its events."""
@@ -301,27 +428,34 @@ class ContactPanelViewModel:
         changes = {
             f: self.draft.get(f, "") for f in EDITABLE if self.draft.get(f, "") != getattr(self.contact, f)
         }
+        if not self.conflict_settled:
+            self._say(self.t("panel.conflict_choose"), MessageKind.WARNING)
+            return
         if not changes:
+            self.conflict = []
+            self._drafts.drop(self.contact.id)
             self._say(self.t("panel.nothing_to_save"))
             return
         if self.lock_state() is LockState.OTHER:
             self._say(self.lock_text(), MessageKind.WARNING)
             return
-        contact = self.contact
+        contact_id, version = self.contact.id, self.base_version or self.contact.version
         self.busy = True
         self.on_change()
         self._runner.submit(
-            lambda: self._api.update_contact(contact.id, changes, contact.version or None),
+            lambda: self._api.update_contact(contact_id, changes, version or None),
             self._saved,
             self._save_failed,
         )
 
     def _saved(self, contact: Contact) -> None:
         self.busy = False
+        self._drafts.drop(contact.id)
         if self.contact is not None and self.contact.id == contact.id:
             contact = contact.keeping_lock_name(self.contact)
             self.contact = contact
-            self.draft = {f: getattr(contact, f) for f in EDITABLE}
+            self._take(contact)
+            self.fields_replaced += 1
         self.on_saved(contact)
         self._say(self.t("panel.saved"))
         self.load_history()
@@ -330,10 +464,13 @@ class ContactPanelViewModel:
         self.busy = False
         if isinstance(exc, PreconditionFailed) and self.contact is not None:
             contact_id = self.contact.id
+            if exc.current is not None and exc.current.id == contact_id:
+                self._conflicted(exc.current, exc.changes)
+                return
 
             def reloaded(fresh: Contact) -> None:
-                self._fresh(contact_id, fresh)
-                self._say(self.t("panel.stale"), MessageKind.WARNING)
+                if self.contact is not None and self.contact.id == contact_id:
+                    self._conflicted(fresh, [])
 
             self._runner.submit(lambda: self._api.get_contact(contact_id), reloaded, self._error)
             return
@@ -356,6 +493,32 @@ class ContactPanelViewModel:
             return
         self._error(exc)
 
+    def _conflicted(self, current: Contact, changes: Sequence[HistoryEntry]) -> None:
+        """A save refused as stale: fields only someone else changed take their value, fields only I changed
+        keep mine, and fields we both changed become conflict rows; with none of those, save again."""
+        assert self.contact is not None
+        rows: list[ConflictRow] = []
+        for f in EDITABLE:
+            mine, theirs = self.draft.get(f, ""), getattr(current, f)
+            base = self.base.get(f, theirs)
+            if mine != base and theirs != base and mine != theirs:
+                last = next((c for c in reversed(changes) if c.what == f), None)
+                who = self.display_user(last.who) if last else self.t("common.someone")
+                rows.append(ConflictRow(f, base, mine, theirs, who, last.when if last else None))
+            elif mine == base:
+                self.draft[f] = theirs
+        self.contact = current.keeping_lock_name(self.contact)
+        self.base = {f: getattr(current, f) for f in EDITABLE}
+        self.base_version = current.version
+        self.conflict = rows
+        self.fields_replaced += 1
+        self.remember()
+        self.load_history()
+        if rows:
+            self._say(self.t("panel.conflict"), MessageKind.WARNING)
+        else:
+            self.save()  # the other changes touched other fields: both are kept
+
     def lock(self, minutes: int = DEFAULT_LOCK_MINUTES) -> None:
         """Lock the open contact for ``minutes`` (also extends my own lock)."""
         if self.contact is None:
@@ -372,6 +535,7 @@ class ContactPanelViewModel:
                     locked_until=parse_time(info.locked_until),
                 )
                 self.on_saved(self.contact)
+                self._adopt(self.contact)
             self._say(self.t("lock.locked", minutes=minutes))
 
         self._runner.submit(lambda: self._api.lock(contact_id, minutes), locked, self._error)
@@ -387,6 +551,7 @@ class ContactPanelViewModel:
                 self.contact = replace(
                     fresh or self.contact, locked_by="", locked_by_name="", locked_until=None
                 )
+                self._adopt(self.contact)
                 self.on_saved(self.contact)
             self._say(self.t("lock.released"))
 
@@ -441,6 +606,7 @@ class ContactPanelViewModel:
         assert self.contact is not None
         full = payload.get("contact")
         base = Contact.from_json(full) if isinstance(full, Mapping) and full.get("id") else self.contact
+        was_mine = self.lock_state() is LockState.MINE
         if name == "contact_locked":
             fresh = replace(
                 base,
@@ -450,10 +616,13 @@ class ContactPanelViewModel:
             )
         else:
             fresh = replace(base, locked_by="", locked_by_name="", locked_until=None)
-        if not self.dirty:
-            self.draft = {f: getattr(fresh, f) for f in EDITABLE}
-        self.contact = fresh
-        self.on_change()
+        self._adopt(fresh)
+        released_by = str(payload.get("unlocked_by") or payload.get("user") or "")
+        if name == "contact_unlocked" and was_mine and released_by and not self.is_me(released_by):
+            self.expiring = False
+            self._say(self.t("lock.force_released", user=self.who(payload)), MessageKind.WARNING)
+        else:
+            self.on_change()
         if not (isinstance(full, Mapping) and full.get("id")):
             self._refetch()  # the event has no version: read it, so the next save's If-Match is right
 
@@ -469,11 +638,11 @@ class ContactPanelViewModel:
                 changes = {k: str(v or "") for k, v in fields.items() if k in EDITABLE}
             fresh = replace(self.contact, **changes)  # type: ignore[arg-type]
         if self.dirty and not mine:
-            self.contact = fresh
+            self._adopt(fresh)
             self._say(self.t("panel.changed_by_dirty", user=self.who(payload)), MessageKind.WARNING)
         else:
             self.contact = fresh
-            self.draft = {f: getattr(fresh, f) for f in EDITABLE}
+            self._take(fresh)
             if mine:
                 self.on_change()
             else:

@@ -19,6 +19,7 @@ from client.viewmodels.panel import ContactPanelViewModel
 from client.viewmodels.session import SessionViewModel
 from client.views.panel import ContactPanel
 from client.views.table import ContactTable
+from client.views.unsaved import UnsavedDialog
 
 OPERATORS = ("kolbi", "telefonica", "claro")
 STATE_COLOURS = {
@@ -58,6 +59,7 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
         self.session = session
         self.contacts = contacts
         self.panel_vm = panel
+        self.unsaved: UnsavedDialog | None = None
         self.calls = calls
         self._status_codes: dict[str, str] = {}
 
@@ -170,15 +172,60 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
     def _selected(self, iid: str) -> None:
         contact = self.contacts.contacts.get(iid)
         current = self.panel_vm.contact
-        if contact is not None and (current is None or current.id != iid):
-            self.panel_vm.open(contact)
+        if contact is None or (current is not None and current.id == iid):
+            return
+
+        def back() -> None:
+            if current is not None:
+                self.table.select(current.id)
+
+        self.guard(lambda: self.panel_vm.open(contact), cancelled=back)
 
     def next_contact(self) -> None:
-        """Open the contact after the selected one."""
+        """Open the contact after the selected one (Siguiente; asks first when typing is unsaved)."""
         current = self.panel_vm.contact.id if self.panel_vm.contact else None
         following = self.contacts.next_id(current)
         if following is not None:
             self.table.select(following)
+
+    def guard(self, proceed: Callable[[], None], cancelled: Callable[[], None] = lambda: None) -> None:
+        """Run ``proceed`` now, or after «Guardar» saved or «Descartar» dropped the panel's unsaved typing;
+        «Cancelar» leaves everything as it was."""
+        self.panel.remember()
+        vm = self.panel_vm
+        if not vm.dirty or vm.contact is None:
+            proceed()
+            return
+        if self.unsaved is not None and self.unsaved.winfo_exists():
+            cancelled()
+            return
+        contact_id = vm.contact.id
+
+        def answered(choice: str) -> None:
+            self.unsaved = None
+            if choice == "discard":
+                vm.discard()
+                proceed()
+            elif choice == "save":
+                self.panel.save()
+                self._after_save(contact_id, proceed, cancelled)
+            else:
+                cancelled()
+
+        name = vm.contact.name or vm.contact.display_phone
+        self.unsaved = UnsavedDialog(self, self.t, name, answered)
+
+    def _after_save(
+        self, contact_id: str, proceed: Callable[[], None], cancelled: Callable[[], None]
+    ) -> None:
+        """Go on once the save went through; stay (the panel says why) if it did not."""
+        vm = self.panel_vm
+        if vm.busy:
+            self.after(50, lambda: self._after_save(contact_id, proceed, cancelled))
+        elif vm.contact is not None and vm.contact.id == contact_id and vm.dirty:
+            cancelled()
+        else:
+            proceed()
 
     def _catalogue(self, catalogue: StatusCatalogue) -> None:
         self._status_codes = {catalogue.label(c, self.t.language): c for c in catalogue.codes()}

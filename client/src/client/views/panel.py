@@ -12,8 +12,19 @@ from client.models import parse_time
 from client.viewmodels.call import CallViewModel
 from client.viewmodels.catalogue import StatusCatalogue
 from client.viewmodels.generator import operator_name
-from client.viewmodels.panel import ContactPanelViewModel, LockState, MessageKind
+from client.viewmodels.panel import (
+    MERGEABLE,
+    Choice,
+    ConflictRow,
+    ContactPanelViewModel,
+    LockState,
+    MessageKind,
+)
 from client.views.call import CallBox
+
+REMEMBER_AFTER_MS = 400
+"""Typing is written to the drafts file this long after the last key."""
+CHOSEN = "#2e7d32"
 
 MESSAGE_COLOURS = {
     MessageKind.INFO: ("#1b5e20", "#a5d6a7"),
@@ -41,6 +52,9 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         self.catalogue = catalogue
         self._showing: str | None = None
         self._replaced = vm.fields_replaced
+        self._remember_job: str | None = None
+        self._conflict_shown: tuple[tuple[str, str], ...] = ()
+        self.conflict_buttons: dict[tuple[str, Choice], ctk.CTkButton] = {}
         self.title = ctk.CTkLabel(
             self, text=translate("panel.empty"), font=ctk.CTkFont(size=18, weight="bold")
         )
@@ -51,6 +65,9 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         self.callbox.pack(fill="x", padx=8)
         self.message = ctk.CTkLabel(self, text="", anchor="w", justify="left", wraplength=440)
         self.message.pack(side="bottom", fill="x", padx=14, pady=(0, 6))
+        self.extend_button = ctk.CTkButton(
+            self, text=translate("lock.extend"), command=vm.extend, width=130, fg_color="#8a5a00"
+        )
         self.tabs = ctk.CTkTabview(self)
         self.tabs.pack(fill="both", expand=True, padx=8, pady=4)
         edit = self.tabs.add(translate("panel.tab_edit"))
@@ -67,6 +84,11 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         self.note.grid(row=2, column=1, sticky="nsew", padx=6, pady=4)
         self.lock_line = ctk.CTkLabel(edit, text="", anchor="w", justify="left")
         self.lock_line.grid(row=3, column=0, columnspan=2, sticky="ew", padx=6, pady=(6, 2))
+        self.conflict_box = ctk.CTkFrame(edit, border_width=2, border_color="#8a5a00")
+        self.conflict_box.grid(row=5, column=0, columnspan=2, sticky="ew", padx=4, pady=4)
+        self.conflict_box.grid_remove()
+        for field in (self.name, self.note._textbox):
+            field.bind("<KeyRelease>", self._typed, add="+")
         edit.columnconfigure(1, weight=1)
         edit.rowconfigure(2, weight=1)
 
@@ -124,10 +146,23 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         for code in self.catalogue.codes():
             if self.catalogue.label(code, self.t.language) == label:
                 self.vm.set_field("status", code)
+                self.vm.remember()
                 return
 
+    def _typed(self, _event: object = None) -> None:
+        """Keep the typing on disk shortly after the last key."""
+        if self._remember_job is not None:
+            self.after_cancel(self._remember_job)
+        self._remember_job = self.after(REMEMBER_AFTER_MS, self.remember)
+
+    def remember(self) -> None:
+        """Copy the widgets into the draft and keep it on disk now."""
+        self._remember_job = None
+        self._pull_fields()
+        self.vm.remember()
+
     def _pull_fields(self) -> None:
-        if self.vm.contact is None:
+        if self.vm.contact is None or self.vm.lock_state() is LockState.OTHER:
             return
         self.vm.set_field("name", self.name.get())
         self.vm.set_field("note", self.note.get("1.0", "end-1c"))
@@ -198,6 +233,10 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
             self._replaced = vm.fields_replaced
         editable = "normal" if vm.can_edit else "disabled"
         self.save_button.configure(state=editable)
+        readonly = contact is not None and vm.lock_state() is LockState.OTHER
+        for field in (self.name, self.note, self.status):
+            field.configure(state="disabled" if readonly else "normal")
+        self._show_conflict()
         self._call_button()
         self.next_button.configure(state="normal")
         lock_state = vm.lock_state()
@@ -218,8 +257,65 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         self.message.configure(text=vm.message, text_color=(light, dark))
         self._fill_history()
 
+    def _show_conflict(self) -> None:
+        """The fields both she and someone else changed: theirs beside hers, and a choice for each."""
+        rows = self.vm.conflict
+        shown = tuple((row.field, str(row.choice)) for row in rows)
+        if shown == self._conflict_shown:
+            return
+        self._conflict_shown = shown
+        for child in self.conflict_box.winfo_children():
+            child.destroy()
+        self.conflict_buttons = {}
+        if not rows:
+            self.conflict_box.grid_remove()
+            return
+        self.conflict_box.grid()
+        ctk.CTkLabel(
+            self.conflict_box, text=self.t("conflict.title"), font=ctk.CTkFont(weight="bold"), anchor="w"
+        ).grid(row=0, column=0, columnspan=4, sticky="w", padx=8, pady=(6, 2))
+        for index, row in enumerate(rows):
+            self._conflict_row(1 + 4 * index, row)
+        self.conflict_box.columnconfigure(0, weight=1)
+
+    def _conflict_row(self, at: int, row: ConflictRow) -> None:
+        box = self.conflict_box
+        label = self.t(f"panel.{row.field}")
+        ctk.CTkLabel(box, text=label, font=ctk.CTkFont(weight="bold"), anchor="w").grid(
+            row=at, column=0, sticky="w", padx=8
+        )
+        when = row.when.astimezone().strftime("%H:%M") if row.when else "?"
+        theirs = self.t("conflict.theirs", who=row.who, when=when, value=self._shown(row.field, row.theirs))
+        mine = self.t("conflict.mine", value=self._shown(row.field, row.mine))
+        for offset, text in ((1, theirs), (2, mine)):
+            ctk.CTkLabel(box, text=text, anchor="w", justify="left", wraplength=400).grid(
+                row=at + offset, column=0, columnspan=4, sticky="w", padx=18
+            )
+        choices = [(Choice.MINE, "conflict.keep"), (Choice.THEIRS, "conflict.take")]
+        if row.field in MERGEABLE:
+            choices.append((Choice.MERGE, "conflict.merge"))
+        for column, (choice, key) in enumerate(choices, start=1):
+            button = ctk.CTkButton(
+                box,
+                text=self.t(key),
+                width=96,
+                command=lambda f=row.field, c=choice: self.vm.choose(f, c),
+                fg_color=CHOSEN if row.choice is choice else ("#3a7ebf", "#1f538d"),
+            )
+            button.grid(row=at + 3, column=column, padx=3, pady=(2, 6), sticky="w")
+            self.conflict_buttons[(row.field, choice)] = button
+
+    def _shown(self, field: str, value: str) -> str:
+        if not value:
+            return self.t("conflict.empty")
+        if field == "status":
+            return self.catalogue.label(value, self.t.language)
+        return value if len(value) <= 120 else value[:117] + "…"
+
     def _fill(self) -> None:
         draft = self.vm.draft
+        for field in (self.name, self.note, self.status):
+            field.configure(state="normal")  # a disabled field ignores what is put in it
         self.name.delete(0, "end")
         self.name.insert(0, draft.get("name", ""))
         self.status.set(self.catalogue.label(draft.get("status", ""), self.t.language))
@@ -262,3 +358,8 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
             LockState.OTHER: ("#b71c1c", "#ef9a9a"),
         }[state]
         self.lock_line.configure(text=self.vm.lock_text() if self.vm.contact else "", text_color=colour)
+        if self.vm.expiring and state is LockState.MINE:
+            if not self.extend_button.winfo_manager():
+                self.extend_button.pack(side="bottom", anchor="w", padx=14, pady=(0, 2), before=self.message)
+        elif self.extend_button.winfo_manager():
+            self.extend_button.pack_forget()

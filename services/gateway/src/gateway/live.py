@@ -6,7 +6,8 @@
   global ``position``. A client that reconnects passes ``last_position`` in its auth and receives what it
   missed, or ``resync`` when that is no longer available (then it reloads).
 * ``lock_contact``, ``unlock_contact`` and ``update_contact`` go through the same contacts client, role
-  checks and rules as HTTP; a refused lock answers ``lock_denied`` to the requester only.
+  checks and rules as HTTP; a refused lock answers ``lock_denied`` to the requester only. ``update_contact``
+  takes the ``version`` read; a stale one is answered like HTTP's 412 (``current`` and ``changes``).
 * A desk's dialer agent connects with ``auth={"api_key": ..., "desk": "<name>"}``: it joins its user's
   desk room (dial and hang-up requests for that user go there), its presence and state go to the desk
   registry (:mod:`gateway.desks`), and only such a connection may report call progress, for calls the
@@ -43,9 +44,10 @@ from contacts.commands import (
     ReleaseLock,
     UpdateContact,
 )
-from contacts.errors import CallNotOpen, ContactError, Locked
+from contacts.errors import CallNotOpen, ContactError, Locked, VersionMismatch
 from gateway.auth import ApiError, Call, Gate
 from gateway.callers import caller_of, run_command
+from gateway.conflicts import stale_write_body
 from gateway.desks import PRESENCE_SECONDS, Desk, DeskRegistry, DeskState, MemoryDeskRegistry
 from gateway.errors import domain_error_response
 from gateway.metrics import GatewayMetrics
@@ -436,10 +438,20 @@ class LiveHub:
             valid = isinstance(value, dict) if key == "extra" else isinstance(value, str)
             if not valid or (isinstance(value, str) and len(value) > 10_000):
                 raise ApiError(422, "invalid_input", f"Valor no válido para {key}.")
-        command = UpdateContact(
-            caller=caller_of(principal), now=self._clock(), contact_id=data["id"], **fields
-        )
-        contact = await asyncio.to_thread(run_command, self._contacts, command)
+        version = data.get("version")
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
+            raise ApiError(422, "invalid_input", "version debe ser la versión leída del contacto.")
+        caller = caller_of(principal)
+        command = UpdateContact(caller=caller, now=self._clock(), contact_id=data["id"], **fields)
+        try:
+            contact = await asyncio.to_thread(run_command, self._contacts, command, version)
+        except VersionMismatch as exc:
+            body, _ = await asyncio.to_thread(stale_write_body, self._contacts, self._names, caller, exc)
+            error = body["error"]
+            await self.sio.emit(
+                "error", {"code": exc.code, "message": error["message"], "event": "update_contact"}, to=sid
+            )
+            return {"ok": False, **body}
         return {"ok": True, "contact": contact.to_data()}
 
     async def _call_started(self, sid: str, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from contacts.commands import (
     ReleaseLock,
     UpdateContact,
 )
-from contacts.errors import NotLockOwner
+from contacts.errors import NotLockOwner, VersionMismatch
 from contacts.statuses import Catalogue
 from contacts.views import Contact, ContactFilters
 from gateway.auth import (
@@ -34,6 +34,7 @@ from gateway.auth import (
     note_audit,
 )
 from gateway.callers import caller_of, run_command
+from gateway.conflicts import history_rows, stale_write_body
 from gateway.errors import error_response
 from gateway.live import LiveHub
 from gateway.pages import read_page
@@ -42,8 +43,6 @@ from gateway.roles import Capability
 from gateway.users import UserNames
 
 MAX_PAGE = 1000
-# History fields whose values are user ids; their rows also carry the users' names.
-USER_FIELDS = frozenset({"locked_by"})
 STREAM_PAGE = 1000
 
 ContactId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9a-fA-F-]{32,36}$")]
@@ -78,10 +77,14 @@ class NewContact(BaseModel):
 
 
 class ContactChanges(BaseModel):
-    """Body of ``PUT /contacts/{id}``: only the fields given change."""
+    """Body of ``PUT``/``PATCH /contacts/{id}``: only the fields given change; ``version`` (or ``If-Match``)
+    is the version the writer read."""
 
     model_config = ConfigDict(extra="forbid")
 
+    version: int | None = Field(
+        None, ge=1, description="Versión leída; si el contacto cambió desde entonces, 412 con los cambios."
+    )
     name: str | None = Field(None, max_length=200)
     status: str | None = Field(None, max_length=40)
     note: str | None = Field(None, max_length=10_000)
@@ -157,6 +160,18 @@ class StatusOut(BaseModel):
     label_en: str
     priority: int
     ageable: bool
+
+
+_UPDATE_DESCRIPTION = (
+    "Solo cambian los campos enviados. La versión leída va en `If-Match` (la ETag) o en `version`; si otra "
+    "persona cambió el contacto desde entonces, nada se aplica y la respuesta 412 `version_mismatch` trae "
+    "`current` (el contacto como está ahora) y `changes` (los cambios posteriores a esa versión, como en el "
+    "historial). 423 si otro usuario lo tiene bloqueado."
+)
+_UPDATE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    412: {"description": "El contacto cambió desde la versión leída: `current` y `changes`."},
+    423: {"description": "Otro usuario tiene el contacto bloqueado."},
+}
 
 
 def contact_response(contact: Contact, status_code: int = 200) -> Response:
@@ -239,22 +254,23 @@ def contacts_router(
         "/contacts/{contact_id}/history", response_model=list[HistoryOut], summary="Historial de cambios"
     )
     def history(principal: CanReadContacts, contact_id: ContactId) -> Response:
-        entries = client.history(caller_of(principal), contact_id)
-        people = {e.user_id for e in entries}
-        people |= {v for e in entries if e.field in USER_FIELDS for v in (e.old, e.new) if v}
-        known = names.lookup(people)
-        rows = [
-            {
-                **e.to_data(),
-                "username": known.get(e.user_id),
-                "old_name": known.get(e.old or "") if e.field in USER_FIELDS else None,
-                "new_name": known.get(e.new or "") if e.field in USER_FIELDS else None,
-            }
-            for e in entries
-        ]
+        rows = history_rows(client.history(caller_of(principal), contact_id), names)
         return Response(orjson.dumps(rows), media_type="application/json")
 
-    @router.put("/contacts/{contact_id}", response_model=ContactOut, summary="Actualizar un contacto")
+    @router.put(
+        "/contacts/{contact_id}",
+        response_model=ContactOut,
+        summary="Actualizar un contacto",
+        description=_UPDATE_DESCRIPTION,
+        responses=_UPDATE_RESPONSES,
+    )
+    @router.patch(
+        "/contacts/{contact_id}",
+        response_model=ContactOut,
+        summary="Actualizar campos de un contacto",
+        description=_UPDATE_DESCRIPTION,
+        responses=_UPDATE_RESPONSES,
+    )
     def update_contact(
         request: Request,
         principal: CanUpdateContact,
@@ -266,9 +282,15 @@ def contacts_router(
             expected = parse_if_match(if_match)
         except ValueError:
             return error_response(400, "invalid_if_match", "If-Match debe ser la versión del contacto.")
-        note_audit(request, contact_id=contact_id, fields=sorted(body.model_fields_set))
+        if expected is not None and body.version is not None and expected != body.version:
+            return error_response(
+                400, "invalid_if_match", "If-Match y version dicen versiones distintas: envíe solo una."
+            )
+        expected = expected if expected is not None else body.version
+        caller = caller_of(principal)
+        note_audit(request, contact_id=contact_id, fields=sorted(body.model_fields_set - {"version"}))
         command = UpdateContact(
-            caller=caller_of(principal),
+            caller=caller,
             now=datetime.now(UTC),
             contact_id=contact_id,
             name=body.name,
@@ -277,7 +299,16 @@ def contacts_router(
             email=body.email,
             extra=body.extra,
         )
-        contact = run_command(client, command, expected)
+        try:
+            contact = run_command(client, command, expected)
+        except VersionMismatch as exc:
+            stale, etag = stale_write_body(client, names, caller, exc)
+            return Response(
+                orjson.dumps(stale),
+                status_code=412,
+                media_type="application/json",
+                headers={"ETag": etag} if etag else None,
+            )
         return contact_response(contact)
 
     @router.delete("/contacts/{contact_id}", status_code=204, summary="Eliminar un contacto")
