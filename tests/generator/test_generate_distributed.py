@@ -1,9 +1,9 @@
 """A large generation in distributed mode: the gateway queues it on the generator's rq queue, and
 ``callmanager serve generator`` runs it.
 
-The generator process saves through the internal contacts API (``HttpContactsClient``) as the user whose key asked,
-and leaves an unsaved job's file in the data dir the gateway serves downloads from (shared here, as a
-volume would be in docker compose).
+The generator process saves through the internal contacts API (``HttpContactsClient``) as the user whose
+key asked, and leaves an unsaved job's file in the data dir the gateway serves downloads from (shared
+here, as a volume would be in docker compose).
 """
 
 from __future__ import annotations
