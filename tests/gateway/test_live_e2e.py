@@ -33,6 +33,7 @@ class Listener:
         "call_requested",
         "call_started",
         "call_ended",
+        "job_progress",
     )
 
     def __init__(self, base_url: str, auth: dict[str, Any] | None) -> None:

@@ -1,8 +1,9 @@
-"""A large generation in distributed mode: the gateway queues it on rq, ``callmanager worker`` runs it.
+"""A large generation in distributed mode: the gateway queues it on the generator's rq queue, and
+``callmanager serve generator`` runs it.
 
-The worker saves through the internal contacts API (``HttpContactsClient``) as the user whose key asked,
-and leaves an unsaved job's file in the data dir the gateway serves downloads from (shared here, as a
-volume would be in docker compose).
+The generator process saves through the internal contacts API (``HttpContactsClient``) as the user whose
+key asked, and leaves an unsaved job's file in the data dir the gateway serves downloads from (shared
+here, as a volume would be in docker compose).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def deployment(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[De
         gateway = start("gateway", ["serve", "gateway", "--port", str(gateway_port)], env, tmp_path)
         processes.append(gateway)
         wait_healthy(f"http://127.0.0.1:{gateway_port}", gateway)
-        processes.append(start("worker", ["worker"], env, tmp_path))
+        processes.append(start("generator", ["serve", "generator"], env, tmp_path))
         yield Deployment(f"http://127.0.0.1:{gateway_port}", postgres_url)
     finally:
         for process in processes:

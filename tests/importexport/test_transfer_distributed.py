@@ -1,8 +1,10 @@
-"""Import and export in distributed mode: the gateway stores the upload, ``callmanager worker`` runs the job.
+"""Import and export in distributed mode: the gateway stores the upload, ``callmanager serve importexport``
+checks it and runs the job from its rq queue.
 
-The worker writes through the internal contacts API (``HttpContactsClient``, batches sent from a
+That process writes through the internal contacts API (``HttpContactsClient``, batches sent from a
 background thread while the next is read) and leaves the report and the export file in the data dir the
-gateway serves them from (shared here through the working directory, as a volume in docker compose).
+gateway serves them from (shared here through the working directory, as a volume in docker compose);
+an immediate export is written there too and streamed by the gateway.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def gateway(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[httpx
         server = start("gateway", ["serve", "gateway", "--port", str(gateway_port)], env, tmp_path)
         processes.append(server)
         wait_healthy(f"http://127.0.0.1:{gateway_port}", server)
-        processes.append(start("worker", ["worker"], env, tmp_path))
+        processes.append(start("importexport", ["serve", "importexport"], env, tmp_path))
         with httpx.Client(
             base_url=f"http://127.0.0.1:{gateway_port}", headers={"X-API-Key": issued.plaintext}, timeout=30
         ) as client:

@@ -2,7 +2,8 @@
 
 ``callmanager serve contacts`` appends events and relays them to Redis Streams; two ``callmanager serve
 gateway`` processes call it over HTTP and share Socket.IO fan-out through Redis. A change made through
-one gateway reaches live clients of both.
+one gateway reaches live clients of both. ``callmanager serve generator`` and ``serve importexport`` run
+alone too, taking their commands and jobs from their own rq queues.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -69,6 +71,8 @@ def deployment(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[De
             processes.append(gateway)
             gateway_urls.append(f"http://127.0.0.1:{port}")
             wait_healthy(gateway_urls[-1], gateway)
+        for service in ("generator", "importexport"):
+            processes.append(start(service, ["serve", service], env, tmp_path))
         yield Deployment(contacts_url, gateway_urls, postgres_url)
     finally:
         for process in processes:
@@ -186,3 +190,50 @@ def test_a_desk_on_one_gateway_places_and_reports_a_call_requested_through_the_o
         gone = http.post(f"/contacts/{contact_id}/call")
     assert gone.status_code == 409
     assert gone.json()["error"]["code"] == "no_desk"
+
+
+def wait_finished(client: httpx.Client, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
+        if job["state"] in ("finished", "failed", "cancelled"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} not done within {timeout} s")
+
+
+def test_generate_and_import_through_the_gateway_reach_the_generator_and_importexport_processes(
+    deployment: Deployment,
+) -> None:
+    manager = deployment.create_user("marta", "ProjectManager")
+    progress = Listener(deployment.gateway_urls[1], {"api_key": manager})
+    try:
+        with httpx.Client(base_url=deployment.gateway_urls[0], headers={"X-API-Key": manager}) as http:
+            now = http.post("/api/generate_contacts", json={"amount": 40, "save": True, "seed": 3})
+            refused = http.post("/api/generate_contacts", json={"amount": 5, "weights": {"x": 1}})
+            queued = http.post("/api/generate_contacts", json={"amount": 1500, "save": True})
+            records = http.post("/import", json=[{"phone": "8899-0001", "name": "Uno"}, {"phone": "12"}])
+            upload = http.post(
+                "/import", files={"file": ("l.csv", "telefono;nombre\n8899-0002;Dos\n8899-0003;Tres\n")}
+            )
+            unreadable = http.post("/import", files={"file": ("l.csv", b"\x00\x01 nada")})
+            generated = wait_finished(http, queued.json()["id"])
+            imported = wait_finished(http, upload.json()["id"])
+            exported = http.get("/export", params={"format": "csv", "list": imported["report"]["list"]})
+        assert now.status_code == 200, now.text
+        assert (now.json()["count"], now.json()["saved"]) == (40, 40)
+        assert refused.status_code == 422
+        assert refused.json()["error"]["code"] == "invalid_weights"
+        assert queued.status_code == 202, queued.text
+        assert (generated["state"], generated["report"]["saved"]) == ("finished", 1500)
+        assert progress.wait_for("job_progress", id=queued.json()["id"], state="finished")
+        assert records.status_code == 200, records.text
+        assert (records.json()["inserted"], records.json()["rejected"]) == (1, 1)
+        assert upload.status_code == 202, upload.text
+        assert upload.json()["headers"]["phone"]
+        assert (imported["state"], imported["report"]["inserted"]) == ("finished", 2)
+        assert unreadable.status_code == 422
+        assert exported.status_code == 200
+        assert len(exported.content.decode("utf-8-sig").splitlines()) == 3
+    finally:
+        progress.close()

@@ -94,7 +94,10 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interfaz donde escuchar.")] = None,
     port: Annotated[int | None, typer.Option(help="Puerto HTTP.")] = None,
 ) -> None:
-    """Run one service in distributed mode (PostgreSQL and Redis from settings)."""
+    """Run one service in distributed mode (PostgreSQL and Redis from settings).
+
+    contacts and gateway serve HTTP; generator and importexport consume their own rq queue.
+    """
     from system.server import serve_distributed
 
     settings = load_settings(host=host, port=port)
@@ -139,9 +142,12 @@ def rebuild_contacts(
 
 @app.command()
 def worker(
-    queues: Annotated[list[str] | None, typer.Option("--queue", help="Colas a atender.")] = None,
+    queues: Annotated[
+        list[str] | None,
+        typer.Option("--queue", help="Servicios cuyas colas atender (generator, importexport; ambos)."),
+    ] = None,
 ) -> None:
-    """Run an rq worker for import/export and large generation jobs (distributed mode)."""
+    """Run an rq worker on the generator and import/export queues (distributed mode; one process for both)."""
     from system.server import run_worker
 
     settings = load_settings()

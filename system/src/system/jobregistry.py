@@ -1,4 +1,4 @@
-"""The job functions of every service, and the runner of each mode (composition root)."""
+"""Every service's job functions; the generator and import/export ports of each mode (composition root)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from contacts.client import ContactsClient
+from gateway.ports import GeneratorPort, TransferPort
 from gateway.routes.transfer import TransferConfig
 from generator.generatejob import GENERATE_JOB, generate_job
 from generator.service import weights_from_settings
@@ -16,14 +17,25 @@ from kernel.jobqueue import (
     JOBS_TOPIC,
     JobExecutor,
     JobFunction,
-    JobRunner,
     JobStore,
     RqJobRunner,
     ThreadJobRunner,
 )
 from kernel.settings import Settings
 from system.bootstrap import Infrastructure, Mode
+from system.ports import (
+    GeneratorHandlers,
+    LocalGenerator,
+    LocalTransfer,
+    RqCalls,
+    RqGenerator,
+    RqTransfer,
+    TransferHandlers,
+)
 from system.reader import READER_COMMAND
+
+GENERATOR_QUEUE = "generator"
+IMPORTEXPORT_QUEUE = "importexport"
 
 
 def job_functions(infra: Infrastructure, contacts: ContactsClient) -> Mapping[str, JobFunction]:
@@ -85,25 +97,48 @@ def job_executor(infra: Infrastructure, contacts: ContactsClient) -> JobExecutor
     )
 
 
-def job_runner(infra: Infrastructure, contacts: ContactsClient) -> JobRunner:
-    """Threads of this process in embedded mode; the rq queue in distributed mode.
+def generator_handlers(infra: Infrastructure, contacts: ContactsClient) -> GeneratorHandlers:
+    """The generator's commands over ``contacts``, with the configured weights."""
+    return GeneratorHandlers(contacts, weights_from_settings(infra.settings))
 
-    Embedded, the jobs the last server of the data folder left unfinished are taken over first
-    (``ThreadJobRunner.recover``): one embedded server per data folder, as the in-process bus requires.
+
+def transfer_handlers(infra: Infrastructure, contacts: ContactsClient) -> TransferHandlers:
+    """Import/export's immediate commands over ``contacts``, with the configured limits."""
+    settings = infra.settings
+    limits = reader_limits(max_upload_bytes(settings), settings.max_import_rows)
+    return TransferHandlers(contacts, limits, exports_dir(settings))
+
+
+def service_ports(infra: Infrastructure, contacts: ContactsClient) -> tuple[GeneratorPort, TransferPort]:
+    """The gateway's generator and import/export ports: this process (embedded) or their rq queues.
+
+    Embedded, jobs run on threads of this process, and the jobs the last server of the data folder left
+    unfinished are taken over first (``ThreadJobRunner.recover``): one embedded server per data folder,
+    as the in-process bus requires. Distributed, ``contacts`` is only the gateway's (to size an export
+    job); the services use their own.
     """
     if infra.mode is Mode.EMBEDDED:
         runner = ThreadJobRunner(job_executor(infra, contacts))
         infra.on_close(runner.shutdown)
         runner.recover()
-        return runner
+        return (
+            LocalGenerator(generator_handlers(infra, contacts), runner),
+            LocalTransfer(transfer_handlers(infra, contacts), runner),
+        )
     import redis
     from rq import Queue
 
     assert infra.settings.redis_url is not None
     connection = redis.Redis.from_url(infra.settings.redis_url)
-    return RqJobRunner(JobStore(infra.engine), Queue(job_queue_name(infra), connection=connection))
+    store = JobStore(infra.engine)
+    generator = Queue(queue_name(infra.settings, GENERATOR_QUEUE), connection=connection)
+    transfer = Queue(queue_name(infra.settings, IMPORTEXPORT_QUEUE), connection=connection)
+    return (
+        RqGenerator(RqJobRunner(store, generator), RqCalls(generator)),
+        RqTransfer(RqJobRunner(store, transfer), RqCalls(transfer), contacts, exports_dir(infra.settings)),
+    )
 
 
-def job_queue_name(infra: Infrastructure) -> str:
-    """The rq queue of this deployment."""
-    return f"{infra.settings.bus_prefix}-jobs"
+def queue_name(settings: Settings, service: str) -> str:
+    """The rq queue of ``service`` (generator, importexport) in this deployment."""
+    return f"{settings.bus_prefix}-{service}"

@@ -1,4 +1,4 @@
-"""Process entry points: the embedded system, one distributed service, an rq worker.
+"""Process entry points: the embedded system, one distributed service (HTTP or rq queue), an rq worker.
 
 Each builds its parts from :mod:`system.bootstrap`'s infrastructure, then serves. The services' code is
 the same in every mode; only what is passed in differs (a direct contacts client or an HTTP one, the
@@ -54,14 +54,20 @@ from gateway.ratelimit import RateLimiter
 from gateway.routes.generator import GeneratorConfig
 from gateway.runtime import ConfigStore, RuntimeSettings, current_runtime
 from gateway.users import KEYS_CHANNEL, UserDirectory, UserNames
-from generator.service import weights_from_settings
 from kernel.bus.consumer import Consumer
 from kernel.bus.lease import Lease, RedisLease, SoleLease, consume_while_leading
 from kernel.jobqueue import JOBS_TOPIC, JobStore
 from kernel.settings import Settings
 from system.backup import run_backups
 from system.bootstrap import CONTACTS_EVENTS, ConfigurationError, Infrastructure, Mode, build_infrastructure
-from system.jobregistry import exports_dir, job_runner, transfer_config
+from system.jobregistry import (
+    GENERATOR_QUEUE,
+    IMPORTEXPORT_QUEUE,
+    exports_dir,
+    queue_name,
+    service_ports,
+    transfer_config,
+)
 from system.tuning import BulkTuning
 
 log = structlog.get_logger(__name__)
@@ -210,6 +216,7 @@ def build_gateway(
     infra.background.spawn(
         "gateway-job-feed", lambda stop: consume_while_leading(job_feed, lease("jobs"), stop)
     )
+    generator, transfer = service_ports(infra, contacts)
     deps = GatewayDeps(
         gate=gate,
         directory=directory,
@@ -221,8 +228,9 @@ def build_gateway(
         config=config,
         jobs=JobStore(infra.engine),
         names=names,
-        runner=job_runner(infra, contacts),
-        generator=GeneratorConfig(weights_from_settings(settings), exports_dir(settings)),
+        generator_port=generator,
+        transfer_port=transfer,
+        generator=GeneratorConfig(exports_dir(settings)),
         transfer=transfer_config(settings),
         health_checks={"database": infra.check_database, "bus": infra.check_bus},
     )
@@ -339,8 +347,21 @@ def serve_embedded(settings: Settings, *, http_server: HttpServer = "uvicorn") -
         infra.close()
 
 
+SERVICE_QUEUES = {"generator": GENERATOR_QUEUE, "importexport": IMPORTEXPORT_QUEUE}
+"""The services that take their commands and jobs from an rq queue of their own."""
+
+
 def serve_distributed(settings: Settings, service: str, *, http_server: HttpServer = "uvicorn") -> None:
-    """One service of the distributed deployment, against PostgreSQL and Redis."""
+    """One service of the distributed deployment, against PostgreSQL and Redis.
+
+    contacts and gateway serve HTTP; generator and importexport consume their own rq queue.
+    """
+    if service in SERVICE_QUEUES:
+        infra = build_infrastructure(settings, Mode.DISTRIBUTED)  # migrated, as every ``serve`` does
+        infra.close()
+        internal_token(settings)  # refused at start, not at the first job, without a secret key
+        run_worker(settings, [SERVICE_QUEUES[service]])
+        return
     infra = build_infrastructure(settings, Mode.DISTRIBUTED)
     try:
         if service == "contacts":
@@ -363,31 +384,29 @@ def serve_distributed(settings: Settings, service: str, *, http_server: HttpServ
                 ),
             )
             run_http(app, settings.host, settings.port, http_server, settings.trusted_proxies)
-        elif service == "generator":
-            raise ConfigurationError(
-                "el generador no necesita un proceso propio: el gateway lo ejecuta en su proceso y las "
-                "generaciones grandes corren como trabajos en `callmanager worker`"
-            )
-        elif service == "importexport":
-            raise ConfigurationError(
-                "importexport no necesita un proceso propio: el gateway recibe las subidas y sirve las "
-                "descargas, y las importaciones y exportaciones corren como trabajos en `callmanager worker` "
-                "(gateway y workers comparten la carpeta de datos, CALLMANAGER_DATA_DIR)"
-            )
         else:
             raise ConfigurationError(f"el servicio {service!r} todavía no se puede ejecutar por separado")
     finally:
         infra.close()
 
 
-def run_worker(settings: Settings, queues: list[str]) -> None:
-    """An rq worker on ``queues`` (distributed mode: Redis from settings)."""
+def run_worker(settings: Settings, services: list[str]) -> None:
+    """An rq worker on the queues of ``services`` (generator, importexport; both when none are named).
+
+    A ``SimpleWorker``: messages run in this process, which keeps its contacts client and connections
+    between them, so an immediate call costs milliseconds rather than a fork and a rebuild. A job that
+    kills the interpreter takes the process with it; the supervisor (compose) restarts it.
+    """
     if not settings.redis_url:
         raise ConfigurationError("el worker necesita CALLMANAGER_REDIS_URL")
     import redis
-    from rq import Queue, Worker
+    from rq import Queue, SimpleWorker
 
+    unknown = sorted(set(services) - set(SERVICE_QUEUES))
+    if unknown:
+        raise ConfigurationError(f"servicio sin cola: {', '.join(unknown)} (use generator o importexport)")
     connection = redis.Redis.from_url(settings.redis_url)
-    names = queues or [f"{settings.bus_prefix}-jobs"]
-    worker = Worker([Queue(name, connection=connection) for name in names], connection=connection)
+    names = [queue_name(settings, service) for service in services or SERVICE_QUEUES.values()]
+    log.info("worker.ready", queues=names)
+    worker = SimpleWorker([Queue(name, connection=connection) for name in names], connection=connection)
     worker.work(with_scheduler=False)

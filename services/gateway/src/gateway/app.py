@@ -24,6 +24,7 @@ from gateway.headers import SecurityHeaders
 from gateway.health import HealthCheck, run_checks
 from gateway.live import LiveHub
 from gateway.metrics import GatewayMetrics
+from gateway.ports import GeneratorPort, TransferPort
 from gateway.routes.calls import call_totals, calls_router
 from gateway.routes.contacts import contacts_router
 from gateway.routes.desks import desks_router
@@ -33,7 +34,7 @@ from gateway.routes.operations import operations_router
 from gateway.routes.transfer import TransferConfig, transfer_router
 from gateway.runtime import ConfigStore
 from gateway.users import UserDirectory, UserNames
-from kernel.jobqueue import JobRunner, JobStore
+from kernel.jobqueue import JobStore
 
 VERSION = "0.1.0"
 
@@ -54,7 +55,8 @@ class GatewayDeps:
     config: ConfigStore
     jobs: JobStore
     names: UserNames
-    runner: JobRunner
+    generator_port: GeneratorPort
+    transfer_port: TransferPort
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
     health_checks: Mapping[str, HealthCheck] = field(default_factory=dict)
@@ -121,8 +123,8 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
     app.include_router(calls_router(deps.contacts, deps.directory))
     app.include_router(desks_router(deps.contacts, deps.hub))
     app.include_router(jobs_router(deps.jobs))
-    app.include_router(generator_router(deps.contacts, deps.runner, deps.jobs, deps.generator))
-    app.include_router(transfer_router(deps.contacts, deps.runner, deps.jobs, deps.transfer))
+    app.include_router(generator_router(deps.generator_port, deps.jobs, deps.generator))
+    app.include_router(transfer_router(deps.contacts, deps.transfer_port, deps.jobs, deps.transfer))
     app.include_router(admin_router(deps.directory, deps.audit))
     for add in deps.extra_routers:
         add(app)

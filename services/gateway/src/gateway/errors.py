@@ -31,6 +31,7 @@ from contacts.errors import (
     NotLockOwner,
     VersionMismatch,
 )
+from gateway.ports import ServiceUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -112,11 +113,18 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return error_response(exc.status_code, f"http_{exc.status_code}", message)
 
+    async def on_unavailable(_: Request, exc: Exception) -> Response:
+        log.warning("gateway.service_unavailable", error=str(exc))
+        return error_response(
+            503, "service_unavailable", "Un servicio interno no respondió a tiempo; intente de nuevo."
+        )
+
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("gateway.unexpected_error", path=request.url.path, error=type(exc).__name__)
         return error_response(500, "internal", "Error interno del servidor.")
 
     app.add_exception_handler(ContactError, on_domain_error)
+    app.add_exception_handler(ServiceUnavailable, on_unavailable)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -1,20 +1,18 @@
 """Generator routes: ``POST /api/generate_contacts`` (seed-compatible) and ``GET /jobs/{id}/download``.
 
-The generator is a stateless pure library, so the gateway calls it in-process: drawing a thousand
-numbers takes about a millisecond, far less than a network hop. No ``serve generator`` process is
-needed for the HTTP path (``callmanager serve generator`` says so). What does need the contacts service
-— the existence check and the saving — goes through the gateway's :class:`ContactsClient` (direct in
-embedded mode, HTTP in distributed mode), as the caller whose API key made the request.
+The route builds the generator's public command (:class:`generator.commands.GenerateNumbers`, carrying
+the caller whose API key made the request) and hands it to the :class:`~gateway.ports.GeneratorPort`:
+in process in embedded mode, over rq to ``callmanager serve generator`` in distributed mode. The
+generator reaches contacts (existence check, saving) through its own contacts client.
 
-Up to :data:`~generator.batch.MAX_SYNC_COUNT` numbers are answered at once; larger counts (up to
-:data:`~generator.batch.MAX_COUNT`) start a ``generate`` job and answer 202 with the job and
+Up to :data:`~generator.commands.MAX_SYNC_COUNT` numbers are answered at once; larger counts (up to
+:data:`~generator.commands.MAX_COUNT`) start a ``generate`` job and answer 202 with the job and
 ``Location: /jobs/{id}``; its progress reaches the creator's Socket.IO connections as ``job_progress``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -22,27 +20,13 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from contacts.client import ContactsClient
+from contacts.commands import Caller
 from gateway.auth import ApiError, Authenticated, CanGenerate, note_audit
 from gateway.callers import caller_of
+from gateway.ports import GeneratorPort
 from gateway.routes.jobs import JobId, visible_job
-from generator.batch import (
-    MAX_COUNT,
-    MAX_SYNC_COUNT,
-    GenerationRequest,
-    batch_list_name,
-    run_generation,
-)
-from generator.draw import GenerationError, Method, check_weights, new_seed, parse_method
-from generator.generatejob import GENERATE_JOB, job_params
-from generator.ranges import DEFAULT_WEIGHTS
-from kernel.jobqueue import JobRunner, JobStore
-
-_AMOUNT_MESSAGE = (
-    "La cantidad debe ser un número entero entre 1 y 1.000.000 "
-    "(hasta 1.000 con respuesta inmediata; más, como trabajo en segundo plano)."
-)
-
+from generator.commands import MAX_COUNT, MAX_SYNC_COUNT, GenerateNumbers, GenerationRefused
+from kernel.jobqueue import JobStore
 
 # Files jobs leave in the exports folder: generated numbers (csv) and contact exports (xlsx, csv).
 _DOWNLOAD_TYPES = {
@@ -53,9 +37,8 @@ _DOWNLOAD_TYPES = {
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """What the generator routes need besides the contacts client and the jobs: weights, exports folder."""
+    """What the generator routes need besides the generator and the jobs: the exports folder."""
 
-    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     exports_dir: Path | None = None
 
 
@@ -69,7 +52,7 @@ class GenerateBody(BaseModel):
         description=f"Cuántos números: 1..{MAX_SYNC_COUNT} al instante, hasta {MAX_COUNT} como trabajo.",
         examples=[100],
     )
-    method: str = Field(Method.STRATIFIED.value, max_length=20, description="stratified, simple o random.")
+    method: str = Field("stratified", max_length=20, description="stratified, simple o random.")
     save: bool = Field(
         False,
         validation_alias=AliasChoices("save", "auto_import"),
@@ -122,9 +105,7 @@ class GenerationOut(BaseModel):
     list: str | None
 
 
-def generator_router(
-    contacts: ContactsClient, runner: JobRunner, jobs: JobStore, config: GeneratorConfig
-) -> APIRouter:
+def generator_router(generator: GeneratorPort, jobs: JobStore, config: GeneratorConfig) -> APIRouter:
     """``POST /api/generate_contacts`` and the download of a job's file."""
     router = APIRouter(tags=["generator"])
 
@@ -135,7 +116,7 @@ def generator_router(
         responses={202: {"description": "Trabajo creado (más de 1000 números); ver `Location`."}},
     )
     def generate_contacts(request: Request, principal: CanGenerate, body: GenerateBody) -> Response:
-        order = _order(body)
+        order = _order(body, caller_of(principal))
         background = body.background if body.background is not None else order.count > MAX_SYNC_COUNT
         if not background and order.count > MAX_SYNC_COUNT:
             raise ApiError(
@@ -144,20 +125,10 @@ def generator_router(
                 f"Con respuesta inmediata se generan como máximo {MAX_SYNC_COUNT} números; "
                 "para más, use un trabajo en segundo plano.",
             )
-        caller = caller_of(principal)
-        note_audit(request, amount=order.count, method=order.method.value, save=order.save)
+        note_audit(request, amount=order.count, method=order.method, save=order.save)
         if background:
-            order = GenerationRequest(
-                count=order.count,
-                method=order.method,
-                save=order.save,
-                seed=order.seed if order.seed is not None else new_seed(),
-                weights=order.weights if order.weights is not None else dict(config.weights),
-                list_name=batch_list_name() if order.save else "",
-            )
-            job = runner.submit(
-                GENERATE_JOB, job_params(order, caller), str(principal.user_id), total=order.count
-            )
+            order = order.pinned()
+            job = generator.start(order, str(principal.user_id))
             note_audit(request, job_id=job.id, list=order.list_name or None)
             body_out = {**job.to_data(), "list": order.list_name or None}
             return Response(
@@ -167,12 +138,11 @@ def generator_router(
                 headers={"Location": f"/jobs/{job.id}"},
             )
         try:
-            run = run_generation(order, config.weights, contacts, caller)
-        except GenerationError as exc:
-            raise ApiError(422, "generation_impossible", str(exc)) from exc
-        if run.saved is not None:
-            note_audit(request, list=run.list_name, saved=run.saved.inserted)
-        answer = {"success": True, **run.summary(), "phones": run.phones()}
+            answer = generator.generate(order)
+        except GenerationRefused as exc:
+            raise ApiError(422, "generation_impossible", exc.message) from exc
+        if answer.get("list"):
+            note_audit(request, list=answer["list"], saved=answer.get("saved"))
         return Response(orjson.dumps(answer), media_type="application/json")
 
     @router.get(
@@ -195,19 +165,16 @@ def generator_router(
     return router
 
 
-def _order(body: GenerateBody) -> GenerationRequest:
-    """The generation request of ``body``, or a 422 :class:`ApiError` with a Spanish message."""
-    if not 1 <= body.amount <= MAX_COUNT:
-        raise ApiError(422, "invalid_amount", _AMOUNT_MESSAGE)
+def _order(body: GenerateBody, caller: Caller) -> GenerateNumbers:
+    """The generator command of ``body``, or a 422 :class:`ApiError` with a Spanish message."""
     try:
-        method = parse_method(body.method.strip().lower())
-    except GenerationError as exc:
-        raise ApiError(422, "invalid_method", str(exc)) from exc
-    if body.weights is not None:
-        try:
-            check_weights(body.weights)
-        except GenerationError as exc:
-            raise ApiError(422, "invalid_weights", str(exc)) from exc
-    return GenerationRequest(
-        count=body.amount, method=method, save=body.save, seed=body.seed, weights=body.weights
-    )
+        return GenerateNumbers(
+            caller=caller,
+            count=body.amount,
+            method=body.method,
+            save=body.save,
+            seed=body.seed,
+            weights=body.weights,
+        ).checked()
+    except GenerationRefused as exc:
+        raise ApiError(422, exc.code, exc.message) from exc

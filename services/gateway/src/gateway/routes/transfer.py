@@ -9,14 +9,18 @@ header row: 422 with the reason), and imported by an ``import`` job: 202 with th
 ``Location: /jobs/{id}``. Progress reaches the uploader's Socket.IO connections as ``job_progress``; the
 job's report lists every rejected and merged row and is downloadable from ``GET /jobs/{id}/report``.
 
+Each operation is one of import/export's public commands (``importexport.commands``) handed to the
+:class:`~gateway.ports.TransferPort`: in process embedded, over rq to ``callmanager serve importexport``
+distributed (the upload is in the data folder both share).
+
 ``GET /export`` streams the file itself while the system holds at most
-:data:`~importexport.export.STREAM_LIMIT` contacts (or with ``async=false``); above that, or with
+:data:`~importexport.commands.STREAM_LIMIT` contacts (or with ``async=false``); above that, or with
 ``async=true``, it answers 202 with an ``export`` job whose file ``GET /jobs/{id}/download`` serves.
 """
 
 from __future__ import annotations
 
-import itertools
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,20 +37,18 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from contacts.client import ContactsClient
 from gateway.auth import ApiError, Authenticated, CanExport, CanImport, note_audit
 from gateway.callers import caller_of
+from gateway.ports import TransferPort
 from gateway.routes.jobs import JobId, JobOut, visible_job
-from importexport.export import (
-    EXPORT_JOB,
+from importexport.commands import (
     MEDIA_TYPES,
     STREAM_LIMIT,
-    ExportRequest,
-    expected_total,
-    export_params,
-    stream_export,
+    ExportContacts,
+    ImportRecords,
+    ImportRefused,
+    InspectUpload,
+    StartImport,
 )
-from importexport.headers import detect_headers
-from importexport.pipeline import IMPORT_JOB, import_list_name, import_params, import_records, reader_limits
-from importexport.spreadsheets import FileRejected, peek_rows
-from kernel.jobqueue import JobRunner, JobStore
+from kernel.jobqueue import JobStore
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -150,7 +152,7 @@ class _Upload:
 
 
 def transfer_router(
-    contacts: ContactsClient, runner: JobRunner, jobs: JobStore, config: TransferConfig
+    contacts: ContactsClient, transfer: TransferPort, jobs: JobStore, config: TransferConfig
 ) -> APIRouter:
     """``POST /import``, ``GET /export`` and ``GET /jobs/{id}/report``."""
     router = APIRouter(tags=["import-export"])
@@ -193,15 +195,15 @@ def transfer_router(
             try:
                 dry = dry_run or upload.fields.get("dry_run", "").strip().lower() in ("1", "true", "sí", "si")
                 chosen_list = (list_name or upload.fields.get("list", "")).strip()[:200]
-                headers = await run_in_threadpool(_inspect, upload.path, config)
-                params = import_params(
-                    upload.path, upload.filename, caller, dry_run=dry, list_name=chosen_list
+                headers = await run_in_threadpool(_inspect, transfer, upload.path)
+                command = StartImport(
+                    caller, upload.path, upload.filename, dry_run=dry, list_name=chosen_list
                 )
-                job = await run_in_threadpool(runner.submit, IMPORT_JOB, params, str(principal.user_id))
+                job = await run_in_threadpool(transfer.start_import, command, str(principal.user_id))
             except BaseException:
                 upload.path.unlink(missing_ok=True)
                 raise
-            note_audit(request, job_id=job.id, file=upload.filename, dry_run=dry, list=params["list"])
+            note_audit(request, job_id=job.id, file=upload.filename, dry_run=dry, list=job.params["list"])
             body = {**job.to_data(), "source": upload.filename, "headers": headers}
             return Response(
                 orjson.dumps(body),
@@ -216,17 +218,20 @@ def transfer_router(
                 "Envíe una lista JSON de contactos o un archivo en multipart/form-data (campo «file»).",
             )
         records = _records(await _read_body(request, config))
-        chosen_list = (list_name or "").strip() or import_list_name("api")
+        wanted = ImportRecords(caller, records, list_name or "", dry_run, config.max_json_rows)
+        records_command = dataclasses.replace(wanted, list_name=wanted.chosen_list())
         try:
-            report = await run_in_threadpool(
-                import_records, records, contacts, caller, chosen_list, config.max_json_rows, dry_run
-            )
-        except FileRejected as exc:
+            report = await run_in_threadpool(transfer.import_records, records_command)
+        except ImportRefused as exc:
             raise ApiError(422, "import_rejected", exc.reason) from exc
         note_audit(
-            request, list=chosen_list, inserted=report.inserted, updated=report.updated, total=report.total
+            request,
+            list=records_command.list_name,
+            inserted=report["inserted"],
+            updated=report["updated"],
+            total=report["total"],
         )
-        return Response(orjson.dumps(report.to_data()), media_type="application/json")
+        return Response(orjson.dumps(report), media_type="application/json")
 
     @router.get(
         "/export",
@@ -254,20 +259,18 @@ def transfer_router(
             ),
         ] = None,
     ) -> Response:
-        wanted = ExportRequest(
+        caller = caller_of(principal)
+        wanted = ExportContacts(
+            caller,
             format=export_format,
             statuses=tuple(s for s in status or () if s.strip()),
             list_name=list_name or None,
             operator=operator or None,
         )
-        caller = caller_of(principal)
         if background is None:
             background = int(contacts.stats(caller).get("total") or 0) > config.stream_limit
         if background:
-            total = expected_total(contacts, caller, wanted)
-            job = runner.submit(
-                EXPORT_JOB, export_params(wanted, caller), str(principal.user_id), total=total
-            )
+            job = transfer.start_export(wanted, str(principal.user_id))
             body = {**job.to_data(), "download": f"/jobs/{job.id}/download"}
             return Response(
                 orjson.dumps(body),
@@ -275,11 +278,10 @@ def transfer_router(
                 media_type="application/json",
                 headers={"Location": f"/jobs/{job.id}"},
             )
-        rows = contacts.export_contacts(caller, wanted.filters())
-        # Read the first row here: bad filters (an unknown status) answer 422 before the file starts.
-        first = list(itertools.islice(rows, 1))
+        # Bad filters (an unknown status) raise here, a 422 before the file starts.
+        chunks = transfer.export_now(wanted)
         return StreamingResponse(
-            stream_export(itertools.chain(first, rows), wanted.format),
+            chunks,
             media_type=MEDIA_TYPES[wanted.format],
             headers={"Content-Disposition": f'attachment; filename="{wanted.filename()}"'},
         )
@@ -483,10 +485,9 @@ async def _receive_upload(request: Request, config: TransferConfig) -> _Upload:
     return _Upload(sink.path, sink.filename, sink.fields)
 
 
-def _inspect(path: Path, config: TransferConfig) -> dict[str, str]:
+def _inspect(transfer: TransferPort, path: Path) -> dict[str, str]:
     """Refuse an unusable upload now (422 with the reason); the header mapping of a usable one."""
-    limits = reader_limits(config.max_upload_bytes, config.max_import_rows)
     try:
-        return detect_headers(peek_rows(path, limits)).mapping()
-    except FileRejected as exc:
+        return transfer.inspect(InspectUpload(path))
+    except ImportRefused as exc:
         raise ApiError(422, "file_rejected", exc.reason) from exc
