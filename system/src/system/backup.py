@@ -17,6 +17,7 @@ from pathlib import Path
 import structlog
 
 from kernel.settings import Settings
+from system.ownership import FolderInUse, hold_folder
 
 log = structlog.get_logger(__name__)
 
@@ -89,13 +90,47 @@ def prune_backups(settings: Settings, now: datetime | None = None) -> list[Path]
     return removed
 
 
-def restore_backup(settings: Settings, backup: Path) -> Path:
-    """Replace the embedded database with ``backup`` (the system must be stopped); returns the old copy."""
+def restore_backup(settings: Settings, backup: Path, now: datetime | None = None) -> Path | None:
+    """Put ``backup`` in place of the embedded database; the current one is renamed aside and returned.
+
+    Refused while any process holds the data folder (``callmanager up``). None when there was no database.
+    """
     _check_embedded(settings)
     if not backup.exists():
         raise BackupError(f"No existe la copia {backup}")
+    _check_sqlite_copy(backup)
     try:
-        with sqlite3.connect(backup) as check:
+        owner = hold_folder(settings.data_dir)
+    except FolderInUse as exc:
+        raise BackupError(f"{exc} Deténgalo antes de restaurar.") from exc
+    with owner:
+        target = settings.sqlite_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        moment = (now or datetime.now(UTC)).astimezone(UTC)
+        previous: Path | None = None
+        if target.exists():
+            # Fold the write-ahead log into the file so the renamed copy is whole on its own.
+            with sqlite3.connect(target, timeout=5) as live:
+                live.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            live.close()
+            previous = target.with_name(f"{target.name}.before-restore-{moment:%Y%m%d-%H%M%S}")
+            target.replace(previous)
+        for suffix in ("-wal", "-shm"):
+            target.with_name(target.name + suffix).unlink(missing_ok=True)
+        partial = target.with_name(target.name + ".restoring")
+        partial.unlink(missing_ok=True)
+        with sqlite3.connect(backup) as src, sqlite3.connect(partial) as dst:
+            src.backup(dst)
+        src.close()
+        dst.close()
+        partial.replace(target)
+    log.info("backup.restored", source=str(backup), previous=str(previous) if previous else None)
+    return previous
+
+
+def _check_sqlite_copy(backup: Path) -> None:
+    try:
+        with sqlite3.connect(f"file:{backup}?mode=ro", uri=True) as check:
             result = check.execute("PRAGMA integrity_check").fetchone()
             tables = {row[0] for row in check.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         check.close()
@@ -103,32 +138,6 @@ def restore_backup(settings: Settings, backup: Path) -> Path:
         raise BackupError(f"{backup} no es una copia válida de CallManager") from exc
     if result is None or result[0] != "ok" or "events" not in tables:
         raise BackupError(f"{backup} no es una copia válida de CallManager")
-    target = settings.sqlite_path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    previous = target.with_name(target.name + f".before-restore-{datetime.now(UTC):%Y%m%d-%H%M%S}")
-    if target.exists():
-        with sqlite3.connect(target, timeout=5) as live:
-            try:
-                live.execute("BEGIN EXCLUSIVE")
-                live.execute("ROLLBACK")
-            except sqlite3.OperationalError as exc:
-                raise BackupError(
-                    "La base de datos está en uso: detenga CallManager antes de restaurar."
-                ) from exc
-            with sqlite3.connect(previous) as keep:
-                live.backup(keep)
-            keep.close()
-        live.close()
-    with sqlite3.connect(backup) as src, sqlite3.connect(target) as dst:
-        src.backup(dst)
-    src.close()
-    dst.close()
-    for suffix in ("-wal", "-shm"):
-        stale = target.with_name(target.name + suffix)
-        if stale.exists() and stale.stat().st_size == 0:
-            stale.unlink()
-    log.info("backup.restored", source=str(backup), previous=str(previous))
-    return previous
 
 
 def run_backups(settings: Settings, stop: threading.Event) -> None:

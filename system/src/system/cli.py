@@ -189,7 +189,7 @@ def restore(
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Carpeta de datos.")] = None,
     yes: Annotated[bool, typer.Option("--yes", help="No pedir confirmación.")] = False,
 ) -> None:
-    """Replace the embedded database with a backup (stop the system first; the current one is kept)."""
+    """Replace the database with a backup (refused while the system runs; the current one is kept aside)."""
     from system.backup import BackupError, restore_backup
 
     settings = load_settings(data_dir=data_dir)
@@ -200,4 +200,11 @@ def restore(
     except BackupError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
-    console.print(f"[green]Restaurado.[/green] La base anterior quedó en {previous}")
+    console.print(f"[green]Restaurado[/green] {file} en {settings.sqlite_path}.")
+    if previous is not None:
+        console.print(
+            f"La base anterior quedó aparte en {previous}. Para deshacer, con CallManager detenido:\n"
+            f"  callmanager restore {previous} --data-dir {settings.data_dir}",
+            soft_wrap=True,
+            markup=False,
+        )

@@ -68,6 +68,7 @@ from system.jobregistry import (
     service_ports,
     transfer_config,
 )
+from system.ownership import FolderInUse, hold_folder
 from system.tuning import BulkTuning
 
 log = structlog.get_logger(__name__)
@@ -333,6 +334,17 @@ async def _serve_granian(app: ASGIApp, host: str, port: int) -> None:
 def serve_embedded(settings: Settings, *, http_server: HttpServer = "uvicorn") -> None:
     """Every server service in this process: SQLite in the data dir, the in-process bus."""
     check_bind(settings)
+    try:
+        owner = hold_folder(settings.data_dir)
+    except FolderInUse as exc:
+        raise ConfigurationError(
+            f"{exc} Deténgalo antes de iniciar otro, o use otra carpeta con --data-dir."
+        ) from exc
+    with owner:
+        _serve_embedded(settings, http_server)
+
+
+def _serve_embedded(settings: Settings, http_server: HttpServer) -> None:
     infra = build_infrastructure(settings, Mode.EMBEDDED)
     try:
         contacts = build_contacts(infra)
