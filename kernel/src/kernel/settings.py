@@ -58,6 +58,7 @@ class Settings(BaseSettings):
         30, ge=0, validation_alias=_env("BACKUP_INTERVAL_MINUTES", "BACKUP_INTERVAL_MINUTES")
     )
     backup_keep_days: int = Field(7, ge=0, validation_alias=_env("BACKUP_KEEP_DAYS", "BACKUP_KEEP_DAYS"))
+    backup_keep_count: int = Field(0, ge=0, validation_alias=_env("BACKUP_KEEP_COUNT", "BACKUP_KEEP_COUNT"))
 
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL", "LOG_LEVEL"))
     log_file: Path | None = Field(None, validation_alias=_env("LOG_FILE", "LOG_FILE"))

@@ -32,6 +32,7 @@ class Service(StrEnum):
     GATEWAY = "gateway"
     GENERATOR = "generator"
     IMPORTEXPORT = "importexport"
+    BACKUP = "backup"
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -96,7 +97,8 @@ def serve(
 ) -> None:
     """Run one service in distributed mode (PostgreSQL and Redis from settings).
 
-    contacts and gateway serve HTTP; generator and importexport consume their own rq queue.
+    contacts and gateway serve HTTP; generator and importexport consume their own rq queue; backup takes
+    a verified pg_dump every BACKUP_INTERVAL_MINUTES into CALLMANAGER_BACKUP_DIR.
     """
     from system.server import serve_distributed
 
@@ -164,11 +166,19 @@ app.command("import")(import_file)
 app.command("export")(export_file)
 
 
-@app.command()
-def backup(
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Carpeta de datos.")] = None,
-) -> None:
-    """Take a consistent backup of the embedded database now (also while the system runs)."""
+backup_app = typer.Typer(
+    help="Copias de seguridad: tomar una ahora (sin subcomando), listarlas, verificarlas.",
+    no_args_is_help=False,
+)
+app.add_typer(backup_app, name="backup")
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Carpeta de datos.")]
+
+
+@backup_app.callback(invoke_without_command=True)
+def backup(ctx: typer.Context, data_dir: DataDir = None) -> None:
+    """Take a verified backup now (SQLite online backup, or pg_dump in distributed mode), then prune."""
+    if ctx.invoked_subcommand is not None:
+        return
     from system.backup import BackupError, prune_backups, take_backup
 
     settings = load_settings(data_dir=data_dir)
@@ -178,21 +188,63 @@ def backup(
     except BackupError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
-    console.print(f"[green]Copia creada:[/green] {taken.path} ({taken.size:,} bytes)")
+    console.print(
+        f"[green]Copia creada y verificada:[/green] {taken.path} ({taken.size:,} bytes)", soft_wrap=True
+    )
     if removed:
         console.print(f"Copias antiguas eliminadas: {len(removed)}")
 
 
+@backup_app.command("list")
+def backup_list(data_dir: DataDir = None) -> None:
+    """List the backups in the backup folder, newest first (one per line: time, bytes, path)."""
+    from system.backup import list_backups
+
+    settings = load_settings(data_dir=data_dir)
+    found = list_backups(settings)
+    if not found:
+        console.print(f"No hay copias en {settings.backups_path}")
+    for item in found:
+        typer.echo(f"{item.taken_at:%Y-%m-%d %H:%M:%S}Z  {item.size:>14,}  {item.path}")
+
+
+@backup_app.command("verify")
+def backup_verify(file: Annotated[Path, typer.Argument(help="Copia a verificar (.db o .dump).")]) -> None:
+    """Open a copy and check it: integrity, event and contact counts (SQLite) or pg_restore --list (dump)."""
+    from system.backup import BackupError, verify_backup
+
+    try:
+        result = verify_backup(file)
+    except BackupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    typer.echo(f"{file}: {result.describe()}")
+
+
 @app.command()
 def restore(
-    file: Annotated[Path, typer.Argument(help="Copia a restaurar (callmanager-AAAAMMDD-HHMMSS.db).")],
+    file: Annotated[Path, typer.Argument(help="Copia a restaurar (callmanager-AAAAMMDD-HHMMSS.db o .dump).")],
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Carpeta de datos.")] = None,
     yes: Annotated[bool, typer.Option("--yes", help="No pedir confirmación.")] = False,
 ) -> None:
-    """Replace the database with a backup (refused while the system runs; the current one is kept aside)."""
-    from system.backup import BackupError, restore_backup
+    """Replace the database with a backup.
+
+    SQLite: refused while the system runs; the current database is kept aside. PostgreSQL: pg_restore into
+    the configured database, which must be empty.
+    """
+    from system.backup import BackupError, is_postgresql, restore_backup, restore_pg_backup
 
     settings = load_settings(data_dir=data_dir)
+    if is_postgresql(settings):
+        try:
+            restore_pg_backup(settings, file)
+        except BackupError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
+        console.print(
+            f"[green]Restaurado[/green] {file} en la base de datos vacía configurada.", soft_wrap=True
+        )
+        return
     if not yes and not typer.confirm(f"¿Reemplazar {settings.sqlite_path} con {file}?"):
         raise typer.Exit(1)
     try:

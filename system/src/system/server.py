@@ -30,6 +30,7 @@ from fastapi import FastAPI, Response
 from limits.aio.storage import RedisStorage as AsyncRedisStorage
 from limits.aio.storage import Storage as AsyncStorage
 from limits.storage import RedisStorage, Storage
+from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contacts.api import create_app as create_contacts_app
@@ -58,7 +59,15 @@ from kernel.bus.consumer import Consumer
 from kernel.bus.lease import Lease, RedisLease, SoleLease, consume_while_leading
 from kernel.jobqueue import JOBS_TOPIC, JobStore
 from kernel.settings import Settings
-from system.backup import run_backups
+from system.backup import (
+    BackupGauges,
+    BackupStatus,
+    MemoryBackupStatus,
+    RedisBackupStatus,
+    backup_health,
+    run_backups,
+    status_key,
+)
 from system.bootstrap import CONTACTS_EVENTS, ConfigurationError, Infrastructure, Mode, build_infrastructure
 from system.jobregistry import (
     GENERATOR_QUEUE,
@@ -146,10 +155,17 @@ def build_gateway(
     async_rate_storage: AsyncStorage | None = None,
     client_manager: socketio.AsyncManager | None = None,
     contacts_service: ContactsService | None = None,
+    backup_status: BackupStatus | None = None,
 ) -> ASGIApp:
-    """The public gateway wired to this process's infrastructure, its live feed running."""
+    """The public gateway wired to this process's infrastructure, its live feed running.
+
+    ``backup_status``: where the backups' outcome is read for ``/health`` and ``/metrics``.
+    """
     settings = infra.settings
-    metrics = GatewayMetrics()
+    registry = CollectorRegistry()
+    if backup_status is not None:
+        registry.register(BackupGauges(backup_status))
+    metrics = GatewayMetrics(registry)
     # PostgreSQL: key rows are kept while no change to users or keys is announced (gateway_0002 triggers).
     changes = infra.change_signal(KEYS_CHANNEL)
     if changes is not None:
@@ -234,6 +250,7 @@ def build_gateway(
         generator=GeneratorConfig(exports_dir(settings)),
         transfer=transfer_config(settings),
         health_checks={"database": infra.check_database, "bus": infra.check_bus},
+        health_advisories={"backup": backup_health(backup_status)} if backup_status is not None else {},
     )
     return create_app(deps)
 
@@ -348,11 +365,16 @@ def _serve_embedded(settings: Settings, http_server: HttpServer) -> None:
     infra = build_infrastructure(settings, Mode.EMBEDDED)
     try:
         contacts = build_contacts(infra)
+        backups = MemoryBackupStatus()
         app = build_gateway(
-            infra, contacts.client(), rate_storage=WindowCounters(), contacts_service=contacts.service
+            infra,
+            contacts.client(),
+            rate_storage=WindowCounters(),
+            contacts_service=contacts.service,
+            backup_status=backups,
         )
         infra.start_relay()
-        infra.background.spawn("backups", lambda stop: run_backups(settings, stop))
+        infra.background.spawn("backups", lambda stop: run_backups(settings, stop, backups))
         log.info("callmanager.up", host=settings.host, port=settings.port, data_dir=str(settings.data_dir))
         run_http(app, settings.host, settings.port, http_server, settings.trusted_proxies)
     finally:
@@ -368,6 +390,9 @@ def serve_distributed(settings: Settings, service: str, *, http_server: HttpServ
 
     contacts and gateway serve HTTP; generator and importexport consume their own rq queue.
     """
+    if service == "backup":
+        serve_backups(settings)
+        return
     if service in SERVICE_QUEUES:
         infra = build_infrastructure(settings, Mode.DISTRIBUTED)  # migrated, as every ``serve`` does
         infra.close()
@@ -394,12 +419,37 @@ def serve_distributed(settings: Settings, service: str, *, http_server: HttpServ
                 client_manager=socketio.AsyncRedisManager(
                     settings.redis_url, channel=f"{settings.bus_prefix}:socketio"
                 ),
+                backup_status=RedisBackupStatus(
+                    redis.Redis.from_url(settings.redis_url), status_key(settings)
+                ),
             )
             run_http(app, settings.host, settings.port, http_server, settings.trusted_proxies)
         else:
             raise ConfigurationError(f"el servicio {service!r} todavía no se puede ejecutar por separado")
     finally:
         infra.close()
+
+
+def serve_backups(settings: Settings) -> None:
+    """The ``backup`` service: ``pg_dump`` now and every ``BACKUP_INTERVAL_MINUTES`` until SIGTERM/SIGINT,
+    its outcome in Redis for every gateway's ``/health`` and ``/metrics``."""
+    if not settings.database_url or not settings.redis_url:
+        raise ConfigurationError(
+            "el servicio backup necesita CALLMANAGER_DATABASE_URL y CALLMANAGER_REDIS_URL"
+        )
+    if settings.backup_interval_minutes <= 0:
+        raise ConfigurationError("el servicio backup necesita BACKUP_INTERVAL_MINUTES mayor que 0")
+    status = RedisBackupStatus(redis.Redis.from_url(settings.redis_url), status_key(settings))
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    log.info(
+        "backup.service_ready",
+        folder=str(settings.backups_path),
+        every_minutes=settings.backup_interval_minutes,
+    )
+    run_backups(settings, stop, status)
+    log.info("backup.service_stopped")
 
 
 def run_worker(settings: Settings, services: list[str]) -> None:

@@ -60,6 +60,7 @@ class GatewayDeps:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
     health_checks: Mapping[str, HealthCheck] = field(default_factory=dict)
+    health_advisories: Mapping[str, HealthCheck] = field(default_factory=dict)
     extra_routers: list[Callable[[FastAPI], None]] = field(default_factory=list)
 
 
@@ -95,7 +96,7 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
 
     @app.get("/health", tags=["operations"], summary="Estado del servidor y de sus dependencias")
     def health() -> Response:
-        report = run_checks(deps.health_checks)
+        report = run_checks(deps.health_checks, deps.health_advisories)
         return json_response({**report.to_dict(), "version": VERSION}, 200 if report.healthy else 503)
 
     @app.get(
