@@ -269,8 +269,9 @@ def list_backups(settings: Settings) -> list[Backup]:
         match = _NAME.match(path.name)
         if match:
             taken = datetime.strptime(match.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
-            found.append(Backup(path, taken, path.stat().st_size))
-    return sorted(found, key=lambda b: (b.taken_at, b.path.name), reverse=True)
+            found.append((taken, int(match.group(2) or 0), Backup(path, taken, path.stat().st_size)))
+    # Within one second, callmanager-…-1.db came after callmanager-….db.
+    return [backup for _, _, backup in sorted(found, key=lambda f: (f[0], f[1]), reverse=True)]
 
 
 def prune_backups(settings: Settings, now: datetime | None = None) -> list[Path]:
