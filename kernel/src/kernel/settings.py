@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -97,8 +98,6 @@ class Settings(BaseSettings):
     rate_limit_unidentified: str = Field("120/minute", validation_alias=_env("RATE_LIMIT_UNIDENTIFIED"))
 
     contacts_url: str = Field("http://127.0.0.1:5101", validation_alias=_env("CONTACTS_URL"))
-    generator_url: str = Field("http://127.0.0.1:5102", validation_alias=_env("GENERATOR_URL"))
-    importexport_url: str = Field("http://127.0.0.1:5103", validation_alias=_env("IMPORTEXPORT_URL"))
 
     @field_validator("log_level")
     @classmethod
@@ -148,6 +147,38 @@ class Settings(BaseSettings):
         return {
             k: (str(v) if isinstance(v, Path) else v) for k, v in self.model_dump().items() if k not in hidden
         }
+
+
+def environment_name(field: str) -> str:
+    """The ``CALLMANAGER_`` name of the setting ``field``."""
+    return PREFIX + field.upper()
+
+
+def _mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def masked_view(settings: Settings) -> dict[str, str]:
+    """Every setting by its ``CALLMANAGER_`` name with its effective value; secrets masked."""
+    view: dict[str, str] = {}
+    for field in Settings.model_fields:
+        value = getattr(settings, field)
+        if isinstance(value, SecretStr):
+            text = "***" if value.get_secret_value() else ""
+        elif value is None:
+            text = ""
+        elif field in {"database_url", "redis_url"}:
+            text = _mask_url(str(value))
+        else:
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+        view[environment_name(field)] = text
+    return view
 
 
 def load_settings(**overrides: Any) -> Settings:

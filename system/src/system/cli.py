@@ -158,6 +158,28 @@ def worker(
         run_worker(settings, queues or [])
 
 
+config_app = typer.Typer(help="Configuración efectiva.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("check")
+def config_check(
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Carpeta de datos.")] = None,
+) -> None:
+    """Validate the settings and print each effective one by name, secrets masked (exit 2 when invalid)."""
+    from kernel.settings import masked_view
+
+    settings = load_settings(data_dir=data_dir)
+    mode = "distribuido" if settings.database_url and settings.redis_url else "embebido"
+    for name, value in masked_view(settings).items():
+        typer.echo(f"{name}={value}")
+    console.print(
+        f"Modo {mode}. Los cambios en .env o en el entorno se aplican al reiniciar cada proceso; las "
+        "duraciones de bloqueo y los límites de peticiones también se cambian en caliente (POST /config).",
+        soft_wrap=True,
+    )
+
+
 app.add_typer(users_app, name="users")
 app.command("setup-secure")(setup_secure)
 app.command("check-secure")(check_secure_command)
