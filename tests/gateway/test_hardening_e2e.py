@@ -87,3 +87,28 @@ def test_requests_without_a_valid_key_are_limited_per_address_and_audited_in_agg
     ]
     assert 1 <= len(rows) <= 10, f"{len(rows)} audit rows for 31 refusals"
     assert max(int(r["detail"]["failures_in_window"]) for r in rows) >= 1
+
+
+def test_an_agent_cannot_read_the_whole_base_in_one_request_and_reading_on_is_audited(
+    plain: EmbeddedServer,
+) -> None:
+    agent = plain.create_user("ana", "Agent")
+    rows = [{"phone": f"+50688{n:06d}"} for n in range(130)]
+    with plain.client(plain.keys["tomas"]) as http:
+        assert http.post("/import", json=rows).status_code == 200
+    with plain.client(agent) as http:
+        first = http.get("/contacts")
+        onward = http.get(first.headers["link"].split(";")[0].strip("<>"))
+        too_big = http.get("/contacts", params={"limit": 5000})
+    with plain.client(plain.keys["tomas"]) as http:
+        listed = http.get("/admin/audit", params={"limit": 50}).json()
+    entries = listed["items"] if isinstance(listed, dict) else listed
+
+    assert len(first.json()) == 100
+    assert len(onward.json()) >= 30
+    assert too_big.status_code == 422
+    reads = [
+        e for e in entries if e["path"] == "/contacts" and e["method"] == "GET" and e["username"] == "ana"
+    ]
+    assert len(reads) == 1, "the page after the first is audited, the first page is not"
+    assert reads[0]["detail"]["limit"] == 100

@@ -18,7 +18,7 @@ OPERATORS = {"kolbi", "telefonica", "claro"}
 
 
 def contacts_in(client: httpx.Client, list_name: str) -> list[dict[str, Any]]:
-    response = client.get("/contacts", params={"list": list_name})
+    response = client.get("/contacts", params={"list": list_name, "limit": 1000})
     assert response.status_code == 200, response.text
     found: list[dict[str, Any]] = response.json()
     return found
@@ -97,7 +97,7 @@ def test_saved_numbers_become_contacts_with_their_operator_and_a_second_save_add
     first_phones = {p["e164"] for p in body["phones"]}
     second_phones = {p["e164"] for p in second["phones"]}
     assert first_phones.isdisjoint(second_phones)
-    everyone = manager.get("/contacts").json()
+    everyone = manager.get("/contacts", params={"limit": 1000}).json()
     assert len(everyone) == 400
     assert len({c["phone_e164"] for c in everyone}) == 400
 
@@ -113,7 +113,7 @@ def test_only_project_managers_and_ti_may_generate(embedded_server: EmbeddedServ
     assert allowed.status_code == 200
     assert allowed.json()["saved"] == 0
     assert allowed.json()["list"] is None
-    assert ti.get("/contacts").json() == []
+    assert ti.get("/contacts", params={"limit": 1000}).json() == []
 
 
 def test_impossible_requests_are_refused_with_a_spanish_reason(embedded_server: EmbeddedServer) -> None:
@@ -202,4 +202,4 @@ def test_an_unsaved_job_leaves_its_numbers_for_download(embedded_server: Embedde
     assert len({r[0] for r in rows[1:]}) == 1500
     assert {r[3] for r in rows[1:]} == OPERATORS
     assert other.get(done["report"]["download"]).status_code == 404
-    assert manager.get("/contacts").json() == []
+    assert manager.get("/contacts", params={"limit": 1000}).json() == []

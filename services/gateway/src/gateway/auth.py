@@ -440,6 +440,12 @@ def authorize(request: Request, principal: Principal, capability: Capability) ->
     _mark_denials(request, lambda: gate.authorize(principal, capability, Call.of(request)))
 
 
+def audit_read(request: Request, **detail: Any) -> None:
+    """Audit this read too (reads are not audited by default): a bulk read, with what and how much."""
+    request.state.audit_read = True
+    note_audit(request, **detail)
+
+
 def note_audit(request: Request, **detail: Any) -> None:
     """Add JSON-ready ``detail`` (e.g. the target of the action) to this request's audit entry."""
     current: dict[str, Any] = getattr(request.state, "audit_detail", {})
@@ -482,7 +488,8 @@ class AuditMiddleware:
             await self.app(scope, receive, remember_status)
         finally:
             method = str(scope["method"])
-            if not state.get("audited") and (method in MUTATING_METHODS or status in _DENIED_STATUSES):
+            wanted = method in MUTATING_METHODS or status in _DENIED_STATUSES or state.get("audit_read")
+            if not state.get("audited") and wanted:
                 await run_in_threadpool(self.audit.record, _entry_after(scope, state, status))
 
 

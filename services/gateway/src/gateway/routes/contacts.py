@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Body, Header, Request, Response
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from contacts.client import ContactsClient
@@ -31,6 +29,7 @@ from gateway.auth import (
     CanLockOwn,
     CanReadContacts,
     CanUpdateContact,
+    audit_read,
     note_audit,
 )
 from gateway.callers import caller_of, run_command
@@ -43,7 +42,9 @@ from gateway.roles import Capability
 from gateway.users import UserNames
 
 MAX_PAGE = 1000
-STREAM_PAGE = 1000
+DEFAULT_PAGE = 100
+"""Contacts a page holds when the caller names no ``limit``: whole lists leave only through the audited
+export, never through one unbounded read."""
 
 ContactId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9a-fA-F-]{32,36}$")]
 
@@ -58,7 +59,7 @@ class ListQuery(BaseModel):
     operator: str | None = Field(None, max_length=20, description="Operador: Kolbi, Movistar, Claro.")
     q: str = Field("", max_length=100, description="Búsqueda en nombre y teléfono.")
     locked: bool | None = Field(None, description="Solo bloqueados (`true`) o solo libres (`false`).")
-    limit: int | None = Field(None, ge=1, le=MAX_PAGE, description="Tamaño de página (sin él, todos).")
+    limit: int = Field(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Tamaño de página (100 si no se indica).")
     cursor: str | None = Field(None, max_length=500, description="Cursor de la página siguiente.")
 
 
@@ -205,9 +206,10 @@ def contacts_router(
         summary="Lista de contactos",
         response_model=list[ContactOut],
         description=(
-            "Sin `limit` devuelve todos los contactos (en streaming). Con `limit` (≤1000) pagina; la "
-            'página siguiente va en la cabecera `Link: <...>; rel="next"`. Orden: prioridad de estado, '
-            "luego antigüedad."
+            "Una página de contactos (`limit`, 100 por omisión, como máximo 1000); la página siguiente va "
+            'en la cabecera `Link: <...>; rel="next"`. Las listas completas salen por la exportación '
+            "(auditada). Cada página después de la primera queda en la auditoría. Orden: prioridad de "
+            "estado, luego antigüedad."
         ),
         openapi_extra=query_openapi(ListQuery),
     )
@@ -221,9 +223,9 @@ def contacts_router(
             locked=query.locked,
             q=query.q,
         )
-        if query.limit is None:
-            return StreamingResponse(_stream_all(client, caller, filters), media_type="application/json")
         body, next_cursor = await read_page(client, caller, filters, query.limit, query.cursor)
+        if query.cursor:  # reading on past the first page: who read how far through which filter
+            audit_read(request, filters=[f"{k}={v}" for k, v in filters.to_params()], limit=query.limit)
         headers = {}
         if next_cursor:
             headers["Link"] = f'<{_next_page_url(request, next_cursor)}>; rel="next"'
@@ -395,19 +397,3 @@ def _next_page_url(request: Request, cursor: str) -> str:
     url, _, query = str(request.url).partition("?")
     kept = [part for part in query.split("&") if part and part.split("=", 1)[0] != "cursor"]
     return f"{url}?{'&'.join([*kept, 'cursor=' + quote(cursor, safe='')])}"
-
-
-def _stream_all(client: ContactsClient, caller: Any, filters: ContactFilters) -> Iterator[bytes]:
-    """Every contact as one JSON array, fetched and sent a page at a time."""
-    yield b"["
-    cursor: str | None = None
-    first = True
-    while True:
-        page = client.list_contacts(caller, filters, STREAM_PAGE, cursor)
-        for contact in page.items:
-            yield (b"" if first else b",") + orjson.dumps(contact.to_data())
-            first = False
-        if not page.next_cursor:
-            break
-        cursor = page.next_cursor
-    yield b"]"
