@@ -179,10 +179,15 @@ def test_ti_changes_lock_duration_at_run_time(embedded_server: EmbeddedServer) -
     ti = embedded_server.client(embedded_server.create_user("root", "TI"))
     agent = embedded_server.client(embedded_server.create_user("ana", "Agent"))
     assert agent.post("/config", json={"max_lock_duration_minutes": 5}).status_code == 403
-    changed = ti.post("/config", json={"default_lock_duration_minutes": 2, "max_lock_duration_minutes": 5})
+    too_short = ti.post("/config", json={"default_lock_duration_minutes": 1})
+    assert too_short.status_code == 422  # one request cannot shorten every lock to a minute
+    changed = ti.post("/config", json={"default_lock_duration_minutes": 5, "max_lock_duration_minutes": 5})
     assert changed.status_code == 200
     assert changed.json()["max_lock_duration_minutes"] == 5
-    assert "secret_key" not in ti.get("/config").json()
+    effective = ti.get("/config").json()
+    assert "secret_key" not in effective
+    assert effective["sources"]["max_lock_duration_minutes"] == "runtime"
+    assert effective["sources"]["rate_limit"] in ("env", "default")
     contact = create(agent, "8812-3456")
     too_long = agent.post(f"/contacts/{contact['id']}/lock", json={"duration_minutes": 30})
     assert too_long.status_code == 422

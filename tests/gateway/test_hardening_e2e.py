@@ -3,12 +3,14 @@ no client can choose (proxy headers believed only from configured proxies)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.support.servers import EmbeddedServer, start_embedded
+from tests.support.servers import EmbeddedServer, clean_env, start, start_embedded, wait_healthy
 
 
 def _sources(server: EmbeddedServer, key: str) -> list[str | None]:
@@ -112,3 +114,63 @@ def test_an_agent_cannot_read_the_whole_base_in_one_request_and_reading_on_is_au
     ]
     assert len(reads) == 1, "the page after the first is audited, the first page is not"
     assert reads[0]["detail"]["limit"] == 100
+
+
+def test_a_runtime_change_is_bounded_audited_with_old_and_new_and_reset_returns_to_the_environment(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    folder = tmp_path_factory.mktemp("config")
+    server = start_embedded(folder, CALLMANAGER_RATE_LIMIT="700/minute")
+    try:
+        key = server.create_user("tomas", "TI")
+        with server.client(key) as http:
+            throttled = http.post("/config", json={"rate_limit": "1/minute"})
+            changed = http.post("/config", json={"rate_limit": "900/minute"})
+            audit = http.get("/admin/audit", params={"limit": 20}).json()
+        entries = audit["items"] if isinstance(audit, dict) else audit
+        logged = [e for e in entries if e["path"] == "/config" and e["status_code"] == 200]
+        server.process.stop()
+
+        restarted = start(
+            "up-again", _up_args(server), clean_env(CALLMANAGER_RATE_LIMIT="700/minute"), folder
+        )
+        wait_healthy(server.base_url, restarted)
+        with server.client(key) as http:
+            kept = http.get("/config").json()
+        log_text = restarted.stop()
+        reset = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "system",
+                "config",
+                "reset",
+                "rate_limit",
+                "--data-dir",
+                str(server.data_dir),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        again = start("up-third", _up_args(server), env, folder)
+        wait_healthy(server.base_url, again)
+        with server.client(key) as http:
+            back = http.get("/config").json()
+        again.stop()
+    finally:
+        server.process.stop()
+
+    assert throttled.status_code == 422
+    assert changed.status_code == 200
+    assert logged[0]["detail"]["changes"]["rate_limit"] == {"old": "700/minute", "new": "900/minute"}
+    assert (kept["rate_limit"], kept["sources"]["rate_limit"]) == ("900/minute", "runtime")
+    assert "config.env_overridden_at_runtime" in log_text
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    assert (back["rate_limit"], back["sources"]["rate_limit"]) == ("700/minute", "env")
+
+
+def _up_args(server: EmbeddedServer) -> list[str]:
+    port = server.base_url.rsplit(":", 1)[1]
+    return ["up", "--no-client", "--port", port, "--data-dir", str(server.data_dir)]

@@ -180,6 +180,33 @@ def config_check(
     )
 
 
+@config_app.command("reset")
+def config_reset(
+    names: Annotated[list[str], typer.Argument(help="Ajustes a devolver al entorno, p. ej. rate_limit.")],
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Carpeta de datos.")] = None,
+) -> None:
+    """Hand runtime settings changed through POST /config back to the environment (.env) value."""
+    from gateway.runtime import InvalidRuntimeSettings, reset_runtime
+    from kernel.envelope import Actor
+
+    settings = load_settings(data_dir=data_dir)
+    configure_logging(settings)
+    infra = open_configured(settings)
+    try:
+        keys = [name.strip().lower().removeprefix("callmanager_") for name in names]
+        try:
+            overridden = reset_runtime(infra.store, keys, Actor(user_id="cli", role="TI"))
+        except InvalidRuntimeSettings as exc:
+            console.print(f"[red]{exc}[/red]", soft_wrap=True)
+            raise typer.Exit(2) from None
+    finally:
+        infra.close()
+    for name in keys:
+        state = "vuelve al valor del entorno" if name in overridden else "ya usaba el valor del entorno"
+        console.print(f"{name}: {state}", soft_wrap=True)
+    console.print("Los servidores en marcha lo aplican en unos segundos.", soft_wrap=True)
+
+
 app.add_typer(users_app, name="users")
 app.command("setup-secure")(setup_secure)
 app.command("check-secure")(check_secure_command)

@@ -209,6 +209,16 @@ def build_gateway(
     config = ConfigStore(settings, infra.store, limiter, apply_lock_policy)
     config.load()
 
+    def follow_config(stop: threading.Event) -> None:
+        while not stop.wait(5.0):
+            try:
+                if config.refresh():
+                    log.info("config.runtime_changed_elsewhere", **config.current.to_dict())
+            except Exception:
+                log.exception("config.runtime_unreadable")
+
+    infra.background.spawn("gateway-runtime-settings", follow_config)
+
     def lease(name: str) -> Lease:
         # Replicas share the fan-out through Redis; one consumes at a time so notices keep their order.
         if infra.mode is Mode.EMBEDDED or infra.settings.redis_url is None:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contacts.client import ContactsClient
 from gateway.auth import ApiError, CanChangeConfig, CanReadConfig, CanSeeTeamMetrics, note_audit
 from gateway.callers import caller_of
-from gateway.runtime import ConfigStore, InvalidRuntimeSettings
+from gateway.runtime import LOCK_MINUTES, ConfigStore, InvalidRuntimeSettings
 
 
 class RuntimeChanges(BaseModel):
@@ -18,8 +18,8 @@ class RuntimeChanges(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    default_lock_duration_minutes: int | None = Field(None, ge=1, le=24 * 60)
-    max_lock_duration_minutes: int | None = Field(None, ge=1, le=24 * 60)
+    default_lock_duration_minutes: int | None = Field(None, ge=LOCK_MINUTES[0], le=LOCK_MINUTES[1])
+    max_lock_duration_minutes: int | None = Field(None, ge=LOCK_MINUTES[0], le=LOCK_MINUTES[1])
     rate_limit: str | None = Field(None, max_length=100, examples=["600/minute"])
     rate_limit_heavy: str | None = Field(None, max_length=100, examples=["20/minute"])
 
@@ -28,7 +28,14 @@ def operations_router(config: ConfigStore, contacts: ContactsClient) -> APIRoute
     """``/config`` and ``/stats``."""
     router = APIRouter(tags=["operations"])
 
-    @router.get("/config", summary="Configuración efectiva (sin secretos)")
+    @router.get(
+        "/config",
+        summary="Configuración efectiva (sin secretos)",
+        description=(
+            "Cada ajuste en vigor; `sources` dice de dónde viene cada ajuste cambiable en caliente: "
+            "`runtime` (POST /config, hasta `callmanager config reset`), `env` (entorno o .env) o `default`."
+        ),
+    )
     def read_config(principal: CanReadConfig) -> dict[str, Any]:
         return config.effective()
 
@@ -37,7 +44,7 @@ def operations_router(config: ConfigStore, contacts: ContactsClient) -> APIRoute
         changes = body.model_dump(exclude_none=True)
         if not changes:
             raise ApiError(422, "invalid_input", "Indique al menos un valor a cambiar.")
-        note_audit(request, changes=changes)
+        note_audit(request, changes=config.describe_change(changes))
         try:
             config.change(changes, principal.actor())
         except InvalidRuntimeSettings as exc:
