@@ -131,9 +131,8 @@ def test_a_runtime_change_is_bounded_audited_with_old_and_new_and_reset_returns_
         logged = [e for e in entries if e["path"] == "/config" and e["status_code"] == 200]
         server.process.stop()
 
-        restarted = start(
-            "up-again", _up_args(server), clean_env(CALLMANAGER_RATE_LIMIT="700/minute"), folder
-        )
+        env = clean_env(CALLMANAGER_RATE_LIMIT="700/minute")
+        restarted = start("up-again", _up_args(server), env, folder)
         wait_healthy(server.base_url, restarted)
         with server.client(key) as http:
             kept = http.get("/config").json()
