@@ -33,6 +33,9 @@ class Deployment:
     contacts_url: str
     gateway_urls: list[str]
     database_url: str
+    contacts: Process
+    env: dict[str, str]
+    workdir: Path
 
     def create_user(self, username: str, role: str) -> str:
         engine = create_engine(self.database_url)
@@ -73,7 +76,9 @@ def deployment(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[De
             wait_healthy(gateway_urls[-1], gateway)
         for service in ("generator", "importexport"):
             processes.append(start(service, ["serve", service], env, tmp_path))
-        yield Deployment(contacts_url, gateway_urls, postgres_url)
+        deployed = Deployment(contacts_url, gateway_urls, postgres_url, contacts, env, tmp_path)
+        yield deployed
+        processes.append(deployed.contacts)  # a test may have started it again
     finally:
         for process in processes:
             process.stop()
@@ -237,3 +242,26 @@ def test_generate_and_import_through_the_gateway_reach_the_generator_and_importe
         assert len(exported.content.decode("utf-8-sig").splitlines()) == 3
     finally:
         progress.close()
+
+
+def test_while_the_contacts_service_is_down_the_gateway_says_so_with_503_and_retry_after(
+    deployment: Deployment,
+) -> None:
+    ana = deployment.create_user("ana", "Agent")
+    with httpx.Client(base_url=deployment.gateway_urls[0], headers={"X-API-Key": ana}) as http:
+        assert http.get("/contacts", params={"limit": 1}).status_code == 200
+        deployment.contacts.stop()
+        down_list = http.get("/contacts", params={"limit": 1})
+        down_create = http.post("/contacts", json={"phone": "8812-3456"})
+        port = deployment.contacts_url.rsplit(":", 1)[1]
+        deployment.contacts = start(
+            "contacts-again", ["serve", "contacts", "--port", port], deployment.env, deployment.workdir
+        )
+        wait_healthy(deployment.contacts_url, deployment.contacts)
+        back = http.post("/contacts", json={"phone": "8812-3456"})
+
+    for answer in (down_list, down_create):
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["code"] == "service_unavailable"
+        assert int(answer.headers["Retry-After"]) >= 1
+    assert back.status_code == 201

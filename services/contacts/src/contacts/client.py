@@ -40,7 +40,12 @@ if TYPE_CHECKING:
 CALLER_HEADER = "X-Caller"
 POOL_SIZE = 64
 """Connections to the contacts service kept open: more than the gateway's worker threads (40)."""
+_UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"  # noqa: S105 (a header name, not a secret)
+
+
+class ContactsUnavailable(RuntimeError):
+    """The contacts service did not answer (down, restarting, unreachable): worth trying again shortly."""
 
 
 class ContactsClient(Protocol):
@@ -299,10 +304,15 @@ class HttpContactsClient:
         if cursor:
             params.append(("cursor", cursor))
         caller_header = json_module.dumps(caller_to_data(caller), ensure_ascii=True)
-        async with self._async_session.get(
-            "/contacts", params=params, headers={CALLER_HEADER: caller_header}
-        ) as response:
-            status, content = response.status, await response.read()
+        try:
+            async with self._async_session.get(
+                "/contacts", params=params, headers={CALLER_HEADER: caller_header}
+            ) as response:
+                status, content = response.status, await response.read()
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise ContactsUnavailable(f"GET /contacts: {type(exc).__name__}") from exc
+        if status in _UNAVAILABLE_STATUSES:
+            raise ContactsUnavailable(f"GET /contacts: {status}")
         body: Any = orjson.loads(content) if content else None
         if not 200 <= status < 300:
             raise _error_of(status, body)
@@ -461,7 +471,12 @@ class HttpContactsClient:
         content = orjson.dumps(json) if json is not None else None
         if content is not None:
             sent["Content-Type"] = "application/json"
-        response = self._client.request(method, path, content=content, params=params, headers=sent)
+        try:
+            response = self._client.request(method, path, content=content, params=params, headers=sent)
+        except httpx.TransportError as exc:
+            raise ContactsUnavailable(f"{method} {path}: {type(exc).__name__}") from exc
+        if response.status_code in _UNAVAILABLE_STATUSES:
+            raise ContactsUnavailable(f"{method} {path}: {response.status_code}")
         if response.status_code == 204:
             return None
         body = orjson.loads(response.content) if response.content else None

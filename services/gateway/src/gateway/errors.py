@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from contacts.client import ContactsUnavailable
 from contacts.errors import (
     AlreadyExists,
     CallNotOpen,
@@ -34,6 +35,9 @@ from contacts.errors import (
 from gateway.ports import ServiceUnavailable
 
 log = structlog.get_logger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+"""What a 503 tells the caller to wait: a service restarting is usually back within seconds."""
 
 STATUS_BY_ERROR: dict[type[ContactError], int] = {
     NotFound: 404,
@@ -113,11 +117,13 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return error_response(exc.status_code, f"http_{exc.status_code}", message)
 
-    async def on_unavailable(_: Request, exc: Exception) -> Response:
-        log.warning("gateway.service_unavailable", error=str(exc))
-        return error_response(
+    async def on_unavailable(request: Request, exc: Exception) -> Response:
+        log.warning("gateway.service_unavailable", path=request.url.path, error=str(exc))
+        answer = error_response(
             503, "service_unavailable", "Un servicio interno no respondió a tiempo; intente de nuevo."
         )
+        answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return answer
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("gateway.unexpected_error", path=request.url.path, error=type(exc).__name__)
@@ -125,6 +131,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(ContactError, on_domain_error)
     app.add_exception_handler(ServiceUnavailable, on_unavailable)
+    app.add_exception_handler(ContactsUnavailable, on_unavailable)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)

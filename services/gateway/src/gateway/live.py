@@ -34,7 +34,7 @@ import socketio
 import structlog
 from starlette.types import ASGIApp
 
-from contacts.client import ContactsClient
+from contacts.client import ContactsClient, ContactsUnavailable
 from contacts.commands import (
     SYSTEM_CALLER,
     CallOutcome,
@@ -391,6 +391,12 @@ class LiveHub:
                     "error", {"code": exc.code, "message": exc.message, "event": name}, to=sid
                 )
                 return {"ok": False, "error": {"code": exc.code, "message": exc.message}}
+            except ContactsUnavailable:
+                message = "Un servicio interno no respondió a tiempo; intente de nuevo."
+                await self.sio.emit(
+                    "error", {"code": "service_unavailable", "message": message, "event": name}, to=sid
+                )
+                return {"ok": False, "error": {"code": "service_unavailable", "message": message}}
             except ContactError as exc:
                 body = domain_error_response(exc).body
                 await self.sio.emit(
