@@ -111,6 +111,8 @@ def test_a_refused_job_fails_with_the_users_message_and_a_crash_hides_internals(
     assert refused_job.report == {"headers": ["a", "b"]}
     assert crashed_job.error is not None
     assert "secret" not in crashed_job.error
+    assert "RuntimeError" not in crashed_job.error, "no exception names for users"
+    assert crashed.id in crashed_job.error, "the job's code, to quote to TI"
     runner.shutdown()
 
 

@@ -39,6 +39,14 @@ log = structlog.get_logger(__name__)
 JOBS_TOPIC = "jobs"
 
 
+def internal_failure(job_id: str) -> str:
+    """What a user reads when a job broke on an unexpected error (the details are in the log, by job id)."""
+    return (
+        "El trabajo se detuvo por un error interno. Vuelva a intentarlo; si se repite, avise a TI con el "
+        f"código {job_id}."
+    )
+
+
 class JobState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -246,9 +254,9 @@ class JobExecutor:
             self.store.mark(job_id, JobState.FAILED, error=exc.message, report=exc.report or None)
             self._publish_final(job_id)
             return
-        except Exception as exc:
+        except Exception:
             log.exception("job.failed", job_id=job_id, kind=job.kind)
-            self.store.mark(job_id, JobState.FAILED, error=f"error interno ({type(exc).__name__})")
+            self.store.mark(job_id, JobState.FAILED, error=internal_failure(job_id))
             self._publish_final(job_id)
             return
         self.store.mark(job_id, JobState.FINISHED, report=report)
