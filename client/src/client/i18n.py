@@ -305,6 +305,7 @@ _TEXT: Mapping[str, tuple[str, str]] = {
     "import.outcome": ("Resultado", "Outcome"),
     "import.outcome.rejected": ("rechazada", "rejected"),
     "import.outcome.merged": ("combinada", "merged"),
+    "import.outcome.locked": ("bloqueada, no se tocó", "locked, left alone"),
     "import.outcome.warning": ("aviso", "warning"),
     "import.merged_into": (
         "mismo teléfono que la fila {row}; se combinó con ella",
