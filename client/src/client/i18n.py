@@ -14,7 +14,9 @@ _TEXT: Mapping[str, tuple[str, str]] = {
     "conn.disconnected": ("desconectado", "disconnected"),
     "conn.connecting": ("conectando…", "connecting…"),
     "status.count_exact": ("{count} contactos", "{count} contacts"),
+    "status.count_exact.one": ("{count} contacto", "{count} contact"),
     "status.count_loaded": ("{loaded} cargados, hay más", "{loaded} loaded, more available"),
+    "status.count_loaded.one": ("{loaded} cargado, hay más", "{loaded} loaded, more available"),
     "status.loading": ("cargando…", "loading…"),
     "status.user": ("{username} ({role})", "{username} ({role})"),
     "status.user_unknown": ("usuario desconocido", "unknown user"),
@@ -204,6 +206,7 @@ _TEXT: Mapping[str, tuple[str, str]] = {
     "desks.contact": ("Contacto", "Contact"),
     "desks.since": ("Desde", "Since"),
     "desks.count": ("{count} puestos conectados", "{count} desks connected"),
+    "desks.count.one": ("{count} puesto conectado", "{count} desk connected"),
     "desks.none": ("No hay puestos conectados.", "No desks connected."),
     "desks.failed": ("No se pudieron leer los puestos: {message}", "Could not read the desks: {message}"),
     "desks.calls": ("Llamadas", "Calls"),
@@ -421,6 +424,11 @@ class Translator:
             return key
         text = pair[self._index]
         return text.format(**values) if values else text
+
+    def plural(self, key: str, number: int, /, **values: object) -> str:
+        """The text for ``key`` (``key.one`` when ``number`` is 1: "1 contacto", "2 contactos")."""
+        singular = f"{key}.one"
+        return self(singular if number == 1 and singular in _TEXT else key, **values)
 
     def has(self, key: str) -> bool:
         """Whether ``key`` has a translation."""

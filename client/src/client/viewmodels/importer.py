@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from client.api import ApiError, Gateway
+from client.api import ApiError, Gateway, error_text
 from client.dispatch import Runner, Scheduler
 from client.i18n import Translator
 from client.models import JobProgress
@@ -258,7 +258,7 @@ class ImportViewModel:
     def _failed(self, exc: Exception) -> None:
         self._stop_polling()
         self.state = ImportState.FAILED
-        self.error = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+        self.error = error_text(exc)
         self.on_change()
 
     def _schedule_poll(self) -> None:
