@@ -203,7 +203,10 @@ def make_contacts(count: int) -> list[dict[str, Any]]:
                 "name": f"{FIRST[n % len(FIRST)]} {LAST[(n // 12) % len(LAST)]} {n}",
                 "status": statuses[(n // 3) % len(statuses)] if n % 3 else "SIN_GESTIONAR",
                 "note": NOTES[n % len(NOTES)],
-                "email": "",
+                "email": f"cliente{n}@correo.cr" if n % 4 == 0 else "",
+                "extra": {"Cédula": f"1-{n % 10_000:04d}-{(n * 37) % 10_000:04d}", "Zona": "Norte"}
+                if n % 2 == 0
+                else {},
                 "list": f"lista-{n % 5 + 1}",
                 "operator": operator,
                 "locked_by": None,

@@ -15,6 +15,7 @@ from client.live import ConnectionState
 from client.viewmodels.call import CallViewModel
 from client.viewmodels.catalogue import StatusCatalogue
 from client.viewmodels.contacts import ContactListViewModel
+from client.viewmodels.generator import operator_name
 from client.viewmodels.panel import ContactPanelViewModel
 from client.viewmodels.session import SessionViewModel
 from client.views.panel import ContactPanel
@@ -65,19 +66,30 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
 
         bar = ctk.CTkFrame(self)
         bar.pack(fill="x", padx=6, pady=(6, 2))
-        self.search = ctk.CTkEntry(bar, placeholder_text=translate("filter.search"), width=250)
-        self.search.pack(side="left", padx=4, pady=6)
+        self.filter_labels: dict[str, ctk.CTkLabel] = {}
+
+        def label(key: str) -> None:
+            self.filter_labels[key] = ctk.CTkLabel(bar, text=translate(key) + ":")
+            self.filter_labels[key].pack(side="left", padx=(8, 2))
+
+        label("filter.search_label")
+        self.search = ctk.CTkEntry(bar, placeholder_text=translate("filter.search"), width=230)
+        self.search.pack(side="left", padx=2, pady=6)
         self.search.bind("<KeyRelease>", self._typed)
+        label("filter.status")
         self.status_filter = ctk.CTkOptionMenu(
-            bar, values=[translate("filter.all")], command=self._status_chosen, width=150
+            bar, values=[translate("filter.all")], command=self._status_chosen, width=140
         )
-        self.status_filter.pack(side="left", padx=4)
+        self.status_filter.pack(side="left", padx=2)
+        label("filter.operator")
+        self._operators = {operator_name(code): code for code in OPERATORS}
         self.operator_filter = ctk.CTkOptionMenu(
-            bar, values=[translate("filter.all"), *OPERATORS], command=self._operator_chosen, width=110
+            bar, values=[translate("filter.all"), *self._operators], command=self._operator_chosen, width=110
         )
-        self.operator_filter.pack(side="left", padx=4)
-        self.list_filter = ctk.CTkEntry(bar, placeholder_text=translate("filter.list"), width=100)
-        self.list_filter.pack(side="left", padx=4)
+        self.operator_filter.pack(side="left", padx=2)
+        label("filter.list")
+        self.list_filter = ctk.CTkEntry(bar, placeholder_text=translate("filter.list_hint"), width=130)
+        self.list_filter.pack(side="left", padx=2)
         self.list_filter.bind("<Return>", self._list_entered)
         self.list_filter.bind("<FocusOut>", self._list_entered)
         ctk.CTkButton(bar, text=translate("tool.reload"), width=90, command=contacts.reload).pack(
@@ -145,6 +157,12 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
         root.bind_all("<F8>", lambda _e: self.calls.hangup())
         root.bind_all("<Control-n>", lambda _e: self.next_contact())
         root.bind_all("<Control-s>", lambda _e: self.save())
+        for number in range(1, 10):
+            root.bind_all(f"<Alt-Key-{number}>", self._status_key(number))
+
+    def _status_key(self, number: int) -> Callable[[object], None]:
+        """Alt+``number``: the open contact's status becomes the catalogue's ``number``-th."""
+        return lambda _event: self.panel.status_hotkey(number)
 
     def save(self) -> None:
         """Ctrl+S: the call's wrap-up while it is open, else the contact's fields."""
@@ -164,7 +182,7 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
         self.contacts.set_filters(status=self._status_codes.get(label, ""))
 
     def _operator_chosen(self, value: str) -> None:
-        self.contacts.set_filters(operator=value if value in OPERATORS else "")
+        self.contacts.set_filters(operator=self._operators.get(value, value if value in OPERATORS else ""))
 
     def _list_entered(self, _event: object) -> None:
         self.contacts.set_filters(list_name=self.list_filter.get().strip())
