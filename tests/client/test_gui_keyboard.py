@@ -111,10 +111,10 @@ def test_the_panel_shows_email_operator_list_and_other_columns_and_filters_are_l
         assert f"{key}: {value}" in details
     labels = {key: label.cget("text") for key, label in desk.window.filter_labels.items()}
     assert labels == {
-        "filter.search_label": "Buscar:",
-        "filter.status": "Estado:",
-        "filter.operator": "Operador:",
-        "filter.list": "Lista:",
+        "filter.search_label": "Buscar",
+        "filter.status": "Estado",
+        "filter.operator": "Operador",
+        "filter.list": "Lista",
     }
     assert "Kölbi (ICE)" in desk.window.operator_filter.cget("values")
     desk.window.operator_filter.set("Kölbi (ICE)")

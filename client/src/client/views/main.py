@@ -68,32 +68,44 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
         bar.pack(fill="x", padx=6, pady=(6, 2))
         self.filter_labels: dict[str, ctk.CTkLabel] = {}
 
-        def label(key: str) -> None:
-            self.filter_labels[key] = ctk.CTkLabel(bar, text=translate(key) + ":")
-            self.filter_labels[key].pack(side="left", padx=(8, 2))
+        def labelled(key: str) -> ctk.CTkFrame:
+            """A small frame with the filter's name above it (the filter goes in the frame)."""
+            cell = ctk.CTkFrame(bar, fg_color="transparent")
+            cell.pack(side="left", padx=4, pady=(2, 6))
+            self.filter_labels[key] = ctk.CTkLabel(
+                cell, text=translate(key), anchor="w", height=16, font=ctk.CTkFont(size=11)
+            )
+            self.filter_labels[key].pack(fill="x", padx=2)
+            return cell
 
-        label("filter.search_label")
-        self.search = ctk.CTkEntry(bar, placeholder_text=translate("filter.search"), width=230)
-        self.search.pack(side="left", padx=2, pady=6)
-        self.search.bind("<KeyRelease>", self._typed)
-        label("filter.status")
-        self.status_filter = ctk.CTkOptionMenu(
-            bar, values=[translate("filter.all")], command=self._status_chosen, width=140
+        self.search = ctk.CTkEntry(
+            labelled("filter.search_label"), placeholder_text=translate("filter.search"), width=250
         )
-        self.status_filter.pack(side="left", padx=2)
-        label("filter.operator")
+        self.search.pack()
+        self.search.bind("<KeyRelease>", self._typed)
+        self.status_filter = ctk.CTkOptionMenu(
+            labelled("filter.status"),
+            values=[translate("filter.all")],
+            command=self._status_chosen,
+            width=150,
+        )
+        self.status_filter.pack()
         self._operators = {operator_name(code): code for code in OPERATORS}
         self.operator_filter = ctk.CTkOptionMenu(
-            bar, values=[translate("filter.all"), *self._operators], command=self._operator_chosen, width=110
+            labelled("filter.operator"),
+            values=[translate("filter.all"), *self._operators],
+            command=self._operator_chosen,
+            width=110,
         )
-        self.operator_filter.pack(side="left", padx=2)
-        label("filter.list")
-        self.list_filter = ctk.CTkEntry(bar, placeholder_text=translate("filter.list_hint"), width=130)
-        self.list_filter.pack(side="left", padx=2)
+        self.operator_filter.pack()
+        self.list_filter = ctk.CTkEntry(
+            labelled("filter.list"), placeholder_text=translate("filter.list_hint"), width=100
+        )
+        self.list_filter.pack()
         self.list_filter.bind("<Return>", self._list_entered)
         self.list_filter.bind("<FocusOut>", self._list_entered)
         ctk.CTkButton(bar, text=translate("tool.reload"), width=90, command=contacts.reload).pack(
-            side="left", padx=4
+            side="left", padx=4, pady=(18, 6)
         )
         self.tool_buttons = {
             "desks": ctk.CTkButton(bar, text=translate("tool.desks"), width=100, command=tools.desks),
@@ -279,7 +291,7 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
         }
         for name, button in self.tool_buttons.items():
             if visible[name]:
-                button.pack(side="right", padx=4)
+                button.pack(side="right", padx=4, pady=(18, 6))
             else:
                 button.pack_forget()
 
