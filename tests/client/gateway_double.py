@@ -545,6 +545,8 @@ class GatewayDouble:
                 query = {k: v for k, v in params.items() if k != "cursor"}
                 query["cursor"] = str(start + limit)
                 headers["Link"] = f'</contacts?{urlencode(query)}>; rel="next"'
+                if start == 0 and not any(params.get(k) for k in ("list", "operator", "q", "locked")):
+                    headers["X-Total-Count"] = str(len(rows))  # as the gateway: counted by status
             return Response(orjson.dumps(page), media_type="application/json", headers=headers)
 
         @app.get("/contacts/{contact_id}")

@@ -123,6 +123,10 @@ def test_the_panel_shows_email_operator_list_and_other_columns_and_filters_are_l
     shot(display, desk.root, "panel_details", tmp_path)
 
 
+def test_an_agent_sees_the_real_total_in_the_status_bar(display, desk) -> None:
+    pump(desk.root, lambda: desk.window.count.cget("text") == "300 contactos")
+
+
 def test_an_error_says_what_to_do_in_plain_spanish(display, desk, tmp_path: Path) -> None:
     from client.api import NetworkError, unreachable
 

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Body, Header, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -227,6 +228,9 @@ def contacts_router(
         headers = {}
         if next_cursor:
             headers["Link"] = f'<{_next_page_url(request, next_cursor)}>; rel="next"'
+            if query.cursor is None and _counted_by_status(filters):
+                stats = await run_in_threadpool(client.stats, caller)
+                headers["X-Total-Count"] = str(_status_total(stats, filters.statuses))
         return Response(body, media_type="application/json", headers=headers)
 
     @router.post("/contacts", status_code=201, response_model=ContactOut, summary="Crear un contacto")
@@ -411,3 +415,17 @@ def _stream_all(client: ContactsClient, caller: Any, filters: ContactFilters) ->
             break
         cursor = page.next_cursor
     yield b"]"
+
+
+def _counted_by_status(filters: ContactFilters) -> bool:
+    """Whether the list's total is the kept per-status counts (no filter but statuses): a first page that
+    has more after it then says how many there are (``X-Total-Count``), for every role's status bar."""
+    return not (filters.list_name or filters.operator or filters.locked is not None or filters.q.strip())
+
+
+def _status_total(stats: dict[str, Any], statuses: tuple[str, ...]) -> int:
+    """The contacts with one of ``statuses`` (all of them when none) by the stats' counts."""
+    by_status = stats.get("by_status") or {}
+    if not statuses:
+        return int(stats.get("total") or 0)
+    return sum(int(by_status.get(status) or 0) for status in set(statuses))
