@@ -203,7 +203,10 @@ def make_contacts(count: int) -> list[dict[str, Any]]:
                 "name": f"{FIRST[n % len(FIRST)]} {LAST[(n // 12) % len(LAST)]} {n}",
                 "status": statuses[(n // 3) % len(statuses)] if n % 3 else "SIN_GESTIONAR",
                 "note": NOTES[n % len(NOTES)],
-                "email": "",
+                "email": f"cliente{n}@correo.cr" if n % 4 == 0 else "",
+                "extra": {"Cédula": f"1-{n % 10_000:04d}-{(n * 37) % 10_000:04d}", "Zona": "Norte"}
+                if n % 2 == 0
+                else {},
                 "list": f"lista-{n % 5 + 1}",
                 "operator": operator,
                 "locked_by": None,
@@ -542,6 +545,8 @@ class GatewayDouble:
                 query = {k: v for k, v in params.items() if k != "cursor"}
                 query["cursor"] = str(start + limit)
                 headers["Link"] = f'</contacts?{urlencode(query)}>; rel="next"'
+                if start == 0 and not any(params.get(k) for k in ("list", "operator", "q", "locked")):
+                    headers["X-Total-Count"] = str(len(rows))  # as the gateway: counted by status
             return Response(orjson.dumps(page), media_type="application/json", headers=headers)
 
         @app.get("/contacts/{contact_id}")

@@ -19,6 +19,7 @@ from client.api import (
     NotFound,
     PreconditionFailed,
     Unauthorized,
+    error_text,
 )
 from client.live import ConnectionState, LiveFeed
 
@@ -56,7 +57,9 @@ def test_search_with_spaces_keeps_its_cursor_link(gateway):
 
 
 def test_bad_key_and_missing_role_raise_typed_errors_with_the_servers_message(gateway):
-    with pytest.raises(Unauthorized, match=r"La llave de API no es válida\."):
+    with pytest.raises(
+        Unauthorized, match=r"La llave de API no es válida o fue revocada\. Pida una nueva a TI"
+    ):
         GatewayApi(gateway.url, "mala").me()
     agent = GatewayApi(gateway.url, "key-agent")
     contact = agent.list_contacts(ContactQuery(), 1).contacts[0]
@@ -255,8 +258,19 @@ def test_a_large_export_answered_with_a_job_is_downloaded_once_the_job_ends(gate
 
 
 def test_unreachable_server_is_a_network_error():
-    with pytest.raises(NetworkError, match=r"No se pudo conectar con http://127\.0\.0\.1:9"):
+    with pytest.raises(
+        NetworkError, match=r"No se pudo conectar con el servidor http://127\.0\.0\.1:9\. Revise"
+    ):
         GatewayApi("http://127.0.0.1:9", "k", timeout=2).health()
+
+
+def test_a_malformed_server_address_says_how_to_write_it_without_exception_names():
+    with pytest.raises(NetworkError) as caught:
+        GatewayApi("http://", "k", timeout=2).health()
+    assert "no es válida" in caught.value.message
+    assert "http://10.0.0.5:5000" in caught.value.message
+    assert "InvalidURL" not in caught.value.message
+    assert error_text(RuntimeError("x")).startswith("Ocurrió un error inesperado")
 
 
 def test_live_feed_reconnects_and_receives_what_it_missed(gateway):

@@ -197,7 +197,7 @@ def test_deleted_contact_disappears():
     vm.reload()
     vm.apply("contact_deleted", {"id": "c000001", "position": 8})
     assert sink.iids() == ["c000002"]
-    assert vm.summary == "1 contactos"
+    assert vm.summary == "1 contacto"
 
 
 def test_resync_reloads_from_the_server():

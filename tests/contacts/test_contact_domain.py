@@ -26,6 +26,7 @@ from contacts.commands import (
     ForceReleaseLock,
     ImportRow,
     LockContact,
+    MergeMode,
     Outcome,
     RecordCallEnded,
     RecordCallRequested,
@@ -872,10 +873,14 @@ def test_a_stale_call_closes_as_failed_with_the_reason_and_only_once() -> None:
 
 
 def batch(
-    *rows: ImportRow, caller: Caller = LUCIA, now: datetime = T0, source: Source = Source.IMPORT
+    *rows: ImportRow,
+    caller: Caller = LUCIA,
+    now: datetime = T0,
+    source: Source = Source.IMPORT,
+    merge: MergeMode = MergeMode.FILL,
 ) -> CreateOrMergeContacts:
     return CreateOrMergeContacts(
-        caller=caller, now=now, rows=rows, list_name="abril", source=source, job_id="j1"
+        caller=caller, now=now, rows=rows, list_name="abril", source=source, job_id="j1", merge=merge
     )
 
 
@@ -928,16 +933,19 @@ def test_an_invalid_row_is_rejected_with_its_reason_and_changes_nothing(
     assert events == []
 
 
-def test_merging_keeps_existing_values_where_the_row_is_empty_and_takes_non_empty_ones() -> None:
+def test_filling_sets_only_empty_fields_and_appends_the_note_as_a_dated_line() -> None:
     history: list[ContactEvent] = [created(note="vieja", email="a@b.cr", extra={"zona": "sur"})]
-    r = row(name="María Pérez", note="nueva", email="", extra={"zona": "sur", "plan": "postpago"})
+    r = row(name="Otra", note="nueva", email="x@y.cr", extra={"zona": "norte", "plan": "postpago"})
     outcome, events = decide_import_row(given(*history), r, batch(r, now=T0 + timedelta(days=3)))
     assert outcome.outcome is Outcome.UPDATED
     assert events == [
         ContactMerged(
             contact_id=CID,
             at=T0 + timedelta(days=3),
-            changes=(FieldChange("note", "vieja", "nueva"), FieldChange("extra.plan", None, "postpago")),
+            changes=(
+                FieldChange("note", "vieja", "vieja\n[2025-01-18] nueva"),
+                FieldChange("extra.plan", None, "postpago"),
+            ),
             list_name="abril",
             source=Source.IMPORT,
             row=2,
@@ -945,11 +953,55 @@ def test_merging_keeps_existing_values_where_the_row_is_empty_and_takes_non_empt
     ]
     state = given(*history, *events)
     assert state is not None
-    assert state.email == "a@b.cr"
+    assert (state.name, state.email) == ("María Pérez", "a@b.cr")
     assert state.extra == {"zona": "sur", "plan": "postpago"}
     assert state.list_name == "marzo"
     assert state.phone == "8812-3456"
     assert state.last_contacted_at == T0 + timedelta(days=3)
+
+
+def test_overwriting_lets_non_empty_incoming_fields_win_but_still_appends_the_note() -> None:
+    history: list[ContactEvent] = [created(note="vieja", email="a@b.cr", extra={"zona": "sur"})]
+    r = row(name="Otra", note="nueva", email="", extra={"zona": "norte"})
+    outcome, events = decide_import_row(given(*history), r, batch(r, caller=PABLO, merge=MergeMode.OVERWRITE))
+    assert outcome.outcome is Outcome.UPDATED
+    state = given(*history, *events)
+    assert state is not None
+    assert (state.name, state.email, state.extra) == ("Otra", "a@b.cr", {"zona": "norte"})
+    assert state.note == "vieja\n[2025-01-15] nueva"
+
+
+def test_skipping_leaves_an_existing_contact_untouched_and_still_inserts_new_ones() -> None:
+    r = row(name="Otra", note="nueva", status="INTERESADO")
+    outcome, events = decide_import_row(given(created()), r, batch(r, merge=MergeMode.SKIP))
+    assert (outcome.outcome, events) == (Outcome.UNCHANGED, [])
+    outcome, events = decide_import_row(None, r, batch(r, merge=MergeMode.SKIP))
+    assert outcome.outcome is Outcome.INSERTED
+
+
+def test_only_project_managers_and_ti_may_import_overwriting() -> None:
+    r = row()
+    with pytest.raises(Forbidden, match="sobrescribiendo"):
+        decide_import_row(None, r, batch(r, caller=LUCIA, merge=MergeMode.OVERWRITE))
+    for caller in (PABLO, TERE):
+        outcome, _ = decide_import_row(None, r, batch(r, caller=caller, merge=MergeMode.OVERWRITE))
+        assert outcome.outcome is Outcome.INSERTED
+
+
+def test_a_note_already_appended_is_not_appended_again() -> None:
+    r = row(note="llamar el lunes")
+    history: list[ContactEvent] = [created(note="vieja")]
+    _, first = decide_import_row(given(*history), r, batch(r))
+    outcome, again = decide_import_row(given(*history, *first), r, batch(r, now=T0 + timedelta(days=1)))
+    assert (outcome.outcome, again) == (Outcome.UNCHANGED, [])
+
+
+def test_a_note_that_would_grow_past_the_limit_rejects_the_row() -> None:
+    r = row(note="x" * 100)
+    outcome, events = decide_import_row(given(created(note="y" * 9_950)), r, batch(r))
+    assert outcome.outcome is Outcome.REJECTED
+    assert "superaría" in outcome.reason
+    assert events == []
 
 
 def test_reimporting_the_same_row_changes_nothing_and_does_not_reset_the_clock() -> None:
@@ -961,9 +1013,23 @@ def test_reimporting_the_same_row_changes_nothing_and_does_not_reset_the_clock()
     assert events == []
 
 
-def test_an_incoming_status_replaces_the_current_one_as_an_import_change() -> None:
+def test_filling_sets_the_status_only_while_it_is_the_default_one() -> None:
     r = row(status="Servicios activos")
     outcome, events = decide_import_row(given(created(status="NC")), r, batch(r))
+    assert (outcome.outcome, events) == (Outcome.UNCHANGED, [])
+    outcome, events = decide_import_row(given(created()), r, batch(r))
+    assert events == [
+        StatusChanged(
+            contact_id=CID, at=T0, old="SIN_GESTIONAR", new="SERVICIOS_ACTIVOS", reason=StatusReason.IMPORT
+        )
+    ]
+
+
+def test_an_incoming_status_overwrites_the_current_one_as_an_import_change() -> None:
+    r = row(status="Servicios activos")
+    outcome, events = decide_import_row(
+        given(created(status="NC")), r, batch(r, caller=PABLO, merge=MergeMode.OVERWRITE)
+    )
     assert outcome.outcome is Outcome.UPDATED
     assert events == [
         StatusChanged(contact_id=CID, at=T0, old="NC", new="SERVICIOS_ACTIVOS", reason=StatusReason.IMPORT)
@@ -980,12 +1046,13 @@ def test_an_incoming_default_status_never_overwrites_a_worked_status() -> None:
     assert events == []
 
 
-def test_a_row_that_would_change_a_contact_locked_by_someone_else_is_rejected() -> None:
+def test_a_row_that_would_change_a_contact_locked_by_someone_else_leaves_it_alone_and_says_so() -> None:
     history: list[ContactEvent] = [created(), locked_by(ANA)]
-    r = row(name="Otro nombre")
+    r = row(note="Otra nota")
     outcome, events = decide_import_row(given(*history), r, batch(r))
-    assert outcome.outcome is Outcome.REJECTED
+    assert outcome.outcome is Outcome.LOCKED
     assert "bloqueado por ana" in outcome.reason
+    assert "no se modificó" in outcome.reason
     assert events == []
     same = row(name="María Pérez")
     assert decide_import_row(given(*history), same, batch(same)).outcome.outcome is Outcome.UNCHANGED

@@ -410,10 +410,29 @@ def test_a_batch_does_not_overwrite_a_contact_another_agent_locked(
     contact = create_contact(service, ANA, "8800-0001", name="Ana")
     lock_contact(service, ANA, contact.id)
 
-    result = service.create_or_merge([_row(1, name="Import")], "lista", LAURA)
+    result = service.create_or_merge([_row(1, note="Import")], "lista", LAURA)
 
-    assert result.outcomes[0].outcome is Outcome.REJECTED
-    assert queries.get(contact.id).name == "Ana"
+    assert result.outcomes[0].outcome is Outcome.LOCKED
+    assert queries.get(contact.id).note == ""
+
+
+def test_a_dry_run_batch_answers_what_the_real_one_does_and_writes_nothing(
+    service: ContactsService, queries: ContactQueries
+) -> None:
+    contact = create_contact(service, ANA, "8800-0001", name="Ana")
+    lock_contact(service, ANA, contact.id)
+    before = queries.get(contact.id).version
+    rows = [_row(1, note="Import"), _row(2, name="Nuevo"), _row(3, email="sin-arroba")]
+
+    dry = service.create_or_merge(rows, "lista", LAURA, dry_run=True)
+
+    assert queries.existing_phones(["+50688000002", "+50688000003"]) == set()
+    assert queries.get(contact.id).version == before
+    real = service.create_or_merge(rows, "lista", LAURA)
+    assert [(o.row, o.outcome, o.reason) for o in dry.outcomes] == [
+        (o.row, o.outcome, o.reason) for o in real.outcomes
+    ]
+    assert [o.outcome for o in real.outcomes] == [Outcome.LOCKED, Outcome.INSERTED, Outcome.REJECTED]
 
 
 def test_agents_may_not_import(service: ContactsService) -> None:

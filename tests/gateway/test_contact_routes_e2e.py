@@ -37,6 +37,12 @@ def test_agent_creates_reads_and_pages_contacts(embedded_server: EmbeddedServer)
     ids = {c["id"] for c in first.json()} | {c["id"] for c in second.json()}
     assert len(ids) == 6
     assert "link" not in second.headers
+    assert first.headers["x-total-count"] == "6"  # the status bar's real total, for an agent too
+    assert "x-total-count" not in second.headers
+    by_status = agent.get("/contacts", params={"limit": 2, "status": "SIN_GESTIONAR"})
+    assert by_status.headers["x-total-count"] == "6"
+    searched = agent.get("/contacts", params={"limit": 2, "q": "8312"})
+    assert "x-total-count" not in searched.headers  # no kept count for a search: the client counts pages
 
     first_page = agent.get("/contacts")  # no limit: one page of the default size, never the whole base
     assert len(first_page.json()) == 6

@@ -22,7 +22,10 @@ ROWS: list[tuple[list[str], set[str]]] = [
     ),
     (["contacts.force_release", "metrics.team"], {"TeamLead", "ProjectManager", "TI"}),
     (["contacts.import", "contacts.export"], {"TeamLead", "ProjectManager", "TI"}),
-    (["contacts.generate", "contacts.delete", "metrics.all", "config.read"], {"ProjectManager", "TI"}),
+    (
+        ["contacts.generate", "contacts.import_overwrite", "contacts.delete", "metrics.all", "config.read"],
+        {"ProjectManager", "TI"},
+    ),
     (["users.manage", "config.change", "audit.read", "backups"], {"TI"}),
 ]
 EXPECTED = {

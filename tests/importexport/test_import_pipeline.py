@@ -6,6 +6,7 @@ every assertion is about contacts as users would see them, the report, or the ev
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from collections.abc import Generator, Iterable, Sequence
@@ -18,7 +19,8 @@ import pytest
 from conftest import ContactsSystem, MakeText, MakeXlsx, contacts_system
 
 from contacts.client import ContactsClient, LocalContactsClient
-from contacts.commands import BatchResult, Caller, CreateContact, ImportRow, Source
+from contacts.commands import BatchResult, Caller, CreateContact, ImportRow, LockContact, MergeMode, Source
+from contacts.errors import Forbidden
 from importexport.pipeline import (
     IMPORT_JOB,
     ImportOptions,
@@ -30,6 +32,7 @@ from importexport.pipeline import (
 )
 from importexport.spreadsheets import FileRejected
 from kernel.jobqueue import Job, JobExecutor, JobState, JobStore
+from kernel.roles import Role
 
 NOW = datetime(2000, 1, 1, tzinfo=UTC)  # the service stamps each command with its own clock
 HEADERS = ["Teléfono", "Nombre", "Observaciones", "Estado", "Correo electrónico", "Cédula"]
@@ -167,7 +170,8 @@ def test_a_row_whose_phone_exists_updates_that_contact_and_keeps_what_the_file_l
 
     assert (report.inserted, report.updated) == (1, 1)
     ana = system.client.get(lead, existing.id)
-    assert (ana.name, ana.note, ana.list_name) == ("Ana", "volvió a llamar", "viejos")
+    assert (ana.name, ana.list_name) == ("Ana", "viejos")
+    assert re.fullmatch(r"cliente antigua\n\[\d{4}-\d{2}-\d{2}\] volvió a llamar", ana.note)
     assert len(system.contacts()) == 2
 
 
@@ -216,9 +220,13 @@ class DyingClient(LocalContactsClient):
         *,
         source: Source = Source.IMPORT,
         job_id: str = "",
+        merge: MergeMode = MergeMode.FILL,
+        dry_run: bool = False,
     ) -> Generator[BatchResult]:
         sent = (self.sending(rows) for rows in batches)
-        return self._inner.create_or_merge_stream(sent, list_name, caller, source=source, job_id=job_id)
+        return self._inner.create_or_merge_stream(
+            sent, list_name, caller, source=source, job_id=job_id, merge=merge, dry_run=dry_run
+        )
 
     def sending(self, rows: Sequence[ImportRow]) -> Sequence[ImportRow]:
         self.batches += 1
@@ -327,7 +335,7 @@ def test_a_dry_run_writes_nothing_and_tells_new_contacts_from_existing_ones(
     ]
     data = report.to_data()
     assert data["dry_run"] is True
-    assert data["inserted"] == 0
+    assert (data["inserted"], data["unchanged"], data["merge"]) == (1, 1, "fill")
     assert len(data["preview"]) == 4
 
 
@@ -448,3 +456,182 @@ def test_json_records_past_the_limit_are_refused(system: ContactsSystem, lead: C
     with pytest.raises(FileRejected, match="el máximo por petición es 2"):
         import_records([{"phone": p} for p in phones(3)], system.client, lead, max_rows=2)
     assert system.events() == 0
+
+
+# --- merge modes, notes, locked contacts (issue 19) ------------------------------------------------------
+
+PM = Caller(user_id="u-pm", username="pablo", role=Role.PROJECT_MANAGER)
+AGENT = Caller(user_id="u-agent", username="ana", role=Role.AGENT)
+DATED_LINE = r"\n\[\d{4}-\d{2}-\d{2}\] "
+
+
+def worked_contact(system: ContactsSystem, caller: Caller) -> str:
+    """A contact an agent has worked: name, status, note; no e-mail. Its id."""
+    created = CreateContact(
+        caller=caller,
+        now=NOW,
+        phone="8812-3456",
+        name="Ana",
+        status="INTERESADO",
+        note="vieja",
+        list_name="v",
+    )
+    contact = system.client.execute(created)
+    assert contact is not None
+    return contact.id
+
+
+def reimport(make_xlsx: MakeXlsx) -> Path:
+    return make_xlsx(
+        [
+            ["Teléfono", "Nombre", "Estado", "Nota", "Correo"],
+            ["8812-3456", "Otra", "NC", "nueva", "ana@example.cr"],
+            ["6012-3456", "Luis", "", "", ""],
+        ]
+    )
+
+
+def test_fill_the_default_sets_only_empty_fields_and_appends_the_note(
+    system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx
+) -> None:
+    contact_id = worked_contact(system, lead)
+
+    report = run_import(reimport(make_xlsx), system.client, lead)
+
+    assert (report.merge, report.inserted, report.updated) == ("fill", 1, 1)
+    ana = system.client.get(lead, contact_id)
+    assert (ana.name, ana.status, ana.email) == ("Ana", "INTERESADO", "ana@example.cr")
+    assert re.fullmatch("vieja" + DATED_LINE + "nueva", ana.note)
+    again = run_import(reimport(make_xlsx), system.client, lead)
+    assert (again.updated, again.unchanged) == (0, 2)
+
+
+def test_overwrite_lets_the_file_win_but_never_replaces_the_note(
+    system: ContactsSystem, make_xlsx: MakeXlsx
+) -> None:
+    contact_id = worked_contact(system, PM)
+
+    report = run_import(reimport(make_xlsx), system.client, PM, ImportOptions(merge=MergeMode.OVERWRITE))
+
+    assert (report.merge, report.updated) == ("overwrite", 1)
+    ana = system.client.get(PM, contact_id)
+    assert (ana.name, ana.status, ana.email) == ("Otra", "NC", "ana@example.cr")
+    assert re.fullmatch("vieja" + DATED_LINE + "nueva", ana.note)
+
+
+def test_only_project_managers_and_ti_may_overwrite(
+    system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx
+) -> None:
+    worked_contact(system, lead)
+    events = system.events()
+
+    with pytest.raises(Forbidden, match="sobrescribiendo"):
+        run_import(reimport(make_xlsx), system.client, lead, ImportOptions(merge=MergeMode.OVERWRITE))
+    assert system.events() == events
+
+
+def test_skip_leaves_existing_contacts_untouched_and_adds_new_ones(
+    system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx
+) -> None:
+    contact_id = worked_contact(system, lead)
+    before = system.client.get(lead, contact_id)
+
+    report = run_import(reimport(make_xlsx), system.client, lead, ImportOptions(merge=MergeMode.SKIP))
+
+    assert (report.merge, report.inserted, report.updated, report.unchanged) == ("skip", 1, 0, 1)
+    assert system.client.get(lead, contact_id) == before
+
+
+def test_a_contact_locked_while_the_import_runs_is_left_alone_and_its_row_says_so(
+    system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx
+) -> None:
+    contact_id = worked_contact(system, AGENT)
+    system.client.execute(LockContact(caller=AGENT, now=NOW, contact_id=contact_id))
+    before = system.client.get(lead, contact_id)
+
+    report = run_import(reimport(make_xlsx), system.client, lead)
+
+    assert system.client.get(lead, contact_id).version == before.version
+    assert (report.inserted, report.updated, report.rejected) == (1, 0, 0)
+    assert [(issue.row, issue.phone) for issue in report.locked] == [(2, "8812-3456")]
+    assert "bloqueado por ana" in report.locked[0].message
+    assert "no se modificó" in report.locked[0].message
+    assert report.to_data()["locked"] == 1
+    assert [entry[2] for entry in report.rows()] == ["bloqueada"]
+
+
+class RecordingClient(LocalContactsClient):
+    """The real client, keeping every row outcome contacts answers."""
+
+    def __init__(self, inner: LocalContactsClient) -> None:
+        self._inner = inner
+        self.outcomes: list[tuple[int, str, str, str]] = []
+
+    def create_or_merge_stream(
+        self,
+        batches: Iterable[Sequence[ImportRow]],
+        list_name: str,
+        caller: Caller,
+        *,
+        source: Source = Source.IMPORT,
+        job_id: str = "",
+        merge: MergeMode = MergeMode.FILL,
+        dry_run: bool = False,
+    ) -> Generator[BatchResult]:
+        results = self._inner.create_or_merge_stream(
+            batches, list_name, caller, source=source, job_id=job_id, merge=merge, dry_run=dry_run
+        )
+        for result in results:
+            self.outcomes += [(o.row, o.e164, o.outcome.value, o.reason) for o in result.outcomes]
+            yield result
+
+
+def every_row(path: Path, client: LocalContactsClient, caller: Caller, dry_run: bool) -> object:
+    """Every row's outcome and reason, and the report's rows, of one run; or the file's refusal."""
+    recording = RecordingClient(client)
+    options = ImportOptions(list_name="lista", dry_run=dry_run, batch_rows=3)
+    try:
+        report = run_import(path, recording, caller, options)
+    except FileRejected as exc:
+        return ("refused", exc.reason)
+    counts = (report.inserted, report.updated, report.unchanged, len(report.locked), report.rejected)
+    return (recording.outcomes, list(report.rows()), counts, report.total)
+
+
+@pytest.mark.usefixtures("reading")
+def test_the_dry_run_gives_every_row_the_outcome_of_the_real_run_over_the_bad_file_corpus(
+    system: ContactsSystem, lead: Caller, bad_files: dict[str, Path], make_xlsx: MakeXlsx, make_text: MakeText
+) -> None:
+    assert isinstance(system.client, LocalContactsClient)
+    contact_id = worked_contact(system, AGENT)
+    system.client.execute(LockContact(caller=AGENT, now=NOW, contact_id=contact_id))
+    system.client.execute(CreateContact(caller=lead, now=NOW, phone="7012-3456", name="Eva"))
+    bad_rows = make_xlsx(
+        [
+            ["Teléfono", "Nombre", "Estado", "Nota", "Correo", "Cédula"],
+            ["8812-3456", "Otra", "NC", "nota nueva", "", ""],  # locked by an agent
+            ["7012-3456", "", "estado que no existe", "", "", ""],  # exists; unknown status
+            ["6012-3456", "Luis", "estado raro", "", "", ""],  # new; unknown status
+            ["6012-3457", "Mar", "", "", "no-es-correo", ""],  # new; bad e-mail (warned)
+            ["123", "corto", "", "", "", ""],  # bad phone
+            ["", "sin teléfono", "", "", "", ""],
+            ["6012-3458", "Rep", "", "a", "", "1"],
+            ["60123458", "Rep 2", "INTERESADO", "b", "", ""],  # repeated phone: merged
+            ["+1 202 555 0182", "x" * 300, "", "", "", ""],  # name too long
+            ["6012-3459", "Nota larga", "", "n" * 10_001, "", ""],
+            ["6012-3460", "Bien", "SIN GESTIONAR", "", "", ""],
+        ]
+    )
+    files = {**bad_files, "filas_malas.xlsx": bad_rows, "vacio_de_filas.csv": make_text("telefono\n")}
+    compared = 0
+    for name, path in files.items():
+        events = system.events()
+        dry = every_row(path, system.client, lead, dry_run=True)
+        assert system.events() == events, name
+        real = every_row(path, system.client, lead, dry_run=False)
+        assert dry == real, name
+        compared += 1
+    assert compared == len(files)
+    outcomes = every_row(bad_rows, system.client, lead, dry_run=True)
+    assert isinstance(outcomes, tuple)
+    assert {outcome for _, _, outcome, _ in outcomes[0]} >= {"locked", "rejected", "unchanged"}

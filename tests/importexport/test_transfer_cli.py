@@ -73,7 +73,8 @@ def test_import_dry_run_then_import_then_export_on_the_embedded_database(run: Ru
     everything = run("export", "todo.xlsx")
 
     assert trial.exit_code == 0, trial.output
-    assert "nuevos (se crearían)" in trial.output
+    assert "se insertarían" in trial.output
+    assert "modo completar vacíos" in trial.output
     assert "no se escribió nada" in trial.output
     assert imported.exit_code == 0, imported.output
     assert "insertados" in imported.output

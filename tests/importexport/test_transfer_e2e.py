@@ -381,3 +381,30 @@ def test_an_import_cut_by_a_crash_and_uploaded_again_creates_nothing_twice(tmp_p
     assert report["unchanged"] > 0
     assert report["inserted"] + report["unchanged"] == 40_000
     assert total == 40_000
+
+
+def test_overwriting_is_refused_to_a_team_lead_and_audited_while_skip_and_fill_are_not(
+    server: EmbeddedServer, lead: httpx.Client
+) -> None:
+    numbers = phones(1)
+    lead.post("/contacts", json={"phone": numbers[0], "name": "Ya estaba"})
+    content = f"telefono,nombre,nota\n{numbers[0]},Otro,volvió\n".encode()
+
+    refused = upload(lead, "pisar.csv", content, merge="overwrite")
+    refused_json = lead.post("/import", json=[{"phone": numbers[0]}], params={"merge": "overwrite"})
+    unknown = upload(lead, "raro.csv", content, merge="mezclar")
+    skipped = upload(lead, "omitir.csv", content, merge="skip")
+
+    assert refused.status_code == 403, refused.text
+    assert refused_json.status_code == 403, refused_json.text
+    assert unknown.status_code == 422
+    assert "fill" in unknown.json()["error"]["message"]
+    assert skipped.status_code == 202, skipped.text
+    report = finished(lead, skipped.json()["id"])["report"]
+    assert (report["merge"], report["unchanged"], report["locked"]) == ("skip", 1, 0)
+    filled = finished(lead, upload(lead, "completar.csv", content).json()["id"])["report"]
+    assert (filled["merge"], filled["updated"]) == ("fill", 1)
+    with server.client(server.create_user("tere", "TI")) as ti:
+        denied = ti.get("/admin/audit", params={"outcome": "denied", "action": "contacts.import_overwrite"})
+    assert denied.status_code == 200, denied.text
+    assert [entry["username"] for entry in denied.json()] == ["lucia", "lucia"]

@@ -55,7 +55,9 @@ class Unauthorized(ApiError):
     """401: the key is missing, invalid or revoked."""
 
     status = 401
-    default_message = "La llave de API no es válida o fue revocada."
+    default_message = (
+        "La llave de API no es válida o fue revocada. Pida una nueva a TI y escríbala en la configuración."
+    )
 
 
 class Forbidden(ApiError):
@@ -293,6 +295,40 @@ class Gateway(Protocol):
         """``GET /metrics/calls``: call figures per agent and team, as far as the caller's role sees."""
 
 
+def unreachable(base_url: str, exc: requests.RequestException) -> str:
+    """Why the server at ``base_url`` ("" when unknown) could not be reached, in plain Spanish, with what
+    to do."""
+    server = f"el servidor {base_url}" if base_url else "el servidor"
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+        shown = f" «{base_url}»" if base_url else ""
+        return (
+            f"La dirección del servidor{shown} no es válida. Escríbala completa, por ejemplo "
+            "http://10.0.0.5:5000, en la configuración."
+        )
+    if isinstance(exc, requests.exceptions.Timeout):
+        return f"{server.capitalize()} tardó demasiado en responder. Espere un momento e intente de nuevo."
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"No se pudo establecer una conexión segura con {server}. Revise la dirección (http o https)."
+    return (
+        f"No se pudo conectar con {server}. Revise que la red funcione y que la dirección sea correcta; "
+        "si sigue igual, avise a TI."
+    )
+
+
+def error_text(exc: BaseException) -> str:
+    """What to tell people about ``exc``: the server's (Spanish) message, or a plain sentence with what to
+    do; never an exception's name."""
+    if isinstance(exc, ApiError):
+        return exc.message
+    if isinstance(exc, requests.RequestException):
+        return unreachable("", exc)
+    if isinstance(exc, OSError):
+        return (
+            f"No se pudo leer o escribir el archivo: {exc.strerror or exc}. Revise la carpeta y los permisos."
+        )
+    return "Ocurrió un error inesperado en el programa. Intente de nuevo; si se repite, avise a TI."
+
+
 def error_from_response(response: requests.Response) -> ApiError:
     """The typed error for a non-2xx answer, carrying the server's message."""
     try:
@@ -314,7 +350,7 @@ def error_from_response(response: requests.Response) -> ApiError:
     if code == "no_desk":
         return NoDesk(message, status=status, code=code)
     if status == 401:
-        return Unauthorized(message, code=code)
+        return Unauthorized(code=code)  # ours: the server's names the HTTP header, not what to do
     if status == 403:
         return Forbidden(message, code=code)
     if status == 404:
@@ -390,7 +426,7 @@ class GatewayApi:
         try:
             response = self._session.request(method, self.base_url + path, **kwargs)
         except requests.RequestException as exc:
-            raise NetworkError(f"No se pudo conectar con {self.base_url}: {type(exc).__name__}") from exc
+            raise NetworkError(unreachable(self.base_url, exc)) from exc
         if response.status_code >= 400:
             error = error_from_response(response)
             response.close()
@@ -572,7 +608,9 @@ class GatewayApi:
             os.replace(partial, dest)
         except requests.RequestException as exc:
             partial.unlink(missing_ok=True)
-            raise NetworkError(f"La descarga se cortó: {type(exc).__name__}") from exc
+            raise NetworkError(
+                "La descarga se cortó (se perdió la conexión con el servidor). Intente de nuevo."
+            ) from exc
         except BaseException:
             partial.unlink(missing_ok=True)
             raise

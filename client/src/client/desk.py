@@ -9,7 +9,7 @@ from typing import Any
 
 import customtkinter as ctk
 
-from client.api import Gateway, GatewayApi
+from client.api import Gateway, GatewayApi, error_text
 from client.dispatch import Dispatcher, ThreadRunner, TkScheduler
 from client.drafts import DraftStore
 from client.i18n import Translator
@@ -195,9 +195,7 @@ def build_desk(
     window = MainWindow(root, translate, session, contacts, panel, tools, calls)
     window.pack(fill="both", expand=True)
     desk = Desk(root, gateway, dispatcher, runner, translate, session, contacts, panel, calls, window)
-    dispatcher.on_error = lambda exc: window.show_notice(
-        f"Error interno del cliente: {type(exc).__name__}: {exc}"
-    )
+    dispatcher.on_error = lambda exc: window.show_notice(error_text(exc))
     holder.append(desk)
     if live:
         desk.live = LiveFeed(

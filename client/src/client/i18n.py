@@ -14,7 +14,9 @@ _TEXT: Mapping[str, tuple[str, str]] = {
     "conn.disconnected": ("desconectado", "disconnected"),
     "conn.connecting": ("conectando…", "connecting…"),
     "status.count_exact": ("{count} contactos", "{count} contacts"),
+    "status.count_exact.one": ("{count} contacto", "{count} contact"),
     "status.count_loaded": ("{loaded} cargados, hay más", "{loaded} loaded, more available"),
+    "status.count_loaded.one": ("{loaded} cargado, hay más", "{loaded} loaded, more available"),
     "status.loading": ("cargando…", "loading…"),
     "status.user": ("{username} ({role})", "{username} ({role})"),
     "status.user_unknown": ("usuario desconocido", "unknown user"),
@@ -36,6 +38,8 @@ _TEXT: Mapping[str, tuple[str, str]] = {
     "filter.list": ("Lista", "List"),
     "filter.operator": ("Operador", "Operator"),
     "filter.search": ("Buscar nombre o teléfono (Ctrl+F)", "Search name or phone (Ctrl+F)"),
+    "filter.search_label": ("Buscar", "Search"),
+    "filter.list_hint": ("lista + Enter", "list + Enter"),
     "tool.import": ("📥 Importar", "📥 Import"),
     "tool.export": ("📤 Exportar", "📤 Export"),
     "tool.generate": ("🎲 Generar", "🎲 Generate"),
@@ -48,6 +52,18 @@ _TEXT: Mapping[str, tuple[str, str]] = {
     "panel.status": ("Estado", "Status"),
     "panel.note": ("Nota", "Note"),
     "panel.phone": ("Teléfono", "Phone"),
+    "panel.email": ("Correo", "E-mail"),
+    "panel.operator": ("Operador", "Operator"),
+    "panel.list": ("Lista", "List"),
+    "panel.no_email": ("sin correo", "no e-mail"),
+    "panel.status_keys": (
+        "Cambie el estado con Alt+1 … Alt+9, o con ↑ ↓ sobre Estado.",
+        "Change the status with Alt+1 … Alt+9, or ↑ ↓ on Status.",
+    ),
+    "panel.note_keys": (
+        "Tab pasa al siguiente campo; Ctrl+Tab escribe una tabulación.",
+        "Tab moves to the next field; Ctrl+Tab types a tab.",
+    ),
     "panel.save": ("💾 Guardar (Ctrl+S)", "💾 Save (Ctrl+S)"),
     "panel.call": ("📞 Llamar (F5)", "📞 Call (F5)"),
     "panel.lock": ("🔒 Bloquear", "🔒 Lock"),
@@ -204,6 +220,7 @@ _TEXT: Mapping[str, tuple[str, str]] = {
     "desks.contact": ("Contacto", "Contact"),
     "desks.since": ("Desde", "Since"),
     "desks.count": ("{count} puestos conectados", "{count} desks connected"),
+    "desks.count.one": ("{count} puesto conectado", "{count} desk connected"),
     "desks.none": ("No hay puestos conectados.", "No desks connected."),
     "desks.failed": ("No se pudieron leer los puestos: {message}", "Could not read the desks: {message}"),
     "desks.calls": ("Llamadas", "Calls"),
@@ -305,6 +322,7 @@ _TEXT: Mapping[str, tuple[str, str]] = {
     "import.outcome": ("Resultado", "Outcome"),
     "import.outcome.rejected": ("rechazada", "rejected"),
     "import.outcome.merged": ("combinada", "merged"),
+    "import.outcome.locked": ("bloqueada, no se tocó", "locked, left alone"),
     "import.outcome.warning": ("aviso", "warning"),
     "import.merged_into": (
         "mismo teléfono que la fila {row}; se combinó con ella",
@@ -420,6 +438,11 @@ class Translator:
             return key
         text = pair[self._index]
         return text.format(**values) if values else text
+
+    def plural(self, key: str, number: int, /, **values: object) -> str:
+        """The text for ``key`` (``key.one`` when ``number`` is 1: "1 contacto", "2 contactos")."""
+        singular = f"{key}.one"
+        return self(singular if number == 1 and singular in _TEXT else key, **values)
 
     def has(self, key: str) -> bool:
         """Whether ``key`` has a translation."""

@@ -46,6 +46,8 @@ class Contact:
     last_contacted_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = 0
+    extra: tuple[tuple[str, str], ...] = ()
+    """The file's other columns (``Cédula``, ``Zona``...), in the order the server sent them."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Contact:
@@ -68,6 +70,7 @@ class Contact:
             last_contacted_at=parse_time(data.get("last_contacted_at")),
             updated_at=parse_time(data.get("updated_at")),
             version=int(version) if isinstance(version, int | str) and str(version).isdigit() else 0,
+            extra=_pairs(data.get("extra")),
         )
 
     @property
@@ -372,3 +375,10 @@ class DeskState:
             contact_id=_text(data, "contact_id"),
             since=parse_time(data.get("since")),
         )
+
+
+def _pairs(value: object) -> tuple[tuple[str, str], ...]:
+    """The non-empty entries of a JSON object as (key, value) text pairs."""
+    if not isinstance(value, Mapping):
+        return ()
+    return tuple((str(key), str(item)) for key, item in value.items() if item not in (None, ""))

@@ -91,6 +91,7 @@ class TransferHandlers:
                 command.list_name,
                 command.max_rows,
                 command.dry_run,
+                command.merge,
             )
         except FileRejected as exc:
             raise ImportRefused(exc.reason) from exc

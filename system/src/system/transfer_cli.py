@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contacts.client import ContactsClient, LocalContactsClient
-from contacts.commands import Caller
+from contacts.commands import Caller, MergeMode
 from contacts.dialect import read_model_dialect
 from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
@@ -83,6 +83,14 @@ def import_file(
     report: Annotated[
         Path | None, typer.Option("--report", help="Guardar el informe (.csv o .xlsx) en este archivo.")
     ] = None,
+    merge: Annotated[
+        MergeMode,
+        typer.Option(
+            "--merge",
+            help="Contactos que ya existen: fill (sólo campos vacíos), overwrite (gana el archivo; "
+            "ProjectManager y TI) o skip (no se tocan). Las notas siempre se añaden.",
+        ),
+    ] = MergeMode.FILL,
     server: Server = None,
     key: Key = None,
     data_dir: DataDir = None,
@@ -92,9 +100,9 @@ def import_file(
         _fail("--report debe terminar en .csv o .xlsx", 2)
     chosen_list = list_name or import_list_name(file.name)
     if server is not None:
-        data = _remote_import(server, _required_key(key), file, dry_run, chosen_list, report)
+        data = _remote_import(server, _required_key(key), file, dry_run, chosen_list, report, merge)
     else:
-        data = _local_import(file, dry_run, chosen_list, report, _settings(data_dir))
+        data = _local_import(file, dry_run, chosen_list, report, _settings(data_dir), merge)
     _print_import(data)
 
 
@@ -176,11 +184,12 @@ def _cli_caller() -> Caller:
 
 
 def _local_import(
-    file: Path, dry_run: bool, list_name: str, report: Path | None, settings: Settings
+    file: Path, dry_run: bool, list_name: str, report: Path | None, settings: Settings, merge: MergeMode
 ) -> dict[str, Any]:
     options = ImportOptions(
         list_name=list_name,
         dry_run=dry_run,
+        merge=merge,
         source_name=file.name,
         max_rows=settings.max_import_rows,
         limits=reader_limits(max_upload_bytes(settings), settings.max_import_rows),
@@ -244,13 +253,19 @@ def _http(server: str, key: str) -> httpx.Client:
 
 
 def _remote_import(
-    server: str, key: str, file: Path, dry_run: bool, list_name: str, report: Path | None
+    server: str,
+    key: str,
+    file: Path,
+    dry_run: bool,
+    list_name: str,
+    report: Path | None,
+    merge: MergeMode,
 ) -> dict[str, Any]:
     try:
         with _http(server, key) as http, _bar() as bar:
             task = bar.add_task("Subiendo", total=None)
             with file.open("rb") as content:
-                form = {"list": list_name, "dry_run": "true" if dry_run else "false"}
+                form = {"list": list_name, "dry_run": "true" if dry_run else "false", "merge": merge.value}
                 answer = http.post("/import", files={"file": (file.name, content)}, data=form)
             if answer.status_code != 202:
                 bar.stop()
@@ -371,9 +386,14 @@ def _bar(download: bool = False) -> rich_progress.Progress:
 
 
 def _print_import(data: dict[str, Any]) -> None:
-    table = Table("resultado", "filas", title=f"{data['source']} → lista {data['list']}")
+    mode = _MERGE_LABELS.get(data.get("merge") or "fill", data.get("merge") or "fill")
+    table = Table("resultado", "filas", title=f"{data['source']} → lista {data['list']} (modo {mode})")
     if data.get("dry_run"):
-        rows = [("nuevos (se crearían)", data["new"]), ("existentes (se actualizarían)", data["existing"])]
+        rows = [
+            ("se insertarían", data["inserted"]),
+            ("se actualizarían", data["updated"]),
+            ("quedarían sin cambios", data["unchanged"]),
+        ]
     else:
         rows = [
             ("insertados", data["inserted"]),
@@ -381,6 +401,7 @@ def _print_import(data: dict[str, Any]) -> None:
             ("sin cambios", data["unchanged"]),
         ]
     rows += [
+        ("bloqueados (no se tocaron)", data.get("locked", 0)),
         ("combinados (repetidos)", data["duplicates_merged"]),
         ("rechazados", data["rejected"]),
         ("total", data["total"]),
@@ -392,11 +413,20 @@ def _print_import(data: dict[str, Any]) -> None:
         console.print("[yellow]Prueba: no se escribió nada.[/yellow]")
     for error in data["errors"][:SHOWN_ERRORS]:
         console.print(f"  fila {error['row']} «{error['phone']}»: {error['message']}")
+    for held in data.get("locked_rows", [])[:SHOWN_ERRORS]:
+        console.print(f"  fila {held['row']} «{held['phone']}»: {held['message']}")
     hidden = int(data["rejected"]) - min(len(data["errors"]), SHOWN_ERRORS)
     if hidden > 0:
         console.print(f"  … y {spanish_count(hidden)} más (use --report para verlas todas)")
     if data.get("report_file"):
         console.print(f"Informe: {data['report_file']}")
+
+
+_MERGE_LABELS = {
+    "fill": "completar vacíos",
+    "overwrite": "sobrescribir",
+    "skip": "omitir existentes",
+}
 
 
 def _fail(message: str, code: int) -> NoReturn:

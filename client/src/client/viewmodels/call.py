@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from client.api import ApiError, Gateway, LockedByOther, NoDesk, NotFound, PreconditionFailed
+from client.api import Gateway, LockedByOther, NoDesk, NotFound, PreconditionFailed, error_text
 from client.dispatch import Runner
 from client.i18n import Translator
 from client.models import CallRequest, Contact, DeskState, Me
@@ -537,4 +537,4 @@ class CallViewModel:
 
 
 def _text(exc: Exception) -> str:
-    return exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+    return error_text(exc)

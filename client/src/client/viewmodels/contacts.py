@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from client.api import ApiError, ContactQuery, Gateway
+from client.api import ContactQuery, Gateway, error_text
 from client.dispatch import Runner, Scheduler
 from client.i18n import Translator
 from client.models import Contact, parse_time
@@ -138,12 +138,12 @@ class ContactListViewModel:
     def summary(self) -> str:
         """The count for the status bar: exact when known, else what is loaded."""
         if self.total is not None:
-            return self.t("status.count_exact", count=f"{self.total:,}")
+            return self.t.plural("status.count_exact", self.total, count=f"{self.total:,}")
         if not self.next_cursor and self.loaded_once:
-            return self.t("status.count_exact", count=f"{len(self.order):,}")
+            return self.t.plural("status.count_exact", len(self.order), count=f"{len(self.order):,}")
         if not self.loaded_once:
             return self.t("status.loading")
-        return self.t("status.count_loaded", loaded=f"{len(self.order):,}")
+        return self.t.plural("status.count_loaded", len(self.order), loaded=f"{len(self.order):,}")
 
     # -- filters and paging -------------------------------------------------------------------------
 
@@ -256,7 +256,7 @@ class ContactListViewModel:
             return
         self.loading = False
         self._during_load = []
-        self.error = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+        self.error = error_text(exc)
         self.on_error(self.error)
         self.on_summary(self.summary)
 

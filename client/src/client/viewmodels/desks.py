@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from client.api import ApiError, Gateway
+from client.api import Gateway, error_text
 from client.dispatch import Runner
 from client.i18n import Translator
 from client.models import Contact, DeskState
@@ -53,7 +53,7 @@ class DesksViewModel:
         self.on_change()
 
     def _failed(self, exc: Exception) -> None:
-        message = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+        message = error_text(exc)
         self.error = self.t("desks.failed", message=message)
         self.on_change()
 
@@ -74,7 +74,7 @@ class DesksViewModel:
         """How many desks are connected."""
         if not self.desks:
             return self.t("desks.none") if self.loaded else ""
-        return self.t("desks.count", count=len(self.desks))
+        return self.t.plural("desks.count", len(self.desks), count=len(self.desks))
 
     def rows(self) -> list[tuple[str, str, str, str, str]]:
         """One row per desk in ``COLUMNS`` order, sorted by agent then desk."""

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 
-from client.api import ApiError, ContactQuery, Gateway
+from client.api import ContactQuery, Gateway, error_text
 from client.dispatch import Runner
 from client.i18n import Translator
 
@@ -109,5 +109,5 @@ class ExportViewModel:
 
     def _failed(self, exc: Exception) -> None:
         self.state = ExportState.FAILED
-        self.error = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+        self.error = error_text(exc)
         self.on_change()

@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from client.api import ApiError, Gateway
+from client.api import Gateway, error_text
 from client.dispatch import Runner
 from client.i18n import Translator
 from client.models import Generation
@@ -102,7 +102,7 @@ class GeneratorViewModel:
 
     def _failed(self, exc: Exception) -> None:
         self.state = GeneratorState.FAILED
-        self.error = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+        self.error = error_text(exc)
         self.on_change()
 
     @property

@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from client.api import ApiError, Gateway
+from client.api import ApiError, Gateway, error_text
 from client.dispatch import Runner, Scheduler
 from client.i18n import Translator
 from client.models import JobProgress
@@ -27,12 +27,13 @@ class ImportState(StrEnum):
     CANCELLED = "cancelled"
 
 
-OUTCOMES = ("rejected", "merged", "warning")
+OUTCOMES = ("rejected", "locked", "merged", "warning")
 
 
 @dataclass(frozen=True, slots=True)
 class ReportEntry:
-    """One row of a report that did not simply go in: rejected, merged into an earlier row, or warned."""
+    """One row of a report that did not simply go in: rejected, left alone (locked), merged into an earlier
+    row, or warned."""
 
     row: int
     phone: str
@@ -44,9 +45,8 @@ class ReportEntry:
 class ImportSummary:
     """Counts and noteworthy rows of a (dry-run or real) import report.
 
-    A dry run writes nothing, so it counts ``new`` and ``existing`` contacts; they are read as inserted and
-    updated here, which is what confirming would do (an existing contact the file does not change stays
-    as it is).
+    A dry run is the real import rolled back: a server that states the ``merge`` mode reports its real
+    counts; an older one counted only ``new`` and ``existing`` contacts, read as inserted and updated here.
     """
 
     total: int = 0
@@ -67,7 +67,13 @@ class ImportSummary:
     def from_report(cls, report: Mapping[str, Any]) -> ImportSummary:
         """The summary of a job report (``errors``, ``merged`` and ``warnings`` lists of rows)."""
         entries: list[ReportEntry] = []
-        for key, outcome in (("errors", "rejected"), ("rejected", "rejected"), ("warnings", "warning")):
+        sources = (
+            ("errors", "rejected"),
+            ("rejected", "rejected"),
+            ("locked_rows", "locked"),
+            ("warnings", "warning"),
+        )
+        for key, outcome in sources:
             value = report.get(key)
             if not isinstance(value, list) or (key == "rejected" and isinstance(report.get("errors"), list)):
                 continue
@@ -99,7 +105,7 @@ class ImportSummary:
                     return value
             return 0
 
-        dry = bool(report.get("dry_run")) and "new" in report
+        dry = bool(report.get("dry_run")) and "new" in report and "merge" not in report
         rejected = report.get("rejected")
         return cls(
             total=count("total", "rows"),
@@ -252,7 +258,7 @@ class ImportViewModel:
     def _failed(self, exc: Exception) -> None:
         self._stop_polling()
         self.state = ImportState.FAILED
-        self.error = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+        self.error = error_text(exc)
         self.on_change()
 
     def _schedule_poll(self) -> None:

@@ -15,7 +15,7 @@ from enum import StrEnum
 from functools import partial
 from typing import Any
 
-from client.api import ApiError, Gateway, NotFound
+from client.api import Gateway, NotFound, error_text
 from client.dispatch import Runner
 from client.i18n import Translator
 from client.viewmodels.catalogue import StatusCatalogue
@@ -270,7 +270,7 @@ class MetricsViewModel:
         self.loading = self._pending > 0
 
     def _failed(self, exc: Exception) -> None:
-        message = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+        message = error_text(exc)
         text = self.t("metrics.failed", message=message)
         self.error = f"{self.error}\n{text}" if self.error and text not in self.error else text
         self.on_change()

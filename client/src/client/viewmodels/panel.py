@@ -15,12 +15,12 @@ from enum import StrEnum
 from typing import Any
 
 from client.api import (
-    ApiError,
     Gateway,
     LockedByOther,
     LockInfo,
     NotFound,
     PreconditionFailed,
+    error_text,
 )
 from client.dispatch import Runner
 from client.drafts import Draft, DraftStore, MemoryDrafts
@@ -190,7 +190,7 @@ class ContactPanelViewModel:
                 MessageKind.WARNING,
             )
             return
-        text = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+        text = error_text(exc)
         self._say(text, MessageKind.ERROR)
 
     @property

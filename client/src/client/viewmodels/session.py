@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from client.api import ApiError, Forbidden, Gateway, NotFound
+from client.api import ApiError, Forbidden, Gateway, NotFound, error_text
 from client.dispatch import Runner
 from client.i18n import Translator
 from client.live import ConnectionState
@@ -121,7 +121,7 @@ class SessionViewModel:
         self._changed()
 
     def _statuses_failed(self, exc: Exception) -> None:
-        reason = exc.message if isinstance(exc, ApiError) else type(exc).__name__
+        reason = error_text(exc)
         self.catalogue_notice = f"Catálogo de estados local: el servidor no lo entregó ({reason})."
         for listener in self.catalogue_listeners:
             listener(self.catalogue)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 
-from client.api import ApiError, ContactQuery, Gateway, NotFound
+from client.api import ContactQuery, Gateway, NotFound, error_text
 from client.config import ClientConfig, ConfigStore, FileKeyStore, KeyStoreChoice
 from client.dispatch import Runner
 from client.i18n import Translator
@@ -83,7 +83,7 @@ class SetupViewModel:
 
     def _failed(self, exc: Exception) -> None:
         self.state = SetupState.FAILED
-        self.message = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+        self.message = error_text(exc)
         self.on_change()
 
     def _passed(self, url: str, key: str, me: Me) -> None:
@@ -102,8 +102,8 @@ class SetupViewModel:
         if self._keys.in_keyring:
             try:
                 self._keys.store.save(url, key)
-            except Exception as exc:  # a keyring backend may fail at write time
-                return self._save_in_file(url, key, f"{type(exc).__name__}: {exc}")
+            except Exception:  # a keyring backend may fail at write time
+                return self._save_in_file(url, key, "el llavero del sistema no aceptó la llave")
             return self.t("setup.keyring_ok")
         return self._save_in_file(url, key, self._keys.fallback_reason)
 

@@ -15,6 +15,7 @@ from client.live import ConnectionState
 from client.viewmodels.call import CallViewModel
 from client.viewmodels.catalogue import StatusCatalogue
 from client.viewmodels.contacts import ContactListViewModel
+from client.viewmodels.generator import operator_name
 from client.viewmodels.panel import ContactPanelViewModel
 from client.viewmodels.session import SessionViewModel
 from client.views.panel import ContactPanel
@@ -65,23 +66,46 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
 
         bar = ctk.CTkFrame(self)
         bar.pack(fill="x", padx=6, pady=(6, 2))
-        self.search = ctk.CTkEntry(bar, placeholder_text=translate("filter.search"), width=250)
-        self.search.pack(side="left", padx=4, pady=6)
+        self.filter_labels: dict[str, ctk.CTkLabel] = {}
+
+        def labelled(key: str) -> ctk.CTkFrame:
+            """A small frame with the filter's name above it (the filter goes in the frame)."""
+            cell = ctk.CTkFrame(bar, fg_color="transparent")
+            cell.pack(side="left", padx=4, pady=(2, 6))
+            self.filter_labels[key] = ctk.CTkLabel(
+                cell, text=translate(key), anchor="w", height=16, font=ctk.CTkFont(size=11)
+            )
+            self.filter_labels[key].pack(fill="x", padx=2)
+            return cell
+
+        self.search = ctk.CTkEntry(
+            labelled("filter.search_label"), placeholder_text=translate("filter.search"), width=250
+        )
+        self.search.pack()
         self.search.bind("<KeyRelease>", self._typed)
         self.status_filter = ctk.CTkOptionMenu(
-            bar, values=[translate("filter.all")], command=self._status_chosen, width=150
+            labelled("filter.status"),
+            values=[translate("filter.all")],
+            command=self._status_chosen,
+            width=150,
         )
-        self.status_filter.pack(side="left", padx=4)
+        self.status_filter.pack()
+        self._operators = {operator_name(code): code for code in OPERATORS}
         self.operator_filter = ctk.CTkOptionMenu(
-            bar, values=[translate("filter.all"), *OPERATORS], command=self._operator_chosen, width=110
+            labelled("filter.operator"),
+            values=[translate("filter.all"), *self._operators],
+            command=self._operator_chosen,
+            width=110,
         )
-        self.operator_filter.pack(side="left", padx=4)
-        self.list_filter = ctk.CTkEntry(bar, placeholder_text=translate("filter.list"), width=100)
-        self.list_filter.pack(side="left", padx=4)
+        self.operator_filter.pack()
+        self.list_filter = ctk.CTkEntry(
+            labelled("filter.list"), placeholder_text=translate("filter.list_hint"), width=100
+        )
+        self.list_filter.pack()
         self.list_filter.bind("<Return>", self._list_entered)
         self.list_filter.bind("<FocusOut>", self._list_entered)
         ctk.CTkButton(bar, text=translate("tool.reload"), width=90, command=contacts.reload).pack(
-            side="left", padx=4
+            side="left", padx=4, pady=(18, 6)
         )
         self.tool_buttons = {
             "desks": ctk.CTkButton(bar, text=translate("tool.desks"), width=100, command=tools.desks),
@@ -145,6 +169,12 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
         root.bind_all("<F8>", lambda _e: self.calls.hangup())
         root.bind_all("<Control-n>", lambda _e: self.next_contact())
         root.bind_all("<Control-s>", lambda _e: self.save())
+        for number in range(1, 10):
+            root.bind_all(f"<Alt-Key-{number}>", self._status_key(number))
+
+    def _status_key(self, number: int) -> Callable[[object], None]:
+        """Alt+``number``: the open contact's status becomes the catalogue's ``number``-th."""
+        return lambda _event: self.panel.status_hotkey(number)
 
     def save(self) -> None:
         """Ctrl+S: the call's wrap-up while it is open, else the contact's fields."""
@@ -164,7 +194,7 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
         self.contacts.set_filters(status=self._status_codes.get(label, ""))
 
     def _operator_chosen(self, value: str) -> None:
-        self.contacts.set_filters(operator=value if value in OPERATORS else "")
+        self.contacts.set_filters(operator=self._operators.get(value, value if value in OPERATORS else ""))
 
     def _list_entered(self, _event: object) -> None:
         self.contacts.set_filters(list_name=self.list_filter.get().strip())
@@ -261,7 +291,7 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
         }
         for name, button in self.tool_buttons.items():
             if visible[name]:
-                button.pack(side="right", padx=4)
+                button.pack(side="right", padx=4, pady=(18, 6))
             else:
                 button.pack_forget()
 

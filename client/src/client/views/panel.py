@@ -1,4 +1,8 @@
-"""The contact panel: fields, lock line, actions and the history tab of the open contact."""
+"""The contact panel: fields, lock line, actions and the history tab of the open contact.
+
+Keyboard first: Tab goes Nombre → Estado → Nota → the buttons (Tab leaves Nota; Ctrl+Tab types a tab in
+it); on Estado, ↑ ↓ change the status and Space or Enter open the list; Alt+1 … Alt+9 choose a status from
+anywhere (the main window binds them); a focused button runs with Space or Enter."""
 
 from __future__ import annotations
 
@@ -25,6 +29,9 @@ from client.views.call import CallBox
 REMEMBER_AFTER_MS = 400
 """Typing is written to the drafts file this long after the last key."""
 CHOSEN = "#2e7d32"
+FOCUS_RING = "#f9a825"
+FOCUSED_MENU = ("#0d47a1", "#0d47a1")
+HINT_COLOUR = ("#555555", "#aaaaaa")
 
 MESSAGE_COLOURS = {
     MessageKind.INFO: ("#1b5e20", "#a5d6a7"),
@@ -61,6 +68,8 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         self.title.pack(anchor="w", padx=12, pady=(10, 0))
         self.phone = ctk.CTkLabel(self, text="", font=ctk.CTkFont(size=15))
         self.phone.pack(anchor="w", padx=12)
+        self.details = ctk.CTkLabel(self, text="", anchor="w", justify="left", wraplength=440)
+        self.details.pack(anchor="w", fill="x", padx=12)
         self.callbox = CallBox(self, calls, translate, catalogue)
         self.callbox.pack(fill="x", padx=8)
         self.message = ctk.CTkLabel(self, text="", anchor="w", justify="left", wraplength=440)
@@ -76,12 +85,26 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         ctk.CTkLabel(edit, text=translate("panel.name")).grid(row=0, column=0, sticky="w", padx=6, pady=4)
         self.name = ctk.CTkEntry(edit)
         self.name.grid(row=0, column=1, sticky="ew", padx=6, pady=4)
-        ctk.CTkLabel(edit, text=translate("panel.status")).grid(row=1, column=0, sticky="w", padx=6, pady=4)
-        self.status = ctk.CTkOptionMenu(edit, values=self._labels(), command=self._status_chosen)
-        self.status.grid(row=1, column=1, sticky="ew", padx=6, pady=4)
+        ctk.CTkLabel(edit, text=translate("panel.status")).grid(row=1, column=0, sticky="nw", padx=6, pady=4)
+        status_cell = ctk.CTkFrame(edit, fg_color="transparent")
+        status_cell.grid(row=1, column=1, sticky="ew", padx=6, pady=(4, 0))
+        self.status = ctk.CTkOptionMenu(status_cell, values=self._labels(), command=self._status_chosen)
+        self.status.pack(fill="x")
+        self._menu_colours = (self.status.cget("fg_color"), self.status.cget("button_color"))
+        self.status_hint = ctk.CTkLabel(
+            status_cell, text=translate("panel.status_keys"), text_color=HINT_COLOUR, anchor="w", height=18
+        )
+        self.status_hint.pack(fill="x")
+        self._keyboard_status()
         ctk.CTkLabel(edit, text=translate("panel.note")).grid(row=2, column=0, sticky="nw", padx=6, pady=4)
-        self.note = ctk.CTkTextbox(edit, height=110)
-        self.note.grid(row=2, column=1, sticky="nsew", padx=6, pady=4)
+        note_cell = ctk.CTkFrame(edit, fg_color="transparent")
+        note_cell.grid(row=2, column=1, sticky="nsew", padx=6, pady=4)
+        self.note = ctk.CTkTextbox(note_cell, height=110)
+        self.note.pack(fill="both", expand=True)
+        ctk.CTkLabel(
+            note_cell, text=translate("panel.note_keys"), text_color=HINT_COLOUR, anchor="w", height=18
+        ).pack(fill="x")
+        self._keyboard_note()
         self.lock_line = ctk.CTkLabel(edit, text="", anchor="w", justify="left")
         self.lock_line.grid(row=3, column=0, columnspan=2, sticky="ew", padx=6, pady=(6, 2))
         self.conflict_box = ctk.CTkFrame(edit, border_width=2, border_color="#8a5a00")
@@ -117,6 +140,7 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         for row, group in enumerate(layout):
             for index, button in enumerate(group):
                 button.grid(row=row, column=index, padx=4, pady=2, sticky="ew")
+                _keyboard_button(button)
 
         columns = ("when", "who", "what", "old", "new")
         self.history = ttk.Treeview(history, columns=columns, show="headings", height=12)
@@ -131,6 +155,70 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         calls.sync_drafts = self._pull_fields
         self.refresh()
         self.refresh_call()
+
+    # -- keyboard -----------------------------------------------------------------------------------
+
+    def _keyboard_status(self) -> None:
+        """Estado in the Tab order: ↑ ↓ step through the statuses, Space or Enter open the list."""
+        canvas = self.status._canvas
+        canvas.configure(takefocus=1)
+        canvas.bind("<Up>", lambda _e: self.step_status(-1))
+        canvas.bind("<Down>", lambda _e: self.step_status(1))
+        for key in ("<space>", "<Return>"):
+            canvas.bind(key, self._open_status)
+        canvas.bind(
+            "<FocusIn>", lambda _e: self.status.configure(fg_color=FOCUSED_MENU, button_color=FOCUSED_MENU)
+        )
+        canvas.bind(
+            "<FocusOut>",
+            lambda _e: self.status.configure(
+                fg_color=self._menu_colours[0], button_color=self._menu_colours[1]
+            ),
+        )
+
+    def _keyboard_note(self) -> None:
+        """Tab leaves Nota (Shift+Tab goes back); Ctrl+Tab types a tab."""
+        text = self.note._textbox
+        text.bind("<Tab>", lambda _e: _focus(text.tk_focusNext()))
+        for key in ("<Shift-Tab>", "<ISO_Left_Tab>"):
+            text.bind(key, lambda _e: _focus(text.tk_focusPrev()))
+        text.bind("<Control-Tab>", self._type_tab)
+
+    def _type_tab(self, _event: object) -> str:
+        self.note.insert("insert", "\t")
+        self._typed()
+        return "break"
+
+    def _status_editable(self) -> bool:
+        return self.vm.contact is not None and self.vm.lock_state() is not LockState.OTHER
+
+    def _open_status(self, _event: object) -> str:
+        if self._status_editable():
+            self.status._open_dropdown_menu()
+        return "break"
+
+    def step_status(self, delta: int) -> str:
+        """Estado one up (``-1``) or down (``1``) the catalogue's list."""
+        codes = list(self.catalogue.codes())
+        current = self.vm.draft.get("status", "")
+        index = codes.index(current) if current in codes else -1
+        if codes:
+            self.choose_status(codes[(index + delta) % len(codes)])
+        return "break"
+
+    def status_hotkey(self, number: int) -> None:
+        """Alt+``number``: the catalogue's ``number``-th status (from 1)."""
+        codes = list(self.catalogue.codes())
+        if 1 <= number <= len(codes):
+            self.choose_status(codes[number - 1])
+
+    def choose_status(self, code: str) -> None:
+        """Put ``code`` in Estado as if chosen from its list (not while someone else holds the lock)."""
+        if not self._status_editable():
+            return
+        label = self.catalogue.label(code, self.t.language)
+        self.status.set(label)
+        self._status_chosen(label)
 
     def _labels(self) -> list[str]:
         return [self.catalogue.label(code, self.t.language) for code in self.catalogue.codes()]
@@ -214,6 +302,7 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         if contact is None:
             self.title.configure(text=self.t("panel.empty"))
             self.phone.configure(text="")
+            self.details.configure(text="")
             if self._showing is not None or self.status.get() != "":
                 self.name.delete(0, "end")
                 self.note.delete("1.0", "end")
@@ -221,9 +310,8 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
             self._showing = None
         else:
             self.title.configure(text=contact.name or contact.display_phone)
-            self.phone.configure(
-                text=f"{self.t('panel.phone')}: {contact.display_phone}   {operator_name(contact.operator)}"
-            )
+            self.phone.configure(text=f"{self.t('panel.phone')}: {contact.display_phone}")
+            self.details.configure(text=self._details())
             replaced = self._replaced != vm.fields_replaced
             if self._showing == contact.id and not replaced:
                 self._pull_fields()
@@ -256,6 +344,20 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         light, dark = MESSAGE_COLOURS[vm.message_kind]
         self.message.configure(text=vm.message, text_color=(light, dark))
         self._fill_history()
+
+    def _details(self) -> str:
+        """E-mail, operator by name, list and the file's other columns of the open contact."""
+        contact = self.vm.contact
+        if contact is None:
+            return ""
+        t = self.t
+        lines = [
+            f"{t('panel.email')}: {contact.email or t('panel.no_email')}",
+            f"{t('panel.operator')}: {operator_name(contact.operator) if contact.operator else '—'}"
+            + (f"   ·   {t('panel.list')}: {contact.list}" if contact.list else ""),
+        ]
+        lines += [f"{key}: {value}" for key, value in contact.extra]
+        return "\n".join(lines)
 
     def _show_conflict(self) -> None:
         """The fields both she and someone else changed: theirs beside hers, and a choice for each."""
@@ -363,3 +465,20 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
                 self.extend_button.pack(side="bottom", anchor="w", padx=14, pady=(0, 2), before=self.message)
         elif self.extend_button.winfo_manager():
             self.extend_button.pack_forget()
+
+
+def _focus(widget: tk.Misc | None) -> str:
+    """Give ``widget`` the focus; ``"break"`` so the key does nothing else."""
+    if widget is not None:
+        widget.focus_set()
+    return "break"
+
+
+def _keyboard_button(button: ctk.CTkButton) -> None:
+    """A button in the Tab order, run by Space or Enter, with a ring while it has the focus."""
+    canvas = button._canvas
+    canvas.configure(takefocus=1)
+    for key in ("<space>", "<Return>"):
+        canvas.bind(key, lambda _e: (button.invoke(), "break")[1])
+    canvas.bind("<FocusIn>", lambda _e: button.configure(border_width=2, border_color=FOCUS_RING))
+    canvas.bind("<FocusOut>", lambda _e: button.configure(border_width=0))

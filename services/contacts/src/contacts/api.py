@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contacts.client import CALLER_HEADER, INTERNAL_TOKEN_HEADER
-from contacts.commands import Caller, ContactCommand, ImportRow, Source, decode_command
+from contacts.commands import Caller, ContactCommand, ImportRow, MergeMode, Source, decode_command
 from contacts.errors import (
     AlreadyExists,
     Conflict,
@@ -72,6 +72,8 @@ class BatchRequest(BaseModel):
     list_name: str = Field("", alias="list")
     source: Source = Source.IMPORT
     job_id: str = ""
+    merge: MergeMode = MergeMode.FILL
+    dry_run: bool = False
 
 
 class PhonesRequest(BaseModel):
@@ -155,7 +157,15 @@ def create_router(service: ContactsService, queries: ContactQueries) -> APIRoute
             rows = [decode_dataclass(ImportRow, row) for row in body.rows]
         except ValueError as error:
             raise InvalidInput("rows", str(error)) from None
-        result = service.create_or_merge(rows, body.list_name, caller, source=body.source, job_id=body.job_id)
+        result = service.create_or_merge(
+            rows,
+            body.list_name,
+            caller,
+            source=body.source,
+            job_id=body.job_id,
+            merge=body.merge,
+            dry_run=body.dry_run,
+        )
         return json_response(result.to_data())
 
     @router.get("/contacts/by-phone/{phone}")

@@ -7,6 +7,11 @@ pipeline the read model's dialect keeps the text search index (upkeep beside the
 end) and the process runs under the ``tuning`` the composition root gave (``system.tuning.BulkTuning``).
 A chunk decided on states that moved meanwhile is caught by the expected versions and decided again
 under the append lock (:func:`exact_states`).
+
+A dry run (``dry_run=True``, the import's "simulate") is the same decision and the same writes, chunk by
+chunk in transactions that are rolled back instead of committed: its row outcomes are the real run's
+because they come from the real run's code. It is not pipelined (a chunk is rolled back before the next
+is decided); an import sends each phone once (repeats merged), so no chunk depends on one before it.
 """
 
 from __future__ import annotations
@@ -23,7 +28,15 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from contacts.commands import BatchResult, Caller, CreateOrMergeContacts, ImportRow, RowOutcome, Source
+from contacts.commands import (
+    BatchResult,
+    Caller,
+    CreateOrMergeContacts,
+    ImportRow,
+    MergeMode,
+    RowOutcome,
+    Source,
+)
 from contacts.dialect import ReadModelDialect
 from contacts.domain import (
     BatchDecision,
@@ -84,14 +97,19 @@ class BulkWriter:
         *,
         source: Source = Source.IMPORT,
         job_id: str = "",
+        merge: MergeMode = MergeMode.FILL,
+        dry_run: bool = False,
     ) -> BatchResult:
         """Create or merge every row (import, generator), thousands per transaction; one outcome per row.
 
         Idempotent: rows that change nothing append nothing, so re-running the same rows changes nothing.
         A few rows are one transaction; more are pipelined as :meth:`create_or_merge_stream` pipelines them.
+        ``dry_run``: the same, every transaction rolled back (see the module's docstring).
         """
+        if dry_run:
+            return self._rolled_back(rows, list_name, caller, source=source, job_id=job_id, merge=merge)
         if not _small(rows, self._batch_size):
-            (result,) = self._pipelined([rows], list_name, caller, source=source, job_id=job_id)
+            (result,) = self._pipelined([rows], list_name, caller, source=source, job_id=job_id, merge=merge)
             return result
         command = CreateOrMergeContacts(
             caller=caller,
@@ -100,11 +118,42 @@ class BulkWriter:
             list_name=list_name,
             source=source,
             job_id=job_id,
+            merge=merge,
         )
         if not rows:
             authorise_batch(command)
             return BatchResult(job_id=job_id)
         return self.handle_batch(command)
+
+    def _rolled_back(
+        self,
+        rows: Sequence[ImportRow],
+        list_name: str,
+        caller: Caller,
+        *,
+        source: Source,
+        job_id: str,
+        merge: MergeMode,
+    ) -> BatchResult:
+        """:meth:`handle_batch` of each chunk of ``rows``, rolled back: what the real run would answer."""
+
+        def command(chunk: Sequence[ImportRow]) -> CreateOrMergeContacts:
+            return CreateOrMergeContacts(
+                caller=caller,
+                now=self._clock(),
+                rows=tuple(chunk),
+                list_name=list_name,
+                source=source,
+                job_id=job_id,
+                merge=merge,
+            )
+
+        authorise_batch(command(()))
+        outcomes: list[RowOutcome] = []
+        for start in range(0, len(rows), self._batch_size):
+            chunk = command(rows[start : start + self._batch_size])
+            outcomes.extend(self.handle_batch(chunk, commit=False).outcomes)
+        return BatchResult(outcomes=tuple(outcomes), job_id=job_id)
 
     def create_or_merge_stream(
         self,
@@ -114,6 +163,8 @@ class BulkWriter:
         *,
         source: Source = Source.IMPORT,
         job_id: str = "",
+        merge: MergeMode = MergeMode.FILL,
+        dry_run: bool = False,
     ) -> Generator[BatchResult]:
         """Create or merge the rows of each of ``batches``; one result per batch, in order, once written.
 
@@ -127,8 +178,13 @@ class BulkWriter:
         (in the system: collector paused, quick GIL hand-offs). Closing it early, or an error from
         ``batches``, lets the chunk being written commit; every batch before it was committed too, and a
         retry finds those rows unchanged. A stream of one small batch (a short file, a JSON import) is one
-        transaction, without the pipeline's threads.
+        transaction, without the pipeline's threads. ``dry_run``: each batch as :meth:`create_or_merge`
+        does it in a dry run, rolled back.
         """
+        if dry_run:
+            for rows in batches:
+                yield self._rolled_back(rows, list_name, caller, source=source, job_id=job_id, merge=merge)
+            return
         remaining = iter(batches)
         first = next(remaining, None)
         if first is None:
@@ -137,10 +193,12 @@ class BulkWriter:
         if _small(first, self._batch_size):
             taken += itertools.islice(remaining, 1)  # is there more to come?
             if len(taken) == 1:
-                yield self.create_or_merge(first, list_name, caller, source=source, job_id=job_id)
+                yield self.create_or_merge(
+                    first, list_name, caller, source=source, job_id=job_id, merge=merge
+                )
                 return
         yield from self._pipelined(
-            itertools.chain(taken, remaining), list_name, caller, source=source, job_id=job_id
+            itertools.chain(taken, remaining), list_name, caller, source=source, job_id=job_id, merge=merge
         )
 
     def _pipelined(
@@ -151,11 +209,18 @@ class BulkWriter:
         *,
         source: Source,
         job_id: str,
+        merge: MergeMode,
     ) -> Generator[BatchResult]:
         """:meth:`create_or_merge_stream` through the pipeline of chunks."""
         authorise_batch(
             CreateOrMergeContacts(
-                caller=caller, now=self._clock(), rows=(), list_name=list_name, source=source, job_id=job_id
+                caller=caller,
+                now=self._clock(),
+                rows=(),
+                list_name=list_name,
+                source=source,
+                job_id=job_id,
+                merge=merge,
             )
         )
 
@@ -167,6 +232,7 @@ class BulkWriter:
                 list_name=list_name,
                 source=source,
                 job_id=job_id,
+                merge=merge,
             )
 
         results = _ResultsInOrder(job_id)
@@ -192,14 +258,21 @@ class BulkWriter:
                 results.written(pending.result())
             yield from results.finished()
 
-    def handle_batch(self, command: CreateOrMergeContacts) -> BatchResult:
-        """Decide and write one batch command in one transaction (no chunking)."""
+    def handle_batch(self, command: CreateOrMergeContacts, *, commit: bool = True) -> BatchResult:
+        """Decide and write one batch command in one transaction (no chunking); rolled back unless
+        ``commit``."""
         authorise_batch(command)
         ids = list(dict.fromkeys(contact_id_for_phone(row.e164.strip()) for row in command.rows))
-        with self._store.transaction() as conn:
-            states = self._projection.load_states(conn, ids)
-            decided = self._decided(command, ids, states)
-            return self._write_decided(conn, decided)
+        try:
+            with self._store.transaction() as conn:
+                states = self._projection.load_states(conn, ids)
+                decided = self._decided(command, ids, states)
+                result = self._write_decided(conn, decided)
+                if not commit:
+                    raise _RolledBack(result)
+                return result
+        except _RolledBack as rolled:
+            return rolled.result
 
     def _decide_chunk(self, command: CreateOrMergeContacts, previous: _DecidedBatch | None) -> _DecidedBatch:
         """Decide a chunk on the read model as committed, plus what the chunk still being written does."""
@@ -260,6 +333,14 @@ class BulkWriter:
                 changes.append((event, version))
             appends.append(StreamAppend(contact_id, expected, envelopes))
         return appends, changes
+
+
+class _RolledBack(Exception):  # not an error: the way out of a transaction that must not commit
+    """Raised inside a transaction to roll it back (and skip the store's after-commit callbacks)."""
+
+    def __init__(self, result: BatchResult) -> None:
+        super().__init__("rolled back")
+        self.result = result
 
 
 @dataclass(frozen=True, slots=True)

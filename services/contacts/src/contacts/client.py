@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from contacts.commands import BatchResult, Caller, ContactCommand, ImportRow, Source
+from contacts.commands import BatchResult, Caller, ContactCommand, ImportRow, MergeMode, Source
 from contacts.errors import ContactError
 from contacts.message import encode_dataclass
 from contacts.views import (
@@ -70,8 +70,13 @@ class ContactsClient(Protocol):
         *,
         source: Source = Source.IMPORT,
         job_id: str = "",
+        merge: MergeMode = MergeMode.FILL,
+        dry_run: bool = False,
     ) -> BatchResult:
-        """Create or merge rows (import, generator); one outcome per row."""
+        """Create or merge rows (import, generator); one outcome per row, existing contacts by ``merge``.
+
+        ``dry_run``: the same code, its transactions rolled back: what the real run would answer.
+        """
         ...
 
     def create_or_merge_stream(
@@ -82,6 +87,8 @@ class ContactsClient(Protocol):
         *,
         source: Source = Source.IMPORT,
         job_id: str = "",
+        merge: MergeMode = MergeMode.FILL,
+        dry_run: bool = False,
     ) -> Generator[BatchResult]:
         """:meth:`create_or_merge` of each of ``batches``, one result per batch in order, the next batch
         taken from ``batches`` while the one before is written (an import reads on meanwhile)."""
@@ -167,9 +174,13 @@ class LocalContactsClient:
         *,
         source: Source = Source.IMPORT,
         job_id: str = "",
+        merge: MergeMode = MergeMode.FILL,
+        dry_run: bool = False,
     ) -> BatchResult:
         """Create or merge rows."""
-        return self._service.create_or_merge(rows, list_name, caller, source=source, job_id=job_id)
+        return self._service.create_or_merge(
+            rows, list_name, caller, source=source, job_id=job_id, merge=merge, dry_run=dry_run
+        )
 
     def create_or_merge_stream(
         self,
@@ -179,9 +190,13 @@ class LocalContactsClient:
         *,
         source: Source = Source.IMPORT,
         job_id: str = "",
+        merge: MergeMode = MergeMode.FILL,
+        dry_run: bool = False,
     ) -> Generator[BatchResult]:
         """One pipeline of the service's chunks through every batch."""
-        return self._service.create_or_merge_stream(batches, list_name, caller, source=source, job_id=job_id)
+        return self._service.create_or_merge_stream(
+            batches, list_name, caller, source=source, job_id=job_id, merge=merge, dry_run=dry_run
+        )
 
     def list_contacts(
         self,
@@ -332,6 +347,8 @@ class HttpContactsClient:
         *,
         source: Source = Source.IMPORT,
         job_id: str = "",
+        merge: MergeMode = MergeMode.FILL,
+        dry_run: bool = False,
     ) -> BatchResult:
         """Create or merge rows."""
         body = {
@@ -339,6 +356,8 @@ class HttpContactsClient:
             "list": list_name,
             "source": source.value,
             "job_id": job_id,
+            "merge": merge.value,
+            "dry_run": dry_run,
         }
         return BatchResult.from_data(self._call("POST", "/contacts/batch", caller, json=body))
 
@@ -350,6 +369,8 @@ class HttpContactsClient:
         *,
         source: Source = Source.IMPORT,
         job_id: str = "",
+        merge: MergeMode = MergeMode.FILL,
+        dry_run: bool = False,
     ) -> Generator[BatchResult]:
         """Each batch posted from a sending thread while the caller makes the next; one in flight."""
         with ThreadPoolExecutor(1, thread_name_prefix="contacts-send") as sender:
@@ -358,7 +379,14 @@ class HttpContactsClient:
                 if in_flight is not None:
                     yield in_flight.result()
                 in_flight = sender.submit(
-                    self.create_or_merge, rows, list_name, caller, source=source, job_id=job_id
+                    self.create_or_merge,
+                    rows,
+                    list_name,
+                    caller,
+                    source=source,
+                    job_id=job_id,
+                    merge=merge,
+                    dry_run=dry_run,
                 )
             if in_flight is not None:
                 yield in_flight.result()

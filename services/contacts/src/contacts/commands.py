@@ -25,6 +25,20 @@ class Source(StrEnum):
     GENERATOR = "generator"
 
 
+class MergeMode(StrEnum):
+    """How a batch row meets the contact its phone already has (PRODUCT.md, "People's work is never lost").
+
+    ``fill``: only empty fields are set (the status only while it is the catalogue's default); ``overwrite``:
+    non-empty incoming fields win (ProjectManager and TI only); ``skip``: existing contacts are left as they
+    are. In every mode an incoming note is appended to the contact's note as a dated line, never replacing
+    it (``skip`` appends nothing).
+    """
+
+    FILL = "fill"
+    OVERWRITE = "overwrite"
+    SKIP = "skip"
+
+
 class CallOutcome(StrEnum):
     """How a call ended."""
 
@@ -221,13 +235,15 @@ class ImportRow:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CreateOrMergeContacts(Command):
-    """Create or merge many contacts (import, generator); decided per row by ``domain.decide_import_row``."""
+    """Create or merge many contacts (import, generator); decided per row by ``domain.decide_import_row``,
+    existing contacts by ``merge``."""
 
     TYPE = "contacts.CreateOrMergeContacts"
     rows: tuple[ImportRow, ...]
     list_name: str = ""
     source: Source = Source.IMPORT
     job_id: str = ""
+    merge: MergeMode = MergeMode.FILL
 
 
 class Outcome(StrEnum):
@@ -237,11 +253,13 @@ class Outcome(StrEnum):
     UPDATED = "updated"
     UNCHANGED = "unchanged"
     REJECTED = "rejected"
+    LOCKED = "locked"
+    """The row would change a contact someone else holds locked: the contact was left alone."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RowOutcome:
-    """The outcome of one batch row; ``reason`` (Spanish) says why a row was rejected."""
+    """The outcome of one batch row; ``reason`` (Spanish) says why a row was rejected or left alone."""
 
     row: int
     e164: str

@@ -17,10 +17,15 @@ Rules (PRODUCT.md, Contacts/Locks/Roles):
 - A status set by a person, a call that ended and a batch merge that changed something reset the
   last-contact clock. Ageing moves the status to the highest threshold reached since that clock
   (or creation), never backwards, never for non-ageable statuses, and not while the contact is locked.
-- Batch rows merge into existing contacts: non-empty incoming fields win; the phone as typed and the
-  list of origin are kept. An incoming default status (``SIN_GESTIONAR``) never overwrites a worked
-  status: a file's "sin gestionar" carries no information. A row that changes nothing emits nothing
-  and does not reset the clock, so re-importing the same file changes nothing (idempotent).
+- Batch rows merge into existing contacts by the batch's :class:`MergeMode`: ``fill`` (the default) sets
+  only empty fields (the status only while it is the default one), ``overwrite`` (ProjectManager and TI)
+  lets non-empty incoming fields win, ``skip`` leaves existing contacts alone. An incoming note is
+  appended to the contact's note as a line dated in Costa Rica time, never replacing it, and not again
+  when the note already holds it. The phone as typed and the list of origin are kept. An incoming default
+  status (``SIN_GESTIONAR``) never overwrites a worked status: a file's "sin gestionar" carries no
+  information. A row that would change a contact someone else holds locked leaves it alone (outcome
+  ``locked``). A row that changes nothing emits nothing and does not reset the clock, so re-importing
+  the same file changes nothing (idempotent).
 - A command that changes nothing emits no events.
 """
 
@@ -33,7 +38,7 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
 from contacts.commands import (
@@ -53,6 +58,7 @@ from contacts.commands import (
     ForceReleaseLock,
     ImportRow,
     LockContact,
+    MergeMode,
     Outcome,
     RecordCallEnded,
     RecordCallRequested,
@@ -105,6 +111,9 @@ NOTE_MAX = 10_000
 EXTRA_FIELDS_MAX = 100
 EXTRA_KEY_MAX = 100
 EXTRA_VALUE_MAX = 2_000
+
+# Costa Rica keeps UTC-6 all year: the date of a note line appended by an import.
+_COSTA_RICA = timezone(timedelta(hours=-6))
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -320,13 +329,16 @@ class RowDecision(NamedTuple):
 
 
 def authorise_batch(batch: CreateOrMergeContacts) -> None:
-    """Raise Forbidden unless the caller may run the batch (import: TeamLead+, generator: ProjectManager+)."""
+    """Raise Forbidden unless the caller may run the batch (import: TeamLead+, generator and ``overwrite``:
+    ProjectManager+)."""
     if batch.source is Source.GENERATOR:
         needed, action = Role.PROJECT_MANAGER, "generar contactos"
     else:
         needed, action = Role.TEAM_LEAD, "importar contactos"
     if not batch.caller.role.at_least(needed):
         raise Forbidden(batch.caller.role.value, action)
+    if batch.merge is MergeMode.OVERWRITE and not batch.caller.role.at_least(Role.PROJECT_MANAGER):
+        raise Forbidden(batch.caller.role.value, "importar sobrescribiendo contactos")
 
 
 def decide_import_row(
@@ -373,11 +385,19 @@ def _decide_row(
         )
     if live.phone_e164 != clean.e164:
         raise ValueError(f"row {row.row} ({clean.e164}) decided against contact {live.phone_e164}")
-    events = _merge(live, clean, row.row, batch, catalogue)
+    if batch.merge is MergeMode.SKIP:
+        return RowDecision(
+            RowOutcome(row=row.row, e164=clean.e164, outcome=Outcome.UNCHANGED, contact_id=live.contact_id),
+            [],
+        )
+    try:
+        events = _merge(live, clean, row.row, batch, catalogue)
+    except ContactError as error:
+        return _rejected(row, live.contact_id, error.message)
     outcome = Outcome.UPDATED if events else Outcome.UNCHANGED
     holder = live.lock_holder(batch.now)
     if events and holder is not None and holder != batch.caller.user_id:
-        return _rejected(row, live.contact_id, _locked(live).message)
+        return _left_locked(row, live)
     return RowDecision(
         RowOutcome(row=row.row, e164=clean.e164, outcome=outcome, contact_id=live.contact_id), events
     )
@@ -753,17 +773,20 @@ def _clean_row(row: ImportRow, catalogue: Catalogue) -> _CleanRow:
 def _merge(
     state: ContactState, row: _CleanRow, row_number: int, batch: CreateOrMergeContacts, catalogue: Catalogue
 ) -> list[ContactEvent]:
+    overwrite = batch.merge is MergeMode.OVERWRITE
     changes: list[FieldChange] = []
     for name, incoming, current in (
         ("name", row.name, state.name),
-        ("note", row.note, state.note),
         ("email", row.email, state.email),
         ("operator", row.operator, state.operator),
     ):
-        if incoming:
+        if incoming and (overwrite or not current):
             changes.extend(_change(name, current, incoming))
+    changes.extend(_change("note", state.note, _appended_note(state.note, row.note, batch.now)))
     for key, value in row.extra.items():
-        changes.extend(_change(_EXTRA_PREFIX + key, state.extra.get(key), value))
+        current_value = state.extra.get(key)
+        if overwrite or not current_value:
+            changes.extend(_change(_EXTRA_PREFIX + key, current_value, value))
     events: list[ContactEvent] = []
     if changes:
         events.append(
@@ -776,9 +799,33 @@ def _merge(
                 row=row_number,
             )
         )
-    if row.status and row.status != catalogue.default:
+    if row.status and row.status != catalogue.default and (overwrite or state.status == catalogue.default):
         events.extend(_status_change(state, row.status, StatusReason.IMPORT, batch.now))
     return events
+
+
+def _appended_note(current: str, incoming: str, now: datetime) -> str:
+    """``current`` with ``incoming`` added as a line dated ``[YYYY-MM-DD]`` (Costa Rica); unchanged when
+    there is nothing to add or the note holds it already (a re-import)."""
+    if not incoming or incoming in current:
+        return current
+    if not current:
+        return incoming
+    note = f"{current}\n[{now.astimezone(_COSTA_RICA):%Y-%m-%d}] {incoming}"
+    if len(note) > NOTE_MAX:
+        raise InvalidInput("note", f"Con la nota de la fila, la nota superaría {NOTE_MAX} caracteres")
+    return note
+
+
+def _left_locked(row: ImportRow, state: ContactState) -> RowDecision:
+    """The row would change a contact someone else holds: left alone, and the row says who holds it."""
+    holder = state.locked_by_name or state.locked_by or "otra persona"
+    until = f" hasta las {state.locked_until.astimezone(_COSTA_RICA):%H:%M}" if state.locked_until else ""
+    reason = f"Contacto bloqueado por {holder}{until}: no se modificó; vuelva a importar cuando se libere"
+    outcome = RowOutcome(
+        row=row.row, e164=state.phone_e164, outcome=Outcome.LOCKED, contact_id=state.contact_id, reason=reason
+    )
+    return RowDecision(outcome, [])
 
 
 def _rejected(row: ImportRow, contact_id: str, reason: str) -> RowDecision:

@@ -42,6 +42,7 @@ from contacts.commands import (
     CreateOrMergeContacts,
     ExpireLock,
     ImportRow,
+    MergeMode,
     RecordCallEnded,
     RecordCallRequested,
     RecordCallStarted,
@@ -228,10 +229,14 @@ class ContactsService:
         *,
         source: Source = Source.IMPORT,
         job_id: str = "",
+        merge: MergeMode = MergeMode.FILL,
+        dry_run: bool = False,
     ) -> BatchResult:
         """Create or merge every row (import, generator), thousands per transaction; one outcome per row
         (:meth:`contacts.bulk.BulkWriter.create_or_merge`)."""
-        return self._bulk.create_or_merge(rows, list_name, caller, source=source, job_id=job_id)
+        return self._bulk.create_or_merge(
+            rows, list_name, caller, source=source, job_id=job_id, merge=merge, dry_run=dry_run
+        )
 
     def create_or_merge_stream(
         self,
@@ -241,10 +246,14 @@ class ContactsService:
         *,
         source: Source = Source.IMPORT,
         job_id: str = "",
+        merge: MergeMode = MergeMode.FILL,
+        dry_run: bool = False,
     ) -> Generator[BatchResult]:
         """Create or merge the rows of each of ``batches``; one result per batch, in order, once written
         (:meth:`contacts.bulk.BulkWriter.create_or_merge_stream`)."""
-        return self._bulk.create_or_merge_stream(batches, list_name, caller, source=source, job_id=job_id)
+        return self._bulk.create_or_merge_stream(
+            batches, list_name, caller, source=source, job_id=job_id, merge=merge, dry_run=dry_run
+        )
 
     def handle_batch(self, command: CreateOrMergeContacts) -> BatchResult:
         """Decide and write one batch command in one transaction (no chunking)."""

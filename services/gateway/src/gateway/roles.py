@@ -26,6 +26,7 @@ class Capability(StrEnum):
     FORCE_RELEASE = "contacts.force_release"
     TEAM_METRICS = "metrics.team"
     IMPORT = "contacts.import"
+    IMPORT_OVERWRITE = "contacts.import_overwrite"
     EXPORT = "contacts.export"
     GENERATE = "contacts.generate"
     DELETE_CONTACT = "contacts.delete"
@@ -62,6 +63,7 @@ _TABLE: tuple[tuple[frozenset[Capability], frozenset[Role]], ...] = (
         frozenset(
             {
                 Capability.GENERATE,
+                Capability.IMPORT_OVERWRITE,
                 Capability.DELETE_CONTACT,
                 Capability.ALL_METRICS,
                 Capability.READ_CONFIG,

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from contacts.commands import Caller
+from contacts.commands import Caller, MergeMode
 from contacts.views import ContactFilters, caller_from_data, caller_to_data
 from importexport.export import EXPORT_FORMATS, EXPORT_JOB, MEDIA_TYPES, STREAM_LIMIT, ExportRequest
 from importexport.pipeline import IMPORT_JOB, import_list_name
@@ -28,6 +28,7 @@ __all__ = [
     "ImportRecords",
     "ImportRefused",
     "InspectUpload",
+    "MergeMode",
     "StartImport",
 ]
 
@@ -58,7 +59,8 @@ class InspectUpload:
 
 @dataclass(frozen=True)
 class StartImport:
-    """Import the upload at ``path`` (``source`` to its user) as a job; new contacts join ``list_name``."""
+    """Import the upload at ``path`` (``source`` to its user) as a job; new contacts join ``list_name``,
+    existing ones are merged by ``merge``."""
 
     caller: Caller
     path: Path
@@ -66,6 +68,7 @@ class StartImport:
     dry_run: bool = False
     list_name: str = ""
     sheet: str | None = None
+    merge: MergeMode = MergeMode.FILL
 
     def to_data(self) -> dict[str, Any]:
         """JSON-ready: the ``import`` job's parameters (the list chosen now when none was given)."""
@@ -73,6 +76,7 @@ class StartImport:
             "path": str(self.path),
             "source": self.source,
             "dry_run": self.dry_run,
+            "merge": self.merge.value,
             "list": self.list_name or import_list_name(self.source),
             "sheet": self.sheet,
             "caller": caller_to_data(self.caller),
@@ -88,6 +92,7 @@ class ImportRecords:
     list_name: str = ""
     dry_run: bool = False
     max_rows: int | None = None
+    merge: MergeMode = MergeMode.FILL
 
     def chosen_list(self) -> str:
         """The list new contacts join: the one asked for, else ``imp-<now>-api``."""
@@ -99,6 +104,7 @@ class ImportRecords:
             "records": [dict(r) for r in self.records],
             "list": self.list_name,
             "dry_run": self.dry_run,
+            "merge": self.merge.value,
             "max_rows": self.max_rows,
             "caller": caller_to_data(self.caller),
         }
@@ -112,6 +118,7 @@ class ImportRecords:
             list_name=str(data.get("list") or ""),
             dry_run=bool(data.get("dry_run")),
             max_rows=data.get("max_rows"),
+            merge=MergeMode(data.get("merge") or MergeMode.FILL),
         )
 
 

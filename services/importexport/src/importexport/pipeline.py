@@ -4,7 +4,8 @@ The file side — open, scan (count rows, find repeated phones), classify, merge
 :mod:`importexport.classification`; a large file is read there in a process of its own, beside this one. Here
 the batches of ``batch_rows`` go to ``ContactsClient.create_or_merge_stream``, which takes the next batch
 while the one before is written (the service's own pipeline in one process, a sending thread over HTTP);
-each row's outcome (inserted, updated, unchanged, rejected + reason) is counted into the report.
+each row's outcome (inserted, updated, unchanged, locked or rejected + reason) is counted into the report.
+Existing contacts are merged by the import's :class:`~contacts.commands.MergeMode` (``fill`` unless asked).
 
 Repeats are merged before sending because, sent row by row, a phone typed twice with two different
 names would be written twice on every run (first name, then the second), so re-importing the file would
@@ -14,9 +15,10 @@ Idempotent: contacts decides every row against the stored contact and a row that
 nothing, so re-running a file, or a job retried after a crash half-way, creates nothing twice: the rows
 written before the crash come back ``unchanged``.
 
-A dry run reads and classifies the same way but asks contacts only which phones exist
-(``existing_phones``, per batch): nothing is written; the report counts new and existing contacts and
-shows a preview of the first rows.
+A dry run is the real run, rolled back: the same batches go through the same path with ``dry_run``,
+and contacts decides and writes each in a transaction it rolls back, so every row's outcome and reason
+are the real run's (PRODUCT.md: "the import dry run runs the real import's code"). The report counts them
+as the real one does, plus new and existing contacts and a preview of the first rows.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from contacts.client import ContactsClient
-from contacts.commands import BatchResult, Caller, ImportRow, Outcome, Source
+from contacts.commands import BatchResult, Caller, ImportRow, MergeMode, Outcome, Source
 from contacts.errors import ContactError
 from contacts.views import caller_from_data, caller_to_data
 from importexport.classification import (
@@ -103,7 +105,7 @@ def _ignore(_: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class ImportOptions:
-    """How to import: target list, dry run, sheet, limits, batch size, and where to read the file.
+    """How to import: target list, dry run, merge mode, sheet, limits, batch size, and where to read the file.
 
     ``reader_process``: read in a process of its own (``True``, POSIX only), here (``False``), or by the
     file's size (``None``: from :data:`READ_APART_FROM_BYTES`, on POSIX); ``reader_command`` starts that
@@ -112,6 +114,7 @@ class ImportOptions:
 
     list_name: str = ""
     dry_run: bool = False
+    merge: MergeMode = MergeMode.FILL
     sheet: str | None = None
     source_name: str = ""
     job_id: str = ""
@@ -155,8 +158,9 @@ def import_list_name(source_name: str, now: datetime | None = None) -> str:
 class _Tally:
     """Counts and row lists of one run: what the reading found, then what contacts answered."""
 
-    def __init__(self, dry_run: bool) -> None:
+    def __init__(self, dry_run: bool, merge: MergeMode = MergeMode.FILL) -> None:
         self.dry_run = dry_run
+        self.merge = merge
         self.read = 0
         self.inserted = 0
         self.updated = 0
@@ -164,13 +168,14 @@ class _Tally:
         self.new = 0
         self.existing = 0
         self.errors: list[RowIssue] = []
+        self.locked: list[RowIssue] = []
         self.merged: list[MergedRow] = []
         self.warnings: list[RowIssue] = []
         self.preview: list[dict[str, Any]] = []
 
     @property
     def written(self) -> int:
-        return self.new + self.existing if self.dry_run else self.inserted + self.updated + self.unchanged
+        return self.inserted + self.updated + self.unchanged + len(self.locked)
 
     def progress(self, phase: str, total: int) -> ImportProgress:
         return ImportProgress(phase, self.read, self.written, len(self.errors), total)
@@ -192,13 +197,25 @@ class _Tally:
                 self.unchanged += 1
             elif kind is Outcome.UPDATED:
                 self.updated += 1
+            elif kind is Outcome.LOCKED:
+                self.locked.append(RowIssue(row.row, row.phone, outcome.reason or "contacto bloqueado"))
             else:
                 self.errors.append(RowIssue(row.row, row.phone, outcome.reason or "rechazada"))
+        self.new = self.inserted
+        self.existing = self.updated + self.unchanged + len(self.locked)
+        if self.preview:
+            self._show_outcomes(rows, result)
 
-    def count_classified(self, rows: Sequence[ImportRow], existing: set[str]) -> None:
-        found = sum(1 for row in rows if row.e164 in existing)
-        self.existing += found
-        self.new += len(rows) - found
+    def _show_outcomes(self, rows: Sequence[ImportRow], result: BatchResult) -> None:
+        """Fill in the preview lines of these rows (those neither rejected by the reading nor merged)."""
+        waiting = {entry["row"]: entry for entry in self.preview if not entry["action"]}
+        if not waiting:
+            return
+        for row, outcome in zip(rows, result.outcomes, strict=True):
+            entry = waiting.get(row.row)
+            if entry is not None:
+                entry["action"] = _PREVIEW_ACTIONS[outcome.outcome]
+                entry["message"] = outcome.reason
 
     def report(
         self, source: str, list_name: str, headers: HeaderMap | None, file: Mapping[str, Any]
@@ -207,6 +224,7 @@ class _Tally:
             source=source,
             list_name=list_name,
             dry_run=self.dry_run,
+            merge=self.merge.value,
             total=self.read,
             inserted=self.inserted,
             updated=self.updated,
@@ -216,6 +234,7 @@ class _Tally:
             new=self.new,
             existing=self.existing,
             errors=tuple(sorted(self.errors, key=lambda issue: issue.row)),
+            locked=tuple(self.locked),
             merged=tuple(self.merged),
             warnings=tuple(self.warnings),
             headers=headers.mapping() if headers is not None else {},
@@ -236,7 +255,7 @@ def _run(
     if not isinstance(scanned, Scanned):
         raise TypeError(f"expected the scan's end, got {type(scanned).__name__}")
     total = scanned.total
-    tally = _Tally(options.dry_run)
+    tally = _Tally(options.dry_run, options.merge)
     phase = "classifying" if options.dry_run else "importing"
     progress(tally.progress(phase, total))
 
@@ -248,36 +267,38 @@ def _run(
             if found.rows:
                 yield found.rows
 
-    if options.dry_run:
+    # The dry run takes this same path: contacts rolls its transactions back (``dry_run``).
+    sent: deque[list[ImportRow]] = deque()
+
+    def sending() -> Iterator[list[ImportRow]]:
         for rows in batches():
-            tally.count_classified(rows, contacts.existing_phones(caller, [row.e164 for row in rows]))
+            sent.append(rows)
+            yield rows
+
+    results = contacts.create_or_merge_stream(
+        sending(),
+        options.list_name,
+        caller,
+        source=Source.IMPORT,
+        job_id=options.job_id,
+        merge=options.merge,
+        dry_run=options.dry_run,
+    )
+    with contextlib.closing(results):
+        for result in results:
+            tally.count_written(sent.popleft(), result)
             progress(tally.progress(phase, total))
-        _resolve_preview(tally, contacts, caller)
-    else:
-        sent: deque[list[ImportRow]] = deque()
-
-        def sending() -> Iterator[list[ImportRow]]:
-            for rows in batches():
-                sent.append(rows)
-                yield rows
-
-        results = contacts.create_or_merge_stream(
-            sending(), options.list_name, caller, source=Source.IMPORT, job_id=options.job_id
-        )
-        with contextlib.closing(results):
-            for result in results:
-                tally.count_written(sent.popleft(), result)
-                progress(tally.progress(phase, total))
     progress(tally.progress("done", total))
     return tally
 
 
-def _resolve_preview(tally: _Tally, contacts: ContactsClient, caller: Caller) -> None:
-    phones = [entry["e164"] for entry in tally.preview if not entry["action"]]
-    existing = contacts.existing_phones(caller, phones) if phones else set()
-    for entry in tally.preview:
-        if not entry["action"]:
-            entry["action"] = "existente" if entry["e164"] in existing else "nueva"
+_PREVIEW_ACTIONS = {
+    Outcome.INSERTED: "nueva",
+    Outcome.UPDATED: "existente",
+    Outcome.UNCHANGED: "existente",
+    Outcome.LOCKED: "bloqueada",
+    Outcome.REJECTED: "rechazada",
+}
 
 
 def run_import(
@@ -324,6 +345,7 @@ def import_records(
     list_name: str = "",
     max_rows: int | None = None,
     dry_run: bool = False,
+    merge: MergeMode = MergeMode.FILL,
 ) -> ImportReport:
     """Import (or dry-run) JSON records (``{phone, name?, note?, status?, email?, extra?, ...}``) at once.
 
@@ -351,7 +373,7 @@ def import_records(
         table.append(row)
         if not any(cell_text(cell) for cell in row):
             empty.append(RowIssue(number, "", "El registro está vacío: falta el teléfono."))
-    options = ImportOptions(list_name=list_name, dry_run=dry_run, source_name="JSON")
+    options = ImportOptions(list_name=list_name, dry_run=dry_run, merge=merge, source_name="JSON")
     tally = _run(read_table(table, headers, options.reading, _ignore), contacts, caller, options, _silent)
     tally.errors.extend(empty)
     tally.read += len(empty)
@@ -394,12 +416,14 @@ def import_params(
     dry_run: bool = False,
     list_name: str = "",
     sheet: str | None = None,
+    merge: MergeMode = MergeMode.FILL,
 ) -> dict[str, Any]:
     """The parameters of an ``import`` job for the upload stored at ``path``."""
     return {
         "path": str(path),
         "source": source_name,
         "dry_run": dry_run,
+        "merge": merge.value,
         "list": list_name or import_list_name(source_name),
         "sheet": sheet,
         "caller": caller_to_data(caller),
@@ -414,7 +438,11 @@ def _imported(
         return run_import(path, contacts, caller, options, progress)
     except FileRejected as exc:
         refused = ImportReport(
-            source=options.source_name, list_name=options.list_name, dry_run=options.dry_run, total=0
+            source=options.source_name,
+            list_name=options.list_name,
+            dry_run=options.dry_run,
+            merge=options.merge.value,
+            total=0,
         )
         raise JobFailed(exc.reason, {**refused.to_data(), "refused": exc.reason}) from exc
     except ContactError as exc:
@@ -448,6 +476,7 @@ def import_job(
     options = ImportOptions(
         list_name=str(params.get("list") or ""),
         dry_run=bool(params.get("dry_run")),
+        merge=MergeMode(params.get("merge") or MergeMode.FILL),
         sheet=params.get("sheet"),
         source_name=str(params.get("source") or path.name),
         job_id=context.job.id,

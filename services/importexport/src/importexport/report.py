@@ -1,7 +1,8 @@
 """The report of an import: counts, every row that did not simply go in, and the files users download.
 
-A report lists every rejected row with its reason, every row merged into an earlier row of the same
-phone, and every warning (a dropped e-mail). The job keeps it as its JSON report (lists capped at
+A report states the merge mode used and lists every rejected row with its reason, every row whose contact
+was locked and left alone, every row merged into an earlier row of the same phone, and every warning (a
+dropped e-mail). The job keeps it as its JSON report (lists capped at
 :data:`REPORT_LIST_LIMIT` entries each, with the full counts beside them) and writes it whole to a CSV
 and an xlsx file for ``GET /jobs/{id}/report``.
 """
@@ -30,6 +31,7 @@ REPORT_LIST_LIMIT = 10_000
 REPORT_HEADERS = ("fila", "teléfono", "resultado", "detalle")
 
 REJECTED = "rechazada"
+LOCKED = "bloqueada"
 MERGED = "combinada"
 WARNING = "aviso"
 
@@ -68,6 +70,7 @@ class ImportReport:
     list_name: str
     dry_run: bool
     total: int
+    merge: str = "fill"
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -76,6 +79,7 @@ class ImportReport:
     new: int = 0
     existing: int = 0
     errors: tuple[RowIssue, ...] = ()
+    locked: tuple[RowIssue, ...] = ()
     merged: tuple[MergedRow, ...] = ()
     warnings: tuple[RowIssue, ...] = ()
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -85,30 +89,35 @@ class ImportReport:
 
     @property
     def written(self) -> int:
-        """Rows that reached a contact (inserted, updated or found unchanged)."""
-        return self.inserted + self.updated + self.unchanged
+        """Rows that reached a contact (inserted, updated, found unchanged or left alone while locked)."""
+        return self.inserted + self.updated + self.unchanged + len(self.locked)
 
     def to_data(self, limit: int | None = REPORT_LIST_LIMIT) -> dict[str, Any]:
         """JSON: PRODUCT.md's ``{inserted, updated, duplicates_merged, errors, total}`` plus the rest."""
         errors = self.errors if limit is None else self.errors[:limit]
         merged = self.merged if limit is None else self.merged[:limit]
         warnings = self.warnings if limit is None else self.warnings[:limit]
+        locked = self.locked if limit is None else self.locked[:limit]
         data: dict[str, Any] = {
             "source": self.source,
             "list": self.list_name,
             "dry_run": self.dry_run,
+            "merge": self.merge,
             "total": self.total,
             "inserted": self.inserted,
             "updated": self.updated,
             "unchanged": self.unchanged,
             "duplicates_merged": self.duplicates_merged,
             "rejected": self.rejected,
+            "locked": len(self.locked),
             "errors": [issue.to_data() for issue in errors],
+            "locked_rows": [issue.to_data() for issue in locked],
             "merged": [row.to_data() for row in merged],
             "warnings": [issue.to_data() for issue in warnings],
             "truncated": len(errors) < len(self.errors)
             or len(merged) < len(self.merged)
-            or len(warnings) < len(self.warnings),
+            or len(warnings) < len(self.warnings)
+            or len(locked) < len(self.locked),
             "headers": dict(self.headers),
             "file": dict(self.file),
             "seconds": round(self.seconds, 3),
@@ -120,10 +129,11 @@ class ImportReport:
         return data
 
     def rows(self) -> Iterator[tuple[int, str, str, str]]:
-        """Every row of the report files, in spreadsheet-row order: rejected, merged, warnings."""
+        """Every row of the report files, in spreadsheet-row order: rejected, locked, merged, warnings."""
         entries: list[tuple[int, str, str, str]] = [
             (issue.row, issue.phone, REJECTED, issue.message) for issue in self.errors
         ]
+        entries.extend((issue.row, issue.phone, LOCKED, issue.message) for issue in self.locked)
         entries.extend(
             (row.row, row.phone, MERGED, f"mismo teléfono que la fila {row.into}; se combinó con ella")
             for row in self.merged

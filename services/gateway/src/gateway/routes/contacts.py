@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Body, Header, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from contacts.client import ContactsClient
@@ -229,6 +230,9 @@ def contacts_router(
         headers = {}
         if next_cursor:
             headers["Link"] = f'<{_next_page_url(request, next_cursor)}>; rel="next"'
+            if query.cursor is None and _counted_by_status(filters):
+                stats = await run_in_threadpool(client.stats, caller)
+                headers["X-Total-Count"] = str(_status_total(stats, filters.statuses))
         return Response(body, media_type="application/json", headers=headers)
 
     @router.post("/contacts", status_code=201, response_model=ContactOut, summary="Crear un contacto")
@@ -397,3 +401,17 @@ def _next_page_url(request: Request, cursor: str) -> str:
     url, _, query = str(request.url).partition("?")
     kept = [part for part in query.split("&") if part and part.split("=", 1)[0] != "cursor"]
     return f"{url}?{'&'.join([*kept, 'cursor=' + quote(cursor, safe='')])}"
+
+
+def _counted_by_status(filters: ContactFilters) -> bool:
+    """Whether the list's total is the kept per-status counts (no filter but statuses): a first page that
+    has more after it then says how many there are (``X-Total-Count``), for every role's status bar."""
+    return not (filters.list_name or filters.operator or filters.locked is not None or filters.q.strip())
+
+
+def _status_total(stats: dict[str, Any], statuses: tuple[str, ...]) -> int:
+    """The contacts with one of ``statuses`` (all of them when none) by the stats' counts."""
+    by_status = stats.get("by_status") or {}
+    if not statuses:
+        return int(stats.get("total") or 0)
+    return sum(int(by_status.get(status) or 0) for status in set(statuses))

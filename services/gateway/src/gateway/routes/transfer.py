@@ -2,7 +2,9 @@
 
 ``POST /import`` takes either a JSON array of contacts, imported at once (PRODUCT.md's synchronous
 shape ``{inserted, updated, duplicates_merged, errors: [{row, message}], total}``), or a multipart upload
-(field ``file``; ``dry_run`` and ``list`` as form fields or query parameters). An upload is streamed to
+(field ``file``; ``dry_run``, ``list`` and ``merge`` as form fields or query parameters). ``merge`` says
+how rows meet existing contacts: ``fill`` (only empty fields, the default), ``overwrite`` (ProjectManager
+and TI: a 403, audited, for anyone else) or ``skip``. An upload is streamed to
 the uploads folder — a declared ``Content-Length`` past the limit is refused with 413 before any of it
 is read, and so is a body that grows past it —, checked at once (type by content, zip bombs, password,
 header row: 422 with the reason), and imported by an ``import`` job: 202 with the job and
@@ -35,9 +37,10 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from contacts.client import ContactsClient
-from gateway.auth import ApiError, Authenticated, CanExport, CanImport, note_audit
+from gateway.auth import ApiError, Authenticated, CanExport, CanImport, authorize, note_audit
 from gateway.callers import caller_of
 from gateway.ports import TransferPort
+from gateway.roles import Capability, Principal
 from gateway.routes.jobs import JobId, JobOut, visible_job
 from importexport.commands import (
     MEDIA_TYPES,
@@ -46,6 +49,7 @@ from importexport.commands import (
     ImportRecords,
     ImportRefused,
     InspectUpload,
+    MergeMode,
     StartImport,
 )
 from kernel.jobqueue import JobStore
@@ -80,6 +84,11 @@ _MULTIPART_BODY = {
         "file": {"type": "string", "format": "binary", "description": ".xlsx, .xls o .csv"},
         "dry_run": {"type": "boolean", "description": "Clasificar sin escribir nada."},
         "list": {"type": "string", "description": "Lista de los contactos nuevos."},
+        "merge": {
+            "type": "string",
+            "enum": ["fill", "overwrite", "skip"],
+            "description": "Modo de combinación.",
+        },
     },
     "required": ["file"],
 }
@@ -125,6 +134,9 @@ class ImportResultOut(BaseModel):
     errors: list[RowIssueOut]
     merged: list[MergedRowOut]
     warnings: list[RowIssueOut]
+    locked: int
+    locked_rows: list[RowIssueOut]
+    merge: MergeMode
     total: int
     list: str
     dry_run: bool
@@ -149,6 +161,22 @@ class _Upload:
     path: Path
     filename: str
     fields: dict[str, str]
+
+
+def _merge_mode(request: Request, principal: Principal, value: str) -> MergeMode:
+    """The import's merge mode (``fill`` if not given); ``overwrite`` needs its capability (403, audited)."""
+    try:
+        mode = MergeMode(value.strip().lower() or MergeMode.FILL)
+    except ValueError:
+        raise ApiError(
+            422,
+            "invalid_merge",
+            f"Modo de combinación «{value}» desconocido: use fill (completar vacíos), overwrite "
+            "(sobrescribir) o skip (omitir existentes).",
+        ) from None
+    if mode is MergeMode.OVERWRITE:
+        authorize(request, principal, Capability.IMPORT_OVERWRITE)
+    return mode
 
 
 def transfer_router(
@@ -184,6 +212,13 @@ def transfer_router(
         list_name: Annotated[
             str | None, Query(alias="list", max_length=200, description="Lista de los contactos nuevos.")
         ] = None,
+        merge: Annotated[
+            MergeMode | None,
+            Query(
+                description="Contactos que ya existen: fill (sólo campos vacíos, por defecto), overwrite "
+                "(gana el archivo; ProjectManager y TI) o skip (no se tocan)."
+            ),
+        ] = None,
     ) -> Response:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > config.max_upload_bytes + _MULTIPART_SLACK:
@@ -195,15 +230,23 @@ def transfer_router(
             try:
                 dry = dry_run or upload.fields.get("dry_run", "").strip().lower() in ("1", "true", "sí", "si")
                 chosen_list = (list_name or upload.fields.get("list", "")).strip()[:200]
+                mode = _merge_mode(request, principal, merge or upload.fields.get("merge", ""))
                 headers = await run_in_threadpool(_inspect, transfer, upload.path)
                 command = StartImport(
-                    caller, upload.path, upload.filename, dry_run=dry, list_name=chosen_list
+                    caller, upload.path, upload.filename, dry_run=dry, list_name=chosen_list, merge=mode
                 )
                 job = await run_in_threadpool(transfer.start_import, command, str(principal.user_id))
             except BaseException:
                 upload.path.unlink(missing_ok=True)
                 raise
-            note_audit(request, job_id=job.id, file=upload.filename, dry_run=dry, list=job.params["list"])
+            note_audit(
+                request,
+                job_id=job.id,
+                file=upload.filename,
+                dry_run=dry,
+                merge=mode.value,
+                list=job.params["list"],
+            )
             body = {**job.to_data(), "source": upload.filename, "headers": headers}
             return Response(
                 orjson.dumps(body),
@@ -217,8 +260,9 @@ def transfer_router(
                 "unsupported_media_type",
                 "Envíe una lista JSON de contactos o un archivo en multipart/form-data (campo «file»).",
             )
+        mode = _merge_mode(request, principal, merge or "")
         records = _records(await _read_body(request, config))
-        wanted = ImportRecords(caller, records, list_name or "", dry_run, config.max_json_rows)
+        wanted = ImportRecords(caller, records, list_name or "", dry_run, config.max_json_rows, mode)
         records_command = dataclasses.replace(wanted, list_name=wanted.chosen_list())
         try:
             report = await run_in_threadpool(transfer.import_records, records_command)
@@ -227,6 +271,7 @@ def transfer_router(
         note_audit(
             request,
             list=records_command.list_name,
+            merge=mode.value,
             inserted=report["inserted"],
             updated=report["updated"],
             total=report["total"],
