@@ -1,0 +1,51 @@
+"""Work queue: the do-not-call list and its audit rows; the calls of one contact by index.
+
+Revision ID: contacts_0006
+Revises: contacts_0005
+Create Date: 2026-12-07
+
+``dnc_numbers`` holds the numbers that must not be called (looked up by E.164), ``dnc_changes`` every
+addition and removal with who, when and why. ``ix_contact_calls_contact`` lets the next-contact query
+ask whether a contact was ever called, and when its retry delay ends, without scanning the calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "contacts_0006"
+down_revision: str | Sequence[str] | None = "contacts_0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "dnc_numbers",
+        sa.Column("phone_e164", sa.String(20), primary_key=True),
+        sa.Column("reason", sa.Text(), nullable=False, server_default=""),
+        sa.Column("added_by", sa.Text(), nullable=False),
+        sa.Column("added_by_name", sa.Text(), nullable=False, server_default=""),
+        sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "dnc_changes",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("phone_e164", sa.String(20), nullable=False),
+        sa.Column("action", sa.Text(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False, server_default=""),
+        sa.Column("user_id", sa.Text(), nullable=False),
+        sa.Column("username", sa.Text(), nullable=False, server_default=""),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_dnc_changes_phone", "dnc_changes", ["phone_e164", "at"])
+    op.create_index("ix_contact_calls_contact", "contact_calls", ["contact_id", "ended_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_contact_calls_contact", table_name="contact_calls")
+    op.drop_table("dnc_changes")
+    op.drop_table("dnc_numbers")
