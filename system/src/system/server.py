@@ -35,9 +35,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from contacts.api import create_app as create_contacts_app
 from contacts.client import ContactsClient, HttpContactsClient, LocalContactsClient
 from contacts.dialect import read_model_dialect
+from contacts.dnc import DncList
 from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
+from contacts.queue import WorkQueue
+from contacts.queueclient import LocalQueueClient, QueueClient
 from contacts.scheduler import Ageing, CallTimeouts, LockExpiry
 from contacts.schema import CONTACTS_CHANNEL
 from contacts.statuses import DEFAULT_CATALOGUE
@@ -79,10 +82,15 @@ class ContactsParts:
 
     service: ContactsService
     queries: ContactQueries
+    queue: WorkQueue
 
     def client(self) -> ContactsClient:
         """A direct (in-process) client of this service."""
         return LocalContactsClient(self.service, self.queries)
+
+    def queue_client(self) -> QueueClient:
+        """A direct (in-process) client of its work queue."""
+        return LocalQueueClient(self.queue)
 
 
 def build_contacts(infra: Infrastructure) -> ContactsParts:
@@ -117,7 +125,8 @@ def build_contacts(infra: Infrastructure) -> ContactsParts:
         interval_seconds=settings.lock_sweep_seconds,
     )
     infra.background.spawn("call-timeouts", timeouts.run_forever)
-    return ContactsParts(service, queries)
+    queue = WorkQueue(infra.engine, infra.store, service, DncList(infra.engine))
+    return ContactsParts(service, queries, queue)
 
 
 def follow_runtime_settings(
@@ -145,6 +154,7 @@ def build_gateway(
     async_rate_storage: AsyncStorage | None = None,
     client_manager: socketio.AsyncManager | None = None,
     contacts_service: ContactsService | None = None,
+    queue: QueueClient | None = None,
 ) -> ASGIApp:
     """The public gateway wired to this process's infrastructure, its live feed running."""
     settings = infra.settings
@@ -233,6 +243,7 @@ def build_gateway(
         generator=GeneratorConfig(exports_dir(settings)),
         transfer=transfer_config(settings),
         health_checks={"database": infra.check_database, "bus": infra.check_bus},
+        queue=queue,
     )
     return create_app(deps)
 
@@ -337,7 +348,11 @@ def serve_embedded(settings: Settings, *, http_server: HttpServer = "uvicorn") -
     try:
         contacts = build_contacts(infra)
         app = build_gateway(
-            infra, contacts.client(), rate_storage=WindowCounters(), contacts_service=contacts.service
+            infra,
+            contacts.client(),
+            rate_storage=WindowCounters(),
+            contacts_service=contacts.service,
+            queue=contacts.queue_client(),
         )
         infra.start_relay()
         infra.background.spawn("backups", lambda stop: run_backups(settings, stop))

@@ -2,7 +2,8 @@
 
 Numbers are kept in E.164 (parsed at the edge of this module with ``kernel.phone``, so a number typed any
 way meets its stored form). Adding a number already listed updates its reason; removing one not listed does
-nothing. Every real change writes a ``dnc_changes`` row (who, when, why) in the same transaction.
+nothing. Every real change writes a ``dnc_changes`` row (who, when, why) in the same transaction, a write
+transaction from its start (SQLite's ``BEGIN IMMEDIATE``: it waits for the other writer instead of failing).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from contacts.commands import Caller
 from contacts.errors import DoNotCall, InvalidInput
 from contacts.schema import dnc_changes, dnc_numbers
 from kernel.phone import InvalidPhone, parse_phone
+from kernel.store import store_dialect, write_transaction
 
 REASON_MAX = 500
 
@@ -62,7 +64,7 @@ class DncList:
         """List ``phone`` (or change its reason); audited."""
         e164 = e164_of(phone)
         reason = reason.strip()[:REASON_MAX]
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             found = _entry(conn, e164)
             if found is not None and found.reason == reason:
                 return found
@@ -73,17 +75,21 @@ class DncList:
                 "added_by_name": caller.username,
                 "added_at": now,
             }
-            if found is None:
-                conn.execute(dnc_numbers.insert().values(values))
-            else:
-                conn.execute(dnc_numbers.update().where(dnc_numbers.c.phone_e164 == e164).values(values))
+            # An upsert: two people listing one number at once both succeed, the later reason stays.
+            insert = store_dialect(conn).insert(dnc_numbers).values(values)
+            conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[dnc_numbers.c.phone_e164],
+                    set_={key: insert.excluded[key] for key in values if key != "phone_e164"},
+                )
+            )
             _audit(conn, e164, "added", reason, caller, now)
         return DncEntry(e164, reason, caller.user_id, caller.username, now)
 
     def remove(self, phone: str, reason: str, caller: Caller, now: datetime) -> bool:
         """Take ``phone`` off the list; False when it was not listed. Audited."""
         e164 = e164_of(phone)
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             removed = conn.execute(dnc_numbers.delete().where(dnc_numbers.c.phone_e164 == e164)).rowcount
             if removed:
                 _audit(conn, e164, "removed", reason.strip()[:REASON_MAX], caller, now)

@@ -185,5 +185,5 @@ class DoNotCall(ContactError):
     def __init__(self, phone_e164: str, reason: str = "") -> None:
         because = f" ({reason})" if reason else ""
         super().__init__(f"El número {phone_e164} está en la lista de no llamar{because}")
-        self.phone_e164 = phone_e164
+        self.phone = phone_e164
         self.reason = reason

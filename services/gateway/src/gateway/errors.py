@@ -21,6 +21,7 @@ from contacts.errors import (
     CallNotOpen,
     Conflict,
     ContactError,
+    DoNotCall,
     Forbidden,
     InvalidInput,
     InvalidStatus,
@@ -29,6 +30,7 @@ from contacts.errors import (
     NotFound,
     NotLocked,
     NotLockOwner,
+    QueueEmpty,
     VersionMismatch,
 )
 from gateway.ports import ServiceUnavailable
@@ -48,6 +50,8 @@ STATUS_BY_ERROR: dict[type[ContactError], int] = {
     InvalidStatus: 422,
     LockDurationTooLong: 422,
     Locked: 423,
+    QueueEmpty: 404,
+    DoNotCall: 409,
 }
 
 # Details of a domain error a client may see, by attribute name.
@@ -62,6 +66,9 @@ _PUBLIC_DETAILS = (
     "actual",
     "field",
     "max_minutes",
+    "until",
+    "counts",
+    "phone",
 )
 
 

@@ -1,0 +1,209 @@
+"""The agent's work queue: ``POST /queue/next``, ``POST /contacts/{id}/disposition``,
+``GET /contacts/{id}/eligibility``, ``GET /campaigns`` and the do-not-call list (``/dnc``).
+
+Next contact and eligibility are the work queue's (``contacts.queue``, through :class:`QueueClient`);
+the disposition is a contact command like any other and goes through the contacts client's one door.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from contacts.client import ContactsClient
+from contacts.commands import CallbackScope, RecordDisposition
+from contacts.queueclient import QueueClient
+from gateway.auth import CanManageDnc, CanReadContacts, CanRecordDisposition, CanTakeNext, note_audit
+from gateway.callers import caller_of, run_command
+from gateway.errors import error_response
+from gateway.routes.contacts import ContactId, ContactOut, contact_response
+
+Phone = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ClaimOut(BaseModel):
+    """The next contact, already locked to the caller, and why it was chosen."""
+
+    contact: ContactOut
+    campaign: str
+    reason: str = Field(description="`never_tried` (nunca llamado) o `retry_due` (terminó su espera).")
+    message: str
+    attempts: int
+
+
+class FindingOut(BaseModel):
+    """One reason a contact is (or is not) offered; ``until`` when a wait ends."""
+
+    reason: str
+    message: str
+    until: str | None
+
+
+class EligibilityOut(BaseModel):
+    """Whether the queue would offer the contact to the caller now, and why."""
+
+    contact_id: str
+    campaign: str
+    eligible: bool
+    reasons: list[FindingOut]
+    attempts: int
+    checked_at: str
+
+
+class DispositionIn(BaseModel):
+    """Body of ``POST /contacts/{id}/disposition``: the wrap-up of a call in one step."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: str = Field(
+        min_length=1, max_length=40, examples=["no_answer"], description="Resultado (letras, cifras y _)."
+    )
+    status: str | None = Field(None, max_length=40, examples=["INTERESADO"], description="Nuevo estado.")
+    note: str = Field("", max_length=10_000, description="Se añade a la nota del contacto.")
+    callback_at: datetime | None = Field(None, description="Rellamada (con zona horaria, en el futuro).")
+    callback_scope: CallbackScope = Field(
+        CallbackScope.PERSONAL, description="`personal` (solo este agente) o `shared` (cualquiera)."
+    )
+    keep_lock: bool = Field(False, description="Conservar el bloqueo (por defecto se libera).")
+
+
+class CampaignOut(BaseModel):
+    """A campaign and its rules."""
+
+    id: str
+    name: str
+    active: bool
+    max_attempts: int
+    retry_minutes: dict[str, int]
+    closed_statuses: list[str]
+    teams: list[str]
+    lists: list[str]
+    calling_hours: dict[str, Any] | None
+
+
+class DncIn(BaseModel):
+    """Body of ``POST /dnc``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: Phone = Field(examples=["8812-3456"])
+    reason: str = Field("", max_length=500)
+
+
+class DncOut(BaseModel):
+    """One number of the do-not-call list."""
+
+    phone_e164: str
+    reason: str
+    added_by: str
+    added_by_name: str
+    added_at: str
+
+
+def queue_router(queue: QueueClient, contacts: ContactsClient) -> APIRouter:
+    """The work-queue routes over the queue client and the contacts client."""
+    router = APIRouter(tags=["queue"])
+
+    @router.post(
+        "/queue/next",
+        response_model=ClaimOut,
+        summary="Siguiente contacto: el próximo elegible, ya bloqueado para quien lo pide",
+        description=(
+            "Primero los contactos nunca llamados, luego aquellos cuya espera de reintento terminó; cada "
+            "grupo por prioridad de estado y antigüedad. Nunca ofrece un contacto bloqueado por otro, en "
+            "la lista de no llamar, en un estado cerrado, con el máximo de intentos o dentro de su espera. "
+            "Dos agentes nunca reciben el mismo contacto."
+        ),
+        responses={
+            404: {
+                "description": "`queue_empty`: no hay contacto disponible; `message` dice por qué "
+                "y `until` cuándo vuelve el primero en espera."
+            }
+        },
+    )
+    def next_contact(request: Request, principal: CanTakeNext) -> dict[str, Any]:
+        claim = queue.next_contact(caller_of(principal))
+        note_audit(request, contact_id=claim.contact.id, reason=claim.reason.value)
+        return claim.to_data()
+
+    @router.post(
+        "/contacts/{contact_id}/disposition",
+        response_model=ContactOut,
+        summary="Cerrar la gestión de una llamada: resultado, estado, nota y rellamada en un paso",
+        responses={423: {"description": "Otro usuario tiene el contacto bloqueado."}},
+    )
+    def disposition(
+        request: Request, principal: CanRecordDisposition, contact_id: ContactId, body: DispositionIn
+    ) -> Response:
+        command = RecordDisposition(
+            caller=caller_of(principal),
+            now=datetime.now(UTC),
+            contact_id=contact_id,
+            outcome=body.outcome,
+            status=body.status,
+            note=body.note,
+            callback_at=body.callback_at,
+            callback_scope=body.callback_scope,
+            keep_lock=body.keep_lock,
+        )
+        contact = run_command(contacts, command)
+        note_audit(request, contact_id=contact_id, outcome=body.outcome)
+        return contact_response(contact)
+
+    @router.get(
+        "/contacts/{contact_id}/eligibility",
+        response_model=EligibilityOut,
+        summary="Por qué el contacto se ofrecería (o no) ahora en la cola",
+    )
+    def eligibility(principal: CanReadContacts, contact_id: ContactId) -> dict[str, Any]:
+        return queue.eligibility(caller_of(principal), contact_id).to_data()
+
+    @router.get("/campaigns", response_model=list[CampaignOut], summary="Campañas y sus reglas")
+    def campaigns(principal: CanReadContacts) -> list[dict[str, Any]]:
+        return [campaign.to_data() for campaign in queue.campaigns(caller_of(principal))]
+
+    @router.get("/dnc", response_model=list[DncOut], summary="Lista de no llamar", tags=["dnc"])
+    def dnc_list(
+        principal: CanManageDnc,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> list[dict[str, Any]]:
+        return [entry.to_data() for entry in queue.dnc_entries(caller_of(principal), limit, offset)]
+
+    @router.post(
+        "/dnc",
+        status_code=201,
+        response_model=DncOut,
+        summary="Añadir un número a la lista de no llamar",
+        tags=["dnc"],
+    )
+    def dnc_add(request: Request, principal: CanManageDnc, body: DncIn) -> dict[str, Any]:
+        entry = queue.add_dnc(caller_of(principal), body.phone, body.reason, datetime.now(UTC))
+        note_audit(request, phone=entry.phone_e164)
+        return entry.to_data()
+
+    @router.delete(
+        "/dnc/{phone}",
+        status_code=204,
+        summary="Quitar un número de la lista de no llamar",
+        tags=["dnc"],
+        responses={404: {"description": "El número no está en la lista."}},
+    )
+    def dnc_remove(
+        request: Request,
+        principal: CanManageDnc,
+        phone: Phone,
+        reason: Annotated[str, Query(max_length=500)] = "",
+    ) -> Response:
+        if not queue.remove_dnc(caller_of(principal), phone, reason, datetime.now(UTC)):
+            return error_response(404, "not_in_dnc", f"El número {phone} no está en la lista de no llamar.")
+        note_audit(request, phone=phone)
+        return Response(status_code=204)
+
+    return router
+
+
+__all__ = ["queue_router"]
