@@ -40,7 +40,7 @@ from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
 from contacts.queue import WorkQueue
-from contacts.queueclient import LocalQueueClient, QueueClient
+from contacts.queueclient import HttpQueueClient, LocalQueueClient, QueueClient
 from contacts.scheduler import Ageing, CallTimeouts, LockExpiry
 from contacts.schema import CONTACTS_CHANNEL
 from contacts.statuses import DEFAULT_CATALOGUE
@@ -382,21 +382,25 @@ def serve_distributed(settings: Settings, service: str, *, http_server: HttpServ
         if service == "contacts":
             contacts = build_contacts(infra)
             infra.start_relay()
-            internal = create_contacts_app(contacts.service, contacts.queries, internal_token(settings))
+            internal = create_contacts_app(
+                contacts.service, contacts.queries, internal_token(settings), queue=contacts.queue
+            )
             add_health(internal, {"database": infra.check_database, "bus": infra.check_bus})
             run_http(internal, settings.host, settings.port, http_server, settings.trusted_proxies)
         elif service == "gateway":
             check_bind(settings)
             assert settings.redis_url is not None
+            http_contacts = HttpContactsClient(settings.contacts_url, internal_token=internal_token(settings))
             app = build_gateway(
                 infra,
-                HttpContactsClient(settings.contacts_url, internal_token=internal_token(settings)),
+                http_contacts,
                 rate_storage=RedisStorage(settings.redis_url),
                 # The same counters through redis-py's asyncio client: requests are counted on the loop.
                 async_rate_storage=AsyncRedisStorage(f"async+{settings.redis_url}", implementation="redispy"),
                 client_manager=socketio.AsyncRedisManager(
                     settings.redis_url, channel=f"{settings.bus_prefix}:socketio"
                 ),
+                queue=HttpQueueClient(http_contacts),
             )
             run_http(app, settings.host, settings.port, http_server, settings.trusted_proxies)
         else:

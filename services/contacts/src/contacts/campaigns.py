@@ -66,6 +66,18 @@ class Campaign:
             "calling_hours": None,
         }
 
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Campaign:
+        """The campaign from :meth:`to_data` output."""
+        return cls(
+            id=str(data["id"]),
+            name=str(data["name"]),
+            active=bool(data.get("active", True)),
+            max_attempts=int(data["max_attempts"]),
+            retry_minutes={str(k): int(v) for k, v in data["retry_minutes"].items()},
+            closed_statuses=tuple(str(code) for code in data["closed_statuses"]),
+        )
+
 
 GENERAL = Campaign(id="general", name="General")
 """The default campaign: every contact, every team, no calling-hours limit."""
@@ -123,6 +135,10 @@ class Finding:
         }
 
 
+def _moment(value: object) -> datetime | None:
+    return datetime.fromisoformat(str(value)) if value else None
+
+
 @dataclass(frozen=True, slots=True)
 class Eligibility:
     """Whether a contact would be offered now to ``user_id``: the reason it would (first), or every
@@ -146,6 +162,23 @@ class Eligibility:
             "checked_at": self.checked_at.isoformat(),
         }
 
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Eligibility:
+        """The explanation from :meth:`to_data` output."""
+        findings = tuple(
+            Finding(Reason(f["reason"]), str(f["message"]), _moment(f.get("until"))) for f in data["reasons"]
+        )
+        checked = _moment(data["checked_at"])
+        assert checked is not None
+        return cls(
+            str(data["contact_id"]),
+            str(data["campaign"]),
+            bool(data["eligible"]),
+            findings,
+            int(data["attempts"]),
+            checked,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Claim:
@@ -166,6 +199,49 @@ class Claim:
             "message": self.message,
             "attempts": self.attempts,
         }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Claim:
+        """The claim from :meth:`to_data` output."""
+        return cls(
+            contact=Contact.from_data(data["contact"]),
+            campaign=str(data["campaign"]),
+            reason=Reason(data["reason"]),
+            message=str(data["message"]),
+            attempts=int(data["attempts"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DncEntry:
+    """One number of the list."""
+
+    phone_e164: str
+    reason: str
+    added_by: str
+    added_by_name: str
+    added_at: datetime
+
+    def to_data(self) -> dict[str, Any]:
+        """The entry as JSON."""
+        return {
+            "phone_e164": self.phone_e164,
+            "reason": self.reason,
+            "added_by": self.added_by,
+            "added_by_name": self.added_by_name,
+            "added_at": self.added_at.isoformat(),
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> DncEntry:
+        """The entry from :meth:`to_data` output."""
+        return cls(
+            phone_e164=str(data["phone_e164"]),
+            reason=str(data.get("reason") or ""),
+            added_by=str(data.get("added_by") or ""),
+            added_by_name=str(data.get("added_by_name") or ""),
+            added_at=datetime.fromisoformat(str(data["added_at"])),
+        )
 
 
 def retry_until(campaign: Campaign, calls: Sequence[CallFact]) -> datetime | None:
@@ -223,6 +299,7 @@ __all__ = [
     "CallFact",
     "Campaign",
     "Claim",
+    "DncEntry",
     "Eligibility",
     "Facts",
     "Finding",

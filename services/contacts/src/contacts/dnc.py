@@ -9,13 +9,13 @@ transaction from its start (SQLite's ``BEGIN IMMEDIATE``: it waits for the other
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from contacts.campaigns import DncEntry
 from contacts.commands import Caller
 from contacts.errors import DoNotCall, InvalidInput
 from contacts.schema import dnc_changes, dnc_numbers
@@ -23,27 +23,6 @@ from kernel.phone import InvalidPhone, parse_phone
 from kernel.store import store_dialect, write_transaction
 
 REASON_MAX = 500
-
-
-@dataclass(frozen=True, slots=True)
-class DncEntry:
-    """One number of the list."""
-
-    phone_e164: str
-    reason: str
-    added_by: str
-    added_by_name: str
-    added_at: datetime
-
-    def to_data(self) -> dict[str, Any]:
-        """The entry as JSON."""
-        return {
-            "phone_e164": self.phone_e164,
-            "reason": self.reason,
-            "added_by": self.added_by,
-            "added_by_name": self.added_by_name,
-            "added_at": self.added_at.isoformat(),
-        }
 
 
 def e164_of(phone: str) -> str:

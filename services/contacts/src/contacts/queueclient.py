@@ -1,19 +1,22 @@
-"""The gateway's view of the work queue and the do-not-call list (one protocol; in-process for now).
+"""The gateway's view of the work queue and the do-not-call list: one protocol, two transports.
 
 No SQLAlchemy here: the gateway imports this module. :class:`LocalQueueClient` calls
-:class:`contacts.queue.WorkQueue` in process (embedded mode).
+:class:`contacts.queue.WorkQueue` in process (embedded mode); :class:`HttpQueueClient` calls the contacts
+service's internal API (distributed mode) through an :class:`~contacts.client.HttpContactsClient` and
+raises the same typed errors (``QueueEmpty``, ``DoNotCall``, ``NotFound``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import quote
 
-from contacts.campaigns import Campaign, Claim, Eligibility
+from contacts.campaigns import Campaign, Claim, DncEntry, Eligibility
+from contacts.client import HttpContactsClient
 from contacts.commands import Caller
 
 if TYPE_CHECKING:
-    from contacts.dnc import DncEntry
     from contacts.queue import WorkQueue
 
 
@@ -84,4 +87,43 @@ class LocalQueueClient:
         self._queue.dnc.check(phone_e164)
 
 
-__all__ = ["LocalQueueClient", "QueueClient"]
+class HttpQueueClient:
+    """The work queue over the contacts service's internal API (distributed mode)."""
+
+    def __init__(self, contacts: HttpContactsClient) -> None:
+        self._http = contacts
+
+    def campaigns(self, caller: Caller) -> list[Campaign]:
+        """``GET /campaigns``."""
+        return [Campaign.from_data(row) for row in self._http.request("GET", "/campaigns", caller)]
+
+    def next_contact(self, caller: Caller) -> Claim:
+        """``POST /queue/next``."""
+        return Claim.from_data(self._http.request("POST", "/queue/next", caller))
+
+    def eligibility(self, caller: Caller, contact_id: str) -> Eligibility:
+        """``GET /queue/eligibility/{id}``."""
+        data = self._http.request("GET", f"/queue/eligibility/{quote(contact_id, safe='')}", caller)
+        return Eligibility.from_data(data)
+
+    def dnc_entries(self, caller: Caller, limit: int = 1000, offset: int = 0) -> list[DncEntry]:
+        """``GET /dnc``."""
+        rows = self._http.request("GET", "/dnc", caller, params={"limit": limit, "offset": offset})
+        return [DncEntry.from_data(row) for row in rows]
+
+    def add_dnc(self, caller: Caller, phone: str, reason: str, now: datetime) -> DncEntry:
+        """``POST /dnc``."""
+        body = {"phone": phone, "reason": reason, "now": now.isoformat()}
+        return DncEntry.from_data(self._http.request("POST", "/dnc", caller, json=body))
+
+    def remove_dnc(self, caller: Caller, phone: str, reason: str, now: datetime) -> bool:
+        """``POST /dnc/remove``."""
+        body = {"phone": phone, "reason": reason, "now": now.isoformat()}
+        return bool(self._http.request("POST", "/dnc/remove", caller, json=body)["removed"])
+
+    def check_dnc(self, caller: Caller, phone_e164: str) -> None:
+        """``GET /dnc/check/{phone}``."""
+        self._http.request("GET", f"/dnc/check/{quote(phone_e164, safe='')}", caller)
+
+
+__all__ = ["HttpQueueClient", "LocalQueueClient", "QueueClient"]

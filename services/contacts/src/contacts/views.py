@@ -18,6 +18,7 @@ from contacts.errors import (
     CallNotOpen,
     Conflict,
     ContactError,
+    DoNotCall,
     Forbidden,
     InvalidInput,
     InvalidStatus,
@@ -26,6 +27,7 @@ from contacts.errors import (
     NotFound,
     NotLocked,
     NotLockOwner,
+    QueueEmpty,
     VersionMismatch,
 )
 from kernel.roles import Role
@@ -436,6 +438,11 @@ def _decode_error(code: str, d: Mapping[str, Any]) -> ContactError | None:
             return Conflict(str(d.get("contact_id") or ""))
         case CallNotOpen.code:
             return CallNotOpen(str(d["contact_id"]), str(d["call_id"]))
+        case QueueEmpty.code:
+            counts = {str(k): int(v) for k, v in (d.get("counts") or {}).items()}
+            return QueueEmpty(str(d.get("message") or ""), _moment(d.get("until")), counts)
+        case DoNotCall.code:
+            return DoNotCall(str(d["phone"]), str(d.get("reason") or ""))
     return None
 
 

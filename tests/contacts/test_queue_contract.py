@@ -1,0 +1,88 @@
+"""One contract for the work queue's client: in process and over the internal HTTP API, the same answers
+and the same typed errors (``QueueEmpty`` with its counts, ``DoNotCall``, ``NotFound``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from contacts_support import ANA, BETO, PABLO, FakeClock, create_contact
+from fastapi.testclient import TestClient
+
+from contacts.api import create_app
+from contacts.campaigns import Reason
+from contacts.client import ContactsClient, HttpContactsClient, LocalContactsClient
+from contacts.dnc import DncList
+from contacts.domain import LockPolicy
+from contacts.errors import DoNotCall, NotFound, QueueEmpty
+from contacts.handlers import ContactsService
+from contacts.queries import ContactQueries
+from contacts.queue import WorkQueue
+from contacts.queueclient import HttpQueueClient, LocalQueueClient, QueueClient
+from contacts.statuses import DEFAULT_CATALOGUE
+from kernel.store import EventStore, create_engine
+from system.migrate import upgrade
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@contextmanager
+def _system(path: Path, transport: str) -> Iterator[tuple[QueueClient, ContactsClient, FakeClock]]:
+    engine = create_engine(f"sqlite:///{path / f'{transport}.db'}")
+    upgrade(engine)
+    clock = FakeClock(START)
+    store = EventStore(engine)
+    service = ContactsService(engine, store, LockPolicy(10, 60), DEFAULT_CATALOGUE, clock)
+    queries = ContactQueries(engine, store, DEFAULT_CATALOGUE, clock)
+    queue = WorkQueue(engine, store, service, DncList(engine))
+    try:
+        if transport == "local":
+            yield LocalQueueClient(queue), LocalContactsClient(service, queries), clock
+        else:
+            with TestClient(create_app(service, queries, queue=queue)) as http:
+                contacts = HttpContactsClient(client=http)
+                yield HttpQueueClient(contacts), contacts, clock
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("transport", ["local", "http"])
+def test_the_queue_client_answers_alike_on_both_transports(tmp_path: Path, transport: str) -> None:
+    with _system(tmp_path, transport) as (queue, contacts, clock):
+        with pytest.raises(QueueEmpty, match="importe o cree"):
+            queue.next_contact(ANA)
+        first = create_contact(contacts, PABLO, "8812-0001")
+        listed = create_contact(contacts, PABLO, "8812-0002")
+        entry = queue.add_dnc(PABLO, "8812-0002", "pidió no ser llamado", clock.now)
+        assert entry.phone_e164 == "+50688120002"
+        assert [e.phone_e164 for e in queue.dnc_entries(PABLO)] == ["+50688120002"]
+        with pytest.raises(DoNotCall) as refused:
+            queue.check_dnc(ANA, "+50688120002")
+        assert refused.value.reason == "pidió no ser llamado"
+
+        claim = queue.next_contact(ANA)
+        assert claim.contact.id == first.id
+        assert claim.reason is Reason.NEVER_TRIED
+        assert claim.contact.locked_by == ANA.user_id
+        with pytest.raises(QueueEmpty) as empty:
+            queue.next_contact(BETO)
+        assert empty.value.counts == {
+            "contacts": 2,
+            "locked": 1,
+            "closed_status": 0,
+            "dnc": 1,
+            "attempts_capped": 0,
+            "call_open": 0,
+            "in_retry": 0,
+        }
+
+        why = queue.eligibility(BETO, listed.id)
+        assert [f.reason for f in why.findings] == [Reason.DNC]
+        with pytest.raises(NotFound):
+            queue.eligibility(BETO, "00000000-0000-4000-8000-000000000000")
+        assert queue.remove_dnc(PABLO, "+50688120002", "", clock.now + timedelta(minutes=1))
+        assert not queue.remove_dnc(PABLO, "+50688120002", "", clock.now + timedelta(minutes=1))
+        assert [c.name for c in queue.campaigns(ANA)] == ["General"]
