@@ -77,6 +77,7 @@ def test_the_queue_client_answers_alike_on_both_transports(tmp_path: Path, trans
             "attempts_capped": 0,
             "call_open": 0,
             "in_retry": 0,
+            "callback_pending": 0,
         }
 
         why = queue.eligibility(BETO, listed.id)

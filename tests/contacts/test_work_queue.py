@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from contacts_support import (
@@ -18,8 +19,9 @@ from contacts_support import (
 from contacts_support import request_call as request
 from sqlalchemy.engine import Engine
 
+from contacts.callbacks import pending_callbacks
 from contacts.campaigns import Reason
-from contacts.commands import CallbackScope, CallOutcome, RecordDisposition
+from contacts.commands import CallbackScope, Caller, CallOutcome, RecordDisposition
 from contacts.dnc import DncList
 from contacts.errors import DoNotCall, InvalidInput, Locked, QueueEmpty
 from contacts.handlers import ContactsService
@@ -191,3 +193,40 @@ def test_dnc_list_adds_removes_and_audits(queue: WorkQueue, clock: FakeClock) ->
     assert not queue.dnc.remove("+506 8812-3456", "", PABLO, clock.now)
     queue.dnc.check("+50688123456")
     assert [c["action"] for c in queue.dnc.changes("+50688123456")] == ["added", "removed"]
+
+
+def _wrap_up(service: ContactsService, caller: Caller, contact_id: str, **fields: Any) -> None:
+    service.handle(RecordDisposition(caller=caller, now=service.now(), contact_id=contact_id, **fields))
+
+
+def test_due_callbacks_come_first_personal_ones_only_to_their_agent(
+    queue: WorkQueue, service: ContactsService, engine: Engine, clock: FakeClock
+) -> None:
+    fresh = create_contact(service, PABLO, "8812-0070", status="NC")
+    mine = create_contact(service, PABLO, "8812-0071")
+    shared = create_contact(service, PABLO, "8812-0072")
+    later = clock.now + timedelta(minutes=5)
+    for contact, scope in ((mine, CallbackScope.PERSONAL), (shared, CallbackScope.SHARED)):
+        lock_contact(service, ANA, contact.id)
+        _wrap_up(service, ANA, contact.id, outcome="callback", callback_at=later, callback_scope=scope)
+    assert [c.contact_id for c in pending_callbacks(engine, user_id=BETO.user_id)] == [shared.id]
+
+    beto_before = queue.next_contact(BETO)
+    assert beto_before.contact.id == fresh.id
+    assert {f.reason for f in queue.eligibility(BETO, mine.id).findings} == {Reason.CALLBACK_PENDING}
+    with pytest.raises(QueueEmpty) as empty:
+        queue.next_contact(BETO)
+    assert empty.value.counts["callback_pending"] == 2
+    assert empty.value.until == later
+
+    clock.advance(minutes=5)  # the callbacks are due; beto still holds the fresh contact
+    assert queue.next_contact(BETO).contact.id == shared.id
+    with pytest.raises(QueueEmpty):
+        queue.next_contact(BETO)
+    ana = queue.next_contact(ANA)
+    assert ana.contact.id == mine.id
+    assert ana.reason is Reason.CALLBACK_DUE
+    assert "personal de ana" in ana.message
+
+    _wrap_up(service, ANA, mine.id, outcome="sale", status="COMPLETADA")
+    assert [c.contact_id for c in pending_callbacks(engine)] == [shared.id]

@@ -9,8 +9,11 @@ limit, so the queue works on a fresh install.
 over one contact's :class:`Facts`, so that ``GET /contacts/{id}/eligibility`` explains exactly what the
 queue does. A contact is offered when it is unlocked (or locked by nobody else), its number is not in the
 do-not-call list, its status is not closed, no call of it is still open, it has fewer calls than the cap,
-and every call's retry delay (by that call's outcome) has passed. Never-tried contacts come first, then
-those back from a retry, each by status priority then age (longest untouched first).
+and every call's retry delay (by that call's outcome) has passed. A contact with a pending callback (from
+its last wrap-up) is kept for it instead: offered once due, to its agent only when personal, whatever its
+attempts and delays. Due callbacks come first (the agent's personal ones, then shared, soonest first), then
+never-tried contacts, then those back from a retry, each by status priority then age (longest untouched
+first).
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ GENERAL = Campaign(id="general", name="General")
 class Reason(StrEnum):
     """Why a contact is, or is not, offered now."""
 
+    CALLBACK_DUE = "callback_due"
     NEVER_TRIED = "never_tried"
     RETRY_DUE = "retry_due"
     LOCKED = "locked"
@@ -94,6 +98,7 @@ class Reason(StrEnum):
     CALL_OPEN = "call_open"
     ATTEMPTS_CAPPED = "attempts_capped"
     IN_RETRY = "in_retry"
+    CALLBACK_PENDING = "callback_pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +121,26 @@ class Facts:
     dnc: bool
     dnc_reason: str
     calls: Sequence[CallFact]
+    callback: CallbackFact | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackFact:
+    """A contact's pending callback: by whom, ``personal`` or ``shared``, and when it is due."""
+
+    user_id: str
+    username: str
+    scope: str
+    due_at: datetime
+
+    def offered_to(self, user_id: str, now: datetime) -> bool:
+        """Whether the queue offers this callback to ``user_id`` at ``now``."""
+        return now >= self.due_at and (self.scope == "shared" or self.user_id == user_id)
+
+    def describe(self) -> str:
+        """A Spanish line: whose callback and when."""
+        whose = "compartida" if self.scope == "shared" else f"personal de {self.username or self.user_id}"
+        return f"Rellamada {whose} para {self.due_at:%Y-%m-%d %H:%M} UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +269,47 @@ class DncEntry:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Callback:
+    """A contact to call back: when, by whom (``scope`` ``personal``) or by anyone (``shared``)."""
+
+    contact_id: str
+    phone_e164: str
+    name: str
+    user_id: str
+    username: str
+    scope: str
+    due_at: datetime
+    set_at: datetime
+
+    def to_data(self) -> dict[str, Any]:
+        """The callback as JSON."""
+        return {
+            "contact_id": self.contact_id,
+            "phone_e164": self.phone_e164,
+            "name": self.name,
+            "user_id": self.user_id,
+            "username": self.username,
+            "scope": self.scope,
+            "due_at": self.due_at.isoformat(),
+            "set_at": self.set_at.isoformat(),
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Callback:
+        """The callback from :meth:`to_data` output."""
+        return cls(
+            contact_id=str(data["contact_id"]),
+            phone_e164=str(data["phone_e164"]),
+            name=str(data.get("name") or ""),
+            user_id=str(data["user_id"]),
+            username=str(data.get("username") or ""),
+            scope=str(data["scope"]),
+            due_at=datetime.fromisoformat(str(data["due_at"])),
+            set_at=datetime.fromisoformat(str(data["set_at"])),
+        )
+
+
 def retry_until(campaign: Campaign, calls: Sequence[CallFact]) -> datetime | None:
     """When the last of the contacts' retry delays ends (None without ended calls)."""
     ends = [call.ended_at + campaign.retry_delay(call.outcome or "failed") for call in calls if call.ended_at]
@@ -269,6 +335,16 @@ def eligibility(
     if any(call.ended_at is None for call in facts.calls):
         findings.append(Finding(Reason.CALL_OPEN, "Tiene una llamada en curso"))
     attempts = len(facts.calls)
+    callback = facts.callback
+    if callback is not None:
+        # A pending callback replaces the attempt cap and the retry delays: it is offered when due.
+        if not callback.offered_to(user_id, now):
+            until = callback.due_at if now < callback.due_at else None
+            findings.append(Finding(Reason.CALLBACK_PENDING, callback.describe(), until))
+        if findings:
+            return Eligibility(contact_id, campaign.name, False, tuple(findings), attempts, now)
+        offered = Finding(Reason.CALLBACK_DUE, callback.describe())
+        return Eligibility(contact_id, campaign.name, True, (offered,), attempts, now)
     if attempts >= campaign.max_attempts:
         findings.append(
             Finding(
@@ -297,6 +373,8 @@ __all__ = [
     "DEFAULT_RETRY_MINUTES",
     "GENERAL",
     "CallFact",
+    "Callback",
+    "CallbackFact",
     "Campaign",
     "Claim",
     "DncEntry",

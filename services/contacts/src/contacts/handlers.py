@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Connection, Engine
 
 from contacts.bulk import BulkTuning, BulkWriter, exact_states
+from contacts.callbacks import apply_callback_events
 from contacts.calls import apply_call_events
 from contacts.commands import (
     SYSTEM_CALLER,
@@ -219,6 +220,7 @@ class ContactsService:
             changes = [(e, s.stream_version) for e, s in zip(new_events, stored, strict=True)]
             self._projection.apply_events(conn, changes, {contact_id: state})
             apply_call_events(conn, new_events, self._store.dialect)
+            apply_callback_events(conn, new_events)
             after = state
             for event in new_events:
                 after = evolve(after, event)

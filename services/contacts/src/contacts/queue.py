@@ -24,14 +24,24 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from contacts.campaigns import GENERAL, CallFact, Campaign, Claim, Eligibility, Facts, Reason, eligibility
+from contacts.campaigns import (
+    GENERAL,
+    CallbackFact,
+    CallFact,
+    Campaign,
+    Claim,
+    Eligibility,
+    Facts,
+    Reason,
+    eligibility,
+)
 from contacts.commands import Caller, LockContact
 from contacts.dnc import DncList
 from contacts.errors import Conflict, Locked, NotFound, QueueEmpty
 from contacts.events import ContactLocked
 from contacts.handlers import ContactsService
 from contacts.projection import utc
-from contacts.schema import contact_calls, contacts, dnc_numbers
+from contacts.schema import contact_callbacks, contact_calls, contacts, dnc_numbers
 from kernel.store import EventStore
 
 _DEADLOCK = "40P01"
@@ -43,6 +53,7 @@ class _Pick:
     contact_id: str
     reason: Reason
     attempts: int
+    message: str
 
 
 class _Lost:
@@ -106,7 +117,9 @@ class WorkQueue:
         with self._store.transaction() as conn:
             # Rows other agents are claiming right now are skipped; when that leaves nothing, look again
             # waiting for them, so that an empty answer is true once their claims commit.
-            picked = self._pick(conn, now, skip_locked=True) or self._pick(conn, now, skip_locked=False)
+            picked = self._pick(conn, caller, now, skip_locked=True) or self._pick(
+                conn, caller, now, skip_locked=False
+            )
             if picked is None:
                 return None
             command = LockContact(caller=caller, now=now, contact_id=picked.contact_id)
@@ -116,31 +129,46 @@ class WorkQueue:
                 return _LOST
             if outcome.contact is None or not any(e.type == ContactLocked.TYPE for e in outcome.events):
                 return _LOST
-            message = (
-                "Nunca se ha llamado"
-                if picked.reason is Reason.NEVER_TRIED
-                else f"Reintento {picked.attempts + 1} de {self._campaign.max_attempts}: su espera terminó"
-            )
-            return Claim(outcome.contact, self._campaign.name, picked.reason, message, picked.attempts)
+            return Claim(outcome.contact, self._campaign.name, picked.reason, picked.message, picked.attempts)
 
-    def _pick(self, conn: Connection, now: datetime, *, skip_locked: bool) -> _Pick | None:
-        c, k = contacts.c, contact_calls.c
+    def _pick(self, conn: Connection, caller: Caller, now: datetime, *, skip_locked: bool) -> _Pick | None:
+        c, k, b = contacts.c, contact_calls.c, contact_callbacks.c
+        due = (
+            sa.select(c.id, b.user_id, b.username, b.scope, b.due_at)
+            .join_from(contacts, contact_callbacks, b.contact_id == c.id)
+            .where(
+                *self._open_conditions(now),
+                b.due_at <= now,
+                sa.or_(b.scope == "shared", b.user_id == caller.user_id),
+            )
+            .order_by(sa.case((b.scope == "personal", 0), else_=1), b.due_at, c.id)
+            .limit(1)
+            .with_for_update(skip_locked=skip_locked, of=contacts)
+        )
+        row = conn.execute(due).first()
+        if row is not None:
+            callback = CallbackFact(row.user_id, row.username, row.scope, utc(row.due_at) or now)
+            return _Pick(str(row.id), Reason.CALLBACK_DUE, _attempts(conn, row.id), callback.describe())
         calls_of = sa.select(sa.literal(1)).where(k.contact_id == c.id)
+        no_callback = ~sa.exists(sa.select(sa.literal(1)).where(b.contact_id == c.id))
         for reason, condition in (
             (Reason.NEVER_TRIED, ~sa.exists(calls_of)),
             (Reason.RETRY_DUE, sa.and_(sa.exists(calls_of), *self._retry_conditions(now))),
         ):
             query = (
                 sa.select(c.id)
-                .where(*self._open_conditions(now), condition)
+                .where(*self._open_conditions(now), no_callback, condition)
                 .order_by(c.status_priority, c.age_key, c.id)
                 .limit(1)
                 .with_for_update(skip_locked=skip_locked, of=contacts)
             )
             found = conn.execute(query).scalar()
             if found is not None:
-                attempts = 0 if reason is Reason.NEVER_TRIED else _attempts(conn, found)
-                return _Pick(str(found), reason, attempts)
+                if reason is Reason.NEVER_TRIED:
+                    return _Pick(str(found), reason, 0, "Nunca se ha llamado")
+                attempts = _attempts(conn, found)
+                message = f"Reintento {attempts + 1} de {self._campaign.max_attempts}: su espera terminó"
+                return _Pick(str(found), reason, attempts, message)
         return None
 
     def _open_conditions(self, now: datetime) -> list[sa.ColumnElement[bool]]:
@@ -193,7 +221,15 @@ class WorkQueue:
                     sa.select(k.outcome, k.placed_at, k.ended_at).where(k.contact_id == key)
                 )
             ]
+            pending = conn.execute(
+                sa.select(contact_callbacks).where(contact_callbacks.c.contact_id == key)
+            ).first()
         listed = self._dnc.get(row["phone_e164"])
+        callback = (
+            CallbackFact(pending.user_id, pending.username, pending.scope, utc(pending.due_at) or now)
+            if pending is not None
+            else None
+        )
         facts = Facts(
             status=row["status"],
             locked_by=row["locked_by"],
@@ -202,6 +238,7 @@ class WorkQueue:
             dnc=listed is not None,
             dnc_reason=listed.reason if listed is not None else "",
             calls=calls,
+            callback=callback,
         )
         return eligibility(self._campaign, str(key), facts, caller.user_id, now)
 
@@ -245,9 +282,21 @@ class WorkQueue:
                 ends = None if ended_at is None else ended_at + campaign.retry_delay(outcome or "")
                 known = until_of.get(contact_id, now)
                 until_of[contact_id] = None if ends is None or known is None else max(known, ends)
-        waiting = [until for until in until_of.values() if until is not None and until > now]
+            b = contact_callbacks.c
+            callbacks = [
+                CallbackFact(row.user_id, row.username, row.scope, utc(row.due_at) or now)
+                for row in conn.execute(sa.select(b.user_id, b.username, b.scope, b.due_at))
+            ]
+        counts["callback_pending"] = sum(1 for cb in callbacks if not cb.offered_to(caller.user_id, now))
+        retrying = [until for until in until_of.values() if until is not None and until > now]
+        due_later = [
+            cb.due_at
+            for cb in callbacks
+            if cb.due_at > now and (cb.scope == "shared" or cb.user_id == caller.user_id)
+        ]
         counts["call_open"] = sum(1 for until in until_of.values() if until is None)
-        counts["in_retry"] = len(waiting)
+        counts["in_retry"] = len(retrying)
+        waiting = retrying + due_later
         first_back = min(waiting, default=None)
         parts = [
             f"{counts[key]} {label}"
@@ -258,6 +307,7 @@ class WorkQueue:
                 ("attempts_capped", f"con el máximo de {campaign.max_attempts} intentos"),
                 ("call_open", "con una llamada en curso"),
                 ("in_retry", "en espera de reintento"),
+                ("callback_pending", "reservados para una rellamada"),
             )
             if counts[key]
         ]

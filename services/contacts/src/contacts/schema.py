@@ -159,3 +159,20 @@ dnc_changes = sa.Table(
 
 # The work queue asks, per contact, for its calls (never tried? inside a retry delay? attempts so far?).
 sa.Index("ix_contact_calls_contact", contact_calls.c.contact_id, contact_calls.c.ended_at)
+
+# Pending callbacks (``contacts.callbacks``): one per contact at most, from its last wrap-up that set one
+# (``DispositionRecorded.callback_at``); a later wrap-up without one, or the contact's deletion, removes
+# it. Written in the transaction that appends the event. The work queue offers due callbacks first and
+# keeps a contact with a pending callback out of its other groups.
+contact_callbacks = sa.Table(
+    "contact_callbacks",
+    metadata,
+    sa.Column("contact_id", sa.Uuid(), primary_key=True),
+    sa.Column("user_id", sa.Text(), nullable=False),
+    sa.Column("username", sa.Text(), nullable=False, server_default=""),
+    # "personal" (only user_id takes it) or "shared" (anyone)
+    sa.Column("scope", sa.Text(), nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_contact_callbacks_due", "due_at"),
+)

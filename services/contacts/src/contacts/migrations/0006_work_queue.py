@@ -1,11 +1,12 @@
-"""Work queue: the do-not-call list and its audit rows; the calls of one contact by index.
+"""Work queue: the do-not-call list and its audit rows, pending callbacks, the calls of one contact by index.
 
 Revision ID: contacts_0006
 Revises: contacts_0005
 Create Date: 2026-12-07
 
 ``dnc_numbers`` holds the numbers that must not be called (looked up by E.164), ``dnc_changes`` every
-addition and removal with who, when and why. ``ix_contact_calls_contact`` lets the next-contact query
+addition and removal with who, when and why. ``contact_callbacks`` the pending callback of each contact
+(from its last wrap-up). ``ix_contact_calls_contact`` lets the next-contact query
 ask whether a contact was ever called, and when its retry delay ends, without scanning the calls.
 """
 
@@ -43,9 +44,20 @@ def upgrade() -> None:
     )
     op.create_index("ix_dnc_changes_phone", "dnc_changes", ["phone_e164", "at"])
     op.create_index("ix_contact_calls_contact", "contact_calls", ["contact_id", "ended_at"])
+    op.create_table(
+        "contact_callbacks",
+        sa.Column("contact_id", sa.Uuid(), primary_key=True),
+        sa.Column("user_id", sa.Text(), nullable=False),
+        sa.Column("username", sa.Text(), nullable=False, server_default=""),
+        sa.Column("scope", sa.Text(), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_contact_callbacks_due", "contact_callbacks", ["due_at"])
 
 
 def downgrade() -> None:
+    op.drop_table("contact_callbacks")
     op.drop_index("ix_contact_calls_contact", table_name="contact_calls")
     op.drop_table("dnc_changes")
     op.drop_table("dnc_numbers")
