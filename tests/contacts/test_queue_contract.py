@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from contacts.api import create_app
 from contacts.campaigns import Reason
 from contacts.client import ContactsClient, HttpContactsClient, LocalContactsClient
+from contacts.commands import RecordDisposition
 from contacts.dnc import DncList
 from contacts.domain import LockPolicy
 from contacts.errors import DoNotCall, NotFound, QueueEmpty
@@ -87,3 +88,15 @@ def test_the_queue_client_answers_alike_on_both_transports(tmp_path: Path, trans
         assert queue.remove_dnc(PABLO, "+50688120002", "", clock.now + timedelta(minutes=1))
         assert not queue.remove_dnc(PABLO, "+50688120002", "", clock.now + timedelta(minutes=1))
         assert [c.name for c in queue.campaigns(ANA)] == ["General"]
+
+        callback_at = clock.now + timedelta(hours=3)
+        wrap_up = RecordDisposition(
+            caller=ANA, now=clock.now, contact_id=first.id, outcome="callback", callback_at=callback_at
+        )
+        contacts.execute(wrap_up)
+        assert [(c.contact_id, c.scope, c.due_at) for c in queue.callbacks(ANA)] == [
+            (first.id, "personal", callback_at)
+        ]
+        assert queue.callbacks(BETO) == []
+        assert len(queue.callbacks(BETO, mine=False)) == 1
+        assert queue.callbacks(ANA, due_before=clock.now) == []

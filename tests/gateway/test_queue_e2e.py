@@ -92,6 +92,9 @@ def test_next_contact_comes_locked_to_the_agent_and_wrap_up_releases_it(server: 
         assert after["locked_by"] is None
         history = ana.get(f"/contacts/{first}/history").json()
         assert any(row["field"] == "disposition" and row["new"] == "callback" for row in history)
+        pending = beto.get("/callbacks").json()
+        assert [(c["contact_id"], c["scope"], c["username"]) for c in pending] == [(first, "shared", "ana")]
+        assert ana.get("/callbacks", params={"due_before": datetime.now(UTC).isoformat()}).json() == []
     _release_everything(server)
 
 

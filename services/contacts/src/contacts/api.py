@@ -230,6 +230,11 @@ def create_queue_router(queue: WorkQueue) -> APIRouter:
     def campaigns(_: CallerDep) -> Response:
         return json_response([queue.campaign.to_data()])
 
+    @router.get("/callbacks")
+    def callbacks(caller: CallerDep, mine: bool = True, due_before: datetime | None = None) -> Response:
+        found = queue.callbacks(caller.user_id if mine else None, _aware(due_before))
+        return json_response([callback.to_data() for callback in found])
+
     @router.get("/dnc")
     def dnc_entries(
         _: CallerDep,

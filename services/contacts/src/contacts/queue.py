@@ -24,8 +24,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from contacts.callbacks import pending_callbacks
 from contacts.campaigns import (
     GENERAL,
+    Callback,
     CallbackFact,
     CallFact,
     Campaign,
@@ -93,6 +95,10 @@ class WorkQueue:
     def dnc(self) -> DncList:
         """The do-not-call list the queue respects."""
         return self._dnc
+
+    def callbacks(self, user_id: str | None = None, due_before: datetime | None = None) -> list[Callback]:
+        """Pending callbacks, soonest first (with ``user_id``: theirs and the shared ones)."""
+        return pending_callbacks(self._engine, user_id=user_id, due_before=due_before)
 
     def next_contact(self, caller: Caller) -> Claim:
         """Claim the next eligible contact for ``caller``: locked to them when returned; QueueEmpty (with

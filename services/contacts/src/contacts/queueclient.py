@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
-from contacts.campaigns import Campaign, Claim, DncEntry, Eligibility
+from contacts.campaigns import Callback, Campaign, Claim, DncEntry, Eligibility
 from contacts.client import HttpContactsClient
 from contacts.commands import Caller
 
@@ -33,6 +33,12 @@ class QueueClient(Protocol):
 
     def eligibility(self, caller: Caller, contact_id: str) -> Eligibility:
         """Whether the contact would be offered to the caller now, and why (or why not)."""
+        ...
+
+    def callbacks(
+        self, caller: Caller, *, mine: bool = True, due_before: datetime | None = None
+    ) -> list[Callback]:
+        """Pending callbacks, soonest first; with ``mine``, the caller's personal ones and the shared."""
         ...
 
     def dnc_entries(self, caller: Caller, limit: int = 1000, offset: int = 0) -> list[DncEntry]:
@@ -70,6 +76,12 @@ class LocalQueueClient:
         """Explain in process."""
         return self._queue.eligibility(caller, contact_id)
 
+    def callbacks(
+        self, caller: Caller, *, mine: bool = True, due_before: datetime | None = None
+    ) -> list[Callback]:
+        """Pending callbacks."""
+        return self._queue.callbacks(caller.user_id if mine else None, due_before)
+
     def dnc_entries(self, caller: Caller, limit: int = 1000, offset: int = 0) -> list[DncEntry]:
         """The list."""
         return self._queue.dnc.entries(limit, offset)
@@ -105,6 +117,17 @@ class HttpQueueClient:
         """``GET /queue/eligibility/{id}``."""
         data = self._http.request("GET", f"/queue/eligibility/{quote(contact_id, safe='')}", caller)
         return Eligibility.from_data(data)
+
+    def callbacks(
+        self, caller: Caller, *, mine: bool = True, due_before: datetime | None = None
+    ) -> list[Callback]:
+        """``GET /callbacks``."""
+        params: dict[str, str] = {"mine": "true" if mine else "false"}
+        if due_before is not None:
+            params["due_before"] = due_before.isoformat()
+        return [
+            Callback.from_data(row) for row in self._http.request("GET", "/callbacks", caller, params=params)
+        ]
 
     def dnc_entries(self, caller: Caller, limit: int = 1000, offset: int = 0) -> list[DncEntry]:
         """``GET /dnc``."""

@@ -19,6 +19,7 @@ from contacts.queueclient import QueueClient
 from gateway.auth import CanManageDnc, CanReadContacts, CanRecordDisposition, CanTakeNext, note_audit
 from gateway.callers import caller_of, run_command
 from gateway.errors import error_response
+from gateway.roles import Capability
 from gateway.routes.contacts import ContactId, ContactOut, contact_response
 
 Phone = Annotated[str, Field(min_length=1, max_length=64)]
@@ -82,6 +83,19 @@ class CampaignOut(BaseModel):
     teams: list[str]
     lists: list[str]
     calling_hours: dict[str, Any] | None
+
+
+class CallbackOut(BaseModel):
+    """A pending callback."""
+
+    contact_id: str
+    phone_e164: str
+    name: str
+    user_id: str
+    username: str
+    scope: str
+    due_at: str
+    set_at: str
 
 
 class DncIn(BaseModel):
@@ -164,6 +178,26 @@ def queue_router(queue: QueueClient, contacts: ContactsClient) -> APIRouter:
     @router.get("/campaigns", response_model=list[CampaignOut], summary="Campañas y sus reglas")
     def campaigns(principal: CanReadContacts) -> list[dict[str, Any]]:
         return [campaign.to_data() for campaign in queue.campaigns(caller_of(principal))]
+
+    @router.get(
+        "/callbacks",
+        response_model=list[CallbackOut],
+        summary="Rellamadas pendientes, la más próxima primero",
+        description=(
+            "Con `mine=true` (por defecto; siempre para un agente) las personales de quien pregunta y las "
+            "compartidas; TeamLead y superiores ven todas con `mine=false`. `due_before` filtra por hora."
+        ),
+    )
+    def callbacks(
+        principal: CanTakeNext,
+        mine: bool = True,
+        due_before: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        every = not mine and principal.can(Capability.TEAM_METRICS)
+        if due_before is not None and due_before.tzinfo is None:
+            due_before = due_before.replace(tzinfo=UTC)
+        found = queue.callbacks(caller_of(principal), mine=not every, due_before=due_before)
+        return [callback.to_data() for callback in found]
 
     @router.get("/dnc", response_model=list[DncOut], summary="Lista de no llamar", tags=["dnc"])
     def dnc_list(
