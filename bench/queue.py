@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bench.machine import describe
 from bench.store import DEFAULT_PG_URL, postgres_schema
+from contacts.campaignbook import CampaignBook
 from contacts.commands import Caller, ImportRow
 from contacts.dnc import DncList
 from contacts.domain import LockPolicy
@@ -44,7 +45,7 @@ def run(url: str, contacts: int, agents: int, claims: int) -> None:
     started = time.perf_counter()
     service.create_or_merge(rows, "bench", LOADER)
     print(f"  loaded {contacts} contacts in {time.perf_counter() - started:.1f} s")
-    queue = WorkQueue(engine, store, service, DncList(engine))
+    queue = WorkQueue(engine, store, service, DncList(engine), CampaignBook(engine))
     barrier = threading.Barrier(agents)
     latencies: list[float] = []
     claimed: list[str] = []

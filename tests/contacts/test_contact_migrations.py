@@ -10,7 +10,15 @@ from sqlalchemy.engine import Engine
 from contacts.schema import SEARCH_INDEX, metadata
 from system.migrate import current_revisions, upgrade
 
-_OURS = {"contacts", "contact_locks", "contact_calls", "dnc_numbers", "dnc_changes", "contact_callbacks"}
+_OURS = {
+    "contacts",
+    "contact_locks",
+    "contact_calls",
+    "dnc_numbers",
+    "dnc_changes",
+    "contact_callbacks",
+    "campaigns",
+}
 
 
 def _about_contacts(difference: object) -> bool:

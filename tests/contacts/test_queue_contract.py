@@ -13,12 +13,13 @@ from contacts_support import ANA, BETO, PABLO, FakeClock, create_contact
 from fastapi.testclient import TestClient
 
 from contacts.api import create_app
+from contacts.campaignbook import CampaignBook
 from contacts.campaigns import Reason
 from contacts.client import ContactsClient, HttpContactsClient, LocalContactsClient
 from contacts.commands import RecordDisposition
 from contacts.dnc import DncList
 from contacts.domain import LockPolicy
-from contacts.errors import DoNotCall, NotFound, QueueEmpty
+from contacts.errors import CampaignExists, CampaignNotFound, DoNotCall, InvalidInput, NotFound, QueueEmpty
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
 from contacts.queue import WorkQueue
@@ -38,7 +39,7 @@ def _system(path: Path, transport: str) -> Iterator[tuple[QueueClient, ContactsC
     store = EventStore(engine)
     service = ContactsService(engine, store, LockPolicy(10, 60), DEFAULT_CATALOGUE, clock)
     queries = ContactQueries(engine, store, DEFAULT_CATALOGUE, clock)
-    queue = WorkQueue(engine, store, service, DncList(engine))
+    queue = WorkQueue(engine, store, service, DncList(engine), CampaignBook(engine))
     try:
         if transport == "local":
             yield LocalQueueClient(queue), LocalContactsClient(service, queries), clock
@@ -100,3 +101,31 @@ def test_the_queue_client_answers_alike_on_both_transports(tmp_path: Path, trans
         assert queue.callbacks(BETO) == []
         assert len(queue.callbacks(BETO, mine=False)) == 1
         assert queue.callbacks(ANA, due_before=clock.now) == []
+
+
+@pytest.mark.parametrize("transport", ["local", "http"])
+def test_campaign_rules_are_kept_and_applied_alike_on_both_transports(tmp_path: Path, transport: str) -> None:
+    with _system(tmp_path, transport) as (queue, contacts, clock):
+        assert [(c.id, c.name, c.active) for c in queue.campaigns(PABLO)] == [("general", "General", True)]
+        made = queue.save_campaign(
+            PABLO,
+            clock.now,
+            None,
+            {"name": "Renovaciones", "max_attempts": 2, "closed_statuses": ["interesado"]},
+        )
+        assert (made.id, made.max_attempts, made.closed_statuses) == ("renovaciones", 2, ("INTERESADO",))
+        with pytest.raises(CampaignExists):
+            queue.save_campaign(PABLO, clock.now, None, {"name": "Renovaciones"})
+        with pytest.raises(CampaignNotFound):
+            queue.next_contact(ANA, "otra")
+        with pytest.raises(InvalidInput):
+            queue.save_campaign(PABLO, clock.now, "general", {"max_attempts": 0})
+
+        interested = create_contact(contacts, PABLO, "8812-0005", status="INTERESADO")
+        assert not queue.eligibility(ANA, interested.id, "renovaciones").eligible
+        assert queue.eligibility(ANA, interested.id).eligible
+
+        queue.save_campaign(PABLO, clock.now, "renovaciones", {"active": False})
+        with pytest.raises(QueueEmpty, match="inactiva"):
+            queue.next_contact(ANA, "renovaciones")
+        assert queue.next_contact(ANA).contact.id == interested.id

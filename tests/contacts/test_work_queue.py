@@ -20,6 +20,7 @@ from contacts_support import request_call as request
 from sqlalchemy.engine import Engine
 
 from contacts.callbacks import pending_callbacks
+from contacts.campaignbook import CampaignBook
 from contacts.campaigns import Reason
 from contacts.commands import CallbackScope, Caller, CallOutcome, RecordDisposition
 from contacts.dnc import DncList
@@ -32,7 +33,7 @@ from kernel.store import EventStore
 
 @pytest.fixture
 def queue(engine: Engine, store: EventStore, service: ContactsService) -> WorkQueue:
-    return WorkQueue(engine, store, service, DncList(engine))
+    return WorkQueue(engine, store, service, DncList(engine), CampaignBook(engine))
 
 
 def _called(service: ContactsService, contact_id: str, call_id: str, outcome: CallOutcome) -> None:
@@ -110,7 +111,7 @@ def test_a_contact_past_its_attempt_cap_is_never_offered(
     queue: WorkQueue, service: ContactsService, clock: FakeClock
 ) -> None:
     contact = create_contact(service, PABLO, "8812-0030")
-    for n in range(queue.campaign.max_attempts):
+    for n in range(queue.campaigns.get(None).max_attempts):
         _called(service, contact.id, f"a{n}", CallOutcome.FAILED)
         clock.advance(days=1)
 
@@ -120,7 +121,7 @@ def test_a_contact_past_its_attempt_cap_is_never_offered(
     assert empty.value.counts["attempts_capped"] == 1
     found = queue.eligibility(ANA, contact.id)
     assert [f.reason for f in found.findings] == [Reason.ATTEMPTS_CAPPED]
-    assert found.attempts == queue.campaign.max_attempts
+    assert found.attempts == queue.campaigns.get(None).max_attempts
 
 
 def test_an_empty_install_says_there_is_nothing_to_call(queue: WorkQueue) -> None:

@@ -11,6 +11,7 @@ import pytest
 from contacts_support import PABLO
 from sqlalchemy.engine import Engine
 
+from contacts.campaignbook import CampaignBook
 from contacts.campaigns import Claim
 from contacts.commands import Caller, ImportRow
 from contacts.dnc import DncList
@@ -32,7 +33,7 @@ def database_url(postgres_url: str) -> str:
 
 @pytest.fixture
 def queue(engine: Engine, store: EventStore, service: ContactsService) -> WorkQueue:
-    return WorkQueue(engine, store, service, DncList(engine))
+    return WorkQueue(engine, store, service, DncList(engine), CampaignBook(engine))
 
 
 def _agents(count: int) -> list[Caller]:

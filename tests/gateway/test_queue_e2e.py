@@ -143,8 +143,32 @@ def test_eligibility_explains_a_lock_held_by_someone_else(server: EmbeddedServer
 def test_campaigns_list_the_default_general(server: EmbeddedServer) -> None:
     with _as(server, "ana") as http:
         campaigns = http.get("/campaigns").json()
-    assert [c["name"] for c in campaigns] == ["General"]
-    assert campaigns[0]["calling_hours"] is None
+    general = next(c for c in campaigns if c["id"] == "general")
+    assert general["name"] == "General"
+    assert general["calling_hours"] is None
+
+
+def test_project_managers_manage_campaigns_and_agents_work_them(server: EmbeddedServer) -> None:
+    with _as(server, "ana") as ana, _as(server, "pablo") as pablo:
+        assert ana.post("/campaigns", json={"name": "Cobros"}).status_code == 403
+        made = pablo.post(
+            "/campaigns", json={"name": "Cobros", "max_attempts": 3, "retry_minutes": {"busy": 10}}
+        )
+        assert made.status_code == 201, made.text
+        assert made.json()["id"] == "cobros"
+        assert pablo.post("/campaigns", json={"name": "Cobros"}).json()["error"]["code"] == "campaign_exists"
+        paused = pablo.patch("/campaigns/cobros", json={"active": False})
+        assert paused.status_code == 200
+        assert paused.json()["active"] is False
+        assert ana.patch("/campaigns/cobros", json={"active": True}).status_code == 403
+
+        inactive = ana.post("/queue/next", params={"campaign": "cobros"})
+        assert inactive.status_code == 404
+        assert "inactiva" in inactive.json()["error"]["message"]
+        unknown = ana.post("/queue/next", params={"campaign": "nada"})
+        assert unknown.status_code == 404
+        assert unknown.json()["error"]["code"] == "campaign_not_found"
+        assert [c["id"] for c in ana.get("/campaigns").json()] == ["cobros", "general"]
 
 
 def test_queue_routes_are_documented_in_spanish(server: EmbeddedServer) -> None:

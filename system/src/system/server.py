@@ -33,6 +33,7 @@ from limits.storage import RedisStorage, Storage
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contacts.api import create_app as create_contacts_app
+from contacts.campaignbook import CampaignBook
 from contacts.client import ContactsClient, HttpContactsClient, LocalContactsClient
 from contacts.dialect import read_model_dialect
 from contacts.dnc import DncList
@@ -125,7 +126,13 @@ def build_contacts(infra: Infrastructure) -> ContactsParts:
         interval_seconds=settings.lock_sweep_seconds,
     )
     infra.background.spawn("call-timeouts", timeouts.run_forever)
-    queue = WorkQueue(infra.engine, infra.store, service, DncList(infra.engine))
+    queue = WorkQueue(
+        infra.engine,
+        infra.store,
+        service,
+        DncList(infra.engine),
+        CampaignBook(infra.engine, DEFAULT_CATALOGUE),
+    )
     return ContactsParts(service, queries, queue)
 
 

@@ -24,6 +24,8 @@ from contacts.client import CALLER_HEADER, INTERNAL_TOKEN_HEADER
 from contacts.commands import Caller, ContactCommand, ImportRow, Source, decode_command
 from contacts.errors import (
     AlreadyExists,
+    CampaignExists,
+    CampaignNotFound,
     Conflict,
     ContactError,
     DoNotCall,
@@ -58,6 +60,8 @@ ERROR_STATUS: Mapping[type[ContactError], int] = {
     LockDurationTooLong: 422,
     QueueEmpty: 404,
     DoNotCall: 409,
+    CampaignNotFound: 404,
+    CampaignExists: 409,
 }
 
 
@@ -214,21 +218,48 @@ class DncRequest(BaseModel):
     now: datetime
 
 
+class CampaignRequest(BaseModel):
+    """Body of ``POST /campaigns`` and ``PATCH /campaigns/{id}``: the rules given, and when."""
+
+    fields: dict[str, Any]
+    now: datetime
+
+
+def _campaign_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    known = {"name", "active", "max_attempts", "retry_minutes", "closed_statuses"}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise InvalidInput(unknown[0], f"Campo de campaña desconocido: {unknown[0]}")
+    if "name" not in fields:
+        raise InvalidInput("name", "Falta el nombre de la campaña")
+    return {key: value for key, value in fields.items() if value is not None}
+
+
 def create_queue_router(queue: WorkQueue) -> APIRouter:
     """The work queue's routes (``contacts.queueclient.HttpQueueClient`` calls them)."""
     router = APIRouter()
 
     @router.post("/queue/next")
-    def next_contact(caller: CallerDep) -> Response:
-        return json_response(queue.next_contact(caller).to_data())
+    def next_contact(caller: CallerDep, campaign: str | None = None) -> Response:
+        return json_response(queue.next_contact(caller, campaign).to_data())
 
     @router.get("/queue/eligibility/{contact_id}")
-    def eligibility(contact_id: str, caller: CallerDep) -> Response:
-        return json_response(queue.eligibility(caller, contact_id).to_data())
+    def eligibility(contact_id: str, caller: CallerDep, campaign: str | None = None) -> Response:
+        return json_response(queue.eligibility(caller, contact_id, campaign).to_data())
 
     @router.get("/campaigns")
     def campaigns(_: CallerDep) -> Response:
-        return json_response([queue.campaign.to_data()])
+        return json_response([campaign.to_data() for campaign in queue.campaigns.all()])
+
+    @router.post("/campaigns")
+    def create_campaign(body: CampaignRequest, caller: CallerDep) -> Response:
+        made = queue.campaigns.create(caller, _aware(body.now) or body.now, **_campaign_fields(body.fields))
+        return json_response(made.to_data())
+
+    @router.patch("/campaigns/{campaign_id}")
+    def update_campaign(campaign_id: str, body: CampaignRequest, caller: CallerDep) -> Response:
+        now = _aware(body.now) or body.now
+        return json_response(queue.campaigns.update(caller, now, campaign_id, body.fields).to_data())
 
     @router.get("/callbacks")
     def callbacks(caller: CallerDep, mine: bool = True, due_before: datetime | None = None) -> Response:

@@ -187,3 +187,23 @@ class DoNotCall(ContactError):
         super().__init__(f"El número {phone_e164} está en la lista de no llamar{because}")
         self.phone = phone_e164
         self.reason = reason
+
+
+class CampaignNotFound(ContactError):
+    """No campaign has this id."""
+
+    code = "campaign_not_found"
+
+    def __init__(self, campaign_id: str) -> None:
+        super().__init__(f"La campaña {campaign_id} no existe")
+        self.campaign_id = campaign_id
+
+
+class CampaignExists(ContactError):
+    """Another campaign already has this name."""
+
+    code = "campaign_exists"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Ya existe una campaña llamada «{name}»")
+        self.name = name

@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from contacts.callbacks import pending_callbacks
+from contacts.campaignbook import CampaignBook
 from contacts.campaigns import (
-    GENERAL,
     Callback,
     CallbackFact,
     CallFact,
@@ -74,7 +74,7 @@ class WorkQueue:
         store: EventStore,
         service: ContactsService,
         dnc: DncList,
-        campaign: Campaign = GENERAL,
+        campaigns: CampaignBook,
         *,
         picks: int = 50,
     ) -> None:
@@ -83,13 +83,13 @@ class WorkQueue:
         self._store = store
         self._service = service
         self._dnc = dnc
-        self._campaign = campaign
+        self._campaigns = campaigns
         self._picks = picks
 
     @property
-    def campaign(self) -> Campaign:
-        """The campaign this queue works."""
-        return self._campaign
+    def campaigns(self) -> CampaignBook:
+        """The campaigns whose rules the queue applies."""
+        return self._campaigns
 
     @property
     def dnc(self) -> DncList:
@@ -100,31 +100,34 @@ class WorkQueue:
         """Pending callbacks, soonest first (with ``user_id``: theirs and the shared ones)."""
         return pending_callbacks(self._engine, user_id=user_id, due_before=due_before)
 
-    def next_contact(self, caller: Caller) -> Claim:
-        """Claim the next eligible contact for ``caller``: locked to them when returned; QueueEmpty (with
-        why and until when) when none may be offered."""
+    def next_contact(self, caller: Caller, campaign_id: str | None = None) -> Claim:
+        """Claim the next eligible contact of the campaign (``general`` by default) for ``caller``: locked
+        to them when returned; QueueEmpty (with why and until when) when none may be offered."""
+        campaign = self._campaigns.get(campaign_id)
+        if not campaign.active:
+            raise QueueEmpty(f"La campaña {campaign.name} está inactiva", counts={})
         for _ in range(self._picks):
             now = self._service.now()
             try:
-                claimed = self._claim_once(caller, now)
+                claimed = self._claim_once(campaign, caller, now)
             except sa.exc.DBAPIError as error:
                 if getattr(error.orig, "sqlstate", None) in (_DEADLOCK, _SERIALIZATION):
                     continue
                 raise
             if claimed is None:
-                raise self.why_empty(caller, now)
+                raise self.why_empty(campaign, caller, now)
             if isinstance(claimed, Claim):
                 return claimed
         raise Conflict()
 
-    def _claim_once(self, caller: Caller, now: datetime) -> Claim | _Lost | None:
+    def _claim_once(self, campaign: Campaign, caller: Caller, now: datetime) -> Claim | _Lost | None:
         """One pick-and-lock transaction: the claim, None when nothing is eligible, _LOST when the pick was
         lost to another writer (pick again)."""
         with self._store.transaction() as conn:
             # Rows other agents are claiming right now are skipped; when that leaves nothing, look again
             # waiting for them, so that an empty answer is true once their claims commit.
-            picked = self._pick(conn, caller, now, skip_locked=True) or self._pick(
-                conn, caller, now, skip_locked=False
+            picked = self._pick(conn, campaign, caller, now, skip_locked=True) or self._pick(
+                conn, campaign, caller, now, skip_locked=False
             )
             if picked is None:
                 return None
@@ -135,15 +138,17 @@ class WorkQueue:
                 return _LOST
             if outcome.contact is None or not any(e.type == ContactLocked.TYPE for e in outcome.events):
                 return _LOST
-            return Claim(outcome.contact, self._campaign.name, picked.reason, picked.message, picked.attempts)
+            return Claim(outcome.contact, campaign.name, picked.reason, picked.message, picked.attempts)
 
-    def _pick(self, conn: Connection, caller: Caller, now: datetime, *, skip_locked: bool) -> _Pick | None:
+    def _pick(
+        self, conn: Connection, campaign: Campaign, caller: Caller, now: datetime, *, skip_locked: bool
+    ) -> _Pick | None:
         c, k, b = contacts.c, contact_calls.c, contact_callbacks.c
         due = (
             sa.select(c.id, b.user_id, b.username, b.scope, b.due_at)
             .join_from(contacts, contact_callbacks, b.contact_id == c.id)
             .where(
-                *self._open_conditions(now),
+                *_open_conditions(campaign, now),
                 b.due_at <= now,
                 sa.or_(b.scope == "shared", b.user_id == caller.user_id),
             )
@@ -159,11 +164,11 @@ class WorkQueue:
         no_callback = ~sa.exists(sa.select(sa.literal(1)).where(b.contact_id == c.id))
         for reason, condition in (
             (Reason.NEVER_TRIED, ~sa.exists(calls_of)),
-            (Reason.RETRY_DUE, sa.and_(sa.exists(calls_of), *self._retry_conditions(now))),
+            (Reason.RETRY_DUE, sa.and_(sa.exists(calls_of), *_retry_conditions(campaign, now))),
         ):
             query = (
                 sa.select(c.id)
-                .where(*self._open_conditions(now), no_callback, condition)
+                .where(*_open_conditions(campaign, now), no_callback, condition)
                 .order_by(c.status_priority, c.age_key, c.id)
                 .limit(1)
                 .with_for_update(skip_locked=skip_locked, of=contacts)
@@ -173,36 +178,13 @@ class WorkQueue:
                 if reason is Reason.NEVER_TRIED:
                     return _Pick(str(found), reason, 0, "Nunca se ha llamado")
                 attempts = _attempts(conn, found)
-                message = f"Reintento {attempts + 1} de {self._campaign.max_attempts}: su espera terminó"
+                message = f"Reintento {attempts + 1} de {campaign.max_attempts}: su espera terminó"
                 return _Pick(str(found), reason, attempts, message)
         return None
 
-    def _open_conditions(self, now: datetime) -> list[sa.ColumnElement[bool]]:
-        """Unlocked, not closed, not on the do-not-call list."""
-        c = contacts.c
-        return [
-            sa.or_(c.locked_until.is_(None), c.locked_until <= now),
-            c.status.not_in(self._campaign.closed_statuses),
-            ~sa.exists(sa.select(sa.literal(1)).where(dnc_numbers.c.phone_e164 == c.phone_e164)),
-        ]
-
-    def _retry_conditions(self, now: datetime) -> list[sa.ColumnElement[bool]]:
-        """No open call, no call inside its retry delay, fewer calls than the cap."""
-        c, k = contacts.c, contact_calls.c
-        known = list(self._campaign.retry_minutes)
-        waiting = [
-            sa.and_(k.outcome == outcome, k.ended_at > now - self._campaign.retry_delay(outcome))
-            for outcome in known
-        ]
-        waiting.append(sa.and_(k.outcome.not_in(known), k.ended_at > now - self._campaign.retry_delay("")))
-        in_delay = sa.select(sa.literal(1)).where(
-            k.contact_id == c.id, sa.or_(k.ended_at.is_(None), *waiting)
-        )
-        attempts = sa.select(sa.func.count()).where(k.contact_id == c.id).scalar_subquery()
-        return [~sa.exists(in_delay), attempts < self._campaign.max_attempts]
-
-    def eligibility(self, caller: Caller, contact_id: str) -> Eligibility:
-        """Whether ``contact_id`` would be offered to ``caller`` now, and why (or why not)."""
+    def eligibility(self, caller: Caller, contact_id: str, campaign_id: str | None = None) -> Eligibility:
+        """Whether ``contact_id`` would be offered to ``caller`` now in the campaign, and why (or why not)."""
+        campaign = self._campaigns.get(campaign_id)
         now = self._service.now()
         try:
             key = uuid.UUID(contact_id)
@@ -246,11 +228,10 @@ class WorkQueue:
             calls=calls,
             callback=callback,
         )
-        return eligibility(self._campaign, str(key), facts, caller.user_id, now)
+        return eligibility(campaign, str(key), facts, caller.user_id, now)
 
-    def why_empty(self, caller: Caller, now: datetime) -> QueueEmpty:
+    def why_empty(self, campaign: Campaign, caller: Caller, now: datetime) -> QueueEmpty:
         """What keeps every contact out of the queue now, and when the first one waiting comes back."""
-        campaign = self._campaign
         c, k = contacts.c, contact_calls.c
         with self._engine.connect() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(contacts)).scalar_one()
@@ -322,6 +303,29 @@ class WorkQueue:
         if first_back is not None:
             why += f"; el primero en espera vuelve a las {first_back:%H:%M} UTC"
         return QueueEmpty(why, first_back, dict(counts))
+
+
+def _open_conditions(campaign: Campaign, now: datetime) -> list[sa.ColumnElement[bool]]:
+    """Unlocked, not closed, not on the do-not-call list."""
+    c = contacts.c
+    return [
+        sa.or_(c.locked_until.is_(None), c.locked_until <= now),
+        c.status.not_in(campaign.closed_statuses),
+        ~sa.exists(sa.select(sa.literal(1)).where(dnc_numbers.c.phone_e164 == c.phone_e164)),
+    ]
+
+
+def _retry_conditions(campaign: Campaign, now: datetime) -> list[sa.ColumnElement[bool]]:
+    """No open call, no call inside its retry delay, fewer calls than the cap."""
+    c, k = contacts.c, contact_calls.c
+    known = list(campaign.retry_minutes)
+    waiting = [
+        sa.and_(k.outcome == outcome, k.ended_at > now - campaign.retry_delay(outcome)) for outcome in known
+    ]
+    waiting.append(sa.and_(k.outcome.not_in(known), k.ended_at > now - campaign.retry_delay("")))
+    in_delay = sa.select(sa.literal(1)).where(k.contact_id == c.id, sa.or_(k.ended_at.is_(None), *waiting))
+    attempts = sa.select(sa.func.count()).where(k.contact_id == c.id).scalar_subquery()
+    return [~sa.exists(in_delay), attempts < campaign.max_attempts]
 
 
 def _count(conn: Connection, condition: sa.ColumnElement[bool]) -> int:

@@ -8,8 +8,9 @@ raises the same typed errors (``QueueEmpty``, ``DoNotCall``, ``NotFound``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from contacts.campaigns import Callback, Campaign, Claim, DncEntry, Eligibility
@@ -24,14 +25,21 @@ class QueueClient(Protocol):
     """Next contact, eligibility and the do-not-call list."""
 
     def campaigns(self, caller: Caller) -> list[Campaign]:
-        """The campaigns the queue works."""
+        """Every campaign, by name."""
         ...
 
-    def next_contact(self, caller: Caller) -> Claim:
-        """The next eligible contact, locked to the caller; QueueEmpty with why when none."""
+    def save_campaign(
+        self, caller: Caller, now: datetime, campaign_id: str | None, fields: Mapping[str, Any]
+    ) -> Campaign:
+        """Create a campaign (``campaign_id`` None) or change the given rules of one."""
         ...
 
-    def eligibility(self, caller: Caller, contact_id: str) -> Eligibility:
+    def next_contact(self, caller: Caller, campaign: str | None = None) -> Claim:
+        """The next eligible contact of the campaign (``general`` when None), locked to the caller;
+        QueueEmpty with why when none."""
+        ...
+
+    def eligibility(self, caller: Caller, contact_id: str, campaign: str | None = None) -> Eligibility:
         """Whether the contact would be offered to the caller now, and why (or why not)."""
         ...
 
@@ -65,16 +73,24 @@ class LocalQueueClient:
         self._queue = queue
 
     def campaigns(self, caller: Caller) -> list[Campaign]:
-        """The one campaign for now."""
-        return [self._queue.campaign]
+        """Every campaign."""
+        return self._queue.campaigns.all()
 
-    def next_contact(self, caller: Caller) -> Claim:
+    def save_campaign(
+        self, caller: Caller, now: datetime, campaign_id: str | None, fields: Mapping[str, Any]
+    ) -> Campaign:
+        """Create or edit in process."""
+        if campaign_id is None:
+            return self._queue.campaigns.create(caller, now, **fields)
+        return self._queue.campaigns.update(caller, now, campaign_id, fields)
+
+    def next_contact(self, caller: Caller, campaign: str | None = None) -> Claim:
         """Claim in process."""
-        return self._queue.next_contact(caller)
+        return self._queue.next_contact(caller, campaign)
 
-    def eligibility(self, caller: Caller, contact_id: str) -> Eligibility:
+    def eligibility(self, caller: Caller, contact_id: str, campaign: str | None = None) -> Eligibility:
         """Explain in process."""
-        return self._queue.eligibility(caller, contact_id)
+        return self._queue.eligibility(caller, contact_id, campaign)
 
     def callbacks(
         self, caller: Caller, *, mine: bool = True, due_before: datetime | None = None
@@ -109,14 +125,26 @@ class HttpQueueClient:
         """``GET /campaigns``."""
         return [Campaign.from_data(row) for row in self._http.request("GET", "/campaigns", caller)]
 
-    def next_contact(self, caller: Caller) -> Claim:
-        """``POST /queue/next``."""
-        return Claim.from_data(self._http.request("POST", "/queue/next", caller))
+    def save_campaign(
+        self, caller: Caller, now: datetime, campaign_id: str | None, fields: Mapping[str, Any]
+    ) -> Campaign:
+        """``POST /campaigns`` or ``PATCH /campaigns/{id}``."""
+        body = {"now": now.isoformat(), "fields": dict(fields)}
+        if campaign_id is None:
+            return Campaign.from_data(self._http.request("POST", "/campaigns", caller, json=body))
+        path = f"/campaigns/{quote(campaign_id, safe='')}"
+        return Campaign.from_data(self._http.request("PATCH", path, caller, json=body))
 
-    def eligibility(self, caller: Caller, contact_id: str) -> Eligibility:
+    def next_contact(self, caller: Caller, campaign: str | None = None) -> Claim:
+        """``POST /queue/next``."""
+        params = {"campaign": campaign} if campaign else None
+        return Claim.from_data(self._http.request("POST", "/queue/next", caller, params=params))
+
+    def eligibility(self, caller: Caller, contact_id: str, campaign: str | None = None) -> Eligibility:
         """``GET /queue/eligibility/{id}``."""
-        data = self._http.request("GET", f"/queue/eligibility/{quote(contact_id, safe='')}", caller)
-        return Eligibility.from_data(data)
+        params = {"campaign": campaign} if campaign else None
+        path = f"/queue/eligibility/{quote(contact_id, safe='')}"
+        return Eligibility.from_data(self._http.request("GET", path, caller, params=params))
 
     def callbacks(
         self, caller: Caller, *, mine: bool = True, due_before: datetime | None = None

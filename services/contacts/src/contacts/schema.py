@@ -176,3 +176,19 @@ contact_callbacks = sa.Table(
     sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_contact_callbacks_due", "due_at"),
 )
+
+# Campaigns (``contacts.campaignbook``) and their rules; ``general`` (every contact, every team, no calling
+# hours) is created by the migration, so the queue works on a fresh install.
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", sa.Text(), primary_key=True),
+    sa.Column("name", sa.Text(), nullable=False, unique=True),
+    sa.Column("active", sa.Boolean(), nullable=False),
+    sa.Column("max_attempts", sa.Integer(), nullable=False),
+    sa.Column("retry_minutes", Json, nullable=False),
+    sa.Column("closed_statuses", Json, nullable=False),
+    sa.Column("updated_by", sa.Text(), nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -16,6 +16,8 @@ from contacts.commands import Caller, CallOutcome
 from contacts.errors import (
     AlreadyExists,
     CallNotOpen,
+    CampaignExists,
+    CampaignNotFound,
     Conflict,
     ContactError,
     DoNotCall,
@@ -443,6 +445,10 @@ def _decode_error(code: str, d: Mapping[str, Any]) -> ContactError | None:
             return QueueEmpty(str(d.get("message") or ""), _moment(d.get("until")), counts)
         case DoNotCall.code:
             return DoNotCall(str(d["phone"]), str(d.get("reason") or ""))
+        case CampaignNotFound.code:
+            return CampaignNotFound(str(d["campaign_id"]))
+        case CampaignExists.code:
+            return CampaignExists(str(d["name"]))
     return None
 
 

@@ -86,6 +86,7 @@ __all__ = [
     "CanGenerate",
     "CanImport",
     "CanLockOwn",
+    "CanManageCampaigns",
     "CanManageDnc",
     "CanManageUsers",
     "CanReadAudit",
@@ -434,6 +435,7 @@ CanBackup = Annotated[Principal, Depends(require(Capability.BACKUPS))]
 CanTakeNext = Annotated[Principal, Depends(require(Capability.TAKE_NEXT))]
 CanRecordDisposition = Annotated[Principal, Depends(require(Capability.RECORD_DISPOSITION))]
 CanManageDnc = Annotated[Principal, Depends(require(Capability.MANAGE_DNC))]
+CanManageCampaigns = Annotated[Principal, Depends(require(Capability.MANAGE_CAMPAIGNS))]
 
 
 def authorize(request: Request, principal: Principal, capability: Capability) -> None:

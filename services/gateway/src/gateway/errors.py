@@ -19,6 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from contacts.errors import (
     AlreadyExists,
     CallNotOpen,
+    CampaignExists,
+    CampaignNotFound,
     Conflict,
     ContactError,
     DoNotCall,
@@ -52,6 +54,8 @@ STATUS_BY_ERROR: dict[type[ContactError], int] = {
     Locked: 423,
     QueueEmpty: 404,
     DoNotCall: 409,
+    CampaignNotFound: 404,
+    CampaignExists: 409,
 }
 
 # Details of a domain error a client may see, by attribute name.
@@ -69,6 +73,7 @@ _PUBLIC_DETAILS = (
     "until",
     "counts",
     "phone",
+    "campaign_id",
 )
 
 

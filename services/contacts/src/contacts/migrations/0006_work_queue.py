@@ -1,4 +1,5 @@
-"""Work queue: the do-not-call list and its audit rows, pending callbacks, the calls of one contact by index.
+"""Work queue: campaigns (``general`` created here), the do-not-call list and its audit rows, pending
+callbacks, the calls of one contact by index.
 
 Revision ID: contacts_0006
 Revises: contacts_0005
@@ -13,9 +14,18 @@ ask whether a contact was ever called, and when its retry delay ends, without sc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
+
+Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+# The default campaign's rules as this revision knows them (``contacts.campaigns`` may change its defaults
+# later; the stored row keeps these until someone edits it).
+GENERAL_RETRY_MINUTES = {"answered": 1440, "no_answer": 120, "busy": 30, "failed": 15, "cancelled": 5}
+GENERAL_CLOSED_STATUSES = ["COMPLETADA", "SERVICIOS_ACTIVOS", "NO_EXISTE"]
 
 revision: str = "contacts_0006"
 down_revision: str | Sequence[str] | None = "contacts_0005"
@@ -54,9 +64,39 @@ def upgrade() -> None:
         sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_contact_callbacks_due", "contact_callbacks", ["due_at"])
+    campaigns = op.create_table(
+        "campaigns",
+        sa.Column("id", sa.Text(), primary_key=True),
+        sa.Column("name", sa.Text(), nullable=False, unique=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("max_attempts", sa.Integer(), nullable=False),
+        sa.Column("retry_minutes", Json, nullable=False),
+        sa.Column("closed_statuses", Json, nullable=False),
+        sa.Column("updated_by", sa.Text(), nullable=False, server_default=""),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    now = datetime.now(UTC)
+    op.bulk_insert(
+        campaigns,
+        [
+            {
+                "id": "general",
+                "name": "General",
+                "active": True,
+                "max_attempts": 6,
+                "retry_minutes": GENERAL_RETRY_MINUTES,
+                "closed_statuses": GENERAL_CLOSED_STATUSES,
+                "updated_by": "system",
+                "created_at": now,
+                "updated_at": now,
+            }
+        ],
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("campaigns")
     op.drop_table("contact_callbacks")
     op.drop_index("ix_contact_calls_contact", table_name="contact_calls")
     op.drop_table("dnc_changes")

@@ -16,13 +16,25 @@ from pydantic import BaseModel, ConfigDict, Field
 from contacts.client import ContactsClient
 from contacts.commands import CallbackScope, RecordDisposition
 from contacts.queueclient import QueueClient
-from gateway.auth import CanManageDnc, CanReadContacts, CanRecordDisposition, CanTakeNext, note_audit
+from gateway.auth import (
+    CanManageCampaigns,
+    CanManageDnc,
+    CanReadContacts,
+    CanRecordDisposition,
+    CanTakeNext,
+    note_audit,
+)
 from gateway.callers import caller_of, run_command
 from gateway.errors import error_response
 from gateway.roles import Capability
 from gateway.routes.contacts import ContactId, ContactOut, contact_response
 
 Phone = Annotated[str, Field(min_length=1, max_length=64)]
+CampaignId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9-]+$")]
+CampaignQuery = Annotated[
+    str | None,
+    Query(max_length=100, pattern=r"^[a-z0-9-]+$", description="Campaña (por defecto `general`)."),
+]
 
 
 class ClaimOut(BaseModel):
@@ -98,6 +110,32 @@ class CallbackOut(BaseModel):
     set_at: str
 
 
+class NewCampaign(BaseModel):
+    """Body of ``POST /campaigns``: rules not given are General's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, examples=["Renovaciones"])
+    active: bool = True
+    max_attempts: int | None = Field(None, ge=1, le=100)
+    retry_minutes: dict[str, Annotated[int, Field(ge=0, le=10080)]] | None = Field(
+        None, max_length=20, examples=[{"busy": 30, "no_answer": 120}], description="Espera por resultado."
+    )
+    closed_statuses: list[Annotated[str, Field(max_length=40)]] | None = Field(None, max_length=50)
+
+
+class CampaignChanges(BaseModel):
+    """Body of ``PATCH /campaigns/{id}``: only the rules given change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=100)
+    active: bool | None = None
+    max_attempts: int | None = Field(None, ge=1, le=100)
+    retry_minutes: dict[str, Annotated[int, Field(ge=0, le=10080)]] | None = Field(None, max_length=20)
+    closed_statuses: list[Annotated[str, Field(max_length=40)]] | None = Field(None, max_length=50)
+
+
 class DncIn(BaseModel):
     """Body of ``POST /dnc``."""
 
@@ -138,8 +176,10 @@ def queue_router(queue: QueueClient, contacts: ContactsClient) -> APIRouter:
             }
         },
     )
-    def next_contact(request: Request, principal: CanTakeNext) -> dict[str, Any]:
-        claim = queue.next_contact(caller_of(principal))
+    def next_contact(
+        request: Request, principal: CanTakeNext, campaign: CampaignQuery = None
+    ) -> dict[str, Any]:
+        claim = queue.next_contact(caller_of(principal), campaign)
         note_audit(request, contact_id=claim.contact.id, reason=claim.reason.value)
         return claim.to_data()
 
@@ -172,12 +212,41 @@ def queue_router(queue: QueueClient, contacts: ContactsClient) -> APIRouter:
         response_model=EligibilityOut,
         summary="Por qué el contacto se ofrecería (o no) ahora en la cola",
     )
-    def eligibility(principal: CanReadContacts, contact_id: ContactId) -> dict[str, Any]:
-        return queue.eligibility(caller_of(principal), contact_id).to_data()
+    def eligibility(
+        principal: CanReadContacts, contact_id: ContactId, campaign: CampaignQuery = None
+    ) -> dict[str, Any]:
+        return queue.eligibility(caller_of(principal), contact_id, campaign).to_data()
 
     @router.get("/campaigns", response_model=list[CampaignOut], summary="Campañas y sus reglas")
     def campaigns(principal: CanReadContacts) -> list[dict[str, Any]]:
         return [campaign.to_data() for campaign in queue.campaigns(caller_of(principal))]
+
+    @router.post(
+        "/campaigns",
+        status_code=201,
+        response_model=CampaignOut,
+        summary="Crear una campaña (reglas de intentos, esperas y estados cerrados)",
+        responses={409: {"description": "`campaign_exists`: ya hay una campaña con ese nombre."}},
+    )
+    def create_campaign(request: Request, principal: CanManageCampaigns, body: NewCampaign) -> dict[str, Any]:
+        fields = body.model_dump(exclude_none=True)
+        made = queue.save_campaign(caller_of(principal), datetime.now(UTC), None, fields)
+        note_audit(request, campaign_id=made.id)
+        return made.to_data()
+
+    @router.patch(
+        "/campaigns/{campaign_id}",
+        response_model=CampaignOut,
+        summary="Cambiar las reglas de una campaña o activarla/desactivarla",
+        responses={404: {"description": "`campaign_not_found`."}},
+    )
+    def update_campaign(
+        request: Request, principal: CanManageCampaigns, campaign_id: CampaignId, body: CampaignChanges
+    ) -> dict[str, Any]:
+        fields = body.model_dump(exclude_none=True)
+        saved = queue.save_campaign(caller_of(principal), datetime.now(UTC), campaign_id, fields)
+        note_audit(request, campaign_id=campaign_id)
+        return saved.to_data()
 
     @router.get(
         "/callbacks",
