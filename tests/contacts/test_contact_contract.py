@@ -25,6 +25,7 @@ from contacts.commands import (
     COMMAND_TYPES,
     SYSTEM_CALLER,
     AgeStatus,
+    CallbackScope,
     Caller,
     CallOutcome,
     ChangeStatus,
@@ -40,6 +41,7 @@ from contacts.commands import (
     RecordCallEnded,
     RecordCallRequested,
     RecordCallStarted,
+    RecordDisposition,
     ReleaseLock,
     UpdateContact,
 )
@@ -224,6 +226,20 @@ def close_stale_call(run: Run) -> None:
     run.send(_call(CloseStaleCall, SYSTEM_CALLER, call_id="c-1", reason="sin informe del puesto"))
 
 
+def record_disposition(run: Run) -> None:
+    run.send(_create())
+    run.send(_lock())
+    run.send(_call(RecordDisposition, BETO, outcome="sale"))
+    run.send(_call(RecordDisposition, outcome="no answer"))
+    callback = datetime(2100, 1, 1, 10, tzinfo=UTC)
+    shared = CallbackScope.SHARED
+    run.send(
+        _call(RecordDisposition, outcome="callback", status="interesado", note="mañana", callback_at=callback)
+    )
+    run.send(_call(RecordDisposition, outcome="callback", callback_at=callback, callback_scope=shared))
+    run.send(_call(RecordDisposition, outcome="sale", status="PERDIDO"))
+
+
 SCENARIOS: dict[type[ContactCommand], tuple[Callable[[Run], None], list[str]]] = {
     CreateContact: (create_contact, ["ok", "AlreadyExists", "InvalidInput", "InvalidStatus"]),
     UpdateContact: (
@@ -243,6 +259,10 @@ SCENARIOS: dict[type[ContactCommand], tuple[Callable[[Run], None], list[str]]] =
     RecordCallStarted: (record_call_started, ["ok", "ok", "ok", "CallNotOpen", "ok", "CallNotOpen"]),
     RecordCallEnded: (record_call_ended, ["ok", "ok", "ok", "ok", "CallNotOpen", "ok", "CallNotOpen"]),
     CloseStaleCall: (close_stale_call, ["ok", "ok", "ok", "ok", "ok"]),
+    RecordDisposition: (
+        record_disposition,
+        ["ok", "ok", "Locked", "InvalidInput", "ok", "ok", "InvalidStatus"],
+    ),
 }
 
 

@@ -117,6 +117,16 @@ EVENTS: list[ContactEvent] = [
     ),
     CallRequested(contact_id=CID, at=AT, call_id="c1", user_id="u-ana", desk="d1"),
     CallStarted(contact_id=CID, at=AT, call_id="c1", user_id="u-ana"),
+    events.DispositionRecorded(
+        contact_id=CID,
+        at=AT,
+        user_id="u-ana",
+        username="ana",
+        outcome="callback",
+        note="Llamar mañana",
+        callback_at=AT + timedelta(days=1),
+        callback_scope=commands.CallbackScope.SHARED,
+    ),
     CallEnded(
         contact_id=CID, at=AT, call_id="c1", user_id="u-ana", outcome=CallOutcome.BUSY, duration_seconds=12
     ),
@@ -181,6 +191,15 @@ COMMANDS: list[commands.Command] = [
         list_name="lista",
         source=Source.GENERATOR,
         job_id="job-1",
+    ),
+    commands.RecordDisposition(
+        contact_id=CID,
+        caller=ANA,
+        now=AT,
+        outcome="no_answer",
+        status="NC",
+        note="No contestó",
+        callback_at=AT + timedelta(hours=2),
     ),
 ]
 

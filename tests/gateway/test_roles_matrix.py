@@ -20,12 +20,14 @@ ROWS: list[tuple[list[str], set[str]]] = [
         ["contacts.read", "contacts.lock_own", "contacts.update", "contacts.create"],
         {"Agent", "TeamLead", "ProjectManager", "TI"},
     ),
+    (["queue.next", "contacts.disposition"], {"Agent", "TeamLead", "ProjectManager", "TI"}),
     (["contacts.force_release", "metrics.team"], {"TeamLead", "ProjectManager", "TI"}),
     (["contacts.import", "contacts.export"], {"TeamLead", "ProjectManager", "TI"}),
     (
         ["contacts.generate", "contacts.import_overwrite", "contacts.delete", "metrics.all", "config.read"],
         {"ProjectManager", "TI"},
     ),
+    (["dnc.manage", "campaigns.manage"], {"ProjectManager", "TI"}),
     (["users.manage", "config.change", "audit.read", "backups"], {"TI"}),
 ]
 EXPECTED = {

@@ -34,11 +34,15 @@ from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contacts.api import create_app as create_contacts_app
+from contacts.campaignbook import CampaignBook
 from contacts.client import ContactsClient, HttpContactsClient, LocalContactsClient
 from contacts.dialect import read_model_dialect
+from contacts.dnc import DncList
 from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
+from contacts.queue import WorkQueue
+from contacts.queueclient import HttpQueueClient, LocalQueueClient, QueueClient
 from contacts.scheduler import Ageing, CallTimeouts, LockExpiry
 from contacts.schema import CONTACTS_CHANNEL
 from contacts.statuses import DEFAULT_CATALOGUE
@@ -89,10 +93,15 @@ class ContactsParts:
 
     service: ContactsService
     queries: ContactQueries
+    queue: WorkQueue
 
     def client(self) -> ContactsClient:
         """A direct (in-process) client of this service."""
         return LocalContactsClient(self.service, self.queries)
+
+    def queue_client(self) -> QueueClient:
+        """A direct (in-process) client of its work queue."""
+        return LocalQueueClient(self.queue)
 
 
 def build_contacts(infra: Infrastructure) -> ContactsParts:
@@ -127,7 +136,14 @@ def build_contacts(infra: Infrastructure) -> ContactsParts:
         interval_seconds=settings.lock_sweep_seconds,
     )
     infra.background.spawn("call-timeouts", timeouts.run_forever)
-    return ContactsParts(service, queries)
+    queue = WorkQueue(
+        infra.engine,
+        infra.store,
+        service,
+        DncList(infra.engine),
+        CampaignBook(infra.engine, DEFAULT_CATALOGUE),
+    )
+    return ContactsParts(service, queries, queue)
 
 
 def follow_runtime_settings(
@@ -156,6 +172,7 @@ def build_gateway(
     client_manager: socketio.AsyncManager | None = None,
     contacts_service: ContactsService | None = None,
     backup_status: BackupStatus | None = None,
+    queue: QueueClient | None = None,
 ) -> ASGIApp:
     """The public gateway wired to this process's infrastructure, its live feed running.
 
@@ -261,6 +278,7 @@ def build_gateway(
         transfer=transfer_config(settings),
         health_checks={"database": infra.check_database, "bus": infra.check_bus},
         health_advisories={"backup": backup_health(backup_status)} if backup_status is not None else {},
+        queue=queue,
     )
     return create_app(deps)
 
@@ -382,6 +400,7 @@ def _serve_embedded(settings: Settings, http_server: HttpServer) -> None:
             rate_storage=WindowCounters(),
             contacts_service=contacts.service,
             backup_status=backups,
+            queue=contacts.queue_client(),
         )
         infra.start_relay()
         infra.background.spawn("backups", lambda stop: run_backups(settings, stop, backups))
@@ -414,15 +433,18 @@ def serve_distributed(settings: Settings, service: str, *, http_server: HttpServ
         if service == "contacts":
             contacts = build_contacts(infra)
             infra.start_relay()
-            internal = create_contacts_app(contacts.service, contacts.queries, internal_token(settings))
+            internal = create_contacts_app(
+                contacts.service, contacts.queries, internal_token(settings), queue=contacts.queue
+            )
             add_health(internal, {"database": infra.check_database, "bus": infra.check_bus})
             run_http(internal, settings.host, settings.port, http_server, settings.trusted_proxies)
         elif service == "gateway":
             check_bind(settings)
             assert settings.redis_url is not None
+            http_contacts = HttpContactsClient(settings.contacts_url, internal_token=internal_token(settings))
             app = build_gateway(
                 infra,
-                HttpContactsClient(settings.contacts_url, internal_token=internal_token(settings)),
+                http_contacts,
                 rate_storage=RedisStorage(settings.redis_url),
                 # The same counters through redis-py's asyncio client: requests are counted on the loop.
                 async_rate_storage=AsyncRedisStorage(f"async+{settings.redis_url}", implementation="redispy"),
@@ -432,6 +454,7 @@ def serve_distributed(settings: Settings, service: str, *, http_server: HttpServ
                 backup_status=RedisBackupStatus(
                     redis.Redis.from_url(settings.redis_url), status_key(settings)
                 ),
+                queue=HttpQueueClient(http_contacts),
             )
             run_http(app, settings.host, settings.port, http_server, settings.trusted_proxies)
         else:

@@ -24,8 +24,11 @@ from contacts.client import CALLER_HEADER, INTERNAL_TOKEN_HEADER
 from contacts.commands import Caller, ContactCommand, ImportRow, MergeMode, Source, decode_command
 from contacts.errors import (
     AlreadyExists,
+    CampaignExists,
+    CampaignNotFound,
     Conflict,
     ContactError,
+    DoNotCall,
     Forbidden,
     InvalidInput,
     InvalidStatus,
@@ -34,11 +37,13 @@ from contacts.errors import (
     NotFound,
     NotLocked,
     NotLockOwner,
+    QueueEmpty,
     VersionMismatch,
 )
 from contacts.handlers import ContactsService
 from contacts.message import decode_dataclass
 from contacts.queries import DEFAULT_LIMIT, MAX_LIMIT, ContactQueries
+from contacts.queue import WorkQueue
 from contacts.views import Contact, ContactFilters, caller_from_data, caller_to_data, error_to_data
 
 ERROR_STATUS: Mapping[type[ContactError], int] = {
@@ -53,6 +58,10 @@ ERROR_STATUS: Mapping[type[ContactError], int] = {
     InvalidStatus: 422,
     InvalidInput: 422,
     LockDurationTooLong: 422,
+    QueueEmpty: 404,
+    DoNotCall: 409,
+    CampaignNotFound: 404,
+    CampaignExists: 409,
 }
 
 
@@ -211,6 +220,87 @@ def create_router(service: ContactsService, queries: ContactQueries) -> APIRoute
     return router
 
 
+class DncRequest(BaseModel):
+    """Body of ``POST /dnc`` and ``POST /dnc/remove``."""
+
+    phone: str = Field(min_length=1, max_length=64)
+    reason: str = Field("", max_length=500)
+    now: datetime
+
+
+class CampaignRequest(BaseModel):
+    """Body of ``POST /campaigns`` and ``PATCH /campaigns/{id}``: the rules given, and when."""
+
+    fields: dict[str, Any]
+    now: datetime
+
+
+def _campaign_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    known = {"name", "active", "max_attempts", "retry_minutes", "closed_statuses"}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise InvalidInput(unknown[0], f"Campo de campaña desconocido: {unknown[0]}")
+    if "name" not in fields:
+        raise InvalidInput("name", "Falta el nombre de la campaña")
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def create_queue_router(queue: WorkQueue) -> APIRouter:
+    """The work queue's routes (``contacts.queueclient.HttpQueueClient`` calls them)."""
+    router = APIRouter()
+
+    @router.post("/queue/next")
+    def next_contact(caller: CallerDep, campaign: str | None = None) -> Response:
+        return json_response(queue.next_contact(caller, campaign).to_data())
+
+    @router.get("/queue/eligibility/{contact_id}")
+    def eligibility(contact_id: str, caller: CallerDep, campaign: str | None = None) -> Response:
+        return json_response(queue.eligibility(caller, contact_id, campaign).to_data())
+
+    @router.get("/campaigns")
+    def campaigns(_: CallerDep) -> Response:
+        return json_response([campaign.to_data() for campaign in queue.campaigns.all()])
+
+    @router.post("/campaigns")
+    def create_campaign(body: CampaignRequest, caller: CallerDep) -> Response:
+        made = queue.campaigns.create(caller, _aware(body.now) or body.now, **_campaign_fields(body.fields))
+        return json_response(made.to_data())
+
+    @router.patch("/campaigns/{campaign_id}")
+    def update_campaign(campaign_id: str, body: CampaignRequest, caller: CallerDep) -> Response:
+        now = _aware(body.now) or body.now
+        return json_response(queue.campaigns.update(caller, now, campaign_id, body.fields).to_data())
+
+    @router.get("/callbacks")
+    def callbacks(caller: CallerDep, mine: bool = True, due_before: datetime | None = None) -> Response:
+        found = queue.callbacks(caller.user_id if mine else None, _aware(due_before))
+        return json_response([callback.to_data() for callback in found])
+
+    @router.get("/dnc")
+    def dnc_entries(
+        _: CallerDep,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> Response:
+        return json_response([entry.to_data() for entry in queue.dnc.entries(limit, offset)])
+
+    @router.post("/dnc")
+    def add_dnc(body: DncRequest, caller: CallerDep) -> Response:
+        entry = queue.dnc.add(body.phone, body.reason, caller, _aware(body.now) or body.now)
+        return json_response(entry.to_data())
+
+    @router.post("/dnc/remove")
+    def remove_dnc(body: DncRequest, caller: CallerDep) -> Response:
+        return json_response({"removed": queue.dnc.remove(body.phone, body.reason, caller, body.now)})
+
+    @router.get("/dnc/check/{phone_e164}")
+    def check_dnc(phone_e164: str, _: CallerDep) -> Response:
+        queue.dnc.check(phone_e164)
+        return json_response({"listed": False})
+
+    return router
+
+
 class InternalTokenMiddleware:
     """Refuses every request (but ``/health``) without the deployment's internal token (401)."""
 
@@ -231,7 +321,10 @@ class InternalTokenMiddleware:
 
 
 def create_app(
-    service: ContactsService, queries: ContactQueries, internal_token: str | None = None
+    service: ContactsService,
+    queries: ContactQueries,
+    internal_token: str | None = None,
+    queue: WorkQueue | None = None,
 ) -> FastAPI:
     """The internal contacts app: the routes plus the one place domain errors become HTTP answers.
 
@@ -245,6 +338,8 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.include_router(create_router(service, queries))
+    if queue is not None:
+        app.include_router(create_queue_router(queue))
     if internal_token:
         app.add_middleware(InternalTokenMiddleware, token=internal_token)
 

@@ -481,6 +481,13 @@ class HttpContactsClient:
         data = self._call("GET", "/calls/figures", caller, params=params)
         return [AgentCalls.from_data(item) for item in data]
 
+    def request(
+        self, method: str, path: str, caller: Caller, *, json: object = None, params: Any = None
+    ) -> Any:
+        """One call to the internal API as ``caller``: the decoded JSON answer (None for 204); the same
+        typed errors as in process (the work queue's client, ``contacts.queueclient``, calls through it)."""
+        return self._call(method, path, caller, json=json, params=params)
+
     def _call(
         self,
         method: str,

@@ -217,6 +217,28 @@ class CloseStaleCall(ContactCommand):
     reason: str
 
 
+class CallbackScope(StrEnum):
+    """Who may take a callback: only the agent who set it, or anyone working the campaign."""
+
+    PERSONAL = "personal"
+    SHARED = "shared"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordDisposition(ContactCommand):
+    """Wrap up a call in one step: the ``outcome`` (a short code such as ``no_answer`` or ``sale``), the new
+    ``status`` (any accepted spelling; None keeps it), a ``note`` appended to the contact's note and an
+    optional callback at ``callback_at``; releases the caller's lock unless ``keep_lock``."""
+
+    TYPE = "contacts.RecordDisposition"
+    outcome: str
+    status: str | None = None
+    note: str = ""
+    callback_at: datetime | None = None
+    callback_scope: CallbackScope = CallbackScope.PERSONAL
+    keep_lock: bool = False
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ImportRow:
     """One row of a batch: a normalised phone plus the fields read from the file (empty = not given)."""
@@ -306,6 +328,7 @@ COMMAND_TYPES: Mapping[str, type[Command]] = registry(
     RecordCallEnded,
     CloseStaleCall,
     CreateOrMergeContacts,
+    RecordDisposition,
 )
 
 

@@ -63,6 +63,7 @@ from contacts.commands import (
     RecordCallEnded,
     RecordCallRequested,
     RecordCallStarted,
+    RecordDisposition,
     ReleaseLock,
     RowOutcome,
     Source,
@@ -90,6 +91,7 @@ from contacts.events import (
     ContactLocked,
     ContactMerged,
     ContactUpdated,
+    DispositionRecorded,
     FieldChange,
     LockExpired,
     LockExtended,
@@ -116,6 +118,7 @@ EXTRA_VALUE_MAX = 2_000
 _COSTA_RICA = timezone(timedelta(hours=-6))
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_OUTCOME = re.compile(r"^[a-z0-9_]{1,40}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _EXTRA_PREFIX = "extra."
 _PLAIN_FIELDS = frozenset({"name", "note", "email", "operator", "phone", "phone_national"})
@@ -270,6 +273,8 @@ def evolve(state: ContactState | None, event: ContactEvent) -> ContactState:
         case CallEnded():
             still_open = {key: call for key, call in state.open_calls.items() if key != event.call_id}
             return replace(state, last_contacted_at=event.at, open_calls=still_open)
+        case DispositionRecorded():
+            return replace(state, updated_at=event.at)
     raise ValueError(f"evolve does not know {type(event).__name__}")
 
 
@@ -318,6 +323,8 @@ def decide(
             return _call_ended(contact, command)
         case CloseStaleCall():
             return _close_stale_call(contact, command)
+        case RecordDisposition():
+            return _disposition(contact, command, catalogue)
     raise TypeError(f"decide does not handle {type(command).__name__}")
 
 
@@ -543,6 +550,45 @@ def _close_stale_call(contact: ContactState, command: CloseStaleCall) -> list[Co
         reason=_required("reason", command.reason)[:200],
     )
     return [closed]
+
+
+def _disposition(
+    contact: ContactState, command: RecordDisposition, catalogue: Catalogue
+) -> list[ContactEvent]:
+    """The wrap-up: its record, the status and the note it changes, and the caller's lock released."""
+    _refuse_if_locked_by_other(contact, command)
+    outcome = _required("outcome", command.outcome).lower()
+    if not _OUTCOME.match(outcome):
+        raise InvalidInput("outcome", f"Resultado no válido: «{command.outcome}» (letras, cifras y _)")
+    status = catalogue.normalise(command.status) if command.status and command.status.strip() else None
+    note = _clean_note(command.note)
+    callback_at = command.callback_at
+    if callback_at is not None:
+        if callback_at.tzinfo is None:
+            raise InvalidInput("callback_at", "La hora de la rellamada debe incluir zona horaria")
+        if callback_at <= command.now:
+            raise InvalidInput("callback_at", "La rellamada debe quedar en el futuro")
+    caller = command.caller
+    events: list[ContactEvent] = [
+        DispositionRecorded(
+            contact_id=contact.contact_id,
+            at=command.now,
+            user_id=caller.user_id,
+            username=caller.username,
+            outcome=outcome,
+            note=note,
+            callback_at=callback_at,
+            callback_scope=command.callback_scope,
+        )
+    ]
+    if status is not None:
+        events.extend(_status_change(contact, status, StatusReason.AGENT, command.now))
+    if note:
+        appended = f"{contact.note}\n{note}" if contact.note else note
+        events.extend(_note_change(contact, _clean_note(appended), command.now))
+    if not command.keep_lock and contact.lock_holder(command.now) == caller.user_id:
+        events.append(LockReleased(contact_id=contact.contact_id, at=command.now, released_by=caller.user_id))
+    return events
 
 
 def _whole_seconds(span: timedelta) -> int:

@@ -163,3 +163,47 @@ class CallNotOpen(ContactError):
         super().__init__(f"La llamada {call_id} no está abierta para este puesto")
         self.contact_id = contact_id
         self.call_id = call_id
+
+
+class QueueEmpty(ContactError):
+    """No contact may be offered now; ``why`` says what keeps each one out and ``until`` when the first
+    one comes back (None when nothing will by itself)."""
+
+    code = "queue_empty"
+
+    def __init__(self, why: str, until: datetime | None = None, counts: dict[str, int] | None = None) -> None:
+        super().__init__(why)
+        self.until = until
+        self.counts = dict(counts or {})
+
+
+class DoNotCall(ContactError):
+    """The number is in the do-not-call list."""
+
+    code = "dnc"
+
+    def __init__(self, phone_e164: str, reason: str = "") -> None:
+        because = f" ({reason})" if reason else ""
+        super().__init__(f"El número {phone_e164} está en la lista de no llamar{because}")
+        self.phone = phone_e164
+        self.reason = reason
+
+
+class CampaignNotFound(ContactError):
+    """No campaign has this id."""
+
+    code = "campaign_not_found"
+
+    def __init__(self, campaign_id: str) -> None:
+        super().__init__(f"La campaña {campaign_id} no existe")
+        self.campaign_id = campaign_id
+
+
+class CampaignExists(ContactError):
+    """Another campaign already has this name."""
+
+    code = "campaign_exists"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Ya existe una campaña llamada «{name}»")
+        self.name = name

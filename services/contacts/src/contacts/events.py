@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from contacts.commands import CallOutcome, Source
+from contacts.commands import CallbackScope, CallOutcome, Source
 from contacts.message import Message, registry
 
 
@@ -192,6 +192,19 @@ class CallEnded(ContactEvent):
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DispositionRecorded(ContactEvent):
+    """An agent wrapped up a call: outcome, note and, when set, a callback due at ``callback_at``."""
+
+    TYPE = "contacts.DispositionRecorded"
+    user_id: str
+    username: str = ""
+    outcome: str
+    note: str = ""
+    callback_at: datetime | None = None
+    callback_scope: CallbackScope = CallbackScope.PERSONAL
+
+
 EVENT_TYPES: Mapping[str, type[ContactEvent]] = registry(
     ContactCreated,
     ContactUpdated,
@@ -207,6 +220,7 @@ EVENT_TYPES: Mapping[str, type[ContactEvent]] = registry(
     CallRequested,
     CallStarted,
     CallEnded,
+    DispositionRecorded,
 )
 
 

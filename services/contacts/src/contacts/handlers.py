@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Connection, Engine
 
 from contacts.bulk import BulkTuning, BulkWriter, exact_states
+from contacts.callbacks import apply_callback_events
 from contacts.calls import apply_call_events
 from contacts.commands import (
     SYSTEM_CALLER,
@@ -196,27 +197,35 @@ class ContactsService:
         self, command: ContactCommand, expected_version: int | None = None, desk: str = ""
     ) -> Outcome:
         """Run one command in one transaction, retrying on concurrent appends; domain errors propagate."""
-        contact_id = command.contact_id
         with self._store.transaction() as conn:
-            for _ in range(self._retries):
-                state = self._load(conn, contact_id)
-                if expected_version is not None:
-                    _check_version(state, contact_id, expected_version)
-                new_events = decide(state, command, self._policy, self._catalogue)
-                if not new_events:
-                    return Outcome(self._view(state, command.now), ())
-                envelopes = _envelopes(new_events, command.caller, desk)
-                try:
-                    stored = self._store.append(conn, contact_id, _version(state), envelopes)
-                except ConcurrencyError:
-                    continue
-                changes = [(e, s.stream_version) for e, s in zip(new_events, stored, strict=True)]
-                self._projection.apply_events(conn, changes, {contact_id: state})
-                apply_call_events(conn, new_events, self._store.dialect)
-                after = state
-                for event in new_events:
-                    after = evolve(after, event)
-                return Outcome(self._view(after, command.now), tuple(stored))
+            return self.execute_on(conn, command, expected_version, desk)
+
+    def execute_on(
+        self, conn: Connection, command: ContactCommand, expected_version: int | None = None, desk: str = ""
+    ) -> Outcome:
+        """:meth:`execute` inside the caller's write transaction (``EventStore.transaction``): the work
+        queue picks a contact and locks it in one transaction."""
+        contact_id = command.contact_id
+        for _ in range(self._retries):
+            state = self._load(conn, contact_id)
+            if expected_version is not None:
+                _check_version(state, contact_id, expected_version)
+            new_events = decide(state, command, self._policy, self._catalogue)
+            if not new_events:
+                return Outcome(self._view(state, command.now), ())
+            envelopes = _envelopes(new_events, command.caller, desk)
+            try:
+                stored = self._store.append(conn, contact_id, _version(state), envelopes)
+            except ConcurrencyError:
+                continue
+            changes = [(e, s.stream_version) for e, s in zip(new_events, stored, strict=True)]
+            self._projection.apply_events(conn, changes, {contact_id: state})
+            apply_call_events(conn, new_events, self._store.dialect)
+            apply_callback_events(conn, new_events)
+            after = state
+            for event in new_events:
+                after = evolve(after, event)
+            return Outcome(self._view(after, command.now), tuple(stored))
         raise Conflict(contact_id)
 
     # Batches (contacts.bulk) -------------------------------------------------------------------------

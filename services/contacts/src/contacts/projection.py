@@ -27,6 +27,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from contacts.callbacks import apply_stored as apply_stored_callbacks
+from contacts.callbacks import clear as clear_callbacks
 from contacts.calls import apply_stored as apply_stored_calls
 from contacts.commands import Source
 from contacts.dialect import COLUMNS, PendingListMerger, ReadModelDialect, read_model_dialect
@@ -411,6 +413,7 @@ def rebuild(
     replayed = 0
     with write_transaction(engine, dialect.store) as conn:
         dialect.clear(conn)
+        clear_callbacks(conn)
         position = 0
         while True:
             stored = store.read_all(position, batch_size, conn=conn)
@@ -418,6 +421,7 @@ def rebuild(
                 break
             projection.apply(conn, stored)
             apply_stored_calls(conn, stored, dialect.store)
+            apply_stored_callbacks(conn, stored)
             replayed += len(stored)
             position = stored[-1].position
     return replayed

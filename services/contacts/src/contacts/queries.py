@@ -37,6 +37,7 @@ from contacts.events import (
     ContactLocked,
     ContactMerged,
     ContactUpdated,
+    DispositionRecorded,
     LockExpired,
     LockExtended,
     LockForceReleased,
@@ -890,6 +891,11 @@ def _history_rows(envelope: Envelope, event: ContactEvent) -> list[HistoryEntry]
                     reason=event.reason,
                 )
             ]
+        case DispositionRecorded():
+            detail = {"note": event.note, "callback_scope": event.callback_scope.value}
+            if event.callback_at is not None:
+                detail["callback_at"] = event.callback_at.isoformat()
+            return [entry("disposition", None, event.outcome, **detail)]
     return [entry("", None, None)]
 
 

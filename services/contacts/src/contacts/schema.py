@@ -129,3 +129,66 @@ sa.Index(
     postgresql_using="gin",
     postgresql_ops={"search": "gin_trgm_ops"},
 ).ddl_if(dialect="postgresql")
+
+# The do-not-call list (``contacts.dnc``): one row per number that must not be called, and every change to
+# it as an audit row (who added or removed which number, when and why). The work queue, the call route and
+# the eligibility explanation look numbers up by the primary key.
+dnc_numbers = sa.Table(
+    "dnc_numbers",
+    metadata,
+    sa.Column("phone_e164", sa.String(20), primary_key=True),
+    sa.Column("reason", sa.Text(), nullable=False, server_default=""),
+    sa.Column("added_by", sa.Text(), nullable=False),
+    sa.Column("added_by_name", sa.Text(), nullable=False, server_default=""),
+    sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+dnc_changes = sa.Table(
+    "dnc_changes",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("phone_e164", sa.String(20), nullable=False),
+    # "added" or "removed"
+    sa.Column("action", sa.Text(), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False, server_default=""),
+    sa.Column("user_id", sa.Text(), nullable=False),
+    sa.Column("username", sa.Text(), nullable=False, server_default=""),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_dnc_changes_phone", "phone_e164", "at"),
+)
+
+# The work queue asks, per contact, for its calls (never tried? inside a retry delay? attempts so far?).
+sa.Index("ix_contact_calls_contact", contact_calls.c.contact_id, contact_calls.c.ended_at)
+
+# Pending callbacks (``contacts.callbacks``): one per contact at most, from its last wrap-up that set one
+# (``DispositionRecorded.callback_at``); a later wrap-up without one, or the contact's deletion, removes
+# it. Written in the transaction that appends the event. The work queue offers due callbacks first and
+# keeps a contact with a pending callback out of its other groups.
+contact_callbacks = sa.Table(
+    "contact_callbacks",
+    metadata,
+    sa.Column("contact_id", sa.Uuid(), primary_key=True),
+    sa.Column("user_id", sa.Text(), nullable=False),
+    sa.Column("username", sa.Text(), nullable=False, server_default=""),
+    # "personal" (only user_id takes it) or "shared" (anyone)
+    sa.Column("scope", sa.Text(), nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_contact_callbacks_due", "due_at"),
+)
+
+# Campaigns (``contacts.campaignbook``) and their rules; ``general`` (every contact, every team, no calling
+# hours) is created by the migration, so the queue works on a fresh install.
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", sa.Text(), primary_key=True),
+    sa.Column("name", sa.Text(), nullable=False, unique=True),
+    sa.Column("active", sa.Boolean(), nullable=False),
+    sa.Column("max_attempts", sa.Integer(), nullable=False),
+    sa.Column("retry_minutes", Json, nullable=False),
+    sa.Column("closed_statuses", Json, nullable=False),
+    sa.Column("updated_by", sa.Text(), nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

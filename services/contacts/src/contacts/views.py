@@ -16,8 +16,11 @@ from contacts.commands import Caller, CallOutcome
 from contacts.errors import (
     AlreadyExists,
     CallNotOpen,
+    CampaignExists,
+    CampaignNotFound,
     Conflict,
     ContactError,
+    DoNotCall,
     Forbidden,
     InvalidInput,
     InvalidStatus,
@@ -26,6 +29,7 @@ from contacts.errors import (
     NotFound,
     NotLocked,
     NotLockOwner,
+    QueueEmpty,
     VersionMismatch,
 )
 from kernel.roles import Role
@@ -436,6 +440,15 @@ def _decode_error(code: str, d: Mapping[str, Any]) -> ContactError | None:
             return Conflict(str(d.get("contact_id") or ""))
         case CallNotOpen.code:
             return CallNotOpen(str(d["contact_id"]), str(d["call_id"]))
+        case QueueEmpty.code:
+            counts = {str(k): int(v) for k, v in (d.get("counts") or {}).items()}
+            return QueueEmpty(str(d.get("message") or ""), _moment(d.get("until")), counts)
+        case DoNotCall.code:
+            return DoNotCall(str(d["phone"]), str(d.get("reason") or ""))
+        case CampaignNotFound.code:
+            return CampaignNotFound(str(d["campaign_id"]))
+        case CampaignExists.code:
+            return CampaignExists(str(d["name"]))
     return None
 
 

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contacts.client import ContactsClient, HttpContactsClient
 from contacts.commands import SYSTEM_CALLER
+from contacts.queueclient import QueueClient
 from contacts.statuses import Catalogue
 from gateway.admin import admin_router
 from gateway.audit import AuditLog
@@ -31,6 +32,7 @@ from gateway.routes.desks import desks_router
 from gateway.routes.generator import GeneratorConfig, generator_router
 from gateway.routes.jobs import jobs_router
 from gateway.routes.operations import operations_router
+from gateway.routes.queue import queue_router
 from gateway.routes.transfer import TransferConfig, transfer_router
 from gateway.runtime import ConfigStore
 from gateway.users import UserDirectory, UserNames
@@ -61,6 +63,8 @@ class GatewayDeps:
     transfer: TransferConfig = field(default_factory=TransferConfig)
     health_checks: Mapping[str, HealthCheck] = field(default_factory=dict)
     health_advisories: Mapping[str, HealthCheck] = field(default_factory=dict)
+    # The work queue and do-not-call list (None: not served by this process; their routes are absent).
+    queue: QueueClient | None = None
     extra_routers: list[Callable[[FastAPI], None]] = field(default_factory=list)
 
 
@@ -122,7 +126,9 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
     app.include_router(contacts_router(deps.contacts, deps.catalogue, deps.hub, deps.names))
     app.include_router(operations_router(deps.config, deps.contacts))
     app.include_router(calls_router(deps.contacts, deps.directory))
-    app.include_router(desks_router(deps.contacts, deps.hub))
+    app.include_router(desks_router(deps.contacts, deps.hub, deps.queue))
+    if deps.queue is not None:
+        app.include_router(queue_router(deps.queue, deps.contacts))
     app.include_router(jobs_router(deps.jobs))
     app.include_router(generator_router(deps.generator_port, deps.jobs, deps.generator))
     app.include_router(transfer_router(deps.contacts, deps.transfer_port, deps.jobs, deps.transfer))

@@ -86,12 +86,16 @@ __all__ = [
     "CanGenerate",
     "CanImport",
     "CanLockOwn",
+    "CanManageCampaigns",
+    "CanManageDnc",
     "CanManageUsers",
     "CanReadAudit",
     "CanReadConfig",
     "CanReadContacts",
+    "CanRecordDisposition",
     "CanSeeAllMetrics",
     "CanSeeTeamMetrics",
+    "CanTakeNext",
     "CanUpdateContact",
     "Gate",
     "Principal",
@@ -428,6 +432,10 @@ CanManageUsers = Annotated[Principal, Depends(require(Capability.MANAGE_USERS))]
 CanChangeConfig = Annotated[Principal, Depends(require(Capability.CHANGE_CONFIG))]
 CanReadAudit = Annotated[Principal, Depends(require(Capability.READ_AUDIT))]
 CanBackup = Annotated[Principal, Depends(require(Capability.BACKUPS))]
+CanTakeNext = Annotated[Principal, Depends(require(Capability.TAKE_NEXT))]
+CanRecordDisposition = Annotated[Principal, Depends(require(Capability.RECORD_DISPOSITION))]
+CanManageDnc = Annotated[Principal, Depends(require(Capability.MANAGE_DNC))]
+CanManageCampaigns = Annotated[Principal, Depends(require(Capability.MANAGE_CAMPAIGNS))]
 
 
 def authorize(request: Request, principal: Principal, capability: Capability) -> None:

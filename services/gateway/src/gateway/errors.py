@@ -20,8 +20,11 @@ from contacts.client import ContactsUnavailable
 from contacts.errors import (
     AlreadyExists,
     CallNotOpen,
+    CampaignExists,
+    CampaignNotFound,
     Conflict,
     ContactError,
+    DoNotCall,
     Forbidden,
     InvalidInput,
     InvalidStatus,
@@ -30,6 +33,7 @@ from contacts.errors import (
     NotFound,
     NotLocked,
     NotLockOwner,
+    QueueEmpty,
     VersionMismatch,
 )
 from gateway.ports import ServiceUnavailable
@@ -52,6 +56,10 @@ STATUS_BY_ERROR: dict[type[ContactError], int] = {
     InvalidStatus: 422,
     LockDurationTooLong: 422,
     Locked: 423,
+    QueueEmpty: 404,
+    DoNotCall: 409,
+    CampaignNotFound: 404,
+    CampaignExists: 409,
 }
 
 # Details of a domain error a client may see, by attribute name.
@@ -66,6 +74,10 @@ _PUBLIC_DETAILS = (
     "actual",
     "field",
     "max_minutes",
+    "until",
+    "counts",
+    "phone",
+    "campaign_id",
 )
 
 

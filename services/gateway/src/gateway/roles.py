@@ -36,6 +36,10 @@ class Capability(StrEnum):
     CHANGE_CONFIG = "config.change"
     READ_AUDIT = "audit.read"
     BACKUPS = "backups"
+    TAKE_NEXT = "queue.next"
+    RECORD_DISPOSITION = "contacts.disposition"
+    MANAGE_DNC = "dnc.manage"
+    MANAGE_CAMPAIGNS = "campaigns.manage"
 
 
 _EVERYONE = frozenset(USER_ROLES)
@@ -57,6 +61,7 @@ _TABLE: tuple[tuple[frozenset[Capability], frozenset[Role]], ...] = (
         ),
         _EVERYONE,
     ),
+    (frozenset({Capability.TAKE_NEXT, Capability.RECORD_DISPOSITION}), _EVERYONE),
     (frozenset({Capability.FORCE_RELEASE, Capability.TEAM_METRICS}), _SUPERVISORS),
     (frozenset({Capability.IMPORT, Capability.EXPORT}), _SUPERVISORS),
     (
@@ -71,6 +76,7 @@ _TABLE: tuple[tuple[frozenset[Capability], frozenset[Role]], ...] = (
         ),
         _MANAGERS,
     ),
+    (frozenset({Capability.MANAGE_DNC, Capability.MANAGE_CAMPAIGNS}), _MANAGERS),
     (
         frozenset(
             {

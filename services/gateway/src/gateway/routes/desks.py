@@ -1,9 +1,10 @@
 """Calls from the agent's side and the desks that place them: ``POST /contacts/{id}/call``,
 ``POST /calls/{call_id}/hangup`` and ``GET /desks`` (``docs/CALLS.md``).
 
-Calling locks the contact to the caller first (423 when someone else holds it, before anything else is
-looked at), then needs one of her desks connected to some gateway process (409 ``no_desk``); the dial
-request names that desk and travels to it over Socket.IO (across gateway replicas through Redis).
+A number on the do-not-call list is refused first (409 ``dnc``, nothing locked or dialled). Calling
+then locks the contact to the caller (423 when someone else holds it), then needs one of her desks
+connected to some gateway process (409 ``no_desk``); the dial request names that desk and travels to it
+over Socket.IO (across gateway replicas through Redis).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from contacts.client import ContactsClient
 from contacts.commands import CallOutcome, LockContact, RecordCallRequested
+from contacts.queueclient import QueueClient
 from gateway.auth import ApiError, CanLockOwn, CanReadContacts, note_audit
 from gateway.callers import caller_of
 from gateway.desks import Desk
@@ -66,8 +68,9 @@ class DeskOut(BaseModel):
     connected_at: datetime
 
 
-def desks_router(contacts: ContactsClient, hub: LiveHub) -> APIRouter:
-    """The call routes over the contacts client and the live hub's desk registry."""
+def desks_router(contacts: ContactsClient, hub: LiveHub, queue: QueueClient | None = None) -> APIRouter:
+    """The call routes over the contacts client and the live hub's desk registry; ``queue`` (when the
+    work queue runs) holds the do-not-call list calls are checked against."""
     router = APIRouter(tags=["calls"])
 
     @router.post(
@@ -76,13 +79,19 @@ def desks_router(contacts: ContactsClient, hub: LiveHub) -> APIRouter:
         response_model=CallOut,
         summary="Llamar: bloquea el contacto y envía el número al marcador del puesto del agente",
         responses={
-            409: {"description": "No hay un marcador conectado en el puesto del agente."},
+            409: {
+                "description": "`dnc`: el número está en la lista de no llamar; `no_desk`: no hay un "
+                "marcador conectado en el puesto del agente."
+            },
             423: {"description": "Otro usuario tiene el contacto bloqueado."},
         },
     )
     async def call(request: Request, principal: CanLockOwn, contact_id: ContactId) -> dict[str, Any]:
         caller = caller_of(principal)
         user_id = str(principal.user_id)
+        if queue is not None:
+            target = await run_in_threadpool(contacts.get, caller, contact_id)
+            await run_in_threadpool(queue.check_dnc, caller, target.phone_e164)
         locked = LockContact(caller=caller, now=datetime.now(UTC), contact_id=contact_id)
         await run_in_threadpool(contacts.execute, locked)
         desks = await hub.desks_of(user_id)
