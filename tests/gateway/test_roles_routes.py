@@ -43,6 +43,16 @@ ROUTES: dict[tuple[str, str], str] = {
     ("DELETE", "/contacts/{contact_id}/lock"): "contacts.lock_own",
     ("POST", "/contacts/{contact_id}/call"): "contacts.lock_own",
     ("POST", "/calls/{call_id}/hangup"): "contacts.lock_own",
+    ("GET", "/contacts/{contact_id}/eligibility"): "contacts.read",
+    ("GET", "/campaigns"): "contacts.read",
+    ("POST", "/queue/next"): "queue.next",
+    ("GET", "/callbacks"): "queue.next",
+    ("POST", "/contacts/{contact_id}/disposition"): "contacts.disposition",
+    ("POST", "/campaigns"): "campaigns.manage",
+    ("PATCH", "/campaigns/{campaign_id}"): "campaigns.manage",
+    ("GET", "/dnc"): "dnc.manage",
+    ("POST", "/dnc"): "dnc.manage",
+    ("DELETE", "/dnc/{phone}"): "dnc.manage",
     ("GET", "/stats"): "metrics.team",
     ("POST", "/import"): "contacts.import",
     ("GET", "/export"): "contacts.export",
@@ -85,14 +95,7 @@ def test_each_role_reaches_exactly_the_routes_its_capabilities_open(
 ) -> None:
     needed = ROUTES[(method, path)]
     role_name = str(getattr(role, "value", role))
-    # Made-up ids for a user that is not the caller, so no cell changes what another cell sees.
-    url = path.format(
-        contact_id=str(uuid.uuid4()),
-        call_id="c" + uuid.uuid4().hex,
-        job_id=uuid.uuid4().hex,
-        username="nadie",
-        key_id="0" * 12,
-    )
+    url = _url(path)
     body = {} if method in ("POST", "PUT", "PATCH") else None
     with server.client(server.keys[f"user-{role_name.lower()}"]) as http:
         answer = http.request(method, url, json=body, params={"limit": 1} if url == "/contacts" else None)
@@ -109,8 +112,19 @@ def test_a_route_that_needs_a_key_refuses_a_request_without_one(server: Embedded
     for (method, path), needed in ROUTES.items():
         if needed == PUBLIC:
             continue
-        url = path.format(
-            contact_id=str(uuid.uuid4()), call_id="c1", job_id=uuid.uuid4().hex, username="x", key_id="0" * 12
-        )
+        url = _url(path)
         answer = httpx.request(method, f"{server.base_url}{url}", json={} if method != "GET" else None)
         assert answer.status_code == 401, f"{method} {path} answered {answer.status_code} without a key"
+
+
+def _url(path: str) -> str:
+    """``path`` with made-up ids of nobody's objects, so no cell changes what another cell sees."""
+    return path.format(
+        contact_id=str(uuid.uuid4()),
+        call_id="c" + uuid.uuid4().hex,
+        job_id=uuid.uuid4().hex,
+        username="nadie",
+        key_id="0" * 12,
+        campaign_id=str(uuid.uuid4()),
+        phone="+50688887777",
+    )
