@@ -337,6 +337,7 @@ def test_a_batch_result_travels_and_summarises_its_rows() -> None:
         "inserted": 1,
         "updated": 0,
         "unchanged": 0,
+        "locked": 0,
         "rejected": 1,
         "errors": [{"row": 3, "message": "teléfono vacío"}],
     }

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from gateway.errors import install_error_handlers
 from gateway.querystring import parse_query, query_openapi
-from gateway.routes.contacts import MAX_PAGE, ListQuery
+from gateway.routes.contacts import DEFAULT_PAGE, MAX_PAGE, ListQuery
 
 
 def app_reading_the_query_both_ways() -> FastAPI:
@@ -28,7 +28,7 @@ def app_reading_the_query_both_ways() -> FastAPI:
         operator: Annotated[str | None, Query(max_length=20)] = None,
         q: Annotated[str, Query(max_length=100)] = "",
         locked: bool | None = None,
-        limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
         cursor: Annotated[str | None, Query(max_length=500)] = None,
     ) -> dict[str, Any]:
         return {
