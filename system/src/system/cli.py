@@ -207,6 +207,81 @@ def config_reset(
     console.print("Los servidores en marcha lo aplican en unos segundos.", soft_wrap=True)
 
 
+deploy_app = typer.Typer(help="Despliegue en un servidor Linux.", no_args_is_help=True)
+app.add_typer(deploy_app, name="deploy")
+
+
+@deploy_app.command("render")
+def deploy_render(
+    out: Annotated[Path, typer.Option("--out", help="Carpeta donde escribir los archivos.")],
+    server_name: Annotated[str, typer.Option(help="Nombre del servidor en el certificado.")] = (
+        "callmanager.example.lan"
+    ),
+    executable: Annotated[str, typer.Option(help="Ruta del comando callmanager en el servidor.")] = (
+        "/opt/callmanager/venv/bin/callmanager"
+    ),
+    user: Annotated[str, typer.Option(help="Usuario del sistema que ejecuta los servicios.")] = "callmanager",
+    config_dir: Annotated[str, typer.Option(help="Carpeta de callmanager.env y secrets.env.")] = (
+        "/etc/callmanager"
+    ),
+    data_dir: Annotated[str, typer.Option(help="CALLMANAGER_DATA_DIR.")] = "/var/lib/callmanager",
+    backup_dir: Annotated[str, typer.Option(help="CALLMANAGER_BACKUP_DIR.")] = "/var/backups/callmanager",
+    contacts_port: Annotated[int, typer.Option(help="Puerto interno de contacts.")] = 5101,
+    gateway_port: Annotated[
+        list[int] | None, typer.Option("--gateway-port", help="Un puerto por réplica del gateway.")
+    ] = None,
+    proxy: Annotated[str, typer.Option(help="Dirección desde la que conecta nginx.")] = "127.0.0.1",
+    upstream_host: Annotated[str, typer.Option(help="Dirección de este servidor vista por nginx.")] = (
+        "127.0.0.1"
+    ),
+    tls_certificate: Annotated[str, typer.Option(help="Certificado TLS (cadena completa).")] = (
+        "/etc/ssl/callmanager/fullchain.pem"
+    ),
+    tls_certificate_key: Annotated[str, typer.Option(help="Clave privada TLS.")] = (
+        "/etc/ssl/callmanager/privkey.pem"
+    ),
+    max_upload_mb: Annotated[int, typer.Option(help="MAX_UPLOAD_MB (y el límite de nginx).")] = 100,
+    metrics_allow: Annotated[
+        list[str] | None, typer.Option("--metrics-allow", help="Quién puede leer /metrics por nginx.")
+    ] = None,
+) -> None:
+    """Write systemd units, callmanager.env and an nginx site for a Linux server into ``--out``."""
+    from system.render import ServerLayout, render, unit_names
+
+    layout = ServerLayout(
+        server_name=server_name,
+        executable=executable,
+        user=user,
+        config_dir=config_dir,
+        data_dir=data_dir,
+        backup_dir=backup_dir,
+        contacts_port=contacts_port,
+        gateway_ports=tuple(gateway_port or [5000]),
+        proxy_address=proxy,
+        upstream_host=upstream_host,
+        tls_certificate=tls_certificate,
+        tls_certificate_key=tls_certificate_key,
+        max_upload_mb=max_upload_mb,
+        metrics_allow=tuple(metrics_allow or ["127.0.0.1"]),
+    )
+    try:
+        files = render(layout)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (out / name).write_text(text, encoding="utf-8")
+        typer.echo(out / name)
+    units = " ".join(unit_names(layout))
+    console.print(
+        f"Instale las unidades en /etc/systemd/system, callmanager.env en {config_dir}, y luego:\n"
+        f"  systemctl daemon-reload && systemctl enable --now callmanager.target {units}",
+        soft_wrap=True,
+        markup=False,
+    )
+
+
 app.add_typer(users_app, name="users")
 app.command("setup-secure")(setup_secure)
 app.command("check-secure")(check_secure_command)
