@@ -328,11 +328,20 @@ def test_the_heartbeat_keeps_a_slow_jobs_lease_and_a_reaper_reruns_a_job_whose_r
 
     reaper = JobReaper(executor, rerun)
     job = store.create("quiet", {}, created_by="ana")
-    first = threading.Thread(target=lambda: pytest.raises(SystemExit, executor.run, job.id))
+    stopped: list[BaseException] = []
+
+    def first_run() -> None:
+        try:
+            executor.run(job.id)
+        except SystemExit as exc:
+            stopped.append(exc)
+
+    first = threading.Thread(target=first_run)
     first.start()
     time.sleep(0.6)
     assert reaper.reap() == [], "the heartbeat holds the lease while the function is quiet"
     first.join()
+    assert len(stopped) == 1, "the run let the process stop"
     [taken] = reaper.reap()
     assert taken.state is JobState.QUEUED
     assert wait_final(store, job.id) is JobState.FINISHED
