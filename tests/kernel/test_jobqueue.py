@@ -384,3 +384,15 @@ def test_transient_errors_are_retried_with_backoff_then_fail_plainly(engine: sa.
     assert calls[1] - calls[0] >= 0.1
     assert calls[2] - calls[1] >= 0.3, "the waits grow"
     assert (failed.state, failed.error) == (JobState.FAILED, UNAVAILABLE)
+
+
+def test_a_job_that_cannot_run_twice_fails_at_once_when_its_process_dies(engine: sa.Engine) -> None:
+    clock = Clock()
+    store = JobStore(engine, clock)
+    executor = JobExecutor(store, {}, None, TOPIC, rerunnable=lambda job: not job.params.get("save"))
+    resubmitted: list[str] = []
+    saving = store.create("generate", {"save": True}, created_by="ana")
+    store.claim(saving.id, "run-1", lease=30)
+    clock.advance(31)
+    [taken] = JobReaper(executor, lambda job: resubmitted.append(job.id)).reap()
+    assert (taken.state, taken.error, resubmitted) == (JobState.FAILED, worker_lost(1), [])

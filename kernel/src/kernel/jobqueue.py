@@ -476,6 +476,7 @@ class JobExecutor:
         lease: float = LEASE_SECONDS,
         transient: tuple[type[BaseException], ...] = (),
         retry_delays: Sequence[float] = RETRY_DELAYS,
+        rerunnable: Callable[[Job], bool] = lambda job: True,
     ) -> None:
         self.store = store
         self._functions = functions
@@ -484,6 +485,9 @@ class JobExecutor:
         self.lease = lease
         self._transient = transient
         self._retry_delays = tuple(retry_delays)
+        self.rerunnable = rerunnable
+        """Whether a job may run again from the start (a transient error, a lost process): a job that
+        is not (a generation saving random numbers) fails instead."""
 
     def run(self, job_id: str) -> None:
         """Run the job ``job_id`` (called by a thread or an rq worker)."""
@@ -521,7 +525,7 @@ class JobExecutor:
     def _attempts(self, function: JobFunction, context: JobContext) -> tuple[JobState | None, dict[str, Any]]:
         """The job function's outcome as (final state, columns); (None, {}) when the lease was lost."""
         job = context.job
-        delays = iter(self._retry_delays)
+        delays = iter(self._retry_delays if self.rerunnable(job) else ())
         while True:
             try:
                 return JobState.FINISHED, {"report": function(context)}
@@ -603,7 +607,8 @@ class JobReaper:
         store = self._executor.store
         taken: list[Job] = []
         for job in store.lapsed():
-            after = store.take_lapsed(job, self._max_attempts)
+            limit = self._max_attempts if self._executor.rerunnable(job) else min(job.attempts, 1)
+            after = store.take_lapsed(job, limit)
             if after is None:
                 continue
             taken.append(after)

@@ -113,7 +113,14 @@ def job_executor(infra: Infrastructure, contacts: ContactsClient) -> JobExecutor
         infra.topic(JOBS_TOPIC),
         lease=infra.settings.job_lease_seconds,
         transient=TRANSIENT_ERRORS,
+        rerunnable=rerunnable,
     )
+
+
+def rerunnable(job: Job) -> bool:
+    """Whether ``job`` may run again from the start: every kind but a generation that saves its numbers
+    (a second run would draw and save another set beside the first one's)."""
+    return not (job.kind == GENERATE_JOB and job.params.get("save"))
 
 
 def rq_reaper(settings: Settings, executor: JobExecutor) -> JobReaper:
