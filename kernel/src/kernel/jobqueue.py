@@ -398,17 +398,11 @@ class JobContext:
             raise JobCancelled(self.job.id)
 
     def wait(self, seconds: float) -> None:
-        """Sleep ``seconds``, ending early (raising) on a cancel or a lost lease."""
+        """Sleep ``seconds``, ending early (raising) on a cancel or a lost lease the heartbeat saw."""
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             self.check()
-            if self._owner is not None:
-                held, requested = self._store.renew(self.job.id, self._owner, self._lease)
-                if not held:
-                    self.lease_lost.set()
-                if requested:
-                    self.cancel_seen.set()
-            time.sleep(min(left, 0.25))
+            time.sleep(min(left, 0.1))
         self.check()
 
 
