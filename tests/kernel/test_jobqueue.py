@@ -1,10 +1,13 @@
-"""Jobs: state, progress on the bus, cancellation, failure messages (SQLite and PostgreSQL)."""
+"""Jobs: state, progress on the bus, cancellation, failure messages, leases, the reaper, attempts and
+transient retries (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,12 +17,18 @@ import sqlalchemy as sa
 from kernel.bus.memory import InProcessBus
 from kernel.jobqueue import (
     INTERRUPTED,
+    UNAVAILABLE,
+    Job,
     JobContext,
     JobExecutor,
     JobFailed,
+    JobReaper,
     JobState,
     JobStore,
+    LeaseLost,
     ThreadJobRunner,
+    discard_upload,
+    worker_lost,
 )
 from kernel.store import create_engine
 from system.migrate import upgrade
@@ -177,3 +186,213 @@ def test_a_restarted_runner_fails_what_was_running_and_runs_what_was_queued(engi
     assert messages[-1]["state"] == "finished"
     assert runner.recover() == []
     runner.shutdown()
+
+
+# --- leases, the reaper, attempts (a controlled clock) ------------------------------------------------
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def test_a_run_holds_a_lease_that_renewing_extends_and_a_lapsed_one_is_taken_by_one_reaper_only(
+    engine: sa.Engine,
+) -> None:
+    clock = Clock()
+    store = JobStore(engine, clock)
+    job = store.create("count", {"n": 3}, created_by="ana")
+    claimed = store.claim(job.id, "run-1", lease=30)
+    assert claimed is not None
+    assert (claimed.state, claimed.attempts) == (JobState.RUNNING, 1)
+    assert store.claim(job.id, "run-2", lease=30) is None, "a held lease cannot be claimed"
+
+    clock.advance(25)
+    assert store.renew(job.id, "run-1", lease=30) == (True, False)
+    clock.advance(25)  # 50 s after the claim, 25 s after the renewal: still held
+    assert store.lapsed() == []
+    assert store.progress(job.id, 1, 3, "run-1", lease=30) is False  # progress renews too
+    clock.advance(29)
+    assert store.lapsed() == []
+
+    clock.advance(2)  # the run's process died: nobody renewed for 31 s
+    [lapsed] = store.lapsed()
+    first = JobStore(engine, clock).take_lapsed(lapsed)
+    second = JobStore(engine, clock).take_lapsed(lapsed)
+    assert first is not None
+    assert (first.state, first.attempts) == (JobState.QUEUED, 1)
+    assert second is None, "two reapers never both take the same job"
+    assert store.renew(job.id, "run-1", lease=30) == (False, False), "the dead run's lease is gone"
+    with pytest.raises(LeaseLost):
+        store.progress(job.id, 2, 3, "run-1")
+    assert not store.mark(job.id, JobState.FINISHED, "run-1"), "a late run cannot end a job it lost"
+
+    again = store.claim(job.id, "run-2", lease=30)
+    assert again is not None
+    assert again.attempts == 2
+
+
+def test_a_job_whose_process_keeps_dying_fails_after_the_last_attempt_with_a_plain_reason(
+    engine: sa.Engine,
+) -> None:
+    clock = Clock()
+    store = JobStore(engine, clock)
+    executor = JobExecutor(store, {"count": count_to}, None, TOPIC, lease=30)
+    resubmitted: list[str] = []
+    reaper = JobReaper(executor, lambda job: resubmitted.append(job.id), max_attempts=3)
+    job = store.create("count", {"n": 1}, created_by="ana")
+    for attempt in (1, 2, 3):
+        assert store.claim(job.id, f"run-{attempt}", lease=30) is not None  # a worker starts it, then dies
+        assert reaper.reap() == [], "a held lease is left alone"
+        clock.advance(31)
+        [taken] = reaper.reap()
+        assert taken.attempts == attempt
+    assert resubmitted == [job.id, job.id]
+    failed = store.get(job.id)
+    assert failed is not None
+    assert failed.state is JobState.FAILED
+    assert failed.error == worker_lost(3)
+    assert failed.error.startswith("El proceso que ejecutaba el trabajo se detuvo 3 veces;")
+    assert reaper.reap() == []
+
+
+def test_cancel_of_a_job_whose_process_died_ends_it_at_once_and_deletes_its_upload(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    clock = Clock()
+    store = JobStore(engine, clock)
+    upload = tmp_path / "subida.csv"
+    upload.write_text("telefono\n88120000\n")
+    job = store.create("import", {"path": str(upload)}, created_by="ana")
+    store.claim(job.id, "run-1", lease=30)
+
+    held = store.request_cancel(job.id)  # its process is alive: it stops at its next progress point
+    assert held is not None
+    assert held.state is JobState.RUNNING
+    assert store.progress(job.id, 1, 2, "run-1") is True
+
+    clock.advance(31)  # ... but it died instead
+    cancelled = store.request_cancel(job.id)
+    assert cancelled is not None
+    assert cancelled.state is JobState.CANCELLED
+    discard_upload(cancelled)  # what DELETE /jobs/{id} does with a job it ended
+    assert not upload.exists()
+    assert store.lapsed() == []
+
+
+def test_the_reaper_cancels_a_dead_jobs_requested_cancel_and_deletes_its_upload(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    clock = Clock()
+    store = JobStore(engine, clock)
+    upload = tmp_path / "subida.csv"
+    upload.write_text("x")
+    job = store.create("import", {"path": str(upload)}, created_by="ana")
+    store.claim(job.id, "run-1", lease=30)
+    store.request_cancel(job.id)
+    clock.advance(31)
+    [taken] = JobReaper(JobExecutor(store, {}, None, TOPIC), lambda job: None).reap()
+    assert taken.state is JobState.CANCELLED
+    assert not upload.exists()
+
+
+def test_the_heartbeat_keeps_a_slow_jobs_lease_and_a_reaper_reruns_a_job_whose_run_died(
+    engine: sa.Engine,
+) -> None:
+    """Real time, a short lease: a job function quiet for several leases keeps its job; a run that
+    dies (here: the process stops, SystemExit) lets it go at once and a reaper runs it again."""
+    runs: list[int] = []
+
+    def quiet_then_die(context: JobContext) -> dict[str, Any]:
+        runs.append(context.job.attempts)
+        time.sleep(1.0)  # no progress for 5 leases: only the heartbeat renews
+        if context.job.attempts == 1:
+            raise SystemExit("the worker stops")
+        return {"attempts": context.job.attempts}
+
+    store = JobStore(engine)
+    executor = JobExecutor(store, {"quiet": quiet_then_die}, None, TOPIC, lease=0.2)
+    reruns: list[threading.Thread] = []
+
+    def rerun(job: Job) -> None:
+        reruns.append(threading.Thread(target=executor.run, args=(job.id,)))
+        reruns[-1].start()
+
+    reaper = JobReaper(executor, rerun)
+    job = store.create("quiet", {}, created_by="ana")
+    stopped: list[BaseException] = []
+
+    def first_run() -> None:
+        try:
+            executor.run(job.id)
+        except SystemExit as exc:
+            stopped.append(exc)
+
+    first = threading.Thread(target=first_run)
+    first.start()
+    time.sleep(0.6)
+    assert reaper.reap() == [], "the heartbeat holds the lease while the function is quiet"
+    first.join()
+    assert len(stopped) == 1, "the run let the process stop"
+    [taken] = reaper.reap()
+    assert taken.state is JobState.QUEUED
+    assert wait_final(store, job.id) is JobState.FINISHED
+    reruns[0].join()
+    ended = store.get(job.id)
+    assert ended is not None
+    assert (ended.attempts, ended.report, runs) == (2, {"attempts": 2}, [1, 2])
+
+
+def test_transient_errors_are_retried_with_backoff_then_fail_plainly(engine: sa.Engine) -> None:
+    calls: list[float] = []
+
+    def flaky(context: JobContext) -> dict[str, Any]:
+        calls.append(time.monotonic())
+        if len(calls) < 3:
+            raise ConnectionError("contacts restarting")
+        return {"ok": True}
+
+    def down(context: JobContext) -> dict[str, Any]:
+        raise ConnectionError("contacts down")
+
+    store = JobStore(engine)
+    executor = JobExecutor(
+        store,
+        {"flaky": flaky, "down": down},
+        None,
+        TOPIC,
+        transient=(ConnectionError,),
+        retry_delays=(0.1, 0.3),
+    )
+    recovered = store.create("flaky", {}, created_by="ana")
+    executor.run(recovered.id)
+    given_up = store.create("down", {}, created_by="ana")
+    executor.run(given_up.id)
+
+    ok, failed = store.get(recovered.id), store.get(given_up.id)
+    assert ok is not None
+    assert failed is not None
+    assert (ok.state, ok.report, ok.attempts) == (JobState.FINISHED, {"ok": True}, 1)
+    assert calls[1] - calls[0] >= 0.1
+    assert calls[2] - calls[1] >= 0.3, "the waits grow"
+    assert (failed.state, failed.error) == (JobState.FAILED, UNAVAILABLE)
+
+
+def test_a_job_that_cannot_run_twice_fails_at_once_when_its_process_dies(engine: sa.Engine) -> None:
+    clock = Clock()
+    store = JobStore(engine, clock)
+    executor = JobExecutor(store, {}, None, TOPIC, rerunnable=lambda job: not job.params.get("save"))
+    resubmitted: list[str] = []
+    saving = store.create("generate", {"save": True}, created_by="ana")
+    store.claim(saving.id, "run-1", lease=30)
+    clock.advance(31)
+    [taken] = JobReaper(executor, lambda job: resubmitted.append(job.id)).reap()
+    assert (taken.state, taken.error, resubmitted) == (JobState.FAILED, worker_lost(1), [])

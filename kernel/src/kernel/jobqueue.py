@@ -11,17 +11,27 @@ A job function receives a :class:`JobContext` and its JSON parameters and return
 dict). It calls :meth:`JobContext.progress` as it goes: progress is saved, published on the bus as a
 ``job_progress`` message (topic ``<prefix>:jobs``), and raises :class:`JobCancelled` once a cancel was
 requested, so cancellation takes effect at the next progress point.
+
+Leases: whoever runs a job holds its lease (``lease_owner``, ``lease_until``) and renews it from a
+heartbeat thread every few seconds and at each progress report. A ``running`` job whose lease lapsed
+lost its process (``kill -9``, a crash, a lost machine): a :class:`JobReaper` (a background thread of
+every process that runs jobs) takes it with a conditional update, so two reapers never both take the
+same job, and queues it again to run from the start (jobs are idempotent: an import run again writes
+nothing twice), up to :data:`MAX_ATTEMPTS` starts (``attempts``); then it fails with a plain message.
+A job's ``params["path"]`` (an import's upload) belongs to the job and is deleted when it ends.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
@@ -37,6 +47,20 @@ from kernel.store.schema import jobs
 log = structlog.get_logger(__name__)
 
 JOBS_TOPIC = "jobs"
+
+LEASE_SECONDS = 30.0
+"""How long a job's lease lasts unless renewed (the heartbeat renews it every sixth of that)."""
+
+MAX_ATTEMPTS = 3
+"""How many times a job is started before a lost process fails it for good."""
+
+RETRY_DELAYS: tuple[float, ...] = (2.0, 5.0, 15.0)
+"""The waits before running a job function again after a transient error (a service restarting)."""
+
+UPLOAD_PARAM = "path"
+"""The job parameter naming a file the job owns (an import's upload): deleted when the job ends."""
+
+Clock = Callable[[], datetime]
 
 
 def internal_failure(job_id: str) -> str:
@@ -60,9 +84,36 @@ FINAL_STATES = frozenset({JobState.FINISHED, JobState.FAILED, JobState.CANCELLED
 INTERRUPTED = "El servidor se detuvo mientras el trabajo corría; vuelva a lanzarlo (no se duplica nada)."
 """The error of a job a stopped embedded server left running (:meth:`ThreadJobRunner.recover`)."""
 
+UNAVAILABLE = (
+    "Un servicio necesario no respondió después de varios intentos. Vuelva a lanzar el trabajo en unos "
+    "minutos (no se duplica nada); si se repite, avise a TI."
+)
+"""The error of a job whose transient errors (a service restarting, a dropped connection) outlasted its
+retries."""
+
+
+def worker_lost(attempts: int) -> str:
+    """The error of a job whose process stopped ``attempts`` times (found by :class:`JobReaper`)."""
+    times = "1 vez" if attempts == 1 else f"{attempts} veces"
+    return (
+        f"El proceso que ejecutaba el trabajo se detuvo {times}; no se intentará de nuevo. Vuelva a "
+        "lanzarlo (no se duplica nada); si se repite, avise a TI."
+    )
+
+
+def discard_upload(job: Job) -> None:
+    """Delete the file the job owns (``params["path"]``, an import's upload), if any."""
+    path = job.params.get(UPLOAD_PARAM)
+    if path:
+        Path(str(path)).unlink(missing_ok=True)
+
 
 class JobCancelled(Exception):
     """Raised inside a job function at a progress point after a cancel was requested."""
+
+
+class LeaseLost(Exception):
+    """Raised inside a job function once its run no longer holds the job's lease (another took it)."""
 
 
 class JobFailed(Exception):
@@ -89,6 +140,9 @@ class Job:
     created_by: str
     created_at: datetime
     updated_at: datetime
+    attempts: int = 0
+    lease_until: datetime | None = None
+    cancel_requested: bool = False
 
     def to_data(self) -> dict[str, Any]:
         """The JSON shape of PRODUCT.md: ``{id, kind, state, progress: {done, total}, report}``."""
@@ -102,18 +156,26 @@ class Job:
             "created_by": self.created_by,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "attempts": self.attempts,
         }
 
 
-class JobStore:
-    """Job rows: create, read, and the state changes a run makes."""
+_ENDED = [s.value for s in FINAL_STATES]
 
-    def __init__(self, engine: Engine) -> None:
+
+class JobStore:
+    """Job rows: create, read, and the state changes a run makes (``clock`` is injectable for tests)."""
+
+    def __init__(self, engine: Engine, clock: Clock = utcnow) -> None:
         self._engine = engine
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return self._clock()
 
     def create(self, kind: str, params: Mapping[str, Any], created_by: str, total: int = 0) -> Job:
         """A new queued job."""
-        now = utcnow()
+        now = self._clock()
         row = {
             "id": uuid.uuid4().hex,
             "kind": kind,
@@ -127,6 +189,9 @@ class JobStore:
             "cancel_requested": False,
             "created_at": now,
             "updated_at": now,
+            "attempts": 0,
+            "lease_owner": None,
+            "lease_until": None,
         }
         with write_transaction(self._engine) as conn:
             conn.execute(jobs.insert().values(**row))
@@ -148,51 +213,166 @@ class JobStore:
         with self._engine.connect() as conn:
             return [_job(dict(row)) for row in conn.execute(query).mappings()]
 
-    def mark(self, job_id: str, state: JobState, **values: Any) -> None:
-        """Move a job to ``state`` (and set other columns), unless it already ended."""
+    def mark(self, job_id: str, state: JobState, owner: str | None = None, **values: Any) -> bool:
+        """Move a job to ``state`` (and set other columns), unless it already ended; with ``owner``, only
+        while that run holds the lease. Returns whether the job changed."""
+        condition = [jobs.c.id == job_id, jobs.c.state.not_in(_ENDED)]
+        if owner is not None:
+            condition.append(jobs.c.lease_owner == owner)
+        if state in FINAL_STATES:
+            values = {"lease_owner": None, "lease_until": None, **values}
+        with write_transaction(self._engine) as conn:
+            result = conn.execute(
+                jobs.update().where(*condition).values(state=state.value, updated_at=self._clock(), **values)
+            )
+        return result.rowcount == 1
+
+    def claim(self, job_id: str, owner: str, lease: float = LEASE_SECONDS) -> Job | None:
+        """Start a run of the job as ``owner``: it must be queued, or running with a lapsed lease (its
+        process is gone). Counts the attempt; None when the job is not there to take."""
+        now = self._clock()
+        with write_transaction(self._engine) as conn:
+            result = conn.execute(
+                jobs.update()
+                .where(
+                    jobs.c.id == job_id,
+                    sa.or_(jobs.c.state == JobState.QUEUED.value, self._lapsed(now)),
+                )
+                .values(
+                    state=JobState.RUNNING.value,
+                    lease_owner=owner,
+                    lease_until=now + timedelta(seconds=lease),
+                    attempts=jobs.c.attempts + 1,
+                    updated_at=now,
+                )
+            )
+        return self.get(job_id) if result.rowcount == 1 else None
+
+    def renew(self, job_id: str, owner: str, lease: float = LEASE_SECONDS) -> tuple[bool, bool]:
+        """Extend ``owner``'s lease; returns (the lease is still held, a cancel was requested)."""
+        now = self._clock()
+        with write_transaction(self._engine) as conn:
+            held = conn.execute(
+                jobs.update()
+                .where(
+                    jobs.c.id == job_id,
+                    jobs.c.lease_owner == owner,
+                    jobs.c.state == JobState.RUNNING.value,
+                )
+                .values(lease_until=now + timedelta(seconds=lease))
+            ).rowcount
+            requested = conn.execute(sa.select(jobs.c.cancel_requested).where(jobs.c.id == job_id)).scalar()
+        return held == 1, bool(requested)
+
+    def release(self, job_id: str, owner: str) -> None:
+        """Let the lease lapse now (the run's process is stopping): a reaper takes the job at once."""
         with write_transaction(self._engine) as conn:
             conn.execute(
                 jobs.update()
-                .where(jobs.c.id == job_id, jobs.c.state.not_in([s.value for s in FINAL_STATES]))
-                .values(state=state.value, updated_at=utcnow(), **values)
+                .where(
+                    jobs.c.id == job_id, jobs.c.lease_owner == owner, jobs.c.state == JobState.RUNNING.value
+                )
+                .values(lease_until=self._clock())
             )
 
-    def progress(self, job_id: str, done: int, total: int) -> bool:
-        """Save progress; returns whether a cancel was requested."""
+    def progress(
+        self, job_id: str, done: int, total: int, owner: str | None = None, lease: float = LEASE_SECONDS
+    ) -> bool:
+        """Save progress (and renew ``owner``'s lease); returns whether a cancel was requested.
+
+        Raises :class:`LeaseLost` when ``owner`` no longer holds the lease."""
+        now = self._clock()
+        condition = [jobs.c.id == job_id]
+        values: dict[str, Any] = {"done": done, "total": total, "updated_at": now}
+        if owner is not None:
+            condition += [jobs.c.lease_owner == owner, jobs.c.state == JobState.RUNNING.value]
+            values["lease_until"] = now + timedelta(seconds=lease)
         with write_transaction(self._engine) as conn:
-            conn.execute(
-                jobs.update().where(jobs.c.id == job_id).values(done=done, total=total, updated_at=utcnow())
-            )
+            changed = conn.execute(jobs.update().where(*condition).values(**values)).rowcount
             requested = conn.execute(sa.select(jobs.c.cancel_requested).where(jobs.c.id == job_id)).scalar()
+        if owner is not None and changed != 1:
+            raise LeaseLost(job_id)
         return bool(requested)
 
     def request_cancel(self, job_id: str) -> Job | None:
-        """Ask a job to stop; a queued job is cancelled at once, a running one at its next progress point."""
+        """Ask a job to stop. A queued job, or a running one nobody holds the lease of (its process died),
+        is cancelled at once; a running one at its next progress point or heartbeat."""
+        now = self._clock()
         with write_transaction(self._engine) as conn:
             conn.execute(
                 jobs.update()
-                .where(jobs.c.id == job_id, jobs.c.state.not_in([s.value for s in FINAL_STATES]))
-                .values(cancel_requested=True, updated_at=utcnow())
+                .where(jobs.c.id == job_id, jobs.c.state.not_in(_ENDED))
+                .values(cancel_requested=True, updated_at=now)
             )
             conn.execute(
                 jobs.update()
-                .where(jobs.c.id == job_id, jobs.c.state == JobState.QUEUED.value)
-                .values(state=JobState.CANCELLED.value, updated_at=utcnow())
+                .where(jobs.c.id == job_id, sa.or_(jobs.c.state == JobState.QUEUED.value, self._lapsed(now)))
+                .values(state=JobState.CANCELLED.value, lease_owner=None, lease_until=None, updated_at=now)
             )
         return self.get(job_id)
+
+    def lapsed(self) -> list[Job]:
+        """The running jobs whose lease lapsed (or that never had one), oldest first."""
+        query = sa.select(jobs).where(self._lapsed(self._clock())).order_by(jobs.c.created_at)
+        with self._engine.connect() as conn:
+            return [_job(dict(row)) for row in conn.execute(query).mappings()]
+
+    def take_lapsed(self, job: Job, max_attempts: int = MAX_ATTEMPTS) -> Job | None:
+        """Take a job whose lease lapsed (as read in ``job``), with one conditional update: queued again
+        to run from the start, cancelled if a cancel was requested, or failed after ``max_attempts``
+        starts. None when another reaper (or a run) took it first."""
+        now = self._clock()
+        if job.cancel_requested:
+            values: dict[str, Any] = {"state": JobState.CANCELLED.value}
+        elif job.attempts >= max_attempts:
+            values = {"state": JobState.FAILED.value, "error": worker_lost(job.attempts)}
+        else:
+            values = {"state": JobState.QUEUED.value}
+        with write_transaction(self._engine) as conn:
+            result = conn.execute(
+                jobs.update()
+                .where(
+                    jobs.c.id == job.id,
+                    jobs.c.attempts == job.attempts,
+                    jobs.c.cancel_requested == job.cancel_requested,
+                    self._lapsed(now),
+                )
+                .values(lease_owner=None, lease_until=None, updated_at=now, **values)
+            )
+        return self.get(job.id) if result.rowcount == 1 else None
+
+    @staticmethod
+    def _lapsed(now: datetime) -> sa.ColumnElement[bool]:
+        return sa.and_(
+            jobs.c.state == JobState.RUNNING.value,
+            sa.or_(jobs.c.lease_until.is_(None), jobs.c.lease_until <= now),
+        )
 
 
 class JobContext:
     """What a running job function may do: report progress (which also checks for cancellation)."""
 
     def __init__(
-        self, job: Job, store: JobStore, publish: Callable[[dict[str, Any]], None], interval: float = 0.5
+        self,
+        job: Job,
+        store: JobStore,
+        publish: Callable[[dict[str, Any]], None],
+        interval: float = 0.5,
+        *,
+        owner: str | None = None,
+        lease: float = LEASE_SECONDS,
     ) -> None:
         self.job = job
         self._store = store
         self._publish = publish
         self._interval = interval
+        self._owner = owner
+        self._lease = lease
         self._last = 0.0
+        self.cancel_seen = threading.Event()
+        """Set by the heartbeat when a cancel was requested: the next progress call raises."""
+        self.lease_lost = threading.Event()
+        """Set by the heartbeat when another run took the lease: the next progress call raises."""
 
     @property
     def params(self) -> dict[str, Any]:
@@ -200,14 +380,30 @@ class JobContext:
 
     def progress(self, done: int, total: int, *, force: bool = False, **detail: Any) -> None:
         """Record progress (at most every ``interval`` seconds unless ``force``); raise if cancelled."""
+        self.check()
         now = time.monotonic()
         if not force and now - self._last < self._interval:
             return
         self._last = now
-        cancelled = self._store.progress(self.job.id, done, total)
+        cancelled = self._store.progress(self.job.id, done, total, self._owner, self._lease)
         self._publish(_progress_message(self.job, JobState.RUNNING, done, total, detail))
         if cancelled:
             raise JobCancelled(self.job.id)
+
+    def check(self) -> None:
+        """Raise :class:`LeaseLost` or :class:`JobCancelled` if the heartbeat saw either."""
+        if self.lease_lost.is_set():
+            raise LeaseLost(self.job.id)
+        if self.cancel_seen.is_set():
+            raise JobCancelled(self.job.id)
+
+    def wait(self, seconds: float) -> None:
+        """Sleep ``seconds``, ending early (raising) on a cancel or a lost lease the heartbeat saw."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self.check()
+            time.sleep(min(left, 0.1))
+        self.check()
 
 
 JobFunction = Callable[[JobContext], dict[str, Any]]
@@ -221,16 +417,71 @@ class JobRunner(Protocol):
         ...
 
 
+class _Heartbeat:
+    """Renews a run's lease every ``every`` seconds on a thread of its own while the job function runs."""
+
+    def __init__(self, store: JobStore, context: JobContext, owner: str, lease: float, every: float) -> None:
+        self._store = store
+        self._context = context
+        self._owner = owner
+        self._lease = lease
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{context.job.id[:8]}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(self._every + 5)
+
+    def _run(self) -> None:
+        job_id = self._context.job.id
+        while not self._stop.wait(self._every):
+            try:
+                held, requested = self._store.renew(job_id, self._owner, self._lease)
+            except Exception:
+                log.warning("job.lease_not_renewed", job_id=job_id, exc_info=True)
+                continue
+            if requested:
+                self._context.cancel_seen.set()
+            if not held:
+                log.warning("job.lease_lost", job_id=job_id)
+                self._context.lease_lost.set()
+                return
+
+
 class JobExecutor:
-    """Runs one job to its end: state changes, report, failure message, progress messages."""
+    """Runs one job to its end: lease, state changes, report, failure message, progress messages.
+
+    ``transient`` errors (a service restarting, a dropped connection) run the job function again from
+    the start after each of ``retry_delays``, then fail the job with :data:`UNAVAILABLE`.
+    """
 
     def __init__(
-        self, store: JobStore, functions: Mapping[str, JobFunction], bus: Bus | None, topic: str
+        self,
+        store: JobStore,
+        functions: Mapping[str, JobFunction],
+        bus: Bus | None,
+        topic: str,
+        *,
+        lease: float = LEASE_SECONDS,
+        transient: tuple[type[BaseException], ...] = (),
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+        rerunnable: Callable[[Job], bool] = lambda job: True,
     ) -> None:
         self.store = store
         self._functions = functions
         self._bus = bus
         self._topic = topic
+        self.lease = lease
+        self._transient = transient
+        self._retry_delays = tuple(retry_delays)
+        self.rerunnable = rerunnable
+        """Whether a job may run again from the start (a transient error, a lost process): a job that
+        is not (a generation saving random numbers) fails instead."""
 
     def run(self, job_id: str) -> None:
         """Run the job ``job_id`` (called by a thread or an rq worker)."""
@@ -241,30 +492,65 @@ class JobExecutor:
         if function is None:
             self.store.mark(job_id, JobState.FAILED, error=f"tipo de trabajo desconocido: {job.kind}")
             return
-        self.store.mark(job_id, JobState.RUNNING)
-        context = JobContext(job, self.store, self.publish)
-        self.publish(_progress_message(job, JobState.RUNNING, 0, job.total, {}))
+        owner = uuid.uuid4().hex
+        claimed = self.store.claim(job_id, owner, self.lease)
+        if claimed is None:
+            log.info("job.not_claimed", job_id=job_id, state=job.state.value)
+            return
+        context = JobContext(claimed, self.store, self.publish, owner=owner, lease=self.lease)
+        self.publish(_progress_message(claimed, JobState.RUNNING, 0, claimed.total, {}))
+        log.info("job.started", job_id=job_id, kind=job.kind, attempt=claimed.attempts)
         try:
-            report = function(context)
-        except JobCancelled:
-            self.store.mark(job_id, JobState.CANCELLED)
-            self._publish_final(job_id)
+            with _Heartbeat(self.store, context, owner, self.lease, max(self.lease / 6, 0.05)):
+                state, values = self._attempts(function, context)
+        except BaseException:
+            # The process is stopping (SystemExit, KeyboardInterrupt): another may take the job at once.
+            self.store.release(job_id, owner)
+            raise
+        if state is None:
+            log.warning("job.abandoned", job_id=job_id, reason="lease lost")
             return
-        except JobFailed as exc:
-            self.store.mark(job_id, JobState.FAILED, error=exc.message, report=exc.report or None)
-            self._publish_final(job_id)
-            return
-        except Exception:
-            log.exception("job.failed", job_id=job_id, kind=job.kind)
-            self.store.mark(job_id, JobState.FAILED, error=internal_failure(job_id))
-            self._publish_final(job_id)
-            return
-        self.store.mark(job_id, JobState.FINISHED, report=report)
+        if self.store.mark(job_id, state, owner, **values):
+            ended = self.store.get(job_id)
+            if ended is not None:
+                discard_upload(ended)
         self._publish_final(job_id)
+
+    def _attempts(self, function: JobFunction, context: JobContext) -> tuple[JobState | None, dict[str, Any]]:
+        """The job function's outcome as (final state, columns); (None, {}) when the lease was lost."""
+        job = context.job
+        delays = iter(self._retry_delays if self.rerunnable(job) else ())
+        while True:
+            try:
+                return JobState.FINISHED, {"report": function(context)}
+            except JobCancelled:
+                return JobState.CANCELLED, {}
+            except LeaseLost:
+                return None, {}
+            except JobFailed as exc:
+                return JobState.FAILED, {"error": exc.message, "report": exc.report or None}
+            except self._transient as exc:
+                delay = next(delays, None)
+                if delay is None:
+                    log.error("job.unavailable", job_id=job.id, kind=job.kind, error=repr(exc))
+                    return JobState.FAILED, {"error": UNAVAILABLE}
+                log.warning("job.transient_error", job_id=job.id, error=repr(exc), retry_in=delay)
+                try:
+                    context.wait(delay)
+                except JobCancelled:
+                    return JobState.CANCELLED, {}
+                except LeaseLost:
+                    return None, {}
+            except Exception:
+                log.exception("job.failed", job_id=job.id, kind=job.kind)
+                return JobState.FAILED, {"error": internal_failure(job.id)}
 
     def fail(self, job_id: str, message: str) -> None:
         """End an unfinished job as failed with ``message`` for its user, and announce it."""
-        self.store.mark(job_id, JobState.FAILED, error=message)
+        if self.store.mark(job_id, JobState.FAILED, error=message):
+            ended = self.store.get(job_id)
+            if ended is not None:
+                discard_upload(ended)
         self._publish_final(job_id)
 
     def publish(self, message: dict[str, Any]) -> None:
@@ -276,10 +562,71 @@ class JobExecutor:
         except Exception:
             log.exception("job.progress_unpublished", job_id=message.get("id"))
 
+    def publish_final(self, job: Job) -> None:
+        """Announce ``job``'s final state."""
+        self.publish(_progress_message(job, job.state, job.done, job.total, {}))
+
     def _publish_final(self, job_id: str) -> None:
         job = self.store.get(job_id)
         if job is not None:
-            self.publish(_progress_message(job, job.state, job.done, job.total, {}))
+            self.publish_final(job)
+
+
+class JobReaper:
+    """Takes back the running jobs whose lease lapsed (their process died): ``resubmit`` runs one again
+    from the start; after ``max_attempts`` starts it fails, and a requested cancel ends it cancelled.
+
+    Every process that runs jobs runs one (:meth:`run_forever` on a background thread); the store's
+    conditional update gives each lapsed job to one reaper only.
+    """
+
+    def __init__(
+        self,
+        executor: JobExecutor,
+        resubmit: Callable[[Job], object],
+        *,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        self._executor = executor
+        self._resubmit = resubmit
+        self._max_attempts = max_attempts
+
+    @property
+    def every(self) -> float:
+        """How often to look: a dead process's job is found within ``lease + every`` seconds."""
+        return max(self._executor.lease / 3, 0.05)
+
+    def reap(self) -> list[Job]:
+        """One pass; returns the jobs taken, as they are after it (queued, failed or cancelled)."""
+        store = self._executor.store
+        taken: list[Job] = []
+        for job in store.lapsed():
+            limit = self._max_attempts if self._executor.rerunnable(job) else min(job.attempts, 1)
+            after = store.take_lapsed(job, limit)
+            if after is None:
+                continue
+            taken.append(after)
+            log.warning(
+                "job.reaped", job_id=job.id, kind=job.kind, attempts=job.attempts, state=after.state.value
+            )
+            if after.state is JobState.QUEUED:
+                try:
+                    self._resubmit(after)
+                except Exception:
+                    log.exception("job.not_resubmitted", job_id=job.id)
+                    self._executor.fail(job.id, internal_failure(job.id))
+            else:
+                discard_upload(after)
+                self._executor.publish_final(after)
+        return taken
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """:meth:`reap` every :attr:`every` seconds until ``stop``."""
+        while not stop.wait(self.every):
+            try:
+                self.reap()
+            except Exception:
+                log.exception("job.reaper_failed")
 
 
 class ThreadJobRunner:
@@ -293,6 +640,14 @@ class ThreadJobRunner:
         job = self._executor.store.create(kind, params, created_by, total)
         self._pool.submit(self._executor.run, job.id)
         return job
+
+    def reaper(self, max_attempts: int = MAX_ATTEMPTS) -> JobReaper:
+        """A reaper that runs the jobs it takes back on this runner's threads."""
+        return JobReaper(
+            self._executor,
+            lambda job: self._pool.submit(self._executor.run, job.id),
+            max_attempts=max_attempts,
+        )
 
     def recover(self) -> list[Job]:
         """Take over what the last server of this data folder left (call once, at start-up).
@@ -321,6 +676,9 @@ class ThreadJobRunner:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+RQ_JOB_TIMEOUT = 6 * 3600
+
+
 class RqJobRunner:
     """Distributed mode: jobs go to an rq queue; ``callmanager worker`` runs them."""
 
@@ -331,8 +689,13 @@ class RqJobRunner:
 
     def submit(self, kind: str, params: Mapping[str, Any], created_by: str, total: int = 0) -> Job:
         job = self._store.create(kind, params, created_by, total)
-        self._queue.enqueue(self._function_path, job.id, job_id=f"cm-{job.id}", job_timeout=6 * 3600)
+        self.enqueue(job)
         return job
+
+    def enqueue(self, job: Job) -> None:
+        """Put ``job`` on the queue (again, after a reaper took it back: one rq job per start)."""
+        rq_id = f"cm-{job.id}" if job.attempts == 0 else f"cm-{job.id}-{job.attempts}"
+        self._queue.enqueue(self._function_path, job.id, job_id=rq_id, job_timeout=RQ_JOB_TIMEOUT)
 
 
 def _progress_message(
@@ -353,6 +716,7 @@ def _aware(moment: datetime) -> datetime:
 
 
 def _job(row: Mapping[str, Any]) -> Job:
+    lease_until = row.get("lease_until")
     return Job(
         id=row["id"],
         kind=row["kind"],
@@ -365,4 +729,7 @@ def _job(row: Mapping[str, Any]) -> Job:
         created_by=row["created_by"],
         created_at=_aware(row["created_at"]),
         updated_at=_aware(row["updated_at"]),
+        attempts=int(row.get("attempts") or 0),
+        lease_until=_aware(lease_until) if lease_until is not None else None,
+        cancel_requested=bool(row.get("cancel_requested")),
     )

@@ -92,6 +92,13 @@ class Settings(BaseSettings):
 
     max_upload_mb: int = Field(100, ge=1, validation_alias=_env("MAX_UPLOAD_MB"))
     max_import_rows: int = Field(1_000_000, ge=1, validation_alias=_env("MAX_IMPORT_ROWS"))
+    job_lease_seconds: float = Field(
+        30,
+        ge=0.5,
+        le=600,
+        validation_alias=_env("JOB_LEASE_SECONDS"),
+        description="A job's lease: a job whose process died is run again within about 4/3 of this.",
+    )
 
     rate_limit: str = Field("600/minute", validation_alias=_env("RATE_LIMIT"))
     rate_limit_heavy: str = Field("20/minute", validation_alias=_env("RATE_LIMIT_HEAVY"))

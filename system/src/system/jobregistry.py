@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from contacts.client import ContactsClient
+import sqlalchemy.exc
+
+from contacts.client import ContactsClient, ContactsUnavailable
 from gateway.ports import GeneratorPort, TransferPort
 from gateway.routes.transfer import TransferConfig
 from generator.generatejob import GENERATE_JOB, generate_job
@@ -15,8 +17,10 @@ from importexport.pipeline import IMPORT_JOB, import_job, reader_limits
 from importexport.writers import write_csv
 from kernel.jobqueue import (
     JOBS_TOPIC,
+    Job,
     JobExecutor,
     JobFunction,
+    JobReaper,
     JobStore,
     RqJobRunner,
     ThreadJobRunner,
@@ -36,6 +40,16 @@ from system.reader import READER_COMMAND
 
 GENERATOR_QUEUE = "generator"
 IMPORTEXPORT_QUEUE = "importexport"
+KIND_QUEUES = {GENERATE_JOB: GENERATOR_QUEUE, IMPORT_JOB: IMPORTEXPORT_QUEUE, EXPORT_JOB: IMPORTEXPORT_QUEUE}
+"""The service queue each kind of job runs on (distributed mode)."""
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    ContactsUnavailable,
+    ConnectionError,
+    sqlalchemy.exc.OperationalError,
+)
+"""Errors a job function is run again for, after a pause: the contacts service restarting, a dropped
+connection (the database's included)."""
 
 
 def job_functions(infra: Infrastructure, contacts: ContactsClient) -> Mapping[str, JobFunction]:
@@ -93,8 +107,38 @@ def transfer_config(settings: Settings) -> TransferConfig:
 def job_executor(infra: Infrastructure, contacts: ContactsClient) -> JobExecutor:
     """Runs jobs in this process (embedded server threads, or a distributed worker)."""
     return JobExecutor(
-        JobStore(infra.engine), job_functions(infra, contacts), infra.bus, infra.topic(JOBS_TOPIC)
+        JobStore(infra.engine),
+        job_functions(infra, contacts),
+        infra.bus,
+        infra.topic(JOBS_TOPIC),
+        lease=infra.settings.job_lease_seconds,
+        transient=TRANSIENT_ERRORS,
+        rerunnable=rerunnable,
     )
+
+
+def rerunnable(job: Job) -> bool:
+    """Whether ``job`` may run again from the start: every kind but a generation that saves its numbers
+    (a second run would draw and save another set beside the first one's)."""
+    return not (job.kind == GENERATE_JOB and job.params.get("save"))
+
+
+def rq_reaper(settings: Settings, executor: JobExecutor) -> JobReaper:
+    """A reaper of a distributed worker: jobs it takes back go to their service's queue again."""
+    import redis
+    from rq import Queue
+
+    assert settings.redis_url is not None
+    connection = redis.Redis.from_url(settings.redis_url)
+    runners = {
+        service: RqJobRunner(executor.store, Queue(queue_name(settings, service), connection=connection))
+        for service in (GENERATOR_QUEUE, IMPORTEXPORT_QUEUE)
+    }
+
+    def resubmit(job: Job) -> None:
+        runners[KIND_QUEUES.get(job.kind, IMPORTEXPORT_QUEUE)].enqueue(job)
+
+    return JobReaper(executor, resubmit)
 
 
 def generator_handlers(infra: Infrastructure, contacts: ContactsClient) -> GeneratorHandlers:
@@ -114,13 +158,15 @@ def service_ports(infra: Infrastructure, contacts: ContactsClient) -> tuple[Gene
 
     Embedded, jobs run on threads of this process, and the jobs the last server of the data folder left
     unfinished are taken over first (``ThreadJobRunner.recover``): one embedded server per data folder,
-    as the in-process bus requires. Distributed, ``contacts`` is only the gateway's (to size an export
+    as the in-process bus requires; a reaper thread re-runs a job whose lease lapsed. Distributed,
+    ``contacts`` is only the gateway's (to size an export
     job); the services use their own.
     """
     if infra.mode is Mode.EMBEDDED:
         runner = ThreadJobRunner(job_executor(infra, contacts))
         infra.on_close(runner.shutdown)
         runner.recover()
+        infra.background.spawn("job-reaper", runner.reaper().run_forever)
         return (
             LocalGenerator(generator_handlers(infra, contacts), runner),
             LocalTransfer(transfer_handlers(infra, contacts), runner),

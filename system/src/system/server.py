@@ -490,7 +490,9 @@ def run_worker(settings: Settings, services: list[str]) -> None:
 
     A ``SimpleWorker``: messages run in this process, which keeps its contacts client and connections
     between them, so an immediate call costs milliseconds rather than a fork and a rebuild. A job that
-    kills the interpreter takes the process with it; the supervisor (compose) restarts it.
+    kills the interpreter takes the process with it; the supervisor (compose) restarts it, and the
+    job's lease lapses: a reaper thread of every worker queues it again (or fails it after its last
+    attempt).
     """
     if not settings.redis_url:
         raise ConfigurationError("el worker necesita CALLMANAGER_REDIS_URL")
@@ -502,6 +504,9 @@ def run_worker(settings: Settings, services: list[str]) -> None:
         raise ConfigurationError(f"servicio sin cola: {', '.join(unknown)} (use generator o importexport)")
     connection = redis.Redis.from_url(settings.redis_url)
     names = [queue_name(settings, service) for service in services or SERVICE_QUEUES.values()]
+    from system.worker import start_reaper
+
+    start_reaper()
     log.info("worker.ready", queues=names)
     worker = SimpleWorker([Queue(name, connection=connection) for name in names], connection=connection)
     worker.work(with_scheduler=False)

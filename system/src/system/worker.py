@@ -20,7 +20,7 @@ from importexport.commands import ExportContacts, ImportRecords, InspectUpload
 from kernel.jobqueue import JobExecutor
 from kernel.settings import load_settings
 from system.bootstrap import Mode, build_infrastructure
-from system.jobregistry import generator_handlers, job_executor, transfer_handlers
+from system.jobregistry import generator_handlers, job_executor, rq_reaper, transfer_handlers
 from system.ports import GeneratorHandlers, TransferHandlers, answer_of
 from system.server import internal_token
 
@@ -40,6 +40,17 @@ def _parts() -> _Parts:
     return _Parts(
         job_executor(infra, contacts), generator_handlers(infra, contacts), transfer_handlers(infra, contacts)
     )
+
+
+def start_reaper() -> None:
+    """Build this process's parts now and take back, from a background thread, the jobs whose worker
+    died (:class:`kernel.jobqueue.JobReaper`): each is queued again, or failed after its last attempt."""
+    import threading
+
+    reaper = rq_reaper(load_settings(), _parts().executor)
+    threading.Thread(
+        target=reaper.run_forever, args=(threading.Event(),), name="job-reaper", daemon=True
+    ).start()
 
 
 def run_job(job_id: str) -> None:

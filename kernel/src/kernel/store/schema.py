@@ -64,5 +64,9 @@ jobs = sa.Table(
     sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
     sa.Index("ix_jobs_created_by", "created_by", "created_at"),
+    sa.Index("ix_jobs_state_lease", "state", "lease_until"),
 )

@@ -466,9 +466,11 @@ def import_job(
     ``contacts`` decides and writes in this process; over HTTP the contacts service does that in its own
     process already.
 
-    The uploaded file is deleted when the job ends here (finished, refused, failed or cancelled); a
-    process that dies or is stopped half-way (``SystemExit``, a kill) leaves it, so the job can be run
-    again: rows written before come back unchanged.
+    The uploaded file (``params["path"]``) belongs to the job: the executor deletes it when the job ends
+    (finished, refused, failed, cancelled, or given up by a reaper). An error worth retrying (the contacts
+    service restarting) and a process that dies or is stopped half-way (``SystemExit``, a kill) leave it,
+    so the job can be run again: rows written before come back unchanged, into the same list
+    (``params["list"]``, chosen once when the job was created).
     """
     params = context.params
     path = Path(params["path"])
@@ -499,11 +501,7 @@ def import_job(
             rejected=step.rejected,
         )
 
-    try:
-        report = _imported(path, contacts, caller, options, progress)
-    except Exception:
-        path.unlink(missing_ok=True)
-        raise
+    report = _imported(path, contacts, caller, options, progress)
     path.unlink(missing_ok=True)
     files = write_report_files(report, reports_dir, context.job.id)
     data = report.to_data()

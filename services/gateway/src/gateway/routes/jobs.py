@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from gateway.auth import ApiError, Authenticated, note_audit
 from gateway.roles import Capability, Principal
-from kernel.jobqueue import Job, JobStore
+from kernel.jobqueue import Job, JobState, JobStore, discard_upload
 
 JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
@@ -31,6 +31,7 @@ class JobOut(BaseModel):
     created_by: str
     created_at: str
     updated_at: str
+    attempts: int
 
 
 def visible_job(store: JobStore, job_id: str, principal: Principal) -> Job:
@@ -57,6 +58,8 @@ def jobs_router(store: JobStore) -> APIRouter:
         note_audit(request, job_id=job_id)
         job = store.request_cancel(job_id)
         assert job is not None
+        if job.state is JobState.CANCELLED:  # ended now (queued, or its process died): nobody else will
+            discard_upload(job)
         return job.to_data()
 
     return router
