@@ -5,7 +5,8 @@ client), whichever the port has, as the gateway does."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -190,3 +191,29 @@ def end_call(
 
 _NOW = datetime(2000, 1, 1, tzinfo=UTC)
 """Placeholder: the service stamps every command with its own clock."""
+
+
+def some_agents(count: int) -> list[Caller]:
+    """``count`` Agents, ``u-0`` to ``u-{count-1}``."""
+    return [Caller(user_id=f"u-{n}", username=f"agente {n}", role=Role.AGENT) for n in range(count)]
+
+
+def together(workers: list[Callable[[], Any]]) -> list[Any]:
+    """Run every worker on its own thread, released at once; their results or exceptions, in order."""
+    barrier = threading.Barrier(len(workers))
+    results: list[Any] = [None] * len(workers)
+
+    def run(index: int, work: Callable[[], Any]) -> None:
+        barrier.wait()
+        try:
+            results[index] = work()
+        except Exception as error:
+            results[index] = error
+
+    threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not any(thread.is_alive() for thread in threads)
+    return results

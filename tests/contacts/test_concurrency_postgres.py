@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from contacts_support import ANA, LAURA, FakeClock, create_contact, edit_note, lock_contact, update_contact
+from contacts_support import (
+    ANA,
+    LAURA,
+    FakeClock,
+    create_contact,
+    edit_note,
+    lock_contact,
+    some_agents,
+    together,
+    update_contact,
+)
 from sqlalchemy.engine import Engine
 
 from contacts.commands import Caller, ImportRow, Outcome
@@ -19,7 +27,6 @@ from contacts.projection import rebuild
 from contacts.queries import ContactQueries
 from contacts.schema import contacts
 from contacts.statuses import DEFAULT_CATALOGUE
-from kernel.roles import Role
 from kernel.store import EventStore
 
 pytestmark = pytest.mark.postgres
@@ -28,31 +35,6 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def database_url(postgres_url: str) -> str:
     return postgres_url
-
-
-def _agents(count: int) -> list[Caller]:
-    return [Caller(user_id=f"u-{n}", username=f"agente {n}", role=Role.AGENT) for n in range(count)]
-
-
-def _together(workers: list[Callable[[], Any]]) -> list[Any]:
-    """Run every worker on its own thread, released at once; their results or exceptions, in order."""
-    barrier = threading.Barrier(len(workers))
-    results: list[Any] = [None] * len(workers)
-
-    def run(index: int, work: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            results[index] = work()
-        except Exception as error:
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 def _snapshot(engine: Engine) -> list[dict[str, Any]]:
@@ -64,9 +46,9 @@ def test_hundred_agents_locking_one_contact_produce_exactly_one_lock(
     service: ContactsService, store: EventStore
 ) -> None:
     contact = create_contact(service, ANA, "8812-3456")
-    agents = _agents(100)
+    agents = some_agents(100)
 
-    results = _together([lambda agent=agent: lock_contact(service, agent, contact.id) for agent in agents])
+    results = together([lambda agent=agent: lock_contact(service, agent, contact.id) for agent in agents])
 
     winners = [r for r in results if not isinstance(r, Exception)]
     refused = [r for r in results if isinstance(r, Locked)]
@@ -81,7 +63,7 @@ def test_fifty_concurrent_edits_with_expected_versions_lose_nothing(
     service: ContactsService, queries: ContactQueries, store: EventStore
 ) -> None:
     contact = create_contact(service, ANA, "8812-3456")
-    agents = _agents(50)
+    agents = some_agents(50)
     mismatches = [0] * len(agents)
 
     def edit(index: int, agent: Caller) -> int:
@@ -99,7 +81,7 @@ def test_fifty_concurrent_edits_with_expected_versions_lose_nothing(
             except VersionMismatch:
                 mismatches[index] += 1
 
-    results = _together([lambda i=i, a=a: edit(i, a) for i, a in enumerate(agents)])
+    results = together([lambda i=i, a=a: edit(i, a) for i, a in enumerate(agents)])
 
     assert not [r for r in results if isinstance(r, Exception)]
     stored = store.read_stream(contact.id)
@@ -117,10 +99,10 @@ def test_fifty_edits_from_the_same_version_let_exactly_one_through(
 ) -> None:
     contact = create_contact(service, ANA, "8812-3456")
 
-    results = _together(
+    results = together(
         [
             lambda agent=agent, i=i: edit_note(service, agent, contact.id, f"nota {i}", expected_version=1)
-            for i, agent in enumerate(_agents(50))
+            for i, agent in enumerate(some_agents(50))
         ]
     )
 
@@ -138,7 +120,7 @@ def test_an_import_running_while_agents_edit_loses_nothing(
     )
     existing = [o.contact_id for o in seeded.outcomes]
     rows = [ImportRow(row=n, e164=f"+50688{n:06d}", email=f"c{n}@example.com") for n in range(3000)]
-    agents = _agents(8)
+    agents = some_agents(8)
     edits: list[list[str]] = [[] for _ in agents]
 
     def agent_work(index: int) -> None:
@@ -146,7 +128,7 @@ def test_an_import_running_while_agents_edit_loses_nothing(
             update_contact(service, agents[index], contact_id, extra={"agente": agents[index].user_id})
             edits[index].append(contact_id)
 
-    results = _together(
+    results = together(
         [lambda: service.create_or_merge(rows, "feria", LAURA)]
         + [lambda i=i: agent_work(i) for i in range(8)]
     )

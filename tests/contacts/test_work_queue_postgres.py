@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-from contacts_support import PABLO
+from contacts_support import PABLO, some_agents, together
 from sqlalchemy.engine import Engine
 
 from contacts.campaignbook import CampaignBook
@@ -18,7 +15,6 @@ from contacts.dnc import DncList
 from contacts.errors import QueueEmpty
 from contacts.handlers import ContactsService
 from contacts.queue import WorkQueue
-from kernel.roles import Role
 from kernel.store import EventStore
 
 pytestmark = pytest.mark.postgres
@@ -36,34 +32,9 @@ def queue(engine: Engine, store: EventStore, service: ContactsService) -> WorkQu
     return WorkQueue(engine, store, service, DncList(engine), CampaignBook(engine))
 
 
-def _agents(count: int) -> list[Caller]:
-    return [Caller(user_id=f"u-{n}", username=f"agente {n}", role=Role.AGENT) for n in range(count)]
-
-
 def _contacts(service: ContactsService, count: int) -> None:
     rows = [ImportRow(row=n, e164=f"+5068800{n:04d}") for n in range(count)]
     service.create_or_merge(rows, "cola", PABLO)
-
-
-def _together(workers: list[Callable[[], Any]]) -> list[Any]:
-    """Run every worker on its own thread, released at once; their results or exceptions, in order."""
-    barrier = threading.Barrier(len(workers))
-    results: list[Any] = [None] * len(workers)
-
-    def run(index: int, work: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            results[index] = work()
-        except Exception as error:
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 def _claims(queue: WorkQueue, agent: Caller, times: int) -> list[Claim]:
@@ -74,9 +45,9 @@ def test_fifty_agents_claiming_at_once_never_get_the_same_contact(
     queue: WorkQueue, service: ContactsService, store: EventStore
 ) -> None:
     _contacts(service, 200)
-    agents = _agents(AGENTS)
+    agents = some_agents(AGENTS)
 
-    results = _together([lambda agent=agent: _claims(queue, agent, 3) for agent in agents])
+    results = together([lambda agent=agent: _claims(queue, agent, 3) for agent in agents])
 
     assert not [r for r in results if isinstance(r, Exception)]
     claims = [claim for batch in results for claim in batch]
@@ -95,7 +66,7 @@ def test_more_agents_than_contacts_each_contact_goes_to_exactly_one_and_the_rest
 ) -> None:
     _contacts(service, 30)
 
-    results = _together([lambda agent=agent: queue.next_contact(agent) for agent in _agents(AGENTS)])
+    results = together([lambda agent=agent: queue.next_contact(agent) for agent in some_agents(AGENTS)])
 
     claims = [r for r in results if isinstance(r, Claim)]
     empty = [r for r in results if isinstance(r, QueueEmpty)]
