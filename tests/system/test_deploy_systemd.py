@@ -198,7 +198,7 @@ def test_the_nginx_site_has_tls_the_websocket_upgrade_the_upload_limit_and_every
     assert environment["CALLMANAGER_TRUSTED_PROXIES"] == "127.0.0.1"
     assert environment["CALLMANAGER_MAX_UPLOAD_MB"] == "100"
     for line in (
-        "listen 443 ssl;",
+        "listen 443 ssl http2;",
         "ssl_certificate     /etc/ssl/callmanager/fullchain.pem;",
         "ssl_certificate_key /etc/ssl/callmanager/privkey.pem;",
         "ssl_protocols       TLSv1.2 TLSv1.3;",
