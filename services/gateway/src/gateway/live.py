@@ -14,11 +14,12 @@
   gateway issued to that desk (``docs/CALLS.md``). Refused reports are audited.
 * With several gateway processes, an ``AsyncRedisManager`` passed in shares fan-out between them.
 
-Order: clients drop an event whose position is not above the last they saw (that is how a replay and the
-live feed overlap without duplicates), so every emission goes through one outbox drained by one task, in
-the order it was queued. Emitting each batch from its own task let a later batch overtake an earlier one
-at the first ``await`` (seen as 1–3 % of live updates lost at 100 updates/s). A reconnecting client joins
-the live room only when its replay has been sent, from the same outbox.
+Order: every emission goes through one outbox drained by one task, in the order it was queued (clients
+drop an event whose position is not above the last they saw, so one sent out of order would be lost).
+Emitting each batch from its own task let a later batch overtake an earlier one at the first ``await``
+(seen as 1-3 % of live updates lost at 100 updates/s). A reconnecting client joins the live room only
+when its replay has been sent, from the same outbox, and (embedded) its replay stops where the live
+room's queued notices begin, so it gets each notice once.
 """
 
 from __future__ import annotations
@@ -144,6 +145,11 @@ class LiveHub:
         self._clock = clock
         self._own_desks: set[str] = set()
         self._renewer: asyncio.Task[None] | None = None
+        # The highest event position handed to the outbox (read and written on the loop only). When this
+        # process emits every notice itself (no client manager: embedded mode), a reconnecting client's
+        # replay stops there, and the live room brings the rest: each notice reaches it exactly once.
+        self._queued_through = 0
+        self._sole_emitter = client_manager is None
         self._register()
 
     def asgi(self, app: ASGIApp) -> ASGIApp:
@@ -204,8 +210,14 @@ class LiveHub:
         notices = self._with_names(notices_for(events))
         if len(notices) <= WITH_CONTACT_UP_TO:
             notices = [self._with_contact(n) for n in notices]
-        if notices:
-            self._queue(partial(self._emit_all, notices))
+        send = partial(self._emit_all, notices) if notices else None
+        loop.call_soon_threadsafe(self._enqueue_live, send, max(e.position for e in events))
+
+    def _enqueue_live(self, send: Callable[[], Awaitable[None]] | None, through: int) -> None:
+        """On the loop: queue a batch's notices and note how far the queued events go."""
+        self._queued_through = max(self._queued_through, through)
+        if send is not None and self._outbox is not None:
+            self._outbox.put_nowait(send)
 
     def _with_names(self, notices: list[Notice]) -> list[Notice]:
         """Notices carrying ``user_name`` beside the acting ``user`` id."""
@@ -306,7 +318,8 @@ class LiveHub:
         last = auth.get("last_position")
         if isinstance(last, int) and not isinstance(last, bool) and last >= 0 and self._outbox is not None:
             # Live notices queued before this reach the client through the replay, not before it.
-            self._outbox.put_nowait(partial(self._replay_then_join, sid, last))
+            through = self._queued_through if self._sole_emitter else None
+            self._outbox.put_nowait(partial(self._replay_then_join, sid, last, through))
         else:
             await self.sio.enter_room(sid, ROOM_ALL)
         log.info("socket.connected", username=principal.username)
@@ -355,14 +368,21 @@ class LiveHub:
             await self._announce_desk(desk)
         return {"ok": True}
 
-    async def _replay_then_join(self, sid: str, after: int) -> None:
-        """Send a reconnecting client what it missed (or ``resync``), then let it into the live room."""
+    async def _replay_then_join(self, sid: str, after: int, through: int | None) -> None:
+        """Send a reconnecting client what it missed (or ``resync``), then let it into the live room.
+
+        ``through``: the last position queued for the live room before this replay was queued; events
+        after it are still to be emitted there, after the client joins, so the replay leaves them out.
+        None when other processes emit too (a Redis client manager): the replay then sends all it finds,
+        and a notice may arrive twice (clients drop one whose position is not above the last they saw).
+        """
         try:
             events = await asyncio.to_thread(self._replay.events_after, after, self._max_replay)
             if events is None:
                 await self.sio.emit("resync", {"reason": "too_old", "last_position": after}, to=sid)
                 return
-            for notice in notices_for([e for e in events if e.position > after]):
+            missed = [e for e in events if e.position > after and (through is None or e.position <= through)]
+            for notice in notices_for(missed):
                 await self.sio.emit(notice.name, {**notice.payload, "replayed": True}, to=sid)
         finally:
             if self.sio.manager.is_connected(sid, "/"):
