@@ -1,4 +1,4 @@
-"""``queue_next`` over Socket.IO on a real embedded system: the same claim and refusals as POST /queue/next."""
+"""``queue_next`` over Socket.IO on a real embedded system: the claim and refusals of POST /queue/next."""
 
 from __future__ import annotations
 
@@ -131,4 +131,3 @@ def test_a_desk_connection_may_not_take_contacts_and_the_refusal_is_audited(serv
 
     assert answer["error"] == "not_an_agent"
     assert "/socket.io/queue_next" in _denied_paths(server)
-

@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from client.models import (
-    CallRequest,
     Callback,
+    CallRequest,
     Campaign,
     CampaignProgress,
     Claim,
@@ -165,7 +165,9 @@ class QueueEmpty(NotFound):
 
     default_message = "No hay contactos disponibles en la cola."
 
-    def __init__(self, message: str = "", *, until: datetime | None = None, code: str = "queue_empty") -> None:
+    def __init__(
+        self, message: str = "", *, until: datetime | None = None, code: str = "queue_empty"
+    ) -> None:
         super().__init__(message, code=code)
         self.until = until
 

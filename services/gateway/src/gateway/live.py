@@ -433,9 +433,7 @@ class LiveHub:
             campaign = body.get("campaign")
             if campaign is not None and (not isinstance(campaign, str) or not CAMPAIGN_ID.match(campaign)):
                 raise ApiError(422, "invalid_input", "campaign debe ser el id de una campaña.")
-            claim = await asyncio.to_thread(
-                self._queue_client.next_contact, caller_of(principal), campaign
-            )
+            claim = await asyncio.to_thread(self._queue_client.next_contact, caller_of(principal), campaign)
         except QueueEmpty as exc:
             until = exc.until.isoformat() if exc.until is not None else None
             return {"error": exc.code, "message": exc.message, "until": until}
