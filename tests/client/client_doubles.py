@@ -22,14 +22,14 @@ from client.api import (
 )
 from client.models import (
     DEFAULT_STATUSES,
-    CallRequest,
     Callback,
+    CallRequest,
     Campaign,
     CampaignProgress,
     Claim,
     Contact,
-    Eligibility,
     DeskState,
+    Eligibility,
     GeneratedPhone,
     Generation,
     HistoryEntry,

@@ -429,7 +429,8 @@ def test_a_desk_that_drops_during_the_call_is_reported_and_the_call_kept():
 
 
 def test_a_wrap_up_saved_while_only_the_calls_own_events_moved_the_version_is_saved_again_silently():
-    """On a server without the disposition route the wrap-up goes by ``PUT``. The call's lock and steps move the contact's version; when no field changed the wrap-up is not a
+    """On a server without the disposition route the wrap-up goes by ``PUT``. The call's lock and steps
+    move the contact's version; when no field changed the wrap-up is not a
     conflict: it is read again and saved with the new version, without «Otro usuario cambió»."""
     api, panel, calls, clock = build()
     contact = placed(api, calls, clock)
