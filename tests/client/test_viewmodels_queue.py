@@ -143,7 +143,7 @@ def test_siguiente_waits_while_a_call_or_its_wrap_up_is_open():
 
 
 def test_other_socket_refusals_are_errors_with_the_servers_message():
-    api, panel, queue = build(lambda _d: {"error": "forbidden", "message": "Su rol no permite esta acción."})
+    _api, panel, queue = build(lambda _d: {"error": "forbidden", "message": "Su rol no permite esta acción."})
     queue.next()
     assert panel.message == "No se pudo pedir el siguiente contacto: Su rol no permite esta acción."
     assert panel.message_kind is MessageKind.ERROR
@@ -271,7 +271,8 @@ def test_a_callback_in_the_past_or_unreadable_is_refused_before_anything_is_sent
     calls.save_wrapup()
     assert "disposition" not in api.names()
     assert panel.message == "La rellamada debe quedar en el futuro."
-    assert calls.phase is CallPhase.WRAP_UP and calls.wrapup.note == "algo"
+    assert calls.phase is CallPhase.WRAP_UP
+    assert calls.wrapup.note == "algo"
 
 
 def test_a_name_typed_in_the_panel_during_the_call_survives_the_wrap_up():
@@ -335,7 +336,8 @@ def test_rellamadas_reschedules_and_cancels_and_says_when_one_is_gone():
     assert ("reschedule_callback", ("cb-1", datetime(2026, 3, 2, 23, 45, tzinfo=UTC), "shared")) in api.calls
     assert vm.rows()[0][0] == "02/03/2026 17:45"
     vm.reschedule("cb-1", "02/03/2026", "7:77")
-    assert vm.error and "no es válida" in vm.message
+    assert vm.error
+    assert "no es válida" in vm.message
 
     vm.cancel("cb-1")
     assert vm.callbacks == []
@@ -427,7 +429,8 @@ def test_campaign_form_is_checked_then_created_and_edited():
     vm.set_form("name", "Renovaciones")
     vm.set_form("max_attempts", "0")
     vm.save()
-    assert vm.error and vm.message == "Intentos máx. debe ser un número entre 1 y 100."
+    assert vm.error
+    assert vm.message == "Intentos máx. debe ser un número entre 1 y 100."
     assert "save_campaign" not in api.names()
 
     vm.set_form("max_attempts", "4")
@@ -463,5 +466,6 @@ def test_a_refused_campaign_keeps_what_was_typed():
     vm.refresh()
     vm.set_form("name", "Otra")
     vm.save()
-    assert vm.error and vm.message == "No se guardó la campaña: La campaña x no existe"
+    assert vm.error
+    assert vm.message == "No se guardó la campaña: La campaña x no existe"
     assert vm.form.name == "Otra"
