@@ -260,7 +260,7 @@ class GatewayDouble:
                 "calling_hours": None,
             }
         }
-        self.progress: dict[str, dict[str, Any]] = {}
+        self.campaign_progress: dict[str, dict[str, Any]] = {}
         self.sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*")
         self.app = FastAPI()
         self.asgi = socketio.ASGIApp(self.sio, other_asgi_app=self.app)
@@ -1135,9 +1135,9 @@ class GatewayDouble:
 
         @app.get("/campaigns/{campaign_id}/progress")
         def progress(campaign_id: str) -> Response:
-            if campaign_id not in self.progress:
+            if campaign_id not in self.campaign_progress:
                 return error(404, "campaign_not_found", f"La campaña {campaign_id} no existe")
-            return JSONResponse({"campaign": campaign_id, **self.progress[campaign_id]})
+            return JSONResponse({"campaign": campaign_id, **self.campaign_progress[campaign_id]})
 
         @app.get("/stats")
         def stats(request: Request) -> Response:

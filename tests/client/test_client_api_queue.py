@@ -131,7 +131,7 @@ def test_campaigns_are_listed_created_edited_and_report_progress(gateway):
 
     with pytest.raises(NotFound):
         api.campaign_progress("renovaciones")
-    gateway.progress["renovaciones"] = {"total": 10, "never_tried": 4, "reached": 3, "dnc": 1}
+    gateway.campaign_progress["renovaciones"] = {"total": 10, "never_tried": 4, "reached": 3, "dnc": 1}
     progress = api.campaign_progress("renovaciones")
     assert progress.total == 10
     assert progress.counts["in_retry"] == 0  # not sent: counted as none

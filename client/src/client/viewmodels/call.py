@@ -101,7 +101,7 @@ class WrapUp:
     callback_time: str = ""
     callback_scope: str = "personal"
     kept_typing: dict[str, str] | None = None
-    """Panel typing the wrap-up does not save (a new name, a note rewritten): put back after the save."""
+    """Panel typing the wrap-up does not save (a new name): put back in the panel after the save."""
 
 
 def clock_text(seconds: float) -> str:
@@ -438,10 +438,12 @@ class CallViewModel:
         draft = self._panel.draft if self._panel.contact and self._panel.contact.id == contact.id else {}
         typed_note = draft.get("note", contact.note)
         kept: dict[str, str] = {}
+        # The server adds the wrap-up's note to the contact's: what she added during the call, or all she
+        # typed when she rewrote the note (the old text stays on the server, nothing typed is lost).
         if typed_note.startswith(contact.note):
-            note = typed_note[len(contact.note) :].strip()  # what she added during the call
+            note = typed_note[len(contact.note) :].strip()
         else:
-            note, kept["note"] = "", typed_note  # a rewrite is not an addition: it stays in the panel
+            note = typed_note.strip()
         if draft.get("name", contact.name) != contact.name:
             kept["name"] = draft["name"]
         due_date, due_time = local_parts(self._now() + timedelta(days=1))

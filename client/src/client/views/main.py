@@ -84,7 +84,7 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
             return cell
 
         self.search = ctk.CTkEntry(
-            labelled("filter.search_label"), placeholder_text=translate("filter.search"), width=250
+            labelled("filter.search_label"), placeholder_text=translate("filter.search"), width=210
         )
         self.search.pack()
         self.search.bind("<KeyRelease>", self._typed)
@@ -116,9 +116,6 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
             "campaigns": ctk.CTkButton(
                 bar, text=translate("tool.campaigns"), width=100, command=tools.campaigns
             ),
-            "callbacks": ctk.CTkButton(
-                bar, text=translate("tool.callbacks"), width=110, command=tools.callbacks
-            ),
             "desks": ctk.CTkButton(bar, text=translate("tool.desks"), width=100, command=tools.desks),
             "metrics": ctk.CTkButton(bar, text=translate("tool.metrics"), width=100, command=tools.metrics),
             "generate": ctk.CTkButton(
@@ -135,6 +132,7 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
         self.panel = ContactPanel(body, panel, translate, session.catalogue, calls)
         self.panel.next_button.configure(command=self.next_contact)
         self.panel.queue_button.configure(command=self.queue_next)
+        self.panel.callbacks_button.configure(command=tools.callbacks)
         if queue is not None:
             queue.on_change = self._queue_changed
             queue.on_opened = lambda claim: self.show_in_list(claim.contact.id)
@@ -326,7 +324,6 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
             "generate": caps.generate,
             "metrics": True,  # an agent sees their own call figures, supervisors more
             "desks": caps.metrics,  # TeamLead and up: their team's desks, or every desk
-            "callbacks": True,
             "campaigns": caps.metrics,  # TeamLead and up
         }
         for name, button in self.tool_buttons.items():
