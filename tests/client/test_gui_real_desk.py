@@ -4,7 +4,8 @@
 The agent selects a contact and presses Llamar (F5); the call box follows what the desk reports
 («Marcando…», «Sonando…», «En llamada» with its timer); Colgar (F8) makes baresip send BYE to SIPp; the
 wrap-up opens with the outcome the desk reported, and saving it reaches the server's contact and history.
-A busy callee ends the call in the wrap-up without Colgar. The in-call screenshot goes to
+A busy callee ends the call in the wrap-up without Colgar. «Siguiente» (F6) takes the work queue's next
+contact, and its wrap-up records a callback the server then lists. The in-call screenshot goes to
 ``$CALLMANAGER_SCREENSHOT_DIR`` when set (``docs/screenshots``), else the test's temp dir."""
 
 from __future__ import annotations
@@ -175,20 +176,20 @@ def test_agent_calls_through_the_real_desk_hangs_up_and_wraps_up(display, world,
     match = re.fullmatch(r"Cierre de la llamada con Rebeca Solís \(00:(\d\d) en llamada\)", title)
     assert match, title
     assert int(match.group(1)) >= 2
-    assert box.note.get("1.0", "end-1c") == "Vino a la feria"
+    assert box.note.get("1.0", "end-1c") == ""  # the wrap-up's note is added to the contact's
 
     box.status.set("Interesado")
     box._status("Interesado")
-    box.note.insert("end", "; quiere el plan de 20 GB")
+    box.note.insert("end", "Quiere el plan de 20 GB")
     box.note.event_generate("<KeyRelease>")
     box.save_button.invoke()
     pump(root, lambda: not desk.calls.wrapup or not desk.calls.wrapup.saving, what="the wrap-up saved")
-    assert desk.panel.message == "Cierre de la llamada guardado.", desk.panel.message
+    assert desk.panel.message.startswith("Cierre de la llamada guardado."), desk.panel.message
     pump(root, lambda: panel.tabs.winfo_ismapped() and not box.wrap.winfo_ismapped())
     pump(root, lambda: cells(desk.window.table.tree, contact["id"])[2] == "Interesado")
 
     saved = world.contact(contact["id"])
-    assert (saved["status"], saved["note"]) == ("INTERESADO", "Vino a la feria; quiere el plan de 20 GB")
+    assert (saved["status"], saved["note"]) == ("INTERESADO", "Vino a la feria\nQuiere el plan de 20 GB")
     rows = [row for row in world.call_history(contact["id"]) if row["detail"].get("call_id") == call_id]
     assert [row["new"] for row in rows] == ["requested", "started", "answered"]
     assert int(rows[-1]["detail"]["duration_seconds"]) >= 2
@@ -219,7 +220,7 @@ def test_a_busy_callee_ends_in_the_wrap_up_without_colgar(display, world, agent_
     box._status("No contesta")
     box.save_button.invoke()
     pump(root, lambda: not desk.calls.wrapup or not desk.calls.wrapup.saving, what="the wrap-up saved")
-    assert desk.panel.message == "Cierre de la llamada guardado.", desk.panel.message
+    assert desk.panel.message.startswith("Cierre de la llamada guardado."), desk.panel.message
     assert world.contact(contact["id"])["status"] == "NC"
     rows = [row for row in world.call_history(contact["id"]) if row["detail"].get("call_id") == call_id]
     assert [row["new"] for row in rows] == ["requested", "started", "busy"]
