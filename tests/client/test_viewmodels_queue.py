@@ -469,3 +469,18 @@ def test_a_refused_campaign_keeps_what_was_typed():
     assert vm.error
     assert vm.message == "No se guardó la campaña: La campaña x no existe"
     assert vm.form.name == "Otra"
+
+
+def test_a_queue_contact_skipped_without_a_wrap_up_is_released_when_the_next_one_comes():
+    api, panel, queue = build()
+    api.queue = [claimed(1), claimed(2)]
+    queue.next()
+    assert panel.contact.id == "c000001"
+    queue.next()
+    assert panel.contact.id == "c000002"
+    assert ("unlock", "c000001") in api.calls
+
+    api.queue = [claimed(3)]
+    panel.open(make_contact(9))  # she opened another contact herself: nothing of hers is released
+    queue.next()
+    assert ("unlock", "c000002") not in api.calls

@@ -1,5 +1,6 @@
 """«Siguiente»: ask the work queue for my next contact (Socket.IO ``queue_next``, else ``POST /queue/next``),
-open it locked in the panel and say why it was chosen; an empty queue says why and until when."""
+open it locked in the panel and say why it was chosen; an empty queue says why and until when. A contact the
+queue gave that is still open and locked to me when I ask again was skipped: its lock is released."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from client.dispatch import Runner
 from client.i18n import Translator
 from client.live import NotConnected
 from client.models import Claim, parse_time
-from client.viewmodels.panel import ContactPanelViewModel, MessageKind, local_time
+from client.viewmodels.panel import ContactPanelViewModel, LockState, MessageKind, local_time
 
 LiveRequest = Callable[[Mapping[str, Any]], Any]
 """Sends ``queue_next`` over the live connection and returns its ack; raises ``NotConnected``."""
@@ -80,21 +81,27 @@ class NextContactViewModel:
         self.busy = True
         self.empty_text = ""
         self.on_change()
-        self._runner.submit(self._ask, self._got, self._failed)
+        skipped = self._skippable()
+        self._runner.submit(self._ask, lambda answer: self._got(answer, skipped), self._failed)
 
-    def _ask(self) -> Claim:
-        """Over the live connection when it is up and answers; over HTTP otherwise."""
+    def _skippable(self) -> str | None:
+        """The contact the queue gave last, when it is still open and locked to me: it was skipped (a wrap-up
+        would have released it), so it is released once the next one comes."""
+        last, shown = self.last, self._panel.contact
+        if last is None or shown is None or shown.id != last.contact.id:
+            return None
+        return shown.id if self._panel.lock_state() is LockState.MINE else None
+
+    def _ask(self) -> tuple[Claim, bool]:
+        """The claim, and whether it came over the live connection (when it is up) rather than HTTP."""
         if self._live is not None:
             try:
                 ack = self._live({})
             except NotConnected:
                 pass
             else:
-                claim = claim_from_ack(ack)
-                self.via_socket = True
-                return claim
-        self.via_socket = False
-        return self._api.next_contact()
+                return claim_from_ack(ack), True
+        return self._api.next_contact(), False
 
     def reason_text(self, claim: Claim) -> str:
         """Why the queue chose it: ``Siguiente de «General»: nunca llamado (intentos: 0). …``."""
@@ -103,9 +110,14 @@ class NextContactViewModel:
         text = self.t("queue.chosen", campaign=claim.campaign or "?", why=why, attempts=claim.attempts)
         return f"{text} {claim.message}".strip() if claim.message else text
 
-    def _got(self, claim: Claim) -> None:
+    def _got(self, answer: tuple[Claim, bool], skipped: str | None) -> None:
+        claim, self.via_socket = answer
         self.busy = False
         self.last = claim
+        if skipped is not None and skipped != claim.contact.id:
+            # Released for the next agent; a lock that already lapsed or was released answers an error
+            # that changes nothing here.
+            self._runner.submit(lambda: self._api.unlock(skipped), lambda _c: None, lambda _exc: None)
         self._panel.open(claim.contact)
         self._panel.notify(self.reason_text(claim))
         self.on_opened(claim)
