@@ -53,9 +53,7 @@ def test_siguiente_opens_the_queues_contact_and_an_empty_queue_is_a_notice(displ
         panel.queue_button.invoke()
         pump(root, lambda: desk.panel.contact is not None and desk.panel.contact.id == target["id"])
         assert gateway.queue_asks == ["socket", "socket"]
-        assert panel.message.cget("text") == (
-            "Siguiente de «General»: nunca se ha llamado (intentos: 0). Nunca se ha llamado."
-        )
+        assert panel.message.cget("text") == ("Siguiente de «General»: Nunca se ha llamado (intentos: 0).")
         assert panel.title.cget("text") == target["name"]
         pump(root, lambda: desk.window.table.tree.selection() == (target["id"],), what="the row selected")
         assert gateway.by_id[target["id"]]["locked_by"] == ANA_ID

@@ -253,7 +253,7 @@ def test_siguiente_then_call_hang_up_and_wrap_up_with_a_shared_callback(display,
             what="the queue's contact in the panel",
         )
         assert desk.queue.via_socket  # asked over the live connection, not HTTP
-        assert desk.panel.message.startswith("Siguiente de «General»: nunca se ha llamado (intentos: 0).")
+        assert desk.panel.message == "Siguiente de «General»: Nunca se ha llamado (intentos: 0)."
         assert world.contact(contact["id"])["locked_by_name"] == "ana"
         pump(root, lambda: desk.calls.can_call and panel.call_button.cget("text") == "📞 Llamar (F5)")
         assert panel.dnc_badge.winfo_manager() == ""  # not on the do-not-call list: no badge

@@ -85,9 +85,7 @@ def test_siguiente_over_the_socket_opens_the_contact_locked_to_me_and_says_why()
     assert queue.via_socket
     assert panel.contact.id == "c000007"
     assert panel.lock_text(NOW) == "Bloqueado por usted — quedan 10:00"
-    assert panel.message == (
-        "Siguiente de «General»: nunca se ha llamado (intentos: 0). Nunca se ha llamado."
-    )
+    assert panel.message == ("Siguiente de «General»: Nunca se ha llamado (intentos: 0).")
     assert [c.contact.id for c in opened] == ["c000007"]
     assert not queue.busy
 
@@ -335,12 +333,15 @@ def test_rellamadas_reschedules_and_cancels_and_says_when_one_is_gone():
     vm.reschedule("cb-1", "02/03/2026", "17:45", "shared")
     assert ("reschedule_callback", ("cb-1", datetime(2026, 3, 2, 23, 45, tzinfo=UTC), "shared")) in api.calls
     assert vm.rows()[0][0] == "02/03/2026 17:45"
+    assert vm.message == "Rellamada movida al 02/03/2026 17:45."  # the list read again keeps the line
     vm.reschedule("cb-1", "02/03/2026", "7:77")
     assert vm.error
     assert "no es válida" in vm.message
 
     vm.cancel("cb-1")
     assert vm.callbacks == []
+    assert vm.message == "Rellamada a Ana M. cancelada."
+    vm.refresh()
     assert vm.message == "No tiene rellamadas pendientes para hoy."
 
     api.callbacks_value = [Callback("c9", NOW, "personal", "X", "+506", callback_id="cb-9")]
@@ -348,6 +349,7 @@ def test_rellamadas_reschedules_and_cancels_and_says_when_one_is_gone():
     api.callbacks_value = []
     vm.cancel("cb-9")  # someone else took it meanwhile
     assert vm.callbacks == []
+    assert vm.message == "Esa rellamada ya no existe; se leyó la lista de nuevo."
 
 
 def test_a_callback_reminder_is_a_notice_and_rereads_the_list_but_not_for_someone_elses_personal_one():
@@ -484,3 +486,12 @@ def test_a_queue_contact_skipped_without_a_wrap_up_is_released_when_the_next_one
     panel.open(make_contact(9))  # she opened another contact herself: nothing of hers is released
     queue.next()
     assert ("unlock", "c000002") not in api.calls
+
+
+def test_the_reason_falls_back_to_the_clients_words_when_the_server_sends_none():
+    _api, _panel, queue = build()
+    claim = Claim(make_contact(1), "Renovaciones", "retry_due", "", 2)
+    assert (
+        queue.reason_text(claim)
+        == "Siguiente de «Renovaciones»: terminó su espera para reintentar (intentos: 2)."
+    )

@@ -46,24 +46,30 @@ class CallbacksViewModel:
         self.on_reminder: Callable[[str], None] = lambda _text: None
         self.open_contact: Callable[[str], None] = lambda _contact_id: None
 
-    def refresh(self) -> None:
-        """Read my callbacks due before the end of today (local time)."""
+    def refresh(self, *, keep_message: bool = False) -> None:
+        """Read my callbacks due before the end of today (local time); ``keep_message`` leaves the line that
+        says what was just done (rescheduled, cancelled) instead of the count."""
         if self.loading:
             return
         self.loading = True
         due_before = end_of_local_day(self._now())
-        self._runner.submit(lambda: self._api.callbacks(due_before), self._got, self._failed)
+        self._runner.submit(
+            lambda: self._api.callbacks(due_before),
+            lambda found: self._got(found, keep_message),
+            self._failed,
+        )
 
-    def _got(self, callbacks: Sequence[Callback]) -> None:
+    def _got(self, callbacks: Sequence[Callback], keep_message: bool) -> None:
         self.loading = False
         self.loaded = True
-        self.error = False
         self.callbacks = sorted(callbacks, key=lambda c: (c.due_at is None, c.due_at or self._now()))
-        self.message = (
-            self.t.plural("callbacks.count", len(self.callbacks), count=len(self.callbacks))
-            if self.callbacks
-            else self.t("callbacks.none")
-        )
+        if not keep_message:
+            self.error = False
+            self.message = (
+                self.t.plural("callbacks.count", len(self.callbacks), count=len(self.callbacks))
+                if self.callbacks
+                else self.t("callbacks.none")
+            )
         self.on_change()
 
     def _failed(self, exc: Exception) -> None:
@@ -113,7 +119,7 @@ class CallbacksViewModel:
 
         def done(_none: None) -> None:
             self._say(self.t("callbacks.rescheduled", due=local_text(due)))
-            self.refresh()
+            self.refresh(keep_message=True)
 
         self._runner.submit(
             lambda: self._api.reschedule_callback(callback.id, due, chosen), done, self._change_failed
@@ -128,14 +134,14 @@ class CallbacksViewModel:
         def done(_none: None) -> None:
             self.callbacks = [c for c in self.callbacks if c.id != callback_id]
             self._say(self.t("callbacks.cancelled", name=callback.name or callback.phone))
-            self.refresh()
+            self.refresh(keep_message=True)
 
         self._runner.submit(lambda: self._api.cancel_callback(callback.id), done, self._change_failed)
 
     def _change_failed(self, exc: Exception) -> None:
         if isinstance(exc, NotFound):
             self._say(self.t("callbacks.gone"), error=True)
-            self.refresh()
+            self.refresh(keep_message=True)
             return
         self._say(self.t("callbacks.failed", message=error_text(exc)), error=True)
 

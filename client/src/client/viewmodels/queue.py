@@ -104,11 +104,11 @@ class NextContactViewModel:
         return self._api.next_contact(), False
 
     def reason_text(self, claim: Claim) -> str:
-        """Why the queue chose it: ``Siguiente de «General»: nunca llamado (intentos: 0). …``."""
+        """Why the queue chose it, in the server's words (ours when it sent none):
+        ``Siguiente de «General»: Nunca se ha llamado (intentos: 0).``."""
         key = f"queue.reason.{claim.reason}"
-        why = self.t(key) if self.t.has(key) else claim.reason
-        text = self.t("queue.chosen", campaign=claim.campaign or "?", why=why, attempts=claim.attempts)
-        return f"{text} {claim.message}".strip() if claim.message else text
+        why = claim.message.strip().rstrip(".") or (self.t(key) if self.t.has(key) else claim.reason)
+        return self.t("queue.chosen", campaign=claim.campaign or "?", why=why, attempts=claim.attempts)
 
     def _got(self, answer: tuple[Claim, bool], skipped: str | None) -> None:
         claim, self.via_socket = answer

@@ -159,9 +159,10 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         self.next_button = ctk.CTkButton(buttons, text=translate("panel.next"), width=130)
         self.callbacks_button = ctk.CTkButton(buttons, text=translate("tool.callbacks"), width=110)
         layout = (
-            (self.save_button, self.call_button, self.queue_button),
-            (self.lock_button, self.release_button, self.delete_button),
-            (self.next_button, self.callbacks_button),
+            (self.save_button, self.call_button),
+            (self.queue_button, self.callbacks_button),
+            (self.lock_button, self.release_button),
+            (self.next_button, self.delete_button),
         )
         for row, group in enumerate(layout):
             for index, button in enumerate(group):
