@@ -134,9 +134,10 @@ def test_rellamadas_lists_todays_callbacks_opens_one_and_the_reminder_is_a_notic
         panel.callbacks_button.invoke()
         window = desk.windows["callbacks"]
         pump(root, lambda: window.table.exists("cb-7"), what="the callback row")
+        national = row["phone_e164"].removeprefix("+506")
         assert window.table.item("cb-7", "values")[1:] == (
             row["name"],
-            row["phone_e164"],
+            f"{national[:4]}-{national[4:]}",
             "Personal (solo yo)",
         )
         assert window.summary.cget("text") == "1 rellamada para hoy"

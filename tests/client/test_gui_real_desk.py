@@ -309,5 +309,5 @@ def test_siguiente_then_call_hang_up_and_wrap_up_with_a_shared_callback(display,
     listed = [window.table.item(iid, "values") for iid in window.table.get_children()]
     due_today = due <= end_of_local_day(datetime.now(UTC))
     assert (len(listed) == 1) is due_today, listed
-    assert not due_today or listed[0][1:] == ("Gabriela Ureña", "+50688124520", "Compartida (cualquiera)")
+    assert not due_today or listed[0][1:] == ("Gabriela Ureña", "8812-4520", "Compartida (cualquiera)")
     world.wait_desk("ready")

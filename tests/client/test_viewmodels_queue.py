@@ -315,8 +315,8 @@ def test_rellamadas_lists_todays_callbacks_soonest_first_and_opens_one_with_a_cl
     assert api.calls[-1] == ("callbacks", datetime(2026, 3, 3, 5, 59, 59, tzinfo=UTC))
     assert vm.message == "2 rellamadas para hoy"
     assert vm.rows() == [
-        ("02/03/2026 08:55 (vencida)", "Ana M.", "+50688000001", "Personal (solo yo)"),
-        ("02/03/2026 11:00", "Luis", "+50688000002", "Compartida (cualquiera)"),
+        ("02/03/2026 08:55 (vencida)", "Ana M.", "8800-0001", "Personal (solo yo)"),
+        ("02/03/2026 11:00", "Luis", "8800-0002", "Compartida (cualquiera)"),
     ]
     vm.open("cb-2")
     assert opened == ["c2"]
@@ -367,7 +367,7 @@ def test_a_callback_reminder_is_a_notice_and_rereads_the_list_but_not_for_someon
         "user_id": "u-ana",
     }
     vm.apply("callback_reminder", reminder)
-    assert notices == ["⏰ Rellamada a las 02/03/2026 09:05: Ana M. (+50688000001)"]
+    assert notices == ["⏰ Rellamada a las 02/03/2026 09:05: Ana M. (8800-0001)"]
     assert api.names() == ["callbacks"]
 
     vm.apply("callback_reminder", {**reminder, "user_id": "u-beto"})

@@ -428,6 +428,14 @@ class Callback:
         """What ``PATCH``/``DELETE /callbacks/{id}`` take: the callback's id, else its contact's."""
         return self.callback_id or self.contact_id
 
+    @property
+    def display_phone(self) -> str:
+        """A Costa Rican number as ``8812-3456``; any other as the server sent it."""
+        digits = self.phone.removeprefix("+506")
+        if self.phone.startswith("+506") and len(digits) == 8 and digits.isdigit():
+            return f"{digits[:4]}-{digits[4:]}"
+        return self.phone
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Callback:
         """A callback from the gateway's JSON (``phone_e164`` or ``phone``, ``name`` or ``contact_name``)."""

@@ -90,9 +90,8 @@ class CallbacksViewModel:
             due = local_text(callback.due_at)
             if callback.due_at is not None and callback.due_at <= now:
                 due = self.t("callbacks.overdue", due=due)
-            rows.append(
-                (due, callback.name or "—", callback.phone, self.t(f"callback.scope.{callback.scope}"))
-            )
+            scope = self.t(f"callback.scope.{callback.scope}")
+            rows.append((due, callback.name or "—", callback.display_phone, scope))
         return rows
 
     def find(self, callback_id: str) -> Callback | None:
@@ -133,7 +132,7 @@ class CallbacksViewModel:
 
         def done(_none: None) -> None:
             self.callbacks = [c for c in self.callbacks if c.id != callback_id]
-            self._say(self.t("callbacks.cancelled", name=callback.name or callback.phone))
+            self._say(self.t("callbacks.cancelled", name=callback.name or callback.display_phone))
             self.refresh(keep_message=True)
 
         self._runner.submit(lambda: self._api.cancel_callback(callback.id), done, self._change_failed)
@@ -158,7 +157,7 @@ class CallbacksViewModel:
             "callbacks.reminder",
             due=local_text(callback.due_at),
             name=callback.name or "—",
-            phone=callback.phone,
+            phone=callback.display_phone,
         )
         self.on_reminder(self.reminder)
         self.refresh()

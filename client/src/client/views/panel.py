@@ -32,6 +32,9 @@ CHOSEN = "#2e7d32"
 FOCUS_RING = "#f9a825"
 FOCUSED_MENU = ("#0d47a1", "#0d47a1")
 HINT_COLOUR = ("#555555", "#aaaaaa")
+CALL_COLOUR = "#2e7d32"
+DNC_COLOUR = "#8e8e8e"
+"""Llamar greyed out while the open contact is on the do-not-call list."""
 
 MESSAGE_COLOURS = {
     MessageKind.INFO: ("#1b5e20", "#a5d6a7"),
@@ -140,7 +143,7 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         buttons.grid(row=4, column=0, columnspan=2, sticky="ew", padx=2, pady=4)
         self.save_button = ctk.CTkButton(buttons, text=translate("panel.save"), command=self.save, width=130)
         self.call_button = ctk.CTkButton(
-            buttons, text=translate("panel.call"), command=self.call, width=110, fg_color="#2e7d32"
+            buttons, text=translate("panel.call"), command=self.call, width=110, fg_color=CALL_COLOUR
         )
         self.lock_button = ctk.CTkButton(buttons, text=translate("panel.lock"), command=vm.lock, width=130)
         self.release_button = ctk.CTkButton(
@@ -313,7 +316,10 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
     def _call_button(self) -> None:
         calls = self.calls
         ready = self.vm.contact is not None and calls.can_call
-        self.call_button.configure(text=calls.call_text, state="normal" if ready else "disabled")
+        colour = DNC_COLOUR if self.vm.contact is not None and self.vm.dnc else CALL_COLOUR
+        self.call_button.configure(
+            text=calls.call_text, state="normal" if ready else "disabled", fg_color=colour
+        )
 
     def _dnc_badge(self) -> None:
         """«No llamar» in red under the number, with the reason, while the open contact is on the list."""

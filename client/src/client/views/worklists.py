@@ -139,7 +139,7 @@ class CampaignsWindow(ctk.CTkToplevel):  # type: ignore[misc]
         self.vm = vm
         self.t = translate
         self.title(translate("campaigns.title"))
-        self.geometry("900x520")
+        self.geometry("920x660")
         top = ctk.CTkFrame(self, fg_color="transparent")
         top.pack(fill="x", padx=10, pady=6)
         self.archived = ctk.CTkCheckBox(
