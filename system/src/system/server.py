@@ -217,6 +217,7 @@ def build_gateway(
         replay=BusReplay(infra.bus, infra.topic(CONTACTS_EVENTS)),
         metrics=metrics,
         client_manager=client_manager,
+        queue=queue,
     )
 
     def apply_lock_policy(default_minutes: int, max_minutes: int) -> None:

@@ -8,6 +8,9 @@
 * ``lock_contact``, ``unlock_contact`` and ``update_contact`` go through the same contacts client, role
   checks and rules as HTTP; a refused lock answers ``lock_denied`` to the requester only. ``update_contact``
   takes the ``version`` read; a stale one is answered like HTTP's 412 (``current`` and ``changes``).
+* ``queue_next`` ``{campaign?}`` is ``POST /queue/next`` over the socket: the same role check and queue
+  client; the ack is the claim's JSON, or ``{"error": code, "message", "until"}`` (``queue_empty`` says why
+  and when the first contact in wait comes back).
 * A desk's dialer agent connects with ``auth={"api_key": ..., "desk": "<name>"}``: it joins its user's
   desk room (dial and hang-up requests for that user go there), its presence and state go to the desk
   registry (:mod:`gateway.desks`), and only such a connection may report call progress, for calls the
@@ -25,6 +28,7 @@ room's queued notices begin, so it gets each notice once.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -45,7 +49,8 @@ from contacts.commands import (
     ReleaseLock,
     UpdateContact,
 )
-from contacts.errors import CallNotOpen, ContactError, Locked, VersionMismatch
+from contacts.errors import CallNotOpen, ContactError, Locked, QueueEmpty, VersionMismatch
+from contacts.queueclient import QueueClient
 from gateway.auth import ApiError, Call, Gate
 from gateway.callers import caller_of, run_command
 from gateway.conflicts import stale_write_body
@@ -64,6 +69,8 @@ ROOM_ALL = "contacts"
 ROOM_ALL_DESKS = "desks"
 """ProjectManagers and TI: every desk's state."""
 DESK_NAME_MAX = 100
+CAMPAIGN_ID = re.compile(r"^[a-z0-9-]{1,100}$")
+"""A campaign id as ``POST /queue/next?campaign=`` accepts it."""
 LONGEST_CALL_SECONDS = 24 * 3600
 # Batches of up to this many notices carry each contact's current row (one read each).
 WITH_CONTACT_UP_TO = 50
@@ -124,6 +131,7 @@ class LiveHub:
         names: UserNames | None = None,
         desks: DeskRegistry | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        queue: QueueClient | None = None,
     ) -> None:
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
@@ -143,6 +151,7 @@ class LiveHub:
         self._sender: asyncio.Task[None] | None = None
         self.desks: DeskRegistry = desks if desks is not None else MemoryDeskRegistry()
         self._clock = clock
+        self._queue_client = queue
         self._own_desks: set[str] = set()
         self._renewer: asyncio.Task[None] | None = None
         # The highest event position handed to the outbox (read and written on the loop only). When this
@@ -287,6 +296,7 @@ class LiveHub:
         self.sio.on("call_started", self._guarded("call_started", Capability.LOCK_OWN, self._call_started))
         self.sio.on("call_ended", self._guarded("call_ended", Capability.LOCK_OWN, self._call_ended))
         self.sio.on("desk_state", self._desk_state)
+        self.sio.on("queue_next", self._queue_next)
 
     async def _on_connect(self, sid: str, environ: Mapping[str, Any], auth: Any = None) -> None:
         auth = auth if isinstance(auth, dict) else {}
@@ -425,6 +435,37 @@ class LiveHub:
                 return {"ok": False, **_json(body)}
 
         return handler
+
+    async def _queue_next(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """``POST /queue/next`` over the socket: the claim's JSON, or ``{"error", "message", "until"}``."""
+        session = await self.sio.get_session(sid)
+        principal: Principal = session["principal"]
+        call = Call("SOCKET", "/socket.io/queue_next", None)
+        try:
+            await asyncio.to_thread(self._gate.admit, principal, call)
+            await asyncio.to_thread(self._gate.authorize, principal, Capability.TAKE_NEXT, call)
+            if session.get("desk"):
+                await self._refuse(principal, "queue_next", {"reason": "desk_connection"})
+                raise ApiError(403, "not_an_agent", "El marcador de un puesto no pide contactos.")
+            if self._queue_client is None:
+                raise ApiError(503, "service_unavailable", "La cola de trabajo no está disponible aquí.")
+            body = data if isinstance(data, dict) else {}
+            campaign = body.get("campaign")
+            if campaign is not None and (not isinstance(campaign, str) or not CAMPAIGN_ID.match(campaign)):
+                raise ApiError(422, "invalid_input", "campaign debe ser el id de una campaña.")
+            claim = await asyncio.to_thread(self._queue_client.next_contact, caller_of(principal), campaign)
+        except QueueEmpty as exc:
+            until = exc.until.isoformat() if exc.until is not None else None
+            return {"error": exc.code, "message": exc.message, "until": until}
+        except ApiError as exc:
+            return {"error": exc.code, "message": exc.message, "until": None}
+        except ContactsUnavailable:
+            message = "Un servicio interno no respondió a tiempo; intente de nuevo."
+            return {"error": "service_unavailable", "message": message, "until": None}
+        except ContactError as exc:
+            return {"error": exc.code, "message": exc.message, "until": None}
+        log.info("queue.next", username=principal.username, contact_id=claim.contact.id)
+        return claim.to_data()
 
     async def _lock(self, sid: str, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
         duration = data.get("duration_minutes")
