@@ -66,7 +66,7 @@ class Status:
             "final": self.final,
             "requires_callback": self.requires_callback,
             "dnc": self.dnc,
-            "leave_role": self.leaving_role.value,
+            "leave_role": self.leave_role.value if self.leave_role is not None else None,
         }
 
     @classmethod
