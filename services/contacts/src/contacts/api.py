@@ -67,7 +67,7 @@ ERROR_STATUS: Mapping[type[ContactError], int] = {
     DoNotCall: 409,
     CampaignNotFound: 404,
     CampaignExists: 409,
-    TransitionRefused: 409,
+    TransitionRefused: 403,
     CallbackRequired: 422,
     CallbackNotFound: 404,
 }

@@ -63,7 +63,7 @@ STATUS_BY_ERROR: dict[type[ContactError], int] = {
     DoNotCall: 409,
     CampaignNotFound: 404,
     CampaignExists: 409,
-    TransitionRefused: 409,
+    TransitionRefused: 403,
     CallbackRequired: 422,
     CallbackNotFound: 404,
 }

@@ -185,7 +185,7 @@ def queue_router(
             "solicitud."
         ),
         responses={
-            409: {
+            403: {
                 "description": "`transition_refused`: su rol no puede pasar el contacto de un estado al otro."
             },
             422: {"description": "`callback_required`: el estado exige una rellamada."},
