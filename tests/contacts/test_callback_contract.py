@@ -148,7 +148,8 @@ def test_the_status_machine_refuses_alike_on_both_transports(tmp_path: Path, tra
         reopened = contacts.execute(
             ChangeStatus(caller=LAURA, now=clock.now, contact_id=contact.id, status="SIN_GESTIONAR")
         )
-        assert reopened is not None and reopened.status == "SIN_GESTIONAR"
+        assert reopened is not None
+        assert reopened.status == "SIN_GESTIONAR"
 
         with pytest.raises(CallbackRequired) as required:
             contacts.execute(

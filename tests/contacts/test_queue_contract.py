@@ -45,7 +45,9 @@ def _system(path: Path, transport: str) -> Iterator[tuple[QueueClient, ContactsC
         if transport == "local":
             yield LocalQueueClient(queue, CallbackBook(engine)), LocalContactsClient(service, queries), clock
         else:
-            with TestClient(create_app(service, queries, queue=queue, callbacks=CallbackBook(engine))) as http:
+            with TestClient(
+                create_app(service, queries, queue=queue, callbacks=CallbackBook(engine))
+            ) as http:
                 contacts = HttpContactsClient(client=http)
                 yield HttpQueueClient(contacts), contacts, clock
     finally:

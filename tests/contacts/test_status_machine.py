@@ -31,7 +31,7 @@ CODES = [status.code for status in STATUSES]
 FINAL = {"COMPLETADA", "SERVICIOS_ACTIVOS", "NO_LLAMAR"}
 
 # The product's table (docs/QUEUE.md): the least role that may move a contact out of each status.
-EXPECTED_LEAVE_ROLE = {code: Role.AGENT for code in CODES} | {
+EXPECTED_LEAVE_ROLE = dict.fromkeys(CODES, Role.AGENT) | {
     "COMPLETADA": Role.TEAM_LEAD,
     "SERVICIOS_ACTIVOS": Role.TEAM_LEAD,
     "NO_LLAMAR": Role.PROJECT_MANAGER,

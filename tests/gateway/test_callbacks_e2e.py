@@ -81,7 +81,8 @@ def test_the_catalogue_route_shows_each_status_flags_and_transitions(server: Emb
     assert statuses["NO_LLAMAR"]["dnc"] is True
     assert statuses["NO_LLAMAR"]["transitions"]["NC"] == "ProjectManager"
     assert statuses["NC"]["transitions"]["COMPLETADA"] == "Agent"
-    assert statuses["INTERESADO"]["reached"] is True and statuses["NC"]["reached"] is False
+    assert statuses["INTERESADO"]["reached"] is True
+    assert statuses["NC"]["reached"] is False
 
 
 def test_an_agent_may_not_reopen_a_closed_sale_and_the_refusal_is_audited(server: EmbeddedServer) -> None:

@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contacts.api import create_app as create_contacts_app
+from contacts.callbacks import CallbackBook
 from contacts.campaignbook import CampaignBook
 from contacts.client import ContactsClient, HttpContactsClient, LocalContactsClient
 from contacts.dialect import read_model_dialect
@@ -43,7 +44,6 @@ from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
 from contacts.queue import WorkQueue
 from contacts.queueclient import HttpQueueClient, LocalQueueClient, QueueClient
-from contacts.callbacks import CallbackBook
 from contacts.scheduler import Ageing, CallbackSweep, CallTimeouts, LockExpiry
 from contacts.schema import CONTACTS_CHANNEL
 from contacts.statuses import DEFAULT_CATALOGUE
