@@ -113,6 +113,8 @@ def test_callbacks_are_set_listed_moved_and_cancelled_alike_on_both_transports(
             "beto",
             "shared",
         )
+        assert queue.callbacks(PABLO, mine=False, contact_id=contact.id) == [moved]
+        assert queue.callbacks(PABLO, mine=False, contact_id="00000000-0000-4000-8000-000000000000") == []
         with pytest.raises(Forbidden, match="cancelar"):
             contacts.execute(
                 CancelCallback(caller=ANA, now=clock.now, contact_id=contact.id, callback_id=mine.callback_id)

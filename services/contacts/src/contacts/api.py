@@ -286,10 +286,12 @@ def create_queue_router(queue: WorkQueue, book: CallbackBook | None = None) -> A
         mine: bool = True,
         team: Annotated[str | None, Query(max_length=100)] = None,
         due_before: datetime | None = None,
+        contact_id: Annotated[str | None, Query(max_length=64)] = None,
     ) -> Response:
         if book is None:
             raise InvalidInput("callbacks", "Este servicio no tiene el registro de rellamadas")
-        found = book.listed(visibility(caller, mine=mine, team=team), _aware(due_before))
+        seen = visibility(caller, mine=mine, team=team)
+        found = book.listed(seen, _aware(due_before), contact_id=contact_id)
         return json_response([callback.to_data() for callback in found])
 
     @router.get("/dnc")

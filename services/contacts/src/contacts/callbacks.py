@@ -163,9 +163,13 @@ class CallbackBook:
         self._engine = engine
 
     def listed(
-        self, seen: Visibility, due_before: datetime | None = None, limit: int = 1000
+        self,
+        seen: Visibility,
+        due_before: datetime | None = None,
+        limit: int = 1000,
+        contact_id: str | None = None,
     ) -> list[CallbackView]:
-        """The callbacks ``seen`` holds, soonest first."""
+        """The callbacks ``seen`` holds (of one contact, with ``contact_id``), soonest first."""
         k, c = contact_callbacks.c, contacts.c
         query = sa.select(
             k.callback_id,
@@ -186,6 +190,11 @@ class CallbackBook:
             query = query.where(k.team == seen.team)
         if due_before is not None:
             query = query.where(k.due_at <= due_before)
+        if contact_id is not None:
+            try:
+                query = query.where(k.contact_id == uuid.UUID(contact_id))
+            except ValueError:
+                return []
         query = query.order_by(k.due_at, k.contact_id).limit(limit)
         with self._engine.connect() as conn:
             return [

@@ -52,6 +52,7 @@ class QueueClient(Protocol):
         mine: bool = True,
         team: str | None = None,
         due_before: datetime | None = None,
+        contact_id: str | None = None,
     ) -> list[CallbackView]:
         """Pending callbacks the caller may see, soonest first (``contacts.agenda.visibility``): with
         ``mine`` their personal ones and the shared, with ``team`` that team's; Forbidden for a team
@@ -109,11 +110,13 @@ class LocalQueueClient:
         mine: bool = True,
         team: str | None = None,
         due_before: datetime | None = None,
+        contact_id: str | None = None,
     ) -> list[CallbackView]:
         """Pending callbacks the caller may see."""
         if self._callbacks is None:
             raise RuntimeError("LocalQueueClient was built without a CallbackBook")
-        return self._callbacks.listed(visibility(caller, mine=mine, team=team), due_before)
+        seen = visibility(caller, mine=mine, team=team)
+        return self._callbacks.listed(seen, due_before, contact_id=contact_id)
 
     def dnc_entries(self, caller: Caller, limit: int = 1000, offset: int = 0) -> list[DncEntry]:
         """The list."""
@@ -170,6 +173,7 @@ class HttpQueueClient:
         mine: bool = True,
         team: str | None = None,
         due_before: datetime | None = None,
+        contact_id: str | None = None,
     ) -> list[CallbackView]:
         """``GET /callbacks``."""
         params: dict[str, str] = {"mine": "true" if mine else "false"}
@@ -177,6 +181,8 @@ class HttpQueueClient:
             params["team"] = team
         if due_before is not None:
             params["due_before"] = due_before.isoformat()
+        if contact_id is not None:
+            params["contact_id"] = contact_id
         rows = self._http.request("GET", "/callbacks", caller, params=params)
         return [CallbackView.from_data(row) for row in rows]
 

@@ -86,7 +86,7 @@ def callbacks_router(queue: QueueClient, contacts: ContactsClient, directory: Us
             "Con `mine=true` (por defecto) las personales de quien pregunta y las compartidas; con `team` "
             "las de ese equipo (TeamLead: solo el suyo; ProjectManager y TI: cualquiera). Con `mine=false` "
             "y sin `team`: un Agent sigue viendo las suyas y las compartidas, un TeamLead las de su equipo, "
-            "ProjectManager y TI todas. `due_before` filtra por hora."
+            "ProjectManager y TI todas. `due_before` filtra por hora, `contact_id` por contacto."
         ),
         responses={403: {"description": "`forbidden`: ese equipo no le corresponde."}},
     )
@@ -95,10 +95,15 @@ def callbacks_router(queue: QueueClient, contacts: ContactsClient, directory: Us
         mine: bool = True,
         team: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
         due_before: datetime | None = None,
+        contact_id: Annotated[
+            str | None, Query(pattern=r"^[0-9a-fA-F-]{32,36}$", description="Solo las de este contacto.")
+        ] = None,
     ) -> list[dict[str, Any]]:
         if due_before is not None and due_before.tzinfo is None:
             due_before = due_before.replace(tzinfo=UTC)
-        found = queue.callbacks(caller_of(principal), mine=mine, team=team, due_before=due_before)
+        found = queue.callbacks(
+            caller_of(principal), mine=mine, team=team, due_before=due_before, contact_id=contact_id
+        )
         return [callback.to_data() for callback in found]
 
     @router.patch(
@@ -139,7 +144,7 @@ def callbacks_router(queue: QueueClient, contacts: ContactsClient, directory: Us
             assignee_team=assignee_team,
         )
         run_command(contacts, command)
-        for callback in queue.callbacks(caller, mine=False):
+        for callback in queue.callbacks(caller, mine=False, contact_id=command.contact_id):
             if callback.callback_id == callback_id:
                 return callback.to_data()
         raise CallbackNotFound(callback_id)
