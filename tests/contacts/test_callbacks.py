@@ -269,3 +269,17 @@ def test_the_callbacks_rebuild_to_the_same_rows_from_the_stream(
     rebuild(engine, DEFAULT_CATALOGUE)
 
     assert book.listed(Visibility()) == before
+
+
+def test_one_pass_goes_through_every_owed_callback_batch_by_batch(
+    service: ContactsService, store: EventStore, book: CallbackBook, clock: FakeClock
+) -> None:
+    ids = [create_contact(service, ANA, f"8812-02{n:02d}").id for n in range(5)]
+    for contact_id in ids:
+        _wrap_up(service, book, ANA, contact_id, clock.now + timedelta(minutes=3))
+    sweep = CallbackSweep(service, book, reminder_minutes=5, grace_minutes=1, clock=clock, batch_size=2)
+
+    assert (sweep.remind(), sweep.remind()) == (5, 0)
+    clock.advance(minutes=4)
+    assert (sweep.share_stale(), sweep.share_stale()) == (5, 0)
+    assert [_types(store, cid)[-2:] for cid in ids] == [["CallbackReminded", "CallbackShared"]] * 5

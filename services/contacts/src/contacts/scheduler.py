@@ -235,9 +235,11 @@ class CallbackSweep:
         grace_minutes: int = 30,
         interval_seconds: float = 15.0,
         clock: Clock | None = None,
+        batch_size: int = 500,
     ) -> None:
         self._service = service
         self._book = book
+        self._batch_size = batch_size
         self._reminder = reminder_minutes
         self._grace = grace_minutes
         self._interval = interval_seconds
@@ -246,15 +248,38 @@ class CallbackSweep:
     def remind(self, now: datetime | None = None) -> int:
         """Send every reminder owed at ``now``; returns how many (0 when run again)."""
         moment = (now or self._clock()).astimezone(UTC)
-        owed = self._book.to_remind(moment + timedelta(minutes=self._reminder))
-        return self._service.remind_callbacks(owed, self._reminder, moment) if owed else 0
+        until = moment + timedelta(minutes=self._reminder)
+        return self._in_batches(
+            lambda: self._book.to_remind(until, self._batch_size),
+            lambda found: self._service.remind_callbacks(found, self._reminder, moment),
+        )
 
     def share_stale(self, now: datetime | None = None) -> int:
         """Make shared every personal callback past its grace at ``now``; returns how many (0 when run
         again)."""
         moment = (now or self._clock()).astimezone(UTC)
-        stale = self._book.stale_personal(moment - timedelta(minutes=self._grace))
-        return self._service.share_stale_callbacks(stale, self._grace, moment) if stale else 0
+        due_before = moment - timedelta(minutes=self._grace)
+        return self._in_batches(
+            lambda: self._book.stale_personal(due_before, self._batch_size),
+            lambda found: self._service.share_stale_callbacks(found, self._grace, moment),
+        )
+
+    def _in_batches(
+        self,
+        find: Callable[[], list[tuple[str, str]]],
+        act: Callable[[list[tuple[str, str]]], int],
+    ) -> int:
+        """Act on what ``find`` gives until it gives a short batch or acting changes nothing (the rows
+        left are then ones the domain declines, e.g. moved since: they are not asked for again now)."""
+        total = 0
+        while True:
+            found = find()
+            if not found:
+                return total
+            done = act(found)
+            total += done
+            if done == 0 or len(found) < self._batch_size:
+                return total
 
     def run_forever(self, stop: threading.Event) -> None:
         """Remind and share every ``interval_seconds`` until ``stop`` is set."""
