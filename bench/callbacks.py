@@ -1,6 +1,7 @@
 """Callbacks: ``python -m bench callbacks [--callbacks N] [--database-url URL]``.
 
-On a fresh database (SQLite file by default, or the PostgreSQL ``--database-url``): N contacts created in
+On a fresh database (SQLite file by default, or a fresh schema of the PostgreSQL ``--database-url``,
+dropped afterwards): N contacts created in
 one batch, then N wrap-ups each leaving a personal callback (one command each, as agents do), then the
 callbacks' schedule with a controlled clock: one reminder pass that owes all N, one pass that makes all N
 shared after their grace, and a second of each (which must append nothing). Prints wrap-ups per second,
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.machine import describe
+from bench.store import postgres_schema
 from contacts.agenda import visibility
 from contacts.callbacks import CallbackBook
 from contacts.commands import Caller, ImportRow, RecordDisposition, Source
@@ -50,49 +52,55 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--callbacks", type=int, default=2000)
     parser.add_argument("--database-url", default="")
     args = parser.parse_args(argv)
+    if args.database_url:
+        with postgres_schema(args.database_url) as url:
+            return run(url, args.callbacks)
     with tempfile.TemporaryDirectory() as folder:
-        url = args.database_url or f"sqlite:///{Path(folder) / 'bench.db'}"
-        engine = create_engine(url)
-        upgrade(engine)
-        clock = Clock()
-        service = ContactsService(engine, EventStore(engine), LockPolicy(10, 60), DEFAULT_CATALOGUE, clock)
-        book = CallbackBook(engine)
-        n = args.callbacks
-        phones = [f"+5068{n_:07d}" for n_ in range(n)]
-        rows = [ImportRow(row=i + 2, e164=phone, name=f"Contacto {i}") for i, phone in enumerate(phones)]
-        service.create_or_merge(rows, "bench", PM, source=Source.IMPORT)
+        return run(f"sqlite:///{Path(folder) / 'bench.db'}", args.callbacks)
 
-        started = time.perf_counter()
-        for i, phone in enumerate(phones):
-            agent = AGENTS[i % len(AGENTS)]
-            wrap_up = RecordDisposition(
-                caller=agent,
-                now=clock.now,
-                contact_id=contact_id_for_phone(phone),
-                outcome="callback",
-                callback_at=START + timedelta(minutes=30, seconds=i % 600),
-            )
-            service.handle(wrap_up)
-        wrap_seconds = time.perf_counter() - started
 
-        sweep = CallbackSweep(service, book, reminder_minutes=60, grace_minutes=30, clock=clock)
-        passes: list[tuple[str, float, int]] = []
-        for name, run in (("remind", sweep.remind), ("remind again", sweep.remind)):
-            began = time.perf_counter()
-            count = run()
-            passes.append((name, time.perf_counter() - began, count))
-        clock.now = START + timedelta(hours=2)
-        for name, run in (("share", sweep.share_stale), ("share again", sweep.share_stale)):
-            began = time.perf_counter()
-            count = run()
-            passes.append((name, time.perf_counter() - began, count))
+def run(url: str, n: int) -> int:
+    """The run on the database at ``url``."""
+    engine = create_engine(url)
+    upgrade(engine)
+    clock = Clock()
+    service = ContactsService(engine, EventStore(engine), LockPolicy(10, 60), DEFAULT_CATALOGUE, clock)
+    book = CallbackBook(engine)
+    phones = [f"+5068{n_:07d}" for n_ in range(n)]
+    rows = [ImportRow(row=i + 2, e164=phone, name=f"Contacto {i}") for i, phone in enumerate(phones)]
+    service.create_or_merge(rows, "bench", PM, source=Source.IMPORT)
 
-        listing: list[float] = []
-        for i in range(200):
-            began = time.perf_counter()
-            book.listed(visibility(AGENTS[i % len(AGENTS)]), limit=100)
-            listing.append((time.perf_counter() - began) * 1000)
-        engine.dispose()
+    started = time.perf_counter()
+    for i, phone in enumerate(phones):
+        agent = AGENTS[i % len(AGENTS)]
+        wrap_up = RecordDisposition(
+            caller=agent,
+            now=clock.now,
+            contact_id=contact_id_for_phone(phone),
+            outcome="callback",
+            callback_at=START + timedelta(minutes=30, seconds=i % 600),
+        )
+        service.handle(wrap_up)
+    wrap_seconds = time.perf_counter() - started
+
+    sweep = CallbackSweep(service, book, reminder_minutes=60, grace_minutes=30, clock=clock)
+    passes: list[tuple[str, float, int]] = []
+    for name, run in (("remind", sweep.remind), ("remind again", sweep.remind)):
+        began = time.perf_counter()
+        count = run()
+        passes.append((name, time.perf_counter() - began, count))
+    clock.now = START + timedelta(hours=2)
+    for name, run in (("share", sweep.share_stale), ("share again", sweep.share_stale)):
+        began = time.perf_counter()
+        count = run()
+        passes.append((name, time.perf_counter() - began, count))
+
+    listing: list[float] = []
+    for i in range(200):
+        began = time.perf_counter()
+        book.listed(visibility(AGENTS[i % len(AGENTS)]), limit=100)
+        listing.append((time.perf_counter() - began) * 1000)
+    engine.dispose()
 
     print(describe())
     print(f"database: {url.split(':', 1)[0]}, callbacks: {n}")
