@@ -26,6 +26,15 @@ Rules (PRODUCT.md, Contacts/Locks/Roles):
   information. A row that would change a contact someone else holds locked leaves it alone (outcome
   ``locked``). A row that changes nothing emits nothing and does not reset the clock, so re-importing
   the same file changes nothing (idempotent).
+- Every status a person sets (``ChangeStatus``, ``UpdateContact``, ``RecordDisposition``) follows the
+  catalogue's state machine (``Catalogue.required_role``: leaving a final status needs TeamLead or above)
+  or raises :class:`TransitionRefused`; an import row's status follows it for the batch's caller (else
+  the status stays). A wrap-up to a status that ``requires_callback`` needs ``callback_at``.
+- A wrap-up with ``callback_at`` leaves the contact's one pending callback, id ``<contact id>.<stream
+  version of that wrap-up>``; a later wrap-up replaces or clears it. Its owner reschedules or cancels it,
+  a TeamLead also their team's (and reassigns within the team), ProjectManager and TI any. The scheduler
+  records its reminder once (``RemindCallback``) and makes a personal one shared after the grace
+  (``ShareStaleCallback``); both do nothing when there is nothing to do.
 - A command that changes nothing emits no events.
 """
 
