@@ -283,3 +283,26 @@ def test_one_pass_goes_through_every_owed_callback_batch_by_batch(
     clock.advance(minutes=4)
     assert (sweep.share_stale(), sweep.share_stale()) == (5, 0)
     assert [_types(store, cid)[-2:] for cid in ids] == [["CallbackReminded", "CallbackShared"]] * 5
+
+
+def test_contacts_0008_gives_callbacks_pending_before_it_their_id_from_the_stream(
+    service: ContactsService, engine: Engine, book: CallbackBook, clock: FakeClock
+) -> None:
+    from alembic import command
+
+    from system.migrate import alembic_config, upgrade
+
+    contact = create_contact(service, ANA, "8812-0300")
+    callback_id = _wrap_up(service, book, ANA, contact.id, clock.now + timedelta(hours=1))
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "contacts@contacts_0006")
+
+    upgrade(engine)
+
+    [listed] = book.listed(Visibility())
+    assert (listed.callback_id, listed.contact_id, listed.team, listed.reminded_at) == (
+        callback_id,
+        contact.id,
+        "",
+        None,
+    )
