@@ -26,6 +26,7 @@ from gateway.health import HealthCheck, run_checks
 from gateway.live import LiveHub
 from gateway.metrics import GatewayMetrics
 from gateway.ports import GeneratorPort, TransferPort
+from gateway.routes.callbacks import callbacks_router
 from gateway.routes.calls import call_totals, calls_router
 from gateway.routes.contacts import contacts_router
 from gateway.routes.desks import desks_router
@@ -128,7 +129,8 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
     app.include_router(calls_router(deps.contacts, deps.directory))
     app.include_router(desks_router(deps.contacts, deps.hub, deps.queue))
     if deps.queue is not None:
-        app.include_router(queue_router(deps.queue, deps.contacts))
+        app.include_router(queue_router(deps.queue, deps.contacts, deps.catalogue))
+        app.include_router(callbacks_router(deps.queue, deps.contacts, deps.directory))
     app.include_router(jobs_router(deps.jobs))
     app.include_router(generator_router(deps.generator_port, deps.jobs, deps.generator))
     app.include_router(transfer_router(deps.contacts, deps.transfer_port, deps.jobs, deps.transfer))

@@ -19,6 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from contacts.client import ContactsUnavailable
 from contacts.errors import (
     AlreadyExists,
+    CallbackNotFound,
+    CallbackRequired,
     CallNotOpen,
     CampaignExists,
     CampaignNotFound,
@@ -34,6 +36,7 @@ from contacts.errors import (
     NotLocked,
     NotLockOwner,
     QueueEmpty,
+    TransitionRefused,
     VersionMismatch,
 )
 from gateway.ports import ServiceUnavailable
@@ -60,6 +63,9 @@ STATUS_BY_ERROR: dict[type[ContactError], int] = {
     DoNotCall: 409,
     CampaignNotFound: 404,
     CampaignExists: 409,
+    TransitionRefused: 403,
+    CallbackRequired: 422,
+    CallbackNotFound: 404,
 }
 
 # Details of a domain error a client may see, by attribute name.
@@ -78,6 +84,10 @@ _PUBLIC_DETAILS = (
     "counts",
     "phone",
     "campaign_id",
+    "old",
+    "new",
+    "needed",
+    "callback_id",
 )
 
 

@@ -15,6 +15,9 @@
   desk room (dial and hang-up requests for that user go there), its presence and state go to the desk
   registry (:mod:`gateway.desks`), and only such a connection may report call progress, for calls the
   gateway issued to that desk (``docs/CALLS.md``). Refused reports are audited.
+* A ``CallbackReminded`` event (the contacts scheduler, ``CALLMANAGER_CALLBACK_REMINDER_MINUTES`` before a
+  callback is due, once per callback) goes out as ``callback_reminder`` with :data:`REMINDER_KEYS`: to the
+  owning agent's connections for a personal callback, to every connected client for a shared one.
 * With several gateway processes, an ``AsyncRedisManager`` passed in shares fan-out between them.
 
 Order: every emission goes through one outbox drained by one task, in the order it was queued (clients
@@ -50,6 +53,7 @@ from contacts.commands import (
     UpdateContact,
 )
 from contacts.errors import CallNotOpen, ContactError, Locked, QueueEmpty, VersionMismatch
+from contacts.events import CallbackReminded
 from contacts.queueclient import QueueClient
 from gateway.auth import ApiError, Call, Gate
 from gateway.callers import caller_of, run_command
@@ -75,6 +79,8 @@ LONGEST_CALL_SECONDS = 24 * 3600
 # Batches of up to this many notices carry each contact's current row (one read each).
 WITH_CONTACT_UP_TO = 50
 _CARRY_CONTACT = frozenset({"contact_updated", "contact_locked", "contact_unlocked"})
+REMINDER_KEYS = ("callback_id", "contact_id", "contact_name", "phone", "due_at", "scope", "user_id")
+"""The keys of a ``callback_reminder`` (the desktop client reads exactly these)."""
 
 
 def user_room(user_id: str) -> str:
@@ -216,6 +222,9 @@ class LiveHub:
         loop = self._loop
         if loop is None or not events:
             return
+        reminders = [reminder_of(e) for e in events if e.type == CallbackReminded.TYPE]
+        if reminders:
+            self._queue(partial(self._emit_reminders, reminders))
         notices = self._with_names(notices_for(events))
         if len(notices) <= WITH_CONTACT_UP_TO:
             notices = [self._with_contact(n) for n in notices]
@@ -256,6 +265,12 @@ class LiveHub:
         """Relay ``job_progress`` messages to the connections of each job's creator; any thread."""
         if messages:
             self._queue(partial(self._emit_jobs, list(messages)))
+
+    async def _emit_reminders(self, reminders: Sequence[dict[str, Any]]) -> None:
+        for reminder in reminders:
+            shared = reminder["scope"] == "shared"
+            room = ROOM_ALL if shared else user_room(str(reminder["user_id"]))
+            await self.sio.emit("callback_reminder", reminder, room=room)
 
     async def _emit_jobs(self, messages: Sequence[Mapping[str, Any]]) -> None:
         for message in messages:
@@ -578,6 +593,16 @@ class LiveHub:
     async def _refuse(self, principal: Principal, name: str, detail: dict[str, Any]) -> None:
         call = Call("SOCKET", f"/socket.io/{name}", None)
         await asyncio.to_thread(self._gate.refuse, principal, call, 403, detail)
+
+
+def reminder_of(event: Envelope) -> dict[str, Any]:
+    """The ``callback_reminder`` payload of a stored ``CallbackReminded`` event."""
+    data = event.data
+    payload = {key: data.get(key) for key in REMINDER_KEYS}
+    payload["contact_id"] = str(data.get("contact_id", event.stream_id))
+    payload["contact_name"] = data.get("contact_name", "")
+    payload["phone"] = data.get("phone", "")
+    return payload
 
 
 def _desk_name(value: object) -> str:
