@@ -2,9 +2,9 @@
 
 The ranges come from the client's, the dialer agent's and the kernel's ``pyproject.toml`` (the kernel
 without its ``server`` extra), held to the versions of ``requirements/lock.txt``. pip resolves them once per
-desk platform (Windows, the target; Linux, where CI builds and tests) with that platform's markers, and every pin gets the marker of the
-platforms that need it, so one file installs on both. Needs network access; run it with the
-interpreter of the desks' Python version (3.11)::
+desk platform (Windows, the target; Linux, where CI builds and tests) with that platform's markers, and
+every pin gets the marker of the platforms that need it, so one file installs on both. Needs network
+access; run it with the interpreter of the desks' Python version (3.11)::
 
     python desk/lock.py
 """
@@ -26,7 +26,10 @@ EXTRAS = {"services/dialer-agent": ("keyring",)}
 # The target of each resolve: pip's --platform tag and the markers pip evaluates for it.
 PLATFORMS: dict[str, tuple[str, dict[str, str]]] = {
     "win32": ("win_amd64", {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt"}),
-    "linux": ("manylinux2014_x86_64", {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix"}),
+    "linux": (
+        "manylinux2014_x86_64",
+        {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix"},
+    ),
 }
 
 # Runs pip in a child interpreter with the target's markers (pip evaluates markers for the host otherwise).

@@ -68,6 +68,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/admin/users/{username}/keys"): "users.manage",
     ("POST", "/admin/users/{username}/rotate-key"): "users.manage",
     ("DELETE", "/admin/keys/{key_id}"): "users.manage",
+    ("GET", "/desk/version"): SIGNED_IN,
+    ("GET", "/desk/files/{name}"): SIGNED_IN,
 }
 CELLS = [(method, path, role) for method, path in ROUTES for role in USER_ROLES]
 
@@ -127,4 +129,5 @@ def _url(path: str) -> str:
         key_id="0" * 12,
         campaign_id=str(uuid.uuid4()),
         phone="+50688887777",
+        name="callmanager-desk-0.0.1-windows.zip",
     )

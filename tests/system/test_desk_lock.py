@@ -80,12 +80,23 @@ def test_desk_lock_pins_every_desk_range_exactly() -> None:
             assert requirement.specifier.contains(pinned_version(desk[name])), f"{desk[name]} vs {line}"
             if requirement.marker is not None:
                 assert str(desk[name].marker) == str(requirement.marker), f"{name}: platform marker"
-    assert "pyinstaller" in desk and "pyinstaller-hooks-contrib" in desk
+    assert "pyinstaller" in desk
+    assert "pyinstaller-hooks-contrib" in desk
 
 
 def test_desk_lock_holds_no_server_package_and_agrees_with_the_main_lock() -> None:
     desk = pins(DESK_LOCK)
-    server = {"sqlalchemy", "psycopg", "alembic", "redis", "fastapi", "uvicorn", "granian", "uvloop", "aiohttp"}
+    server = {
+        "sqlalchemy",
+        "psycopg",
+        "alembic",
+        "redis",
+        "fastapi",
+        "uvicorn",
+        "granian",
+        "uvloop",
+        "aiohttp",
+    }
     assert server & set(desk) == set()
     main = pins(MAIN_LOCK)
     for name, requirement in desk.items():
@@ -107,10 +118,22 @@ def test_desk_lock_resolves_for_windows(tmp_path: Path) -> None:
     # Every pin without a marker has a CPython 3.11 Windows wheel ...
     run_pip(
         [
-            "install", "--dry-run", "--quiet", "--ignore-installed", "--only-binary=:all:",
-            "--platform", "win_amd64", "--python-version", "3.11", "--implementation", "cp",
-            "--target", str(tmp_path / "target"), "-r", str(DESK_LOCK),
-        ],  # fmt: skip
+            "install",
+            "--dry-run",
+            "--quiet",
+            "--ignore-installed",
+            "--only-binary=:all:",
+            "--platform",
+            "win_amd64",
+            "--python-version",
+            "3.11",
+            "--implementation",
+            "cp",
+            "--target",
+            str(tmp_path / "target"),
+            "-r",
+            str(DESK_LOCK),
+        ],
         tmp_path,
     )
     # ... and so has every Windows-only pin (pip judges markers by this machine, so they are given bare).
@@ -120,10 +143,20 @@ def test_desk_lock_resolves_for_windows(tmp_path: Path) -> None:
     assert windows_only
     run_pip(
         [
-            "download", "--quiet", "--no-deps", "--only-binary=:all:", "--platform", "win_amd64",
-            "--python-version", "3.11", "--implementation", "cp", "--dest", str(tmp_path / "wheels"),
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--platform",
+            "win_amd64",
+            "--python-version",
+            "3.11",
+            "--implementation",
+            "cp",
+            "--dest",
+            str(tmp_path / "wheels"),
             *windows_only,
-        ],  # fmt: skip
+        ],
         tmp_path,
     )
     wheels = sorted(p.name for p in (tmp_path / "wheels").iterdir())
