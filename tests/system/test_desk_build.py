@@ -26,6 +26,7 @@ import pytest
 
 from tests.client.xscreen import Xvfb
 from tests.support.servers import EmbeddedServer, free_port, start_embedded
+from tests.system.test_desk_lock import OFFLINE
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build"
@@ -51,7 +52,8 @@ def project_version(folder: str) -> str:
 
 
 def run(command: list[str | Path], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    """Run ``command``; fail the test with its output when it fails."""
+    """Run ``command``; fail the test with its output when it fails (skip when pip found no network,
+    outside CI)."""
     result = subprocess.run(
         [str(c) for c in command],
         capture_output=True,
@@ -61,6 +63,9 @@ def run(command: list[str | Path], **kwargs: object) -> subprocess.CompletedProc
     )
     if result.returncode != 0:
         output = (result.stdout + result.stderr)[-5000:]
+        offline = OFFLINE.search(output)
+        if offline and not REQUIRE:
+            pytest.skip(f"no network to install the desk lock: {offline.group(0)}")
         pytest.fail(f"{command[0]} {command[1:4]} exited {result.returncode}:\n{output}")
     return result
 
@@ -300,3 +305,67 @@ def test_built_client_opens_its_window_on_a_real_gateway(
         screen.stop()
     assert alive, f"the built client exited {client.returncode}:\n{output[-3000:]}"
     assert "CallManager" in names, f"no CallManager window among {names}:\n{output[-3000:]}"
+
+
+def test_a_built_release_goes_through_the_gateway_and_the_installed_client_switches_to_it(
+    builds: Builds, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    from client.update import Updater, load_public_key, program_in
+    from desk.publish import new_key, release
+
+    # The release zip as the Windows workflow makes it (python -m zipfile -c), signed and published.
+    archive = tmp_path / "callmanager-desk-0.1.1-linux.zip"
+    run(
+        [sys.executable, "-m", "zipfile", "-c", archive, builds.client.parent, builds.dialer.parent],
+        timeout=300,
+    )
+    new_key(tmp_path / "desk.key", tmp_path / "update_key.pub")
+    published = tmp_path / "published"
+    release(tmp_path / "desk.key", "0.1.1", None, published, [archive])
+    server = start_embedded(
+        tmp_path_factory.mktemp("release-gateway"), CALLMANAGER_DESK_UPDATES_DIR=str(published)
+    )
+    try:
+        key = server.create_user("desk-ana", "Agent")
+        public = load_public_key({"CALLMANAGER_UPDATE_PUBLIC_KEY": (tmp_path / "update_key.pub").read_text()})
+        assert public is not None
+        updates = tmp_path / "updates"
+        updater = Updater(server.base_url, key, public, current="0.1.0", folder=updates, platform="linux")
+        manifest = updater.check()
+        assert manifest is not None
+        staged = updater.download(manifest)
+    finally:
+        server.process.stop()
+    program = program_in(staged, "linux")
+    assert (
+        run([program, "--version"], timeout=60).stdout.strip()
+        == f"callmanager-client {project_version('client')}"
+    )
+
+    # The installed (older) program hands over to the staged one: the staged client is what reports the
+    # missing display, while the installed one exits 0 at once.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLMANAGER_") and k != "DISPLAY"}
+    env.pop("WAYLAND_DISPLAY", None)
+    env.update(CALLMANAGER_CLIENT_UPDATES_DIR=str(updates), CALLMANAGER_CLIENT_CONFIG_DIR=str(tmp_path))
+    switched = subprocess.run(
+        [str(builds.client), "--url", "http://127.0.0.1:9"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert switched.returncode == 0, switched.stderr
+    assert "no hay pantalla" in switched.stderr
+    # Without a staged release the installed program runs itself and says so with exit code 2.
+    (updates / "staged.json").unlink()
+    itself = subprocess.run(
+        [str(builds.client), "--url", "http://127.0.0.1:9"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert itself.returncode == 2
+    assert "no hay pantalla" in itself.stderr

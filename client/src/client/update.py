@@ -278,9 +278,9 @@ class Updater:
                 if not path.is_relative_to(unpacking.resolve()):
                     raise UpdateRefused(f"La actualización trae una ruta no permitida: {member.filename}")
             bundle.extractall(unpacking)
-        for member in unpacking.rglob("*"):  # zip keeps no execute bit for Python's extractall
-            if member.is_file() and member.name in (PROGRAM, "callmanager-dialer"):
-                member.chmod(0o755)
+        for unpacked in unpacking.rglob("*"):  # Python's extractall keeps no execute bit
+            if unpacked.is_file() and unpacked.name in (PROGRAM, "callmanager-dialer"):
+                unpacked.chmod(0o755)
         shutil.rmtree(target, ignore_errors=True)
         unpacking.rename(target)
         archive.unlink(missing_ok=True)
