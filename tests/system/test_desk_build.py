@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -369,3 +370,22 @@ def test_a_built_release_goes_through_the_gateway_and_the_installed_client_switc
     )
     assert itself.returncode == 2
     assert "no hay pantalla" in itself.stderr
+
+
+def test_both_installed_programs_hand_over_to_a_newer_staged_release(builds: Builds, tmp_path: Path) -> None:
+    updates = tmp_path / "updates"
+    for name in ("callmanager-client", "callmanager-dialer"):
+        staged = updates / "9.0.0" / name / name
+        staged.parent.mkdir(parents=True)
+        staged.write_text(f'#!/bin/sh\necho "staged {name} $*"\n')
+        staged.chmod(0o755)
+    (updates / "staged.json").write_text(json.dumps({"version": "9.0.0", "folder": "9.0.0"}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLMANAGER_")}
+    env.update(CALLMANAGER_CLIENT_UPDATES_DIR=str(updates), CALLMANAGER_CLIENT_CONFIG_DIR=str(tmp_path))
+    dialer = run([builds.dialer, "--check", "--server", "http://127.0.0.1:9"], env=env, timeout=120)
+    assert dialer.stdout.strip() == "staged callmanager-dialer --check --server http://127.0.0.1:9"
+    client = run([builds.client, "--url", "http://127.0.0.1:9"], env=env, timeout=120)
+    assert client.stdout.strip() == "staged callmanager-client --url http://127.0.0.1:9"
+    # An older staged release is never started.
+    (updates / "staged.json").write_text(json.dumps({"version": "0.0.1", "folder": "9.0.0"}))
+    assert run([builds.dialer, "--version"], env=env, timeout=120).stdout.startswith("callmanager-dialer 0.1")

@@ -66,10 +66,10 @@ class Manifest:
     min_version: str | None = None
 
 
-def installed_version() -> str:
+def installed_version(distribution: str = DISTRIBUTION) -> str:
     """This client's version (from the distribution's metadata, collected into frozen builds too)."""
     try:
-        return version(DISTRIBUTION)
+        return version(distribution)
     except PackageNotFoundError:
         return "0.0.0"
 
@@ -291,33 +291,34 @@ class Updater:
         return target
 
 
-def program_in(folder: Path, platform: str | None = None) -> Path:
-    """The client program inside an unpacked release."""
+def program_in(folder: Path, platform: str | None = None, program: str = PROGRAM) -> Path:
+    """A program (the client unless told) inside an unpacked release."""
     platform = sys.platform if platform is None else platform
-    name = PROGRAM + (".exe" if platform.startswith("win") else "")
-    return folder / PROGRAM / name
+    name = program + (".exe" if platform.startswith("win") else "")
+    return folder / program / name
 
 
-def staged_program(folder: Path, current: str) -> Path | None:
-    """The staged client when it is newer than ``current`` and complete, else None."""
+def staged_program(folder: Path, current: str, program: str = PROGRAM) -> Path | None:
+    """The staged program when its release is newer than ``current`` and complete, else None."""
     try:
         record = json.loads((folder / STAGED).read_text(encoding="utf-8"))
         newer = version_key(str(record["version"])) > version_key(current)
-        program = program_in(folder / Path(str(record["folder"])).name)
+        path = program_in(folder / Path(str(record["folder"])).name, program=program)
     except (OSError, ValueError, KeyError, TypeError, UpdateRefused):
         return None
-    return program if newer and program.is_file() else None
+    return path if newer and path.is_file() else None
 
 
-def switch_to_staged(argv: Sequence[str]) -> bool:
-    """In a frozen client: start the newer staged client with the same arguments; True when it did (the
-    caller then exits). A client run from source never switches."""
+def switch_to_staged(argv: Sequence[str], program: str = PROGRAM, distribution: str = DISTRIBUTION) -> bool:
+    """In a frozen program (the client, or the dialer agent from its entry script): start the newer staged
+    release of it with the same arguments; True when it did (the caller then exits). A program run from
+    source never switches."""
     if not getattr(sys, "frozen", False):
         return False
-    program = staged_program(updates_dir(), installed_version())
-    if program is None or program.resolve() == Path(sys.executable).resolve():
+    staged = staged_program(updates_dir(), installed_version(distribution), program)
+    if staged is None or staged.resolve() == Path(sys.executable).resolve():
         return False
-    subprocess.Popen([str(program), *argv])  # noqa: S603 - a program we verified and staged ourselves
+    subprocess.Popen([str(staged), *argv])  # noqa: S603 - a program we verified and staged ourselves
     return True
 
 
