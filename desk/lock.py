@@ -7,10 +7,14 @@ every pin gets the marker of the platforms that need it, so one file installs on
 access; run it with the interpreter of the desks' Python version (3.11)::
 
     python desk/lock.py
+
+``python desk/lock.py --main`` gives ``requirements/lock.txt`` (every distribution and the dev tools, its
+versions kept) the same markers; ``make lock`` runs both after re-resolving the main lock.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -22,6 +26,21 @@ ROOT = Path(__file__).resolve().parents[1]
 DESK_PROJECTS = ("kernel", "client", "services/dialer-agent")
 BUILD_TOOLS = ("pyinstaller>=6.22,<7", "pyinstaller-hooks-contrib>=2026.10")
 EXTRAS = {"services/dialer-agent": ("keyring",)}
+# Every distribution of the main lock, with the extras it is installed with.
+MAIN_PROJECTS = (
+    "kernel", "services/contacts", "services/generator", "services/importexport", "services/gateway",
+    "services/dialer-agent", "client", "system", ".",
+)  # fmt: skip
+MAIN_EXTRAS = {"kernel": ("server",), "services/dialer-agent": ("keyring",), ".": ("dev",)}
+MAIN_HEADER = [
+    "# Exact versions for every CallManager distribution and the dev tools.",
+    "# Regenerate with: make lock",
+]
+DESK_HEADER = [
+    "# Exact versions for the desk programs (client, dialer agent) and their PyInstaller build.",
+    "# From the ranges of kernel/, client/ and services/dialer-agent/ held to lock.txt; one file for",
+    "# Windows desks and Linux builds (platform markers). Regenerate with: python desk/lock.py",
+]
 
 # The target of each resolve: pip's --platform tag and the markers pip evaluates for it.
 PLATFORMS: dict[str, tuple[str, dict[str, str]]] = {
@@ -44,16 +63,16 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def desk_requirements() -> list[str]:
-    """The third-party requirement ranges of the desk programs, plus the build tools."""
+def requirements_of(projects: tuple[str, ...], extras: dict[str, tuple[str, ...]]) -> list[str]:
+    """The third-party requirement ranges of ``projects`` (with their ``extras``)."""
     lines: list[str] = []
-    for project in DESK_PROJECTS:
+    for project in projects:
         data = tomllib.loads((ROOT / project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
         wanted = list(data.get("dependencies", []))
-        for extra in EXTRAS.get(project, ()):
+        for extra in extras.get(project, ()):
             wanted += data.get("optional-dependencies", {}).get(extra, [])
         lines += [line for line in wanted if not line.startswith("callmanager-")]
-    return sorted(set(lines + list(BUILD_TOOLS)))
+    return sorted(set(lines))
 
 
 def resolve(platform: str, requirements: list[str], workdir: Path) -> dict[str, str]:
@@ -74,29 +93,40 @@ def resolve(platform: str, requirements: list[str], workdir: Path) -> dict[str, 
 
 
 def marker_for(platforms: set[str]) -> str:
-    """The environment marker selecting ``platforms`` ('' for all of them)."""
+    """The environment marker selecting ``platforms`` ('' for all of them). Linux-only pins are marked
+    "not Windows" (``uvloop ; sys_platform != "win32"``) so a macOS developer still gets them."""
     if platforms == set(PLATFORMS):
         return ""
+    if platforms == {"linux"}:
+        return ' ; sys_platform != "win32"'
     return " ; " + " or ".join(f'sys_platform == "{p}"' for p in sorted(platforms))
 
 
-def main() -> int:
-    """Resolve for every desk platform and write the merged lock."""
-    requirements = desk_requirements()
+def write_lock(requirements: list[str], out: Path, header: list[str]) -> int:
+    """Resolve ``requirements`` for every platform and write the merged, marked pins to ``out``."""
     pins: dict[tuple[str, str], set[str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for platform in PLATFORMS:
             for name, version in resolve(platform, requirements, Path(tmp)).items():
                 pins.setdefault((name, version), set()).add(platform)
     lines = [f"{name}=={version}{marker_for(where)}" for (name, version), where in pins.items()]
-    out = ROOT / "requirements" / "desk.txt"
-    header = [
-        "# Exact versions for the desk programs (client, dialer agent) and their PyInstaller build.",
-        "# From the ranges of kernel/, client/ and services/dialer-agent/ held to lock.txt; one file for",
-        "# Windows desks and Linux builds (platform markers). Regenerate with: python desk/lock.py",
-    ]
     out.write_text("\n".join(header + sorted(lines, key=str.lower)) + "\n", encoding="utf-8")
     print(f"wrote {out.relative_to(ROOT)} ({len(lines)} pins)")
+    return len(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write ``requirements/desk.txt`` (or, with ``--main``, mark ``requirements/lock.txt``)."""
+    parser = argparse.ArgumentParser(description="Platform-marked exact pins for Windows and Linux.")
+    parser.add_argument("--main", action="store_true", help="rewrite requirements/lock.txt instead")
+    args = parser.parse_args(argv)
+    if args.main:
+        write_lock(
+            requirements_of(MAIN_PROJECTS, MAIN_EXTRAS), ROOT / "requirements" / "lock.txt", MAIN_HEADER
+        )
+    else:
+        desk = requirements_of(DESK_PROJECTS, EXTRAS) + list(BUILD_TOOLS)
+        write_lock(sorted(desk), ROOT / "requirements" / "desk.txt", DESK_HEADER)
     return 0
 
 
