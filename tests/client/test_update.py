@@ -202,3 +202,18 @@ def test_a_client_run_from_source_neither_switches_nor_checks(tmp_path: Path) ->
 def test_a_malformed_public_key_is_refused() -> None:
     with pytest.raises(UpdateRefused):
         load_public_key({"CALLMANAGER_UPDATE_PUBLIC_KEY": base64.b64encode(b"short").decode()})
+
+
+def test_an_entry_added_to_a_signed_file_list_breaks_the_signature(
+    gateway: EmbeddedServer, keys: tuple[Path, bytes], release_dir: Path, tmp_path: Path
+) -> None:
+    publish(keys[0], release_dir, tmp_path, "0.2.0")
+    manifest = json.loads((release_dir / "manifest.json").read_text())
+    manifest["files"].append("callmanager-desk-6.6.6-linux.zip")
+    (release_dir / "manifest.json").write_text(json.dumps(manifest))
+    with gateway.client(gateway.keys["ana"]) as http:
+        assert http.get("/desk/version").status_code == 503  # the gateway checks the shape it serves
+    manifest["files"][-1] = {"name": "extra-linux.zip", "sha256": "0" * 64, "size": 1}
+    (release_dir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(UpdateRefused, match="firma"):
+        updater(gateway, keys[1], tmp_path / "updates").check()

@@ -96,8 +96,9 @@ def canonical_manifest(data: Mapping[str, Any]) -> bytes:
         "version": data.get("version"),
         "files": [
             {"name": f.get("name"), "sha256": f.get("sha256"), "size": f.get("size")}
-            for f in data.get("files") or []
             if isinstance(f, Mapping)
+            else f  # kept as is: anything added to a signed list breaks the signature
+            for f in data.get("files") or []
         ],
     }
     if data.get("min_version") is not None:
@@ -157,6 +158,8 @@ def parse_manifest(data: Mapping[str, Any]) -> Manifest:
         version_key(str(minimum))
     files: list[UpdateFile] = []
     for item in data.get("files") or []:
+        if not isinstance(item, Mapping):
+            raise UpdateRefused("El manifiesto de actualización tiene un archivo no válido.")
         name, digest, size = item.get("name"), item.get("sha256"), item.get("size")
         if (
             not isinstance(name, str)
