@@ -78,7 +78,8 @@ def desk_venv() -> Path:
     python = venv / "bin" / "python"
     stamp = venv / ".installed"
     if not stamp.exists():
-        shutil.rmtree(venv, ignore_errors=True)
+        for stale in BUILD.glob("desk-venv-*"):  # made for an older lock
+            shutil.rmtree(stale, ignore_errors=True)
         run([sys.executable, "-m", "venv", venv])
         run([python, "-m", "pip", "install", "--quiet", "-r", DESK_LOCK], timeout=1200)
         stamp.touch()
