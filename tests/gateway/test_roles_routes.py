@@ -70,6 +70,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/admin/users/{username}/keys"): "users.manage",
     ("POST", "/admin/users/{username}/rotate-key"): "users.manage",
     ("DELETE", "/admin/keys/{key_id}"): "users.manage",
+    ("GET", "/desk/version"): SIGNED_IN,
+    ("GET", "/desk/files/{name}"): SIGNED_IN,
 }
 CELLS = [(method, path, role) for method, path in ROUTES for role in USER_ROLES]
 
@@ -130,4 +132,5 @@ def _url(path: str) -> str:
         campaign_id=str(uuid.uuid4()),
         phone="+50688887777",
         callback_id=f"{uuid.uuid4()}.2",
+        name="callmanager-desk-0.0.1-windows.zip",
     )

@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from client.config import ConfigStore, choose_key_store, config_dir, load_key
+from client.update import installed_version, switch_to_staged, watch_updates
 
 if TYPE_CHECKING:
     from client.desk import Desk
@@ -18,6 +19,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="callmanager-client", description="CallManager: cliente de escritorio"
     )
+    parser.add_argument("--version", action="version", version=f"callmanager-client {installed_version()}")
     parser.add_argument("--url", help="URL del servidor (por defecto la guardada)")
     parser.add_argument("--lang", choices=("es", "en"), help="idioma de la interfaz")
     parser.add_argument("--setup", action="store_true", help="mostrar de nuevo el diálogo de conexión")
@@ -90,12 +92,17 @@ def open_desk(args: argparse.Namespace) -> Desk | None:
     from client.drafts import FileDrafts
 
     drafts = FileDrafts(folder / "drafts.json")  # typing kept until saved, past a crash
-    return build_desk(url, key, language=language, live=not args.no_live, drafts=drafts)
+    desk = build_desk(url, key, language=language, live=not args.no_live, drafts=drafts)
+    watch_updates(desk, url, key)  # in the background; a newer signed release is offered, then staged
+    return desk
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the desktop client; returns the exit code."""
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    args = parse_args(arguments)
+    if switch_to_staged(arguments):  # a verified newer release was staged: run that one instead
+        return 0
     if (
         sys.platform.startswith("linux")
         and not os.environ.get("DISPLAY")

@@ -20,8 +20,10 @@ def display_available(env: Mapping[str, str] | None = None, platform: str | None
 
 
 def client_command(url: str, language: str = "") -> list[str]:
-    """The command line that opens the client on ``url``."""
-    command = [sys.executable, "-m", "client", "--url", url]
+    """The command line that opens the client on ``url``: in a frozen (PyInstaller) program
+    ``sys.executable`` is the program itself, which takes the client's arguments directly."""
+    frozen = getattr(sys, "frozen", False)
+    command = [sys.executable, "--url", url] if frozen else [sys.executable, "-m", "client", "--url", url]
     return [*command, "--lang", language] if language else command
 
 

@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     rate_limit_heavy: str = Field("20/minute", validation_alias=_env("RATE_LIMIT_HEAVY"))
     rate_limit_unidentified: str = Field("120/minute", validation_alias=_env("RATE_LIMIT_UNIDENTIFIED"))
 
+    desk_updates_dir: Path | None = Field(
+        None,
+        validation_alias=_env("DESK_UPDATES_DIR"),
+        description="Folder of the signed desk release (desk/publish.py) served at /desk/version.",
+    )
+
     contacts_url: str = Field("http://127.0.0.1:5101", validation_alias=_env("CONTACTS_URL"))
 
     @field_validator("log_level")

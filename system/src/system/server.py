@@ -291,6 +291,7 @@ def build_gateway(
         health_checks={"database": infra.check_database, "bus": infra.check_bus},
         health_advisories={"backup": backup_health(backup_status)} if backup_status is not None else {},
         queue=queue,
+        desk_updates=settings.desk_updates_dir,
     )
     return create_app(deps)
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import orjson
 import structlog
@@ -30,6 +31,7 @@ from gateway.routes.callbacks import callbacks_router
 from gateway.routes.calls import call_totals, calls_router
 from gateway.routes.contacts import contacts_router
 from gateway.routes.desks import desks_router
+from gateway.routes.deskupdates import deskupdates_router
 from gateway.routes.generator import GeneratorConfig, generator_router
 from gateway.routes.jobs import jobs_router
 from gateway.routes.operations import operations_router
@@ -66,6 +68,8 @@ class GatewayDeps:
     health_advisories: Mapping[str, HealthCheck] = field(default_factory=dict)
     # The work queue and do-not-call list (None: not served by this process; their routes are absent).
     queue: QueueClient | None = None
+    # The folder of the signed desk release served at /desk/version (None: nothing published).
+    desk_updates: Path | None = None
     extra_routers: list[Callable[[FastAPI], None]] = field(default_factory=list)
 
 
@@ -135,6 +139,7 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
     app.include_router(generator_router(deps.generator_port, deps.jobs, deps.generator))
     app.include_router(transfer_router(deps.contacts, deps.transfer_port, deps.jobs, deps.transfer))
     app.include_router(admin_router(deps.directory, deps.audit))
+    app.include_router(deskupdates_router(deps.desk_updates))
     for add in deps.extra_routers:
         add(app)
     return deps.hub.asgi(app)
