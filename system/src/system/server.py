@@ -279,6 +279,7 @@ def build_gateway(
         health_checks={"database": infra.check_database, "bus": infra.check_bus},
         health_advisories={"backup": backup_health(backup_status)} if backup_status is not None else {},
         queue=queue,
+        metrics_token=settings.metrics_token.get_secret_value() if settings.metrics_token else None,
     )
     return create_app(deps)
 
