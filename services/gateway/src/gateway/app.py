@@ -27,6 +27,7 @@ from gateway.headers import SecurityHeaders
 from gateway.health import HealthCheck, run_checks
 from gateway.live import LiveHub
 from gateway.metrics import GatewayMetrics
+from gateway.openapi import install_openapi
 from gateway.ports import GeneratorPort, TransferPort
 from gateway.roles import Capability, Principal
 from gateway.routes.calls import call_totals, calls_router
@@ -113,7 +114,9 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
 
     read_all_metrics = require(Capability.ALL_METRICS)
 
-    async def metrics_reader(request: Request, api_key: ApiKey, bearer: BearerKey) -> Principal | None:
+    async def require_metrics_or_scrape_token(
+        request: Request, api_key: ApiKey, bearer: BearerKey
+    ) -> Principal | None:
         """The caller when its role sees every metric; None for the scrape token (401/403 otherwise)."""
         presented = api_key or (bearer.credentials if bearer else None)
         if deps.metrics_token and presented and _same_secret(presented, deps.metrics_token):
@@ -128,7 +131,7 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
             "Para ProjectManager y TI, o para Prometheus con el token de lectura de métricas "
             "(`CALLMANAGER_METRICS_TOKEN`) como `Authorization: Bearer`."
         ),
-        dependencies=[Depends(metrics_reader)],
+        dependencies=[Depends(require_metrics_or_scrape_token)],
     )
     def prometheus(request: Request) -> Response:
         try:
@@ -147,18 +150,22 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
             return json_response(stats)
         return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(contacts_router(deps.contacts, deps.catalogue, deps.hub, deps.names))
-    app.include_router(operations_router(deps.config, deps.contacts))
-    app.include_router(calls_router(deps.contacts, deps.directory))
-    app.include_router(desks_router(deps.contacts, deps.hub, deps.queue))
-    if deps.queue is not None:
-        app.include_router(queue_router(deps.queue, deps.contacts))
-    app.include_router(jobs_router(deps.jobs))
-    app.include_router(generator_router(deps.generator_port, deps.jobs, deps.generator))
-    app.include_router(transfer_router(deps.contacts, deps.transfer_port, deps.jobs, deps.transfer))
-    app.include_router(admin_router(deps.directory, deps.audit))
+    routers = [
+        contacts_router(deps.contacts, deps.catalogue, deps.hub, deps.names),
+        operations_router(deps.config, deps.contacts),
+        calls_router(deps.contacts, deps.directory),
+        desks_router(deps.contacts, deps.hub, deps.queue),
+        *([queue_router(deps.queue, deps.contacts)] if deps.queue is not None else []),
+        jobs_router(deps.jobs),
+        generator_router(deps.generator_port, deps.jobs, deps.generator),
+        transfer_router(deps.contacts, deps.transfer_port, deps.jobs, deps.transfer),
+        admin_router(deps.directory, deps.audit),
+    ]
+    for router in routers:
+        app.include_router(router)
     for add in deps.extra_routers:
         add(app)
+    install_openapi(app, [*app.routes, *(route for router in routers for route in router.routes)])
     return deps.hub.asgi(app)
 
 

@@ -36,6 +36,7 @@ from contacts.errors import (
     QueueEmpty,
     VersionMismatch,
 )
+from gateway.openapi import allowed_methods
 from gateway.ports import ServiceUnavailable
 
 log = structlog.get_logger(__name__)
@@ -121,13 +122,20 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         return error_response(422, "invalid_input", "Datos de entrada no válidos.", problems=problems)
 
-    async def on_http_error(_: Request, exc: Exception) -> Response:
+    async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         messages = {404: "Recurso no encontrado.", 405: "Método no permitido."}
         message = messages.get(
             exc.status_code, str(exc.detail) if exc.status_code < 500 else "Error interno."
         )
-        return error_response(exc.status_code, f"http_{exc.status_code}", message)
+        answer = error_response(exc.status_code, f"http_{exc.status_code}", message)
+        if exc.headers:
+            answer.headers.update(exc.headers)
+        if exc.status_code == 405:  # Allow: every method the path serves (RFC 9110), not one route's
+            methods = allowed_methods(app.openapi(), request.scope["path"])
+            if methods:
+                answer.headers["Allow"] = ", ".join(methods)
+        return answer
 
     async def on_unavailable(request: Request, exc: Exception) -> Response:
         log.warning("gateway.service_unavailable", path=request.url.path, error=str(exc))

@@ -67,6 +67,7 @@ class GenerateBody(BaseModel):
     )
     background: bool | None = Field(
         None,
+        strict=True,  # true or false: 0, 1 or "yes" are refused, not guessed
         description=(
             "Sin indicar: respuesta inmediata hasta 1000 números y trabajo en segundo plano para más. "
             "`false` exige respuesta inmediata; `true` crea siempre un trabajo."
