@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import redis
+import sqlalchemy
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -138,7 +140,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return answer
 
     async def on_unavailable(request: Request, exc: Exception) -> Response:
-        log.warning("gateway.service_unavailable", path=request.url.path, error=str(exc))
+        log.warning(
+            "gateway.service_unavailable", path=request.url.path, kind=type(exc).__name__, error=str(exc)
+        )
         answer = error_response(
             503, "service_unavailable", "Un servicio interno no respondió a tiempo; intente de nuevo."
         )
@@ -152,6 +156,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ContactError, on_domain_error)
     app.add_exception_handler(ServiceUnavailable, on_unavailable)
     app.add_exception_handler(ContactsUnavailable, on_unavailable)
+    # The job queue's Redis or the database unreachable or too slow: a dependency is down, not a bug.
+    app.add_exception_handler(redis.exceptions.ConnectionError, on_unavailable)
+    app.add_exception_handler(redis.exceptions.TimeoutError, on_unavailable)
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, on_unavailable)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
