@@ -28,7 +28,7 @@ EXCLUDED = r"^/config$|/admin/.*(rotate-key|keys|deactivate)"
 #   schema states (a phone that is not a real number, a status outside the catalogue, which is data,
 #   `since` after `until`, If-Match and `version` naming two versions).
 # - negative_data_rejection: some request models outside the gateway's own core read lax types (a
-#   `seed: false` read as 0, `extra` values of any type, GET /callbacks' `due_before=0.5` read as a
+#   `save: 1` read as true, `extra` values of any type, GET /callbacks' `due_before=0.5` read as a
 #   Unix time); gateway.instant.IsoInstant and strict fields are their fix, still to be adopted there.
 # - use_after_free: a deleted contact's history stays readable on purpose (the events are its audit
 #   trail); the contact itself answers 404.

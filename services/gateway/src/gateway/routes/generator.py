@@ -58,7 +58,9 @@ class GenerateBody(BaseModel):
         validation_alias=AliasChoices("save", "auto_import"),
         description="Guardar los números como contactos (lista `gen-...`, sin chocar con los existentes).",
     )
-    seed: int | None = Field(None, ge=0, lt=2**63, description="Semilla para repetir una generación.")
+    seed: int | None = Field(
+        None, ge=0, lt=2**63, strict=True, description="Semilla para repetir una generación."
+    )
     weights: dict[str, float] | None = Field(
         None,
         max_length=10,
