@@ -11,6 +11,12 @@ from html.parser import HTMLParser
 import httpx
 import pytest
 
+from client.api import GatewayApi
+from client.dispatch import InlineRunner
+from client.i18n import Translator
+from client.viewmodels.catalogue import StatusCatalogue
+from client.viewmodels.metrics import MetricsViewModel
+from client.viewmodels.session import capabilities_from_names
 from kernel.roles import USER_ROLES
 from tests.support.servers import EmbeddedServer, start_embedded
 
@@ -87,6 +93,36 @@ def test_the_scrape_token_opens_nothing_but_the_metrics(server: EmbeddedServer) 
     bearer = {"Authorization": f"Bearer {SCRAPE_TOKEN}"}
     for path in ("/contacts", "/stats", "/config", "/me"):
         assert httpx.get(f"{server.base_url}{path}", headers=bearer).status_code == 401, path
+
+
+@pytest.mark.parametrize("role", ["Agent", "TeamLead", "ProjectManager", "TI"])
+def test_the_clients_metrics_window_reads_what_each_role_may_see_and_meets_no_refusal(
+    server: EmbeddedServer, role: str
+) -> None:
+    api = GatewayApi(server.base_url, server.keys[f"user-{role.lower()}"])
+    try:
+        me = api.me()
+        assert me.capabilities is not None
+        capabilities = capabilities_from_names(me.capabilities)
+        vm = MetricsViewModel(
+            api,
+            InlineRunner(),
+            Translator("es"),
+            StatusCatalogue(),
+            supervisor=capabilities.metrics,
+            server_figures=capabilities.all_metrics,
+        )
+        vm.refresh()
+    finally:
+        api.close()
+
+    assert vm.error == ""
+    assert vm.calls, "every role sees call figures"
+    assert bool(vm.by_status or any(label == "Contactos en total" for label, _ in vm.other)) == (
+        role != "Agent"
+    )
+    server_figures = any(label == "Solicitudes atendidas" for label, _ in vm.other)
+    assert server_figures == (role in ("ProjectManager", "TI"))
 
 
 class _References(HTMLParser):
