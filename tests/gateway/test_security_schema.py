@@ -23,21 +23,32 @@ ROLES = ("Agent", "TeamLead", "ProjectManager", "TI")
 # throttle the rest of the run: each is covered by its own tests.
 EXCLUDED = r"^/config$|/admin/.*(rotate-key|keys|deactivate)"
 
-# Every check but three, each left out for a reason of its own (docs/SECURITY.md lists the findings):
+# Left out of every run, each for a reason of its own (docs/SECURITY.md lists them):
 # - positive_data_acceptance: a schema-valid request may still break a rule of the domain that no JSON
 #   schema states (a phone that is not a real number, a status outside the catalogue, which is data,
 #   `since` after `until`, If-Match and `version` naming two versions).
-# - negative_data_rejection: some request models outside the gateway's own core read lax types (a
-#   `save: 1` read as true, `extra` values of any type, GET /callbacks' `due_before=0.5` read as a
-#   Unix time); gateway.instant.IsoInstant and strict fields are their fix, still to be adopted there.
 # - use_after_free: a deleted contact's history stays readable on purpose (the events are its audit
 #   trail); the contact itself answers 404.
-LEFT_OUT = "positive_data_acceptance,negative_data_rejection,use_after_free"
+LEFT_OUT = "positive_data_acceptance,use_after_free"
+
+# Operations whose request models still read lax types (`save: 1` read as true, `extra` values of any
+# type, GET /callbacks' `due_before=0.5` read as a Unix time, a campaign's retry delays of any type):
+# gateway.instant.IsoInstant and strict fields are the fix, still to be adopted there. Until then they
+# are fuzzed in a run of their own without negative_data_rejection; every other route has it.
+LAX = r"^/(callbacks|campaigns.*|import|api/generate_contacts)$"
+
+# (role, which operations, checks left out)
+RUNS = [
+    *((role, ("--exclude-path-regex", f"{EXCLUDED}|{LAX}"), LEFT_OUT) for role in ROLES),
+    ("TI", ("--include-path-regex", LAX), f"{LEFT_OUT},negative_data_rejection"),
+]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("role", ROLES)
-def test_schemathesis_with_every_check_finds_nothing_for_each_role(tmp_path: Path, role: str) -> None:
+@pytest.mark.parametrize(("role", "operations", "left_out"), RUNS, ids=[*ROLES, "TI-lax-routes"])
+def test_schemathesis_with_every_check_finds_nothing_for_each_role(
+    tmp_path: Path, role: str, operations: tuple[str, str], left_out: str
+) -> None:
     server = start_embedded(
         tmp_path,
         CALLMANAGER_RATE_LIMIT="100000/minute",
@@ -56,14 +67,13 @@ def test_schemathesis_with_every_check_finds_nothing_for_each_role(tmp_path: Pat
                 "--checks",
                 "all",
                 "--exclude-checks",
-                LEFT_OUT,
+                left_out,
                 "--max-examples",
                 "5",
                 "--seed",
                 "20261207",
                 "--no-shrink",
-                "--exclude-path-regex",
-                EXCLUDED,
+                *operations,
                 "--request-timeout",
                 "30",
             ],
