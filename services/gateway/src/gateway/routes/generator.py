@@ -55,6 +55,7 @@ class GenerateBody(BaseModel):
     method: str = Field("stratified", max_length=20, description="stratified, simple o random.")
     save: bool = Field(
         False,
+        strict=True,
         validation_alias=AliasChoices("save", "auto_import"),
         description="Guardar los números como contactos (lista `gen-...`, sin chocar con los existentes).",
     )
