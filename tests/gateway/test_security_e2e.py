@@ -197,3 +197,48 @@ def test_the_swagger_bundle_is_the_full_library_and_starts_from_the_gateways_spe
     assert "validatorUrl: null" in start.text
     assert httpx.get(f"{server.base_url}/docs/assets/..%2f..%2fsettings.py").status_code == 404
     assert httpx.get(f"{server.base_url}/docs/assets/unknown.js").status_code == 404
+
+
+def test_parameters_outside_their_type_are_refused_not_guessed(server: EmbeddedServer) -> None:
+    with server.client(server.keys["user-ti"]) as http:
+        half_second = http.get("/metrics/calls", params={"until": "0.5"})
+        iso_day = http.get("/metrics/calls", params={"until": "2026-01-01"})
+        audit_number = http.get("/admin/audit", params={"since": "1700000000"})
+        huge_cursor = http.get("/admin/audit", params={"before": str(2**70)})
+        zero_flag = http.post("/api/generate_contacts", json={"amount": 3, "background": 0})
+        false_seed = http.post("/api/generate_contacts", json={"amount": 3, "seed": False})
+        flag = http.post("/api/generate_contacts", json={"amount": 3, "background": False, "seed": 7})
+
+    for refused in (half_second, audit_number, huge_cursor, zero_flag, false_seed):
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "invalid_input"
+    assert iso_day.status_code == 200, iso_day.text
+    assert flag.status_code == 200, flag.text
+
+
+def test_a_method_a_path_does_not_serve_is_405_naming_every_method_it_does(server: EmbeddedServer) -> None:
+    with server.client(server.keys["user-ti"]) as http:
+        contacts = http.request("TRACE", "/contacts")
+        one = http.request("OPTIONS", f"/contacts/{'0' * 8}-0000-0000-0000-{'0' * 12}")
+
+    assert contacts.status_code == 405
+    assert contacts.headers["Allow"] == "GET, POST"
+    assert contacts.json()["error"]["code"] == "http_405"
+    assert set(one.headers["Allow"].split(", ")) == {"DELETE", "GET", "PATCH", "PUT"}
+
+
+def test_the_openapi_description_declares_the_common_answers_of_every_route(server: EmbeddedServer) -> None:
+    spec = httpx.get(f"{server.base_url}/openapi.json").json()
+    metrics = spec["paths"]["/metrics"]["get"]["responses"]
+    update = spec["paths"]["/contacts/{contact_id}"]["put"]["responses"]
+
+    assert set(metrics["200"]["content"]) == {"text/plain", "application/json"}
+    assert {"401", "403", "429", "503"} <= set(metrics)
+    assert {"400", "401", "403", "404", "409", "412", "422", "423", "429", "503"} <= set(update)
+    assert update["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert "Retry-After" in update["429"]["headers"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if operation.get("security"):
+                assert {"401", "429", "503"} <= set(operation["responses"]), f"{method} {path}"
+    assert "403" not in spec["paths"]["/me"]["get"]["responses"]  # any valid key: no capability asked
