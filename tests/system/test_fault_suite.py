@@ -85,6 +85,7 @@ def test_a_contacts_service_killed_mid_import_comes_back_and_the_job_imports_eve
 
     contacts = _running(system, "contacts")
     written = _kill_when_writing(system, client, job_id, "caida", contacts)
+    killed_at = time.monotonic()
     time.sleep(1.0)  # down for a moment, as a restart by the supervisor would be
     during = client.get("/contacts", params={"limit": 1})
     port = _port(system.env["CALLMANAGER_CONTACTS_URL"])
@@ -92,6 +93,10 @@ def test_a_contacts_service_killed_mid_import_comes_back_and_the_job_imports_eve
     system.processes.append(again)
     wait_healthy(system.env["CALLMANAGER_CONTACTS_URL"], again)
     job = finished(client, job_id, timeout=240)
+    print(
+        f"\ncontacts killed with {written}/{ROWS} rows written; job {job['state']} after "
+        f"{time.monotonic() - killed_at:.1f} s, attempts {job.get('attempts')}"
+    )
 
     assert 0 < written < ROWS, "killed half-way"
     assert during.status_code == 503, during.text  # honest: a service is down, not a server error
@@ -110,11 +115,16 @@ def test_a_gateway_killed_mid_import_leaves_the_job_running_to_the_end(
 
     gateway = _running(system, "gateway")
     written = _kill_when_writing(system, client, job_id, "sin-gw", gateway)
+    killed_at = time.monotonic()
     port = _port(str(client.base_url))
     again = start("gateway-again", ["serve", "gateway", "--port", port], system.env, system.folder)
     system.processes.append(again)
     wait_healthy(str(client.base_url).rstrip("/"), again)
     job = finished(client, job_id, timeout=240)
+    print(
+        f"\ngateway killed with {written}/{ROWS} rows written; job {job['state']} after "
+        f"{time.monotonic() - killed_at:.1f} s, attempts {job.get('attempts')}"
+    )
 
     assert 0 < written < ROWS, "killed half-way"
     assert job["state"] == "finished", job
@@ -160,6 +170,7 @@ def test_many_agents_racing_for_one_contact_over_socketio_on_two_gateways_one_wi
         for listener in listeners:
             listener.close()
 
+    print(f"\n{len(listeners)} agents over 2 gateways: {sum(1 for a in answers if a.get('ok'))} lock won")
     assert len(answers) == len(listeners)
     assert sum(1 for a in answers if a.get("ok") is True) == 1, answers
     assert all(a.get("ok") is False for a in answers if a.get("ok") is not True)
