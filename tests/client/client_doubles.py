@@ -10,12 +10,26 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from client.api import ApiError, ContactQuery, Forbidden, LockInfo, NotFound, PreconditionFailed
+from client.api import (
+    ApiError,
+    ContactQuery,
+    Disposition,
+    Forbidden,
+    LockInfo,
+    NotFound,
+    PreconditionFailed,
+    QueueEmpty,
+)
 from client.models import (
     DEFAULT_STATUSES,
+    Callback,
     CallRequest,
+    Campaign,
+    CampaignProgress,
+    Claim,
     Contact,
     DeskState,
+    Eligibility,
     GeneratedPhone,
     Generation,
     HistoryEntry,
@@ -71,6 +85,15 @@ class FakeGateway:
         self.report_bytes = b"fila,resultado\n"
         self.stats_value: Mapping[str, Any] | None = None
         self.call_metrics_value: Mapping[str, Any] | None = None
+        self.queue: list[Claim] = []
+        """What ``next_contact`` hands out, first first; empty: ``queue_empty_value`` is raised."""
+        self.queue_empty_value = QueueEmpty(
+            "Todos en espera de reintento.", until=NOW + timedelta(minutes=30)
+        )
+        self.eligibility_value: dict[str, Eligibility] = {}
+        self.callbacks_value: list[Callback] = []
+        self.campaigns_value: list[Campaign] = []
+        self.progress_value: dict[str, CampaignProgress] = {}
 
     def _check(self, name: str, arg: Any = None) -> None:
         self.calls.append((name, arg))
@@ -205,6 +228,83 @@ class FakeGateway:
         if self.call_metrics_value is None:
             raise NotFound("No encontrado.")  # a gateway from before /metrics/calls
         return self.call_metrics_value
+
+    def next_contact(self, campaign: str | None = None) -> Claim:
+        self._check("next_contact", campaign)
+        if not self.queue:
+            raise self.queue_empty_value
+        claim = self.queue.pop(0)
+        self.contacts[claim.contact.id] = claim.contact
+        return claim
+
+    def disposition(self, contact_id: str, wrap: Disposition) -> Contact:
+        self._check("disposition", (contact_id, wrap.body()))
+        current = self.contacts[contact_id]
+        note = f"{current.note}\n{wrap.note}".strip() if wrap.note else current.note
+        updated = replace(
+            current,
+            status=wrap.status or current.status,
+            note=note,
+            version=current.version + 1,
+            locked_by="",
+            locked_by_name="",
+            locked_until=None,
+        )
+        self.contacts[contact_id] = updated
+        if wrap.callback_at is not None:
+            self.callbacks_value.append(
+                Callback(contact_id, wrap.callback_at, wrap.callback_scope, current.name, current.phone_e164)
+            )
+        return updated
+
+    def eligibility(self, contact_id: str, campaign: str | None = None) -> Eligibility:
+        self._check("eligibility", contact_id)
+        return self.eligibility_value.get(contact_id, Eligibility(contact_id, True))
+
+    def callbacks(self, due_before: datetime | None = None) -> Sequence[Callback]:
+        self._check("callbacks", due_before)
+        return [
+            c for c in self.callbacks_value if due_before is None or (c.due_at and c.due_at <= due_before)
+        ]
+
+    def reschedule_callback(self, callback_id: str, due_at: datetime | None, scope: str | None) -> None:
+        self._check("reschedule_callback", (callback_id, due_at, scope))
+        self.callbacks_value = [
+            replace(c, due_at=due_at or c.due_at, scope=scope or c.scope) if c.id == callback_id else c
+            for c in self.callbacks_value
+        ]
+
+    def cancel_callback(self, callback_id: str) -> None:
+        self._check("cancel_callback", callback_id)
+        if not any(c.id == callback_id for c in self.callbacks_value):
+            raise NotFound("La rellamada no existe.")
+        self.callbacks_value = [c for c in self.callbacks_value if c.id != callback_id]
+
+    def campaigns(self) -> Sequence[Campaign]:
+        self._check("campaigns")
+        return list(self.campaigns_value)
+
+    def save_campaign(self, campaign_id: str | None, fields: Mapping[str, Any]) -> Campaign:
+        self._check("save_campaign", (campaign_id, dict(fields)))
+        if campaign_id is None:
+            made = Campaign(id=str(fields["name"]).lower().replace(" ", "-"), name=str(fields["name"]))
+        else:
+            made = next(c for c in self.campaigns_value if c.id == campaign_id)
+        changed = replace(
+            made,
+            name=fields.get("name", made.name),
+            active=fields.get("active", made.active),
+            max_attempts=fields.get("max_attempts", made.max_attempts),
+            retry_minutes={**made.retry_minutes, **fields.get("retry_minutes", {})},
+        )
+        self.campaigns_value = [c for c in self.campaigns_value if c.id != changed.id] + [changed]
+        return changed
+
+    def campaign_progress(self, campaign_id: str) -> CampaignProgress:
+        self._check("campaign_progress", campaign_id)
+        if campaign_id not in self.progress_value:
+            raise NotFound("No encontrado.")
+        return self.progress_value[campaign_id]
 
 
 class ManualScheduler:

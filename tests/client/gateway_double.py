@@ -240,6 +240,27 @@ class GatewayDouble:
         self.connects: list[dict[str, Any]] = []
         self.call_metric_windows: list[tuple[str | None, str | None]] = []
         self._cache: tuple[tuple[str, ...], list[dict[str, Any]]] | None = None
+        # The work queue (issue 20): what «Siguiente» hands out, in order, and what the agent recorded.
+        self.queue_ids: list[str] = []
+        self.queue_asks: list[str] = []  # "socket" or "http", one per request for the next contact
+        self.queue_empty_until: str | None = None
+        self.dnc: dict[str, str] = {}  # contact id → reason
+        self.dispositions: list[tuple[str, dict[str, Any]]] = []
+        self.callbacks: dict[str, dict[str, Any]] = {}
+        self.campaigns: dict[str, dict[str, Any]] = {
+            "general": {
+                "id": "general",
+                "name": "General",
+                "active": True,
+                "max_attempts": 6,
+                "retry_minutes": {"busy": 30, "no_answer": 120, "failed": 15},
+                "closed_statuses": ["COMPLETADA"],
+                "teams": [],
+                "lists": [],
+                "calling_hours": None,
+            }
+        }
+        self.campaign_progress: dict[str, dict[str, Any]] = {}
         self.sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*")
         self.app = FastAPI()
         self.asgi = socketio.ASGIApp(self.sio, other_asgi_app=self.app)
@@ -485,6 +506,81 @@ class GatewayDouble:
         async def disconnect(sid: str, *_: Any) -> None:
             self.sid_users.pop(sid, None)
 
+        @self.sio.on("queue_next")
+        async def queue_next(sid: str, data: Any = None) -> dict[str, Any]:
+            user = self.sid_users.get(sid)
+            if user is None:
+                return {"error": "unauthorized", "message": "Sin sesión.", "until": None}
+            self.queue_asks.append("socket")
+            status, body = await self._claim(user)
+            if status == 200:
+                return body
+            error_body = body["error"]
+            return {
+                "error": error_body["code"],
+                "message": error_body["message"],
+                "until": error_body.get("until"),
+            }
+
+    # -- the work queue -----------------------------------------------------------------------------
+
+    async def _claim(self, user: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """The next queued contact not locked by someone else, locked to ``user``; or 404 queue_empty."""
+        now = datetime.now(UTC)
+        while self.queue_ids:
+            contact_id = self.queue_ids.pop(0)
+            row = self.by_id.get(contact_id)
+            if row is None or contact_id in self.dnc:
+                continue
+            if (
+                row["locked_by"]
+                and row["locked_by"] != user["user_id"]
+                and (row["locked_until"] or "") > now.isoformat()
+            ):
+                continue
+            row["locked_by"], row["locked_by_name"] = user["user_id"], user["display_name"]
+            row["locked_until"] = (now + timedelta(minutes=10)).isoformat()
+            row["version"] += 1
+            await self._broadcast(
+                "contact_locked",
+                {
+                    "id": contact_id,
+                    "user": user["user_id"],
+                    "locked_by": user["user_id"],
+                    "locked_by_name": user["display_name"],
+                    "locked_until": row["locked_until"],
+                    "duration_minutes": 10,
+                },
+            )
+            attempts = sum(1 for c in self.calls.values() if c["contact_id"] == contact_id)
+            reason = "never_tried" if not attempts else "retry_due"
+            message = "Nunca se ha llamado." if not attempts else "Terminó su espera."
+            return 200, {
+                "contact": dict(row),
+                "campaign": "General",
+                "reason": reason,
+                "message": message,
+                "attempts": attempts,
+            }
+        until = self.queue_empty_until
+        why = "Todos los contactos están en espera de reintento." if until else "No hay contactos pendientes."
+        return 404, {"error": {"code": "queue_empty", "message": why, "until": until}}
+
+    def remind(self, callback_id: str) -> None:
+        """Send the ``callback_reminder`` of one callback to every client (the real gateway sends it a few
+        minutes before it is due)."""
+        callback = self.callbacks[callback_id]
+        payload = {
+            "callback_id": callback_id,
+            "contact_id": callback["contact_id"],
+            "contact_name": callback["name"],
+            "phone": callback["phone_e164"],
+            "due_at": callback["due_at"],
+            "scope": callback["scope"],
+            "user_id": callback["user_id"],
+        }
+        self.run(self.sio.emit("callback_reminder", payload))
+
     # -- HTTP ---------------------------------------------------------------------------------------
 
     def _user(self, request: Request) -> dict[str, str] | None:
@@ -682,6 +778,13 @@ class GatewayDouble:
             row = self.by_id.get(contact_id)
             if row is None:
                 return error(404, "not_found", "El contacto no existe.")
+            if contact_id in self.dnc:
+                return error(
+                    409,
+                    "dnc",
+                    f"El número {row['phone_e164']} está en la lista de no llamar ({self.dnc[contact_id]})",
+                    phone=row["phone_e164"],
+                )
             mine = [desk for (owner, desk) in self.desks if owner == user["user_id"]]
             if not mine:
                 return error(409, "no_desk", "No hay ningún agente de puesto conectado para su usuario.")
@@ -901,6 +1004,144 @@ class GatewayDouble:
             data = await request.json()
             self.stream_updates(list(data["ids"]), int(data["per_second"]), float(data["seconds"]))
             return {"queued": int(data["per_second"] * data["seconds"])}
+
+        @app.post("/queue/next")
+        async def queue_next(request: Request) -> Response:
+            self.queue_asks.append("http")
+            status, body = await self._claim(self._user(request) or {})
+            return JSONResponse(body, status_code=status)
+
+        @app.post("/contacts/{contact_id}/disposition")
+        async def disposition(contact_id: str, request: Request) -> Response:
+            user = self._user(request) or {}
+            row = self.by_id.get(contact_id)
+            if row is None:
+                return error(404, "not_found", "El contacto no existe.")
+            body = await request.json()
+            if not isinstance(body, dict) or not body.get("outcome"):
+                return error(422, "invalid_input", "Datos de entrada no válidos.")
+            if row["locked_by"] and row["locked_by"] != user["user_id"]:
+                return error(423, "locked", "Otro usuario tiene el contacto.", locked_by=row["locked_by"])
+            status = body.get("status")
+            if status and status not in PRIORITY:
+                return error(422, "invalid_status", f"Estado desconocido: {status}")
+            self.dispositions.append((contact_id, body))
+            if status:
+                row["status"] = status
+            if body.get("note"):
+                row["note"] = f"{row['note']}\n{body['note']}".strip()
+            row["locked_by"], row["locked_by_name"], row["locked_until"] = None, None, None
+            row["version"] += 1
+            self._cache = None
+            if body.get("callback_at"):
+                callback_id = uuid.uuid4().hex[:12]
+                self.callbacks[callback_id] = {
+                    "callback_id": callback_id,
+                    "contact_id": contact_id,
+                    "phone_e164": row["phone_e164"],
+                    "name": row["name"],
+                    "user_id": user["user_id"],
+                    "username": user["username"],
+                    "scope": body.get("callback_scope", "personal"),
+                    "due_at": datetime.fromisoformat(body["callback_at"]).astimezone(UTC).isoformat(),
+                    "set_at": datetime.now(UTC).isoformat(),
+                }
+            await self._broadcast(
+                "contact_updated",
+                {
+                    "id": contact_id,
+                    "fields": {"status": row["status"], "note": row["note"]},
+                    "user": user["user_id"],
+                },
+            )
+            return JSONResponse(row, headers={"ETag": f'"{row["version"]}"'})
+
+        @app.get("/contacts/{contact_id}/eligibility")
+        def eligibility(contact_id: str) -> Response:
+            if contact_id not in self.by_id:
+                return error(404, "not_found", "El contacto no existe.")
+            reasons = []
+            if contact_id in self.dnc:
+                reasons.append(
+                    {
+                        "reason": "dnc",
+                        "message": f"En la lista de no llamar: {self.dnc[contact_id]}",
+                        "until": None,
+                    }
+                )
+            return JSONResponse(
+                {
+                    "contact_id": contact_id,
+                    "campaign": "General",
+                    "eligible": not reasons,
+                    "reasons": reasons
+                    or [{"reason": "never_tried", "message": "Nunca llamado.", "until": None}],
+                    "attempts": 0,
+                    "checked_at": datetime.now(UTC).isoformat(),
+                }
+            )
+
+        @app.get("/callbacks")
+        def callbacks(request: Request, mine: bool = True, due_before: str | None = None) -> Response:
+            user = self._user(request) or {}
+            rows = [
+                c
+                for c in self.callbacks.values()
+                if c["scope"] == "shared" or c["user_id"] == user["user_id"] or not mine
+            ]
+            if due_before is not None:
+                limit = datetime.fromisoformat(due_before)
+                rows = [c for c in rows if datetime.fromisoformat(c["due_at"]) <= limit]
+            return JSONResponse(sorted(rows, key=lambda c: c["due_at"]))
+
+        @app.patch("/callbacks/{callback_id}")
+        async def reschedule(callback_id: str, request: Request) -> Response:
+            callback = self.callbacks.get(callback_id)
+            if callback is None:
+                return error(404, "callback_not_found", "La rellamada no existe.")
+            body = await request.json()
+            if body.get("due_at"):
+                callback["due_at"] = datetime.fromisoformat(body["due_at"]).astimezone(UTC).isoformat()
+            if body.get("scope") in ("personal", "shared"):
+                callback["scope"] = body["scope"]
+            return JSONResponse(callback)
+
+        @app.delete("/callbacks/{callback_id}")
+        def cancel_callback(callback_id: str) -> Response:
+            if self.callbacks.pop(callback_id, None) is None:
+                return error(404, "callback_not_found", "La rellamada no existe.")
+            return Response(status_code=204)
+
+        @app.get("/campaigns")
+        def campaigns() -> list[dict[str, Any]]:
+            return sorted(self.campaigns.values(), key=lambda c: c["name"])
+
+        @app.post("/campaigns")
+        async def create_campaign(request: Request) -> Response:
+            if "metrics.team" not in (self._user(request) or {}).get("capabilities", []):
+                return error(403, "forbidden", "Su rol no permite esta acción.")
+            body = await request.json()
+            campaign_id = str(body["name"]).lower().replace(" ", "-")
+            if campaign_id in self.campaigns:
+                return error(409, "campaign_exists", f"Ya existe la campaña {body['name']}")
+            self.campaigns[campaign_id] = {**self.campaigns["general"], **body, "id": campaign_id}
+            return JSONResponse(self.campaigns[campaign_id], status_code=201)
+
+        @app.patch("/campaigns/{campaign_id}")
+        async def update_campaign(campaign_id: str, request: Request) -> Response:
+            campaign = self.campaigns.get(campaign_id)
+            if campaign is None:
+                return error(404, "campaign_not_found", f"La campaña {campaign_id} no existe")
+            body = await request.json()
+            retry = {**campaign["retry_minutes"], **body.pop("retry_minutes", {})}
+            campaign.update(body, retry_minutes=retry)
+            return JSONResponse(campaign)
+
+        @app.get("/campaigns/{campaign_id}/progress")
+        def progress(campaign_id: str) -> Response:
+            if campaign_id not in self.campaign_progress:
+                return error(404, "campaign_not_found", f"La campaña {campaign_id} no existe")
+            return JSONResponse({"campaign": campaign_id, **self.campaign_progress[campaign_id]})
 
         @app.get("/stats")
         def stats(request: Request) -> Response:

@@ -62,6 +62,7 @@ def test_agent_calls_hangs_up_and_wraps_up(display, gateway, tmp_path):
         pump(root, lambda: panel.callbox.desk_line.cget("text") == "Puesto «puesto-7»: listo")
         assert panel.call_button.cget("text") == "📞 Llamar (F5)"
 
+        note_before = gateway.by_id[iid]["note"]
         panel.note.delete("1.0", "end")
         panel.note.insert("1.0", "Pidió información del plan")  # typed before the call: kept
         panel.call_button.invoke()
@@ -107,11 +108,23 @@ def test_agent_calls_hangs_up_and_wraps_up(display, gateway, tmp_path):
         shot(display, root, "call_wrapup", tmp_path)
 
         box.save_button.invoke()
-        pump(root, lambda: desk.panel.message == "Cierre de la llamada guardado.", what="the wrap-up saved")
+        pump(
+            root,
+            lambda: desk.panel.message.startswith("Cierre de la llamada guardado."),
+            what="the wrap-up saved",
+        )
         row = gateway.by_id[iid]
+        assert gateway.dispositions[-1] == (
+            iid,
+            {
+                "outcome": "answered",
+                "status": "INTERESADO",
+                "note": "Pidió información del plan; quiere 20 GB, llamar el viernes",
+            },
+        )
         assert (row["status"], row["note"]) == (
             "INTERESADO",
-            "Pidió información del plan; quiere 20 GB, llamar el viernes",
+            f"{note_before}\nPidió información del plan; quiere 20 GB, llamar el viernes".strip(),
         )
         pump(root, lambda: panel.tabs.winfo_ismapped() and not box.wrap.winfo_ismapped())
         pump(root, lambda: cells(table, iid)[2] == "Interesado")
@@ -152,8 +165,9 @@ def test_desk_that_cannot_see_the_call_sends_the_chosen_outcome_with_the_hangup(
         root.focus_force()
         settle(root, 0.1)
         root.event_generate("<Control-s>")  # during the wrap-up, Ctrl+S saves the wrap-up
-        pump(root, lambda: desk.panel.message == "Cierre de la llamada guardado.")
+        pump(root, lambda: desk.panel.message.startswith("Cierre de la llamada guardado."))
         assert (call_id, "no_answer") in gateway.hangups
+        assert gateway.dispositions[-1][1]["outcome"] == "no_answer"
         assert gateway.by_id[iid]["status"] == "NC"
     finally:
         desk.close()

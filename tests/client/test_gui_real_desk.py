@@ -4,7 +4,8 @@
 The agent selects a contact and presses Llamar (F5); the call box follows what the desk reports
 («Marcando…», «Sonando…», «En llamada» with its timer); Colgar (F8) makes baresip send BYE to SIPp; the
 wrap-up opens with the outcome the desk reported, and saving it reaches the server's contact and history.
-A busy callee ends the call in the wrap-up without Colgar. The in-call screenshot goes to
+A busy callee ends the call in the wrap-up without Colgar. «Siguiente» (F6) takes the work queue's next
+contact, and its wrap-up records a callback the server then lists. The in-call screenshot goes to
 ``$CALLMANAGER_SCREENSHOT_DIR`` when set (``docs/screenshots``), else the test's temp dir."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ import pytest
 from test_gui_real_server import open_client
 from tkdrive import cells, pump, settle, shot
 
+from client.centretime import end_of_local_day, local_parts
 from tests.support.servers import EmbeddedServer, start_embedded
 from tests.support.softphone import SippProcess, softphone_tools_or_skip, start_sipp
 from tests.system.test_calls_e2e import SCENARIOS, Desk, start_desk
@@ -173,20 +176,20 @@ def test_agent_calls_through_the_real_desk_hangs_up_and_wraps_up(display, world,
     match = re.fullmatch(r"Cierre de la llamada con Rebeca Solís \(00:(\d\d) en llamada\)", title)
     assert match, title
     assert int(match.group(1)) >= 2
-    assert box.note.get("1.0", "end-1c") == "Vino a la feria"
+    assert box.note.get("1.0", "end-1c") == ""  # the wrap-up's note is added to the contact's
 
     box.status.set("Interesado")
     box._status("Interesado")
-    box.note.insert("end", "; quiere el plan de 20 GB")
+    box.note.insert("end", "Quiere el plan de 20 GB")
     box.note.event_generate("<KeyRelease>")
     box.save_button.invoke()
     pump(root, lambda: not desk.calls.wrapup or not desk.calls.wrapup.saving, what="the wrap-up saved")
-    assert desk.panel.message == "Cierre de la llamada guardado.", desk.panel.message
+    assert desk.panel.message.startswith("Cierre de la llamada guardado."), desk.panel.message
     pump(root, lambda: panel.tabs.winfo_ismapped() and not box.wrap.winfo_ismapped())
     pump(root, lambda: cells(desk.window.table.tree, contact["id"])[2] == "Interesado")
 
     saved = world.contact(contact["id"])
-    assert (saved["status"], saved["note"]) == ("INTERESADO", "Vino a la feria; quiere el plan de 20 GB")
+    assert (saved["status"], saved["note"]) == ("INTERESADO", "Vino a la feria\nQuiere el plan de 20 GB")
     rows = [row for row in world.call_history(contact["id"]) if row["detail"].get("call_id") == call_id]
     assert [row["new"] for row in rows] == ["requested", "started", "answered"]
     assert int(rows[-1]["detail"]["duration_seconds"]) >= 2
@@ -217,9 +220,94 @@ def test_a_busy_callee_ends_in_the_wrap_up_without_colgar(display, world, agent_
     box._status("No contesta")
     box.save_button.invoke()
     pump(root, lambda: not desk.calls.wrapup or not desk.calls.wrapup.saving, what="the wrap-up saved")
-    assert desk.panel.message == "Cierre de la llamada guardado.", desk.panel.message
+    assert desk.panel.message.startswith("Cierre de la llamada guardado."), desk.panel.message
     assert world.contact(contact["id"])["status"] == "NC"
     rows = [row for row in world.call_history(contact["id"]) if row["detail"].get("call_id") == call_id]
     assert [row["new"] for row in rows] == ["requested", "started", "busy"]
     assert int(rows[-1]["detail"]["duration_seconds"]) == 0
+    world.wait_desk("ready")
+
+
+def test_siguiente_then_call_hang_up_and_wrap_up_with_a_shared_callback(display, world, agent_desk, tmp_path):
+    """The work queue end to end: «Siguiente» (F6) asks over Socket.IO and opens the contact locked to her
+    with why it was chosen; F5, F8; the wrap-up records outcome, status, note and a callback typed in
+    Costa Rica time in one request; the server has the disposition and the callback, «Rellamadas» lists it
+    when it is due today, and «Siguiente» is offered next."""
+    desk, root = agent_desk, agent_desk.root
+    panel = desk.window.panel
+    box = panel.callbox
+    with world.server.client(world.keys["ana"]) as http:
+        created = http.post(
+            "/contacts", json={"phone": "8812-4520", "name": "Gabriela Ureña", "status": "NC"}
+        )
+    assert created.status_code == 201, created.text
+    contact = dict(created.json())
+    sipp = world.sipp("answer_caller_bye.xml", rtp_echo=True)
+    try:
+        root.focus_force()
+        settle(root, 0.1)
+        root.event_generate("<F6>")  # Siguiente
+        pump(
+            root,
+            lambda: desk.panel.contact is not None and desk.panel.contact.id == contact["id"],
+            what="the queue's contact in the panel",
+        )
+        assert desk.queue.via_socket  # asked over the live connection, not HTTP
+        assert desk.panel.message == "Siguiente de «General»: Nunca se ha llamado (intentos: 0)."
+        assert world.contact(contact["id"])["locked_by_name"] == "ana"
+        pump(root, lambda: desk.calls.can_call and panel.call_button.cget("text") == "📞 Llamar (F5)")
+        assert panel.dnc_badge.winfo_manager() == ""  # not on the do-not-call list: no badge
+
+        root.focus_force()
+        settle(root, 0.1)
+        root.event_generate("<F5>")
+        pump(root, lambda: box.phase.cget("text") == "En llamada", timeout=20, what="«En llamada»")
+        call_id = desk.calls.active.call_id
+        root.focus_force()
+        settle(root, 0.1)
+        root.event_generate("<F8>")
+        pump(root, lambda: box.wrap.winfo_ismapped(), timeout=20, what="the wrap-up")
+        assert sipp.wait(timeout=20) == 0, sipp.log()
+    finally:
+        sipp.stop()
+
+    due = (datetime.now(UTC) + timedelta(minutes=6)).replace(second=0, microsecond=0)
+    due_date, due_time = local_parts(due)
+    box.status.set("Pendiente")
+    box._status("Pendiente")
+    box.note.insert("end", "Pide que la llamen en un rato")
+    box.note.event_generate("<KeyRelease>")
+    box.set_callback(due_date, due_time, "shared")
+    settle(root, 0.3)
+    shot(display, root, "wrapup_with_callback", tmp_path)
+    box.save_button.invoke()
+    pump(root, lambda: desk.calls.wrapup is None, timeout=20, what="the wrap-up saved")
+    assert desk.panel.message == (
+        "Cierre de la llamada guardado. Pulse «Siguiente» (F6) para el próximo contacto."
+    ), desk.panel.message
+    assert panel.queue_button.cget("state") == "normal"
+
+    saved = world.contact(contact["id"])
+    assert saved["status"] == "PENDIENTE"
+    assert saved["note"] == "Pide que la llamen en un rato"
+    assert saved["locked_by"] is None  # the disposition released her lock
+    with world.server.client(world.keys["ana"]) as http:
+        history = http.get(f"/contacts/{contact['id']}/history").json()
+        callbacks = http.get("/callbacks", params={"mine": "true"}).json()
+    [disposition] = [row for row in history if row["field"] == "disposition"]
+    assert disposition["new"] == "answered"
+    assert disposition["detail"]["callback_scope"] == "shared"
+    assert datetime.fromisoformat(disposition["detail"]["callback_at"]) == due
+    [callback] = [c for c in callbacks if c["contact_id"] == contact["id"]]
+    assert (callback["scope"], datetime.fromisoformat(callback["due_at"])) == ("shared", due)
+    calls = [row for row in world.call_history(contact["id"]) if row["detail"].get("call_id") == call_id]
+    assert [row["new"] for row in calls] == ["requested", "started", "answered"]
+
+    panel.callbacks_button.invoke()  # «Rellamadas»: today's, read from the server
+    window = desk.windows["callbacks"]
+    pump(root, lambda: desk.callbacks.loaded, what="the callbacks")
+    listed = [window.table.item(iid, "values") for iid in window.table.get_children()]
+    due_today = due <= end_of_local_day(datetime.now(UTC))
+    assert (len(listed) == 1) is due_today, listed
+    assert not due_today or listed[0][1:] == ("Gabriela Ureña", "8812-4520", "Compartida (cualquiera)")
     world.wait_desk("ready")

@@ -396,7 +396,7 @@ def test_team_lead_force_releases_an_agents_lock(display, world, tmp_path, monke
     close_later.append(desk)
     root, panel = desk.root, desk.window.panel
     visible = {name for name, button in desk.window.tool_buttons.items() if button.winfo_ismapped()}
-    assert visible == {"import", "export", "metrics", "desks"}
+    assert visible == {"import", "export", "metrics", "desks", "campaigns"}
     assert row_of(desk, target["id"])[4] == "beto"
     desk.window.table.select(target["id"])
     pump(root, lambda: desk.panel.contact is not None and desk.panel.contact.id == target["id"])

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from client_doubles import NOW, FakeGateway, QueuedRunner, make_contact
 
-from client.api import LockedByOther, NetworkError, NoDesk, PreconditionFailed
+from client.api import Conflict, LockedByOther, NetworkError, NoDesk, NotFound, PreconditionFailed
 from client.dispatch import InlineRunner
 from client.i18n import Translator
 from client.models import CallRequest, DeskState, Me
@@ -198,16 +198,18 @@ def test_call_goes_dialling_ringing_in_call_with_a_running_timer_then_wrap_up():
     calls.save_wrapup()
 
     assert wrap.outcome == "answered"
-    assert last(api, "update_contact") == (
+    assert last(api, "disposition") == (
         "c000001",
-        {"status": "INTERESADO", "note": "Quiere el plan de 20 GB"},
-        contact.version,
+        {"outcome": "answered", "status": "INTERESADO", "note": "Quiere el plan de 20 GB"},
     )
+    assert "update_contact" not in api.names()  # one request: the disposition
     assert api.names().count("hangup") == 1  # the wrap-up does not hang up a second time
     assert calls.phase is CallPhase.IDLE
     assert calls.wrapup is None
-    assert panel.message == "Cierre de la llamada guardado."
-    assert panel.draft["note"] == "Quiere el plan de 20 GB"
+    assert panel.message == (
+        "Cierre de la llamada guardado. Pulse «Siguiente» (F6) para el próximo contacto."
+    )
+    assert panel.draft["note"] == "nota 1\nQuiere el plan de 20 GB"  # the server adds the note
     assert panel.contact.status == "INTERESADO"
     assert [c.id for c in saved] == ["c000001"]
 
@@ -229,37 +231,54 @@ def test_a_desk_that_cannot_see_the_call_lets_the_agent_choose_the_outcome_sent_
     calls.set_wrapup("status", "NC")
     calls.save_wrapup()
 
-    names = [name for name in api.names() if name in ("hangup", "update_contact")]
-    assert names == ["hangup", "update_contact"]
+    names = [name for name in api.names() if name in ("hangup", "disposition")]
+    assert names == ["hangup", "disposition"]
     assert last(api, "hangup") == ("call-1", "no_answer")
-    assert last(api, "update_contact")[1] == {"status": "NC"}
+    assert last(api, "disposition")[1] == {"outcome": "no_answer", "status": "NC", "note": ""}
     assert calls.phase is CallPhase.IDLE
 
 
 def test_the_wrap_up_keeps_the_note_typed_during_the_call_and_after_a_conflict():
     api, panel, calls, clock = build()
     contact = placed(api, calls, clock)
-    panel.set_field("note", "Pidió que lo llamen el viernes")
+    panel.set_field("note", "nota 1\nPidió que lo llamen el viernes")
     calls.apply(
         "call_ended", {"id": contact.id, "call_id": "call-1", "outcome": "no_answer", "talk_seconds": 0}
     )
-    assert calls.wrapup.note == "Pidió que lo llamen el viernes"
+    assert calls.wrapup.note == "Pidió que lo llamen el viernes"  # what she added: the server appends it
     assert calls.wrapup.outcome == "no_answer"
 
     calls.set_wrapup("note", "Pidió que lo llamen el viernes a las 3")
     api.contacts[contact.id] = replace(contact, version=7, name="Cambiado por beto")
-    api.fail["update_contact"] = PreconditionFailed()
+    api.fail["disposition"] = PreconditionFailed()
     calls.save_wrapup()
 
     assert calls.phase is CallPhase.WRAP_UP
     assert calls.wrapup.note == "Pidió que lo llamen el viernes a las 3"
     assert not calls.wrapup.saving
     assert panel.message.startswith("Otro usuario cambió este contacto")
-    assert panel.draft["note"] == "Pidió que lo llamen el viernes"  # the panel's draft is not thrown away
+    assert panel.draft["note"] == "nota 1\nPidió que lo llamen el viernes"  # the panel's draft is kept
 
-    del api.fail["update_contact"]
+    api.fail["disposition"] = Conflict("Un agente no puede volver a «Sin gestionar».", code="transition")
+    calls.set_wrapup("status", "SIN_GESTIONAR")
     calls.save_wrapup()
-    assert last(api, "update_contact") == (contact.id, {"note": "Pidió que lo llamen el viernes a las 3"}, 7)
+    assert calls.phase is CallPhase.WRAP_UP
+    assert panel.message == (
+        "El servidor no aceptó el cierre: Un agente no puede volver a «Sin gestionar». Lo escrito se "
+        "conserva; corrija y guarde de nuevo."
+    )
+    assert (calls.wrapup.status, calls.wrapup.note) == (
+        "SIN_GESTIONAR",
+        "Pidió que lo llamen el viernes a las 3",
+    )
+
+    del api.fail["disposition"]
+    calls.set_wrapup("status", "NC")
+    calls.save_wrapup()
+    assert last(api, "disposition") == (
+        contact.id,
+        {"outcome": "no_answer", "status": "NC", "note": "Pidió que lo llamen el viernes a las 3"},
+    )
     assert calls.phase is CallPhase.IDLE
 
 
@@ -338,8 +357,8 @@ def test_desk_board_lists_every_desk_live_with_its_contact_and_since_when():
     local = started.astimezone().strftime("%H:%M:%S")
     assert board.summary == "2 puestos conectados"
     assert board.rows() == [
-        ("ana", "puesto-1", "Listo", "", f"{NOW.astimezone().strftime('%H:%M:%S')} (00:00)"),
-        ("beto", "puesto-9", "En llamada", "Cliente 2", f"{local} (02:31)"),
+        ("ana", "puesto-1", "Listo", "", f"{NOW.astimezone().strftime('%H:%M:%S')} (00:00)", "—", "—"),
+        ("beto", "puesto-9", "En llamada", "Cliente 2", f"{local} (02:31)", "—", "—"),
     ]
     assert ("get_contact", "c000002") in api.calls
 
@@ -348,6 +367,31 @@ def test_desk_board_lists_every_desk_live_with_its_contact_and_since_when():
     board.apply("desk_state", desk_state("offline", user_id="u-beto", desk="puesto-9"))
     assert [row[1] for row in board.rows()] == ["puesto-1"]
     assert changes
+
+
+def test_desk_board_shows_each_agents_calls_today_and_success_rate_and_rereads_them_after_a_call():
+    api = FakeGateway([make_contact(2)], Me("lucia", "TeamLead"))
+    api.desks_value = [DeskState("u-beto", "beto", "puesto-9", "in_call", "call-x", "c000002", NOW)]
+    api.call_metrics_value = {
+        "agents": [
+            {"user_id": "u-beto", "username": "beto", "made": 12, "success_rate": 0.4167},
+            {"user_id": "u-ana", "username": "ana", "made": 0, "success_rate": None},
+        ]
+    }
+    board = DesksViewModel(api, InlineRunner(), Translator("es"), clock=lambda: NOW.astimezone())
+    board.refresh()
+
+    since, _until = last(api, "call_metrics")
+    assert (since.hour, since.minute, since.second) == (0, 0, 0)  # today, from the local midnight
+    assert board.rows()[0][3:] == ("Cliente 2", board.rows()[0][4], "12", "42 %")
+
+    api.call_metrics_value = {
+        "agents": [{"user_id": "u-beto", "username": "beto", "made": 13, "success_rate": 0.5}]
+    }
+    board.apply("desk_state", desk_state("ready", user_id="u-beto", desk="puesto-9"))
+    assert board.rows()[0][5:] == ("13", "50 %")
+    board.apply("desk_state", desk_state("ready", user_id="u-ana"))
+    assert board.rows()[0][5:] == ("—", "—")  # ana: no figures in the last answer
 
 
 def test_desk_board_says_why_it_could_not_read_the_desks():
@@ -385,7 +429,8 @@ def test_a_desk_that_drops_during_the_call_is_reported_and_the_call_kept():
 
 
 def test_a_wrap_up_saved_while_only_the_calls_own_events_moved_the_version_is_saved_again_silently():
-    """The call's lock and steps move the contact's version; when no field changed the wrap-up is not a
+    """On a server without the disposition route the wrap-up goes by ``PUT``. The call's lock and steps
+    move the contact's version; when no field changed the wrap-up is not a
     conflict: it is read again and saved with the new version, without «Otro usuario cambió»."""
     api, panel, calls, clock = build()
     contact = placed(api, calls, clock)
@@ -398,11 +443,12 @@ def test_a_wrap_up_saved_while_only_the_calls_own_events_moved_the_version_is_sa
         return FakeGateway.update_contact(api, contact_id, fields, version)
 
     api.update_contact = update_contact
+    api.fail["disposition"] = NotFound()  # a server from before POST /contacts/{id}/disposition
     api.contacts[contact.id] = replace(contact, version=contact.version + 3)  # requested, started, ended
     calls.apply("call_ended", {"id": contact.id, "call_id": "call-1", "outcome": "busy", "talk_seconds": 0})
     calls.set_wrapup("status", "NC")
     calls.save_wrapup()
     assert sent == [contact.version, contact.version + 3]
     assert calls.phase is CallPhase.IDLE
-    assert panel.message == "Cierre de la llamada guardado."
+    assert panel.message.startswith("Cierre de la llamada guardado.")
     assert api.contacts[contact.id].status == "NC"

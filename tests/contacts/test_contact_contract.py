@@ -28,6 +28,7 @@ from contacts.commands import (
     CallbackScope,
     Caller,
     CallOutcome,
+    CancelCallback,
     ChangeStatus,
     CloseStaleCall,
     ContactCommand,
@@ -43,6 +44,9 @@ from contacts.commands import (
     RecordCallStarted,
     RecordDisposition,
     ReleaseLock,
+    RemindCallback,
+    RescheduleCallback,
+    ShareStaleCallback,
     UpdateContact,
 )
 from contacts.domain import LockPolicy, contact_id_for_phone
@@ -119,6 +123,9 @@ def change_status(run: Run) -> None:
     run.send(ChangeStatus(caller=ANA, now=PLACEHOLDER, contact_id=ID, status="nc"))
     run.send(ChangeStatus(caller=ANA, now=PLACEHOLDER, contact_id=ID, status="PERDIDO"))
     run.send(ChangeStatus(caller=ANA, now=PLACEHOLDER, contact_id=ID, status="CUELGA"), 1)
+    run.send(ChangeStatus(caller=ANA, now=PLACEHOLDER, contact_id=ID, status="COMPLETADA"))
+    run.send(ChangeStatus(caller=ANA, now=PLACEHOLDER, contact_id=ID, status="NC"))
+    run.send(ChangeStatus(caller=LAURA, now=PLACEHOLDER, contact_id=ID, status="NC"))
 
 
 def edit_note(run: Run) -> None:
@@ -238,6 +245,55 @@ def record_disposition(run: Run) -> None:
     )
     run.send(_call(RecordDisposition, outcome="callback", callback_at=callback, callback_scope=shared))
     run.send(_call(RecordDisposition, outcome="sale", status="PERDIDO"))
+    run.send(_call(RecordDisposition, outcome="later", status="PENDIENTE"))
+
+
+CALLBACK_DUE = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def _with_callback(run: Run) -> str:
+    """Create, lock and wrap up with Ana's personal callback due at 10:00; the callback's id."""
+    run.send(_create())
+    run.send(_lock())
+    run.send(_call(RecordDisposition, outcome="callback", callback_at=CALLBACK_DUE))
+    return f"{ID}.3"
+
+
+def reschedule_callback(run: Run) -> None:
+    callback_id = _with_callback(run)
+    later = CALLBACK_DUE.replace(hour=11)
+    run.send(_call(RescheduleCallback, BETO, callback_id=callback_id, due_at=later))
+    run.send(_call(RescheduleCallback, callback_id=callback_id, due_at=later))
+    run.send(_call(RescheduleCallback, callback_id=f"{ID}.99", due_at=later))
+    run.send(_call(RescheduleCallback, callback_id=callback_id, due_at=PLACEHOLDER))
+    to_beto = {"assignee_id": BETO.user_id, "assignee_name": "beto", "assignee_team": "norte"}
+    run.send(_call(RescheduleCallback, LAURA, callback_id=callback_id, scope=CallbackScope.SHARED, **to_beto))
+    run.send(_call(RescheduleCallback, callback_id=callback_id, due_at=later.replace(hour=12)))
+
+
+def cancel_callback(run: Run) -> None:
+    callback_id = _with_callback(run)
+    run.send(_call(CancelCallback, BETO, callback_id=callback_id))
+    run.send(_call(CancelCallback, callback_id=callback_id, reason="ya compró"))
+    run.send(_call(CancelCallback, callback_id=callback_id))
+    run.send(CancelCallback(caller=ANA, now=PLACEHOLDER, contact_id=MISSING, callback_id=f"{MISSING}.3"))
+
+
+def remind_callback(run: Run) -> None:
+    callback_id = _with_callback(run)
+    run.send(_call(RemindCallback, SYSTEM_CALLER, callback_id=callback_id, before_minutes=5))
+    run.clock.advance(minutes=56)
+    run.send(_call(RemindCallback, SYSTEM_CALLER, callback_id=callback_id, before_minutes=5))
+    run.send(_call(RemindCallback, SYSTEM_CALLER, callback_id=callback_id, before_minutes=5))
+
+
+def share_stale_callback(run: Run) -> None:
+    callback_id = _with_callback(run)
+    run.clock.advance(minutes=89)
+    run.send(_call(ShareStaleCallback, SYSTEM_CALLER, callback_id=callback_id, grace_minutes=30))
+    run.clock.advance(minutes=1)
+    run.send(_call(ShareStaleCallback, SYSTEM_CALLER, callback_id=callback_id, grace_minutes=30))
+    run.send(_call(ShareStaleCallback, SYSTEM_CALLER, callback_id=callback_id, grace_minutes=30))
 
 
 SCENARIOS: dict[type[ContactCommand], tuple[Callable[[Run], None], list[str]]] = {
@@ -246,7 +302,10 @@ SCENARIOS: dict[type[ContactCommand], tuple[Callable[[Run], None], list[str]]] =
         update_contact,
         ["ok", "ok", "VersionMismatch", "InvalidStatus", "ok", "Locked", "NotFound"],
     ),
-    ChangeStatus: (change_status, ["ok", "ok", "InvalidStatus", "VersionMismatch"]),
+    ChangeStatus: (
+        change_status,
+        ["ok", "ok", "InvalidStatus", "VersionMismatch", "ok", "TransitionRefused", "ok"],
+    ),
     EditNote: (edit_note, ["ok", "ok", "VersionMismatch"]),
     LockContact: (lock_contact, ["ok", "ok", "Locked", "LockDurationTooLong", "NotFound", "ok"]),
     ExtendLock: (extend_lock, ["ok", "NotLocked", "ok", "ok", "NotLockOwner"]),
@@ -261,8 +320,15 @@ SCENARIOS: dict[type[ContactCommand], tuple[Callable[[Run], None], list[str]]] =
     CloseStaleCall: (close_stale_call, ["ok", "ok", "ok", "ok", "ok"]),
     RecordDisposition: (
         record_disposition,
-        ["ok", "ok", "Locked", "InvalidInput", "ok", "ok", "InvalidStatus"],
+        ["ok", "ok", "Locked", "InvalidInput", "ok", "ok", "InvalidStatus", "CallbackRequired"],
     ),
+    RescheduleCallback: (
+        reschedule_callback,
+        ["ok", "ok", "ok", "Forbidden", "ok", "CallbackNotFound", "InvalidInput", "ok", "Forbidden"],
+    ),
+    CancelCallback: (cancel_callback, ["ok", "ok", "ok", "Forbidden", "ok", "CallbackNotFound", "NotFound"]),
+    RemindCallback: (remind_callback, ["ok", "ok", "ok", "ok", "ok", "ok"]),
+    ShareStaleCallback: (share_stale_callback, ["ok", "ok", "ok", "ok", "ok", "ok"]),
 }
 
 

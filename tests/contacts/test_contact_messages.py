@@ -126,7 +126,33 @@ EVENTS: list[ContactEvent] = [
         note="Llamar mañana",
         callback_at=AT + timedelta(days=1),
         callback_scope=commands.CallbackScope.SHARED,
+        callback_id=f"{CID}.9",
+        team="norte",
     ),
+    events.CallbackRescheduled(
+        contact_id=CID,
+        at=AT,
+        callback_id=f"{CID}.9",
+        due_at=AT + timedelta(days=2),
+        scope=commands.CallbackScope.PERSONAL,
+        user_id="u-beto",
+        username="beto",
+        team="norte",
+    ),
+    events.CallbackReminded(
+        contact_id=CID,
+        at=AT,
+        callback_id=f"{CID}.9",
+        user_id="u-beto",
+        scope=commands.CallbackScope.PERSONAL,
+        due_at=AT + timedelta(days=2),
+        contact_name="Ana",
+        phone="+50688123456",
+    ),
+    events.CallbackShared(
+        contact_id=CID, at=AT, callback_id=f"{CID}.9", user_id="u-beto", reason="Rellamada compartida"
+    ),
+    events.CallbackCancelled(contact_id=CID, at=AT, callback_id=f"{CID}.9", reason="ya compró"),
     CallEnded(
         contact_id=CID, at=AT, call_id="c1", user_id="u-ana", outcome=CallOutcome.BUSY, duration_seconds=12
     ),
@@ -200,6 +226,25 @@ COMMANDS: list[commands.Command] = [
         status="NC",
         note="No contestó",
         callback_at=AT + timedelta(hours=2),
+    ),
+    commands.RescheduleCallback(
+        contact_id=CID,
+        caller=ANA,
+        now=AT,
+        callback_id=f"{CID}.9",
+        due_at=AT + timedelta(hours=3),
+        scope=commands.CallbackScope.SHARED,
+        assignee_id="u-beto",
+        assignee_name="beto",
+        assignee_team="norte",
+    ),
+    commands.RescheduleCallback(contact_id=CID, caller=ANA, now=AT, callback_id=f"{CID}.9"),
+    commands.CancelCallback(contact_id=CID, caller=ANA, now=AT, callback_id=f"{CID}.9", reason="r"),
+    commands.RemindCallback(
+        contact_id=CID, caller=commands.SYSTEM_CALLER, now=AT, callback_id=f"{CID}.9", before_minutes=5
+    ),
+    commands.ShareStaleCallback(
+        contact_id=CID, caller=commands.SYSTEM_CALLER, now=AT, callback_id=f"{CID}.9", grace_minutes=30
     ),
 ]
 

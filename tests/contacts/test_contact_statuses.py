@@ -24,7 +24,7 @@ from contacts.statuses import (
 T0 = datetime(2025, 1, 15, 9, 0, tzinfo=UTC)
 
 
-def test_the_catalogue_has_the_twelve_product_statuses_in_list_priority_order() -> None:
+def test_the_catalogue_has_the_twelve_product_statuses_and_do_not_call_in_list_priority_order() -> None:
     assert DEFAULT_CATALOGUE.codes == (
         "NC",
         "CUELGA",
@@ -38,6 +38,7 @@ def test_the_catalogue_has_the_twelve_product_statuses_in_list_priority_order() 
         "NO_EXISTE",
         "SIN_RED",
         "NO_CONTACTO",
+        "NO_LLAMAR",
     )
     assert DEFAULT_CATALOGUE.default == "SIN_GESTIONAR"
     assert all(status.label_es and status.label_en for status in STATUSES)
@@ -56,7 +57,7 @@ def test_sorting_by_priority_lists_unanswered_and_hung_up_first_and_unknown_code
 
 def test_only_interested_and_active_customers_are_exempt_from_ageing() -> None:
     exempt = {status.code for status in STATUSES if not status.ageable}
-    assert exempt == {"INTERESADO", "SERVICIOS_ACTIVOS"}
+    assert exempt == {"INTERESADO", "SERVICIOS_ACTIVOS", "NO_LLAMAR"}
 
 
 @pytest.mark.parametrize(

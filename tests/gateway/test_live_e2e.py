@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import queue
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -254,11 +255,33 @@ def test_reconnecting_during_edits_gets_every_missed_notice_once_in_order(
         again = Listener(embedded_server.base_url, {"api_key": key, "last_position": seen})
         try:
             editing.result()
-            positions = _updated_positions(again, 120)
-            assert len(positions) == 120
+            positions = _every_position(again, "contact_updated", 120)
+            # Once: the replay of what was missed and the live notices must not overlap, not even by one
+            # notice a client would drop; in order: each above the one before.
+            twice = sorted({p for p in positions if positions.count(p) > 1})
+            behind = [b for a, b in itertools.pairwise(positions) if b <= a]
+            assert not twice, f"sent twice: {twice}, all: {positions}"
+            assert not behind, f"out of order: {behind}, all: {positions}"
+            assert len(positions) == 120, positions
             assert positions[0] > seen
         finally:
             again.close()
+
+
+def _every_position(listener: Listener, name: str, count: int, timeout: float = 20.0) -> list[int]:
+    """Positions of every ``name`` notice received, duplicates and disorder kept, until ``count`` arrived
+    and one more second passed quietly (so a late duplicate is seen too)."""
+    positions: list[int] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        wait = 1.0 if len(positions) >= count else max(0.01, deadline - time.monotonic())
+        try:
+            got, data = listener.events.get(timeout=wait)
+        except queue.Empty:
+            break
+        if got == name:
+            positions.append(data["position"])
+    return positions
 
 
 def test_an_import_is_announced_in_bulk_not_contact_by_contact(embedded_server: EmbeddedServer) -> None:

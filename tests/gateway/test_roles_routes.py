@@ -47,6 +47,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/campaigns"): "contacts.read",
     ("POST", "/queue/next"): "queue.next",
     ("GET", "/callbacks"): "queue.next",
+    ("PATCH", "/callbacks/{callback_id}"): "contacts.disposition",
+    ("DELETE", "/callbacks/{callback_id}"): "contacts.disposition",
     ("POST", "/contacts/{contact_id}/disposition"): "contacts.disposition",
     ("POST", "/campaigns"): "campaigns.manage",
     ("PATCH", "/campaigns/{campaign_id}"): "campaigns.manage",
@@ -127,4 +129,5 @@ def _url(path: str) -> str:
         key_id="0" * 12,
         campaign_id=str(uuid.uuid4()),
         phone="+50688887777",
+        callback_id=f"{uuid.uuid4()}.2",
     )

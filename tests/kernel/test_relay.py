@@ -205,14 +205,14 @@ def test_a_caught_up_relay_reads_only_after_a_commit(store: EventStore) -> None:
     bus, topic = InProcessBus(), "events"
     relay = Relay(store, PositionStore(), bus, topic)
     reads = 0
-    read_all = store.read_all
+    read_all_json = store.read_all_json
 
-    def counted(*args: Any, **kwargs: Any) -> list[Envelope]:
+    def counted(*args: Any, **kwargs: Any) -> list[tuple[int, bytes]]:
         nonlocal reads
         reads += 1
-        return read_all(*args, **kwargs)
+        return read_all_json(*args, **kwargs)
 
-    store.read_all = counted  # type: ignore[method-assign]
+    store.read_all_json = counted  # type: ignore[method-assign]
     stop = threading.Event()
     thread = threading.Thread(target=relay.run_forever, args=(stop,), kwargs={"idle_sleep": 0.005})
     thread.start()

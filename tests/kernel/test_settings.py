@@ -92,6 +92,24 @@ def test_invalid_values_are_refused_at_start(monkeypatch: pytest.MonkeyPatch, na
         Settings(_env_file=None)
 
 
+def test_the_callbacks_schedule_has_bounded_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = Settings(_env_file=None)
+    assert (defaults.callback_reminder_minutes, defaults.callback_grace_minutes) == (5, 30)
+    monkeypatch.setenv("CALLMANAGER_CALLBACK_REMINDER_MINUTES", "0")
+    monkeypatch.setenv("CALLMANAGER_CALLBACK_GRACE_MINUTES", "90")
+    configured = Settings(_env_file=None)
+    assert (configured.callback_reminder_minutes, configured.callback_grace_minutes) == (0, 90)
+    for name, value in (
+        ("CALLMANAGER_CALLBACK_REMINDER_MINUTES", "1441"),
+        ("CALLMANAGER_CALLBACK_GRACE_MINUTES", "0"),
+        ("CALLMANAGER_CALLBACK_SWEEP_SECONDS", "0"),
+    ):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ValidationError):
+            Settings(_env_file=None)
+        monkeypatch.delenv(name)
+
+
 def test_public_view_hides_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CALLMANAGER_SECRET_KEY", "s3cret")
     monkeypatch.setenv("CALLMANAGER_DATABASE_URL", "postgresql://u:pw@db/x")

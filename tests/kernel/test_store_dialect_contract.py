@@ -138,3 +138,38 @@ def test_a_change_signal_listens_only_where_changes_are_announced(
     finally:
         stop.set()
         thread.join(5)
+
+
+def test_the_envelope_json_the_database_builds_reads_back_as_the_stored_envelopes(engine: Engine) -> None:
+    """What the relay publishes (``read_all_json``, built by the database) is what ``read_all`` reads."""
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from kernel.envelope import Actor
+    from kernel.store import EventStore
+
+    store = EventStore(engine)
+    cause = uuid4()
+    written = [
+        Envelope(
+            type="test.Happened", stream_id="s-1", data={"n": 1, "text": 'ñandú "ü" \n', "list": [1, None]}
+        ),
+        Envelope(
+            type="test.Happened",
+            stream_id="s-1",
+            data={},
+            actor=Actor(user_id="u-1", role="Agent", desk="puesto-1"),
+            occurred_at=datetime(2026, 12, 7, 15, 0, 0, 123456, tzinfo=UTC),
+            correlation_id=cause,
+            causation_id=cause,
+        ),
+        Envelope(type="other.Thing", stream_id="s-2", data={"nested": {"a": {"b": 1.5}}}),
+    ]
+    with store.transaction() as conn:
+        store.append(conn, "s-1", 0, written[:2])
+        store.append(conn, "s-2", 0, written[2:])
+    stored = store.read_all(after_position=0, limit=10)
+    published = store.read_all_json(after_position=0, limit=10)
+    assert [position for position, _ in published] == [e.position for e in stored]
+    assert [Envelope.from_json(body) for _, body in published] == stored
+    assert store.read_all_json(after_position=stored[0].position, limit=1)[0][0] == stored[1].position

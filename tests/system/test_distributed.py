@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,12 @@ from kernel.store import create_engine
 from system.migrate import upgrade
 from tests.gateway.test_live_e2e import Listener
 from tests.support.servers import Process, clean_env, free_port, start, wait_healthy
+
+
+class CallbackListener(Listener):
+    """A real Socket.IO client that also records ``callback_reminder``."""
+
+    NAMES = (*Listener.NAMES, "callback_reminder")
 
 
 @dataclass
@@ -61,6 +68,9 @@ def deployment(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[De
         CALLMANAGER_CONTACTS_URL=contacts_url,
         CALLMANAGER_LOG_FORMAT="json",
         CALLMANAGER_SECRET_KEY=uuid.uuid4().hex + uuid.uuid4().hex,
+        # A callback set 30 minutes ahead is owed its reminder at once (test_callback_reminder...).
+        CALLMANAGER_CALLBACK_REMINDER_MINUTES="60",
+        CALLMANAGER_CALLBACK_SWEEP_SECONDS="0.5",
     )
     processes: list[Process] = []
     try:
@@ -112,6 +122,39 @@ def test_an_event_from_the_contacts_process_reaches_clients_of_both_gateways(dep
     finally:
         first.close()
         second.close()
+
+
+def test_a_callback_set_through_one_gateway_is_listed_moved_and_reminded_through_the_other(
+    deployment: Deployment,
+) -> None:
+    ana = deployment.create_user("ana", "Agent")
+    reminders = CallbackListener(deployment.gateway_urls[1], {"api_key": ana})
+    try:
+        due = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
+        with httpx.Client(base_url=deployment.gateway_urls[0], headers={"X-API-Key": ana}) as http:
+            contact_id = http.post("/contacts", json={"phone": "8812-3999", "name": "Eva"}).json()["id"]
+            assert http.post(f"/contacts/{contact_id}/lock").status_code == 200
+            wrapped = http.post(
+                f"/contacts/{contact_id}/disposition",
+                json={"outcome": "callback", "status": "PENDIENTE", "callback_at": due},
+            )
+            assert wrapped.status_code == 200, wrapped.text
+        reminder = reminders.wait_for("callback_reminder", timeout=20, contact_id=contact_id)
+        assert (reminder["contact_name"], reminder["phone"], reminder["scope"]) == (
+            "Eva",
+            "+50688123999",
+            "personal",
+        )
+        with httpx.Client(base_url=deployment.gateway_urls[1], headers={"X-API-Key": ana}) as other:
+            [listed] = other.get("/callbacks").json()
+            assert listed["callback_id"] == reminder["callback_id"]
+            moved = other.patch(f"/callbacks/{listed['callback_id']}", json={"scope": "shared"})
+            assert moved.status_code == 200, moved.text
+            assert moved.json()["scope"] == "shared"
+            assert other.delete(f"/callbacks/{listed['callback_id']}").status_code == 204
+            assert other.get("/callbacks").json() == []
+    finally:
+        reminders.close()
 
 
 def test_a_user_deactivated_from_the_cli_is_refused_by_both_running_gateways(

@@ -1,4 +1,5 @@
-"""One owner per data folder: a second `up` and a restore are refused while `callmanager up` runs."""
+"""One owner per data folder: a second `up`, a restore, `migrate` and `rebuild-contacts` are refused while
+`callmanager up` runs."""
 
 from __future__ import annotations
 
@@ -46,6 +47,13 @@ def test_second_up_and_restore_are_refused_while_up_holds_the_folder(tmp_path: P
         assert str(pid) in restore.output
         assert "Deténgalo" in restore.output
         assert not list(server.data_dir.glob("callmanager.db.before-restore-*"))
+
+        # Rewriting the database under the running server is refused the same way.
+        for command in (["migrate"], ["rebuild-contacts"]):
+            refused = CliRunner().invoke(app, [*command, "--data-dir", str(server.data_dir)])
+            assert refused.exit_code == 1, refused.output
+            assert str(pid) in refused.output
+            assert "Deténgalo" in refused.output
     finally:
         server.process.stop()
 

@@ -15,9 +15,14 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from client.models import (
+    Callback,
     CallRequest,
+    Campaign,
+    CampaignProgress,
+    Claim,
     Contact,
     DeskState,
+    Eligibility,
     Generation,
     HistoryEntry,
     JobProgress,
@@ -152,6 +157,28 @@ class NoDesk(ApiError):
     default_message = (
         "Su puesto no tiene el marcador conectado. Inicie «callmanager-dialer» en este equipo (vea --check)."
     )
+
+
+class QueueEmpty(NotFound):
+    """404 ``queue_empty``: no contact may be offered now; the message says why, ``until`` when the first
+    one in wait comes back (None when nothing will by itself)."""
+
+    default_message = "No hay contactos disponibles en la cola."
+
+    def __init__(
+        self, message: str = "", *, until: datetime | None = None, code: str = "queue_empty"
+    ) -> None:
+        super().__init__(message, code=code)
+        self.until = until
+
+
+class DoNotCall(Conflict):
+    """409 ``dnc``: the number is on the do-not-call list."""
+
+    default_message = "El número está en la lista de no llamar."
+
+    def __init__(self, message: str = "", *, code: str = "dnc") -> None:
+        super().__init__(message, code=code)
 
 
 class ServerError(ApiError):
@@ -294,6 +321,55 @@ class Gateway(Protocol):
     def call_metrics(self, since: datetime | None = None, until: datetime | None = None) -> Mapping[str, Any]:
         """``GET /metrics/calls``: call figures per agent and team, as far as the caller's role sees."""
 
+    def next_contact(self, campaign: str | None = None) -> Claim:
+        """``POST /queue/next``: the next contact, locked to me; ``QueueEmpty`` says why there is none."""
+
+    def disposition(self, contact_id: str, wrap: Disposition) -> Contact:
+        """``POST /contacts/{id}/disposition``: a call's wrap-up in one step (the lock is released)."""
+
+    def eligibility(self, contact_id: str, campaign: str | None = None) -> Eligibility:
+        """``GET /contacts/{id}/eligibility``: whether the queue would offer the contact now, and why."""
+
+    def callbacks(self, due_before: datetime | None = None) -> Sequence[Callback]:
+        """``GET /callbacks?mine=true&due_before=``: my pending callbacks (and the shared), soonest first."""
+
+    def reschedule_callback(self, callback_id: str, due_at: datetime | None, scope: str | None) -> None:
+        """``PATCH /callbacks/{id}`` with the new ``due_at`` and/or ``scope``."""
+
+    def cancel_callback(self, callback_id: str) -> None:
+        """``DELETE /callbacks/{id}``."""
+
+    def campaigns(self) -> Sequence[Campaign]:
+        """``GET /campaigns``."""
+
+    def save_campaign(self, campaign_id: str | None, fields: Mapping[str, Any]) -> Campaign:
+        """``POST /campaigns`` (``campaign_id`` None) or ``PATCH /campaigns/{id}`` with the rules given."""
+
+    def campaign_progress(self, campaign_id: str) -> CampaignProgress:
+        """``GET /campaigns/{id}/progress``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Disposition:
+    """The body of ``POST /contacts/{id}/disposition``: outcome, new status, a note to append and an optional
+    callback (an aware time, ``personal`` or ``shared``)."""
+
+    outcome: str
+    status: str | None = None
+    note: str = ""
+    callback_at: datetime | None = None
+    callback_scope: str = "personal"
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body (a callback only when one is set)."""
+        data: dict[str, Any] = {"outcome": self.outcome, "note": self.note}
+        if self.status:
+            data["status"] = self.status
+        if self.callback_at is not None:
+            data["callback_at"] = self.callback_at.isoformat()
+            data["callback_scope"] = self.callback_scope
+        return data
+
 
 def unreachable(base_url: str, exc: requests.RequestException) -> str:
     """Why the server at ``base_url`` ("" when unknown) could not be reached, in plain Spanish, with what
@@ -353,8 +429,12 @@ def error_from_response(response: requests.Response) -> ApiError:
         return Unauthorized(code=code)  # ours: the server's names the HTTP header, not what to do
     if status == 403:
         return Forbidden(message, code=code)
+    if status == 404 and code == "queue_empty":
+        return QueueEmpty(message, until=parse_time(error.get("until")))
     if status == 404:
         return NotFound(message, code=code)
+    if status == 409 and code == "dnc":
+        return DoNotCall(message)
     if status == 409:
         return Conflict(message, code=code)
     if status == 412:
@@ -652,6 +732,66 @@ class GatewayApi:
             params["until"] = until.isoformat()
         data = self._json("GET", "/metrics/calls", params=params)
         return data if isinstance(data, dict) else {}
+
+    def next_contact(self, campaign: str | None = None) -> Claim:
+        """``POST /queue/next[?campaign=]``."""
+        params = {"campaign": campaign} if campaign else {}
+        data = self._json("POST", "/queue/next", params=params)
+        try:
+            return Claim.from_json(data if isinstance(data, dict) else {})
+        except ValueError as exc:
+            raise ServerError("El servidor dio un siguiente contacto sin sus datos.") from exc
+
+    def disposition(self, contact_id: str, wrap: Disposition) -> Contact:
+        """``POST /contacts/{id}/disposition``."""
+        return Contact.from_json(self._json("POST", f"/contacts/{contact_id}/disposition", json=wrap.body()))
+
+    def eligibility(self, contact_id: str, campaign: str | None = None) -> Eligibility:
+        """``GET /contacts/{id}/eligibility[?campaign=]``."""
+        params = {"campaign": campaign} if campaign else {}
+        data = self._json("GET", f"/contacts/{contact_id}/eligibility", params=params)
+        return Eligibility.from_json(data if isinstance(data, dict) else {})
+
+    def callbacks(self, due_before: datetime | None = None) -> Sequence[Callback]:
+        """``GET /callbacks?mine=true[&due_before=]``."""
+        params = {"mine": "true"}
+        if due_before is not None:
+            params["due_before"] = due_before.isoformat()
+        data = self._json("GET", "/callbacks", params=params)
+        items = data.get("callbacks", []) if isinstance(data, dict) else data
+        return [Callback.from_json(item) for item in items or [] if isinstance(item, dict)]
+
+    def reschedule_callback(self, callback_id: str, due_at: datetime | None, scope: str | None) -> None:
+        """``PATCH /callbacks/{id}``."""
+        body: dict[str, Any] = {}
+        if due_at is not None:
+            body["due_at"] = due_at.isoformat()
+        if scope:
+            body["scope"] = scope
+        self._request("PATCH", f"/callbacks/{callback_id}", json=body).close()
+
+    def cancel_callback(self, callback_id: str) -> None:
+        """``DELETE /callbacks/{id}``."""
+        self._request("DELETE", f"/callbacks/{callback_id}").close()
+
+    def campaigns(self) -> Sequence[Campaign]:
+        """``GET /campaigns``."""
+        data = self._json("GET", "/campaigns")
+        items = data.get("campaigns", []) if isinstance(data, dict) else data
+        return [Campaign.from_json(item) for item in items or [] if isinstance(item, dict)]
+
+    def save_campaign(self, campaign_id: str | None, fields: Mapping[str, Any]) -> Campaign:
+        """``POST /campaigns`` or ``PATCH /campaigns/{id}``."""
+        if campaign_id is None:
+            data = self._json("POST", "/campaigns", json=dict(fields))
+        else:
+            data = self._json("PATCH", f"/campaigns/{campaign_id}", json=dict(fields))
+        return Campaign.from_json(data if isinstance(data, dict) else {})
+
+    def campaign_progress(self, campaign_id: str) -> CampaignProgress:
+        """``GET /campaigns/{id}/progress``."""
+        data = self._json("GET", f"/campaigns/{campaign_id}/progress")
+        return CampaignProgress.from_json(data if isinstance(data, dict) else {})
 
 
 def _contact_or_none(data: Any) -> Contact | None:

@@ -13,8 +13,11 @@ from client.api import Gateway, GatewayApi, error_text
 from client.dispatch import Dispatcher, ThreadRunner, TkScheduler
 from client.drafts import DraftStore
 from client.i18n import Translator
-from client.live import ConnectionState, LiveFeed, SocketLike, real_socket
-from client.viewmodels.call import CallViewModel
+from client.live import ConnectionState, LiveFeed, NotConnected, SocketLike, real_socket
+from client.models import Contact
+from client.viewmodels.call import CallPhase, CallViewModel
+from client.viewmodels.callbacks import CallbacksViewModel
+from client.viewmodels.campaigns import CampaignsViewModel
 from client.viewmodels.contacts import ContactListViewModel
 from client.viewmodels.desks import DesksViewModel
 from client.viewmodels.exporter import ExportViewModel
@@ -22,9 +25,11 @@ from client.viewmodels.generator import GeneratorViewModel
 from client.viewmodels.importer import ImportViewModel
 from client.viewmodels.metrics import MetricsViewModel
 from client.viewmodels.panel import ContactPanelViewModel
+from client.viewmodels.queue import NextContactViewModel
 from client.viewmodels.session import SessionViewModel
 from client.views.main import MainWindow, ToolOpeners
 from client.views.tools import DesksWindow, ExportWindow, GenerateWindow, ImportWindow, MetricsWindow
+from client.views.worklists import CallbacksWindow, CampaignsWindow
 
 
 @dataclass
@@ -41,6 +46,8 @@ class Desk:
     panel: ContactPanelViewModel
     calls: CallViewModel
     window: MainWindow
+    queue: NextContactViewModel
+    callbacks: CallbacksViewModel
     live: LiveFeed | None = None
     imports: list[ImportViewModel] = field(default_factory=list)
     windows: dict[str, ctk.CTkToplevel] = field(default_factory=dict)
@@ -51,6 +58,7 @@ class Desk:
         self.contacts.apply(name, payload)
         self.panel.apply(name, payload)
         self.calls.apply(name, payload)
+        self.callbacks.apply(name, payload)
         for vm in self.imports:
             vm.apply(name, payload)
         board = self.windows.get("desks")
@@ -80,6 +88,12 @@ class Desk:
         elif name == "generate":
             window = GenerateWindow(
                 self.root, GeneratorViewModel(self.api, self.runner, self.translate), self.translate
+            )
+        elif name == "callbacks":
+            window = CallbacksWindow(self.root, self.callbacks, self.translate)
+        elif name == "campaigns":
+            window = CampaignsWindow(
+                self.root, CampaignsViewModel(self.api, self.runner, self.translate), self.translate
             )
         elif name == "desks":
             board = DesksViewModel(
@@ -113,6 +127,22 @@ class Desk:
             return
         self.live.start()
         self.root.after(self.first_page_wait_ms, self._load_if_idle)
+
+    def open_contact(self, contact_id: str) -> None:
+        """Open one contact by id in the panel (a callback clicked), after the unsaved-typing prompt."""
+
+        def opened(contact: Contact) -> None:
+            self.window.guard(lambda: self._open_locked(contact))
+
+        def failed(exc: Exception) -> None:
+            self.window.show_notice(error_text(exc))
+
+        self.runner.submit(lambda: self.api.get_contact(contact_id), opened, failed)
+
+    def _open_locked(self, contact: Contact) -> None:
+        self.panel.open(contact)
+        self.panel.lock()  # a callback is worked like a queue contact: locked to me
+        self.window.show_in_list(contact.id)
 
     def _load_if_idle(self) -> None:
         if not self.contacts.loaded_once and not self.contacts.loading:
@@ -186,16 +216,49 @@ def build_desk(
     )
     calls = CallViewModel(gateway, runner, translate, me=lambda: session.me, panel=panel)
     holder: list[Desk] = []
+
+    def ask_live(data: Mapping[str, Any]) -> Any:
+        feed = holder[0].live if holder else None
+        if feed is None:
+            raise NotConnected("queue_next")
+        return feed.request("queue_next", data)
+
+    queue = NextContactViewModel(
+        gateway,
+        runner,
+        translate,
+        panel=panel,
+        live=ask_live if live else None,
+        blocked=lambda: translate("queue.finish_call") if calls.phase is not CallPhase.IDLE else "",
+    )
+    callbacks = CallbacksViewModel(gateway, runner, translate, me=lambda: session.me)
     tools = ToolOpeners(
         import_=lambda: holder[0].open_tool("import"),
         export=lambda: holder[0].open_tool("export"),
         generate=lambda: holder[0].open_tool("generate"),
         metrics=lambda: holder[0].open_tool("metrics"),
         desks=lambda: holder[0].open_tool("desks"),
+        callbacks=lambda: holder[0].open_tool("callbacks"),
+        campaigns=lambda: holder[0].open_tool("campaigns"),
     )
-    window = MainWindow(root, translate, session, contacts, panel, tools, calls)
+    window = MainWindow(root, translate, session, contacts, panel, tools, calls, queue)
     window.pack(fill="both", expand=True)
-    desk = Desk(root, gateway, dispatcher, runner, translate, session, contacts, panel, calls, window)
+    desk = Desk(
+        root,
+        gateway,
+        dispatcher,
+        runner,
+        translate,
+        session,
+        contacts,
+        panel,
+        calls,
+        window,
+        queue,
+        callbacks,
+    )
+    callbacks.open_contact = desk.open_contact
+    callbacks.on_reminder = window.show_notice
     dispatcher.on_error = lambda exc: window.show_notice(error_text(exc))
     holder.append(desk)
     if live:

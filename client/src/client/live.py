@@ -23,6 +23,7 @@ EVENTS: tuple[str, ...] = (
     "call_started",
     "call_ended",
     "desk_state",
+    "callback_reminder",
     "resync",
     "error",
 )
@@ -59,6 +60,9 @@ class SocketLike(Protocol):
     def disconnect(self) -> None:
         """Close the connection."""
 
+    def call(self, event: str, data: Any = None, *, timeout: float = 60) -> Any:
+        """Send ``event`` and wait for its acknowledgement; raises on timeout or when disconnected."""
+
 
 def real_socket() -> SocketLike:
     """A ``socketio.Client`` without its own reconnection (the feed does it, with the position)."""
@@ -71,6 +75,10 @@ def real_socket() -> SocketLike:
 def backoff_delay(attempt: int, *, base: float = 0.5, ceiling: float = 10.0) -> float:
     """Seconds to wait before reconnection attempt ``attempt`` (1, 2, ...): doubling, capped."""
     return float(min(ceiling, base * 2.0 ** max(0, attempt - 1)))
+
+
+class NotConnected(Exception):
+    """A request over the live connection could not be sent or answered (the caller falls back to HTTP)."""
 
 
 class LiveFeed:
@@ -102,6 +110,7 @@ class LiveFeed:
         self._socket: SocketLike | None = None
         self._thread: threading.Thread | None = None
         self.attempts = 0
+        self._connected = False
 
     @property
     def last_position(self) -> int | None:
@@ -117,6 +126,22 @@ class LiveFeed:
             data["last_position"] = position
         return data
 
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is up now."""
+        return self._connected
+
+    def request(self, event: str, data: Mapping[str, Any], timeout: float = 10.0) -> Any:
+        """Send a client → server request and return its acknowledgement (from any thread but the socket's);
+        ``NotConnected`` when the connection is down or no answer came."""
+        socket = self._socket
+        if socket is None or not self._connected:
+            raise NotConnected(event)
+        try:
+            return socket.call(event, dict(data), timeout=timeout)
+        except Exception as exc:  # socketio raises TimeoutError and BadNamespaceError
+            raise NotConnected(event) from exc
+
     def start(self) -> None:
         """Run the connection loop on a daemon thread."""
         self._thread = threading.Thread(target=self.run, name="callmanager-live", daemon=True)
@@ -125,6 +150,7 @@ class LiveFeed:
     def stop(self) -> None:
         """Close the connection and end the loop."""
         self._stopped.set()
+        self._connected = False
         socket = self._socket
         if socket is not None:
             with contextlib.suppress(Exception):  # closing a broken socket may fail; we are leaving
@@ -158,10 +184,12 @@ class LiveFeed:
                 continue
             failures = 0
             connected_before = True
+            self._connected = True
             self._on_state(ConnectionState.CONNECTED, "")
             if "last_position" not in auth:
                 self._on_fresh()  # nothing to resume from: whatever happened before now must be read again
             socket.wait()
+            self._connected = False
             if self._stopped.is_set():
                 break
             self._on_state(ConnectionState.RECONNECTING, "")

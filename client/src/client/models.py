@@ -382,3 +382,174 @@ def _pairs(value: object) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, Mapping):
         return ()
     return tuple((str(key), str(item)) for key, item in value.items() if item not in (None, ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The next contact the work queue gave me (already locked to me) and why it was chosen."""
+
+    contact: Contact
+    campaign: str = ""
+    reason: str = ""
+    message: str = ""
+    attempts: int = 0
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Claim:
+        """The claim from ``POST /queue/next`` (or the ``queue_next`` ack)."""
+        contact = data.get("contact")
+        if not isinstance(contact, Mapping) or not contact.get("id"):
+            raise ValueError("claim without a contact")
+        attempts = data.get("attempts")
+        return cls(
+            contact=Contact.from_json(contact),
+            campaign=_text(data, "campaign"),
+            reason=_text(data, "reason"),
+            message=_text(data, "message"),
+            attempts=attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else 0,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    """A pending callback (``GET /callbacks`` row or a ``callback_reminder``)."""
+
+    contact_id: str
+    due_at: datetime | None
+    scope: str = "personal"
+    name: str = ""
+    phone: str = ""
+    user_id: str = ""
+    username: str = ""
+    callback_id: str = ""
+
+    @property
+    def id(self) -> str:
+        """What ``PATCH``/``DELETE /callbacks/{id}`` take: the callback's id, else its contact's."""
+        return self.callback_id or self.contact_id
+
+    @property
+    def display_phone(self) -> str:
+        """A Costa Rican number as ``8812-3456``; any other as the server sent it."""
+        digits = self.phone.removeprefix("+506")
+        if self.phone.startswith("+506") and len(digits) == 8 and digits.isdigit():
+            return f"{digits[:4]}-{digits[4:]}"
+        return self.phone
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Callback:
+        """A callback from the gateway's JSON (``phone_e164`` or ``phone``, ``name`` or ``contact_name``)."""
+        return cls(
+            contact_id=_text(data, "contact_id"),
+            due_at=parse_time(data.get("due_at")),
+            scope=_text(data, "scope") or "personal",
+            name=_text(data, "name") or _text(data, "contact_name"),
+            phone=_text(data, "phone") or _text(data, "phone_e164"),
+            user_id=_text(data, "user_id"),
+            username=_text(data, "username"),
+            callback_id=_text(data, "callback_id") or _text(data, "id"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One reason the queue would (or would not) offer a contact now."""
+
+    reason: str
+    message: str
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Eligibility:
+    """``GET /contacts/{id}/eligibility``: whether the contact would be offered now, and why."""
+
+    contact_id: str
+    eligible: bool
+    reasons: tuple[Finding, ...] = ()
+    campaign: str = ""
+
+    @property
+    def dnc(self) -> Finding | None:
+        """The do-not-call finding, when the number is on the list."""
+        return next((f for f in self.reasons if f.reason == "dnc"), None)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Eligibility:
+        """The eligibility from the gateway's JSON."""
+        reasons = data.get("reasons")
+        return cls(
+            contact_id=_text(data, "contact_id"),
+            eligible=bool(data.get("eligible")),
+            reasons=tuple(
+                Finding(_text(r, "reason"), _text(r, "message"), parse_time(r.get("until")))
+                for r in (reasons if isinstance(reasons, list) else [])
+                if isinstance(r, Mapping)
+            ),
+            campaign=_text(data, "campaign"),
+        )
+
+
+RETRY_OUTCOMES = ("busy", "no_answer", "failed")
+"""The outcomes whose retry delay the campaign window edits."""
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """A campaign and its basic rules (``GET /campaigns``)."""
+
+    id: str
+    name: str
+    active: bool = True
+    max_attempts: int = 6
+    retry_minutes: Mapping[str, int] = field(default_factory=dict)
+    closed_statuses: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Campaign:
+        """A campaign from the gateway's JSON."""
+        retry = data.get("retry_minutes")
+        closed = data.get("closed_statuses")
+        attempts = data.get("max_attempts")
+        return cls(
+            id=_text(data, "id"),
+            name=_text(data, "name"),
+            active=bool(data.get("active", True)),
+            max_attempts=attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else 6,
+            retry_minutes={str(k): int(v) for k, v in retry.items() if isinstance(v, int)}
+            if isinstance(retry, Mapping)
+            else {},
+            closed_statuses=tuple(str(c) for c in closed) if isinstance(closed, list) else (),
+        )
+
+
+PROGRESS_FIELDS = ("total", "never_tried", "in_retry", "reached", "closed", "dnc", "capped", "locked")
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignProgress:
+    """``GET /campaigns/{id}/progress``: how far the campaign's contacts have been worked."""
+
+    campaign: str
+    counts: Mapping[str, int]
+
+    @property
+    def total(self) -> int:
+        """Contacts in the campaign."""
+        return self.counts.get("total", 0)
+
+    @property
+    def worked_share(self) -> float:
+        """The share (0..1) of contacts tried at least once."""
+        total = self.total
+        return 0.0 if total <= 0 else max(0.0, min(1.0, (total - self.counts.get("never_tried", 0)) / total))
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CampaignProgress:
+        """The progress from the gateway's JSON (missing figures count as 0)."""
+        counts = {
+            name: value if isinstance(value, int) and not isinstance(value, bool) else 0
+            for name in PROGRESS_FIELDS
+            for value in [data.get(name)]
+        }
+        return cls(campaign=_text(data, "campaign"), counts=counts)

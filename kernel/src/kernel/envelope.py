@@ -29,11 +29,18 @@ class Actor:
     @classmethod
     def from_dict(cls, data: JsonDict | None) -> Actor:
         data = data or {}
-        return cls(
-            user_id=str(data.get("user_id", "")),
-            role=str(data.get("role", "")),
-            desk=str(data.get("desk", "")),
-        )
+        key = (data.get("user_id", ""), data.get("role", ""), data.get("desk", ""))
+        known = _ACTORS.get(key)
+        if known is None:
+            # Few people act at once, and an import's events share one actor: each is built once.
+            if len(_ACTORS) >= _ACTORS_KEPT:
+                _ACTORS.clear()
+            known = _ACTORS[key] = cls(user_id=str(key[0]), role=str(key[1]), desk=str(key[2]))
+        return known
+
+
+_ACTORS: dict[tuple[Any, Any, Any], Actor] = {}
+_ACTORS_KEPT = 4096
 
 
 SYSTEM_ACTOR = Actor(user_id="system", role="system")

@@ -76,11 +76,11 @@ class Relay:
                 self._position, self._replay_after = self._replay_after, None
             else:
                 self._position = self.resume_position()
-        found = self.store.read_all(after_position=self._position, limit=self.batch)
+        found = self.store.read_all_json(after_position=self._position, limit=self.batch)
         if not found:
             return 0
-        self.bus.publish_at(self.topic, [(e.position, e.to_json()) for e in found])
-        last = found[-1].position
+        self.bus.publish_at(self.topic, found)
+        last = found[-1][0]
         with self.store.transaction() as conn:
             self.positions.set(conn, self.name, last)
         self._position = last

@@ -85,6 +85,27 @@ class Settings(BaseSettings):
         60, ge=5, le=3600, validation_alias=_env("CALL_START_TIMEOUT_SECONDS")
     )
     call_max_seconds: int = Field(4 * 3600, ge=60, le=86400, validation_alias=_env("CALL_MAX_SECONDS"))
+    callback_reminder_minutes: int = Field(
+        5,
+        ge=0,
+        le=1440,
+        validation_alias=_env("CALLBACK_REMINDER_MINUTES"),
+        description="Minutes before a callback is due that its live reminder goes out (0: at the due time).",
+    )
+    callback_grace_minutes: int = Field(
+        30,
+        ge=1,
+        le=7 * 24 * 60,
+        validation_alias=_env("CALLBACK_GRACE_MINUTES"),
+        description="Minutes after its due time that a personal callback still pending becomes shared.",
+    )
+    callback_sweep_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=3600,
+        validation_alias=_env("CALLBACK_SWEEP_SECONDS"),
+        description="Seconds between passes of the callbacks' schedule (reminders, personal to shared).",
+    )
     trusted_proxies: str = Field(
         "",
         max_length=2000,

@@ -62,6 +62,27 @@ def open_configured(settings: Settings) -> Infrastructure:
         return build_infrastructure(settings, mode, migrate=True)
 
 
+@contextmanager
+def own_embedded_folder(settings: Settings) -> Iterator[None]:
+    """Hold the embedded data folder for a command that rewrites its database (migrations, a read-model
+    rebuild), refusing with exit code 1 while ``callmanager up`` (or another such command) holds it.
+    Distributed mode has no folder to hold: its migrations serialise in the database."""
+    if settings.database_url and settings.redis_url:
+        yield
+        return
+    from system.ownership import FolderInUse, hold_folder
+
+    try:
+        owner = hold_folder(settings.data_dir)
+    except FolderInUse as exc:
+        console.print(f"[red]{exc}[/red] Deténgalo antes de ejecutar este comando.", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    try:
+        yield
+    finally:
+        owner.release()
+
+
 @app.command()
 def up(
     host: Annotated[str | None, typer.Option(help="Interfaz donde escuchar (CALLMANAGER_HOST).")] = None,
@@ -117,8 +138,9 @@ def migrate(
     """Apply every database migration (PostgreSQL when CALLMANAGER_DATABASE_URL is set, else SQLite)."""
     settings = load_settings(data_dir=data_dir)
     configure_logging(settings)
-    infra = open_configured(settings)
-    infra.close()
+    with own_embedded_folder(settings):
+        infra = open_configured(settings)
+        infra.close()
     console.print(f"[green]Migraciones aplicadas[/green] ({infra.dialect.name})")
 
 
@@ -134,11 +156,12 @@ def rebuild_contacts(
 
     settings = load_settings(data_dir=data_dir)
     configure_logging(settings)
-    infra = open_configured(settings)
-    try:
-        replayed = rebuild(infra.engine, dialect=read_model_dialect(infra.dialect))
-    finally:
-        infra.close()
+    with own_embedded_folder(settings):
+        infra = open_configured(settings)
+        try:
+            replayed = rebuild(infra.engine, dialect=read_model_dialect(infra.dialect))
+        finally:
+            infra.close()
     console.print(f"[green]Modelo de lectura de contactos reconstruido[/green] ({replayed:,} eventos)")
 
 

@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contacts.api import create_app as create_contacts_app
+from contacts.callbacks import CallbackBook
 from contacts.campaignbook import CampaignBook
 from contacts.client import ContactsClient, HttpContactsClient, LocalContactsClient
 from contacts.dialect import read_model_dialect
@@ -43,7 +44,7 @@ from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
 from contacts.queue import WorkQueue
 from contacts.queueclient import HttpQueueClient, LocalQueueClient, QueueClient
-from contacts.scheduler import Ageing, CallTimeouts, LockExpiry
+from contacts.scheduler import Ageing, CallbackSweep, CallTimeouts, LockExpiry
 from contacts.schema import CONTACTS_CHANNEL
 from contacts.statuses import DEFAULT_CATALOGUE
 from gateway.app import GatewayDeps, create_app
@@ -94,6 +95,7 @@ class ContactsParts:
     service: ContactsService
     queries: ContactQueries
     queue: WorkQueue
+    callbacks: CallbackBook
 
     def client(self) -> ContactsClient:
         """A direct (in-process) client of this service."""
@@ -101,7 +103,7 @@ class ContactsParts:
 
     def queue_client(self) -> QueueClient:
         """A direct (in-process) client of its work queue."""
-        return LocalQueueClient(self.queue)
+        return LocalQueueClient(self.queue, self.callbacks)
 
 
 def build_contacts(infra: Infrastructure) -> ContactsParts:
@@ -136,6 +138,15 @@ def build_contacts(infra: Infrastructure) -> ContactsParts:
         interval_seconds=settings.lock_sweep_seconds,
     )
     infra.background.spawn("call-timeouts", timeouts.run_forever)
+    callbacks = CallbackBook(infra.engine)
+    sweep = CallbackSweep(
+        service,
+        callbacks,
+        reminder_minutes=settings.callback_reminder_minutes,
+        grace_minutes=settings.callback_grace_minutes,
+        interval_seconds=settings.callback_sweep_seconds,
+    )
+    infra.background.spawn("callback-sweep", sweep.run_forever)
     queue = WorkQueue(
         infra.engine,
         infra.store,
@@ -143,7 +154,7 @@ def build_contacts(infra: Infrastructure) -> ContactsParts:
         DncList(infra.engine),
         CampaignBook(infra.engine, DEFAULT_CATALOGUE),
     )
-    return ContactsParts(service, queries, queue)
+    return ContactsParts(service, queries, queue, callbacks)
 
 
 def follow_runtime_settings(
@@ -217,6 +228,7 @@ def build_gateway(
         replay=BusReplay(infra.bus, infra.topic(CONTACTS_EVENTS)),
         metrics=metrics,
         client_manager=client_manager,
+        queue=queue,
     )
 
     def apply_lock_policy(default_minutes: int, max_minutes: int) -> None:
@@ -435,7 +447,11 @@ def serve_distributed(settings: Settings, service: str, *, http_server: HttpServ
             contacts = build_contacts(infra)
             infra.start_relay()
             internal = create_contacts_app(
-                contacts.service, contacts.queries, internal_token(settings), queue=contacts.queue
+                contacts.service,
+                contacts.queries,
+                internal_token(settings),
+                queue=contacts.queue,
+                callbacks=contacts.callbacks,
             )
             add_health(internal, {"database": infra.check_database, "bus": infra.check_bus})
             run_http(internal, settings.host, settings.port, http_server, settings.trusted_proxies)

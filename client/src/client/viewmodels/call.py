@@ -1,5 +1,6 @@
 """One agent's calls: her desk's state on the Call button, the call in progress (dialling, ringing, in call)
-with a running timer and hang-up, and the wrap-up where outcome, status and note are set in one step.
+with a running timer and hang-up, and the wrap-up where outcome, status, a note and an optional callback
+are recorded in one step (``POST /contacts/{id}/disposition``; a server without it gets the old ``PUT``).
 
 The desk (``callmanager-dialer``) reports progress with ``desk_state``; the gateway announces every call's
 ``call_started`` and ``call_ended``. A desk whose softphone cannot see the call (InterPhone) reports neither
@@ -11,17 +12,33 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from client.api import Gateway, LockedByOther, NoDesk, NotFound, PreconditionFailed, error_text
+from client.api import (
+    Conflict,
+    Disposition,
+    DoNotCall,
+    Gateway,
+    LockedByOther,
+    NoDesk,
+    NotFound,
+    PreconditionFailed,
+    error_text,
+)
+from client.centretime import BadTime, local_parts, parse_local
 from client.dispatch import Runner
 from client.i18n import Translator
 from client.models import CallRequest, Contact, DeskState, Me
+from client.viewmodels.contacts import utcnow
 from client.viewmodels.panel import EDITABLE, ContactPanelViewModel, MessageKind, local_time
 
 OUTCOMES = ("answered", "no_answer", "busy", "failed", "cancelled")
 """What a call's end may report (CALLS.md), in the order the wrap-up offers them."""
+
+CALLBACK_SCOPES = ("personal", "shared")
+"""Who may take a callback: only the agent who set it, or anyone in the campaign."""
 
 CALL_EVENTS = frozenset({"call_requested", "call_started", "call_ended"})
 EARLY_EVENTS_KEPT = 20
@@ -67,7 +84,8 @@ class ActiveCall:
 
 @dataclass
 class WrapUp:
-    """The step after a call: the outcome (editable when the desk could not report it), status and note."""
+    """The step after a call: the outcome (editable when the desk could not report it), the status, a note
+    added to the contact's and an optional callback typed in the centre's local time."""
 
     call_id: str
     contact: Contact
@@ -78,6 +96,12 @@ class WrapUp:
     note: str
     talk_seconds: int | None = None
     saving: bool = False
+    callback: bool = False
+    callback_date: str = ""
+    callback_time: str = ""
+    callback_scope: str = "personal"
+    kept_typing: dict[str, str] | None = None
+    """Panel typing the wrap-up does not save (a new name): put back in the panel after the save."""
 
 
 def clock_text(seconds: float) -> str:
@@ -100,7 +124,9 @@ class CallViewModel:
         me: Callable[[], Me | None],
         panel: ContactPanelViewModel,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = utcnow,
     ) -> None:
+        self._now = now
         self._api = api
         self._runner = runner
         self.t = translate
@@ -115,6 +141,8 @@ class CallViewModel:
         self._early: list[tuple[str, Mapping[str, Any]]] = []
         self.on_change: Callable[[], None] = lambda: None
         self.on_saved: Callable[[Contact], None] = lambda _contact: None
+        self.on_wrapped: Callable[[Contact], None] = lambda _contact: None
+        """Called once a wrap-up is saved (the window then offers «Siguiente»)."""
         self.sync_drafts: Callable[[], None] = lambda: None
         """Set by the view: copy what is typed in the panel into its draft (before the wrap-up reads it)."""
 
@@ -189,6 +217,8 @@ class CallViewModel:
             return self.t("call.button_wrapup")
         if self.phase is not CallPhase.IDLE:
             return self.t("call.button_in_call")
+        if self._panel.dnc:
+            return self.t("call.button_dnc")
         readiness = self.readiness
         if readiness is Readiness.NO_DESK:
             return self.t("call.button_no_desk")
@@ -199,7 +229,7 @@ class CallViewModel:
     @property
     def can_call(self) -> bool:
         """Whether Llamar is offered (not during a call or its wrap-up, nor while the desk is busy)."""
-        return self.phase is CallPhase.IDLE and self.readiness is not Readiness.BUSY
+        return self.phase is CallPhase.IDLE and self.readiness is not Readiness.BUSY and not self._panel.dnc
 
     # -- the call -----------------------------------------------------------------------------------
 
@@ -237,6 +267,9 @@ class CallViewModel:
         if self.phase is not CallPhase.IDLE:
             self._panel.notify(self.t("call.already"), MessageKind.WARNING)
             return
+        if self._panel.dnc and self._panel.contact is not None and self._panel.contact.id == contact.id:
+            self._panel.notify(self.t("dnc.refused", reason=self._panel.dnc), MessageKind.ERROR)
+            return
         self.phase = CallPhase.REQUESTING
         self.active = ActiveCall(contact=contact, timer_from=self._clock())
         self._early = []
@@ -265,8 +298,13 @@ class CallViewModel:
         self.on_change()
 
     def _call_failed(self, exc: Exception) -> None:
+        contact = self.active.contact if self.active is not None else None
         self._reset()
-        if isinstance(exc, NoDesk):
+        if isinstance(exc, DoNotCall):
+            if contact is not None:
+                self._panel.mark_dnc(contact.id, exc.message)
+            self._panel.notify(self.t("dnc.refused", reason=exc.message), MessageKind.ERROR)
+        elif isinstance(exc, NoDesk):
             self._panel.notify(self.t("call.no_desk"), MessageKind.WARNING)
         elif isinstance(exc, LockedByOther):
             self._panel.notify(
@@ -398,6 +436,17 @@ class CallViewModel:
         self.sync_drafts()
         contact = self._latest(active.contact)
         draft = self._panel.draft if self._panel.contact and self._panel.contact.id == contact.id else {}
+        typed_note = draft.get("note", contact.note)
+        kept: dict[str, str] = {}
+        # The server adds the wrap-up's note to the contact's: what she added during the call, or all she
+        # typed when she rewrote the note (the old text stays on the server, nothing typed is lost).
+        if typed_note.startswith(contact.note):
+            note = typed_note[len(contact.note) :].strip()
+        else:
+            note = typed_note.strip()
+        if draft.get("name", contact.name) != contact.name:
+            kept["name"] = draft["name"]
+        due_date, due_time = local_parts(self._now() + timedelta(days=1))
         self.wrapup = WrapUp(
             call_id=active.call_id,
             contact=contact,
@@ -405,7 +454,10 @@ class CallViewModel:
             outcome_editable=editable,
             hangup_pending=hangup_pending,
             status=draft.get("status", contact.status),
-            note=draft.get("note", contact.note),
+            note=note,
+            callback_date=due_date,
+            callback_time=due_time,
+            kept_typing=kept or None,
         )
         self.phase = CallPhase.WRAP_UP
         self.on_change()
@@ -445,7 +497,8 @@ class CallViewModel:
         return self.t(f"value.{outcome}")
 
     def set_wrapup(self, field: str, value: str) -> None:
-        """The agent changed the outcome (when editable), the status or the note."""
+        """The agent changed the outcome (when editable), the status, the note or the callback (``callback``
+        ``"1"``/``""``, ``callback_date`` ``dd/mm/aaaa``, ``callback_time`` ``HH:MM``, ``callback_scope``)."""
         wrap = self.wrapup
         if wrap is None:
             return
@@ -455,23 +508,42 @@ class CallViewModel:
             wrap.status = value
         elif field == "note":
             wrap.note = value
+        elif field == "callback":
+            wrap.callback = bool(value)
+        elif field == "callback_date":
+            wrap.callback_date = value
+        elif field == "callback_time":
+            wrap.callback_time = value
+        elif field == "callback_scope" and value in CALLBACK_SCOPES:
+            wrap.callback_scope = value
+
+    def scope_label(self, scope: str) -> str:
+        """``Personal (solo yo)`` or ``Compartida (cualquiera)``."""
+        return self.t(f"callback.scope.{scope}")
 
     def save_wrapup(self) -> None:
         """Send the hang-up with the outcome when still due, then the status and note (``PUT``, If-Match)."""
         wrap = self.wrapup
         if wrap is None or wrap.saving:
             return
+        try:
+            callback_at = (
+                parse_local(wrap.callback_date, wrap.callback_time, self._now()) if wrap.callback else None
+            )
+        except BadTime as exc:
+            self._panel.notify(str(exc), MessageKind.WARNING)
+            return
         wrap.saving = True
         self.on_change()
         if not wrap.hangup_pending:
-            self._save_fields(wrap)
+            self._save_disposition(wrap, callback_at)
             return
         outcome = wrap.outcome
 
         def hung_up(_none: None) -> None:
             wrap.hangup_pending = False
             wrap.outcome_editable = False
-            self._save_fields(wrap)
+            self._save_disposition(wrap, callback_at)
 
         self._runner.submit(
             lambda: self._api.hangup(wrap.call_id, outcome),
@@ -479,11 +551,33 @@ class CallViewModel:
             lambda exc: self._wrapup_failed(wrap, self.t("call.hangup_failed", message=_text(exc))),
         )
 
+    def _save_disposition(self, wrap: WrapUp, callback_at: datetime | None) -> None:
+        """Outcome, status, note and callback in one request; the server appends the note and releases the
+        lock. A server without the route (404 without a code) gets the fields by ``PUT`` instead."""
+        contact = self._latest(wrap.contact)
+        body = Disposition(
+            outcome=wrap.outcome,
+            status=wrap.status if wrap.status != contact.status else None,
+            note=wrap.note.strip(),
+            callback_at=callback_at,
+            callback_scope=wrap.callback_scope,
+        )
+
+        def failed(exc: Exception) -> None:
+            if isinstance(exc, NotFound) and exc.code in ("", "http_404") and callback_at is None:
+                self._save_fields(wrap)
+                return
+            self._save_failed(wrap, contact, exc, retry=False)
+
+        self._runner.submit(lambda: self._api.disposition(contact.id, body), self._finished, failed)
+
     def _save_fields(self, wrap: WrapUp, *, retry: bool = True) -> None:
         contact = self._latest(wrap.contact)
+        added = wrap.note.strip()
+        note = f"{contact.note.rstrip()}\n{added}".strip() if added else contact.note
         changes = {
             field: value
-            for field, value in (("status", wrap.status), ("note", wrap.note))
+            for field, value in (("status", wrap.status), ("note", note))
             if value != getattr(contact, field)
         }
         if not changes:
@@ -496,10 +590,14 @@ class CallViewModel:
         )
 
     def _finished(self, contact: Contact) -> None:
+        kept = self.wrapup.kept_typing if self.wrapup is not None else None
         self._panel.accept(contact)
+        if kept:
+            self._panel.restore_typing(kept)
         self.on_saved(contact)
         self._reset()
-        self._panel.notify(self.t("wrapup.saved"))
+        self._panel.notify(self.t("wrapup.saved_next"))
+        self.on_wrapped(contact)
 
     def _save_failed(self, wrap: WrapUp, contact: Contact, exc: Exception, *, retry: bool = False) -> None:
         if isinstance(exc, PreconditionFailed):
@@ -527,6 +625,10 @@ class CallViewModel:
         if isinstance(exc, LockedByOther):
             text = self.t("call.locked_save", owner=exc.owner or "?", until=local_time(exc.locked_until))
             self._wrapup_failed(wrap, text)
+            return
+        if isinstance(exc, Conflict):
+            # A transition the role may not make, a closed contact...: what she typed stays for a retry.
+            self._wrapup_failed(wrap, self.t("wrapup.refused", message=_text(exc)))
             return
         self._wrapup_failed(wrap, _text(exc))
 

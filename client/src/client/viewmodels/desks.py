@@ -1,10 +1,11 @@
 """The supervisors' desk board: every desk their role may see (``GET /desks``), kept live by ``desk_state``,
-with the agent, the desk's name, its state, the contact on the line and since when."""
+with the agent, the desk's name, its state, its current contact, since when, and the agent's calls today and
+success rate (``GET /metrics/calls`` since the local midnight, read again when a desk finishes a call)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from client.api import Gateway, error_text
@@ -13,7 +14,7 @@ from client.i18n import Translator
 from client.models import Contact, DeskState
 from client.viewmodels.call import clock_text
 
-COLUMNS = ("agent", "desk", "state", "contact", "since")
+COLUMNS = ("agent", "desk", "state", "contact", "since", "calls_today", "success")
 
 
 class DesksViewModel:
@@ -38,11 +39,39 @@ class DesksViewModel:
         self._asked: set[str] = set()
         self.loaded = False
         self.error = ""
+        self.today: dict[str, tuple[int, float | None]] = {}
+        """Calls made today and success rate (0..1, None without ended calls), by user id and by name."""
         self.on_change: Callable[[], None] = lambda: None
 
     def refresh(self) -> None:
-        """Read every desk again."""
+        """Read every desk again, and today's call figures."""
         self._runner.submit(self._api.desks, self._got, self._failed)
+        self.refresh_figures()
+
+    def refresh_figures(self) -> None:
+        """Read today's call figures per agent (since the local midnight)."""
+        midnight = datetime.combine(self._clock().date(), time(0, 0), tzinfo=self._clock().tzinfo)
+        # Without figures (a server from before /metrics/calls) the columns show «—»; the desks still show.
+        self._runner.submit(
+            lambda: self._api.call_metrics(since=midnight), self._got_figures, lambda _exc: None
+        )
+
+    def _got_figures(self, data: Mapping[str, Any]) -> None:
+        today: dict[str, tuple[int, float | None]] = {}
+        for row in data.get("agents") or []:
+            if not isinstance(row, Mapping):
+                continue
+            made = row.get("made")
+            rate = row.get("success_rate")
+            figures = (
+                made if isinstance(made, int) and not isinstance(made, bool) else 0,
+                float(rate) if isinstance(rate, int | float) and not isinstance(rate, bool) else None,
+            )
+            for key in (row.get("user_id"), row.get("username")):
+                if key:
+                    today[str(key)] = figures
+        self.today = today
+        self.on_change()
 
     def _got(self, desks: Sequence[DeskState]) -> None:
         self.desks = {desk.key: desk for desk in desks if desk.state != "offline"}
@@ -62,11 +91,14 @@ class DesksViewModel:
         if name != "desk_state":
             return
         desk = DeskState.from_json(payload)
+        before = self.desks.get(desk.key)
         if desk.state == "offline":
             self.desks.pop(desk.key, None)
         else:
             self.desks[desk.key] = desk
             self._contact(desk.contact_id)
+        if before is not None and before.busy and not desk.busy:
+            self.refresh_figures()  # a call ended: its agent's figures moved
         self.on_change()
 
     @property
@@ -76,7 +108,7 @@ class DesksViewModel:
             return self.t("desks.none") if self.loaded else ""
         return self.t.plural("desks.count", len(self.desks), count=len(self.desks))
 
-    def rows(self) -> list[tuple[str, str, str, str, str]]:
+    def rows(self) -> list[tuple[str, str, str, str, str, str, str]]:
         """One row per desk in ``COLUMNS`` order, sorted by agent then desk."""
         now = self._clock()
         ordered = sorted(self.desks.values(), key=lambda d: (d.username.lower() or d.user_id, d.desk))
@@ -87,9 +119,18 @@ class DesksViewModel:
                 self.t(f"desk_state.{desk.state}") if self.t.has(f"desk_state.{desk.state}") else desk.state,
                 self._contact(desk.contact_id) if desk.busy else "",
                 _since(desk.since, now),
+                *self._today(desk),
             )
             for desk in ordered
         ]
+
+    def _today(self, desk: DeskState) -> tuple[str, str]:
+        """The agent's calls today and success rate as shown (``—`` when not known)."""
+        figures = self.today.get(desk.user_id) or self.today.get(desk.username)
+        if figures is None:
+            return ("—", "—")
+        made, rate = figures
+        return (str(made), "—" if rate is None else f"{round(rate * 100)} %")
 
     def _contact(self, contact_id: str) -> str:
         """The contact's name (or number); fetched once when the list does not have it."""

@@ -25,7 +25,7 @@ from client.api import (
 from client.dispatch import Runner
 from client.drafts import Draft, DraftStore, MemoryDrafts
 from client.i18n import Translator
-from client.models import Contact, HistoryEntry, Me, parse_time
+from client.models import Contact, Eligibility, HistoryEntry, Me, parse_time
 from client.viewmodels.contacts import utcnow
 from client.viewmodels.session import Capabilities
 
@@ -134,6 +134,8 @@ class ContactPanelViewModel:
         self.message = ""
         self.message_kind = MessageKind.INFO
         self.busy = False
+        self.dnc = ""
+        """Why the open contact must not be called (its number is on the do-not-call list); "" when not."""
         self.fields_replaced = 0
         """Counts drafts replaced from outside the form (the wrap-up's save): the view refills its fields."""
         self.on_change: Callable[[], None] = lambda: None
@@ -310,6 +312,7 @@ class ContactPanelViewModel:
         self.history = []
         self.history_loaded = False
         self.message = ""
+        self.dnc = ""
         kept = self._drafts.get(contact.id)
         if kept is not None:
             self.draft.update({f: v for f, v in kept.fields.items() if f in EDITABLE})
@@ -326,6 +329,37 @@ class ContactPanelViewModel:
             self._open_failed,
         )
         self.load_history()
+        self.check_dnc()
+
+    def check_dnc(self) -> None:
+        """Ask the queue whether the open contact's number is on the do-not-call list (the badge)."""
+        if self.contact is None:
+            return
+        contact_id = self.contact.id
+
+        def judged(found: Eligibility) -> None:
+            finding = found.dnc
+            if finding is not None:
+                self.mark_dnc(contact_id, finding.message)
+
+        # A server without the work queue answers 404: no badge, nothing to tell.
+        self._runner.submit(lambda: self._api.eligibility(contact_id), judged, lambda _exc: None)
+
+    def mark_dnc(self, contact_id: str, reason: str) -> None:
+        """The number of ``contact_id`` is on the do-not-call list (eligibility, or a call refused)."""
+        if self.contact is None or self.contact.id != contact_id:
+            return
+        self.dnc = reason or self.t("dnc.reason")
+        self.on_change()
+
+    def restore_typing(self, fields: Mapping[str, str]) -> None:
+        """Put ``fields`` typed before a save done elsewhere (the wrap-up) back into the draft."""
+        if self.contact is None or not fields:
+            return
+        self.draft.update({f: v for f, v in fields.items() if f in EDITABLE})
+        self.fields_replaced += 1
+        self.remember()
+        self.on_change()
 
     def _fresh(self, contact_id: str, fresh: Contact) -> None:
         if self.contact is None or self.contact.id != contact_id:
@@ -347,6 +381,7 @@ class ContactPanelViewModel:
         self.conflict = []
         self.history = []
         self.message = ""
+        self.dnc = ""
         self.on_change()
 
     def set_field(self, field: str, value: str) -> None:

@@ -1,5 +1,6 @@
 """The call box of the contact panel: the desk line, the call in progress (state, timer, Colgar) and the
-wrap-up form (outcome, status, note) that replaces the panel's tabs until it is saved."""
+wrap-up form (outcome, status, note to add, optional callback) that replaces the panel's tabs until it is
+saved."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import tkinter as tk
 import customtkinter as ctk
 
 from client.i18n import Translator
-from client.viewmodels.call import OUTCOMES, CallPhase, CallViewModel
+from client.viewmodels.call import CALLBACK_SCOPES, OUTCOMES, CallPhase, CallViewModel
 from client.viewmodels.catalogue import StatusCatalogue
 from client.viewmodels.panel import MessageKind
 
@@ -69,12 +70,30 @@ class CallBox(ctk.CTkFrame):  # type: ignore[misc]
         ctk.CTkLabel(self.wrap, text=translate("panel.status")).grid(row=3, column=0, sticky="w", padx=8)
         self.status = ctk.CTkOptionMenu(self.wrap, values=self._labels(), command=self._status)
         self.status.grid(row=3, column=1, sticky="ew", padx=8, pady=4)
-        ctk.CTkLabel(self.wrap, text=translate("panel.note")).grid(row=4, column=0, sticky="nw", padx=8)
-        self.note = ctk.CTkTextbox(self.wrap, height=140)
+        ctk.CTkLabel(self.wrap, text=translate("wrapup.note_added")).grid(
+            row=4, column=0, sticky="nw", padx=8
+        )
+        self.note = ctk.CTkTextbox(self.wrap, height=110)
         self.note.grid(row=4, column=1, sticky="nsew", padx=8, pady=4)
         self.note.bind("<KeyRelease>", self._typed)
+        self.callback_on = ctk.CTkCheckBox(
+            self.wrap, text=translate("wrapup.callback"), command=self._callback_toggled
+        )
+        self.callback_on.grid(row=5, column=0, columnspan=2, sticky="w", padx=8, pady=(6, 0))
+        when = ctk.CTkFrame(self.wrap, fg_color="transparent")
+        when.grid(row=6, column=0, columnspan=2, sticky="ew", padx=8)
+        ctk.CTkLabel(when, text=translate("wrapup.callback_when"), anchor="w").pack(fill="x")
+        self.callback_date = ctk.CTkEntry(when, width=110, placeholder_text="dd/mm/aaaa")
+        self.callback_date.pack(side="left", padx=(0, 4))
+        self.callback_time = ctk.CTkEntry(when, width=70, placeholder_text="HH:MM")
+        self.callback_time.pack(side="left", padx=4)
+        self._scopes = {vm.scope_label(scope): scope for scope in CALLBACK_SCOPES}
+        self.callback_scope = ctk.CTkOptionMenu(when, values=list(self._scopes), command=self._scope)
+        self.callback_scope.pack(side="left", padx=4)
+        for entry in (self.callback_date, self.callback_time):
+            entry.bind("<KeyRelease>", self._typed, add="+")
         self.save_button = ctk.CTkButton(self.wrap, text=translate("wrapup.save"), command=self.save)
-        self.save_button.grid(row=5, column=1, sticky="e", padx=8, pady=(4, 10))
+        self.save_button.grid(row=7, column=1, sticky="e", padx=8, pady=(4, 10))
         self.wrap.columnconfigure(1, weight=1)
         self.wrap.rowconfigure(4, weight=1)
 
@@ -97,6 +116,33 @@ class CallBox(ctk.CTkFrame):  # type: ignore[misc]
 
     def _typed(self, _event: object = None) -> None:
         self.vm.set_wrapup("note", self.note.get("1.0", "end-1c"))
+        self.vm.set_wrapup("callback_date", self.callback_date.get())
+        self.vm.set_wrapup("callback_time", self.callback_time.get())
+
+    def _callback_toggled(self) -> None:
+        self.vm.set_wrapup("callback", "1" if self.callback_on.get() else "")
+        self._callback_fields()
+
+    def _scope(self, label: str) -> None:
+        self.vm.set_wrapup("callback_scope", self._scopes.get(label, ""))
+
+    def _callback_fields(self) -> None:
+        """The date, time and scope are editable only while «Programar rellamada» is ticked."""
+        state = "normal" if self.callback_on.get() else "disabled"
+        for widget in (self.callback_date, self.callback_time, self.callback_scope):
+            widget.configure(state=state)
+
+    def set_callback(self, date_text: str, time_text: str, scope: str = "personal") -> None:
+        """Tick «Programar rellamada» and fill its fields (what typing them does)."""
+        if not self.callback_on.get():
+            self.callback_on.select()
+        self._callback_toggled()
+        for entry, text in ((self.callback_date, date_text), (self.callback_time, time_text)):
+            entry.delete(0, "end")
+            entry.insert(0, text)
+        self.callback_scope.set(self.vm.scope_label(scope))
+        self._scope(self.vm.scope_label(scope))
+        self._typed()
 
     def save(self) -> None:
         """Copy the note typed into the wrap-up and save it."""
@@ -138,6 +184,20 @@ class CallBox(ctk.CTkFrame):  # type: ignore[misc]
                 self.status.set(self.catalogue.label(wrap.status, self.t.language))
                 self.note.delete("1.0", "end")
                 self.note.insert("1.0", wrap.note)
+                if wrap.callback:
+                    self.callback_on.select()
+                else:
+                    self.callback_on.deselect()
+                self._callback_fields()
+                for entry, text in (
+                    (self.callback_date, wrap.callback_date),
+                    (self.callback_time, wrap.callback_time),
+                ):
+                    entry.configure(state="normal")
+                    entry.delete(0, "end")
+                    entry.insert(0, text)
+                self.callback_scope.set(self.vm.scope_label(wrap.callback_scope))
+                self._callback_fields()
             self.wrap_title.configure(text=vm.wrapup_title)
             self.wrap_hint.configure(text=vm.wrapup_hint)
             self.outcome.set(vm.outcome_label(wrap.outcome))

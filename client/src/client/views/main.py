@@ -17,6 +17,7 @@ from client.viewmodels.catalogue import StatusCatalogue
 from client.viewmodels.contacts import ContactListViewModel
 from client.viewmodels.generator import operator_name
 from client.viewmodels.panel import ContactPanelViewModel
+from client.viewmodels.queue import NextContactViewModel
 from client.viewmodels.session import SessionViewModel
 from client.views.panel import ContactPanel
 from client.views.table import ContactTable
@@ -40,6 +41,8 @@ class ToolOpeners:
     generate: Callable[[], None]
     metrics: Callable[[], None]
     desks: Callable[[], None]
+    callbacks: Callable[[], None] = lambda: None
+    campaigns: Callable[[], None] = lambda: None
 
 
 class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
@@ -54,6 +57,7 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
         panel: ContactPanelViewModel,
         tools: ToolOpeners,
         calls: CallViewModel,
+        queue: NextContactViewModel | None = None,
     ) -> None:
         super().__init__(master, fg_color="transparent")
         self.t = translate
@@ -62,6 +66,7 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
         self.panel_vm = panel
         self.unsaved: UnsavedDialog | None = None
         self.calls = calls
+        self.queue = queue
         self._status_codes: dict[str, str] = {}
 
         bar = ctk.CTkFrame(self)
@@ -79,7 +84,7 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
             return cell
 
         self.search = ctk.CTkEntry(
-            labelled("filter.search_label"), placeholder_text=translate("filter.search"), width=250
+            labelled("filter.search_label"), placeholder_text=translate("filter.search"), width=210
         )
         self.search.pack()
         self.search.bind("<KeyRelease>", self._typed)
@@ -108,6 +113,9 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
             side="left", padx=4, pady=(18, 6)
         )
         self.tool_buttons = {
+            "campaigns": ctk.CTkButton(
+                bar, text=translate("tool.campaigns"), width=100, command=tools.campaigns
+            ),
             "desks": ctk.CTkButton(bar, text=translate("tool.desks"), width=100, command=tools.desks),
             "metrics": ctk.CTkButton(bar, text=translate("tool.metrics"), width=100, command=tools.metrics),
             "generate": ctk.CTkButton(
@@ -123,6 +131,12 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
         self.table.on_select = self._selected
         self.panel = ContactPanel(body, panel, translate, session.catalogue, calls)
         self.panel.next_button.configure(command=self.next_contact)
+        self.panel.queue_button.configure(command=self.queue_next)
+        self.panel.callbacks_button.configure(command=tools.callbacks)
+        if queue is not None:
+            queue.on_change = self._queue_changed
+            queue.on_opened = lambda claim: self.show_in_list(claim.contact.id)
+        calls.on_wrapped = lambda _contact: self.panel.queue_button.focus_set()
         body.add(self.table, weight=3)
         body.add(self.panel, weight=2)
         self._body = body
@@ -166,6 +180,7 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
         root.bind_all("<Control-f>", lambda _e: self.search.focus_set())
         root.bind_all("<Escape>", self._clear_search)
         root.bind_all("<F5>", lambda _e: self.panel.call())
+        root.bind_all("<F6>", lambda _e: self.queue_next())
         root.bind_all("<F8>", lambda _e: self.calls.hangup())
         root.bind_all("<Control-n>", lambda _e: self.next_contact())
         root.bind_all("<Control-s>", lambda _e: self.save())
@@ -217,6 +232,27 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
         following = self.contacts.next_id(current)
         if following is not None:
             self.table.select(following)
+
+    def queue_next(self) -> None:
+        """«Siguiente» (F6): the work queue's next contact, locked to me; unsaved typing is asked about
+        first, and a call or its wrap-up still open is finished first."""
+        queue = self.queue
+        if queue is None or queue.busy or queue.refused():
+            return
+        self.guard(queue.next)
+
+    def _queue_changed(self) -> None:
+        queue = self.queue
+        busy = queue is not None and queue.busy
+        self.panel.queue_button.configure(
+            text=self.t("panel.queue_asking" if busy else "panel.queue_next"),
+            state="disabled" if busy else "normal",
+        )
+
+    def show_in_list(self, contact_id: str) -> None:
+        """Select the queue's contact in the table when the list holds it (the panel shows it either way)."""
+        if contact_id in self.contacts.contacts:
+            self.table.select(contact_id)
 
     def guard(self, proceed: Callable[[], None], cancelled: Callable[[], None] = lambda: None) -> None:
         """Run ``proceed`` now, or after «Guardar» saved or «Descartar» dropped the panel's unsaved typing;
@@ -288,6 +324,7 @@ class MainWindow(ctk.CTkFrame):  # type: ignore[misc]
             "generate": caps.generate,
             "metrics": True,  # an agent sees their own call figures, supervisors more
             "desks": caps.metrics,  # TeamLead and up: their team's desks, or every desk
+            "campaigns": caps.metrics,  # TeamLead and up
         }
         for name, button in self.tool_buttons.items():
             if visible[name]:

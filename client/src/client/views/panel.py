@@ -32,6 +32,9 @@ CHOSEN = "#2e7d32"
 FOCUS_RING = "#f9a825"
 FOCUSED_MENU = ("#0d47a1", "#0d47a1")
 HINT_COLOUR = ("#555555", "#aaaaaa")
+CALL_COLOUR = "#2e7d32"
+DNC_COLOUR = "#8e8e8e"
+"""Llamar greyed out while the open contact is on the do-not-call list."""
 
 MESSAGE_COLOURS = {
     MessageKind.INFO: ("#1b5e20", "#a5d6a7"),
@@ -68,10 +71,31 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         self.title.pack(anchor="w", padx=12, pady=(10, 0))
         self.phone = ctk.CTkLabel(self, text="", font=ctk.CTkFont(size=15))
         self.phone.pack(anchor="w", padx=12)
+        self.dnc_badge = ctk.CTkLabel(
+            self,
+            text="",
+            anchor="w",
+            justify="left",
+            wraplength=440,
+            text_color="#ffffff",
+            fg_color="#b71c1c",
+            corner_radius=6,
+            font=ctk.CTkFont(weight="bold"),
+        )
         self.details = ctk.CTkLabel(self, text="", anchor="w", justify="left", wraplength=440)
         self.details.pack(anchor="w", fill="x", padx=12)
         self.callbox = CallBox(self, calls, translate, catalogue)
         self.callbox.pack(fill="x", padx=8)
+        self.keys_help = ctk.CTkLabel(
+            self,
+            text=translate("panel.keys_help"),
+            anchor="w",
+            justify="left",
+            wraplength=440,
+            text_color=HINT_COLOUR,
+            font=ctk.CTkFont(size=11),
+        )
+        self.keys_help.pack(side="bottom", fill="x", padx=14, pady=(0, 4))
         self.message = ctk.CTkLabel(self, text="", anchor="w", justify="left", wraplength=440)
         self.message.pack(side="bottom", fill="x", padx=14, pady=(0, 6))
         self.extend_button = ctk.CTkButton(
@@ -119,7 +143,7 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
         buttons.grid(row=4, column=0, columnspan=2, sticky="ew", padx=2, pady=4)
         self.save_button = ctk.CTkButton(buttons, text=translate("panel.save"), command=self.save, width=130)
         self.call_button = ctk.CTkButton(
-            buttons, text=translate("panel.call"), command=self.call, width=110, fg_color="#2e7d32"
+            buttons, text=translate("panel.call"), command=self.call, width=110, fg_color=CALL_COLOUR
         )
         self.lock_button = ctk.CTkButton(buttons, text=translate("panel.lock"), command=vm.lock, width=130)
         self.release_button = ctk.CTkButton(
@@ -132,10 +156,16 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
             width=110,
             fg_color="#b71c1c",
         )
+        self.queue_button = ctk.CTkButton(
+            buttons, text=translate("panel.queue_next"), width=130, fg_color="#0d47a1"
+        )
         self.next_button = ctk.CTkButton(buttons, text=translate("panel.next"), width=130)
+        self.callbacks_button = ctk.CTkButton(buttons, text=translate("tool.callbacks"), width=110)
         layout = (
-            (self.save_button, self.call_button, self.next_button),
-            (self.lock_button, self.release_button, self.delete_button),
+            (self.save_button, self.call_button),
+            (self.queue_button, self.callbacks_button),
+            (self.lock_button, self.release_button),
+            (self.next_button, self.delete_button),
         )
         for row, group in enumerate(layout):
             for index, button in enumerate(group):
@@ -286,7 +316,19 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
     def _call_button(self) -> None:
         calls = self.calls
         ready = self.vm.contact is not None and calls.can_call
-        self.call_button.configure(text=calls.call_text, state="normal" if ready else "disabled")
+        colour = DNC_COLOUR if self.vm.contact is not None and self.vm.dnc else CALL_COLOUR
+        self.call_button.configure(
+            text=calls.call_text, state="normal" if ready else "disabled", fg_color=colour
+        )
+
+    def _dnc_badge(self) -> None:
+        """«No llamar» in red under the number, with the reason, while the open contact is on the list."""
+        if self.vm.contact is not None and self.vm.dnc:
+            self.dnc_badge.configure(text=f"{self.t('dnc.badge')} — {self.vm.dnc}")
+            if not self.dnc_badge.winfo_manager():
+                self.dnc_badge.pack(anchor="w", padx=12, pady=(2, 2), after=self.phone)
+        elif self.dnc_badge.winfo_manager():
+            self.dnc_badge.pack_forget()
 
     def confirm_delete(self) -> None:
         """Ask, then delete."""
@@ -326,6 +368,7 @@ class ContactPanel(ctk.CTkFrame):  # type: ignore[misc]
             field.configure(state="disabled" if readonly else "normal")
         self._show_conflict()
         self._call_button()
+        self._dnc_badge()
         self.next_button.configure(state="normal")
         lock_state = vm.lock_state()
         self.lock_button.configure(

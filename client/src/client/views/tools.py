@@ -369,8 +369,8 @@ class DesksWindow(ctk.CTkToplevel):  # type: ignore[misc]
         )
         columns = list(DESK_COLUMNS)
         self.desks = _table(body, columns, [translate(f"desks.{c}") for c in columns], height=8)
-        for column, width in zip(columns, (140, 140, 150, 220, 150), strict=True):
-            self.desks.column(column, width=width, minwidth=80, stretch=column in ("contact", "since"))
+        for column, width in zip(columns, (130, 120, 130, 200, 140, 90, 90), strict=True):
+            self.desks.column(column, width=width, minwidth=60, stretch=column in ("contact", "since"))
         self.desks.grid(row=1, column=0, sticky="nsew")
         self.calls_label = ctk.CTkLabel(
             body, text=translate("desks.calls"), anchor="w", font=ctk.CTkFont(weight="bold")

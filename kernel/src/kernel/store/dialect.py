@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from kernel.envelope import Actor
 from kernel.store.engine import sqlite_data_version
+from kernel.store.schema import events
 
 if TYPE_CHECKING:
     from kernel.store.events import StreamAppend
@@ -66,6 +67,12 @@ class StoreDialect(Protocol):
         """Write the events of ``appends`` to ``events`` at once, versions following the expected ones."""
         ...
 
+    def envelope_json(self) -> sa.ColumnElement[str]:
+        """An expression, over the ``events`` table's columns, for the event's envelope as the JSON text
+        :meth:`~kernel.envelope.Envelope.from_json` reads, built by the database (the relay publishes it as
+        it comes, without building an envelope in Python)."""
+        ...
+
     def integrity_errors(self) -> tuple[type[Exception], ...]:
         """The driver's errors a refused bulk append raises (a unique index)."""
         ...
@@ -97,6 +104,11 @@ class SqliteDialect:
 
     def bulk_append(self, conn: Connection, appends: Sequence[StreamAppend]) -> None:
         _executemany_sqlite(conn, appends)
+
+    def envelope_json(self) -> sa.ColumnElement[str]:
+        """``json_object``: ids are the 32 hex digits SQLAlchemy stores, times its naive UTC text (both
+        read back by ``Envelope.from_json``); ``json()`` embeds the stored actor and data as JSON."""
+        return _envelope_object(sa.func.json_object, sa.func.json)
 
     def integrity_errors(self) -> tuple[type[Exception], ...]:
         return (sqlite3.IntegrityError,)
@@ -138,6 +150,11 @@ class PostgresDialect:
 
     def bulk_append(self, conn: Connection, appends: Sequence[StreamAppend]) -> None:
         _copy_postgres(conn, appends)
+
+    def envelope_json(self) -> sa.ColumnElement[str]:
+        """``json_build_object`` cast to text (uuid and timestamptz render in ISO form)."""
+        built = _envelope_object(sa.func.json_build_object, lambda column: column)
+        return sa.cast(built, sa.Text())
 
     def integrity_errors(self) -> tuple[type[Exception], ...]:
         from psycopg import IntegrityError
@@ -288,6 +305,19 @@ class _ActorJson:
         self._actor = actor
         self._json = orjson.dumps(actor.to_dict())
         self._text = self._json.decode()
+
+
+def _envelope_object(build: Any, embed: Callable[[Any], Any]) -> sa.ColumnElement[str]:
+    """The envelope's keys (those of ``Envelope.to_dict``) over the ``events`` columns; ``embed`` wraps
+    the JSON columns so they are embedded as JSON, not as strings."""
+    c = events.c
+    built: sa.ColumnElement[str] = build(
+        "id", c.id, "type", c.type, "schema_version", c.schema_version, "stream_id", c.stream_id,
+        "stream_version", c.version, "position", c.position, "occurred_at", c.occurred_at,
+        "actor", embed(c.actor), "correlation_id", c.correlation_id, "causation_id", c.causation_id,
+        "data", embed(c.data),
+    )  # fmt: skip
+    return built
 
 
 def _sqlite_datetime(value: datetime) -> str:

@@ -165,6 +165,18 @@ class EventStore:
         )
         return self._fetch(query, conn)
 
+    def read_all_json(self, after_position: int = 0, limit: int = 1000) -> list[tuple[int, bytes]]:
+        """:meth:`read_all` as ``(position, envelope JSON)`` pairs built by the database: what the relay
+        publishes, without an :class:`Envelope` built and encoded again in Python for each event."""
+        query = (
+            sa.select(events.c.position, self.dialect.envelope_json())
+            .where(events.c.position > after_position)
+            .order_by(events.c.position)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(int(position), body.encode()) for position, body in conn.execute(query)]
+
     def change_probe(self) -> Callable[[], bool]:
         """A check, cheap enough to call every few milliseconds, of whether anything may have been committed
         since it was last called (the first call says yes). A tailing reader asks it before each read.

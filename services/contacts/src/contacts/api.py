@@ -20,10 +20,14 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from contacts.agenda import visibility
+from contacts.callbacks import CallbackBook
 from contacts.client import CALLER_HEADER, INTERNAL_TOKEN_HEADER
 from contacts.commands import Caller, ContactCommand, ImportRow, MergeMode, Source, decode_command
 from contacts.errors import (
     AlreadyExists,
+    CallbackNotFound,
+    CallbackRequired,
     CampaignExists,
     CampaignNotFound,
     Conflict,
@@ -38,6 +42,7 @@ from contacts.errors import (
     NotLocked,
     NotLockOwner,
     QueueEmpty,
+    TransitionRefused,
     VersionMismatch,
 )
 from contacts.handlers import ContactsService
@@ -62,6 +67,9 @@ ERROR_STATUS: Mapping[type[ContactError], int] = {
     DoNotCall: 409,
     CampaignNotFound: 404,
     CampaignExists: 409,
+    TransitionRefused: 403,
+    CallbackRequired: 422,
+    CallbackNotFound: 404,
 }
 
 
@@ -245,8 +253,9 @@ def _campaign_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
 
 
-def create_queue_router(queue: WorkQueue) -> APIRouter:
-    """The work queue's routes (``contacts.queueclient.HttpQueueClient`` calls them)."""
+def create_queue_router(queue: WorkQueue, book: CallbackBook | None = None) -> APIRouter:
+    """The work queue's routes (``contacts.queueclient.HttpQueueClient`` calls them); ``GET /callbacks``
+    lists ``book``'s."""
     router = APIRouter()
 
     @router.post("/queue/next")
@@ -272,8 +281,17 @@ def create_queue_router(queue: WorkQueue) -> APIRouter:
         return json_response(queue.campaigns.update(caller, now, campaign_id, body.fields).to_data())
 
     @router.get("/callbacks")
-    def callbacks(caller: CallerDep, mine: bool = True, due_before: datetime | None = None) -> Response:
-        found = queue.callbacks(caller.user_id if mine else None, _aware(due_before))
+    def callbacks(
+        caller: CallerDep,
+        mine: bool = True,
+        team: Annotated[str | None, Query(max_length=100)] = None,
+        due_before: datetime | None = None,
+        contact_id: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> Response:
+        if book is None:
+            raise InvalidInput("callbacks", "Este servicio no tiene el registro de rellamadas")
+        seen = visibility(caller, mine=mine, team=team)
+        found = book.listed(seen, _aware(due_before), contact_id=contact_id)
         return json_response([callback.to_data() for callback in found])
 
     @router.get("/dnc")
@@ -325,6 +343,7 @@ def create_app(
     queries: ContactQueries,
     internal_token: str | None = None,
     queue: WorkQueue | None = None,
+    callbacks: CallbackBook | None = None,
 ) -> FastAPI:
     """The internal contacts app: the routes plus the one place domain errors become HTTP answers.
 
@@ -339,7 +358,7 @@ def create_app(
     )
     app.include_router(create_router(service, queries))
     if queue is not None:
-        app.include_router(create_queue_router(queue))
+        app.include_router(create_queue_router(queue, callbacks))
     if internal_token:
         app.add_middleware(InternalTokenMiddleware, token=internal_token)
 

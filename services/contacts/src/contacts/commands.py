@@ -240,6 +240,50 @@ class RecordDisposition(ContactCommand):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RescheduleCallback(ContactCommand):
+    """Change the contact's pending callback ``callback_id``: its due time, its scope and/or who owns it
+    (``assignee_*``, a TeamLead within their team, ProjectManager and TI anyone; the gateway fills the
+    assignee's name and team from the user directory). Fields left None keep their value."""
+
+    TYPE = "contacts.RescheduleCallback"
+    callback_id: str
+    due_at: datetime | None = None
+    scope: CallbackScope | None = None
+    assignee_id: str | None = None
+    assignee_name: str = ""
+    assignee_team: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelCallback(ContactCommand):
+    """Cancel the contact's pending callback ``callback_id``."""
+
+    TYPE = "contacts.CancelCallback"
+    callback_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemindCallback(ContactCommand):
+    """Record that the reminder of ``callback_id`` is sent, when it is due within ``before_minutes``
+    (scheduler); does nothing once reminded."""
+
+    TYPE = "contacts.RemindCallback"
+    callback_id: str
+    before_minutes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShareStaleCallback(ContactCommand):
+    """Make the personal callback ``callback_id`` shared when still pending ``grace_minutes`` after its
+    due time (scheduler); does nothing otherwise."""
+
+    TYPE = "contacts.ShareStaleCallback"
+    callback_id: str
+    grace_minutes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ImportRow:
     """One row of a batch: a normalised phone plus the fields read from the file (empty = not given)."""
 
@@ -329,6 +373,10 @@ COMMAND_TYPES: Mapping[str, type[Command]] = registry(
     CloseStaleCall,
     CreateOrMergeContacts,
     RecordDisposition,
+    RescheduleCallback,
+    CancelCallback,
+    RemindCallback,
+    ShareStaleCallback,
 )
 
 

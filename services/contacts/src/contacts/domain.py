@@ -26,6 +26,15 @@ Rules (PRODUCT.md, Contacts/Locks/Roles):
   information. A row that would change a contact someone else holds locked leaves it alone (outcome
   ``locked``). A row that changes nothing emits nothing and does not reset the clock, so re-importing
   the same file changes nothing (idempotent).
+- Every status a person sets (``ChangeStatus``, ``UpdateContact``, ``RecordDisposition``) follows the
+  catalogue's state machine (``Catalogue.required_role``: leaving a final status needs TeamLead or above)
+  or raises :class:`TransitionRefused`; an import row's status follows it for the batch's caller (else
+  the status stays). A wrap-up to a status that ``requires_callback`` needs ``callback_at``.
+- A wrap-up with ``callback_at`` leaves the contact's one pending callback, id ``<contact id>.<stream
+  version of that wrap-up>``; a later wrap-up replaces or clears it. Its owner reschedules or cancels it,
+  a TeamLead also their team's (and reassigns within the team), ProjectManager and TI any. The scheduler
+  records its reminder once (``RemindCallback``) and makes a personal one shared after the grace
+  (``ShareStaleCallback``); both do nothing when there is nothing to do.
 - A command that changes nothing emits no events.
 """
 
@@ -44,8 +53,10 @@ from typing import Any, NamedTuple
 from contacts.commands import (
     AgeStatus,
     BatchResult,
+    CallbackScope,
     Caller,
     CallOutcome,
+    CancelCallback,
     ChangeStatus,
     CloseStaleCall,
     ContactCommand,
@@ -65,12 +76,17 @@ from contacts.commands import (
     RecordCallStarted,
     RecordDisposition,
     ReleaseLock,
+    RemindCallback,
+    RescheduleCallback,
     RowOutcome,
+    ShareStaleCallback,
     Source,
     UpdateContact,
 )
 from contacts.errors import (
     AlreadyExists,
+    CallbackNotFound,
+    CallbackRequired,
     CallNotOpen,
     ContactError,
     Forbidden,
@@ -80,8 +96,13 @@ from contacts.errors import (
     NotFound,
     NotLocked,
     NotLockOwner,
+    TransitionRefused,
 )
 from contacts.events import (
+    CallbackCancelled,
+    CallbackReminded,
+    CallbackRescheduled,
+    CallbackShared,
     CallEnded,
     CallRequested,
     CallStarted,
@@ -171,6 +192,20 @@ class OpenCall:
     started_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PendingCallback:
+    """The contact's pending callback: its stable id, owner (and their team), scope, due time and whether
+    its reminder went out."""
+
+    callback_id: str
+    user_id: str
+    username: str
+    team: str
+    scope: CallbackScope
+    due_at: datetime
+    reminded: bool = False
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContactState:
     """A contact as its stream tells it; ``version`` is the number of events folded in."""
@@ -196,6 +231,8 @@ class ContactState:
     deleted: bool = False
     version: int = 0
     open_calls: Mapping[str, OpenCall] = field(default_factory=dict)
+    # Folded from the stream only (the read model's states leave it None: its own table holds callbacks).
+    callback: PendingCallback | None = None
 
     def lock_holder(self, now: datetime) -> str | None:
         """User id holding the lock at ``now``, or None when free or lapsed."""
@@ -260,7 +297,7 @@ def evolve(state: ContactState | None, event: ContactEvent) -> ContactState:
         case LockReleased() | LockForceReleased() | LockExpired():
             return _unlocked(state)
         case ContactDeleted():
-            return replace(_unlocked(state), deleted=True, updated_at=event.at)
+            return replace(_unlocked(state), deleted=True, updated_at=event.at, callback=None)
         case CallRequested():
             call = OpenCall(event.user_id, event.username, event.desk, event.at)
             return replace(state, open_calls={**state.open_calls, event.call_id: call})
@@ -274,7 +311,24 @@ def evolve(state: ContactState | None, event: ContactEvent) -> ContactState:
             still_open = {key: call for key, call in state.open_calls.items() if key != event.call_id}
             return replace(state, last_contacted_at=event.at, open_calls=still_open)
         case DispositionRecorded():
-            return replace(state, updated_at=event.at)
+            return replace(state, updated_at=event.at, callback=_callback_set(state, event))
+        case CallbackRescheduled():
+            if state.callback is None:
+                return state
+            moved = PendingCallback(
+                event.callback_id, event.user_id, event.username, event.team, event.scope, event.due_at
+            )
+            return replace(state, callback=moved)
+        case CallbackCancelled():
+            return replace(state, callback=None)
+        case CallbackShared():
+            if state.callback is None:
+                return state
+            return replace(state, callback=replace(state.callback, scope=CallbackScope.SHARED))
+        case CallbackReminded():
+            if state.callback is None:
+                return state
+            return replace(state, callback=replace(state.callback, reminded=True))
     raise ValueError(f"evolve does not know {type(event).__name__}")
 
 
@@ -299,9 +353,9 @@ def decide(
             return _update(contact, command, catalogue)
         case ChangeStatus():
             _refuse_if_locked_by_other(contact, command)
-            return _status_change(
-                contact, catalogue.normalise(command.status), StatusReason.AGENT, command.now
-            )
+            status = catalogue.normalise(command.status)
+            _check_transition(contact, status, command.caller, catalogue)
+            return _status_change(contact, status, StatusReason.AGENT, command.now)
         case EditNote():
             _refuse_if_locked_by_other(contact, command)
             return _note_change(contact, _clean_note(command.note), command.now)
@@ -325,6 +379,14 @@ def decide(
             return _close_stale_call(contact, command)
         case RecordDisposition():
             return _disposition(contact, command, catalogue)
+        case RescheduleCallback():
+            return _reschedule(contact, command)
+        case CancelCallback():
+            return _cancel(contact, command)
+        case RemindCallback():
+            return _remind(contact, command)
+        case ShareStaleCallback():
+            return _share_stale(contact, command)
     raise TypeError(f"decide does not handle {type(command).__name__}")
 
 
@@ -555,20 +617,26 @@ def _close_stale_call(contact: ContactState, command: CloseStaleCall) -> list[Co
 def _disposition(
     contact: ContactState, command: RecordDisposition, catalogue: Catalogue
 ) -> list[ContactEvent]:
-    """The wrap-up: its record, the status and the note it changes, and the caller's lock released."""
+    """The wrap-up: its record, the status and the note it changes, and the caller's lock released.
+
+    The status follows the state machine (:func:`_check_transition`); one that ``requires_callback``
+    needs ``callback_at``. A callback set here gets the id ``<contact id>.<stream version of this
+    wrap-up>``, stable through its reschedules until it is taken, replaced or cancelled.
+    """
     _refuse_if_locked_by_other(contact, command)
     outcome = _required("outcome", command.outcome).lower()
     if not _OUTCOME.match(outcome):
         raise InvalidInput("outcome", f"Resultado no válido: «{command.outcome}» (letras, cifras y _)")
     status = catalogue.normalise(command.status) if command.status and command.status.strip() else None
+    caller = command.caller
+    if status is not None:
+        _check_transition(contact, status, caller, catalogue)
     note = _clean_note(command.note)
     callback_at = command.callback_at
     if callback_at is not None:
-        if callback_at.tzinfo is None:
-            raise InvalidInput("callback_at", "La hora de la rellamada debe incluir zona horaria")
-        if callback_at <= command.now:
-            raise InvalidInput("callback_at", "La rellamada debe quedar en el futuro")
-    caller = command.caller
+        _check_due(callback_at, command.now)
+    elif status is not None and catalogue.get(status).requires_callback:
+        raise CallbackRequired(status)
     events: list[ContactEvent] = [
         DispositionRecorded(
             contact_id=contact.contact_id,
@@ -579,6 +647,8 @@ def _disposition(
             note=note,
             callback_at=callback_at,
             callback_scope=command.callback_scope,
+            callback_id=_callback_id(contact.contact_id, contact.version + 1) if callback_at else "",
+            team=caller.team if callback_at else "",
         )
     ]
     if status is not None:
@@ -589,6 +659,141 @@ def _disposition(
     if not command.keep_lock and contact.lock_holder(command.now) == caller.user_id:
         events.append(LockReleased(contact_id=contact.contact_id, at=command.now, released_by=caller.user_id))
     return events
+
+
+def _check_transition(state: ContactState, status: str, caller: Caller, catalogue: Catalogue) -> None:
+    """Raise TransitionRefused unless the caller's role may move the contact to ``status``."""
+    needed = catalogue.required_role(state.status, status)
+    if not caller.role.at_least(needed):
+        raise TransitionRefused(state.contact_id, state.status, status, caller.role.value, needed.value)
+
+
+def _check_due(due_at: datetime, now: datetime) -> None:
+    if due_at.tzinfo is None:
+        raise InvalidInput("callback_at", "La hora de la rellamada debe incluir zona horaria")
+    if due_at <= now:
+        raise InvalidInput("callback_at", "La rellamada debe quedar en el futuro")
+
+
+def _callback_id(contact_id: str, stream_version: int) -> str:
+    """The stable id of a callback: its contact and the stream version of the wrap-up that set it."""
+    return f"{contact_id}.{stream_version}"
+
+
+def _callback_set(state: ContactState, event: DispositionRecorded) -> PendingCallback | None:
+    """The callback a wrap-up leaves pending (None: a wrap-up without one clears it); ``state`` has the
+    version of ``event`` already, which names callbacks stored before they carried their id."""
+    if event.callback_at is None:
+        return None
+    return PendingCallback(
+        callback_id=event.callback_id or _callback_id(state.contact_id, state.version),
+        user_id=event.user_id,
+        username=event.username,
+        team=event.team,
+        scope=event.callback_scope,
+        due_at=event.callback_at,
+    )
+
+
+def _pending(contact: ContactState, callback_id: str) -> PendingCallback:
+    callback = contact.callback
+    if callback is None or callback.callback_id != callback_id:
+        raise CallbackNotFound(callback_id)
+    return callback
+
+
+def _may_manage(callback: PendingCallback, caller: Caller) -> bool:
+    """Agents manage their own callbacks, TeamLeads also their team's, ProjectManager and TI every one."""
+    if callback.user_id == caller.user_id or caller.role.at_least(Role.PROJECT_MANAGER):
+        return True
+    return caller.role.at_least(Role.TEAM_LEAD) and bool(caller.team) and callback.team == caller.team
+
+
+def _reschedule(contact: ContactState, command: RescheduleCallback) -> list[ContactEvent]:
+    callback = _pending(contact, command.callback_id)
+    caller = command.caller
+    if not _may_manage(callback, caller):
+        raise Forbidden(caller.role.value, "cambiar la rellamada de otro agente")
+    due_at = callback.due_at
+    if command.due_at is not None:
+        _check_due(command.due_at, command.now)
+        due_at = command.due_at
+    user_id, username, team = callback.user_id, callback.username, callback.team
+    if command.assignee_id is not None and command.assignee_id != callback.user_id:
+        if not caller.role.at_least(Role.TEAM_LEAD):
+            raise Forbidden(caller.role.value, "reasignar rellamadas")
+        if not caller.role.at_least(Role.PROJECT_MANAGER) and command.assignee_team != caller.team:
+            raise Forbidden(caller.role.value, "reasignar una rellamada fuera de su equipo")
+        user_id = _required("assignee_id", command.assignee_id)
+        username, team = command.assignee_name.strip(), command.assignee_team.strip()
+    scope = command.scope or callback.scope
+    if (due_at, scope, user_id) == (callback.due_at, callback.scope, callback.user_id):
+        return []
+    moved = CallbackRescheduled(
+        contact_id=contact.contact_id,
+        at=command.now,
+        callback_id=callback.callback_id,
+        due_at=due_at,
+        scope=scope,
+        user_id=user_id,
+        username=username,
+        team=team,
+    )
+    return [moved]
+
+
+def _cancel(contact: ContactState, command: CancelCallback) -> list[ContactEvent]:
+    callback = _pending(contact, command.callback_id)
+    if not _may_manage(callback, command.caller):
+        raise Forbidden(command.caller.role.value, "cancelar la rellamada de otro agente")
+    reason = command.reason.strip()
+    if len(reason) > 500:
+        raise InvalidInput("reason", "El motivo no puede superar 500 caracteres")
+    return [
+        CallbackCancelled(
+            contact_id=contact.contact_id, at=command.now, callback_id=callback.callback_id, reason=reason
+        )
+    ]
+
+
+def _remind(contact: ContactState, command: RemindCallback) -> list[ContactEvent]:
+    callback = contact.callback
+    if callback is None or callback.callback_id != command.callback_id or callback.reminded:
+        return []
+    if command.now < callback.due_at - timedelta(minutes=command.before_minutes):
+        return []
+    reminded = CallbackReminded(
+        contact_id=contact.contact_id,
+        at=command.now,
+        callback_id=callback.callback_id,
+        user_id=callback.user_id,
+        scope=callback.scope,
+        due_at=callback.due_at,
+        contact_name=contact.name,
+        phone=contact.phone_e164,
+    )
+    return [reminded]
+
+
+SHARED_REASON = "Rellamada compartida: el agente no la atendió"
+
+
+def _share_stale(contact: ContactState, command: ShareStaleCallback) -> list[ContactEvent]:
+    callback = contact.callback
+    if callback is None or callback.callback_id != command.callback_id:
+        return []
+    if callback.scope is CallbackScope.SHARED:
+        return []
+    if command.now < callback.due_at + timedelta(minutes=command.grace_minutes):
+        return []
+    shared = CallbackShared(
+        contact_id=contact.contact_id,
+        at=command.now,
+        callback_id=callback.callback_id,
+        user_id=callback.user_id,
+        reason=SHARED_REASON,
+    )
+    return [shared]
 
 
 def _whole_seconds(span: timedelta) -> int:
@@ -635,6 +840,8 @@ def _update(state: ContactState, command: UpdateContact, catalogue: Catalogue) -
         for key, value in _clean_extra(command.extra).items():
             changes.extend(_change(_EXTRA_PREFIX + key, state.extra.get(key), value or None))
     status = catalogue.normalise(command.status) if command.status and command.status.strip() else None
+    if status is not None:
+        _check_transition(state, status, command.caller, catalogue)
     note = _clean_note(command.note) if command.note is not None else None
     events: list[ContactEvent] = []
     if changes:
@@ -845,7 +1052,12 @@ def _merge(
                 row=row_number,
             )
         )
-    if row.status and row.status != catalogue.default and (overwrite or state.status == catalogue.default):
+    if (
+        row.status
+        and row.status != catalogue.default
+        and (overwrite or state.status == catalogue.default)
+        and catalogue.allows(state.status, row.status, batch.caller.role)
+    ):
         events.extend(_status_change(state, row.status, StatusReason.IMPORT, batch.now))
     return events
 
@@ -950,9 +1162,11 @@ def _clean_extra(values: Mapping[str, str]) -> dict[str, str]:
 
 __all__ = [
     "CONTACTS_NAMESPACE",
+    "SHARED_REASON",
     "BatchDecision",
     "ContactState",
     "LockPolicy",
+    "PendingCallback",
     "RowDecision",
     "authorise_batch",
     "contact_id_for_phone",

@@ -207,3 +207,42 @@ class CampaignExists(ContactError):
     def __init__(self, name: str) -> None:
         super().__init__(f"Ya existe una campaña llamada «{name}»")
         self.name = name
+
+
+class TransitionRefused(ContactError):
+    """The caller's role may not move the contact from one status to the other (the status state
+    machine, ``contacts.statuses.Catalogue.required_role``)."""
+
+    code = "transition_refused"
+
+    def __init__(self, contact_id: str, old: str, new: str, role: str, needed: str) -> None:
+        super().__init__(
+            f"El rol {role} no puede pasar el contacto de {old} a {new}: "
+            f"solo {needed} o superior puede hacerlo"
+        )
+        self.contact_id = contact_id
+        self.old = old
+        self.new = new
+        self.role = role
+        self.needed = needed
+
+
+class CallbackRequired(ContactError):
+    """The status a wrap-up sets requires a callback and none was given."""
+
+    code = "callback_required"
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"El estado {status} requiere programar una rellamada (callback_at)")
+        self.status = status
+        self.field = "callback_at"
+
+
+class CallbackNotFound(ContactError):
+    """The contact has no pending callback with this id (done, cancelled, replaced, or never set)."""
+
+    code = "callback_not_found"
+
+    def __init__(self, callback_id: str) -> None:
+        super().__init__(f"La rellamada {callback_id} no existe o ya no está pendiente")
+        self.callback_id = callback_id

@@ -203,6 +203,56 @@ class DispositionRecorded(ContactEvent):
     note: str = ""
     callback_at: datetime | None = None
     callback_scope: CallbackScope = CallbackScope.PERSONAL
+    # Set with callback_at: "<contact id>.<stream version of this event>" (empty in events stored before
+    # it existed: the same value is then derived when folding), and the agent's team.
+    callback_id: str = ""
+    team: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackRescheduled(ContactEvent):
+    """The pending callback ``callback_id`` now falls due at ``due_at``, with this scope and owner."""
+
+    TYPE = "contacts.CallbackRescheduled"
+    callback_id: str
+    due_at: datetime
+    scope: CallbackScope
+    user_id: str
+    username: str = ""
+    team: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackCancelled(ContactEvent):
+    """The pending callback ``callback_id`` was cancelled."""
+
+    TYPE = "contacts.CallbackCancelled"
+    callback_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackShared(ContactEvent):
+    """A personal callback became shared (its agent did not take it within the grace after its due time)."""
+
+    TYPE = "contacts.CallbackShared"
+    callback_id: str
+    user_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackReminded(ContactEvent):
+    """The reminder of ``callback_id`` went out (once per callback): what the live ``callback_reminder``
+    carries, as it was at that moment."""
+
+    TYPE = "contacts.CallbackReminded"
+    callback_id: str
+    user_id: str
+    scope: CallbackScope
+    due_at: datetime
+    contact_name: str = ""
+    phone: str = ""
 
 
 EVENT_TYPES: Mapping[str, type[ContactEvent]] = registry(
@@ -221,6 +271,10 @@ EVENT_TYPES: Mapping[str, type[ContactEvent]] = registry(
     CallStarted,
     CallEnded,
     DispositionRecorded,
+    CallbackRescheduled,
+    CallbackCancelled,
+    CallbackShared,
+    CallbackReminded,
 )
 
 

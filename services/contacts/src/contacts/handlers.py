@@ -47,6 +47,8 @@ from contacts.commands import (
     RecordCallEnded,
     RecordCallRequested,
     RecordCallStarted,
+    RemindCallback,
+    ShareStaleCallback,
     Source,
 )
 from contacts.dialect import ReadModelDialect, read_model_dialect
@@ -183,6 +185,46 @@ class ContactsService:
                 continue
         return closed
 
+    def remind_callbacks(
+        self, callbacks: Sequence[tuple[str, str]], before_minutes: int, now: datetime | None = None
+    ) -> int:
+        """Record the reminder of each ``(contact id, callback id)`` due within ``before_minutes`` and not
+        reminded yet (``CallbackReminded``, which the gateway relays live); returns how many."""
+        reminded = 0
+        for contact_id, callback_id in callbacks:
+            command = RemindCallback(
+                caller=SYSTEM_CALLER,
+                now=now or self._clock(),
+                contact_id=contact_id,
+                callback_id=callback_id,
+                before_minutes=before_minutes,
+            )
+            try:
+                reminded += bool(self.execute(command).events)
+            except NotFound:
+                continue
+        return reminded
+
+    def share_stale_callbacks(
+        self, callbacks: Sequence[tuple[str, str]], grace_minutes: int, now: datetime | None = None
+    ) -> int:
+        """Make shared each personal ``(contact id, callback id)`` still pending ``grace_minutes`` after
+        its due time (``CallbackShared``); returns how many."""
+        shared = 0
+        for contact_id, callback_id in callbacks:
+            command = ShareStaleCallback(
+                caller=SYSTEM_CALLER,
+                now=now or self._clock(),
+                contact_id=contact_id,
+                callback_id=callback_id,
+                grace_minutes=grace_minutes,
+            )
+            try:
+                shared += bool(self.execute(command).events)
+            except NotFound:
+                continue
+        return shared
+
     def expire_lock(self, contact_id: str, now: datetime | None = None) -> bool:
         """Mark a lapsed lock expired (scheduler); False when there was nothing to expire."""
         command = ExpireLock(caller=SYSTEM_CALLER, now=now or self._clock(), contact_id=contact_id)
@@ -221,7 +263,7 @@ class ContactsService:
             changes = [(e, s.stream_version) for e, s in zip(new_events, stored, strict=True)]
             self._projection.apply_events(conn, changes, {contact_id: state})
             apply_call_events(conn, new_events, self._store.dialect)
-            apply_callback_events(conn, new_events)
+            apply_callback_events(conn, changes)
             after = state
             for event in new_events:
                 after = evolve(after, event)

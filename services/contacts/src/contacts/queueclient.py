@@ -13,11 +13,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
-from contacts.campaigns import Callback, Campaign, Claim, DncEntry, Eligibility
+from contacts.agenda import CallbackView, visibility
+from contacts.campaigns import Campaign, Claim, DncEntry, Eligibility
 from contacts.client import HttpContactsClient
 from contacts.commands import Caller
 
 if TYPE_CHECKING:
+    from contacts.callbacks import CallbackBook
     from contacts.queue import WorkQueue
 
 
@@ -44,9 +46,17 @@ class QueueClient(Protocol):
         ...
 
     def callbacks(
-        self, caller: Caller, *, mine: bool = True, due_before: datetime | None = None
-    ) -> list[Callback]:
-        """Pending callbacks, soonest first; with ``mine``, the caller's personal ones and the shared."""
+        self,
+        caller: Caller,
+        *,
+        mine: bool = True,
+        team: str | None = None,
+        due_before: datetime | None = None,
+        contact_id: str | None = None,
+    ) -> list[CallbackView]:
+        """Pending callbacks the caller may see, soonest first (``contacts.agenda.visibility``): with
+        ``mine`` their personal ones and the shared, with ``team`` that team's; Forbidden for a team
+        they may not see."""
         ...
 
     def dnc_entries(self, caller: Caller, limit: int = 1000, offset: int = 0) -> list[DncEntry]:
@@ -69,8 +79,9 @@ class QueueClient(Protocol):
 class LocalQueueClient:
     """Direct calls into the work queue (embedded mode)."""
 
-    def __init__(self, queue: WorkQueue) -> None:
+    def __init__(self, queue: WorkQueue, callbacks: CallbackBook | None = None) -> None:
         self._queue = queue
+        self._callbacks = callbacks
 
     def campaigns(self, caller: Caller) -> list[Campaign]:
         """Every campaign."""
@@ -93,10 +104,19 @@ class LocalQueueClient:
         return self._queue.eligibility(caller, contact_id, campaign)
 
     def callbacks(
-        self, caller: Caller, *, mine: bool = True, due_before: datetime | None = None
-    ) -> list[Callback]:
-        """Pending callbacks."""
-        return self._queue.callbacks(caller.user_id if mine else None, due_before)
+        self,
+        caller: Caller,
+        *,
+        mine: bool = True,
+        team: str | None = None,
+        due_before: datetime | None = None,
+        contact_id: str | None = None,
+    ) -> list[CallbackView]:
+        """Pending callbacks the caller may see."""
+        if self._callbacks is None:
+            raise RuntimeError("LocalQueueClient was built without a CallbackBook")
+        seen = visibility(caller, mine=mine, team=team)
+        return self._callbacks.listed(seen, due_before, contact_id=contact_id)
 
     def dnc_entries(self, caller: Caller, limit: int = 1000, offset: int = 0) -> list[DncEntry]:
         """The list."""
@@ -147,15 +167,24 @@ class HttpQueueClient:
         return Eligibility.from_data(self._http.request("GET", path, caller, params=params))
 
     def callbacks(
-        self, caller: Caller, *, mine: bool = True, due_before: datetime | None = None
-    ) -> list[Callback]:
+        self,
+        caller: Caller,
+        *,
+        mine: bool = True,
+        team: str | None = None,
+        due_before: datetime | None = None,
+        contact_id: str | None = None,
+    ) -> list[CallbackView]:
         """``GET /callbacks``."""
         params: dict[str, str] = {"mine": "true" if mine else "false"}
+        if team:
+            params["team"] = team
         if due_before is not None:
             params["due_before"] = due_before.isoformat()
-        return [
-            Callback.from_data(row) for row in self._http.request("GET", "/callbacks", caller, params=params)
-        ]
+        if contact_id is not None:
+            params["contact_id"] = contact_id
+        rows = self._http.request("GET", "/callbacks", caller, params=params)
+        return [CallbackView.from_data(row) for row in rows]
 
     def dnc_entries(self, caller: Caller, limit: int = 1000, offset: int = 0) -> list[DncEntry]:
         """``GET /dnc``."""

@@ -1,4 +1,5 @@
-"""Scheduled work of the contacts service: lock expiry announcements, the ageing pass and call timeouts.
+"""Scheduled work of the contacts service: lock expiry announcements, the ageing pass, call timeouts and
+the callbacks' reminders and personal-to-shared moves.
 
 All run in the service's own background threads (embedded and distributed alike), never on a read
 path, and both are idempotent: they find candidates in the read model and let the domain decide, so a
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
 
+from contacts.callbacks import CallbackBook
 from contacts.handlers import ContactsService
 from contacts.queries import status_condition
 from contacts.schema import contact_calls, contact_locks, contacts
@@ -214,6 +216,80 @@ class CallTimeouts:
                     log.info("contacts.stale_calls_closed", count=count)
             except Exception:
                 log.exception("contacts.call_timeouts_failed")
+            stop.wait(self._interval)
+
+
+class CallbackSweep:
+    """The callbacks' schedule: each pending callback's reminder goes out ``reminder_minutes`` before it
+    is due (once: ``CallbackReminded``, relayed live by the gateway as ``callback_reminder``), and a
+    personal callback still pending ``grace_minutes`` after it was due becomes shared
+    (``CallbackShared``), so it is not lost while its agent is away.
+    """
+
+    def __init__(
+        self,
+        service: ContactsService,
+        book: CallbackBook,
+        *,
+        reminder_minutes: int = 5,
+        grace_minutes: int = 30,
+        interval_seconds: float = 15.0,
+        clock: Clock | None = None,
+        batch_size: int = 500,
+    ) -> None:
+        self._service = service
+        self._book = book
+        self._batch_size = batch_size
+        self._reminder = reminder_minutes
+        self._grace = grace_minutes
+        self._interval = interval_seconds
+        self._clock = clock or service.now
+
+    def remind(self, now: datetime | None = None) -> int:
+        """Send every reminder owed at ``now``; returns how many (0 when run again)."""
+        moment = (now or self._clock()).astimezone(UTC)
+        until = moment + timedelta(minutes=self._reminder)
+        return self._in_batches(
+            lambda: self._book.to_remind(until, self._batch_size),
+            lambda found: self._service.remind_callbacks(found, self._reminder, moment),
+        )
+
+    def share_stale(self, now: datetime | None = None) -> int:
+        """Make shared every personal callback past its grace at ``now``; returns how many (0 when run
+        again)."""
+        moment = (now or self._clock()).astimezone(UTC)
+        due_before = moment - timedelta(minutes=self._grace)
+        return self._in_batches(
+            lambda: self._book.stale_personal(due_before, self._batch_size),
+            lambda found: self._service.share_stale_callbacks(found, self._grace, moment),
+        )
+
+    def _in_batches(
+        self,
+        find: Callable[[], list[tuple[str, str]]],
+        act: Callable[[list[tuple[str, str]]], int],
+    ) -> int:
+        """Act on what ``find`` gives until it gives a short batch or acting changes nothing (the rows
+        left are then ones the domain declines, e.g. moved since: they are not asked for again now)."""
+        total = 0
+        while True:
+            found = find()
+            if not found:
+                return total
+            done = act(found)
+            total += done
+            if done == 0 or len(found) < self._batch_size:
+                return total
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Remind and share every ``interval_seconds`` until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                reminded, shared = self.remind(), self.share_stale()
+                if reminded or shared:
+                    log.info("contacts.callbacks_swept", reminded=reminded, shared=shared)
+            except Exception:
+                log.exception("contacts.callback_sweep_failed")
             stop.wait(self._interval)
 
 

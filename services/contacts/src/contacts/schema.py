@@ -174,6 +174,11 @@ contact_callbacks = sa.Table(
     sa.Column("scope", sa.Text(), nullable=False),
     sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
+    # contacts_0008: the callback's stable id ("<contact id>.<stream version of the wrap-up that set
+    # it>"), its owner's team (TeamLeads list and manage their team's), when its reminder went out.
+    sa.Column("callback_id", sa.Text(), nullable=False, server_default=""),
+    sa.Column("team", sa.Text(), nullable=False, server_default=""),
+    sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=True),
     sa.Index("ix_contact_callbacks_due", "due_at"),
 )
 

@@ -1,4 +1,11 @@
-"""The status catalogue as data: codes, labels, list priority, ageing thresholds and legacy spellings.
+"""The status catalogue as data: codes, labels, priority, flags, transitions, ageing and legacy spellings.
+
+Flags (``docs/QUEUE.md``, "Status catalogue"): ``reached`` (a person was talked to), ``final`` (the
+contact's work is done), ``requires_callback`` (a wrap-up to it must set a callback) and ``dnc`` (a
+wrap-up to it puts the number on the do-not-call list). Transitions: moving a contact out of a status
+needs that status's ``leave_role`` (Agent for working statuses, TeamLead for final ones, ProjectManager
+for ``NO_LLAMAR``), unless the catalogue's ``transitions`` name the pair explicitly; the scheduler's
+``System`` role passes every check. :meth:`Catalogue.required_role` is the one rule the domain enforces.
 
 Ageing: a contact not contacted for 3 calendar months becomes ``NO_EXISTE``, 6 months ``SIN_RED``,
 8 months ``NO_CONTACTO``; the highest threshold reached wins. Statuses with ``ageable=False``
@@ -18,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from contacts.errors import InvalidStatus
+from kernel.roles import Role
 
 _CODE_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _SEPARATORS = re.compile(r"[^A-Z0-9]+")
@@ -25,13 +33,26 @@ _SEPARATORS = re.compile(r"[^A-Z0-9]+")
 
 @dataclass(frozen=True, slots=True)
 class Status:
-    """One status: its code, labels, list priority (lower first) and whether ageing may change it."""
+    """One status: its code, labels, list priority (lower first), whether ageing may change it, its flags
+    and the least role that may move a contact out of it."""
 
     code: str
     label_es: str
     label_en: str
     priority: int
     ageable: bool = True
+    reached: bool = False
+    final: bool = False
+    requires_callback: bool = False
+    dnc: bool = False
+    leave_role: Role | None = None
+
+    @property
+    def leaving_role(self) -> Role:
+        """The least role that may move a contact out of this status (TeamLead for a final one)."""
+        if self.leave_role is not None:
+            return self.leave_role
+        return Role.TEAM_LEAD if self.final else Role.AGENT
 
     def to_data(self) -> dict[str, Any]:
         """JSON-safe dict of this status."""
@@ -41,6 +62,11 @@ class Status:
             "label_en": self.label_en,
             "priority": self.priority,
             "ageable": self.ageable,
+            "reached": self.reached,
+            "final": self.final,
+            "requires_callback": self.requires_callback,
+            "dnc": self.dnc,
+            "leave_role": self.leave_role.value if self.leave_role is not None else None,
         }
 
     @classmethod
@@ -53,6 +79,11 @@ class Status:
             label_en=str(data.get("label_en") or data.get("label_es") or code),
             priority=int(data.get("priority", 1000)),
             ageable=bool(data.get("ageable", True)),
+            reached=bool(data.get("reached", False)),
+            final=bool(data.get("final", False)),
+            requires_callback=bool(data.get("requires_callback", False)),
+            dnc=bool(data.get("dnc", False)),
+            leave_role=Role.parse(str(data["leave_role"])) if data.get("leave_role") else None,
         )
 
 
@@ -66,17 +97,36 @@ class AgeingStep:
 
 STATUSES: tuple[Status, ...] = (
     Status("NC", "No contesta", "No answer", 1),
-    Status("CUELGA", "Cuelga", "Hangs up", 2),
+    Status("CUELGA", "Cuelga", "Hangs up", 2, reached=True),
     Status("SIN_GESTIONAR", "Sin gestionar", "Not handled", 3),
-    Status("INTERESADO", "Interesado", "Interested", 4, ageable=False),
-    Status("SERVICIOS_ACTIVOS", "Servicios activos", "Active services", 5, ageable=False),
-    Status("PENDIENTE", "Pendiente", "Pending", 6),
-    Status("EN_PROGRESO", "En progreso", "In progress", 7),
-    Status("COMPLETADA", "Completada", "Completed", 8),
+    Status("INTERESADO", "Interesado", "Interested", 4, ageable=False, reached=True),
+    Status(
+        "SERVICIOS_ACTIVOS",
+        "Servicios activos",
+        "Active services",
+        5,
+        ageable=False,
+        reached=True,
+        final=True,
+    ),
+    Status("PENDIENTE", "Pendiente", "Pending", 6, reached=True, requires_callback=True),
+    Status("EN_PROGRESO", "En progreso", "In progress", 7, reached=True),
+    Status("COMPLETADA", "Completada", "Completed", 8, reached=True, final=True),
     Status("NO_DISPONIBLE", "No disponible", "Unavailable", 9),
     Status("NO_EXISTE", "No existe", "Does not exist", 10),
     Status("SIN_RED", "Sin red", "No network", 11),
     Status("NO_CONTACTO", "No contacto", "No contact", 12),
+    Status(
+        "NO_LLAMAR",
+        "No llamar",
+        "Do not call",
+        13,
+        ageable=False,
+        reached=True,
+        final=True,
+        dnc=True,
+        leave_role=Role.PROJECT_MANAGER,
+    ),
 )
 
 # Spellings seen in older data; keys are compared after status_key(), so case, accents, spaces and
@@ -126,6 +176,7 @@ class Catalogue:
         aliases: Mapping[str, str] = LEGACY_ALIASES,
         ageing: Iterable[AgeingStep] = AGEING_STEPS,
         default: str = DEFAULT_STATUS,
+        transitions: Mapping[tuple[str, str], Role] | None = None,
     ) -> None:
         ordered = tuple(sorted(statuses, key=lambda s: s.priority))
         self._by_code: dict[str, Status] = {}
@@ -159,6 +210,10 @@ class Catalogue:
             if step.status not in self._by_code or step.status in self._age_rank:
                 raise ValueError(f"ageing step status {step.status} unknown or repeated")
             self._age_rank[step.status] = rank
+        self.transitions: dict[tuple[str, str], Role] = dict(transitions or {})
+        for old, new in self.transitions:
+            if old not in self._by_code or new not in self._by_code:
+                raise ValueError(f"transition {old} -> {new} names an unknown status")
 
     def _add_key(self, spelling: str, code: str, soft: bool = False) -> None:
         key = status_key(spelling)
@@ -198,6 +253,29 @@ class Catalogue:
         status = self._by_code.get(code)
         return status.priority if status is not None else 1_000_000
 
+    def required_role(self, old: str, new: str) -> Role:
+        """The least role that may move a contact from ``old`` to ``new`` (Agent when nothing changes or
+        ``old`` is a spelling the catalogue no longer holds)."""
+        if old == new:
+            return Role.AGENT
+        explicit = self.transitions.get((old, new))
+        if explicit is not None:
+            return explicit
+        status = self._by_code.get(old)
+        return status.leaving_role if status is not None else Role.AGENT
+
+    def allows(self, old: str, new: str, role: Role) -> bool:
+        """Whether ``role`` may move a contact from ``old`` to ``new``."""
+        return role.at_least(self.required_role(old, new))
+
+    def transitions_from(self, old: str) -> dict[str, Role]:
+        """Every other status and the least role that may move a contact from ``old`` to it."""
+        return {
+            status.code: self.required_role(old, status.code)
+            for status in self.statuses
+            if status.code != old
+        }
+
     def with_statuses(self, *extra: Status, aliases: Mapping[str, str] | None = None) -> Catalogue:
         """A new catalogue with ``extra`` statuses (and spellings) added, e.g. from settings."""
         return Catalogue(
@@ -205,6 +283,7 @@ class Catalogue:
             aliases={**self.aliases, **(aliases or {})},
             ageing=self.ageing,
             default=self.default,
+            transitions=self.transitions,
         )
 
     def aged_status(self, current: str, since: datetime, now: datetime) -> str | None:

@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 from contacts.commands import Caller, CallOutcome
 from contacts.errors import (
     AlreadyExists,
+    CallbackNotFound,
+    CallbackRequired,
     CallNotOpen,
     CampaignExists,
     CampaignNotFound,
@@ -30,6 +32,7 @@ from contacts.errors import (
     NotLocked,
     NotLockOwner,
     QueueEmpty,
+    TransitionRefused,
     VersionMismatch,
 )
 from kernel.roles import Role
@@ -449,6 +452,14 @@ def _decode_error(code: str, d: Mapping[str, Any]) -> ContactError | None:
             return CampaignNotFound(str(d["campaign_id"]))
         case CampaignExists.code:
             return CampaignExists(str(d["name"]))
+        case TransitionRefused.code:
+            return TransitionRefused(
+                str(d["contact_id"]), str(d["old"]), str(d["new"]), str(d["role"]), str(d["needed"])
+            )
+        case CallbackRequired.code:
+            return CallbackRequired(str(d["status"]))
+        case CallbackNotFound.code:
+            return CallbackNotFound(str(d["callback_id"]))
     return None
 
 

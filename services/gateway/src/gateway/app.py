@@ -30,6 +30,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.openapi import install_openapi
 from gateway.ports import GeneratorPort, TransferPort
 from gateway.roles import Capability, Principal
+from gateway.routes.callbacks import callbacks_router
 from gateway.routes.calls import call_totals, calls_router
 from gateway.routes.contacts import contacts_router
 from gateway.routes.desks import desks_router
@@ -150,12 +151,20 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
             return json_response(stats)
         return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    queue_routers = (
+        [
+            queue_router(deps.queue, deps.contacts, deps.catalogue),
+            callbacks_router(deps.queue, deps.contacts, deps.directory),
+        ]
+        if deps.queue is not None
+        else []
+    )
     routers = [
         contacts_router(deps.contacts, deps.catalogue, deps.hub, deps.names),
         operations_router(deps.config, deps.contacts),
         calls_router(deps.contacts, deps.directory),
         desks_router(deps.contacts, deps.hub, deps.queue),
-        *([queue_router(deps.queue, deps.contacts)] if deps.queue is not None else []),
+        *queue_routers,
         jobs_router(deps.jobs),
         generator_router(deps.generator_port, deps.jobs, deps.generator),
         transfer_router(deps.contacts, deps.transfer_port, deps.jobs, deps.transfer),

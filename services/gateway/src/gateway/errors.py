@@ -21,6 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from contacts.client import ContactsUnavailable
 from contacts.errors import (
     AlreadyExists,
+    CallbackNotFound,
+    CallbackRequired,
     CallNotOpen,
     CampaignExists,
     CampaignNotFound,
@@ -36,6 +38,7 @@ from contacts.errors import (
     NotLocked,
     NotLockOwner,
     QueueEmpty,
+    TransitionRefused,
     VersionMismatch,
 )
 from gateway.openapi import allowed_methods
@@ -63,6 +66,9 @@ STATUS_BY_ERROR: dict[type[ContactError], int] = {
     DoNotCall: 409,
     CampaignNotFound: 404,
     CampaignExists: 409,
+    TransitionRefused: 403,
+    CallbackRequired: 422,
+    CallbackNotFound: 404,
 }
 
 # Details of a domain error a client may see, by attribute name.
@@ -81,6 +87,10 @@ _PUBLIC_DETAILS = (
     "counts",
     "phone",
     "campaign_id",
+    "old",
+    "new",
+    "needed",
+    "callback_id",
 )
 
 

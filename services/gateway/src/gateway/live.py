@@ -8,22 +8,30 @@
 * ``lock_contact``, ``unlock_contact`` and ``update_contact`` go through the same contacts client, role
   checks and rules as HTTP; a refused lock answers ``lock_denied`` to the requester only. ``update_contact``
   takes the ``version`` read; a stale one is answered like HTTP's 412 (``current`` and ``changes``).
+* ``queue_next`` ``{campaign?}`` is ``POST /queue/next`` over the socket: the same role check and queue
+  client; the ack is the claim's JSON, or ``{"error": code, "message", "until"}`` (``queue_empty`` says why
+  and when the first contact in wait comes back).
 * A desk's dialer agent connects with ``auth={"api_key": ..., "desk": "<name>"}``: it joins its user's
   desk room (dial and hang-up requests for that user go there), its presence and state go to the desk
   registry (:mod:`gateway.desks`), and only such a connection may report call progress, for calls the
   gateway issued to that desk (``docs/CALLS.md``). Refused reports are audited.
+* A ``CallbackReminded`` event (the contacts scheduler, ``CALLMANAGER_CALLBACK_REMINDER_MINUTES`` before a
+  callback is due, once per callback) goes out as ``callback_reminder`` with :data:`REMINDER_KEYS`: to the
+  owning agent's connections for a personal callback, to every connected client for a shared one.
 * With several gateway processes, an ``AsyncRedisManager`` passed in shares fan-out between them.
 
-Order: clients drop an event whose position is not above the last they saw (that is how a replay and the
-live feed overlap without duplicates), so every emission goes through one outbox drained by one task, in
-the order it was queued. Emitting each batch from its own task let a later batch overtake an earlier one
-at the first ``await`` (seen as 1–3 % of live updates lost at 100 updates/s). A reconnecting client joins
-the live room only when its replay has been sent, from the same outbox.
+Order: every emission goes through one outbox drained by one task, in the order it was queued (clients
+drop an event whose position is not above the last they saw, so one sent out of order would be lost).
+Emitting each batch from its own task let a later batch overtake an earlier one at the first ``await``
+(seen as 1-3 % of live updates lost at 100 updates/s). A reconnecting client joins the live room only
+when its replay has been sent, from the same outbox, and (embedded) its replay stops where the live
+room's queued notices begin, so it gets each notice once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -44,7 +52,9 @@ from contacts.commands import (
     ReleaseLock,
     UpdateContact,
 )
-from contacts.errors import CallNotOpen, ContactError, Locked, VersionMismatch
+from contacts.errors import CallNotOpen, ContactError, Locked, QueueEmpty, VersionMismatch
+from contacts.events import CallbackReminded
+from contacts.queueclient import QueueClient
 from gateway.auth import ApiError, Call, Gate
 from gateway.callers import caller_of, run_command
 from gateway.conflicts import stale_write_body
@@ -63,10 +73,14 @@ ROOM_ALL = "contacts"
 ROOM_ALL_DESKS = "desks"
 """ProjectManagers and TI: every desk's state."""
 DESK_NAME_MAX = 100
+CAMPAIGN_ID = re.compile(r"^[a-z0-9-]{1,100}$")
+"""A campaign id as ``POST /queue/next?campaign=`` accepts it."""
 LONGEST_CALL_SECONDS = 24 * 3600
 # Batches of up to this many notices carry each contact's current row (one read each).
 WITH_CONTACT_UP_TO = 50
 _CARRY_CONTACT = frozenset({"contact_updated", "contact_locked", "contact_unlocked"})
+REMINDER_KEYS = ("callback_id", "contact_id", "contact_name", "phone", "due_at", "scope", "user_id")
+"""The keys of a ``callback_reminder`` (the desktop client reads exactly these)."""
 
 
 def user_room(user_id: str) -> str:
@@ -123,6 +137,7 @@ class LiveHub:
         names: UserNames | None = None,
         desks: DeskRegistry | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        queue: QueueClient | None = None,
     ) -> None:
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
@@ -142,8 +157,14 @@ class LiveHub:
         self._sender: asyncio.Task[None] | None = None
         self.desks: DeskRegistry = desks if desks is not None else MemoryDeskRegistry()
         self._clock = clock
+        self._queue_client = queue
         self._own_desks: set[str] = set()
         self._renewer: asyncio.Task[None] | None = None
+        # The highest event position handed to the outbox (read and written on the loop only). When this
+        # process emits every notice itself (no client manager: embedded mode), a reconnecting client's
+        # replay stops there, and the live room brings the rest: each notice reaches it exactly once.
+        self._queued_through = 0
+        self._sole_emitter = client_manager is None
         self._register()
 
     def asgi(self, app: ASGIApp) -> ASGIApp:
@@ -201,11 +222,20 @@ class LiveHub:
         loop = self._loop
         if loop is None or not events:
             return
+        reminders = [reminder_of(e) for e in events if e.type == CallbackReminded.TYPE]
+        if reminders:
+            self._queue(partial(self._emit_reminders, reminders))
         notices = self._with_names(notices_for(events))
         if len(notices) <= WITH_CONTACT_UP_TO:
             notices = [self._with_contact(n) for n in notices]
-        if notices:
-            self._queue(partial(self._emit_all, notices))
+        send = partial(self._emit_all, notices) if notices else None
+        loop.call_soon_threadsafe(self._enqueue_live, send, max(e.position for e in events))
+
+    def _enqueue_live(self, send: Callable[[], Awaitable[None]] | None, through: int) -> None:
+        """On the loop: queue a batch's notices and note how far the queued events go."""
+        self._queued_through = max(self._queued_through, through)
+        if send is not None and self._outbox is not None:
+            self._outbox.put_nowait(send)
 
     def _with_names(self, notices: list[Notice]) -> list[Notice]:
         """Notices carrying ``user_name`` beside the acting ``user`` id."""
@@ -235,6 +265,12 @@ class LiveHub:
         """Relay ``job_progress`` messages to the connections of each job's creator; any thread."""
         if messages:
             self._queue(partial(self._emit_jobs, list(messages)))
+
+    async def _emit_reminders(self, reminders: Sequence[dict[str, Any]]) -> None:
+        for reminder in reminders:
+            shared = reminder["scope"] == "shared"
+            room = ROOM_ALL if shared else user_room(str(reminder["user_id"]))
+            await self.sio.emit("callback_reminder", reminder, room=room)
 
     async def _emit_jobs(self, messages: Sequence[Mapping[str, Any]]) -> None:
         for message in messages:
@@ -275,6 +311,7 @@ class LiveHub:
         self.sio.on("call_started", self._guarded("call_started", Capability.LOCK_OWN, self._call_started))
         self.sio.on("call_ended", self._guarded("call_ended", Capability.LOCK_OWN, self._call_ended))
         self.sio.on("desk_state", self._desk_state)
+        self.sio.on("queue_next", self._queue_next)
 
     async def _on_connect(self, sid: str, environ: Mapping[str, Any], auth: Any = None) -> None:
         auth = auth if isinstance(auth, dict) else {}
@@ -306,7 +343,8 @@ class LiveHub:
         last = auth.get("last_position")
         if isinstance(last, int) and not isinstance(last, bool) and last >= 0 and self._outbox is not None:
             # Live notices queued before this reach the client through the replay, not before it.
-            self._outbox.put_nowait(partial(self._replay_then_join, sid, last))
+            through = self._queued_through if self._sole_emitter else None
+            self._outbox.put_nowait(partial(self._replay_then_join, sid, last, through))
         else:
             await self.sio.enter_room(sid, ROOM_ALL)
         log.info("socket.connected", username=principal.username)
@@ -355,14 +393,21 @@ class LiveHub:
             await self._announce_desk(desk)
         return {"ok": True}
 
-    async def _replay_then_join(self, sid: str, after: int) -> None:
-        """Send a reconnecting client what it missed (or ``resync``), then let it into the live room."""
+    async def _replay_then_join(self, sid: str, after: int, through: int | None) -> None:
+        """Send a reconnecting client what it missed (or ``resync``), then let it into the live room.
+
+        ``through``: the last position queued for the live room before this replay was queued; events
+        after it are still to be emitted there, after the client joins, so the replay leaves them out.
+        None when other processes emit too (a Redis client manager): the replay then sends all it finds,
+        and a notice may arrive twice (clients drop one whose position is not above the last they saw).
+        """
         try:
             events = await asyncio.to_thread(self._replay.events_after, after, self._max_replay)
             if events is None:
                 await self.sio.emit("resync", {"reason": "too_old", "last_position": after}, to=sid)
                 return
-            for notice in notices_for([e for e in events if e.position > after]):
+            missed = [e for e in events if e.position > after and (through is None or e.position <= through)]
+            for notice in notices_for(missed):
                 await self.sio.emit(notice.name, {**notice.payload, "replayed": True}, to=sid)
         finally:
             if self.sio.manager.is_connected(sid, "/"):
@@ -405,6 +450,37 @@ class LiveHub:
                 return {"ok": False, **_json(body)}
 
         return handler
+
+    async def _queue_next(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """``POST /queue/next`` over the socket: the claim's JSON, or ``{"error", "message", "until"}``."""
+        session = await self.sio.get_session(sid)
+        principal: Principal = session["principal"]
+        call = Call("SOCKET", "/socket.io/queue_next", None)
+        try:
+            await asyncio.to_thread(self._gate.admit, principal, call)
+            await asyncio.to_thread(self._gate.authorize, principal, Capability.TAKE_NEXT, call)
+            if session.get("desk"):
+                await self._refuse(principal, "queue_next", {"reason": "desk_connection"})
+                raise ApiError(403, "not_an_agent", "El marcador de un puesto no pide contactos.")
+            if self._queue_client is None:
+                raise ApiError(503, "service_unavailable", "La cola de trabajo no está disponible aquí.")
+            body = data if isinstance(data, dict) else {}
+            campaign = body.get("campaign")
+            if campaign is not None and (not isinstance(campaign, str) or not CAMPAIGN_ID.match(campaign)):
+                raise ApiError(422, "invalid_input", "campaign debe ser el id de una campaña.")
+            claim = await asyncio.to_thread(self._queue_client.next_contact, caller_of(principal), campaign)
+        except QueueEmpty as exc:
+            until = exc.until.isoformat() if exc.until is not None else None
+            return {"error": exc.code, "message": exc.message, "until": until}
+        except ApiError as exc:
+            return {"error": exc.code, "message": exc.message, "until": None}
+        except ContactsUnavailable:
+            message = "Un servicio interno no respondió a tiempo; intente de nuevo."
+            return {"error": "service_unavailable", "message": message, "until": None}
+        except ContactError as exc:
+            return {"error": exc.code, "message": exc.message, "until": None}
+        log.info("queue.next", username=principal.username, contact_id=claim.contact.id)
+        return claim.to_data()
 
     async def _lock(self, sid: str, principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
         duration = data.get("duration_minutes")
@@ -517,6 +593,16 @@ class LiveHub:
     async def _refuse(self, principal: Principal, name: str, detail: dict[str, Any]) -> None:
         call = Call("SOCKET", f"/socket.io/{name}", None)
         await asyncio.to_thread(self._gate.refuse, principal, call, 403, detail)
+
+
+def reminder_of(event: Envelope) -> dict[str, Any]:
+    """The ``callback_reminder`` payload of a stored ``CallbackReminded`` event."""
+    data = event.data
+    payload = {key: data.get(key) for key in REMINDER_KEYS}
+    payload["contact_id"] = str(data.get("contact_id", event.stream_id))
+    payload["contact_name"] = data.get("contact_name", "")
+    payload["phone"] = data.get("phone", "")
+    return payload
 
 
 def _desk_name(value: object) -> str:

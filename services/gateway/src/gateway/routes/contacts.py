@@ -162,6 +162,14 @@ class StatusOut(BaseModel):
     label_en: str
     priority: int
     ageable: bool
+    reached: bool = Field(description="Se habló con una persona.")
+    final: bool = Field(description="La gestión terminó: salir de él necesita `leave_role`.")
+    requires_callback: bool = Field(description="Un cierre con este estado exige una rellamada.")
+    dnc: bool = Field(description="Un cierre con este estado pone el número en la lista de no llamar.")
+    leave_role: str = Field(description="Rol mínimo para sacar un contacto de este estado.")
+    transitions: dict[str, str] = Field(
+        description="Cada otro estado y el rol mínimo que puede pasar el contacto de este a aquel."
+    )
 
 
 _UPDATE_DESCRIPTION = (
@@ -389,6 +397,14 @@ def contacts_router(
                 "label_en": s.label_en,
                 "priority": s.priority,
                 "ageable": s.ageable,
+                "reached": s.reached,
+                "final": s.final,
+                "requires_callback": s.requires_callback,
+                "dnc": s.dnc,
+                "leave_role": s.leaving_role.value,
+                "transitions": {
+                    code: role.value for code, role in catalogue.transitions_from(s.code).items()
+                },
             }
             for s in catalogue.statuses
         ]

@@ -1,5 +1,6 @@
 """The agent's work queue: ``POST /queue/next``, ``POST /contacts/{id}/disposition``,
-``GET /contacts/{id}/eligibility``, ``GET /campaigns`` and the do-not-call list (``/dnc``).
+``GET /contacts/{id}/eligibility``, ``GET /campaigns`` and the do-not-call list (``/dnc``); the callbacks
+are ``gateway.routes.callbacks``'.
 
 Next contact and eligibility are the work queue's (``contacts.queue``, through :class:`QueueClient`);
 the disposition is a contact command like any other and goes through the contacts client's one door.
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contacts.client import ContactsClient
 from contacts.commands import CallbackScope, RecordDisposition
 from contacts.queueclient import QueueClient
+from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 from gateway.auth import (
     CanManageCampaigns,
     CanManageDnc,
@@ -26,7 +28,6 @@ from gateway.auth import (
 )
 from gateway.callers import caller_of, run_command
 from gateway.errors import error_response
-from gateway.roles import Capability
 from gateway.routes.contacts import ContactId, ContactOut, contact_response
 
 Phone = Annotated[str, Field(min_length=1, max_length=64)]
@@ -97,19 +98,6 @@ class CampaignOut(BaseModel):
     calling_hours: dict[str, Any] | None
 
 
-class CallbackOut(BaseModel):
-    """A pending callback."""
-
-    contact_id: str
-    phone_e164: str
-    name: str
-    user_id: str
-    username: str
-    scope: str
-    due_at: str
-    set_at: str
-
-
 class NewCampaign(BaseModel):
     """Body of ``POST /campaigns``: rules not given are General's defaults."""
 
@@ -155,8 +143,11 @@ class DncOut(BaseModel):
     added_at: str
 
 
-def queue_router(queue: QueueClient, contacts: ContactsClient) -> APIRouter:
-    """The work-queue routes over the queue client and the contacts client."""
+def queue_router(
+    queue: QueueClient, contacts: ContactsClient, catalogue: Catalogue = DEFAULT_CATALOGUE
+) -> APIRouter:
+    """The work-queue routes over the queue client and the contacts client; ``catalogue`` says which
+    statuses put a number on the do-not-call list."""
     router = APIRouter(tags=["queue"])
 
     @router.post(
@@ -187,7 +178,19 @@ def queue_router(queue: QueueClient, contacts: ContactsClient) -> APIRouter:
         "/contacts/{contact_id}/disposition",
         response_model=ContactOut,
         summary="Cerrar la gestión de una llamada: resultado, estado, nota y rellamada en un paso",
-        responses={423: {"description": "Otro usuario tiene el contacto bloqueado."}},
+        description=(
+            "El estado sigue la máquina de estados del catálogo (`GET /statuses`): salir de un estado final "
+            "necesita TeamLead o superior (`NO_LLAMAR`: ProjectManager). Un estado que requiere rellamada "
+            "exige `callback_at`; uno de no llamar pone el número en la lista de no llamar en la misma "
+            "solicitud."
+        ),
+        responses={
+            403: {
+                "description": "`transition_refused`: su rol no puede pasar el contacto de un estado al otro."
+            },
+            422: {"description": "`callback_required`: el estado exige una rellamada."},
+            423: {"description": "Otro usuario tiene el contacto bloqueado."},
+        },
     )
     def disposition(
         request: Request, principal: CanRecordDisposition, contact_id: ContactId, body: DispositionIn
@@ -203,8 +206,12 @@ def queue_router(queue: QueueClient, contacts: ContactsClient) -> APIRouter:
             callback_scope=body.callback_scope,
             keep_lock=body.keep_lock,
         )
+        note_audit(request, contact_id=contact_id, outcome=body.outcome, status=body.status)
         contact = run_command(contacts, command)
-        note_audit(request, contact_id=contact_id, outcome=body.outcome)
+        if body.status is not None and contact.status in catalogue and catalogue.get(contact.status).dnc:
+            reason = f"Cierre con estado {contact.status} ({body.outcome})"
+            queue.add_dnc(command.caller, contact.phone_e164, reason, command.now)
+            note_audit(request, dnc=contact.phone_e164)
         return contact_response(contact)
 
     @router.get(
@@ -247,26 +254,6 @@ def queue_router(queue: QueueClient, contacts: ContactsClient) -> APIRouter:
         saved = queue.save_campaign(caller_of(principal), datetime.now(UTC), campaign_id, fields)
         note_audit(request, campaign_id=campaign_id)
         return saved.to_data()
-
-    @router.get(
-        "/callbacks",
-        response_model=list[CallbackOut],
-        summary="Rellamadas pendientes, la más próxima primero",
-        description=(
-            "Con `mine=true` (por defecto; siempre para un agente) las personales de quien pregunta y las "
-            "compartidas; TeamLead y superiores ven todas con `mine=false`. `due_before` filtra por hora."
-        ),
-    )
-    def callbacks(
-        principal: CanTakeNext,
-        mine: bool = True,
-        due_before: datetime | None = None,
-    ) -> list[dict[str, Any]]:
-        every = not mine and principal.can(Capability.TEAM_METRICS)
-        if due_before is not None and due_before.tzinfo is None:
-            due_before = due_before.replace(tzinfo=UTC)
-        found = queue.callbacks(caller_of(principal), mine=not every, due_before=due_before)
-        return [callback.to_data() for callback in found]
 
     @router.get("/dnc", response_model=list[DncOut], summary="Lista de no llamar", tags=["dnc"])
     def dnc_list(
