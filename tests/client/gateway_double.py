@@ -970,25 +970,29 @@ class GatewayDouble:
             )
 
         @app.get("/metrics")
-        def metrics() -> dict[str, Any]:
+        def metrics(request: Request) -> Response:
+            if "metrics.all" not in (self._user(request) or {}).get("capabilities", []):
+                return error(403, "forbidden", "Su rol no permite ver todas las métricas.")
             by_status: dict[str, int] = {}
             for row in self.rows:
                 by_status[row["status"]] = by_status.get(row["status"], 0) + 1
-            return {
-                "calls": {
-                    "made": 412,
-                    "successful": 268,
-                    "failed": 144,
-                    "success_rate": 0.65,
-                    "average_handling_seconds": 184.2,
-                },
-                "contacts": {"total": len(self.rows), "by_status": by_status},
-                "per_agent": [
-                    {"agent": "ana", "calls": 150, "successful": 101, "talk_seconds": 16320},
-                    {"agent": "beto", "calls": 138, "successful": 85, "talk_seconds": 14105},
-                    {"agent": "carla", "calls": 124, "successful": 82, "talk_seconds": 15002},
-                ],
-            }
+            return JSONResponse(
+                {
+                    "calls": {
+                        "made": 412,
+                        "successful": 268,
+                        "failed": 144,
+                        "success_rate": 0.65,
+                        "average_handling_seconds": 184.2,
+                    },
+                    "contacts": {"total": len(self.rows), "by_status": by_status},
+                    "per_agent": [
+                        {"agent": "ana", "calls": 150, "successful": 101, "talk_seconds": 16320},
+                        {"agent": "beto", "calls": 138, "successful": 85, "talk_seconds": 14105},
+                        {"agent": "carla", "calls": 124, "successful": 82, "talk_seconds": 15002},
+                    ],
+                }
+            )
 
         @app.get("/metrics/calls")
         def call_metrics(request: Request, since: str | None = None, until: str | None = None) -> Response:

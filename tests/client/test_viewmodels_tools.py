@@ -392,7 +392,7 @@ COSTA_RICA = timezone(timedelta(hours=-6))
 DESK_NOW = datetime(2026, 3, 2, 15, 30, tzinfo=COSTA_RICA)
 
 
-def build_metrics(who: str, *, supervisor: bool, runner=None):
+def build_metrics(who: str, *, supervisor: bool, server_figures: bool = True, runner=None):
     api = FakeGateway()
     api.call_metrics_value = call_figures_for(USERS[who], None, None)
     vm = MetricsViewModel(
@@ -401,6 +401,7 @@ def build_metrics(who: str, *, supervisor: bool, runner=None):
         Translator("es"),
         StatusCatalogue(),
         supervisor=supervisor,
+        server_figures=server_figures,
         clock=lambda: DESK_NOW,
     )
     return api, vm
@@ -428,12 +429,12 @@ def test_an_agent_sees_only_their_own_call_figures_for_today():
 
 
 def test_a_team_lead_sees_a_row_per_agent_and_the_team_totals():
-    api, vm = build_metrics("key-lead", supervisor=True)
+    api, vm = build_metrics("key-lead", supervisor=True, server_figures=False)
     api.stats_value = {"total": 15, "locked": 1, "by_status": {"NC": 5, "SIN_GESTIONAR": 10}}
 
     vm.refresh()
 
-    assert set(api.names()) == {"call_metrics", "metrics", "stats"}
+    assert set(api.names()) == {"call_metrics", "stats"}  # /metrics refuses a TeamLead: not even asked
     assert vm.calls_title == "Llamadas del equipo ventas"
     assert ("Realizadas", "21") in vm.calls
     assert ("Tasa de éxito", "57.9 %") in vm.calls

@@ -179,8 +179,9 @@ def test_the_window_keeps_the_calls_placed_in_it(world: World) -> None:
 def test_metrics_publish_the_call_totals_as_json_and_prometheus_counters(world: World) -> None:
     base = world.server.base_url
 
-    stats = httpx.get(f"{base}/metrics", headers={"Accept": "application/json"}).json()
-    text = httpx.get(f"{base}/metrics").text
+    reader = {"X-API-Key": world.server.keys["pedro"]}  # a ProjectManager sees every metric
+    stats = httpx.get(f"{base}/metrics", headers={"Accept": "application/json", **reader}).json()
+    text = httpx.get(f"{base}/metrics", headers=reader).text
 
     assert (stats["calls"]["made"], stats["calls"]["successful"], stats["calls"]["failed"]) == (4, 2, 2)
     assert stats["callmanager_calls_ended"]["callmanager_calls_ended_total{outcome=answered}"] == 2

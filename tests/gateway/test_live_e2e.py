@@ -67,9 +67,12 @@ class Listener:
 
 def wait_relayed(server: EmbeddedServer, count: int, timeout: float = 10.0) -> None:
     """Wait until the gateway has relayed ``count`` events live (so later ones can only be replays)."""
+    reader = server.keys.get("metrics-reader") or server.create_user("metrics-reader", "ProjectManager")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        stats = httpx.get(f"{server.base_url}/metrics", headers={"Accept": "application/json"}).json()
+        stats = httpx.get(
+            f"{server.base_url}/metrics", headers={"Accept": "application/json", "X-API-Key": reader}
+        ).json()
         if sum(stats.get("callmanager_events_relayed", {}).values()) >= count:
             return
         time.sleep(0.05)

@@ -24,7 +24,7 @@ SIGNED_IN = "signed-in"
 # (method, path) → the capability the route needs, or PUBLIC (no key), or SIGNED_IN (any valid key).
 ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/health"): PUBLIC,
-    ("GET", "/metrics"): PUBLIC,
+    ("GET", "/metrics"): "metrics.all",
     ("GET", "/me"): SIGNED_IN,
     ("GET", "/jobs/{job_id}"): SIGNED_IN,
     ("DELETE", "/jobs/{job_id}"): SIGNED_IN,

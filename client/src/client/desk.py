@@ -110,6 +110,7 @@ class Desk:
                 self.translate,
                 self.session.catalogue,
                 supervisor=self.session.capabilities.metrics,
+                server_figures=self.session.capabilities.all_metrics,
             )
             window = MetricsWindow(self.root, metrics_vm, self.translate)
         self.windows[name] = window

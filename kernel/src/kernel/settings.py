@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     )
 
     secret_key: SecretStr | None = Field(None, validation_alias=_env("SECRET_KEY"))
+    metrics_token: SecretStr | None = Field(
+        None,
+        min_length=24,
+        validation_alias=_env("METRICS_TOKEN"),
+        description="Bearer token that lets a Prometheus scrape read /metrics without a user's key.",
+    )
     enable_auth: bool = Field(True, validation_alias=_env("ENABLE_AUTH", "ENABLE_AUTH"))
 
     backup_dir: Path | None = Field(None, validation_alias=_env("BACKUP_DIR", "BACKUP_DIR"))
@@ -177,7 +183,7 @@ class Settings(BaseSettings):
 
     def public_view(self) -> dict[str, object]:
         """The effective settings with every secret left out."""
-        hidden = {"secret_key", "database_url", "redis_url"}
+        hidden = {"secret_key", "metrics_token", "database_url", "redis_url"}
         return {
             k: (str(v) if isinstance(v, Path) else v) for k, v in self.model_dump().items() if k not in hidden
         }

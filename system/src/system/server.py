@@ -292,6 +292,7 @@ def build_gateway(
         health_advisories={"backup": backup_health(backup_status)} if backup_status is not None else {},
         queue=queue,
         desk_updates=settings.desk_updates_dir,
+        metrics_token=settings.metrics_token.get_secret_value() if settings.metrics_token else None,
     )
     return create_app(deps)
 

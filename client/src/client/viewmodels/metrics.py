@@ -2,8 +2,9 @@
 
 Call figures come from ``GET /metrics/calls``, which the gateway scopes by role: an agent gets their own
 figures, a team lead a row per agent of their team and the team's totals, a project manager or TI every
-agent and every team. Supervisors also get contacts by status (``GET /stats``) and the server's figures
-(``GET /metrics`` as JSON). A server without ``/metrics/calls`` (404) leaves the calls section to what
+agent and every team. Supervisors also get contacts by status (``GET /stats``); those who see every
+metric (ProjectManager, TI: ``metrics.all``) also the server's figures (``GET /metrics`` as JSON, which
+refuses the other roles). A server without ``/metrics/calls`` (404) leaves the calls section to what
 ``/metrics`` says, as before.
 """
 
@@ -187,9 +188,9 @@ def figure_text(key: str, figures: Mapping[str, Any]) -> str:
 class MetricsViewModel:
     """Fetches the figures the caller's role may see and splits them into the view's sections.
 
-    ``supervisor`` (TeamLead and above) also fetches contacts by status and the server's figures; an
-    agent's window shows only their own calls. Nothing is invented: a figure the server does not send is
-    not shown.
+    ``supervisor`` (TeamLead and above) also fetches contacts by status, and ``server_figures``
+    (``metrics.all``: ProjectManager, TI) the server's figures; an agent's window shows only their own
+    calls. Nothing is invented: a figure the server does not send is not shown.
     """
 
     def __init__(
@@ -200,6 +201,7 @@ class MetricsViewModel:
         catalogue: StatusCatalogue,
         *,
         supervisor: bool = True,
+        server_figures: bool = True,
         clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
     ) -> None:
         self._api = api
@@ -207,6 +209,7 @@ class MetricsViewModel:
         self.t = translate
         self.catalogue = catalogue
         self.supervisor = supervisor
+        self.server_figures = supervisor and server_figures
         self._clock = clock
         self.period = Period.TODAY
         self.call_scope = ""
@@ -231,8 +234,9 @@ class MetricsViewModel:
         """Fetch every figure again."""
         self.error = ""
         self._fetch_calls()
-        if self.supervisor:
+        if self.server_figures:
             self._submit(self._api.metrics, self._got)
+        if self.supervisor:
             self._submit(self._api.stats, self._got_stats)
 
     def set_period(self, period: Period) -> None:

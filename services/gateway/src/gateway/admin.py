@@ -7,7 +7,6 @@ A key appears in a response only when it is created (``POST /admin/users``, ``..
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.audit import LONGEST_PAGE, AuditFilter, AuditLog, Outcome
 from gateway.auth import ApiError, CanManageUsers, CanReadAudit, note_audit
+from gateway.instant import IsoInstant
 from gateway.users import (
     DirectoryError,
     InvalidUser,
@@ -113,9 +113,9 @@ def admin_router(directory: UserDirectory, audit: AuditLog) -> APIRouter:
         key_id: str | None = None,
         outcome: Outcome | None = None,
         action: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        before: Annotated[int | None, Query(ge=1)] = None,
+        since: IsoInstant | None = None,
+        until: IsoInstant | None = None,
+        before: Annotated[int | None, Query(ge=1, lt=2**63)] = None,
         limit: Annotated[int, Query(ge=1, le=LONGEST_PAGE)] = 100,
     ) -> list[dict[str, Any]]:
         filters = AuditFilter(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import orjson
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,13 +21,16 @@ from contacts.queueclient import QueueClient
 from contacts.statuses import Catalogue
 from gateway.admin import admin_router
 from gateway.audit import AuditLog
-from gateway.auth import Gate, install_security
+from gateway.auth import ApiKey, BearerKey, Gate, install_security, require
+from gateway.docs import install_docs
 from gateway.errors import install_error_handlers
 from gateway.headers import SecurityHeaders
 from gateway.health import HealthCheck, run_checks
 from gateway.live import LiveHub
 from gateway.metrics import GatewayMetrics
+from gateway.openapi import install_openapi
 from gateway.ports import GeneratorPort, TransferPort
+from gateway.roles import Capability, Principal
 from gateway.routes.callbacks import callbacks_router
 from gateway.routes.calls import call_totals, calls_router
 from gateway.routes.contacts import contacts_router
@@ -71,6 +75,8 @@ class GatewayDeps:
     # The folder of the signed desk release served at /desk/version (None: nothing published).
     desk_updates: Path | None = None
     extra_routers: list[Callable[[FastAPI], None]] = field(default_factory=list)
+    # A bearer token that reads /metrics without a user's key (Prometheus); None: keys only.
+    metrics_token: str | None = None
 
 
 def create_app(deps: GatewayDeps) -> ASGIApp:
@@ -94,11 +100,14 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
             '`X-API-Key` (o `Authorization: Bearer`). Errores como `{"error": {"code", "message"}}`.'
         ),
         lifespan=lifespan,
+        docs_url=None,  # served from the gateway's own assets (gateway.docs)
+        redoc_url=None,
         # No OpenTelemetry here (Prometheus metrics below); checking for its providers on every request
         # read the environment each time.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     install_error_handlers(app)
+    install_docs(app)
     install_security(app, deps.gate)
     app.add_middleware(MetricsMiddleware, metrics=deps.metrics)
     app.add_middleware(SecurityHeaders)
@@ -108,8 +117,26 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
         report = run_checks(deps.health_checks, deps.health_advisories)
         return json_response({**report.to_dict(), "version": VERSION}, 200 if report.healthy else 503)
 
+    read_all_metrics = require(Capability.ALL_METRICS)
+
+    async def require_metrics_or_scrape_token(
+        request: Request, api_key: ApiKey, bearer: BearerKey
+    ) -> Principal | None:
+        """The caller when its role sees every metric; None for the scrape token (401/403 otherwise)."""
+        presented = api_key or (bearer.credentials if bearer else None)
+        if deps.metrics_token and presented and _same_secret(presented, deps.metrics_token):
+            return None
+        return await read_all_metrics(request, api_key, bearer)
+
     @app.get(
-        "/metrics", tags=["operations"], summary="Métricas Prometheus (JSON con Accept: application/json)"
+        "/metrics",
+        tags=["operations"],
+        summary="Métricas Prometheus (JSON con Accept: application/json)",
+        description=(
+            "Para ProjectManager y TI, o para Prometheus con el token de lectura de métricas "
+            "(`CALLMANAGER_METRICS_TOKEN`) como `Authorization: Bearer`."
+        ),
+        dependencies=[Depends(require_metrics_or_scrape_token)],
     )
     def prometheus(request: Request) -> Response:
         try:
@@ -128,20 +155,31 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
             return json_response(stats)
         return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(contacts_router(deps.contacts, deps.catalogue, deps.hub, deps.names))
-    app.include_router(operations_router(deps.config, deps.contacts))
-    app.include_router(calls_router(deps.contacts, deps.directory))
-    app.include_router(desks_router(deps.contacts, deps.hub, deps.queue))
-    if deps.queue is not None:
-        app.include_router(queue_router(deps.queue, deps.contacts, deps.catalogue))
-        app.include_router(callbacks_router(deps.queue, deps.contacts, deps.directory))
-    app.include_router(jobs_router(deps.jobs))
-    app.include_router(generator_router(deps.generator_port, deps.jobs, deps.generator))
-    app.include_router(transfer_router(deps.contacts, deps.transfer_port, deps.jobs, deps.transfer))
-    app.include_router(admin_router(deps.directory, deps.audit))
-    app.include_router(deskupdates_router(deps.desk_updates))
+    queue_routers = (
+        [
+            queue_router(deps.queue, deps.contacts, deps.catalogue),
+            callbacks_router(deps.queue, deps.contacts, deps.directory),
+        ]
+        if deps.queue is not None
+        else []
+    )
+    routers = [
+        contacts_router(deps.contacts, deps.catalogue, deps.hub, deps.names),
+        operations_router(deps.config, deps.contacts),
+        calls_router(deps.contacts, deps.directory),
+        desks_router(deps.contacts, deps.hub, deps.queue),
+        *queue_routers,
+        jobs_router(deps.jobs),
+        generator_router(deps.generator_port, deps.jobs, deps.generator),
+        transfer_router(deps.contacts, deps.transfer_port, deps.jobs, deps.transfer),
+        admin_router(deps.directory, deps.audit),
+        deskupdates_router(deps.desk_updates),
+    ]
+    for router in routers:
+        app.include_router(router)
     for add in deps.extra_routers:
         add(app)
+    install_openapi(app, [*app.routes, *(route for router in routers for route in router.routes)])
     return deps.hub.asgi(app)
 
 
@@ -176,6 +214,11 @@ class MetricsMiddleware:
             route = getattr(scope.get("route"), "path", "unmatched")
             self.metrics.requests.labels(scope["method"], route, str(status)).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+
+def _same_secret(presented: str, expected: str) -> bool:
+    """Whether ``presented`` is ``expected``, compared in constant time."""
+    return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
 
 
 def _json_stats(metrics: GatewayMetrics) -> dict[str, object]:

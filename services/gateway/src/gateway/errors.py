@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import redis
+import sqlalchemy
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -39,6 +41,7 @@ from contacts.errors import (
     TransitionRefused,
     VersionMismatch,
 )
+from gateway.openapi import allowed_methods
 from gateway.ports import ServiceUnavailable
 
 log = structlog.get_logger(__name__)
@@ -131,16 +134,25 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         return error_response(422, "invalid_input", "Datos de entrada no válidos.", problems=problems)
 
-    async def on_http_error(_: Request, exc: Exception) -> Response:
+    async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         messages = {404: "Recurso no encontrado.", 405: "Método no permitido."}
         message = messages.get(
             exc.status_code, str(exc.detail) if exc.status_code < 500 else "Error interno."
         )
-        return error_response(exc.status_code, f"http_{exc.status_code}", message)
+        answer = error_response(exc.status_code, f"http_{exc.status_code}", message)
+        if exc.headers:
+            answer.headers.update(exc.headers)
+        if exc.status_code == 405:  # Allow: every method the path serves (RFC 9110), not one route's
+            methods = allowed_methods(app.openapi(), request.scope["path"])
+            if methods:
+                answer.headers["Allow"] = ", ".join(methods)
+        return answer
 
     async def on_unavailable(request: Request, exc: Exception) -> Response:
-        log.warning("gateway.service_unavailable", path=request.url.path, error=str(exc))
+        log.warning(
+            "gateway.service_unavailable", path=request.url.path, kind=type(exc).__name__, error=str(exc)
+        )
         answer = error_response(
             503, "service_unavailable", "Un servicio interno no respondió a tiempo; intente de nuevo."
         )
@@ -154,6 +166,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ContactError, on_domain_error)
     app.add_exception_handler(ServiceUnavailable, on_unavailable)
     app.add_exception_handler(ContactsUnavailable, on_unavailable)
+    # The job queue's Redis or the database unreachable or too slow: a dependency is down, not a bug.
+    app.add_exception_handler(redis.exceptions.ConnectionError, on_unavailable)
+    app.add_exception_handler(redis.exceptions.TimeoutError, on_unavailable)
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, on_unavailable)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -1,10 +1,9 @@
 """Security headers on every HTTP answer of the gateway.
 
-``nosniff``, no framing and no referrer everywhere; a content security policy that allows nothing on the
-API's own answers (JSON and files are never rendered as pages), and HSTS when the request came over TLS
-(directly, or as a trusted proxy says). The interactive docs (``/docs``, ``/redoc``) load FastAPI's
-page scripts from elsewhere, so they carry no content policy (still no framing) until the gateway serves
-those assets itself.
+``nosniff``, no framing and no referrer everywhere; a content security policy that allows nothing on
+every answer that does not bring its own (JSON and files are never rendered as pages; the interactive
+docs pages bring theirs, :data:`gateway.docs.DOCS_POLICY`, which allows scripts from the gateway only),
+and HSTS when the request came over TLS (directly, or as a trusted proxy says).
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ _ALWAYS = (
     (b"referrer-policy", b"no-referrer"),
 )
 _API_POLICY = b"default-src 'none'; frame-ancestors 'none'"
-_DOCS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
 _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
@@ -31,9 +29,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = list(_ALWAYS)
-        if scope["path"] not in _DOCS:
-            extra.append((b"content-security-policy", _API_POLICY))
+        extra = [*_ALWAYS, (b"content-security-policy", _API_POLICY)]
         if scope.get("scheme") == "https":
             extra.append(_HSTS)
 

@@ -22,6 +22,7 @@ from contacts.commands import Caller
 from contacts.views import AgentCalls, CallFigures
 from gateway.auth import ApiError, CanReadContacts, authorize
 from gateway.callers import caller_of
+from gateway.instant import IsoInstant
 from gateway.roles import Capability, Principal
 from gateway.users import User, UserDirectory
 from kernel.roles import Role
@@ -179,8 +180,8 @@ def calls_router(contacts: ContactsClient, directory: UserDirectory) -> APIRoute
     def call_metrics(
         request: Request,
         principal: CanReadContacts,
-        since: Annotated[datetime | None, Query(description="Desde (incluido).")] = None,
-        until: Annotated[datetime | None, Query(description="Hasta (excluido).")] = None,
+        since: Annotated[IsoInstant | None, Query(description="Desde (incluido), ISO 8601.")] = None,
+        until: Annotated[IsoInstant | None, Query(description="Hasta (excluido), ISO 8601.")] = None,
         team: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     ) -> dict[str, Any]:
         start, end = _utc(since, "since"), _utc(until, "until")

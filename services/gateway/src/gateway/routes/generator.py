@@ -55,10 +55,13 @@ class GenerateBody(BaseModel):
     method: str = Field("stratified", max_length=20, description="stratified, simple o random.")
     save: bool = Field(
         False,
+        strict=True,
         validation_alias=AliasChoices("save", "auto_import"),
         description="Guardar los números como contactos (lista `gen-...`, sin chocar con los existentes).",
     )
-    seed: int | None = Field(None, ge=0, lt=2**63, description="Semilla para repetir una generación.")
+    seed: int | None = Field(
+        None, ge=0, lt=2**63, strict=True, description="Semilla para repetir una generación."
+    )
     weights: dict[str, float] | None = Field(
         None,
         max_length=10,
@@ -67,6 +70,7 @@ class GenerateBody(BaseModel):
     )
     background: bool | None = Field(
         None,
+        strict=True,  # true or false: 0, 1 or "yes" are refused, not guessed
         description=(
             "Sin indicar: respuesta inmediata hasta 1000 números y trabajo en segundo plano para más. "
             "`false` exige respuesta inmediata; `true` crea siempre un trabajo."
