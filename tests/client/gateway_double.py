@@ -22,34 +22,11 @@ import uvicorn
 from fastapi import FastAPI, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-PRIORITY = {
-    "NC": 1,
-    "CUELGA": 2,
-    "SIN_GESTIONAR": 3,
-    "INTERESADO": 4,
-    "SERVICIOS_ACTIVOS": 5,
-    "PENDIENTE": 6,
-    "EN_PROGRESO": 7,
-    "COMPLETADA": 8,
-    "NO_DISPONIBLE": 9,
-    "NO_EXISTE": 10,
-    "SIN_RED": 11,
-    "NO_CONTACTO": 12,
-}
-LABELS = {
-    "NC": "No contesta",
-    "CUELGA": "Cuelga",
-    "SIN_GESTIONAR": "Sin gestionar",
-    "INTERESADO": "Interesado",
-    "SERVICIOS_ACTIVOS": "Servicios activos",
-    "PENDIENTE": "Pendiente",
-    "EN_PROGRESO": "En progreso",
-    "COMPLETADA": "Completada",
-    "NO_DISPONIBLE": "No disponible",
-    "NO_EXISTE": "No existe",
-    "SIN_RED": "Sin red",
-    "NO_CONTACTO": "No contacto",
-}
+from contacts.statuses import DEFAULT_CATALOGUE
+
+# The server's own status catalogue, never a copy of it (a copy drifted once: 12 statuses against 13).
+PRIORITY = {status.code: status.priority for status in DEFAULT_CATALOGUE.statuses}
+LABELS = {status.code: status.label_es for status in DEFAULT_CATALOGUE.statuses}
 AGENT_CAPS = ["contacts.create", "contacts.lock_own", "contacts.read", "contacts.update"]
 LEAD_CAPS = [*AGENT_CAPS, "contacts.export", "contacts.force_release", "contacts.import", "metrics.team"]
 PM_CAPS = [*LEAD_CAPS, "config.read", "contacts.delete", "contacts.generate", "metrics.all"]

@@ -12,6 +12,8 @@ from gateway_double import GatewayDouble
 from tkdrive import cells as row_cells
 from tkdrive import pump, settle
 
+from contacts.statuses import DEFAULT_CATALOGUE
+
 pytestmark = pytest.mark.gui
 
 
@@ -150,7 +152,7 @@ def test_supervisor_tools(display, gateway, desk, tmp_path, monkeypatch):
 
     desk.window.tool_buttons["metrics"].invoke()
     window = desk.windows["metrics"]
-    pump(root, lambda: len(window.by_status.get_children()) == 12)
+    pump(root, lambda: len(window.by_status.get_children()) == len(DEFAULT_CATALOGUE.codes))
     pump(root, lambda: window.agents is not None and window.teams is not None)
     assert window.calls_label.cget("text") == "Llamadas de todos los equipos"
     agents = [window.agents.item(i, "values")[:3] for i in window.agents.get_children()]

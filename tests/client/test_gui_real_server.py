@@ -21,7 +21,10 @@ import socketio
 from openpyxl import Workbook, load_workbook
 from tkdrive import cells, pump, settle, shot
 
+from contacts.statuses import DEFAULT_CATALOGUE
 from tests.support.servers import EmbeddedServer, start_embedded
+
+STATUS_COUNT = len(DEFAULT_CATALOGUE.codes)  # the server's catalogue, not a copy of it
 
 pytestmark = pytest.mark.gui
 
@@ -374,7 +377,7 @@ def test_project_manager_generates_numbers_and_reads_the_metrics(
 
     desk.window.tool_buttons["metrics"].invoke()
     window = desk.windows["metrics"]
-    pump(root, lambda: len(window.by_status.get_children()) == 12, what="the metrics")
+    pump(root, lambda: len(window.by_status.get_children()) == STATUS_COUNT, what="the metrics")
     by_status = dict(cells(window.by_status, i) for i in window.by_status.get_children())
     assert sum(int(v) for v in by_status.values()) == shown + 5
     pump(root, lambda: window.agents is not None, what="the call figures per agent")

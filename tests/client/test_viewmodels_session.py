@@ -13,6 +13,7 @@ from client.i18n import Translator
 from client.live import ConnectionState
 from client.models import Me, StatusOption
 from client.viewmodels.session import SessionViewModel
+from contacts.statuses import DEFAULT_CATALOGUE
 
 
 def build(me=None, language="es"):
@@ -83,8 +84,17 @@ def test_bundled_catalogue_is_used_and_said_when_the_server_has_none():
     api.fail["statuses"] = NotFound()
     vm.start()
     assert vm.catalogue.bundled
-    assert len(vm.catalogue.codes()) == 12
+    assert len(vm.catalogue.codes()) == len(DEFAULT_CATALOGUE.codes)
     assert vm.catalogue_notice.startswith("Catálogo de estados local")
+
+
+def test_the_bundled_catalogue_is_the_servers() -> None:
+    """The desk cannot import the server's catalogue, so it carries one: it must be the same."""
+    from client.models import DEFAULT_STATUSES
+
+    bundled = [(s.code, s.label_es, s.label_en, s.priority) for s in DEFAULT_STATUSES]
+    server = [(s.code, s.label_es, s.label_en, s.priority) for s in DEFAULT_CATALOGUE.statuses]
+    assert bundled == server
 
 
 def test_connection_line():

@@ -157,7 +157,8 @@ class StatusOption:
         )
 
 
-# The catalogue of PRODUCT.md, used only when the server has no GET /statuses (and the user is told).
+# The server's catalogue (contacts.statuses, checked equal by tests/client/test_viewmodels_session.py), used
+# only when the server has no GET /statuses (and the user is told).
 DEFAULT_STATUSES: tuple[StatusOption, ...] = (
     StatusOption("NC", "No contesta", "No answer", 1),
     StatusOption("CUELGA", "Cuelga", "Hangs up", 2),
@@ -171,6 +172,7 @@ DEFAULT_STATUSES: tuple[StatusOption, ...] = (
     StatusOption("NO_EXISTE", "No existe", "Does not exist", 10),
     StatusOption("SIN_RED", "Sin red", "No network", 11),
     StatusOption("NO_CONTACTO", "No contacto", "No contact", 12),
+    StatusOption("NO_LLAMAR", "No llamar", "Do not call", 13),
 )
 
 
