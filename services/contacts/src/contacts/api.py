@@ -160,6 +160,10 @@ def create_router(service: ContactsService, queries: ContactQueries) -> APIRoute
     def existing(body: PhonesRequest, _: CallerDep) -> Response:
         return json_response({"existing": sorted(queries.existing_phones(body.phones))})
 
+    @router.post("/contacts/dnc")
+    def dnc_listed(body: PhonesRequest, _: CallerDep) -> Response:
+        return json_response({"listed": sorted(queries.dnc_listed(body.phones))})
+
     @router.post("/contacts/batch")
     def batch(body: BatchRequest, caller: CallerDep) -> Response:
         try:
