@@ -232,6 +232,15 @@ class DncRequest(BaseModel):
     now: datetime
 
 
+class DncManyRequest(BaseModel):
+    """Body of ``POST /dnc/many``: ``[phone, reason]`` pairs."""
+
+    entries: list[
+        tuple[Annotated[str, Field(min_length=1, max_length=64)], Annotated[str, Field(max_length=500)]]
+    ]
+    now: datetime
+
+
 class CampaignRequest(BaseModel):
     """Body of ``POST /campaigns`` and ``PATCH /campaigns/{id}``: the rules given, and when."""
 
@@ -292,6 +301,11 @@ def create_queue_router(queue: WorkQueue) -> APIRouter:
     def add_dnc(body: DncRequest, caller: CallerDep) -> Response:
         entry = queue.dnc.add(body.phone, body.reason, caller, _aware(body.now) or body.now)
         return json_response(entry.to_data())
+
+    @router.post("/dnc/many")
+    def add_dnc_many(body: DncManyRequest, caller: CallerDep) -> Response:
+        added = queue.dnc.add_many(body.entries, caller, _aware(body.now) or body.now)
+        return json_response({"added": added})
 
     @router.post("/dnc/remove")
     def remove_dnc(body: DncRequest, caller: CallerDep) -> Response:

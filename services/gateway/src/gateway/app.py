@@ -29,6 +29,7 @@ from gateway.ports import GeneratorPort, TransferPort
 from gateway.routes.calls import call_totals, calls_router
 from gateway.routes.contacts import contacts_router
 from gateway.routes.desks import desks_router
+from gateway.routes.dnc import dnc_router
 from gateway.routes.generator import GeneratorConfig, generator_router
 from gateway.routes.jobs import jobs_router
 from gateway.routes.operations import operations_router
@@ -129,6 +130,7 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
     app.include_router(desks_router(deps.contacts, deps.hub, deps.queue))
     if deps.queue is not None:
         app.include_router(queue_router(deps.queue, deps.contacts))
+        app.include_router(dnc_router(deps.queue, deps.transfer_port, deps.transfer))
     app.include_router(jobs_router(deps.jobs))
     app.include_router(generator_router(deps.generator_port, deps.jobs, deps.generator))
     app.include_router(transfer_router(deps.contacts, deps.transfer_port, deps.jobs, deps.transfer))
