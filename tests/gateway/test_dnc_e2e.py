@@ -202,3 +202,21 @@ def test_a_contacts_import_reports_listed_rows_as_dnc_and_does_not_save_them(
     assert [line[:3] for line in lines[1:]] == [["3", str(first + 2), "no llamar"]]
     if dry_run == "true":
         assert {row["row"]: row["action"] for row in report["preview"]}[3] == "no llamar"
+
+
+def test_generating_with_save_never_saves_a_listed_number_and_says_how_many_it_skipped(
+    server: EmbeddedServer,
+) -> None:
+    with _as(server, "pablo") as pablo:
+        drawn = pablo.post("/api/generate_contacts", json={"amount": 60, "seed": 4242}).json()["phones"]
+        listed = [phone["e164"] for phone in drawn[::6]]
+        for e164 in listed:
+            assert pablo.post("/dnc", json={"phone": e164, "reason": "no generar"}).status_code == 201
+        saved = pablo.post("/api/generate_contacts", json={"amount": 60, "seed": 4242, "save": True})
+        body = saved.json()
+        in_list = pablo.get("/contacts", params={"list": body["list"], "limit": 1000}).json()
+
+    assert saved.status_code == 200, saved.text
+    assert (body["saved"], body["dnc_skipped"], body["dnc_refused"]) == (60, len(listed), 0)
+    assert len(in_list) == 60
+    assert {contact["phone_e164"] for contact in in_list}.isdisjoint(listed)
