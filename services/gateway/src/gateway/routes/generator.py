@@ -99,10 +99,8 @@ class GenerationOut(BaseModel):
     method: str
     seed: int
     redraws: int
-    dnc_skipped: int = Field(
-        0, description="Números sacados que están en la lista de no llamar: no se guardaron, se sacaron otros."
-    )
-    dnc_refused: int = Field(0, description="Números que entraron en la lista de no llamar antes de guardarse.")
+    dnc_skipped: int = Field(0, description="Sacados en la lista de no llamar: no se guardaron, se sacaron otros.")
+    dnc_refused: int = Field(0, description="Entraron en la lista de no llamar antes de guardarse.")
     weights: dict[str, float]
     operators: list[OperatorShareOut]
     phones: list[GeneratedPhoneOut]
