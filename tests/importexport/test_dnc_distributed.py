@@ -15,6 +15,7 @@ import httpx
 import openpyxl
 import pytest
 import redis
+import rq
 
 from gateway.users import UserDirectory
 from kernel.store import create_engine
@@ -48,6 +49,7 @@ def gateway(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[httpx
         processes.append(server)
         wait_healthy(f"http://127.0.0.1:{gateway_port}", server)
         processes.append(start("importexport", ["serve", "importexport"], env, tmp_path))
+        _wait_for_worker(redis_url, f"{prefix}-importexport")
         with httpx.Client(
             base_url=f"http://127.0.0.1:{gateway_port}", headers={"X-API-Key": issued.plaintext}, timeout=60
         ) as client:
@@ -60,6 +62,21 @@ def gateway(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[httpx
             bus.delete(*keys)
         bus.close()
     assert not any("Traceback" in log for log in logs)
+
+
+def _wait_for_worker(redis_url: str, queue_name: str) -> None:
+    """Until an rq worker listens on ``queue_name`` (its start-up takes seconds on a loaded machine, and
+    the gateway's calls to it wait less than that for their answer)."""
+    bus = redis.Redis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if rq.Worker.all(connection=bus, queue=rq.Queue(queue_name, connection=bus)):
+                return
+            time.sleep(0.2)
+    finally:
+        bus.close()
+    raise AssertionError(f"no worker on {queue_name}")
 
 
 def _finished(client: httpx.Client, job_id: str) -> dict[str, Any]:
