@@ -2,7 +2,7 @@
 
 ``python -m bench importexport [--n 100000] [--export-n N] [--only import,export] [--no-again]
 [--databases sqlite,postgres,distributed] [--batch-rows 20000] [--pg-url URL] [--keep DIR]
-[--openpyxl-input] [--dnc N] [--dnc-hits 0.1]``
+[--openpyxl-input] [--dnc N] [--dnc-hits 0.1] [--rounds 1]``
 
 Import (``--n`` rows, generated here: ``bench.importfile.sample_rows``, 5 % repeated phones, 2 % invalid,
 phones as floats, text and ``+506``): the xlsx is read by the reader alone (open + every row) in a fresh
@@ -18,7 +18,8 @@ written), report files — once per database, each in a fresh process (its peak 
 
 With ``--dnc N`` every database imports the file twice, each time into a fresh database: without a
 do-not-call list, then against a list of ``N`` numbers (``--dnc-hits`` of the file's rows on it, the rest
-numbers the file does not hold; written before the clock starts), and the ratio of the two is printed.
+numbers the file does not hold; written before the clock starts), ``--rounds`` times alternately, and the
+ratio of the best of each is printed.
 Target (issue 20): 100,000 rows against 100,000 listed numbers within 10 % of the same import without.
 
 Then the same file again (every row comes back unchanged). Printed: seconds, rows/s, ratio to the reader
@@ -452,15 +453,19 @@ def run_imports(args: argparse.Namespace, folder: Path) -> None:
         f"({reader['rows'] / reader['s']:,.0f} rows/s), peak RSS {reader['rss_mb']:.0f} MB"
     )
     for kind in args.databases.split(","):
-        spent: dict[int, tuple[float, float]] = {}
-        for listed in [0, args.dnc] if args.dnc else [0]:
-            spent[listed] = _import_once(args, folder, path, reader["s"], kind, listed)
+        # Without and with the list alternate, round after round, so that load from elsewhere falls on both.
+        spent: dict[int, list[tuple[float, float]]] = {0: [], args.dnc: []}
+        for _ in range(args.rounds if args.dnc else 1):
+            for listed in [0, args.dnc] if args.dnc else [0]:
+                spent[listed].append(_import_once(args, folder, path, reader["s"], kind, listed))
         if args.dnc:
-            (with_s, with_cpu), (without_s, without_cpu) = spent[args.dnc], spent[0]
+            with_s, without_s = min(s for s, _ in spent[args.dnc]), min(s for s, _ in spent[0])
+            with_cpu, without_cpu = min(c for _, c in spent[args.dnc]), min(c for _, c in spent[0])
+            ratio, cpu_ratio = with_s / without_s, with_cpu / without_cpu
             print(
-                f"{kind:>11} against {args.dnc:,} listed numbers: {with_s:.2f} s, without {without_s:.2f} s: "
-                f"{with_s / without_s:.3f}x ({(with_s / without_s - 1) * 100:+.1f} %); CPU (worker + reading "
-                f"process) {with_cpu:.1f} s against {without_cpu:.1f} s: {with_cpu / without_cpu:.3f}x"
+                f"{kind:>11} against {args.dnc:,} listed numbers, best of {args.rounds}: {with_s:.2f} s, "
+                f"without {without_s:.2f} s: {ratio:.3f}x ({(ratio - 1) * 100:+.1f} %); CPU (worker + "
+                f"reading process) {with_cpu:.1f} s against {without_cpu:.1f} s: {cpu_ratio:.3f}x"
             )
 
 
@@ -560,6 +565,9 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--dnc-hits", type=float, default=0.1, help="share of the file's phones on the do-not-call list"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="with --dnc: rounds of both imports (best kept)"
     )
     args = parser.parse_args(argv)
     print(describe())
