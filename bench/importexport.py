@@ -2,7 +2,7 @@
 
 ``python -m bench importexport [--n 100000] [--export-n N] [--only import,export] [--no-again]
 [--databases sqlite,postgres,distributed] [--batch-rows 20000] [--pg-url URL] [--keep DIR]
-[--openpyxl-input]``
+[--openpyxl-input] [--dnc N] [--dnc-hits 0.1] [--rounds 1]``
 
 Import (``--n`` rows, generated here: ``bench.importfile.sample_rows``, 5 % repeated phones, 2 % invalid,
 phones as floats, text and ``+506``): the xlsx is read by the reader alone (open + every row) in a fresh
@@ -15,6 +15,12 @@ written), report files — once per database, each in a fresh process (its peak 
 * ``postgres``: the same on PostgreSQL;
 * ``distributed``: the job in this process, contacts in a ``callmanager serve contacts`` process on
   PostgreSQL, reached over HTTP as an rq worker reaches it (the RSS of both is printed).
+
+With ``--dnc N`` every database imports the file twice, each time into a fresh database: without a
+do-not-call list, then against a list of ``N`` numbers (``--dnc-hits`` of the file's rows on it, the rest
+numbers the file does not hold; written before the clock starts), ``--rounds`` times alternately, and the
+ratio of the best of each is printed.
+Target (issue 20): 100,000 rows against 100,000 listed numbers within 10 % of the same import without.
 
 Then the same file again (every row comes back unchanged). Printed: seconds, rows/s, ratio to the reader
 alone, peak RSS. Targets: 100,000 rows ≤ 12 s on SQLite, ≤ 6 s on PostgreSQL; 1,000,000 ≤ 60 s on
@@ -188,7 +194,59 @@ def _children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-_COUNTS = ("total", "inserted", "updated", "unchanged", "duplicates_merged", "rejected")
+_COUNTS = ("total", "inserted", "updated", "unchanged", "duplicates_merged", "rejected", "dnc")
+
+
+def _seed_dnc(url: str, n_rows: int, listed: int, hits: float) -> dict[str, Any]:
+    """Put ``listed`` numbers on the do-not-call list: ``hits`` of the file's distinct valid phones (at
+    most ``listed``), the rest numbers the file does not hold. Answers how many of the file's are listed."""
+    import random
+    from datetime import UTC, datetime
+
+    from contacts.commands import Caller
+    from contacts.dnc import DncList
+    from contacts.dnc import listed as listed_among
+    from kernel.phone import InvalidPhone
+    from kernel.phonefast import parse_phone_fast
+    from kernel.roles import Role
+    from kernel.store import create_engine
+
+    in_file: list[str] = []
+    for row in sample_rows(n_rows):
+        try:
+            in_file.append(parse_phone_fast(row[1]).e164)
+        except InvalidPhone:
+            continue
+    distinct = list(dict.fromkeys(in_file))
+    rnd = random.Random(20)
+    from_file = rnd.sample(distinct, min(listed, int(len(distinct) * hits)))
+    numbers = set(from_file)
+    known = set(distinct)
+    while len(numbers) < listed:
+        candidate = f"+5068{rnd.randrange(3, 10)}{rnd.randrange(1_000_000):06d}"
+        if candidate not in known:
+            numbers.add(candidate)
+    engine = create_engine(url)
+    manager = Caller(user_id="u-bench", username="bench", role=Role.PROJECT_MANAGER)
+    added = DncList(engine).add_many(
+        ((e164, "bench") for e164 in sorted(numbers)), manager, datetime.now(UTC)
+    )
+    # The lookups alone, as the import makes them: one per 5,000-row chunk of the file's phones.
+    rounds = []
+    for _ in range(3):
+        start, found = time.perf_counter(), 0
+        for first in range(0, len(in_file), 5_000):
+            with engine.connect() as conn:
+                found += len(listed_among(conn, in_file[first : first + 5_000]))
+        rounds.append(time.perf_counter() - start)
+    engine.dispose()
+    return {
+        "listed": len(added),
+        "from_file": len(from_file),
+        "lookup_s": min(rounds),
+        "lookups": -(-len(in_file) // 5_000),
+        "found": found,
+    }
 
 
 def _seed(url: str, n: int) -> dict[str, Any]:
@@ -395,39 +453,70 @@ def run_imports(args: argparse.Namespace, folder: Path) -> None:
         f"({reader['rows'] / reader['s']:,.0f} rows/s), peak RSS {reader['rss_mb']:.0f} MB"
     )
     for kind in args.databases.split(","):
-        with database("sqlite" if kind == "sqlite" else "postgres", folder, args.pg_url) as url:
-            work = folder / f"work-{kind}"
-            work.mkdir(exist_ok=True)
-            if kind == "distributed":
-                with contacts_service(url, work, args.redis_url) as (base, token, usage):
-                    before, _ = usage()
-                    result = isolated(
-                        _import, url, str(path), str(work), base, token, args.batch_rows, args.again
-                    )
-                    cpu, peak = usage()
-                    extra = f"; contacts service CPU {cpu - before:.1f} s, peak RSS {peak:.0f} MB"
-            else:
-                result = isolated(_import, url, str(path), str(work), None, None, args.batch_rows, args.again)
-                extra = ""
-            first = result["runs"][0]
+        # Without and with the list alternate, round after round, so that load from elsewhere falls on both.
+        spent: dict[int, list[tuple[float, float]]] = {0: [], args.dnc: []}
+        for _ in range(args.rounds if args.dnc else 1):
+            for listed in [0, args.dnc] if args.dnc else [0]:
+                spent[listed].append(_import_once(args, folder, path, reader["s"], kind, listed))
+        if args.dnc:
+            with_s, without_s = min(s for s, _ in spent[args.dnc]), min(s for s, _ in spent[0])
+            with_cpu, without_cpu = min(c for _, c in spent[args.dnc]), min(c for _, c in spent[0])
+            ratio, cpu_ratio = with_s / without_s, with_cpu / without_cpu
             print(
-                f"{kind:>11} import: {first['s']:.2f} s ({args.n / first['s']:,.0f} rows/s, "
-                f"{first['s'] / reader['s']:.1f}x the reader; worker CPU {first['cpu']:.1f} s"
-                f" + reading process {first['reader_cpu']:.1f} s), "
-                f"worker peak RSS {result['rss_mb']:.0f} MB"
-                f" + reading process {result['reader_rss_mb']:.0f} MB"
-                f"{extra}; "
-                f"inserted {first['inserted']:,}, merged {first['duplicates_merged']:,}, "
-                f"rejected {first['rejected']:,}"
+                f"{kind:>11} against {args.dnc:,} listed numbers, best of {args.rounds}: {with_s:.2f} s, "
+                f"without {without_s:.2f} s: {ratio:.3f}x ({(ratio - 1) * 100:+.1f} %); CPU (worker + "
+                f"reading process) {with_cpu:.1f} s against {without_cpu:.1f} s: {cpu_ratio:.3f}x"
             )
-            for again in result["runs"][1:]:
-                print(
-                    f"{'':>11} again:  {again['s']:.2f} s "
-                    f"(CPU {again['cpu']:.1f} + {again['reader_cpu']:.1f} s), "
-                    f"unchanged {again['unchanged']:,}, inserted {again['inserted']:,}, "
-                    f"updated {again['updated']:,}"
+
+
+def _import_once(
+    args: argparse.Namespace, folder: Path, path: Path, reader_s: float, kind: str, listed: int
+) -> tuple[float, float]:
+    """One import of the file into a fresh database of ``kind`` (``listed`` numbers on the list first);
+    prints its line and answers its seconds and CPU seconds (worker and reading process)."""
+    with database("sqlite" if kind == "sqlite" else "postgres", folder, args.pg_url) as url:
+        work = folder / f"work-{kind}"
+        work.mkdir(exist_ok=True)
+        label = kind
+        if listed:
+            seeded = isolated(_seed_dnc, url, args.n, listed, args.dnc_hits)
+            label = f"{kind}+dnc"
+            print(
+                f"{label:>11} list: {seeded['listed']:,} numbers, {seeded['from_file']:,} of them in the "
+                f"file (written before the clock starts); the lookups alone: {seeded['lookups']} of 5,000 "
+                f"phones in {seeded['lookup_s'] * 1000:.0f} ms (best of 3), {seeded['found']:,} found"
+            )
+        if kind == "distributed":
+            with contacts_service(url, work, args.redis_url) as (base, token, usage):
+                before, _ = usage()
+                result = isolated(
+                    _import, url, str(path), str(work), base, token, args.batch_rows, args.again
                 )
-            shutil.rmtree(work, ignore_errors=True)
+                cpu, peak = usage()
+                extra = f"; contacts service CPU {cpu - before:.1f} s, peak RSS {peak:.0f} MB"
+        else:
+            result = isolated(_import, url, str(path), str(work), None, None, args.batch_rows, args.again)
+            extra = ""
+        first = result["runs"][0]
+        print(
+            f"{label:>11} import: {first['s']:.2f} s ({args.n / first['s']:,.0f} rows/s, "
+            f"{first['s'] / reader_s:.1f}x the reader; worker CPU {first['cpu']:.1f} s"
+            f" + reading process {first['reader_cpu']:.1f} s), "
+            f"worker peak RSS {result['rss_mb']:.0f} MB"
+            f" + reading process {result['reader_rss_mb']:.0f} MB"
+            f"{extra}; "
+            f"inserted {first['inserted']:,}, merged {first['duplicates_merged']:,}, "
+            f"rejected {first['rejected']:,}, dnc {first['dnc']:,}"
+        )
+        for again in result["runs"][1:]:
+            print(
+                f"{'':>11} again:  {again['s']:.2f} s "
+                f"(CPU {again['cpu']:.1f} + {again['reader_cpu']:.1f} s), "
+                f"unchanged {again['unchanged']:,}, inserted {again['inserted']:,}, "
+                f"updated {again['updated']:,}, dnc {again['dnc']:,}"
+            )
+        shutil.rmtree(work, ignore_errors=True)
+        return float(first["s"]), float(first["cpu"] + first["reader_cpu"])
 
 
 def run_exports(args: argparse.Namespace, folder: Path) -> None:
@@ -471,6 +560,15 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--keep", type=Path, default=None, help="folder to keep (and reuse) the input in")
     parser.add_argument("--openpyxl-input", action="store_true", help="write the input with openpyxl")
+    parser.add_argument(
+        "--dnc", type=int, default=0, help="also import against a do-not-call list of this many numbers"
+    )
+    parser.add_argument(
+        "--dnc-hits", type=float, default=0.1, help="share of the file's phones on the do-not-call list"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="with --dnc: rounds of both imports (best kept)"
+    )
     args = parser.parse_args(argv)
     print(describe())
     with tempfile.TemporaryDirectory() as tmp:

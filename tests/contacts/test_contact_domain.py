@@ -36,6 +36,7 @@ from contacts.commands import (
     UpdateContact,
 )
 from contacts.domain import (
+    DNC_ROW_REASON,
     ContactState,
     LockPolicy,
     contact_id_for_phone,
@@ -1085,6 +1086,31 @@ def test_a_generated_number_that_already_exists_is_left_unchanged() -> None:
     outcome, events = decide_import_row(given(created()), r, batch(r, caller=TERE, source=Source.GENERATOR))
     assert outcome.outcome is Outcome.UNCHANGED
     assert events == []
+
+
+def test_batch_rows_on_the_do_not_call_list_are_decided_dnc_and_write_nothing() -> None:
+    other = "+50661234567"
+    other_id = contact_id_for_phone(other)
+    rows = (
+        row(row=2, name="Ana"),
+        row(row=3, e164=other, name="Luis nuevo"),
+        row(row=4, e164="+50661234568", name="Eva"),
+        row(row=5, e164=other, note="repetida"),
+    )
+    existing = given(created(contact_id=other_id, phone_e164=other, name="Luis"))
+    assert existing is not None
+
+    decision = decide_batch({other_id: existing}, batch(*rows), dnc=frozenset({other, "+50661234568"}))
+
+    assert [(o.row, o.outcome, o.contact_id) for o in decision.result.outcomes] == [
+        (2, Outcome.INSERTED, CID),
+        (3, Outcome.DNC, other_id),
+        (4, Outcome.DNC, ""),
+        (5, Outcome.DNC, other_id),
+    ]
+    assert {o.reason for o in decision.result.outcomes[1:]} == {DNC_ROW_REASON}
+    assert set(decision.events) == {CID}
+    assert decision.result.summary()["dnc"] == 3
 
 
 def test_a_batch_merges_repeated_phones_in_order_and_reports_every_row() -> None:

@@ -133,3 +133,26 @@ def test_campaign_rules_are_kept_and_applied_alike_on_both_transports(tmp_path: 
         with pytest.raises(QueueEmpty, match="inactiva"):
             queue.next_contact(ANA, "renovaciones")
         assert queue.next_contact(ANA).contact.id == interested.id
+
+
+@pytest.mark.parametrize("transport", ["local", "http"])
+def test_numbers_are_listed_in_bulk_and_looked_up_alike_on_both_transports(
+    tmp_path: Path, transport: str
+) -> None:
+    with _system(tmp_path, transport) as (queue, contacts, clock):
+        queue.add_dnc(PABLO, "8812-0003", "ya estaba", clock.now)
+
+        added = queue.add_dnc_many(
+            PABLO,
+            [("+50688120001", "lista"), ("8812 0002", ""), ("+50688120003", "otra"), ("88120001", "x")],
+            clock.now,
+        )
+
+        assert added == ["+50688120001", "+50688120002"]
+        reasons = {e.phone_e164: e.reason for e in queue.dnc_entries(PABLO)}
+        assert reasons == {"+50688120001": "lista", "+50688120002": "", "+50688120003": "ya estaba"}
+        asked = ["+50688120001", "+50688120003", "+50688120009"]
+        assert contacts.dnc_listed(PABLO, asked) == {"+50688120001", "+50688120003"}
+        with pytest.raises(InvalidInput):
+            queue.add_dnc_many(PABLO, [("123", "corto")], clock.now)
+        assert len(queue.dnc_entries(PABLO)) == 3

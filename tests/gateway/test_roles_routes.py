@@ -55,6 +55,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/dnc"): "dnc.manage",
     ("POST", "/dnc"): "dnc.manage",
     ("DELETE", "/dnc/{phone}"): "dnc.manage",
+    ("POST", "/dnc/import"): "dnc.manage",
+    ("GET", "/dnc/export"): "dnc.manage",
     ("GET", "/stats"): "metrics.team",
     ("POST", "/import"): "contacts.import",
     ("GET", "/export"): "contacts.export",

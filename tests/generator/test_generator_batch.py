@@ -37,6 +37,9 @@ class ContactsStandIn:
         self.lookups.append(len(asked))
         return {p for p in asked if p in self.phones}
 
+    def dnc_listed(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
+        return set()
+
     def create_or_merge(
         self,
         rows: Sequence[ImportRow],

@@ -15,6 +15,7 @@ from kernel.logs import configure_logging
 from kernel.settings import Settings
 from system.admin import check_secure_command, setup_secure, users_app
 from system.bootstrap import ConfigurationError, Infrastructure, Mode, build_infrastructure
+from system.dnc_cli import dnc_app
 from system.generate_cli import generate
 from system.transfer_cli import export_file, import_file
 
@@ -306,6 +307,7 @@ def deploy_render(
 
 
 app.add_typer(users_app, name="users")
+app.add_typer(dnc_app, name="dnc")
 app.command("setup-secure")(setup_secure)
 app.command("check-secure")(check_secure_command)
 app.command("generate")(generate)

@@ -34,8 +34,10 @@ from importexport.commands import (
     ImportRecords,
     ImportRefused,
     InspectUpload,
+    ReadDncFile,
     StartImport,
 )
+from importexport.dnclist import read_dnc_file
 from importexport.export import expected_total, stream_export, write_export
 from importexport.headers import detect_headers
 from importexport.pipeline import import_records
@@ -45,7 +47,7 @@ from kernel.jobqueue import Job, JobRunner
 
 log = structlog.get_logger(__name__)
 
-CALL_SECONDS = {"generate": 30, "inspect": 30, "import_records": 120, "export": 300}
+CALL_SECONDS = {"generate": 30, "inspect": 30, "import_records": 120, "export": 300, "read_dnc": 120}
 """How long the gateway waits for a service's answer to a call before answering 503."""
 
 
@@ -78,6 +80,13 @@ class TransferHandlers:
         """The upload's header mapping, or :class:`ImportRefused` with the reason."""
         try:
             return detect_headers(peek_rows(command.path, self.limits)).mapping()
+        except FileRejected as exc:
+            raise ImportRefused(exc.reason) from exc
+
+    def read_dnc(self, command: ReadDncFile) -> dict[str, Any]:
+        """The numbers of an uploaded do-not-call list, or :class:`ImportRefused` with the reason."""
+        try:
+            return read_dnc_file(command.path, self.limits).to_data()
         except FileRejected as exc:
             raise ImportRefused(exc.reason) from exc
 
@@ -147,6 +156,9 @@ class LocalTransfer(TransferPort):
 
     def start_import(self, command: StartImport, created_by: str) -> Job:
         return self._runner.submit(IMPORT_JOB, command.to_data(), created_by)
+
+    def read_dnc(self, command: ReadDncFile) -> dict[str, Any]:
+        return self._handlers.read_dnc(command)
 
     def import_records(self, command: ImportRecords) -> dict[str, Any]:
         return self._handlers.import_records(command)
@@ -252,6 +264,12 @@ class RqTransfer(TransferPort):
 
     def start_import(self, command: StartImport, created_by: str) -> Job:
         return self._runner.submit(IMPORT_JOB, command.to_data(), created_by)
+
+    def read_dnc(self, command: ReadDncFile) -> dict[str, Any]:
+        found: dict[str, Any] = self._calls.call(
+            "system.worker.read_dnc_file", command.to_data(), CALL_SECONDS["read_dnc"]
+        )
+        return found
 
     def import_records(self, command: ImportRecords) -> dict[str, Any]:
         report: dict[str, Any] = self._calls.call(

@@ -402,6 +402,7 @@ def _print_import(data: dict[str, Any]) -> None:
         ]
     rows += [
         ("bloqueados (no se tocaron)", data.get("locked", 0)),
+        ("en la lista de no llamar (no se guardaron)", data.get("dnc", 0)),
         ("combinados (repetidos)", data["duplicates_merged"]),
         ("rechazados", data["rejected"]),
         ("total", data["total"]),
@@ -415,6 +416,8 @@ def _print_import(data: dict[str, Any]) -> None:
         console.print(f"  fila {error['row']} «{error['phone']}»: {error['message']}")
     for held in data.get("locked_rows", [])[:SHOWN_ERRORS]:
         console.print(f"  fila {held['row']} «{held['phone']}»: {held['message']}")
+    for listed in data.get("dnc_rows", [])[:SHOWN_ERRORS]:
+        console.print(f"  fila {listed['row']} «{listed['phone']}»: {listed['message']}")
     hidden = int(data["rejected"]) - min(len(data["errors"]), SHOWN_ERRORS)
     if hidden > 0:
         console.print(f"  … y {spanish_count(hidden)} más (use --report para verlas todas)")

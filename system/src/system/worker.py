@@ -2,10 +2,10 @@
 
 ``callmanager serve generator`` and ``serve importexport`` are rq workers on their service's queue
 (:func:`system.server.serve_queue`). Jobs arrive as :func:`run_job` with the job id; immediate calls as
-:func:`generate_now`, :func:`inspect_upload`, :func:`import_records_now` and :func:`export_file` with a
-command's ``to_data()``, answered with :func:`system.ports.answer_of`'s reply. The process builds its
-dependencies (distributed infrastructure, its own contacts client, job functions) on the first message
-and keeps them for the next ones (the workers do not fork per job).
+:func:`generate_now`, :func:`inspect_upload`, :func:`read_dnc_file`, :func:`import_records_now` and
+:func:`export_file` with a command's ``to_data()``, answered with :func:`system.ports.answer_of`'s reply.
+The process builds its dependencies (distributed infrastructure, its own contacts client, job functions)
+on the first message and keeps them for the next ones (the workers do not fork per job).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from contacts.client import HttpContactsClient
 from generator.commands import GenerateNumbers
-from importexport.commands import ExportContacts, ImportRecords, InspectUpload
+from importexport.commands import ExportContacts, ImportRecords, InspectUpload, ReadDncFile
 from kernel.jobqueue import JobExecutor
 from kernel.settings import load_settings
 from system.bootstrap import Mode, build_infrastructure
@@ -66,6 +66,11 @@ def generate_now(data: dict[str, Any]) -> dict[str, Any]:
 def inspect_upload(data: dict[str, Any]) -> dict[str, Any]:
     """The header mapping of an upload in the shared data folder (``InspectUpload``)."""
     return answer_of(_parts().transfer.inspect, InspectUpload.from_data(data))
+
+
+def read_dnc_file(data: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of an uploaded do-not-call list in the shared data folder (``ReadDncFile``)."""
+    return answer_of(_parts().transfer.read_dnc, ReadDncFile.from_data(data))
 
 
 def import_records_now(data: dict[str, Any]) -> dict[str, Any]:

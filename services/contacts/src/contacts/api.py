@@ -168,6 +168,10 @@ def create_router(service: ContactsService, queries: ContactQueries) -> APIRoute
     def existing(body: PhonesRequest, _: CallerDep) -> Response:
         return json_response({"existing": sorted(queries.existing_phones(body.phones))})
 
+    @router.post("/contacts/dnc")
+    def dnc_listed(body: PhonesRequest, _: CallerDep) -> Response:
+        return json_response({"listed": sorted(queries.dnc_listed(body.phones))})
+
     @router.post("/contacts/batch")
     def batch(body: BatchRequest, caller: CallerDep) -> Response:
         try:
@@ -233,6 +237,15 @@ class DncRequest(BaseModel):
 
     phone: str = Field(min_length=1, max_length=64)
     reason: str = Field("", max_length=500)
+    now: datetime
+
+
+class DncManyRequest(BaseModel):
+    """Body of ``POST /dnc/many``: ``[phone, reason]`` pairs."""
+
+    entries: list[
+        tuple[Annotated[str, Field(min_length=1, max_length=64)], Annotated[str, Field(max_length=500)]]
+    ]
     now: datetime
 
 
@@ -306,6 +319,11 @@ def create_queue_router(queue: WorkQueue, book: CallbackBook | None = None) -> A
     def add_dnc(body: DncRequest, caller: CallerDep) -> Response:
         entry = queue.dnc.add(body.phone, body.reason, caller, _aware(body.now) or body.now)
         return json_response(entry.to_data())
+
+    @router.post("/dnc/many")
+    def add_dnc_many(body: DncManyRequest, caller: CallerDep) -> Response:
+        added = queue.dnc.add_many(body.entries, caller, _aware(body.now) or body.now)
+        return json_response({"added": added})
 
     @router.post("/dnc/remove")
     def remove_dnc(body: DncRequest, caller: CallerDep) -> Response:

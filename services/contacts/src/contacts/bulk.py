@@ -8,6 +8,9 @@ end) and the process runs under the ``tuning`` the composition root gave (``syst
 A chunk decided on states that moved meanwhile is caught by the expected versions and decided again
 under the append lock (:func:`exact_states`).
 
+Every chunk looks its phones up on the do-not-call list at once (:func:`contacts.dnc.listed`, one query
+on the connection that loads its states): rows found are decided ``dnc`` and write nothing.
+
 A dry run (``dry_run=True``, the import's "simulate") is the same decision and the same writes, chunk by
 chunk in transactions that are rolled back instead of committed: its row outcomes are the real run's
 because they come from the real run's code. It is not pipelined (a chunk is rolled back before the next
@@ -38,6 +41,7 @@ from contacts.commands import (
     Source,
 )
 from contacts.dialect import ReadModelDialect
+from contacts.dnc import listed
 from contacts.domain import (
     BatchDecision,
     ContactState,
@@ -266,7 +270,8 @@ class BulkWriter:
         try:
             with self._store.transaction() as conn:
                 states = self._projection.load_states(conn, ids)
-                decided = self._decided(command, ids, states)
+                dnc = listed(conn, (row.e164.strip() for row in command.rows))
+                decided = self._decided(command, ids, states, dnc)
                 result = self._write_decided(conn, decided)
                 if not commit:
                     raise _RolledBack(result)
@@ -279,6 +284,7 @@ class BulkWriter:
         ids = list(dict.fromkeys(contact_id_for_phone(row.e164.strip()) for row in command.rows))
         with self._engine.connect() as conn:
             states = self._projection.load_states(conn, ids)
+            dnc = listed(conn, (row.e164.strip() for row in command.rows))
         if previous is not None:
             for contact_id in ids:
                 pending_events = previous.decision.events.get(contact_id)
@@ -288,15 +294,19 @@ class BulkWriter:
                         state = evolve(state, event)
                     if state is not None and not state.deleted:
                         states[contact_id] = state
-        return self._decided(command, ids, states)
+        return self._decided(command, ids, states, dnc)
 
     def _decided(
-        self, command: CreateOrMergeContacts, ids: list[str], states: dict[str, ContactState]
+        self,
+        command: CreateOrMergeContacts,
+        ids: list[str],
+        states: dict[str, ContactState],
+        dnc: frozenset[str],
     ) -> _DecidedBatch:
-        decision = decide_batch(states, command, self._catalogue)
+        decision = decide_batch(states, command, self._catalogue, dnc)
         appends, changes = self._appends(decision, command.caller, batch_correlation(command))
         projected = self._projection.plan(changes, states)
-        return _DecidedBatch(command, ids, states, decision, appends, projected)
+        return _DecidedBatch(command, ids, states, dnc, decision, appends, projected)
 
     def _write_chunk(self, decided: _DecidedBatch) -> BatchResult:
         with self._store.transaction() as conn:
@@ -310,7 +320,7 @@ class BulkWriter:
                 self._store.append_many(conn, decided.appends)
             except ConcurrencyError:
                 states = exact_states(conn, self._projection, self._dialect, decided.ids)
-                decided = self._decided(decided.command, decided.ids, states)
+                decided = self._decided(decided.command, decided.ids, states, decided.dnc)
                 continue
             self._projection.write(conn, decided.projected)
             return decided.decision.result
@@ -350,6 +360,7 @@ class _DecidedBatch:
     command: CreateOrMergeContacts
     ids: list[str]
     states: dict[str, ContactState]
+    dnc: frozenset[str]
     decision: BatchDecision
     appends: list[StreamAppend]
     projected: ReadModelChanges

@@ -140,6 +140,10 @@ class ContactsClient(Protocol):
         """Those E.164 numbers that already belong to a contact."""
         ...
 
+    def dnc_listed(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
+        """Those E.164 numbers that are on the do-not-call list (one lookup)."""
+        ...
+
     def stats(self, caller: Caller) -> dict[str, Any]:
         """Totals: contacts, held locks, counts by status."""
         ...
@@ -243,6 +247,10 @@ class LocalContactsClient:
     def existing_phones(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
         """Existing phones among those given."""
         return self._queries.existing_phones(phones_e164)
+
+    def dnc_listed(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
+        """Listed phones among those given."""
+        return self._queries.dnc_listed(phones_e164)
 
     def stats(self, caller: Caller) -> dict[str, Any]:
         """Totals."""
@@ -457,6 +465,11 @@ class HttpContactsClient:
         """Existing phones among those given."""
         data = self._call("POST", "/contacts/existing", caller, json={"phones": list(phones_e164)})
         return set(data["existing"])
+
+    def dnc_listed(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
+        """Listed phones among those given (``POST /contacts/dnc``)."""
+        data = self._call("POST", "/contacts/dnc", caller, json={"phones": list(phones_e164)})
+        return set(data["listed"])
 
     def stats(self, caller: Caller) -> dict[str, Any]:
         """Totals."""

@@ -321,6 +321,8 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
     LOCKED = "locked"
     """The row would change a contact someone else holds locked: the contact was left alone."""
+    DNC = "dnc"
+    """The row's phone is on the do-not-call list: nothing was saved (``contacts.dnc``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

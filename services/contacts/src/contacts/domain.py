@@ -24,7 +24,8 @@ Rules (PRODUCT.md, Contacts/Locks/Roles):
   when the note already holds it. The phone as typed and the list of origin are kept. An incoming default
   status (``SIN_GESTIONAR``) never overwrites a worked status: a file's "sin gestionar" carries no
   information. A row that would change a contact someone else holds locked leaves it alone (outcome
-  ``locked``). A row that changes nothing emits nothing and does not reset the clock, so re-importing
+  ``locked``). A row whose phone is on the do-not-call list is not saved at all (outcome ``dnc``), new
+  or existing. A row that changes nothing emits nothing and does not reset the clock, so re-importing
   the same file changes nothing (idempotent).
 - Every status a person sets (``ChangeStatus``, ``UpdateContact``, ``RecordDisposition``) follows the
   catalogue's state machine (``Catalogue.required_role``: leaving a final status needs TeamLead or above)
@@ -45,7 +46,7 @@ import hashlib
 import re
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
@@ -484,8 +485,13 @@ def decide_batch(
     states: Mapping[str, ContactState],
     batch: CreateOrMergeContacts,
     catalogue: Catalogue = DEFAULT_CATALOGUE,
+    dnc: Collection[str] = frozenset(),
 ) -> BatchDecision:
-    """Decide every row against ``states`` (by contact id; absent = new), folding repeated phones in order."""
+    """Decide every row against ``states`` (by contact id; absent = new), folding repeated phones in order.
+
+    Rows whose E.164 is in ``dnc`` (the batch's numbers found on the do-not-call list) get the outcome
+    ``dnc`` and no events.
+    """
     authorise_batch(batch)
     _check_command(batch)
     current: dict[str, ContactState | None] = {}
@@ -497,6 +503,9 @@ def decide_batch(
     remaining = Counter(ids)
     for row, contact_id in zip(batch.rows, ids, strict=True):
         remaining[contact_id] -= 1
+        if dnc and row.e164.strip() in dnc:
+            outcomes.append(_not_callable(row, states.get(contact_id)))
+            continue
         if contact_id not in current:
             current[contact_id] = states.get(contact_id)
         state = current[contact_id]
@@ -510,6 +519,17 @@ def decide_batch(
                     state = evolve(state, event)
                 current[contact_id] = state
     return BatchDecision(BatchResult(outcomes=tuple(outcomes), job_id=batch.job_id), events, expected)
+
+
+DNC_ROW_REASON = "El número está en la lista de no llamar: no se guardó"
+
+
+def _not_callable(row: ImportRow, state: ContactState | None) -> RowOutcome:
+    """The outcome of a row on the do-not-call list: the contact it names (if any) is left alone."""
+    contact_id = state.contact_id if state is not None and not state.deleted else ""
+    return RowOutcome(
+        row=row.row, e164=row.e164.strip(), outcome=Outcome.DNC, contact_id=contact_id, reason=DNC_ROW_REASON
+    )
 
 
 def _check_command(command: ContactCommand | CreateOrMergeContacts) -> None:
@@ -1162,6 +1182,7 @@ def _clean_extra(values: Mapping[str, str]) -> dict[str, str]:
 
 __all__ = [
     "CONTACTS_NAMESPACE",
+    "DNC_ROW_REASON",
     "SHARED_REASON",
     "BatchDecision",
     "ContactState",

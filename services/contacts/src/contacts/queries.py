@@ -25,6 +25,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 from contacts.calls import call_figures
 from contacts.dialect import ReadModelDialect, read_model_dialect
+from contacts.dnc import listed
 from contacts.domain import contact_id_for_phone
 from contacts.errors import InvalidInput, NotFound
 from contacts.events import (
@@ -652,6 +653,11 @@ class ContactQueries:
         except InvalidPhone as error:
             raise InvalidInput("phone", f"Teléfono no válido: «{phone}» ({error.reason})") from None
         return self._one(contacts.c.id == uuid.UUID(contact_id_for_phone(e164)), e164)
+
+    def dnc_listed(self, phones_e164: Iterable[str]) -> set[str]:
+        """Those of the given E.164 numbers on the do-not-call list (the generator's lookup)."""
+        with self._engine.connect() as conn:
+            return set(listed(conn, phones_e164))
 
     def existing_phones(self, phones_e164: Iterable[str]) -> set[str]:
         """Those of the given E.164 numbers that belong to a contact (the generator's lookup)."""

@@ -8,7 +8,7 @@ raises the same typed errors (``QueueEmpty``, ``DoNotCall``, ``NotFound``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
@@ -65,6 +65,10 @@ class QueueClient(Protocol):
 
     def add_dnc(self, caller: Caller, phone: str, reason: str, now: datetime) -> DncEntry:
         """Put a number (typed any way) on the list, or change its reason; audited."""
+        ...
+
+    def add_dnc_many(self, caller: Caller, entries: Sequence[tuple[str, str]], now: datetime) -> list[str]:
+        """List every ``(phone, reason)`` not listed yet (one transaction, each audited); those added."""
         ...
 
     def remove_dnc(self, caller: Caller, phone: str, reason: str, now: datetime) -> bool:
@@ -125,6 +129,10 @@ class LocalQueueClient:
     def add_dnc(self, caller: Caller, phone: str, reason: str, now: datetime) -> DncEntry:
         """Add."""
         return self._queue.dnc.add(phone, reason, caller, now)
+
+    def add_dnc_many(self, caller: Caller, entries: Sequence[tuple[str, str]], now: datetime) -> list[str]:
+        """Add in bulk."""
+        return self._queue.dnc.add_many(entries, caller, now)
 
     def remove_dnc(self, caller: Caller, phone: str, reason: str, now: datetime) -> bool:
         """Remove."""
@@ -195,6 +203,11 @@ class HttpQueueClient:
         """``POST /dnc``."""
         body = {"phone": phone, "reason": reason, "now": now.isoformat()}
         return DncEntry.from_data(self._http.request("POST", "/dnc", caller, json=body))
+
+    def add_dnc_many(self, caller: Caller, entries: Sequence[tuple[str, str]], now: datetime) -> list[str]:
+        """``POST /dnc/many``."""
+        body = {"entries": [list(entry) for entry in entries], "now": now.isoformat()}
+        return [str(e164) for e164 in self._http.request("POST", "/dnc/many", caller, json=body)["added"]]
 
     def remove_dnc(self, caller: Caller, phone: str, reason: str, now: datetime) -> bool:
         """``POST /dnc/remove``."""

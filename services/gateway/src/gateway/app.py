@@ -36,6 +36,7 @@ from gateway.routes.calls import call_totals, calls_router
 from gateway.routes.contacts import contacts_router
 from gateway.routes.desks import desks_router
 from gateway.routes.deskupdates import deskupdates_router
+from gateway.routes.dnc import dnc_router
 from gateway.routes.generator import GeneratorConfig, generator_router
 from gateway.routes.jobs import jobs_router
 from gateway.routes.operations import operations_router
@@ -159,6 +160,7 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
         [
             queue_router(deps.queue, deps.contacts, deps.catalogue),
             callbacks_router(deps.queue, deps.contacts, deps.directory),
+            dnc_router(deps.queue, deps.transfer_port, deps.transfer),
         ]
         if deps.queue is not None
         else []

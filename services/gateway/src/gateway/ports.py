@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from generator.commands import GenerateNumbers
-from importexport.commands import ExportContacts, ImportRecords, InspectUpload, StartImport
+from importexport.commands import ExportContacts, ImportRecords, InspectUpload, ReadDncFile, StartImport
 from kernel.jobqueue import Job
 
 
@@ -42,6 +42,11 @@ class TransferPort(Protocol):
 
     def start_import(self, command: StartImport, created_by: str) -> Job:
         """Queue an ``import`` job."""
+        ...
+
+    def read_dnc(self, command: ReadDncFile) -> dict[str, Any]:
+        """The numbers of an uploaded do-not-call list, its invalid and repeated rows (ImportRefused with
+        the reason for an unusable file)."""
         ...
 
     def import_records(self, command: ImportRecords) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""One generation request end to end: draw numbers clear of existing contacts, then save them as contacts.
+"""One generation request end to end: draw numbers clear of existing contacts and of the do-not-call list,
+then save them as contacts.
 
 The gateway (up to 1,000 numbers, answered at once), the ``generate`` job (up to 1,000,000) and the
 ``callmanager generate`` command all run :func:`run_generation`. Saving streams slices through the
@@ -20,7 +21,7 @@ from contacts.client import ContactsClient
 from contacts.commands import Caller, ImportRow, Outcome, Source
 from generator.draw import GenerationResult, Method, parse_method
 from generator.ranges import COUNTRY_CODE
-from generator.service import ExistingLookup, GeneratorService
+from generator.service import DncLookup, ExistingLookup, GeneratorService
 
 MAX_SYNC_COUNT = 1_000
 """The most numbers a request is answered with at once; more run as a ``generate`` job."""
@@ -101,6 +102,18 @@ def existing_lookup(
     return lookup
 
 
+def dnc_lookup(contacts: ContactsClient, caller: Caller, batch: int = LOOKUP_BATCH) -> DncLookup:
+    """The generator's do-not-call lookup over ``contacts``, asking ``batch`` numbers at a time."""
+
+    def lookup(phones: Sequence[str]) -> Collection[str]:
+        found: set[str] = set()
+        for start in range(0, len(phones), batch):
+            found |= contacts.dnc_listed(caller, phones[start : start + batch])
+        return found
+
+    return lookup
+
+
 def contact_rows(result: GenerationResult, start: int, stop: int) -> list[ImportRow]:
     """The numbers ``start..stop-1`` of ``result`` as batch rows: E.164, ``NNNN-NNNN``, operator."""
     prefix = "+" + COUNTRY_CODE
@@ -122,16 +135,23 @@ def contact_rows(result: GenerationResult, start: int, stop: int) -> list[Import
 
 @dataclass(frozen=True)
 class SaveReport:
-    """What saving did: contacts created, numbers that already had a contact (merged), rows refused."""
+    """What saving did: contacts created, numbers that already had a contact (merged), rows refused, and
+    numbers the contacts service found on the do-not-call list when saving (listed after the draw)."""
 
     inserted: int = 0
     merged: int = 0
     rejected: int = 0
     errors: tuple[Mapping[str, Any], ...] = ()
+    dnc: int = 0
 
     def to_data(self) -> dict[str, Any]:
         """JSON-ready counts (and the first refused rows, if any)."""
-        data: dict[str, Any] = {"saved": self.inserted, "merged": self.merged, "rejected": self.rejected}
+        data: dict[str, Any] = {
+            "saved": self.inserted,
+            "merged": self.merged,
+            "rejected": self.rejected,
+            "dnc_refused": self.dnc,
+        }
         if self.errors:
             data["errors"] = [dict(e) for e in self.errors]
         return data
@@ -151,7 +171,7 @@ def save_numbers(
 
     The slices go through one ``create_or_merge_stream``: the next is made while the last is written.
     """
-    inserted = merged = rejected = 0
+    inserted = merged = rejected = dnc = 0
     errors: list[Mapping[str, Any]] = []
     total = len(result.numbers)
     slices = (contact_rows(result, start, start + batch) for start in range(0, total, batch))
@@ -167,10 +187,12 @@ def save_numbers(
                     rejected += 1
                     if len(errors) < _KEPT_ERRORS:
                         errors.append({"row": row.row, "message": row.reason})
+                elif row.outcome is Outcome.DNC:
+                    dnc += 1
                 else:
                     merged += 1
-            progress("saving", inserted + merged + rejected, total)
-    return SaveReport(inserted, merged, rejected, tuple(errors))
+            progress("saving", inserted + merged + rejected + dnc, total)
+    return SaveReport(inserted, merged, rejected, tuple(errors), dnc)
 
 
 @dataclass(frozen=True)
@@ -210,7 +232,8 @@ def run_generation(
     progress: Progress = _no_progress,
     save_batch: int = SAVE_BATCH,
 ) -> GenerationRun:
-    """Generate the numbers of ``request``; with ``save``, none an existing contact has, then save them.
+    """Generate the numbers of ``request``; with ``save``, none an existing contact has and none on the
+    do-not-call list (skipped and replaced, counted in ``dnc_skipped``), then save them.
 
     Raises :class:`generator.draw.GenerationError` (Spanish message) for a request that cannot be met.
     """
@@ -220,7 +243,9 @@ def run_generation(
         return GenerationRun(result, weights=weights)
     if contacts is None or caller is None:
         raise ValueError("saving generated numbers needs a contacts client and a caller")
-    service = GeneratorService(weights, existing=existing_lookup(contacts, caller, progress))
+    service = GeneratorService(
+        weights, existing=existing_lookup(contacts, caller, progress), dnc=dnc_lookup(contacts, caller)
+    )
     result = service.generate(request.count, request.method, seed=request.seed, avoid_existing=True)
     list_name = request.list_name or batch_list_name()
     saved = save_numbers(

@@ -217,6 +217,8 @@ class GenerationResult:
     redraws: int
     seed: int
     catalogue: Catalogue = field(default=COSTA_RICA, repr=False, compare=False)
+    dnc_skipped: int = 0
+    """Numbers drawn but on the do-not-call list, discarded and replaced (saving only)."""
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -238,12 +240,14 @@ class GenerationResult:
         return {code: (n / total if total else 0.0) for code, n in self.counts.items()}
 
     def stats(self) -> dict[str, object]:
-        """JSON-ready statistics: count, method, redraws, seed, and count and share per operator."""
+        """JSON-ready statistics: count, method, redraws, numbers skipped as do-not-call, seed, and count and
+        share per operator."""
         shares = self.shares
         return {
             "count": len(self.numbers),
             "method": self.method.value,
             "redraws": self.redraws,
+            "dnc_skipped": self.dnc_skipped,
             "seed": self.seed,
             "operators": [
                 {"code": o.code, "name": o.name, "count": self.counts[o.code], "share": shares[o.code]}

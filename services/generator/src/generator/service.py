@@ -11,6 +11,8 @@ from generator.ranges import CLARO, COSTA_RICA, COUNTRY_CODE, KOLBI, TELEFONICA,
 
 ExistingLookup = Callable[[Sequence[str]], Collection[str]]
 """Given E.164 numbers (``+506NNNNNNNN``), return those that already belong to a contact (in bulk)."""
+DncLookup = Callable[[Sequence[str]], Collection[str]]
+"""Given E.164 numbers, return those on the do-not-call list (in bulk)."""
 
 
 class WeightSettings(Protocol):
@@ -36,17 +38,20 @@ def weights_from_settings(settings: WeightSettings) -> dict[str, float]:
 
 
 class GeneratorService:
-    """Generates numbers with the configured weights; on request, none an existing contact already has."""
+    """Generates numbers with the configured weights; on request, none an existing contact already has
+    and none on the do-not-call list."""
 
     def __init__(
         self,
         weights: Mapping[str, float],
         existing: ExistingLookup | None = None,
         catalogue: Catalogue = COSTA_RICA,
+        dnc: DncLookup | None = None,
     ) -> None:
         self._weights = dict(weights)
         self._existing = existing
         self._catalogue = catalogue
+        self._dnc = dnc
 
     @classmethod
     def from_settings(
@@ -69,10 +74,11 @@ class GeneratorService:
         weights: Mapping[str, float] | None = None,
         avoid_existing: bool = False,
     ) -> GenerationResult:
-        """``count`` unique numbers; with ``avoid_existing``, none a contact has (those are redrawn).
+        """``count`` unique numbers; with ``avoid_existing``, none a contact has (those are redrawn) and,
+        with a do-not-call lookup, none on that list (skipped and replaced the same way).
 
         With ``avoid_existing`` the result's ``redraws`` counts the numbers discarded because a contact
-        already had them.
+        already had them, and ``dnc_skipped`` those discarded because they are on the do-not-call list.
         """
         chosen = self._weights if weights is None else weights
         if not avoid_existing:
@@ -83,16 +89,24 @@ class GeneratorService:
         seed = new_seed() if seed is None else seed
         prefix = "+" + COUNTRY_CODE
         taken: set[str] = set()
+        barred: set[str] = set()
         checked: set[str] = set()
         while True:
-            result = generate(count, method, chosen, seed, exclude=taken, catalogue=self._catalogue)
+            result = generate(count, method, chosen, seed, exclude=taken | barred, catalogue=self._catalogue)
             fresh = [n for n in result.numbers if n not in checked]
             clashes: set[str] = set()
+            listed: set[str] = set()
             if fresh:
-                clashes = {e.removeprefix(prefix) for e in self._existing([prefix + n for n in fresh])}
+                asked = [prefix + n for n in fresh]
+                if self._dnc is not None:
+                    listed = {e.removeprefix(prefix) for e in self._dnc(asked)}.intersection(fresh)
+                unlisted = [e for e in asked if e.removeprefix(prefix) not in listed]
+                clashes = {e.removeprefix(prefix) for e in self._existing(unlisted)}
                 checked.update(fresh)
                 clashes.intersection_update(fresh)
-            if not clashes:
-                # Every number a contact had was discarded and redrawn once, whichever round found it.
-                return replace(result, redraws=len(taken))
+            if not clashes and not listed:
+                # Every number a contact had (or the list holds) was discarded and redrawn once, whichever
+                # round found it.
+                return replace(result, redraws=len(taken), dnc_skipped=len(barred))
             taken |= clashes
+            barred |= listed

@@ -29,6 +29,7 @@ __all__ = [
     "ImportRefused",
     "InspectUpload",
     "MergeMode",
+    "ReadDncFile",
     "StartImport",
 ]
 
@@ -53,6 +54,23 @@ class InspectUpload:
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> InspectUpload:
+        """The command :meth:`to_data` wrote."""
+        return cls(Path(data["path"]))
+
+
+@dataclass(frozen=True)
+class ReadDncFile:
+    """Read an uploaded do-not-call list now (the import's readers and limits); answers its numbers, its
+    invalid and repeated rows (``importexport.dnclist.DncFile.to_data``)."""
+
+    path: Path
+
+    def to_data(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"path": str(self.path)}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> ReadDncFile:
         """The command :meth:`to_data` wrote."""
         return cls(Path(data["path"]))
 

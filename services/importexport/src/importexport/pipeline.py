@@ -4,7 +4,9 @@ The file side — open, scan (count rows, find repeated phones), classify, merge
 :mod:`importexport.classification`; a large file is read there in a process of its own, beside this one. Here
 the batches of ``batch_rows`` go to ``ContactsClient.create_or_merge_stream``, which takes the next batch
 while the one before is written (the service's own pipeline in one process, a sending thread over HTTP);
-each row's outcome (inserted, updated, unchanged, locked or rejected + reason) is counted into the report.
+each row's outcome (inserted, updated, unchanged, locked, dnc or rejected + reason) is counted into the
+report. Contacts looks every batch up on the do-not-call list at once, so a row whose phone is listed comes
+back ``dnc`` (not saved) in both modes and in the dry run.
 Existing contacts are merged by the import's :class:`~contacts.commands.MergeMode` (``fill`` unless asked).
 
 Repeats are merged before sending because, sent row by row, a phone typed twice with two different
@@ -169,6 +171,7 @@ class _Tally:
         self.existing = 0
         self.errors: list[RowIssue] = []
         self.locked: list[RowIssue] = []
+        self.dnc: list[RowIssue] = []
         self.merged: list[MergedRow] = []
         self.warnings: list[RowIssue] = []
         self.preview: list[dict[str, Any]] = []
@@ -199,6 +202,8 @@ class _Tally:
                 self.updated += 1
             elif kind is Outcome.LOCKED:
                 self.locked.append(RowIssue(row.row, row.phone, outcome.reason or "contacto bloqueado"))
+            elif kind is Outcome.DNC:
+                self.dnc.append(RowIssue(row.row, row.phone, outcome.reason or "en la lista de no llamar"))
             else:
                 self.errors.append(RowIssue(row.row, row.phone, outcome.reason or "rechazada"))
         self.new = self.inserted
@@ -235,6 +240,7 @@ class _Tally:
             existing=self.existing,
             errors=tuple(sorted(self.errors, key=lambda issue: issue.row)),
             locked=tuple(self.locked),
+            dnc=tuple(self.dnc),
             merged=tuple(self.merged),
             warnings=tuple(self.warnings),
             headers=headers.mapping() if headers is not None else {},
@@ -297,6 +303,7 @@ _PREVIEW_ACTIONS = {
     Outcome.UPDATED: "existente",
     Outcome.UNCHANGED: "existente",
     Outcome.LOCKED: "bloqueada",
+    Outcome.DNC: "no llamar",
     Outcome.REJECTED: "rechazada",
 }
 

@@ -1,10 +1,10 @@
 """The report of an import: counts, every row that did not simply go in, and the files users download.
 
 A report states the merge mode used and lists every rejected row with its reason, every row whose contact
-was locked and left alone, every row merged into an earlier row of the same phone, and every warning (a
-dropped e-mail). The job keeps it as its JSON report (lists capped at
-:data:`REPORT_LIST_LIMIT` entries each, with the full counts beside them) and writes it whole to a CSV
-and an xlsx file for ``GET /jobs/{id}/report``.
+was locked and left alone, every row whose phone is on the do-not-call list (not saved), every row merged
+into an earlier row of the same phone, and every warning (a dropped e-mail). The job keeps it as its JSON
+report (lists capped at :data:`REPORT_LIST_LIMIT` entries each, with the full counts beside them) and
+writes it whole to a CSV and an xlsx file for ``GET /jobs/{id}/report``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ REPORT_HEADERS = ("fila", "teléfono", "resultado", "detalle")
 
 REJECTED = "rechazada"
 LOCKED = "bloqueada"
+DNC = "no llamar"
 MERGED = "combinada"
 WARNING = "aviso"
 
@@ -80,6 +81,7 @@ class ImportReport:
     existing: int = 0
     errors: tuple[RowIssue, ...] = ()
     locked: tuple[RowIssue, ...] = ()
+    dnc: tuple[RowIssue, ...] = ()
     merged: tuple[MergedRow, ...] = ()
     warnings: tuple[RowIssue, ...] = ()
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -98,6 +100,7 @@ class ImportReport:
         merged = self.merged if limit is None else self.merged[:limit]
         warnings = self.warnings if limit is None else self.warnings[:limit]
         locked = self.locked if limit is None else self.locked[:limit]
+        dnc = self.dnc if limit is None else self.dnc[:limit]
         data: dict[str, Any] = {
             "source": self.source,
             "list": self.list_name,
@@ -110,14 +113,17 @@ class ImportReport:
             "duplicates_merged": self.duplicates_merged,
             "rejected": self.rejected,
             "locked": len(self.locked),
+            "dnc": len(self.dnc),
             "errors": [issue.to_data() for issue in errors],
             "locked_rows": [issue.to_data() for issue in locked],
+            "dnc_rows": [issue.to_data() for issue in dnc],
             "merged": [row.to_data() for row in merged],
             "warnings": [issue.to_data() for issue in warnings],
             "truncated": len(errors) < len(self.errors)
             or len(merged) < len(self.merged)
             or len(warnings) < len(self.warnings)
-            or len(locked) < len(self.locked),
+            or len(locked) < len(self.locked)
+            or len(dnc) < len(self.dnc),
             "headers": dict(self.headers),
             "file": dict(self.file),
             "seconds": round(self.seconds, 3),
@@ -129,11 +135,13 @@ class ImportReport:
         return data
 
     def rows(self) -> Iterator[tuple[int, str, str, str]]:
-        """Every row of the report files, in spreadsheet-row order: rejected, locked, merged, warnings."""
+        """Every row of the report files, in spreadsheet-row order: rejected, locked, do-not-call, merged,
+        warnings."""
         entries: list[tuple[int, str, str, str]] = [
             (issue.row, issue.phone, REJECTED, issue.message) for issue in self.errors
         ]
         entries.extend((issue.row, issue.phone, LOCKED, issue.message) for issue in self.locked)
+        entries.extend((issue.row, issue.phone, DNC, issue.message) for issue in self.dnc)
         entries.extend(
             (row.row, row.phone, MERGED, f"mismo teléfono que la fila {row.into}; se combinó con ella")
             for row in self.merged

@@ -103,6 +103,8 @@ class GenerationOut(BaseModel):
     method: str
     seed: int
     redraws: int
+    dnc_skipped: int = Field(0, description="En la lista de no llamar: se sacaron otros.")
+    dnc_refused: int = Field(0, description="Entraron en la lista de no llamar antes de guardarse.")
     weights: dict[str, float]
     operators: list[OperatorShareOut]
     phones: list[GeneratedPhoneOut]

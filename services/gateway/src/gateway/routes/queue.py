@@ -1,6 +1,6 @@
 """The agent's work queue: ``POST /queue/next``, ``POST /contacts/{id}/disposition``,
-``GET /contacts/{id}/eligibility``, ``GET /campaigns`` and the do-not-call list (``/dnc``); the callbacks
-are ``gateway.routes.callbacks``'.
+``GET /contacts/{id}/eligibility`` and ``GET /campaigns``; the callbacks are
+``gateway.routes.callbacks``', the do-not-call list ``gateway.routes.dnc``'.
 
 Next contact and eligibility are the work queue's (``contacts.queue``, through :class:`QueueClient`);
 the disposition is a contact command like any other and goes through the contacts client's one door.
@@ -20,17 +20,14 @@ from contacts.queueclient import QueueClient
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 from gateway.auth import (
     CanManageCampaigns,
-    CanManageDnc,
     CanReadContacts,
     CanRecordDisposition,
     CanTakeNext,
     note_audit,
 )
 from gateway.callers import caller_of, run_command
-from gateway.errors import error_response
 from gateway.routes.contacts import ContactId, ContactOut, contact_response
 
-Phone = Annotated[str, Field(min_length=1, max_length=64)]
 CampaignId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9-]+$")]
 CampaignQuery = Annotated[
     str | None,
@@ -122,25 +119,6 @@ class CampaignChanges(BaseModel):
     max_attempts: int | None = Field(None, ge=1, le=100)
     retry_minutes: dict[str, Annotated[int, Field(ge=0, le=10080)]] | None = Field(None, max_length=20)
     closed_statuses: list[Annotated[str, Field(max_length=40)]] | None = Field(None, max_length=50)
-
-
-class DncIn(BaseModel):
-    """Body of ``POST /dnc``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    phone: Phone = Field(examples=["8812-3456"])
-    reason: str = Field("", max_length=500)
-
-
-class DncOut(BaseModel):
-    """One number of the do-not-call list."""
-
-    phone_e164: str
-    reason: str
-    added_by: str
-    added_by_name: str
-    added_at: str
 
 
 def queue_router(
@@ -254,44 +232,6 @@ def queue_router(
         saved = queue.save_campaign(caller_of(principal), datetime.now(UTC), campaign_id, fields)
         note_audit(request, campaign_id=campaign_id)
         return saved.to_data()
-
-    @router.get("/dnc", response_model=list[DncOut], summary="Lista de no llamar", tags=["dnc"])
-    def dnc_list(
-        principal: CanManageDnc,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> list[dict[str, Any]]:
-        return [entry.to_data() for entry in queue.dnc_entries(caller_of(principal), limit, offset)]
-
-    @router.post(
-        "/dnc",
-        status_code=201,
-        response_model=DncOut,
-        summary="Añadir un número a la lista de no llamar",
-        tags=["dnc"],
-    )
-    def dnc_add(request: Request, principal: CanManageDnc, body: DncIn) -> dict[str, Any]:
-        entry = queue.add_dnc(caller_of(principal), body.phone, body.reason, datetime.now(UTC))
-        note_audit(request, phone=entry.phone_e164)
-        return entry.to_data()
-
-    @router.delete(
-        "/dnc/{phone}",
-        status_code=204,
-        summary="Quitar un número de la lista de no llamar",
-        tags=["dnc"],
-        responses={404: {"description": "El número no está en la lista."}},
-    )
-    def dnc_remove(
-        request: Request,
-        principal: CanManageDnc,
-        phone: Phone,
-        reason: Annotated[str, Query(max_length=500)] = "",
-    ) -> Response:
-        if not queue.remove_dnc(caller_of(principal), phone, reason, datetime.now(UTC)):
-            return error_response(404, "not_in_dnc", f"El número {phone} no está en la lista de no llamar.")
-        note_audit(request, phone=phone)
-        return Response(status_code=204)
 
     return router
 

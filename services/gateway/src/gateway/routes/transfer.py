@@ -32,7 +32,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -124,7 +124,8 @@ class MergedRowOut(BaseModel):
 
 
 class ImportResultOut(BaseModel):
-    """What a JSON import did: PRODUCT.md's counts and errors, plus unchanged rows, merges and warnings."""
+    """What a JSON import did: PRODUCT.md's counts and errors, plus unchanged rows, merges, warnings and
+    rows on the do-not-call list (not saved)."""
 
     inserted: int
     updated: int
@@ -136,6 +137,8 @@ class ImportResultOut(BaseModel):
     warnings: list[RowIssueOut]
     locked: int
     locked_rows: list[RowIssueOut]
+    dnc: int = Field(0, description="Filas cuyo teléfono está en la lista de no llamar (no se guardaron).")
+    dnc_rows: list[RowIssueOut] = []
     merge: MergeMode
     total: int
     list: str
@@ -157,7 +160,9 @@ class ExportJobOut(JobOut):
 
 
 @dataclass
-class _Upload:
+class Upload:
+    """A multipart upload stored in the uploads folder: where, its name as sent, the form's other fields."""
+
     path: Path
     filename: str
     fields: dict[str, str]
@@ -226,7 +231,7 @@ def transfer_router(
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         caller = caller_of(principal)
         if media_type == "multipart/form-data":
-            upload = await _receive_upload(request, config)
+            upload = await receive_upload(request, config)
             try:
                 dry = dry_run or upload.fields.get("dry_run", "").strip().lower() in ("1", "true", "sí", "si")
                 chosen_list = (list_name or upload.fields.get("list", "")).strip()[:200]
@@ -496,8 +501,11 @@ class _MultipartSink:
             self.path.unlink(missing_ok=True)
 
 
-async def _receive_upload(request: Request, config: TransferConfig) -> _Upload:
-    """Stream the multipart body's ``file`` to the uploads folder; 413 past the limit, 422 when malformed."""
+async def receive_upload(request: Request, config: TransferConfig) -> Upload:
+    """Stream the multipart body's ``file`` to the uploads folder; 413 past the limit, 422 when malformed.
+
+    ``POST /import`` and ``POST /dnc/import`` take their files this way (one limit, one set of checks).
+    """
     if config.uploads_dir is None:
         raise ApiError(503, "unavailable", "Las subidas de archivos no están configuradas en este servidor.")
     _, options = parse_options_header(request.headers.get("content-type", ""))
@@ -527,7 +535,7 @@ async def _receive_upload(request: Request, config: TransferConfig) -> _Upload:
     if sink.path is None or sink.unfinished:
         sink.discard()
         raise ApiError(422, "invalid_upload", "Falta el archivo: envíelo en el campo «file».")
-    return _Upload(sink.path, sink.filename, sink.fields)
+    return Upload(sink.path, sink.filename, sink.fields)
 
 
 def _inspect(transfer: TransferPort, path: Path) -> dict[str, str]:
