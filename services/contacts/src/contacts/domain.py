@@ -88,6 +88,7 @@ from contacts.events import (
     ContactCreated,
     ContactDeleted,
     ContactEvent,
+    ContactListed,
     ContactLocked,
     ContactMerged,
     ContactUpdated,
@@ -186,6 +187,8 @@ class ContactState:
     email: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
     list_name: str = ""
+    # The lists the contact joined after its first (``ContactListed``), in order.
+    lists: tuple[str, ...] = ()
     source: Source = Source.API
     locked_by: str | None = None
     locked_by_name: str = ""
@@ -275,6 +278,8 @@ def evolve(state: ContactState | None, event: ContactEvent) -> ContactState:
             return replace(state, last_contacted_at=event.at, open_calls=still_open)
         case DispositionRecorded():
             return replace(state, updated_at=event.at)
+        case ContactListed():
+            return replace(state, lists=(*state.lists, event.list_name), updated_at=event.at)
     raise ValueError(f"evolve does not know {type(event).__name__}")
 
 
@@ -847,6 +852,17 @@ def _merge(
         )
     if row.status and row.status != catalogue.default and (overwrite or state.status == catalogue.default):
         events.extend(_status_change(state, row.status, StatusReason.IMPORT, batch.now))
+    listed = batch.list_name.strip()
+    if listed and listed != state.list_name and listed not in state.lists:
+        events.append(
+            ContactListed(
+                contact_id=state.contact_id,
+                at=batch.now,
+                list_name=listed,
+                source=batch.source,
+                row=row_number,
+            )
+        )
     return events
 
 

@@ -18,6 +18,7 @@ from contacts.errors import (
     CallNotOpen,
     CampaignExists,
     CampaignNotFound,
+    CampaignNotWorked,
     Conflict,
     ContactError,
     DoNotCall,
@@ -447,6 +448,8 @@ def _decode_error(code: str, d: Mapping[str, Any]) -> ContactError | None:
             return DoNotCall(str(d["phone"]), str(d.get("reason") or ""))
         case CampaignNotFound.code:
             return CampaignNotFound(str(d["campaign_id"]))
+        case CampaignNotWorked.code:
+            return CampaignNotWorked(str(d["campaign_id"]), str(d.get("team") or ""))
         case CampaignExists.code:
             return CampaignExists(str(d["name"]))
     return None
