@@ -100,7 +100,8 @@ def test_next_without_a_campaign_works_the_teams_campaigns_by_priority_then_name
     assert [queue.next_contact(ANA).contact.id for _ in range(2)] == [in_z.id, in_a.id]
     with pytest.raises(QueueEmpty) as empty:
         queue.next_contact(BETO)
-    assert "Zeta" in empty.value.message and "Alfa" in empty.value.message
+    assert "Zeta" in empty.value.message
+    assert "Alfa" in empty.value.message
     assert queue.next_contact(SUR).contact.id == in_s.id
     with pytest.raises(CampaignNotWorked):
         queue.next_contact(ANA, south)
@@ -170,7 +171,8 @@ def test_archived_campaigns_are_inactive_and_hidden_and_general_cannot_be_archiv
 
     archived = queue.campaigns.update(PABLO, clock.now, old, {"archived": True})
 
-    assert archived.archived and not archived.active
+    assert archived.archived
+    assert not archived.active
     assert [c.id for c in queue.campaigns.all()] == ["general"]
     assert [c.id for c in queue.campaigns.all(archived=True)] == ["general", old]
     with pytest.raises(QueueEmpty, match="archivada"):
