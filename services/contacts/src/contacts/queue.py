@@ -203,6 +203,7 @@ class WorkQueue:
                 *members,
                 b.due_at <= now,
                 sa.or_(b.scope == "shared", b.user_id == caller.user_id),
+                ~sa.exists(sa.select(sa.literal(1)).where(k.contact_id == c.id, k.ended_at.is_(None))),
             )
             .order_by(sa.case((b.scope == "personal", 0), else_=1), b.due_at, c.id)
             .limit(1)
