@@ -117,30 +117,33 @@ class WorkQueue:
         work it); without, of the first of the active campaigns of the caller's team, tried by
         ``priority`` (lower first) then name, that has one. QueueEmpty, with why and until when for each
         campaign tried, when none may be offered."""
+        every = self._campaigns.all()  # one read per request: the rules, and the lists General leaves out
         if campaign_id is not None:
-            campaign = self._campaigns.get(campaign_id)
+            named = next((c for c in every if c.id == campaign_id), None)
+            campaign = named or self._campaigns.get(campaign_id)
             if not campaign.worked_by(caller.team):
                 raise CampaignNotWorked(campaign.id, caller.team)
-            return self._next_in(campaign, caller)
-        tried = self._campaigns.for_team(caller.team)
+            return self._next_in(campaign, caller, every)
+        working = [c for c in every if c.working and c.worked_by(caller.team)]
+        tried = sorted(working, key=lambda c: (c.priority, c.name))
         if not tried:
             team = f"el equipo {caller.team}" if caller.team else "su equipo (no tiene equipo asignado)"
             raise QueueEmpty(f"No hay ninguna campaña activa para {team}", counts={"campaigns": 0})
         empty: list[QueueEmpty] = []
         for campaign in tried:
             try:
-                return self._next_in(campaign, caller)
+                return self._next_in(campaign, caller, every)
             except QueueEmpty as why:
                 empty.append(why)
         return _raise_all(empty)
 
-    def _next_in(self, campaign: Campaign, caller: Caller) -> Claim:
-        """Claim the next eligible contact of one campaign."""
+    def _next_in(self, campaign: Campaign, caller: Caller, every: list[Campaign]) -> Claim:
+        """Claim the next eligible contact of one campaign (``every``: the campaigns not archived)."""
         now = self._service.now()
         closed = hours_finding(campaign, now)
         if closed is not None:
             raise QueueEmpty(f"{closed.message}: campaña {campaign.name}", closed.until, counts={})
-        members = self._members(campaign)
+        members = self._members(campaign, every)
         for _ in range(self._picks):
             now = self._service.now()
             try:
@@ -150,17 +153,22 @@ class WorkQueue:
                     continue
                 raise
             if claimed is None:
-                raise self.why_empty(campaign, caller, now)
+                raise self.why_empty(campaign, caller, now, members)
             if isinstance(claimed, Claim):
                 return claimed
         raise Conflict()
 
-    def _members(self, campaign: Campaign) -> list[sa.ColumnElement[bool]]:
+    def _members(
+        self, campaign: Campaign, every: list[Campaign] | None = None
+    ) -> list[sa.ColumnElement[bool]]:
         """The condition on ``contacts`` of being in the campaign: in one of its lists (first or joined
-        later); for ``General``, in none of the other campaigns' lists."""
-        if campaign.is_general:
+        later); for ``General``, in none of the lists of the other campaigns not archived (``every``,
+        read when not given)."""
+        if not campaign.is_general:
+            return [_in_lists(campaign.lists)]
+        if every is None:
             return _outside_lists(self._campaigns.lists_of_others(campaign.id))
-        return [_in_lists(campaign.lists)]
+        return _outside_lists(sorted({name for c in every if c.id != campaign.id for name in c.lists}))
 
     def _claim_once(
         self, campaign: Campaign, members: list[sa.ColumnElement[bool]], caller: Caller, now: datetime
@@ -318,11 +326,17 @@ class WorkQueue:
             figures = [int(value) for value in conn.execute(query).one()]
         return Progress(campaign.id, *figures)
 
-    def why_empty(self, campaign: Campaign, caller: Caller, now: datetime) -> QueueEmpty:
+    def why_empty(
+        self,
+        campaign: Campaign,
+        caller: Caller,
+        now: datetime,
+        members: list[sa.ColumnElement[bool]] | None = None,
+    ) -> QueueEmpty:
         """What keeps every contact of the campaign out of the queue now, and when the first one waiting
         comes back (local time of the campaign)."""
         c, k = contacts.c, contact_calls.c
-        members = self._members(campaign)
+        members = self._members(campaign) if members is None else members
         with self._engine.connect() as conn:
             total = conn.execute(
                 sa.select(sa.func.count()).select_from(contacts).where(*members)
