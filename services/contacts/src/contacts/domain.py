@@ -852,7 +852,9 @@ def _merge(
         )
     if row.status and row.status != catalogue.default and (overwrite or state.status == catalogue.default):
         events.extend(_status_change(state, row.status, StatusReason.IMPORT, batch.now))
-    listed = batch.list_name.strip()
+    # An import puts the contact in its list too (the first list stays); the generator only skips
+    # numbers that exist.
+    listed = batch.list_name.strip() if batch.source is Source.IMPORT else ""
     if listed and listed != state.list_name and listed not in state.lists:
         events.append(
             ContactListed(
