@@ -73,6 +73,9 @@ def test_campaign_rules_are_edited_with_spanish_errors_and_archived(server: Embe
         zone = pablo.patch(f"/campaigns/{campaign}", json={"timezone": "Marte/Olympus"})
         assert zone.status_code == 422
         assert "Zona horaria desconocida" in zone.json()["error"]["message"]
+        lifted = pablo.patch(f"/campaigns/{campaign}", json={"calling_hours": None, "max_per_day": None})
+        assert (lifted.json()["calling_hours"], lifted.json()["max_per_day"]) == (None, None)
+        assert lifted.json()["priority"] == 3
         general = pablo.patch("/campaigns/general", json={"teams": ["norte"]})
         assert general.status_code == 422
         assert "General" in general.json()["error"]["message"]

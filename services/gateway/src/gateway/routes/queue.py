@@ -154,7 +154,9 @@ class NewCampaign(BaseModel):
     name: str = Field(min_length=1, max_length=100, examples=["Renovaciones"])
     active: bool = True
     max_attempts: int | None = Field(None, ge=1, le=100)
-    max_per_day: int | None = Field(None, ge=1, le=100, description="Intentos por día (hora local).")
+    max_per_day: int | None = Field(
+        None, ge=1, le=100, description="Intentos por día (hora local); `null` quita el límite."
+    )
     retry_minutes: dict[str, Annotated[int, Field(ge=0, le=10080)]] | None = Field(
         None, max_length=20, examples=[{"busy": 30, "no_answer": 120}], description="Espera por resultado."
     )
@@ -175,7 +177,9 @@ class CampaignChanges(BaseModel):
     active: bool | None = None
     archived: bool | None = Field(None, description="Archivar (la desactiva y la oculta) o desarchivar.")
     max_attempts: int | None = Field(None, ge=1, le=100)
-    max_per_day: int | None = Field(None, ge=1, le=100, description="Intentos por día (hora local).")
+    max_per_day: int | None = Field(
+        None, ge=1, le=100, description="Intentos por día (hora local); `null` quita el límite."
+    )
     retry_minutes: dict[str, Annotated[int, Field(ge=0, le=10080)]] | None = Field(
         None, max_length=20, examples=[{"busy": 30, "no_answer": 120}], description="Espera por resultado."
     )
@@ -317,7 +321,8 @@ def queue_router(queue: QueueClient, contacts: ContactsClient) -> APIRouter:
     def update_campaign(
         request: Request, principal: CanManageCampaigns, campaign_id: CampaignId, body: CampaignChanges
     ) -> dict[str, Any]:
-        fields = body.model_dump(exclude_none=True)
+        # Only the rules sent change; an explicit null lifts a limit (calling hours, daily cap).
+        fields = body.model_dump(exclude_unset=True)
         saved = queue.save_campaign(caller_of(principal), datetime.now(UTC), campaign_id, fields)
         note_audit(request, campaign_id=campaign_id)
         return saved.to_data()
