@@ -1,51 +1,96 @@
 """Next-contact latency with N agents asking at once, and a check that no contact was given twice.
 
 ``python -m bench queue [--contacts 20000] [--agents 50] [--claims 20] [--pg-url URL] [--skip-postgres]
-[--skip-sqlite]``: creates ``--contacts`` contacts (one import batch) on a fresh PostgreSQL schema and a
-fresh SQLite file, then starts ``--agents`` threads released together, each claiming ``--claims``
-contacts through :class:`contacts.queue.WorkQueue` (pick and lock in one transaction). Prints claims/s,
-p50/p95/p99/max latency per claim, and the number of contacts given more than once (must be 0).
+[--skip-sqlite] [--floor] [--explain]``: creates ``--contacts`` contacts (``--contacts 1000000`` for the
+issue's size) in the default campaign on a fresh PostgreSQL schema and a fresh SQLite file, streamed
+through the bulk writer 20,000 rows per transaction, then starts ``--agents`` threads released together,
+each claiming ``--claims`` contacts through :class:`contacts.queue.WorkQueue` (pick and lock in one
+transaction). The engine pool holds one connection per agent. Prints claims/s, p50/p95/p99/max latency per
+claim, and the number of contacts given more than once (must be 0).
+
+``--floor`` also measures the floor under any claim: the same agents each locking contacts chosen in
+advance (``LockContact``, no pick), i.e. N appends of one ``ContactLocked`` serialised by the event
+store's global append lock. ``--explain`` prints the plan of the never-tried pick at that size.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+
+from sqlalchemy.engine import Engine
 
 from bench.machine import describe
 from bench.store import DEFAULT_PG_URL, postgres_schema
 from contacts.campaignbook import CampaignBook
-from contacts.commands import Caller, ImportRow
+from contacts.commands import Caller, ImportRow, LockContact
 from contacts.dnc import DncList
-from contacts.domain import LockPolicy
+from contacts.domain import LockPolicy, contact_id_for_phone
 from contacts.handlers import ContactsService
-from contacts.queue import WorkQueue
+from contacts.queue import WorkQueue, explain_pick
 from contacts.statuses import DEFAULT_CATALOGUE
 from kernel.roles import Role
 from kernel.store import EventStore, create_engine
 from system.migrate import upgrade
 
 LOADER = Caller(user_id="bench", username="bench", role=Role.PROJECT_MANAGER)
+SEED_CHUNK = 20_000
 
 
-def run(url: str, contacts: int, agents: int, claims: int) -> None:
+def _phone(n: int) -> str:
+    return f"+5068{n:07d}"
+
+
+def _seed(service: ContactsService, contacts: int) -> None:
+    """Create ``contacts`` contacts through the bulk writer, one transaction per chunk."""
+
+    def batches() -> Iterator[list[ImportRow]]:
+        numbers = iter(range(contacts))
+        while chunk := list(itertools.islice(numbers, SEED_CHUNK)):
+            yield [ImportRow(row=n, e164=_phone(n)) for n in chunk]
+
+    started = time.perf_counter()
+    for _ in service.create_or_merge_stream(batches(), "bench", LOADER):
+        pass
+    elapsed = time.perf_counter() - started
+    print(f"  loaded {contacts} contacts in {elapsed:.1f} s ({contacts / elapsed:.0f}/s)")
+
+
+def _explain(engine: Engine, queue: WorkQueue) -> None:
+    """Print the plan of the first pick (never-tried group) as the queue asks it."""
+    for line in explain_pick(engine, queue.campaigns.get(None), datetime.now(UTC)):
+        print(f"    {line}")
+
+
+def run(
+    url: str, contacts: int, agents: int, claims: int, *, floor: bool = False, explain: bool = False
+) -> None:
     """Load, claim concurrently, print the figures."""
-    engine = create_engine(url)
+    engine = create_engine(url, pool_size=agents + 2, max_overflow=10)
     upgrade(engine)
     store = EventStore(engine)
     service = ContactsService(engine, store, LockPolicy(10, 60), DEFAULT_CATALOGUE, lambda: datetime.now(UTC))
-    rows = [ImportRow(row=n, e164=f"+5068{n:07d}") for n in range(contacts)]
-    started = time.perf_counter()
-    service.create_or_merge(rows, "bench", LOADER)
-    print(f"  loaded {contacts} contacts in {time.perf_counter() - started:.1f} s")
+    _seed(service, contacts)
     queue = WorkQueue(engine, store, service, DncList(engine), CampaignBook(engine))
+    if explain:
+        _explain(engine, queue)
+    if floor:
+        print("  floor: the same agents locking contacts chosen in advance (no pick)")
+        _lock_only(service, contacts, agents, claims)
+    _claims(queue, agents, claims)
+    engine.dispose()
+
+
+def _together(agents: int, work: Callable[[int], tuple[list[float], list[str]]]) -> None:
+    """Run ``work(index)`` on ``agents`` threads released together; report latencies and repeats."""
     barrier = threading.Barrier(agents)
     latencies: list[float] = []
     claimed: list[str] = []
@@ -53,20 +98,13 @@ def run(url: str, contacts: int, agents: int, claims: int) -> None:
     guard = threading.Lock()
 
     def agent(index: int) -> None:
-        caller = Caller(user_id=f"agent-{index}", username=f"agente {index}", role=Role.AGENT)
-        mine: list[float] = []
-        ids: list[str] = []
         barrier.wait()
-        for _ in range(claims):
-            began = time.perf_counter()
-            try:
-                claim = queue.next_contact(caller)
-            except Exception as error:
-                with guard:
-                    errors.append(error)
-                return
-            mine.append(time.perf_counter() - began)
-            ids.append(claim.contact.id)
+        try:
+            mine, ids = work(index)
+        except Exception as error:
+            with guard:
+                errors.append(error)
+            return
         with guard:
             latencies.extend(mine)
             claimed.extend(ids)
@@ -80,7 +118,39 @@ def run(url: str, contacts: int, agents: int, claims: int) -> None:
     elapsed = time.perf_counter() - started
     repeated = sum(1 for count in Counter(claimed).values() if count > 1)
     _report(latencies, elapsed, repeated, errors)
-    engine.dispose()
+
+
+def _lock_only(service: ContactsService, contacts: int, agents: int, claims: int) -> None:
+    """Each agent locks its own contacts from the end of the order: one append each, no pick."""
+
+    def work(index: int) -> tuple[list[float], list[str]]:
+        caller = Caller(user_id=f"floor-{index}", username=f"piso {index}", role=Role.AGENT)
+        mine: list[float] = []
+        ids: list[str] = []
+        for n in range(claims):
+            contact_id = contact_id_for_phone(_phone(contacts - 1 - (n * agents + index)))
+            began = time.perf_counter()
+            service.execute(LockContact(caller=caller, now=datetime.now(UTC), contact_id=contact_id))
+            mine.append(time.perf_counter() - began)
+            ids.append(contact_id)
+        return mine, ids
+
+    _together(agents, work)
+
+
+def _claims(queue: WorkQueue, agents: int, claims: int) -> None:
+    def work(index: int) -> tuple[list[float], list[str]]:
+        caller = Caller(user_id=f"agent-{index}", username=f"agente {index}", role=Role.AGENT)
+        mine: list[float] = []
+        ids: list[str] = []
+        for _ in range(claims):
+            began = time.perf_counter()
+            claim = queue.next_contact(caller)
+            mine.append(time.perf_counter() - began)
+            ids.append(claim.contact.id)
+        return mine, ids
+
+    _together(agents, work)
 
 
 def _report(latencies: Sequence[float], elapsed: float, repeated: int, errors: Sequence[Exception]) -> None:
@@ -108,14 +178,17 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--floor", action="store_true", help="also lock chosen contacts (no pick)")
+    parser.add_argument("--explain", action="store_true", help="print the pick's plan")
     args = parser.parse_args(argv)
     print(describe())
     if not args.skip_postgres:
         print(f"PostgreSQL: {args.agents} agents × {args.claims} claims over {args.contacts} contacts")
         with postgres_schema(args.pg_url) as url:
-            run(url, args.contacts, args.agents, args.claims)
+            run(url, args.contacts, args.agents, args.claims, floor=args.floor, explain=args.explain)
     if not args.skip_sqlite:
         print(f"SQLite: {args.agents} agents × {args.claims} claims over {args.contacts} contacts")
         with tempfile.TemporaryDirectory() as folder:
-            run(f"sqlite:///{Path(folder) / 'queue.db'}", args.contacts, args.agents, args.claims)
+            path = f"sqlite:///{Path(folder) / 'queue.db'}"
+            run(path, args.contacts, args.agents, args.claims, floor=args.floor, explain=args.explain)
     return 0

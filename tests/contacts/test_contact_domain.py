@@ -64,6 +64,7 @@ from contacts.events import (
     ContactCreated,
     ContactDeleted,
     ContactEvent,
+    ContactListed,
     ContactLocked,
     ContactMerged,
     ContactUpdated,
@@ -879,9 +880,11 @@ def batch(
     now: datetime = T0,
     source: Source = Source.IMPORT,
     merge: MergeMode = MergeMode.FILL,
+    list_name: str = "marzo",
 ) -> CreateOrMergeContacts:
+    # The list of the contacts ``created`` makes: a row of another list also puts the contact in it.
     return CreateOrMergeContacts(
-        caller=caller, now=now, rows=rows, list_name="abril", source=source, job_id="j1", merge=merge
+        caller=caller, now=now, rows=rows, list_name=list_name, source=source, job_id="j1", merge=merge
     )
 
 
@@ -895,7 +898,7 @@ def test_a_new_phone_in_an_import_is_inserted_into_the_import_list() -> None:
     r = row(
         name="Ana Mora", status="no contesta", extra={"cedula": "1-2222-3333", "vacío": ""}, operator="kolbi"
     )
-    outcome, events = decide_import_row(None, r, batch(r))
+    outcome, events = decide_import_row(None, r, batch(r, list_name="abril"))
     assert outcome.outcome is Outcome.INSERTED
     assert outcome.contact_id == CID
     assert events == [
@@ -937,7 +940,8 @@ def test_an_invalid_row_is_rejected_with_its_reason_and_changes_nothing(
 def test_filling_sets_only_empty_fields_and_appends_the_note_as_a_dated_line() -> None:
     history: list[ContactEvent] = [created(note="vieja", email="a@b.cr", extra={"zona": "sur"})]
     r = row(name="Otra", note="nueva", email="x@y.cr", extra={"zona": "norte", "plan": "postpago"})
-    outcome, events = decide_import_row(given(*history), r, batch(r, now=T0 + timedelta(days=3)))
+    merged = batch(r, now=T0 + timedelta(days=3), list_name="abril")
+    outcome, events = decide_import_row(given(*history), r, merged)
     assert outcome.outcome is Outcome.UPDATED
     assert events == [
         ContactMerged(
@@ -950,10 +954,14 @@ def test_filling_sets_only_empty_fields_and_appends_the_note_as_a_dated_line() -
             list_name="abril",
             source=Source.IMPORT,
             row=2,
-        )
+        ),
+        ContactListed(
+            contact_id=CID, at=T0 + timedelta(days=3), list_name="abril", source=Source.IMPORT, row=2
+        ),
     ]
     state = given(*history, *events)
     assert state is not None
+    assert state.lists == ("abril",)
     assert (state.name, state.email) == ("María Pérez", "a@b.cr")
     assert state.extra == {"zona": "sur", "plan": "postpago"}
     assert state.list_name == "marzo"

@@ -115,6 +115,7 @@ EVENTS: list[ContactEvent] = [
         source=Source.GENERATOR,
         row=7,
     ),
+    events.ContactListed(contact_id=CID, at=AT, list_name="renovaciones", source=Source.IMPORT, row=3),
     CallRequested(contact_id=CID, at=AT, call_id="c1", user_id="u-ana", desk="d1"),
     CallStarted(contact_id=CID, at=AT, call_id="c1", user_id="u-ana"),
     events.DispositionRecorded(

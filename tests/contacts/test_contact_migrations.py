@@ -63,6 +63,10 @@ def test_indexes_for_lists_lookups_locks_and_search(engine: Engine) -> None:
     assert call_indexes["ix_contact_calls_placed"] == ["placed_at"]
     assert call_indexes["ix_contact_calls_user"] == ["user_id", "placed_at"]
     assert inspector.get_pk_constraint("contact_calls")["constrained_columns"] == ["call_id", "contact_id"]
+    assert call_indexes["ix_contact_calls_contact_placed"] == ["contact_id", "placed_at"]
+    list_indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("contact_lists")}
+    assert list_indexes["ix_contact_lists_list"] == ["list_name", "contact_id"]
+    assert inspector.get_pk_constraint("contact_lists")["constrained_columns"] == ["contact_id", "list_name"]
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             definition = conn.execute(

@@ -20,7 +20,15 @@ from contacts.client import ContactsClient, HttpContactsClient, LocalContactsCli
 from contacts.commands import RecordDisposition
 from contacts.dnc import DncList
 from contacts.domain import LockPolicy
-from contacts.errors import CampaignExists, CampaignNotFound, DoNotCall, InvalidInput, NotFound, QueueEmpty
+from contacts.errors import (
+    CampaignExists,
+    CampaignNotFound,
+    CampaignNotWorked,
+    DoNotCall,
+    InvalidInput,
+    NotFound,
+    QueueEmpty,
+)
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
 from contacts.queue import WorkQueue
@@ -156,3 +164,41 @@ def test_numbers_are_listed_in_bulk_and_looked_up_alike_on_both_transports(
         with pytest.raises(InvalidInput):
             queue.add_dnc_many(PABLO, [("123", "corto")], clock.now)
         assert len(queue.dnc_entries(PABLO)) == 3
+
+
+@pytest.mark.parametrize("transport", ["local", "http"])
+def test_lists_teams_hours_archive_and_progress_travel_alike_on_both_transports(
+    tmp_path: Path, transport: str
+) -> None:
+    with _system(tmp_path, transport) as (queue, contacts, clock):
+        hours = {"mon": [["08:00", "17:00"]]}
+        made = queue.save_campaign(
+            PABLO,
+            clock.now,
+            None,
+            {"name": "Sur", "lists": ["sur"], "teams": ["sur"], "calling_hours": hours, "max_per_day": 1},
+        )
+        assert (made.lists, made.teams, made.max_per_day) == (("sur",), ("sur",), 1)
+        assert made.to_data()["calling_hours"] == hours
+        south = create_contact(contacts, PABLO, "8812-0101", list_name="sur")
+        with pytest.raises(CampaignNotWorked):
+            queue.next_contact(ANA, "sur")
+        why = queue.eligibility(ANA, south.id, "sur")
+        assert [f.reason for f in why.findings] == [Reason.NOT_YOUR_TEAM, Reason.OUTSIDE_HOURS]
+        assert queue.progress(PABLO, "sur").to_data() == {
+            "campaign": "sur",
+            "total": 1,
+            "never_tried": 1,
+            "in_retry": 0,
+            "reached": 0,
+            "closed": 0,
+            "dnc": 0,
+            "capped": 0,
+            "locked": 0,
+        }
+        with pytest.raises(CampaignNotFound):
+            queue.progress(PABLO, "nada")
+
+        queue.save_campaign(PABLO, clock.now, "sur", {"archived": True})
+        assert [c.id for c in queue.campaigns(PABLO)] == ["general"]
+        assert [c.id for c in queue.campaigns(PABLO, archived=True)] == ["general", "sur"]

@@ -52,6 +52,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/contacts/{contact_id}/disposition"): "contacts.disposition",
     ("POST", "/campaigns"): "campaigns.manage",
     ("PATCH", "/campaigns/{campaign_id}"): "campaigns.manage",
+    ("GET", "/campaigns/{campaign_id}/progress"): "metrics.team",
     ("GET", "/dnc"): "dnc.manage",
     ("POST", "/dnc"): "dnc.manage",
     ("DELETE", "/dnc/{phone}"): "dnc.manage",

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contacts.agenda import visibility
 from contacts.callbacks import CallbackBook
+from contacts.campaignbook import FIELDS
 from contacts.client import CALLER_HEADER, INTERNAL_TOKEN_HEADER
 from contacts.commands import Caller, ContactCommand, ImportRow, MergeMode, Source, decode_command
 from contacts.errors import (
@@ -30,6 +31,7 @@ from contacts.errors import (
     CallbackRequired,
     CampaignExists,
     CampaignNotFound,
+    CampaignNotWorked,
     Conflict,
     ContactError,
     DoNotCall,
@@ -66,6 +68,7 @@ ERROR_STATUS: Mapping[type[ContactError], int] = {
     QueueEmpty: 404,
     DoNotCall: 409,
     CampaignNotFound: 404,
+    CampaignNotWorked: 403,
     CampaignExists: 409,
     TransitionRefused: 403,
     CallbackRequired: 422,
@@ -257,8 +260,7 @@ class CampaignRequest(BaseModel):
 
 
 def _campaign_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    known = {"name", "active", "max_attempts", "retry_minutes", "closed_statuses"}
-    unknown = sorted(set(fields) - known)
+    unknown = sorted(set(fields) - FIELDS)
     if unknown:
         raise InvalidInput(unknown[0], f"Campo de campaña desconocido: {unknown[0]}")
     if "name" not in fields:
@@ -280,8 +282,12 @@ def create_queue_router(queue: WorkQueue, book: CallbackBook | None = None) -> A
         return json_response(queue.eligibility(caller, contact_id, campaign).to_data())
 
     @router.get("/campaigns")
-    def campaigns(_: CallerDep) -> Response:
-        return json_response([campaign.to_data() for campaign in queue.campaigns.all()])
+    def campaigns(_: CallerDep, archived: bool = False) -> Response:
+        return json_response([campaign.to_data() for campaign in queue.campaigns.all(archived=archived)])
+
+    @router.get("/campaigns/{campaign_id}/progress")
+    def progress(campaign_id: str, _: CallerDep) -> Response:
+        return json_response(queue.progress(campaign_id).to_data())
 
     @router.post("/campaigns")
     def create_campaign(body: CampaignRequest, caller: CallerDep) -> Response:

@@ -1,28 +1,34 @@
 """Campaigns and the rules of the work queue, pure: which contacts may be offered now, and why not.
 
-A :class:`Campaign` says which statuses close a contact, how many calls it may have (``max_attempts``)
-and how long after a call of each outcome it waits before being offered again (``retry_minutes``). The
-default campaign :data:`GENERAL` holds every contact, is worked by every team and has no calling-hours
-limit, so the queue works on a fresh install.
+A :class:`Campaign` says which contacts it holds (its ``lists``; none for ``General``, which holds every
+contact not in another campaign's list), which teams work it (none: every team), when it may call
+(:class:`CallingHours` in its time zone, ``America/Costa_Rica`` by default; None: any time), which statuses
+close a contact, how many calls a contact may have in all (``max_attempts``) and per local day
+(``max_per_day``), and how long after a call of each outcome it waits before being offered again
+(``retry_minutes``). An archived campaign is inactive and hidden from the default list. The default
+campaign :data:`GENERAL` is worked by every team and has no calling-hours limit, so the queue works on a
+fresh install at any hour.
 
 :func:`eligibility` is the rule the next-contact query applies in SQL (``contacts.queue``), stated once
 over one contact's :class:`Facts`, so that ``GET /contacts/{id}/eligibility`` explains exactly what the
-queue does. A contact is offered when it is unlocked (or locked by nobody else), its number is not in the
-do-not-call list, its status is not closed, no call of it is still open, it has fewer calls than the cap,
-and every call's retry delay (by that call's outcome) has passed. A contact with a pending callback (from
-its last wrap-up) is kept for it instead: offered once due, to its agent only when personal, whatever its
-attempts and delays. Due callbacks come first (the agent's personal ones, then shared, soonest first), then
-never-tried contacts, then those back from a retry, each by status priority then age (longest untouched
-first).
+queue does. A contact is offered when it is in the campaign, the campaign is inside its calling hours, the
+contact is unlocked (or locked by nobody else), its number is not in the do-not-call list, its status is
+not closed, no call of it is still open, it has fewer calls than the lifetime cap and than the daily cap
+today (the campaign's local day), and every call's retry delay (by that call's outcome) has passed. A
+contact with a pending callback (from its last wrap-up) is kept for it instead: offered once due, to its
+agent only when personal, whatever its attempts and delays (the callback was agreed with the customer).
+Due callbacks come first (the agent's personal ones, then shared, soonest first), then never-tried
+contacts, then those back from a retry, each by status priority then age (longest untouched first).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from contacts.views import Contact
 
@@ -38,6 +44,99 @@ DEFAULT_RETRY_MINUTES: Mapping[str, int] = {
 DEFAULT_CLOSED_STATUSES: tuple[str, ...] = ("COMPLETADA", "SERVICIOS_ACTIVOS", "NO_EXISTE")
 """Statuses in which a contact is worked out: never offered again by the queue."""
 
+DEFAULT_TIMEZONE = "America/Costa_Rica"
+"""The time zone of calling hours and of the daily cap's day, unless a campaign says otherwise."""
+
+DEFAULT_PRIORITY = 100
+"""A campaign's place when the queue picks among a team's campaigns (lower first, then by name)."""
+
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+"""Day keys of :class:`CallingHours` (``datetime.weekday()`` order)."""
+
+_ZONE_LABELS: Mapping[str, str] = {DEFAULT_TIMEZONE: "hora de Costa Rica"}
+
+
+def zone_label(timezone: str) -> str:
+    """How a Spanish message names a local time of ``timezone`` (``hora de Costa Rica``)."""
+    return _ZONE_LABELS.get(timezone, f"hora de {timezone}")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One calling window of a weekday: from ``start`` to ``end`` local time (``end`` None: midnight)."""
+
+    start: time
+    end: time | None
+
+    def holds(self, moment: time) -> bool:
+        """Whether the local ``moment`` is inside the window."""
+        return self.start <= moment and (self.end is None or moment < self.end)
+
+    def to_data(self) -> list[str]:
+        """``["08:00", "17:00"]`` (``"24:00"`` for midnight)."""
+        return [f"{self.start:%H:%M}", "24:00" if self.end is None else f"{self.end:%H:%M}"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallingHours:
+    """When a campaign may call, per weekday, in local time: a day not listed is closed."""
+
+    days: Mapping[int, tuple[Window, ...]]
+
+    def is_open(self, local: datetime) -> bool:
+        """Whether the local moment is inside a window of its weekday."""
+        return any(w.holds(local.time()) for w in self.days.get(local.weekday(), ()))
+
+    def next_open(self, local: datetime) -> datetime | None:
+        """The first local moment from ``local`` on that is inside a window (None: no window at all)."""
+        if self.is_open(local):
+            return local
+        for offset in range(8):
+            day = (local + timedelta(days=offset)).date()
+            for window in sorted(self.days.get(day.weekday(), ()), key=lambda w: w.start):
+                start = datetime.combine(day, window.start, local.tzinfo)
+                if start > local:
+                    return start
+        return None
+
+    def to_data(self) -> dict[str, list[list[str]]]:
+        """``{"mon": [["08:00", "17:00"]], ...}`` (open days only, Monday first)."""
+        return {
+            WEEKDAYS[day]: [w.to_data() for w in windows]
+            for day, windows in sorted(self.days.items())
+            if windows
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Sequence[Sequence[str]]]) -> CallingHours:
+        """The hours from :meth:`to_data` output; ValueError (Spanish) for a bad day or window."""
+        days: dict[int, tuple[Window, ...]] = {}
+        for key, windows in data.items():
+            day = str(key).strip().lower()[:3]
+            if day not in WEEKDAYS:
+                raise ValueError(f"Día no válido: «{key}» (use {', '.join(WEEKDAYS)})")
+            parsed = []
+            for window in windows:
+                if len(window) != 2:
+                    raise ValueError(f'Cada franja de «{key}» es [inicio, fin], p. ej. ["08:00", "17:00"]')
+                start, end = _clock(str(window[0]), allow_midnight=False), _clock(str(window[1]))
+                if end is not None and (start is None or end <= start):
+                    raise ValueError(f"La franja {window[0]}-{window[1]} de «{key}» termina antes de empezar")
+                assert start is not None
+                parsed.append(Window(start, end))
+            days[WEEKDAYS.index(day)] = tuple(sorted(parsed, key=lambda w: w.start))
+        return cls(days)
+
+
+def _clock(text: str, *, allow_midnight: bool = True) -> time | None:
+    """``HH:MM`` as a time; ``24:00`` as None (midnight at the end of the day)."""
+    if allow_midnight and text.strip() == "24:00":
+        return None
+    try:
+        return time.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"Hora no válida: «{text}» (use HH:MM)") from None
+
 
 @dataclass(frozen=True, slots=True)
 class Campaign:
@@ -49,11 +148,50 @@ class Campaign:
     max_attempts: int = 6
     retry_minutes: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_RETRY_MINUTES))
     closed_statuses: tuple[str, ...] = DEFAULT_CLOSED_STATUSES
+    lists: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    timezone: str = DEFAULT_TIMEZONE
+    calling_hours: CallingHours | None = None
+    max_per_day: int | None = None
+    priority: int = DEFAULT_PRIORITY
+    archived: bool = False
+
+    @property
+    def is_general(self) -> bool:
+        """Whether this is the default campaign (every contact not in another campaign's list)."""
+        return self.id == GENERAL_ID
+
+    @property
+    def working(self) -> bool:
+        """Active and not archived: the queue offers its contacts."""
+        return self.active and not self.archived
+
+    def worked_by(self, team: str) -> bool:
+        """Whether agents of ``team`` work this campaign (every team when it names none)."""
+        return not self.teams or team in self.teams
 
     def retry_delay(self, outcome: str) -> timedelta:
         """How long a contact waits after a call that ended with ``outcome``."""
         minutes = self.retry_minutes.get(outcome, self.retry_minutes.get("failed", 15))
         return timedelta(minutes=minutes)
+
+    def local(self, now: datetime) -> datetime:
+        """``now`` in the campaign's time zone."""
+        return now.astimezone(ZoneInfo(self.timezone))
+
+    def day_start(self, now: datetime) -> datetime:
+        """The start of ``now``'s day in the campaign's time zone (the daily cap counts calls since)."""
+        local = self.local(now)
+        return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def is_open(self, now: datetime) -> bool:
+        """Whether ``now`` is inside the calling hours (always, without hours)."""
+        return self.calling_hours is None or self.calling_hours.is_open(self.local(now))
+
+    def opens_at(self, now: datetime) -> datetime | None:
+        """When the calling hours open next, local time (``now`` when open; None: never)."""
+        local = self.local(now)
+        return local if self.calling_hours is None else self.calling_hours.next_open(local)
 
     def to_data(self) -> dict[str, Any]:
         """The campaign as JSON."""
@@ -61,17 +199,23 @@ class Campaign:
             "id": self.id,
             "name": self.name,
             "active": self.active,
+            "archived": self.archived,
+            "priority": self.priority,
             "max_attempts": self.max_attempts,
+            "max_per_day": self.max_per_day,
             "retry_minutes": dict(self.retry_minutes),
             "closed_statuses": list(self.closed_statuses),
-            "teams": [],
-            "lists": [],
-            "calling_hours": None,
+            "teams": list(self.teams),
+            "lists": list(self.lists),
+            "timezone": self.timezone,
+            "calling_hours": self.calling_hours.to_data() if self.calling_hours is not None else None,
         }
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Campaign:
         """The campaign from :meth:`to_data` output."""
+        hours = data.get("calling_hours")
+        per_day = data.get("max_per_day")
         return cls(
             id=str(data["id"]),
             name=str(data["name"]),
@@ -79,10 +223,18 @@ class Campaign:
             max_attempts=int(data["max_attempts"]),
             retry_minutes={str(k): int(v) for k, v in data["retry_minutes"].items()},
             closed_statuses=tuple(str(code) for code in data["closed_statuses"]),
+            lists=tuple(str(name) for name in data.get("lists") or ()),
+            teams=tuple(str(team) for team in data.get("teams") or ()),
+            timezone=str(data.get("timezone") or DEFAULT_TIMEZONE),
+            calling_hours=CallingHours.from_data(hours) if hours is not None else None,
+            max_per_day=int(per_day) if per_day is not None else None,
+            priority=int(data.get("priority", DEFAULT_PRIORITY)),
+            archived=bool(data.get("archived", False)),
         )
 
 
-GENERAL = Campaign(id="general", name="General")
+GENERAL_ID = "general"
+GENERAL = Campaign(id=GENERAL_ID, name="General")
 """The default campaign: every contact, every team, no calling-hours limit."""
 
 
@@ -99,6 +251,11 @@ class Reason(StrEnum):
     ATTEMPTS_CAPPED = "attempts_capped"
     IN_RETRY = "in_retry"
     CALLBACK_PENDING = "callback_pending"
+    DAILY_CAPPED = "daily_capped"
+    OUTSIDE_HOURS = "outside_hours"
+    NOT_IN_CAMPAIGN = "not_in_campaign"
+    NOT_YOUR_TEAM = "not_your_team"
+    INACTIVE = "inactive"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +279,7 @@ class Facts:
     dnc_reason: str
     calls: Sequence[CallFact]
     callback: CallbackFact | None = None
+    in_campaign: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,17 +468,103 @@ class Callback:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a campaign's contacts are worked (a contact may count under several headings)."""
+
+    campaign: str
+    total: int
+    never_tried: int
+    in_retry: int
+    reached: int
+    closed: int
+    dnc: int
+    capped: int
+    locked: int
+
+    def to_data(self) -> dict[str, Any]:
+        """``{"campaign", "total", "never_tried", "in_retry", "reached", "closed", "dnc", "capped",
+        "locked"}``."""
+        return {
+            "campaign": self.campaign,
+            "total": self.total,
+            "never_tried": self.never_tried,
+            "in_retry": self.in_retry,
+            "reached": self.reached,
+            "closed": self.closed,
+            "dnc": self.dnc,
+            "capped": self.capped,
+            "locked": self.locked,
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Progress:
+        """The progress from :meth:`to_data` output."""
+        return cls(str(data["campaign"]), *(int(data[key]) for key in _PROGRESS_KEYS))
+
+
+_PROGRESS_KEYS = ("total", "never_tried", "in_retry", "reached", "closed", "dnc", "capped", "locked")
+
+
 def retry_until(campaign: Campaign, calls: Sequence[CallFact]) -> datetime | None:
     """When the last of the contacts' retry delays ends (None without ended calls)."""
     ends = [call.ended_at + campaign.retry_delay(call.outcome or "failed") for call in calls if call.ended_at]
     return max(ends, default=None)
 
 
+def calls_today(campaign: Campaign, calls: Sequence[CallFact], now: datetime) -> int:
+    """How many of ``calls`` were placed since the start of ``now``'s day in the campaign's time zone."""
+    start = campaign.day_start(now)
+    return sum(1 for call in calls if call.placed_at >= start)
+
+
+def local_clock(campaign: Campaign, moment: datetime) -> str:
+    """``HH:MM (hora de Costa Rica)``, with the date first when ``moment`` is not today."""
+    return f"{campaign.local(moment):%H:%M} ({zone_label(campaign.timezone)})"
+
+
+def _local_when(campaign: Campaign, moment: datetime, now: datetime) -> str:
+    local, today = campaign.local(moment), campaign.local(now)
+    day = "" if local.date() == today.date() else f"el {local:%Y-%m-%d} a "
+    return f"{day}las {local:%H:%M} ({zone_label(campaign.timezone)})"
+
+
+def hours_finding(campaign: Campaign, now: datetime) -> Finding | None:
+    """Why the campaign offers nothing now whatever the contact (inactive, outside its calling hours), or
+    None when it may call."""
+    if not campaign.working:
+        state = "archivada" if campaign.archived else "inactiva"
+        return Finding(Reason.INACTIVE, f"La campaña {campaign.name} está {state}")
+    if campaign.is_open(now):
+        return None
+    opens = campaign.opens_at(now)
+    if opens is None:
+        return Finding(Reason.OUTSIDE_HOURS, f"La campaña {campaign.name} no tiene horario de llamadas")
+    when = _local_when(campaign, opens, now)
+    return Finding(Reason.OUTSIDE_HOURS, f"Fuera del horario de llamadas hasta {when}", opens)
+
+
 def eligibility(
-    campaign: Campaign, contact_id: str, facts: Facts, user_id: str, now: datetime
+    campaign: Campaign,
+    contact_id: str,
+    facts: Facts,
+    user_id: str,
+    now: datetime,
+    *,
+    team: str | None = None,
 ) -> Eligibility:
-    """Whether the queue would offer the contact to ``user_id`` at ``now``, and why (or why not)."""
+    """Whether the queue would offer the contact to ``user_id`` (of ``team``, when given) at ``now``, and
+    why (or why not)."""
     findings: list[Finding] = []
+    if team is not None and not campaign.worked_by(team):
+        findings.append(Finding(Reason.NOT_YOUR_TEAM, f"Su equipo no trabaja la campaña {campaign.name}"))
+    if not facts.in_campaign:
+        findings.append(
+            Finding(Reason.NOT_IN_CAMPAIGN, f"No está en las listas de la campaña {campaign.name}")
+        )
+    closed = hours_finding(campaign, now)
+    if closed is not None:
+        findings.append(closed)
     held = facts.locked_until is not None and facts.locked_by is not None and now < facts.locked_until
     if held and facts.locked_by != user_id:
         who = facts.locked_by_name or facts.locked_by
@@ -337,7 +581,7 @@ def eligibility(
     attempts = len(facts.calls)
     callback = facts.callback
     if callback is not None:
-        # A pending callback replaces the attempt cap and the retry delays: it is offered when due.
+        # A pending callback replaces the attempt caps and the retry delays: it is offered when due.
         if not callback.offered_to(user_id, now):
             until = callback.due_at if now < callback.due_at else None
             findings.append(Finding(Reason.CALLBACK_PENDING, callback.describe(), until))
@@ -351,11 +595,20 @@ def eligibility(
                 Reason.ATTEMPTS_CAPPED, f"Alcanzó el máximo de {campaign.max_attempts} intentos ({attempts})"
             )
         )
+    today = calls_today(campaign, facts.calls, now)
+    if campaign.max_per_day is not None and today >= campaign.max_per_day:
+        tomorrow = campaign.day_start(now) + timedelta(days=1)
+        findings.append(
+            Finding(
+                Reason.DAILY_CAPPED,
+                f"Alcanzó el máximo de {campaign.max_per_day} intentos por día (hoy {today})",
+                tomorrow,
+            )
+        )
     until = retry_until(campaign, facts.calls)
     if until is not None and now < until:
-        findings.append(
-            Finding(Reason.IN_RETRY, f"En espera de reintento hasta {until:%Y-%m-%d %H:%M} UTC", until)
-        )
+        when = _local_when(campaign, until, now)
+        findings.append(Finding(Reason.IN_RETRY, f"En espera de reintento hasta {when}", until))
     if findings:
         return Eligibility(contact_id, campaign.name, False, tuple(findings), attempts, now)
     offered = (
@@ -370,18 +623,29 @@ def eligibility(
 
 __all__ = [
     "DEFAULT_CLOSED_STATUSES",
+    "DEFAULT_PRIORITY",
     "DEFAULT_RETRY_MINUTES",
+    "DEFAULT_TIMEZONE",
     "GENERAL",
+    "GENERAL_ID",
+    "WEEKDAYS",
     "CallFact",
     "Callback",
     "CallbackFact",
+    "CallingHours",
     "Campaign",
     "Claim",
     "DncEntry",
     "Eligibility",
     "Facts",
     "Finding",
+    "Progress",
     "Reason",
+    "Window",
+    "calls_today",
     "eligibility",
+    "hours_finding",
+    "local_clock",
     "retry_until",
+    "zone_label",
 ]

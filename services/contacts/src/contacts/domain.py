@@ -110,6 +110,7 @@ from contacts.events import (
     ContactCreated,
     ContactDeleted,
     ContactEvent,
+    ContactListed,
     ContactLocked,
     ContactMerged,
     ContactUpdated,
@@ -222,6 +223,8 @@ class ContactState:
     email: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
     list_name: str = ""
+    # The lists the contact joined after its first (``ContactListed``), in order.
+    lists: tuple[str, ...] = ()
     source: Source = Source.API
     locked_by: str | None = None
     locked_by_name: str = ""
@@ -330,6 +333,8 @@ def evolve(state: ContactState | None, event: ContactEvent) -> ContactState:
             if state.callback is None:
                 return state
             return replace(state, callback=replace(state.callback, reminded=True))
+        case ContactListed():
+            return replace(state, lists=(*state.lists, event.list_name), updated_at=event.at)
     raise ValueError(f"evolve does not know {type(event).__name__}")
 
 
@@ -1079,6 +1084,19 @@ def _merge(
         and catalogue.allows(state.status, row.status, batch.caller.role)
     ):
         events.extend(_status_change(state, row.status, StatusReason.IMPORT, batch.now))
+    # An import puts the contact in its list too (the first list stays); the generator only skips
+    # numbers that exist.
+    listed = batch.list_name.strip() if batch.source is Source.IMPORT else ""
+    if listed and listed != state.list_name and listed not in state.lists:
+        events.append(
+            ContactListed(
+                contact_id=state.contact_id,
+                at=batch.now,
+                list_name=listed,
+                source=batch.source,
+                row=row_number,
+            )
+        )
     return events
 
 

@@ -199,6 +199,19 @@ class CampaignNotFound(ContactError):
         self.campaign_id = campaign_id
 
 
+class CampaignNotWorked(Forbidden):
+    """The caller's team does not work this campaign (a 403 like any refusal)."""
+
+    code = "campaign_not_worked"
+
+    def __init__(self, campaign_id: str, team: str) -> None:
+        ContactError.__init__(self, f"Su equipo ({team or 'sin equipo'}) no trabaja la campaña {campaign_id}")
+        self.role = ""
+        self.action = "trabajar esta campaña"
+        self.campaign_id = campaign_id
+        self.team = team
+
+
 class CampaignExists(ContactError):
     """Another campaign already has this name."""
 

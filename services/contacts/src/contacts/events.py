@@ -158,6 +158,17 @@ class ContactMerged(ContactEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ContactListed(ContactEvent):
+    """A batch row (import, generator) put an existing contact in one more list (its first list stays
+    ``ContactCreated.list_name``): the contact is now in every campaign holding that list too."""
+
+    TYPE = "contacts.ContactListed"
+    list_name: str
+    source: Source = Source.IMPORT
+    row: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallRequested(ContactEvent):
     """An agent asked their desk to dial the contact."""
 
@@ -275,6 +286,7 @@ EVENT_TYPES: Mapping[str, type[ContactEvent]] = registry(
     CallbackCancelled,
     CallbackShared,
     CallbackReminded,
+    ContactListed,
 )
 
 

@@ -35,6 +35,7 @@ from contacts.events import (
     ContactCreated,
     ContactDeleted,
     ContactEvent,
+    ContactListed,
     ContactLocked,
     ContactMerged,
     ContactUpdated,
@@ -897,6 +898,8 @@ def _history_rows(envelope: Envelope, event: ContactEvent) -> list[HistoryEntry]
                     reason=event.reason,
                 )
             ]
+        case ContactListed():
+            return [entry("list", None, event.list_name, source=event.source.value, row=str(event.row))]
         case DispositionRecorded():
             detail = {"note": event.note, "callback_scope": event.callback_scope.value}
             if event.callback_at is not None:

@@ -1,8 +1,15 @@
 """The work queue: hands an agent the next eligible contact, already locked to them, exactly once.
 
 The rules are :mod:`contacts.campaigns`'; here they are one SQL query over the read model (``contacts``,
-``contact_calls``, ``dnc_numbers``), asked first for never-tried contacts, then for those whose retry
-delays have passed, each ordered by status priority, age and id (``ix_contacts_order``).
+``contact_lists``, ``contact_calls``, ``contact_callbacks``, ``dnc_numbers``), asked first for due
+callbacks, then for never-tried contacts, then for those whose retry delays have passed, each ordered by
+status priority, age and id (``ix_contacts_order``). A campaign's calling hours and active flag are
+checked before any query: outside them the campaign offers nothing.
+
+Which campaign: with one named, that campaign only (403 ``campaign_not_worked`` when the caller's team
+does not work it); without, the active campaigns of the caller's team in the order of their ``priority``
+(lower first), then their name — the first one with an eligible contact gives it. An empty answer says,
+for each campaign tried, why and until when.
 
 Exactly once: the pick and the lock are one write transaction of the event store. On PostgreSQL the pick
 is ``FOR UPDATE OF contacts SKIP LOCKED``, so agents asking together pick different rows instead of
@@ -34,16 +41,19 @@ from contacts.campaigns import (
     Claim,
     Eligibility,
     Facts,
+    Progress,
     Reason,
     eligibility,
+    hours_finding,
+    zone_label,
 )
 from contacts.commands import Caller, LockContact
 from contacts.dnc import DncList
-from contacts.errors import Conflict, Locked, NotFound, QueueEmpty
+from contacts.errors import CampaignNotWorked, Conflict, Locked, NotFound, QueueEmpty
 from contacts.events import ContactLocked
 from contacts.handlers import ContactsService
 from contacts.projection import utc
-from contacts.schema import contact_callbacks, contact_calls, contacts, dnc_numbers
+from contacts.schema import contact_callbacks, contact_calls, contact_lists, contacts, dnc_numbers
 from kernel.store import EventStore
 
 _DEADLOCK = "40P01"
@@ -101,33 +111,75 @@ class WorkQueue:
         return pending_callbacks(self._engine, user_id=user_id, due_before=due_before)
 
     def next_contact(self, caller: Caller, campaign_id: str | None = None) -> Claim:
-        """Claim the next eligible contact of the campaign (``general`` by default) for ``caller``: locked
-        to them when returned; QueueEmpty (with why and until when) when none may be offered."""
-        campaign = self._campaigns.get(campaign_id)
-        if not campaign.active:
-            raise QueueEmpty(f"La campaña {campaign.name} está inactiva", counts={})
+        """Claim the next eligible contact for ``caller``, locked to them when returned.
+
+        With ``campaign_id``, of that campaign only (CampaignNotWorked when the caller's team does not
+        work it); without, of the first of the active campaigns of the caller's team, tried by
+        ``priority`` (lower first) then name, that has one. QueueEmpty, with why and until when for each
+        campaign tried, when none may be offered."""
+        every = self._campaigns.all()  # one read per request: the rules, and the lists General leaves out
+        if campaign_id is not None:
+            named = next((c for c in every if c.id == campaign_id), None)
+            campaign = named or self._campaigns.get(campaign_id)
+            if not campaign.worked_by(caller.team):
+                raise CampaignNotWorked(campaign.id, caller.team)
+            return self._next_in(campaign, caller, every)
+        working = [c for c in every if c.working and c.worked_by(caller.team)]
+        tried = sorted(working, key=lambda c: (c.priority, c.name))
+        if not tried:
+            team = f"el equipo {caller.team}" if caller.team else "su equipo (no tiene equipo asignado)"
+            raise QueueEmpty(f"No hay ninguna campaña activa para {team}", counts={"campaigns": 0})
+        empty: list[QueueEmpty] = []
+        for campaign in tried:
+            try:
+                return self._next_in(campaign, caller, every)
+            except QueueEmpty as why:
+                empty.append(why)
+        return _raise_all(empty)
+
+    def _next_in(self, campaign: Campaign, caller: Caller, every: list[Campaign]) -> Claim:
+        """Claim the next eligible contact of one campaign (``every``: the campaigns not archived)."""
+        now = self._service.now()
+        closed = hours_finding(campaign, now)
+        if closed is not None:
+            raise QueueEmpty(f"{closed.message}: campaña {campaign.name}", closed.until, counts={})
+        members = self._members(campaign, every)
         for _ in range(self._picks):
             now = self._service.now()
             try:
-                claimed = self._claim_once(campaign, caller, now)
+                claimed = self._claim_once(campaign, members, caller, now)
             except sa.exc.DBAPIError as error:
                 if getattr(error.orig, "sqlstate", None) in (_DEADLOCK, _SERIALIZATION):
                     continue
                 raise
             if claimed is None:
-                raise self.why_empty(campaign, caller, now)
+                raise self.why_empty(campaign, caller, now, members)
             if isinstance(claimed, Claim):
                 return claimed
         raise Conflict()
 
-    def _claim_once(self, campaign: Campaign, caller: Caller, now: datetime) -> Claim | _Lost | None:
+    def _members(
+        self, campaign: Campaign, every: list[Campaign] | None = None
+    ) -> list[sa.ColumnElement[bool]]:
+        """The condition on ``contacts`` of being in the campaign: in one of its lists (first or joined
+        later); for ``General``, in none of the lists of the other campaigns not archived (``every``,
+        read when not given)."""
+        if not campaign.is_general:
+            return [_in_lists(campaign.lists)]
+        if every is None:
+            return _outside_lists(self._campaigns.lists_of_others(campaign.id))
+        return _outside_lists(sorted({name for c in every if c.id != campaign.id for name in c.lists}))
+
+    def _claim_once(
+        self, campaign: Campaign, members: list[sa.ColumnElement[bool]], caller: Caller, now: datetime
+    ) -> Claim | _Lost | None:
         """One pick-and-lock transaction: the claim, None when nothing is eligible, _LOST when the pick was
         lost to another writer (pick again)."""
         with self._store.transaction() as conn:
             # Rows other agents are claiming right now are skipped; when that leaves nothing, look again
             # waiting for them, so that an empty answer is true once their claims commit.
-            picked = self._pick(conn, campaign, caller, now, skip_locked=True) or self._pick(
-                conn, campaign, caller, now, skip_locked=False
+            picked = self._pick(conn, campaign, members, caller, now, skip_locked=True) or self._pick(
+                conn, campaign, members, caller, now, skip_locked=False
             )
             if picked is None:
                 return None
@@ -141,7 +193,14 @@ class WorkQueue:
             return Claim(outcome.contact, campaign.name, picked.reason, picked.message, picked.attempts)
 
     def _pick(
-        self, conn: Connection, campaign: Campaign, caller: Caller, now: datetime, *, skip_locked: bool
+        self,
+        conn: Connection,
+        campaign: Campaign,
+        members: list[sa.ColumnElement[bool]],
+        caller: Caller,
+        now: datetime,
+        *,
+        skip_locked: bool,
     ) -> _Pick | None:
         c, k, b = contacts.c, contact_calls.c, contact_callbacks.c
         due = (
@@ -149,8 +208,10 @@ class WorkQueue:
             .join_from(contacts, contact_callbacks, b.contact_id == c.id)
             .where(
                 *_open_conditions(campaign, now),
+                *members,
                 b.due_at <= now,
                 sa.or_(b.scope == "shared", b.user_id == caller.user_id),
+                ~sa.exists(sa.select(sa.literal(1)).where(k.contact_id == c.id, k.ended_at.is_(None))),
             )
             .order_by(sa.case((b.scope == "personal", 0), else_=1), b.due_at, c.id)
             .limit(1)
@@ -168,7 +229,7 @@ class WorkQueue:
         ):
             query = (
                 sa.select(c.id)
-                .where(*_open_conditions(campaign, now), no_callback, condition)
+                .where(*_open_conditions(campaign, now), *members, no_callback, condition)
                 .order_by(c.status_priority, c.age_key, c.id)
                 .limit(1)
                 .with_for_update(skip_locked=skip_locked, of=contacts)
@@ -191,6 +252,7 @@ class WorkQueue:
         except ValueError:
             raise NotFound(contact_id) from None
         c, k = contacts.c, contact_calls.c
+        members = self._members(campaign)
         with self._engine.connect() as conn:
             row = (
                 conn.execute(
@@ -203,6 +265,7 @@ class WorkQueue:
             )
             if row is None:
                 raise NotFound(contact_id)
+            member = bool(conn.execute(sa.select(sa.exists().where(c.id == key, *members))).scalar())
             calls = [
                 CallFact(outcome, utc(placed) or now, utc(ended))
                 for outcome, placed, ended in conn.execute(
@@ -227,27 +290,76 @@ class WorkQueue:
             dnc_reason=listed.reason if listed is not None else "",
             calls=calls,
             callback=callback,
+            in_campaign=member,
         )
-        return eligibility(campaign, str(key), facts, caller.user_id, now)
+        return eligibility(campaign, str(key), facts, caller.user_id, now, team=caller.team)
 
-    def why_empty(self, campaign: Campaign, caller: Caller, now: datetime) -> QueueEmpty:
-        """What keeps every contact out of the queue now, and when the first one waiting comes back."""
+    def progress(self, campaign_id: str) -> Progress:
+        """How far the campaign's contacts are worked, now: total, never tried, in retry, reached (an
+        answered call), closed (a closed status), on the do-not-call list, capped (lifetime or today),
+        locked. A contact may count under several headings (a reached one may also be in retry)."""
+        campaign = self._campaigns.get(campaign_id)
+        now = self._service.now()
         c, k = contacts.c, contact_calls.c
+        members = self._members(campaign)
+        called = sa.exists(sa.select(sa.literal(1)).where(k.contact_id == c.id))
+        reached = sa.exists(sa.select(sa.literal(1)).where(k.contact_id == c.id, k.outcome == "answered"))
+        dnc = sa.exists(sa.select(sa.literal(1)).where(dnc_numbers.c.phone_e164 == c.phone_e164))
+        closed = c.status.in_(campaign.closed_statuses)
+        in_delay, capped = _waits(campaign, now)
+        locked = sa.and_(c.locked_until.is_not(None), c.locked_until > now)
+
+        def counted(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+            return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+        query = sa.select(
+            sa.func.count(),
+            counted(~called),
+            counted(sa.and_(~closed, in_delay)),
+            counted(reached),
+            counted(closed),
+            counted(dnc),
+            counted(capped),
+            counted(locked),
+        ).where(*members)
         with self._engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(contacts)).scalar_one()
+            figures = [int(value) for value in conn.execute(query).one()]
+        return Progress(campaign.id, *figures)
+
+    def why_empty(
+        self,
+        campaign: Campaign,
+        caller: Caller,
+        now: datetime,
+        members: list[sa.ColumnElement[bool]] | None = None,
+    ) -> QueueEmpty:
+        """What keeps every contact of the campaign out of the queue now, and when the first one waiting
+        comes back (local time of the campaign)."""
+        c, k = contacts.c, contact_calls.c
+        members = self._members(campaign) if members is None else members
+        with self._engine.connect() as conn:
+            total = conn.execute(
+                sa.select(sa.func.count()).select_from(contacts).where(*members)
+            ).scalar_one()
             if not total:
                 return QueueEmpty(
                     f"No hay contactos en la campaña {campaign.name}: importe o cree contactos para empezar",
                     counts={"contacts": 0},
                 )
             counts = Counter[str]({"contacts": int(total)})
-            counts["locked"] = _count(conn, sa.and_(c.locked_until.is_not(None), c.locked_until > now))
-            counts["closed_status"] = _count(conn, c.status.in_(campaign.closed_statuses))
+            counts["locked"] = _count(
+                conn, members, sa.and_(c.locked_until.is_not(None), c.locked_until > now)
+            )
+            counts["closed_status"] = _count(conn, members, c.status.in_(campaign.closed_statuses))
             counts["dnc"] = _count(
-                conn, sa.exists(sa.select(sa.literal(1)).where(dnc_numbers.c.phone_e164 == c.phone_e164))
+                conn,
+                members,
+                sa.exists(sa.select(sa.literal(1)).where(dnc_numbers.c.phone_e164 == c.phone_e164)),
             )
             capped = (
                 sa.select(k.contact_id)
+                .join_from(contact_calls, contacts, contacts.c.id == k.contact_id)
+                .where(*members)
                 .group_by(k.contact_id)
                 .having(sa.func.count() >= campaign.max_attempts)
                 .subquery()
@@ -255,13 +367,26 @@ class WorkQueue:
             counts["attempts_capped"] = int(
                 conn.execute(sa.select(sa.func.count()).select_from(capped)).scalar_one()
             )
+            tomorrow = campaign.day_start(now) + timedelta(days=1)
+            if campaign.max_per_day is not None:
+                today = (
+                    sa.select(k.contact_id)
+                    .join_from(contact_calls, contacts, contacts.c.id == k.contact_id)
+                    .where(*members, k.placed_at >= campaign.day_start(now))
+                    .group_by(k.contact_id)
+                    .having(sa.func.count() >= campaign.max_per_day)
+                    .subquery()
+                )
+                counts["daily_capped"] = int(
+                    conn.execute(sa.select(sa.func.count()).select_from(today)).scalar_one()
+                )
             longest = max(
                 (campaign.retry_delay(o) for o in [*campaign.retry_minutes, ""]), default=timedelta()
             )
             recent = conn.execute(
-                sa.select(k.contact_id, k.outcome, k.ended_at).where(
-                    sa.or_(k.ended_at.is_(None), k.ended_at > now - longest)
-                )
+                sa.select(k.contact_id, k.outcome, k.ended_at)
+                .join_from(contact_calls, contacts, contacts.c.id == k.contact_id)
+                .where(*members, sa.or_(k.ended_at.is_(None), k.ended_at > now - longest))
             )
             until_of: dict[Any, datetime | None] = {}
             for contact_id, outcome, ended in recent:
@@ -272,7 +397,11 @@ class WorkQueue:
             b = contact_callbacks.c
             callbacks = [
                 CallbackFact(row.user_id, row.username, row.scope, utc(row.due_at) or now)
-                for row in conn.execute(sa.select(b.user_id, b.username, b.scope, b.due_at))
+                for row in conn.execute(
+                    sa.select(b.user_id, b.username, b.scope, b.due_at)
+                    .join_from(contact_callbacks, contacts, contacts.c.id == b.contact_id)
+                    .where(*members)
+                )
             ]
         counts["callback_pending"] = sum(1 for cb in callbacks if not cb.offered_to(caller.user_id, now))
         retrying = [until for until in until_of.values() if until is not None and until > now]
@@ -284,6 +413,8 @@ class WorkQueue:
         counts["call_open"] = sum(1 for until in until_of.values() if until is None)
         counts["in_retry"] = len(retrying)
         waiting = retrying + due_later
+        if counts["daily_capped"]:
+            waiting.append(tomorrow)
         first_back = min(waiting, default=None)
         parts = [
             f"{counts[key]} {label}"
@@ -292,6 +423,7 @@ class WorkQueue:
                 ("dnc", "en la lista de no llamar"),
                 ("closed_status", "en un estado cerrado"),
                 ("attempts_capped", f"con el máximo de {campaign.max_attempts} intentos"),
+                ("daily_capped", f"con el máximo de {campaign.max_per_day} intentos de hoy"),
                 ("call_open", "con una llamada en curso"),
                 ("in_retry", "en espera de reintento"),
                 ("callback_pending", "reservados para una rellamada"),
@@ -301,8 +433,66 @@ class WorkQueue:
         why = f"No hay contactos disponibles en la campaña {campaign.name} ({total} en total"
         why += f": {', '.join(parts)})" if parts else ")"
         if first_back is not None:
-            why += f"; el primero en espera vuelve a las {first_back:%H:%M} UTC"
+            local = campaign.local(first_back)
+            day = "" if local.date() == campaign.local(now).date() else f"el {local:%Y-%m-%d} "
+            zone = zone_label(campaign.timezone)
+            if retrying and first_back in retrying and len(parts) == 1:
+                why += f"; todos en espera de reintento hasta {day}las {local:%H:%M} ({zone})"
+            else:
+                why += f"; el primero en espera vuelve {day}a las {local:%H:%M} ({zone})"
         return QueueEmpty(why, first_back, dict(counts))
+
+
+def explain_pick(engine: Engine, campaign: Campaign, now: datetime) -> list[str]:
+    """The database's plan for the never-tried pick of ``campaign`` (benchmarks check it uses
+    ``ix_contacts_order`` and stops at the first row)."""
+    c, k, b = contacts.c, contact_calls.c, contact_callbacks.c
+    members = _outside_lists([]) if campaign.is_general else [_in_lists(campaign.lists)]
+    query = (
+        sa.select(c.id)
+        .where(
+            *_open_conditions(campaign, now),
+            *members,
+            ~sa.exists(sa.select(sa.literal(1)).where(b.contact_id == c.id)),
+            ~sa.exists(sa.select(sa.literal(1)).where(k.contact_id == c.id)),
+        )
+        .order_by(c.status_priority, c.age_key, c.id)
+        .limit(1)
+    )
+    compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
+    prefix = "EXPLAIN ANALYZE" if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN"
+    with engine.connect() as conn:
+        return [" ".join(str(v) for v in row) for row in conn.exec_driver_sql(f"{prefix} {compiled}")]
+
+
+def _raise_all(empty: list[QueueEmpty]) -> Claim:
+    """Raise one QueueEmpty for every campaign tried: their reasons joined, the soonest ``until``, the
+    counts summed."""
+    if len(empty) == 1:
+        raise empty[0]
+    untils = [why.until for why in empty if why.until is not None]
+    counts: Counter[str] = Counter()
+    for why in empty:
+        counts.update(why.counts)
+    raise QueueEmpty(" | ".join(why.message for why in empty), min(untils, default=None), dict(counts))
+
+
+def _in_lists(lists: tuple[str, ...]) -> sa.ColumnElement[bool]:
+    """In one of ``lists``: as its first list (``contacts.list``) or one joined later (``contact_lists``)."""
+    c, m = contacts.c, contact_lists.c
+    if not lists:
+        return sa.false()
+    joined = sa.exists(sa.select(sa.literal(1)).where(m.contact_id == c.id, m.list_name.in_(lists)))
+    return sa.or_(c.list.in_(lists), joined)
+
+
+def _outside_lists(lists: list[str]) -> list[sa.ColumnElement[bool]]:
+    """In none of ``lists`` (no condition at all when there are none: every contact)."""
+    if not lists:
+        return []
+    c, m = contacts.c, contact_lists.c
+    joined = sa.exists(sa.select(sa.literal(1)).where(m.contact_id == c.id, m.list_name.in_(lists)))
+    return [c.list.not_in(lists), ~joined]
 
 
 def _open_conditions(campaign: Campaign, now: datetime) -> list[sa.ColumnElement[bool]]:
@@ -316,20 +506,38 @@ def _open_conditions(campaign: Campaign, now: datetime) -> list[sa.ColumnElement
 
 
 def _retry_conditions(campaign: Campaign, now: datetime) -> list[sa.ColumnElement[bool]]:
-    """No open call, no call inside its retry delay, fewer calls than the cap."""
+    """No open call, no call inside its retry delay, fewer calls than the cap in all and today."""
+    in_delay, capped = _waits(campaign, now)
+    return [~in_delay, ~capped]
+
+
+def _waits(campaign: Campaign, now: datetime) -> tuple[sa.ColumnElement[bool], sa.ColumnElement[bool]]:
+    """Conditions on ``contacts``: a call still open or inside its retry delay; the calls at the lifetime
+    cap or at today's cap (the campaign's local day)."""
     c, k = contacts.c, contact_calls.c
     known = list(campaign.retry_minutes)
     waiting = [
         sa.and_(k.outcome == outcome, k.ended_at > now - campaign.retry_delay(outcome)) for outcome in known
     ]
     waiting.append(sa.and_(k.outcome.not_in(known), k.ended_at > now - campaign.retry_delay("")))
-    in_delay = sa.select(sa.literal(1)).where(k.contact_id == c.id, sa.or_(k.ended_at.is_(None), *waiting))
+    in_delay = sa.exists(
+        sa.select(sa.literal(1)).where(k.contact_id == c.id, sa.or_(k.ended_at.is_(None), *waiting))
+    )
     attempts = sa.select(sa.func.count()).where(k.contact_id == c.id).scalar_subquery()
-    return [~sa.exists(in_delay), attempts < campaign.max_attempts]
+    capped = attempts >= campaign.max_attempts
+    if campaign.max_per_day is not None:
+        today = (
+            sa.select(sa.func.count())
+            .where(k.contact_id == c.id, k.placed_at >= campaign.day_start(now))
+            .scalar_subquery()
+        )
+        capped = sa.or_(capped, today >= campaign.max_per_day)
+    return in_delay, capped
 
 
-def _count(conn: Connection, condition: sa.ColumnElement[bool]) -> int:
-    return int(conn.execute(sa.select(sa.func.count()).select_from(contacts).where(condition)).scalar_one())
+def _count(conn: Connection, members: list[sa.ColumnElement[bool]], condition: sa.ColumnElement[bool]) -> int:
+    query = sa.select(sa.func.count()).select_from(contacts).where(*members, condition)
+    return int(conn.execute(query).scalar_one())
 
 
 def _attempts(conn: Connection, contact_id: Any) -> int:
@@ -337,4 +545,4 @@ def _attempts(conn: Connection, contact_id: Any) -> int:
     return int(conn.execute(sa.select(sa.func.count()).where(k.contact_id == contact_id)).scalar_one())
 
 
-__all__ = ["WorkQueue"]
+__all__ = ["WorkQueue", "explain_pick"]

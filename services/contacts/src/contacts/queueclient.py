@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from contacts.agenda import CallbackView, visibility
-from contacts.campaigns import Campaign, Claim, DncEntry, Eligibility
+from contacts.campaigns import Campaign, Claim, DncEntry, Eligibility, Progress
 from contacts.client import HttpContactsClient
 from contacts.commands import Caller
 
@@ -26,8 +26,12 @@ if TYPE_CHECKING:
 class QueueClient(Protocol):
     """Next contact, eligibility and the do-not-call list."""
 
-    def campaigns(self, caller: Caller) -> list[Campaign]:
-        """Every campaign, by name."""
+    def campaigns(self, caller: Caller, *, archived: bool = False) -> list[Campaign]:
+        """Every campaign, by name (the archived ones too with ``archived``)."""
+        ...
+
+    def progress(self, caller: Caller, campaign_id: str) -> Progress:
+        """How far the campaign's contacts are worked."""
         ...
 
     def save_campaign(
@@ -37,8 +41,8 @@ class QueueClient(Protocol):
         ...
 
     def next_contact(self, caller: Caller, campaign: str | None = None) -> Claim:
-        """The next eligible contact of the campaign (``general`` when None), locked to the caller;
-        QueueEmpty with why when none."""
+        """The next eligible contact of the campaign (None: of the active campaigns of the caller's team,
+        by priority then name), locked to the caller; QueueEmpty with why when none."""
         ...
 
     def eligibility(self, caller: Caller, contact_id: str, campaign: str | None = None) -> Eligibility:
@@ -87,9 +91,13 @@ class LocalQueueClient:
         self._queue = queue
         self._callbacks = callbacks
 
-    def campaigns(self, caller: Caller) -> list[Campaign]:
+    def campaigns(self, caller: Caller, *, archived: bool = False) -> list[Campaign]:
         """Every campaign."""
-        return self._queue.campaigns.all()
+        return self._queue.campaigns.all(archived=archived)
+
+    def progress(self, caller: Caller, campaign_id: str) -> Progress:
+        """Count in process."""
+        return self._queue.progress(campaign_id)
 
     def save_campaign(
         self, caller: Caller, now: datetime, campaign_id: str | None, fields: Mapping[str, Any]
@@ -149,9 +157,16 @@ class HttpQueueClient:
     def __init__(self, contacts: HttpContactsClient) -> None:
         self._http = contacts
 
-    def campaigns(self, caller: Caller) -> list[Campaign]:
+    def campaigns(self, caller: Caller, *, archived: bool = False) -> list[Campaign]:
         """``GET /campaigns``."""
-        return [Campaign.from_data(row) for row in self._http.request("GET", "/campaigns", caller)]
+        params = {"archived": "true"} if archived else None
+        rows = self._http.request("GET", "/campaigns", caller, params=params)
+        return [Campaign.from_data(row) for row in rows]
+
+    def progress(self, caller: Caller, campaign_id: str) -> Progress:
+        """``GET /campaigns/{id}/progress``."""
+        path = f"/campaigns/{quote(campaign_id, safe='')}/progress"
+        return Progress.from_data(self._http.request("GET", path, caller))
 
     def save_campaign(
         self, caller: Caller, now: datetime, campaign_id: str | None, fields: Mapping[str, Any]

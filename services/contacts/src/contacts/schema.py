@@ -196,4 +196,29 @@ campaigns = sa.Table(
     sa.Column("updated_by", sa.Text(), nullable=False, server_default=""),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # contacts_0007: the lists it holds ([]: General, every contact not in another campaign's list), the
+    # teams that work it ([]: every team), time zone and calling hours (null: any time), daily cap,
+    # priority among a team's campaigns (lower first), archived (inactive and hidden).
+    sa.Column("lists", Json, nullable=False, server_default="[]"),
+    sa.Column("teams", Json, nullable=False, server_default="[]"),
+    sa.Column("timezone", sa.Text(), nullable=False, server_default="America/Costa_Rica"),
+    sa.Column("calling_hours", Json, nullable=True),
+    sa.Column("max_per_day", sa.Integer(), nullable=True),
+    sa.Column("priority", sa.Integer(), nullable=False, server_default="100"),
+    sa.Column("archived", sa.Boolean(), nullable=False, server_default=sa.false()),
 )
+
+# The lists a contact joined after its first (``contacts.list``): one row per (contact, list), from the
+# ``ContactListed`` events an import or generation appends when it merges an existing contact into
+# another list (``contacts.memberships``). A campaign finds its contacts by ``ix_contact_lists_list``.
+contact_lists = sa.Table(
+    "contact_lists",
+    metadata,
+    sa.Column("contact_id", sa.Uuid(), primary_key=True),
+    sa.Column("list_name", sa.Text(), primary_key=True),
+    sa.Column("listed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_contact_lists_list", "list_name", "contact_id"),
+)
+
+# The daily cap counts a contact's calls since the start of its campaign's local day.
+sa.Index("ix_contact_calls_contact_placed", contact_calls.c.contact_id, contact_calls.c.placed_at)

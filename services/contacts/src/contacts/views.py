@@ -20,6 +20,7 @@ from contacts.errors import (
     CallNotOpen,
     CampaignExists,
     CampaignNotFound,
+    CampaignNotWorked,
     Conflict,
     ContactError,
     DoNotCall,
@@ -450,6 +451,8 @@ def _decode_error(code: str, d: Mapping[str, Any]) -> ContactError | None:
             return DoNotCall(str(d["phone"]), str(d.get("reason") or ""))
         case CampaignNotFound.code:
             return CampaignNotFound(str(d["campaign_id"]))
+        case CampaignNotWorked.code:
+            return CampaignNotWorked(str(d["campaign_id"]), str(d.get("team") or ""))
         case CampaignExists.code:
             return CampaignExists(str(d["name"]))
         case TransitionRefused.code:

@@ -1,7 +1,7 @@
 """Callbacks as events: each pending callback's stable id, its owner's team and its reminder.
 
 Revision ID: contacts_0008
-Revises: contacts_0006
+Revises: contacts_0007
 Create Date: 2026-12-07
 
 ``contact_callbacks.callback_id`` is ``<contact id>.<stream version of the wrap-up that set it>``
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "contacts_0008"
-down_revision: str | Sequence[str] | None = "contacts_0006"
+down_revision: str | Sequence[str] | None = "contacts_0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,5 +1,5 @@
 """The agent's work queue: ``POST /queue/next``, ``POST /contacts/{id}/disposition``,
-``GET /contacts/{id}/eligibility`` and ``GET /campaigns``; the callbacks are
+``GET /contacts/{id}/eligibility`` and the campaigns (``/campaigns``, their progress); the callbacks are
 ``gateway.routes.callbacks``', the do-not-call list ``gateway.routes.dnc``'.
 
 Next contact and eligibility are the work queue's (``contacts.queue``, through :class:`QueueClient`);
@@ -16,12 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contacts.client import ContactsClient
 from contacts.commands import CallbackScope, RecordDisposition
+from contacts.errors import CampaignNotWorked
 from contacts.queueclient import QueueClient
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 from gateway.auth import (
     CanManageCampaigns,
     CanReadContacts,
     CanRecordDisposition,
+    CanSeeTeamMetrics,
     CanTakeNext,
     note_audit,
 )
@@ -40,7 +42,10 @@ class ClaimOut(BaseModel):
 
     contact: ContactOut
     campaign: str
-    reason: str = Field(description="`never_tried` (nunca llamado) o `retry_due` (terminó su espera).")
+    reason: str = Field(
+        description="`callback_due` (rellamada vencida), `never_tried` (nunca llamado) o `retry_due` "
+        "(terminó su espera)."
+    )
     message: str
     attempts: int
 
@@ -81,18 +86,48 @@ class DispositionIn(BaseModel):
     keep_lock: bool = Field(False, description="Conservar el bloqueo (por defecto se libera).")
 
 
+Hours = dict[
+    Annotated[str, Field(pattern=r"^(mon|tue|wed|thu|fri|sat|sun)$")],
+    list[Annotated[list[Annotated[str, Field(pattern=r"^\d{2}:\d{2}$")]], Field(min_length=2, max_length=2)]],
+]
+Names = list[Annotated[str, Field(min_length=1, max_length=100)]]
+Zone = Annotated[str, Field(min_length=1, max_length=64, examples=["America/Costa_Rica"])]
+_HOURS_HELP = (
+    'Horario de llamadas por día, hora local: `{"mon": [["08:00", "12:00"], ["13:00", "17:00"]]}`; '
+    "un día que no aparece no se llama; `null`: sin límite."
+)
+
+
 class CampaignOut(BaseModel):
     """A campaign and its rules."""
 
     id: str
     name: str
     active: bool
+    archived: bool
+    priority: int
     max_attempts: int
+    max_per_day: int | None
     retry_minutes: dict[str, int]
     closed_statuses: list[str]
     teams: list[str]
     lists: list[str]
-    calling_hours: dict[str, Any] | None
+    timezone: str
+    calling_hours: dict[str, list[list[str]]] | None
+
+
+class ProgressOut(BaseModel):
+    """How far a campaign's contacts are worked (a contact may count under several headings)."""
+
+    campaign: str
+    total: int
+    never_tried: int
+    in_retry: int
+    reached: int = Field(description="Con una llamada contestada.")
+    closed: int = Field(description="En un estado cerrado de la campaña.")
+    dnc: int
+    capped: int = Field(description="Con el máximo de intentos (en total o de hoy).")
+    locked: int
 
 
 class NewCampaign(BaseModel):
@@ -103,10 +138,18 @@ class NewCampaign(BaseModel):
     name: str = Field(min_length=1, max_length=100, examples=["Renovaciones"])
     active: bool = True
     max_attempts: int | None = Field(None, ge=1, le=100)
+    max_per_day: int | None = Field(
+        None, ge=1, le=100, description="Intentos por día (hora local); `null` quita el límite."
+    )
     retry_minutes: dict[str, Annotated[int, Field(ge=0, le=10080)]] | None = Field(
         None, max_length=20, examples=[{"busy": 30, "no_answer": 120}], description="Espera por resultado."
     )
     closed_statuses: list[Annotated[str, Field(max_length=40)]] | None = Field(None, max_length=50)
+    lists: Names | None = Field(None, max_length=50, description="Listas de contactos de la campaña.")
+    teams: Names | None = Field(None, max_length=50, description="Equipos que la trabajan (vacío: todos).")
+    priority: int | None = Field(None, ge=0, le=1000, description="Orden entre campañas (menor primero).")
+    timezone: Zone | None = None
+    calling_hours: Hours | None = Field(None, description=_HOURS_HELP)
 
 
 class CampaignChanges(BaseModel):
@@ -116,9 +159,20 @@ class CampaignChanges(BaseModel):
 
     name: str | None = Field(None, min_length=1, max_length=100)
     active: bool | None = None
+    archived: bool | None = Field(None, description="Archivar (la desactiva y la oculta) o desarchivar.")
     max_attempts: int | None = Field(None, ge=1, le=100)
-    retry_minutes: dict[str, Annotated[int, Field(ge=0, le=10080)]] | None = Field(None, max_length=20)
+    max_per_day: int | None = Field(
+        None, ge=1, le=100, description="Intentos por día (hora local); `null` quita el límite."
+    )
+    retry_minutes: dict[str, Annotated[int, Field(ge=0, le=10080)]] | None = Field(
+        None, max_length=20, examples=[{"busy": 30, "no_answer": 120}], description="Espera por resultado."
+    )
     closed_statuses: list[Annotated[str, Field(max_length=40)]] | None = Field(None, max_length=50)
+    lists: Names | None = Field(None, max_length=50, description="Listas de contactos de la campaña.")
+    teams: Names | None = Field(None, max_length=50, description="Equipos que la trabajan (vacío: todos).")
+    priority: int | None = Field(None, ge=0, le=1000, description="Orden entre campañas (menor primero).")
+    timezone: Zone | None = None
+    calling_hours: Hours | None = Field(None, description=_HOURS_HELP)
 
 
 def queue_router(
@@ -133,22 +187,31 @@ def queue_router(
         response_model=ClaimOut,
         summary="Siguiente contacto: el próximo elegible, ya bloqueado para quien lo pide",
         description=(
-            "Primero los contactos nunca llamados, luego aquellos cuya espera de reintento terminó; cada "
-            "grupo por prioridad de estado y antigüedad. Nunca ofrece un contacto bloqueado por otro, en "
-            "la lista de no llamar, en un estado cerrado, con el máximo de intentos o dentro de su espera. "
-            "Dos agentes nunca reciben el mismo contacto."
+            "Sin `campaign`, entre las campañas activas del equipo de quien pide, por `priority` (menor "
+            "primero) y luego por nombre; con `campaign`, solo esa. Primero sus rellamadas vencidas, luego "
+            "las compartidas, luego los contactos nunca llamados, luego aquellos cuya espera de reintento "
+            "terminó; cada grupo por prioridad de estado y antigüedad. Nunca ofrece un contacto bloqueado "
+            "por otro, en la lista de no llamar, en un estado cerrado, con el máximo de intentos (en total "
+            "o de hoy), dentro de su espera, ni fuera del horario de llamadas. Dos agentes nunca reciben el "
+            "mismo contacto."
         ),
         responses={
+            403: {"description": "`campaign_not_worked`: su equipo no trabaja esa campaña."},
             404: {
                 "description": "`queue_empty`: no hay contacto disponible; `message` dice por qué "
-                "y `until` cuándo vuelve el primero en espera."
-            }
+                "(sin campaña activa, fuera de horario hasta HH:MM, todos en espera hasta HH:MM) y `until` "
+                "cuándo vuelve el primero en espera."
+            },
         },
     )
     def next_contact(
         request: Request, principal: CanTakeNext, campaign: CampaignQuery = None
     ) -> dict[str, Any]:
-        claim = queue.next_contact(caller_of(principal), campaign)
+        try:
+            claim = queue.next_contact(caller_of(principal), campaign)
+        except CampaignNotWorked as refused:
+            note_audit(request, campaign_id=refused.campaign_id, team=refused.team, denied=refused.code)
+            raise
         note_audit(request, contact_id=claim.contact.id, reason=claim.reason.value)
         return claim.to_data()
 
@@ -202,15 +265,29 @@ def queue_router(
     ) -> dict[str, Any]:
         return queue.eligibility(caller_of(principal), contact_id, campaign).to_data()
 
-    @router.get("/campaigns", response_model=list[CampaignOut], summary="Campañas y sus reglas")
-    def campaigns(principal: CanReadContacts) -> list[dict[str, Any]]:
-        return [campaign.to_data() for campaign in queue.campaigns(caller_of(principal))]
+    @router.get(
+        "/campaigns",
+        response_model=list[CampaignOut],
+        summary="Campañas y sus reglas (las archivadas solo con `archived=true`)",
+    )
+    def campaigns(principal: CanReadContacts, archived: bool = False) -> list[dict[str, Any]]:
+        found = queue.campaigns(caller_of(principal), archived=archived)
+        return [campaign.to_data() for campaign in found]
+
+    @router.get(
+        "/campaigns/{campaign_id}/progress",
+        response_model=ProgressOut,
+        summary="Avance de una campaña: total, nunca llamados, en espera, contactados, cerrados, no llamar",
+        responses={404: {"description": "`campaign_not_found`."}},
+    )
+    def progress(principal: CanSeeTeamMetrics, campaign_id: CampaignId) -> dict[str, Any]:
+        return queue.progress(caller_of(principal), campaign_id).to_data()
 
     @router.post(
         "/campaigns",
         status_code=201,
         response_model=CampaignOut,
-        summary="Crear una campaña (reglas de intentos, esperas y estados cerrados)",
+        summary="Crear una campaña (listas, equipos, horario, intentos, esperas y estados cerrados)",
         responses={409: {"description": "`campaign_exists`: ya hay una campaña con ese nombre."}},
     )
     def create_campaign(request: Request, principal: CanManageCampaigns, body: NewCampaign) -> dict[str, Any]:
@@ -222,13 +299,14 @@ def queue_router(
     @router.patch(
         "/campaigns/{campaign_id}",
         response_model=CampaignOut,
-        summary="Cambiar las reglas de una campaña o activarla/desactivarla",
+        summary="Cambiar las reglas de una campaña, activarla, desactivarla o archivarla",
         responses={404: {"description": "`campaign_not_found`."}},
     )
     def update_campaign(
         request: Request, principal: CanManageCampaigns, campaign_id: CampaignId, body: CampaignChanges
     ) -> dict[str, Any]:
-        fields = body.model_dump(exclude_none=True)
+        # Only the rules sent change; an explicit null lifts a limit (calling hours, daily cap).
+        fields = body.model_dump(exclude_unset=True)
         saved = queue.save_campaign(caller_of(principal), datetime.now(UTC), campaign_id, fields)
         note_audit(request, campaign_id=campaign_id)
         return saved.to_data()
