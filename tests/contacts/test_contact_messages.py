@@ -385,6 +385,7 @@ def test_a_batch_result_travels_and_summarises_its_rows() -> None:
         "unchanged": 0,
         "locked": 0,
         "rejected": 1,
+        "dnc": 0,
         "errors": [{"row": 3, "message": "teléfono vacío"}],
     }
 
