@@ -163,6 +163,21 @@ def test_the_daily_cap_counts_calls_of_the_local_day(
     assert queue.next_contact(ANA).reason is Reason.RETRY_DUE
 
 
+def test_a_call_late_yesterday_in_costa_rica_is_not_counted_today_though_it_is_today_in_utc(
+    queue: WorkQueue, service: ContactsService, clock: FakeClock
+) -> None:
+    """Found by the property test on SQLite: the day's start was bound as a local time and compared by
+    its wall clock with UTC text, so calls of the last six hours of yesterday counted as today's."""
+    queue.campaigns.update(PABLO, clock.now, "general", {"max_per_day": 1, "retry_minutes": {"answered": 0}})
+    contact = create_contact(service, PABLO, "8812-0042")
+    clock.now = datetime(2026, 3, 4, 5, 59, tzinfo=UTC)  # 23:59 of March 3 in Costa Rica
+    _called(service, contact.id, "c1", CallOutcome.ANSWERED)
+    clock.now = datetime(2026, 3, 4, 18, 0, tzinfo=UTC)  # noon of March 4 in Costa Rica
+
+    assert Reason.DAILY_CAPPED not in {f.reason for f in queue.eligibility(ANA, contact.id).findings}
+    assert queue.next_contact(ANA).contact.id == contact.id
+
+
 def test_archived_campaigns_are_inactive_and_hidden_and_general_cannot_be_archived(
     queue: WorkQueue, service: ContactsService, clock: FakeClock
 ) -> None:

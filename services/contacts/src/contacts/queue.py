@@ -25,7 +25,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -372,7 +372,7 @@ class WorkQueue:
                 today = (
                     sa.select(k.contact_id)
                     .join_from(contact_calls, contacts, contacts.c.id == k.contact_id)
-                    .where(*members, k.placed_at >= campaign.day_start(now))
+                    .where(*members, k.placed_at >= utc_instant(campaign.day_start(now)))
                     .group_by(k.contact_id)
                     .having(sa.func.count() >= campaign.max_per_day)
                     .subquery()
@@ -528,11 +528,17 @@ def _waits(campaign: Campaign, now: datetime) -> tuple[sa.ColumnElement[bool], s
     if campaign.max_per_day is not None:
         today = (
             sa.select(sa.func.count())
-            .where(k.contact_id == c.id, k.placed_at >= campaign.day_start(now))
+            .where(k.contact_id == c.id, k.placed_at >= utc_instant(campaign.day_start(now)))
             .scalar_subquery()
         )
         capped = sa.or_(capped, today >= campaign.max_per_day)
     return in_delay, capped
+
+
+def utc_instant(moment: datetime) -> datetime:
+    """``moment`` in UTC for a bound parameter: SQLite stores UTC text and would compare a local aware
+    time by its wall clock (midnight in Costa Rica read as midnight UTC, six hours early)."""
+    return moment.astimezone(UTC)
 
 
 def _count(conn: Connection, members: list[sa.ColumnElement[bool]], condition: sa.ColumnElement[bool]) -> int:
