@@ -154,11 +154,23 @@ def _needs_capability(call: Callable[..., Any]) -> bool:
 
 
 def allowed_methods(spec: dict[str, Any], path: str) -> list[str]:
-    """The methods ``spec`` documents for the concrete ``path`` (for a 405's ``Allow``), sorted."""
+    """The methods ``spec`` documents for the concrete ``path`` (for a 405's ``Allow``), sorted.
+
+    A path the spec names as it is (``/dnc/export``) answers for that entry alone, as the spec describes
+    it; otherwise every template that matches (``/dnc/{phone}``) counts."""
+    paths: dict[str, Any] = spec.get("paths", {})
+    matching = (
+        [paths[path]]
+        if path in paths
+        else [
+            operations
+            for template, operations in paths.items()
+            if _template_pattern(template).fullmatch(path)
+        ]
+    )
     methods: set[str] = set()
-    for template, operations in spec.get("paths", {}).items():
-        if _template_pattern(template).fullmatch(path):
-            methods |= {method.upper() for method in operations if method.upper() in _HTTP_METHODS}
+    for operations in matching:
+        methods |= {method.upper() for method in operations if method.upper() in _HTTP_METHODS}
     return sorted(methods)
 
 

@@ -78,6 +78,10 @@ class NewContact(BaseModel):
     list: str = Field("", max_length=200)
 
 
+MAX_VERSION = 2_147_483_647
+"""The largest stream version the store keeps (a 32-bit column): a larger one is invalid input."""
+
+
 class ContactChanges(BaseModel):
     """Body of ``PUT``/``PATCH /contacts/{id}``: only the fields given change; ``version`` (or ``If-Match``)
     is the version the writer read."""
@@ -85,7 +89,10 @@ class ContactChanges(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int | None = Field(
-        None, ge=1, description="Versión leída; si el contacto cambió desde entonces, 412 con los cambios."
+        None,
+        ge=1,
+        le=MAX_VERSION,
+        description="Versión leída; si el contacto cambió desde entonces, 412 con los cambios.",
     )
     name: str | None = Field(None, max_length=200)
     status: str | None = Field(None, max_length=40)
@@ -199,7 +206,7 @@ def parse_if_match(value: str | None) -> int | None:
     if value is None or value.strip() in ("", "*"):
         return None
     text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not text.isdigit() or int(text) > MAX_VERSION:
         raise ValueError(value)
     return int(text)
 

@@ -91,6 +91,7 @@ def deskupdates_router(folder: Path | None) -> APIRouter:
         response_model=DeskVersion,
         response_model_exclude_none=True,
         summary="Versión actual de los programas del puesto y sus archivos (manifiesto firmado)",
+        responses={404: {"description": "No hay ninguna versión de escritorio publicada."}},
     )
     def desk_version(principal: Authenticated) -> dict[str, Any]:
         data = read_manifest(folder)
