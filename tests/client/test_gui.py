@@ -101,7 +101,8 @@ def test_window_lists_contacts_and_follows_the_user(display, gateway, desk):
     missed = table.get_children()[8]
     gateway.update(missed, name="Nombre cambiado sin conexión")
     pump(root, lambda: cells(desk, missed)[0] == "Nombre cambiado sin conexión", timeout=20)
-    assert desk.session.state is ConnectionState.CONNECTED
+    # The missed change may be shown by the reload before the socket's reconnection is reported: wait for it.
+    pump(root, lambda: desk.session.state is ConnectionState.CONNECTED, timeout=20, what="the reconnection")
 
 
 def test_supervisor_tools(display, gateway, desk, tmp_path, monkeypatch):
