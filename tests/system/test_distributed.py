@@ -28,6 +28,10 @@ from system.migrate import upgrade
 from tests.gateway.test_live_e2e import Listener
 from tests.support.servers import Process, clean_env, free_port, start, wait_healthy
 
+TIMEOUT = 30.0
+"""Seconds an HTTP request may take: a synchronous generation or a first import can take several
+seconds on a loaded shared host (httpx's default of 5 s timed out there)."""
+
 
 class CallbackListener(Listener):
     """A real Socket.IO client that also records ``callback_reminder``."""
@@ -105,7 +109,9 @@ def test_an_event_from_the_contacts_process_reaches_clients_of_both_gateways(dep
     first = Listener(deployment.gateway_urls[0], {"api_key": luis})
     second = Listener(deployment.gateway_urls[1], {"api_key": luis})
     try:
-        with httpx.Client(base_url=deployment.gateway_urls[0], headers={"X-API-Key": ana}) as http:
+        with httpx.Client(
+            base_url=deployment.gateway_urls[0], headers={"X-API-Key": ana}, timeout=TIMEOUT
+        ) as http:
             created = http.post("/contacts", json={"phone": "8812-3456", "name": "Ana"})
             assert created.status_code == 201, created.text
             contact_id = created.json()["id"]
@@ -113,7 +119,9 @@ def test_an_event_from_the_contacts_process_reaches_clients_of_both_gateways(dep
         for listener in (first, second):
             assert listener.wait_for("contact_created", id=contact_id)["contact"]["name"] == "Ana"
             assert listener.wait_for("contact_locked", id=contact_id)["locked_by_name"] == "ana"
-        with httpx.Client(base_url=deployment.gateway_urls[1], headers={"X-API-Key": luis}) as other:
+        with httpx.Client(
+            base_url=deployment.gateway_urls[1], headers={"X-API-Key": luis}, timeout=TIMEOUT
+        ) as other:
             seen = other.get(f"/contacts/{contact_id}")
             bypass = httpx.get(f"{deployment.contacts_url}/contacts/{contact_id}", headers={"X-Caller": "{}"})
             assert bypass.status_code == 401
@@ -131,7 +139,9 @@ def test_a_callback_set_through_one_gateway_is_listed_moved_and_reminded_through
     reminders = CallbackListener(deployment.gateway_urls[1], {"api_key": ana})
     try:
         due = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
-        with httpx.Client(base_url=deployment.gateway_urls[0], headers={"X-API-Key": ana}) as http:
+        with httpx.Client(
+            base_url=deployment.gateway_urls[0], headers={"X-API-Key": ana}, timeout=TIMEOUT
+        ) as http:
             contact_id = http.post("/contacts", json={"phone": "8812-3999", "name": "Eva"}).json()["id"]
             assert http.post(f"/contacts/{contact_id}/lock").status_code == 200
             wrapped = http.post(
@@ -145,7 +155,9 @@ def test_a_callback_set_through_one_gateway_is_listed_moved_and_reminded_through
             "+50688123999",
             "personal",
         )
-        with httpx.Client(base_url=deployment.gateway_urls[1], headers={"X-API-Key": ana}) as other:
+        with httpx.Client(
+            base_url=deployment.gateway_urls[1], headers={"X-API-Key": ana}, timeout=TIMEOUT
+        ) as other:
             [listed] = other.get("/callbacks").json()
             assert listed["callback_id"] == reminder["callback_id"]
             moved = other.patch(f"/callbacks/{listed['callback_id']}", json={"scope": "shared"})
@@ -162,7 +174,10 @@ def test_a_user_deactivated_from_the_cli_is_refused_by_both_running_gateways(
 ) -> None:
     """Gateways keep key rows; the CLI's change reaches them through PostgreSQL's notification."""
     ana = deployment.create_user("ana", "Agent")
-    clients = [httpx.Client(base_url=url, headers={"X-API-Key": ana}) for url in deployment.gateway_urls]
+    clients = [
+        httpx.Client(base_url=url, headers={"X-API-Key": ana}, timeout=TIMEOUT)
+        for url in deployment.gateway_urls
+    ]
     try:
         for _ in range(3):  # read, then served from the kept row
             assert [c.get("/contacts?limit=5").status_code for c in clients] == [200, 200]
@@ -188,8 +203,8 @@ def test_a_user_deactivated_from_the_cli_is_refused_by_both_running_gateways(
 def test_an_edit_through_one_gateway_is_in_the_next_list_read_through_another(deployment: Deployment) -> None:
     """The contacts process keeps first pages; its own commits count before any notification."""
     ana = deployment.create_user("ana", "Agent")
-    first = httpx.Client(base_url=deployment.gateway_urls[0], headers={"X-API-Key": ana})
-    second = httpx.Client(base_url=deployment.gateway_urls[1], headers={"X-API-Key": ana})
+    first = httpx.Client(base_url=deployment.gateway_urls[0], headers={"X-API-Key": ana}, timeout=TIMEOUT)
+    second = httpx.Client(base_url=deployment.gateway_urls[1], headers={"X-API-Key": ana}, timeout=TIMEOUT)
     try:
         created = first.post("/contacts", json={"phone": "8812-3457", "name": "Ana"})
         assert created.status_code == 201, created.text
@@ -212,7 +227,9 @@ def test_a_desk_on_one_gateway_places_and_reports_a_call_requested_through_the_o
     tomas = deployment.create_user("tomas", "TI")
     desk = Listener(deployment.gateway_urls[0], {"api_key": ana, "desk": "puesto-1"})
     try:
-        with httpx.Client(base_url=deployment.gateway_urls[1], headers={"X-API-Key": ana}) as http:
+        with httpx.Client(
+            base_url=deployment.gateway_urls[1], headers={"X-API-Key": ana}, timeout=TIMEOUT
+        ) as http:
             contact_id = http.post("/contacts", json={"phone": "8812-3456"}).json()["id"]
             listed = http.get("/desks").json()
             placed = http.post(f"/contacts/{contact_id}/call")
@@ -225,12 +242,16 @@ def test_a_desk_on_one_gateway_places_and_reports_a_call_requested_through_the_o
         assert desk.client.call("call_started", report, timeout=10) == {"ok": True}
         ended = {**report, "outcome": "busy", "ring_seconds": 0, "talk_seconds": 0}
         assert desk.client.call("call_ended", ended, timeout=10) == {"ok": True}
-        with httpx.Client(base_url=deployment.gateway_urls[1], headers={"X-API-Key": tomas}) as http:
+        with httpx.Client(
+            base_url=deployment.gateway_urls[1], headers={"X-API-Key": tomas}, timeout=TIMEOUT
+        ) as http:
             totals = http.get("/metrics/calls").json()["totals"]
         assert (totals["made"], totals["failed"], totals["by_outcome"]["busy"]) == (1, 1, 1)
     finally:
         desk.close()
-    with httpx.Client(base_url=deployment.gateway_urls[1], headers={"X-API-Key": ana}) as http:
+    with httpx.Client(
+        base_url=deployment.gateway_urls[1], headers={"X-API-Key": ana}, timeout=TIMEOUT
+    ) as http:
         deadline = time.monotonic() + 10
         while http.get("/desks").json() and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -256,7 +277,9 @@ def test_generate_and_import_through_the_gateway_reach_the_generator_and_importe
     manager = deployment.create_user("marta", "ProjectManager")
     progress = Listener(deployment.gateway_urls[1], {"api_key": manager})
     try:
-        with httpx.Client(base_url=deployment.gateway_urls[0], headers={"X-API-Key": manager}) as http:
+        with httpx.Client(
+            base_url=deployment.gateway_urls[0], headers={"X-API-Key": manager}, timeout=TIMEOUT
+        ) as http:
             now = http.post("/api/generate_contacts", json={"amount": 40, "save": True, "seed": 3})
             refused = http.post("/api/generate_contacts", json={"amount": 5, "weights": {"x": 1}})
             queued = http.post("/api/generate_contacts", json={"amount": 1500, "save": True})
@@ -265,6 +288,8 @@ def test_generate_and_import_through_the_gateway_reach_the_generator_and_importe
                 "/import", files={"file": ("l.csv", "telefono;nombre\n8899-0002;Dos\n8899-0003;Tres\n")}
             )
             unreadable = http.post("/import", files={"file": ("l.csv", b"\x00\x01 nada")})
+            assert queued.status_code == 202, queued.text
+            assert upload.status_code == 202, upload.text
             generated = wait_finished(http, queued.json()["id"])
             imported = wait_finished(http, upload.json()["id"])
             exported = http.get("/export", params={"format": "csv", "list": imported["report"]["list"]})
@@ -291,7 +316,9 @@ def test_while_the_contacts_service_is_down_the_gateway_says_so_with_503_and_ret
     deployment: Deployment,
 ) -> None:
     ana = deployment.create_user("ana", "Agent")
-    with httpx.Client(base_url=deployment.gateway_urls[0], headers={"X-API-Key": ana}) as http:
+    with httpx.Client(
+        base_url=deployment.gateway_urls[0], headers={"X-API-Key": ana}, timeout=TIMEOUT
+    ) as http:
         assert http.get("/contacts", params={"limit": 1}).status_code == 200
         deployment.contacts.stop()
         down_list = http.get("/contacts", params={"limit": 1})

@@ -2,7 +2,7 @@
 
 Internal network only: the caller's identity arrives in the ``X-Caller`` header (JSON ``user_id``,
 ``username``, ``role``, ``team``), set by the gateway after it checked the API key. Every domain error
-is answered as ``{"error": {"code", "message", ...details}}`` with the status of :data:`ERROR_STATUS`;
+is answered as ``{"error": {"code", "message", ...details}}`` with its ``http_status``;
 :class:`contacts.client.HttpContactsClient` turns it back into the same typed exception.
 """
 
@@ -26,54 +26,14 @@ from contacts.campaignbook import FIELDS
 from contacts.client import CALLER_HEADER, INTERNAL_TOKEN_HEADER
 from contacts.commands import Caller, ContactCommand, ImportRow, MergeMode, Source, decode_command
 from contacts.errors import (
-    AlreadyExists,
-    CallbackNotFound,
-    CallbackRequired,
-    CampaignExists,
-    CampaignNotFound,
-    CampaignNotWorked,
-    Conflict,
     ContactError,
-    DoNotCall,
-    Forbidden,
     InvalidInput,
-    InvalidStatus,
-    LockDurationTooLong,
-    Locked,
-    NotFound,
-    NotLocked,
-    NotLockOwner,
-    QueueEmpty,
-    TransitionRefused,
-    VersionMismatch,
 )
 from contacts.handlers import ContactsService
 from contacts.message import decode_dataclass
 from contacts.queries import DEFAULT_LIMIT, MAX_LIMIT, ContactQueries
 from contacts.queue import WorkQueue
 from contacts.views import Contact, ContactFilters, caller_from_data, caller_to_data, error_to_data
-
-ERROR_STATUS: Mapping[type[ContactError], int] = {
-    NotFound: 404,
-    AlreadyExists: 409,
-    Conflict: 409,
-    NotLocked: 409,
-    VersionMismatch: 412,
-    Locked: 423,
-    Forbidden: 403,
-    NotLockOwner: 403,
-    InvalidStatus: 422,
-    InvalidInput: 422,
-    LockDurationTooLong: 422,
-    QueueEmpty: 404,
-    DoNotCall: 409,
-    CampaignNotFound: 404,
-    CampaignNotWorked: 403,
-    CampaignExists: 409,
-    TransitionRefused: 403,
-    CallbackRequired: 422,
-    CallbackNotFound: 404,
-}
 
 
 class CommandRequest(BaseModel):
@@ -115,8 +75,7 @@ def json_response(body: object, status_code: int = 200, headers: Mapping[str, st
 
 def error_response(error: ContactError) -> Response:
     """The JSON answer for a domain error, with its HTTP status."""
-    status = next((code for cls, code in ERROR_STATUS.items() if isinstance(error, cls)), 400)
-    return json_response({"error": error_to_data(error)}, status)
+    return json_response({"error": error_to_data(error)}, error.http_status)
 
 
 async def caller_of(x_caller: Annotated[str | None, Header(alias=CALLER_HEADER)] = None) -> Caller:

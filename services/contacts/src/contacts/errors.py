@@ -1,8 +1,11 @@
-"""Domain errors of the contacts service, each with a stable ``code`` and a Spanish message.
+"""Domain errors of the contacts service, each with a stable ``code``, a Spanish message and the HTTP
+status (``http_status``) both HTTP edges answer it with: the contacts service's internal API and the
+gateway.
 
-The HTTP edge maps them in one place (suggested: NotFound 404, AlreadyExists 409, Locked 423,
-NotLockOwner 403, NotLocked 409, Forbidden 403, InvalidStatus / InvalidInput / LockDurationTooLong 422,
-Conflict 409, VersionMismatch 412, CallNotOpen 409).
+An error crosses a process boundary as ``{"code", "message", ...its attributes}``
+(``contacts.views.error_to_data``) and comes back as the same class, found by its code in
+:data:`ContactError.by_code`; attributes annotated ``datetime`` on the class come back as datetimes.
+A new error is one class here: nothing else lists them.
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ class ContactError(Exception):
     """Base of every rule the contacts domain refuses; ``message`` is for users (Spanish)."""
 
     code: ClassVar[str] = "contact_error"
+    http_status: ClassVar[int] = 400
+    by_code: ClassVar[dict[str, type[ContactError]]] = {}
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        ContactError.by_code[cls.code] = cls
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -26,6 +35,7 @@ class NotFound(ContactError):
     """The contact does not exist or was deleted."""
 
     code = "not_found"
+    http_status = 404
 
     def __init__(self, contact_id: str) -> None:
         super().__init__(f"El contacto {contact_id} no existe")
@@ -36,6 +46,7 @@ class AlreadyExists(ContactError):
     """A contact with this phone (E.164) already exists."""
 
     code = "already_exists"
+    http_status = 409
 
     def __init__(self, existing_id: str, phone_e164: str) -> None:
         super().__init__(f"Ya existe un contacto con el teléfono {phone_e164} (id {existing_id})")
@@ -47,6 +58,8 @@ class Locked(ContactError):
     """Another user holds the lock on the contact."""
 
     code = "locked"
+    http_status = 423
+    locked_until: datetime
 
     def __init__(self, contact_id: str, locked_by: str, locked_by_name: str, locked_until: datetime) -> None:
         who = locked_by_name or locked_by
@@ -63,6 +76,7 @@ class NotLockOwner(ContactError):
     """Only the lock holder (or a TeamLead and above, by force) may do this to the lock."""
 
     code = "not_lock_owner"
+    http_status = 403
 
     def __init__(self, contact_id: str, locked_by: str, locked_by_name: str) -> None:
         who = locked_by_name or locked_by
@@ -76,6 +90,7 @@ class NotLocked(ContactError):
     """The lock to extend does not exist (never taken, released or expired)."""
 
     code = "not_locked"
+    http_status = 409
 
     def __init__(self, contact_id: str) -> None:
         super().__init__("El contacto no está bloqueado; bloquéelo de nuevo")
@@ -86,6 +101,7 @@ class Forbidden(ContactError):
     """The caller's role may not do this."""
 
     code = "forbidden"
+    http_status = 403
 
     def __init__(self, role: str, action: str) -> None:
         super().__init__(f"El rol {role} no puede {action}")
@@ -97,6 +113,7 @@ class InvalidStatus(ContactError):
     """A status that is not in the catalogue (after mapping legacy spellings)."""
 
     code = "invalid_status"
+    http_status = 422
 
     def __init__(self, text: str, known: Iterable[str] = ()) -> None:
         known_list = ", ".join(known)
@@ -111,6 +128,7 @@ class InvalidInput(ContactError):
     """A field value the domain refuses, naming the field."""
 
     code = "invalid_input"
+    http_status = 422
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
@@ -121,6 +139,7 @@ class LockDurationTooLong(ContactError):
     """A lock longer than the configured maximum."""
 
     code = "lock_duration_too_long"
+    http_status = 422
 
     def __init__(self, requested_minutes: int, max_minutes: int) -> None:
         super().__init__(
@@ -134,6 +153,7 @@ class Conflict(ContactError):
     """The contact kept changing while the command was applied (concurrent writers); try again."""
 
     code = "conflict"
+    http_status = 409
 
     def __init__(self, contact_id: str = "") -> None:
         super().__init__("El contacto cambió mientras se guardaba; vuelva a intentarlo")
@@ -144,6 +164,7 @@ class VersionMismatch(ContactError):
     """The caller's expected version (If-Match) is not the contact's version: someone changed it first."""
 
     code = "version_mismatch"
+    http_status = 412
 
     def __init__(self, expected: int, actual: int, contact_id: str = "") -> None:
         super().__init__(
@@ -158,6 +179,7 @@ class CallNotOpen(ContactError):
     """A desk reports on a call not open for it: unknown, issued to another user or desk, or ended."""
 
     code = "call_not_open"
+    http_status = 409
 
     def __init__(self, contact_id: str, call_id: str) -> None:
         super().__init__(f"La llamada {call_id} no está abierta para este puesto")
@@ -170,6 +192,8 @@ class QueueEmpty(ContactError):
     one comes back (None when nothing will by itself)."""
 
     code = "queue_empty"
+    http_status = 404
+    until: datetime | None
 
     def __init__(self, why: str, until: datetime | None = None, counts: dict[str, int] | None = None) -> None:
         super().__init__(why)
@@ -181,6 +205,7 @@ class DoNotCall(ContactError):
     """The number is in the do-not-call list."""
 
     code = "dnc"
+    http_status = 409
 
     def __init__(self, phone_e164: str, reason: str = "") -> None:
         because = f" ({reason})" if reason else ""
@@ -193,6 +218,7 @@ class CampaignNotFound(ContactError):
     """No campaign has this id."""
 
     code = "campaign_not_found"
+    http_status = 404
 
     def __init__(self, campaign_id: str) -> None:
         super().__init__(f"La campaña {campaign_id} no existe")
@@ -203,6 +229,7 @@ class CampaignNotWorked(Forbidden):
     """The caller's team does not work this campaign (a 403 like any refusal)."""
 
     code = "campaign_not_worked"
+    http_status = 403
 
     def __init__(self, campaign_id: str, team: str) -> None:
         ContactError.__init__(self, f"Su equipo ({team or 'sin equipo'}) no trabaja la campaña {campaign_id}")
@@ -216,6 +243,7 @@ class CampaignExists(ContactError):
     """Another campaign already has this name."""
 
     code = "campaign_exists"
+    http_status = 409
 
     def __init__(self, name: str) -> None:
         super().__init__(f"Ya existe una campaña llamada «{name}»")
@@ -227,6 +255,7 @@ class TransitionRefused(ContactError):
     machine, ``contacts.statuses.Catalogue.required_role``)."""
 
     code = "transition_refused"
+    http_status = 403
 
     def __init__(self, contact_id: str, old: str, new: str, role: str, needed: str) -> None:
         super().__init__(
@@ -244,6 +273,7 @@ class CallbackRequired(ContactError):
     """The status a wrap-up sets requires a callback and none was given."""
 
     code = "callback_required"
+    http_status = 422
 
     def __init__(self, status: str) -> None:
         super().__init__(f"El estado {status} requiere programar una rellamada (callback_at)")
@@ -255,6 +285,7 @@ class CallbackNotFound(ContactError):
     """The contact has no pending callback with this id (done, cancelled, replaced, or never set)."""
 
     code = "callback_not_found"
+    http_status = 404
 
     def __init__(self, callback_id: str) -> None:
         super().__init__(f"La rellamada {callback_id} no existe o ya no está pendiente")

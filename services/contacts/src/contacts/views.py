@@ -10,32 +10,10 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_args, get_type_hints
 
 from contacts.commands import Caller, CallOutcome
-from contacts.errors import (
-    AlreadyExists,
-    CallbackNotFound,
-    CallbackRequired,
-    CallNotOpen,
-    CampaignExists,
-    CampaignNotFound,
-    CampaignNotWorked,
-    Conflict,
-    ContactError,
-    DoNotCall,
-    Forbidden,
-    InvalidInput,
-    InvalidStatus,
-    LockDurationTooLong,
-    Locked,
-    NotFound,
-    NotLocked,
-    NotLockOwner,
-    QueueEmpty,
-    TransitionRefused,
-    VersionMismatch,
-)
+from contacts.errors import ContactError
 from kernel.roles import Role
 
 JsonDict = dict[str, Any]
@@ -402,68 +380,19 @@ def error_to_data(error: ContactError) -> JsonDict:
 
 
 def error_from_data(data: Mapping[str, Any]) -> ContactError:
-    """The typed domain error described by :func:`error_to_data` output (base class when unknown)."""
+    """The typed domain error described by :func:`error_to_data` output (base class when unknown): the
+    class its code names, with the same message and attributes, those annotated ``datetime`` parsed."""
     code = str(data.get("code") or "")
-    message = str(data.get("message") or "")
-    try:
-        error = _decode_error(code, data)
-    except (KeyError, TypeError, ValueError):
-        error = None
-    if error is None:
-        error = ContactError(message or code)
-    error.message = message or error.message
-    error.args = (error.message,)
+    message = str(data.get("message") or code)
+    kind = ContactError.by_code.get(code, ContactError)
+    error = kind.__new__(kind)
+    Exception.__init__(error, message)
+    error.message = message
+    moments = {name for name, hint in get_type_hints(kind).items() if datetime in (hint, *get_args(hint))}
+    for name, value in data.items():
+        if name not in ("code", "message"):
+            setattr(error, name, _moment(value) if name in moments else value)
     return error
-
-
-def _decode_error(code: str, d: Mapping[str, Any]) -> ContactError | None:
-    match code:
-        case NotFound.code:
-            return NotFound(d["contact_id"])
-        case AlreadyExists.code:
-            return AlreadyExists(d["existing_id"], d["phone_e164"])
-        case Locked.code:
-            return Locked(
-                d["contact_id"], d["locked_by"], d["locked_by_name"], _required_moment(d["locked_until"])
-            )
-        case NotLockOwner.code:
-            return NotLockOwner(d["contact_id"], d["locked_by"], d["locked_by_name"])
-        case NotLocked.code:
-            return NotLocked(d["contact_id"])
-        case Forbidden.code:
-            return Forbidden(d["role"], d["action"])
-        case InvalidStatus.code:
-            return InvalidStatus(d["text"])
-        case InvalidInput.code:
-            return InvalidInput(d["field"], str(d.get("message") or ""))
-        case LockDurationTooLong.code:
-            return LockDurationTooLong(int(d["requested_minutes"]), int(d["max_minutes"]))
-        case VersionMismatch.code:
-            return VersionMismatch(int(d["expected"]), int(d["actual"]), str(d.get("contact_id") or ""))
-        case Conflict.code:
-            return Conflict(str(d.get("contact_id") or ""))
-        case CallNotOpen.code:
-            return CallNotOpen(str(d["contact_id"]), str(d["call_id"]))
-        case QueueEmpty.code:
-            counts = {str(k): int(v) for k, v in (d.get("counts") or {}).items()}
-            return QueueEmpty(str(d.get("message") or ""), _moment(d.get("until")), counts)
-        case DoNotCall.code:
-            return DoNotCall(str(d["phone"]), str(d.get("reason") or ""))
-        case CampaignNotFound.code:
-            return CampaignNotFound(str(d["campaign_id"]))
-        case CampaignNotWorked.code:
-            return CampaignNotWorked(str(d["campaign_id"]), str(d.get("team") or ""))
-        case CampaignExists.code:
-            return CampaignExists(str(d["name"]))
-        case TransitionRefused.code:
-            return TransitionRefused(
-                str(d["contact_id"]), str(d["old"]), str(d["new"]), str(d["role"]), str(d["needed"])
-            )
-        case CallbackRequired.code:
-            return CallbackRequired(str(d["status"]))
-        case CallbackNotFound.code:
-            return CallbackNotFound(str(d["callback_id"]))
-    return None
 
 
 def _iso(value: datetime | None) -> str | None:

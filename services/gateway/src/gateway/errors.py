@@ -19,28 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contacts.client import ContactsUnavailable
-from contacts.errors import (
-    AlreadyExists,
-    CallbackNotFound,
-    CallbackRequired,
-    CallNotOpen,
-    CampaignExists,
-    CampaignNotFound,
-    Conflict,
-    ContactError,
-    DoNotCall,
-    Forbidden,
-    InvalidInput,
-    InvalidStatus,
-    LockDurationTooLong,
-    Locked,
-    NotFound,
-    NotLocked,
-    NotLockOwner,
-    QueueEmpty,
-    TransitionRefused,
-    VersionMismatch,
-)
+from contacts.errors import ContactError
 from gateway.openapi import allowed_methods
 from gateway.ports import ServiceUnavailable
 
@@ -48,28 +27,6 @@ log = structlog.get_logger(__name__)
 
 RETRY_AFTER_SECONDS = 5
 """What a 503 tells the caller to wait: a service restarting is usually back within seconds."""
-
-STATUS_BY_ERROR: dict[type[ContactError], int] = {
-    NotFound: 404,
-    AlreadyExists: 409,
-    CallNotOpen: 409,
-    Conflict: 409,
-    NotLocked: 409,
-    NotLockOwner: 403,
-    Forbidden: 403,
-    VersionMismatch: 412,
-    InvalidInput: 422,
-    InvalidStatus: 422,
-    LockDurationTooLong: 422,
-    Locked: 423,
-    QueueEmpty: 404,
-    DoNotCall: 409,
-    CampaignNotFound: 404,
-    CampaignExists: 409,
-    TransitionRefused: 403,
-    CallbackRequired: 422,
-    CallbackNotFound: 404,
-}
 
 # Details of a domain error a client may see, by attribute name.
 _PUBLIC_DETAILS = (
@@ -110,13 +67,12 @@ def error_response(status_code: int, code: str, message: str, **details: Any) ->
 
 def domain_error_response(error: ContactError) -> Response:
     """The response for a domain error of a service."""
-    status_code = next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(error, cls)), 400)
     details: dict[str, Any] = {}
     for name in _PUBLIC_DETAILS:
         value = getattr(error, name, None)
         if value is not None:
             details[name] = value.isoformat() if isinstance(value, datetime) else value
-    return error_response(status_code, error.code, error.message, **details)
+    return error_response(error.http_status, error.code, error.message, **details)
 
 
 def install_error_handlers(app: FastAPI) -> None:
