@@ -114,7 +114,7 @@ def test_a_project_manager_fills_every_rule_and_saves_the_campaign(display, gate
         assert window.timezone.get() == "America/Costa_Rica"
         fill_campaign_form(root, window, FULL_FORM)
         settle(root, 0.2)
-        shot(display, window, "campaign_form", tmp_path)
+        shot(display, window, "campaign_form_filled", tmp_path)
         window.save()
         pump(root, lambda: window.table.exists("cobros-marzo"), what="the new campaign")
 
@@ -260,6 +260,6 @@ def test_rellamadas_follows_another_users_changes_without_a_reload(display, gate
         assert window.table.item("cb-3", "values")[3] == "Compartida (cualquiera)"
         assert window.date.get() == "a medio escribir"
         settle(root, 0.2)
-        shot(display, window, "callbacks_live", tmp_path)
+        shot(display, window, "callbacks_live_double", tmp_path)
     finally:
         desk.close()

@@ -92,7 +92,7 @@ def test_a_project_manager_saves_every_rule_and_the_server_keeps_them(display, w
         )
         assert [e.get() for e in window.days["mon"][1]] == ["08:00", "12:00", "13:00", "18:00"]
         settle(root, 0.2)
-        shot(display, window, "campaign_form_conflict", tmp_path)
+        shot(display, window, "campaign_form", tmp_path)
 
         type_into(window.name, "Cobros abril")
         window.save()
@@ -189,6 +189,6 @@ def test_rellamadas_follows_a_team_leads_changes_live(display, world, tmp_path, 
         assert window.table.item(third_id, "values")[3] == "Compartida (cualquiera)"
         assert window.time.get() == "16:"
         settle(root, 0.2)
-        shot(display, window, "callbacks_live_real", tmp_path)
+        shot(display, window, "callbacks_live", tmp_path)
     finally:
         desk.close()
