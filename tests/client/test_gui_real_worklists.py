@@ -2,7 +2,8 @@
 (``callmanager up``): a ProjectManager fills every rule of a campaign and saves it, and the server keeps each
 one; a name already in use comes back as the server's 409 beside the name with everything typed kept; the
 campaign is archived. An agent's «Rellamadas» follows, without a reload, a team lead rescheduling and
-cancelling her callback and a teammate's new shared one (the gateway's live ``callback_changed``)."""
+cancelling her callback, a teammate's new shared one, and a teammate's personal one the schedule shares
+when its grace runs out (the gateway's live ``callback_changed``)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,14 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    server = start_embedded(tmp_path_factory.mktemp("worklists"), CALLMANAGER_RATE_LIMIT="100000/minute")
+    server = start_embedded(
+        tmp_path_factory.mktemp("worklists"),
+        CALLMANAGER_RATE_LIMIT="100000/minute",
+        # A personal callback still pending a minute after its time becomes shared (the shortest grace),
+        # checked twice a second.
+        CALLMANAGER_CALLBACK_GRACE_MINUTES="1",
+        CALLMANAGER_CALLBACK_SWEEP_SECONDS="0.5",
+    )
     try:
         server.create_user("ana", "Agent", team="ventas")
         server.create_user("beto", "Agent", team="ventas")
@@ -190,5 +198,31 @@ def test_rellamadas_follows_a_team_leads_changes_live(display, world, tmp_path, 
         assert window.time.get() == "16:"
         settle(root, 0.2)
         shot(display, window, "callbacks_live", tmp_path)
+    finally:
+        desk.close()
+
+
+def test_rellamadas_shows_a_teammates_callback_the_schedule_shares(display, world, tmp_path, monkeypatch):
+    now = datetime.now(UTC)
+    due = now + timedelta(seconds=5)
+    if due >= end_of_local_day(now):
+        pytest.skip("too close to midnight in Costa Rica for a callback due today")  # seconds a day
+    contact, name = wrap_up_with_callback(world, "beto", "88601004", due, "personal")
+    callback_id = callback_of(world, contact)
+
+    desk = open_client(world, "ana", tmp_path, monkeypatch)
+    root = desk.root
+    try:
+        desk.window.panel.callbacks_button.invoke()
+        window = desk.windows["callbacks"]
+        pump(root, lambda: window.vm.loaded, what="the list read")
+        assert not window.table.exists(callback_id)  # beto's own, for now
+
+        # due in 5 s, shared a minute after that: the list shows it without a reload
+        pump(root, lambda: window.table.exists(callback_id), what="the shared callback", timeout=120)
+        assert window.table.item(callback_id, "values")[1:] == (name, "8860-1004", "Compartida (cualquiera)")
+        assert window.summary.cget("text") == (
+            f"La rellamada a {name} pasó a compartida (nadie la atendió a tiempo); la lista se actualizó."
+        )
     finally:
         desk.close()

@@ -342,13 +342,18 @@ def test_a_shared_one_appears_and_someone_elses_personal_one_is_ignored(agenda):
     vm.apply("callback_changed", {**change("cb-8", "shared", scope="shared"), "user": "system"})
     assert [c.id for c in vm.callbacks] == ["cb-8", "cb-1"]
     assert vm.message == (
+        "La rellamada a Pedro pasó a compartida (nadie la atendió a tiempo); la lista se actualizó."
+    )
+
+    vm.apply("callback_changed", {**change("cb-99", "shared", scope="shared"), "user": "system"})
+    assert vm.message == (  # due after today: not in the list, so no name to give
         "La rellamada a un contacto pasó a compartida (nadie la atendió a tiempo); la lista se actualizó."
     )
 
     vm.apply("bulk_update", {"by_type": {"CallbackShared": 60}, "count": 60})
-    assert agenda.names().count("callbacks") == 3
+    assert agenda.names().count("callbacks") == 4
     vm.apply("bulk_update", {"by_type": {"ContactCreated": 60}, "count": 60})
-    assert agenda.names().count("callbacks") == 3
+    assert agenda.names().count("callbacks") == 4
 
 
 def test_my_own_change_keeps_the_line_that_says_what_i_did_and_nothing_is_read_before_the_window(agenda):

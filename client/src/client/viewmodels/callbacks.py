@@ -44,6 +44,9 @@ class CallbacksViewModel:
         self.loaded = False
         self.loading = False
         self._again: bool | None = None  # a read asked for while one was running: its keep_message
+        # A change to a callback not shown yet (now shared, new): (callback id, message key, values); its
+        # line names the contact once the list read again has it.
+        self._unnamed: tuple[str, str, dict[str, str]] | None = None
         self.message = ""
         self.error = False
         self.reminder = ""
@@ -71,6 +74,12 @@ class CallbacksViewModel:
         self.loading = False
         self.loaded = True
         self.callbacks = sorted(callbacks, key=lambda c: (c.due_at is None, c.due_at or self._now()))
+        if self._unnamed is not None and self._again is None:  # the read that follows the change
+            callback_id, key, values = self._unnamed
+            self._unnamed = None
+            arrived = self.find(callback_id)
+            if arrived is not None:
+                self.message = self.t(key, **values, name=arrived.name or arrived.display_phone)
         if not keep_message and not self._again:  # a change said while this read ran keeps its line
             self.error = False
             self.message = (
@@ -204,11 +213,13 @@ class CallbacksViewModel:
             self.refresh(keep_message=change != "scheduled")
             return
         if change in CHANGES:
+            key = f"callbacks.changed.{change}"
+            values = {
+                "who": str(payload.get("user_name") or "") or self.t("common.someone"),
+                "due": local_text(parse_time(payload.get("due_at"))),
+            }
+            name = (shown.name or shown.display_phone) if shown else self.t("callbacks.changed.contact")
+            self._unnamed = (str(payload.get("callback_id") or ""), key, values) if shown is None else None
             self.error = False
-            self.message = self.t(
-                f"callbacks.changed.{change}",
-                who=str(payload.get("user_name") or "") or self.t("common.someone"),
-                name=(shown.name or shown.display_phone) if shown else self.t("callbacks.changed.contact"),
-                due=local_text(parse_time(payload.get("due_at"))),
-            )
+            self.message = self.t(key, **values, name=name)
         self.refresh(keep_message=change in CHANGES)
