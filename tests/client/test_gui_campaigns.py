@@ -263,3 +263,42 @@ def test_rellamadas_follows_another_users_changes_without_a_reload(display, gate
         shot(display, window, "callbacks_live_double", tmp_path)
     finally:
         desk.close()
+
+
+def test_choosing_another_campaign_asks_before_dropping_what_was_typed(display, gateway):
+    gateway.campaigns["cobros"] = {**gateway.campaigns["general"], "id": "cobros", "name": "Cobros"}
+    desk = open_desk(gateway, "key-pm")
+    root = desk.root
+    try:
+        desk.window.tool_buttons["campaigns"].invoke()
+        window = desk.windows["campaigns"]
+        pump(root, lambda: window.table.exists("cobros") and window.name.get() == "Cobros")
+        type_into(window.priority, "7")
+
+        def asked() -> bool:
+            return window.unsaved is not None and window.unsaved.winfo_ismapped()
+
+        window.table.selection_set("general")
+        pump(root, asked, what="the unsaved-changes question")
+        assert window.unsaved is not None
+        assert "«Cobros»" in window.unsaved.question.cget("text")
+        window.unsaved.cancel_button.invoke()
+        settle(root, 0.3)
+        assert (window.vm.selected, window.name.get(), window.priority.get()) == ("cobros", "Cobros", "7")
+        assert window.table.selection() == ("cobros",)
+
+        window.table.selection_set("general")
+        pump(root, asked)
+        window.unsaved.discard_button.invoke()
+        pump(root, lambda: window.name.get() == "General", what="General's rules")
+        assert gateway.campaign_bodies == []
+
+        type_into(window.per_day, "3")
+        window.new_button.invoke()
+        pump(root, asked)
+        window.unsaved.save_button.invoke()
+        pump(root, lambda: window.vm.selected is None and window.name.get() == "", what="the new form")
+        assert gateway.campaign_bodies == [("general", {"max_per_day": 3})]
+        assert gateway.campaigns["general"]["max_per_day"] == 3
+    finally:
+        desk.close()

@@ -381,3 +381,25 @@ def test_a_change_arriving_while_the_list_is_read_reads_it_again_afterwards(agen
     runner.run()
     assert vm.callbacks == []
     assert vm.message == "lucia canceló la rellamada a Olga; la lista se actualizó."
+
+
+def test_the_form_knows_when_it_was_changed_and_runs_what_follows_only_once_saved():
+    api, vm = campaigns_vm(GENERAL, RENOVACIONES)
+    vm.select("renovaciones")
+    assert not vm.has_changes
+    vm.set_form("day.tue.enabled", True)
+    assert vm.has_changes
+    assert vm.form_title == "Renovaciones"
+
+    followed = []
+    vm.set_form("max_attempts", "0")
+    vm.save(then=lambda: followed.append("next"))
+    assert followed == []  # refused here: the form stays
+    vm.set_form("max_attempts", "4")
+    api.fail["save_campaign"] = Invalid("Datos de entrada no válidos.", fields={"calling_hours": ""})
+    vm.save(then=lambda: followed.append("next"))
+    assert followed == []  # refused by the server: the form stays
+    del api.fail["save_campaign"]
+    vm.save(then=lambda: followed.append("next"))
+    assert followed == ["next"]
+    assert not vm.has_changes

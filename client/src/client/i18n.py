@@ -281,6 +281,7 @@ _TEXT: Mapping[str, tuple[str, str]] = {
         "Su rol ve las campañas y su avance; las crean y cambian ProjectManager y TI.",
         "Your role sees the campaigns and their progress; ProjectManager and TI create and change them.",
     ),
+    "campaigns.new_title": ("campaña nueva", "new campaign"),
     "campaigns.unchanged": ("No hay cambios que guardar.", "There are no changes to save."),
     "campaigns.server_refused": (
         "El servidor no aceptó este valor.",

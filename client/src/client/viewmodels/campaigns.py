@@ -6,6 +6,7 @@ beside the fields it names."""
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -299,6 +300,8 @@ class CampaignsViewModel:
         self.progress: dict[str, CampaignProgress] = {}
         self.progress_missing = ""
         self.form = CampaignForm()
+        self._loaded_form = CampaignForm()
+        self._after_save: Callable[[], None] | None = None
         self.form_version = 0
         self.errors: dict[str, str] = {}
         self.message = ""
@@ -329,6 +332,7 @@ class CampaignsViewModel:
 
     def _load_form(self, form: CampaignForm) -> None:
         self.form = form
+        self._loaded_form = copy.deepcopy(form)
         self.form_version += 1
         self.errors = {}
         self.message = ""
@@ -451,11 +455,23 @@ class CampaignsViewModel:
             elif row is not None and part in ("start", "end", "start2", "end2"):
                 setattr(row, part, str(value))
 
-    def save(self) -> None:
+    @property
+    def has_changes(self) -> bool:
+        """Whether the form (as last copied in by the window) differs from the campaign or empty form
+        loaded."""
+        return self.form != self._loaded_form
+
+    @property
+    def form_title(self) -> str:
+        """The name the unsaved-changes question gives the form."""
+        return self.form.name.strip() or self._loaded_form.name or self.t("campaigns.new_title")
+
+    def save(self, then: Callable[[], None] | None = None) -> None:
         """Create the campaign, or send the selected one's changed rules; what was typed stays on a refusal,
-        with each refused field's message beside it."""
+        with each refused field's message beside it. ``then`` runs once it is saved (not on a refusal)."""
         if self.saving:
             return
+        self._after_save = then
         if not self.can_manage:
             self._say(self.t("campaigns.read_only"), error=True)
             return
@@ -473,6 +489,7 @@ class CampaignsViewModel:
             fields = self._changes(campaign_id, fields)
             if not fields:
                 self._say(self.t("campaigns.unchanged"))
+                self._run_after_save()
                 return
         self.saving = True
         self.on_change()
@@ -504,9 +521,16 @@ class CampaignsViewModel:
         self._load_form(CampaignForm.of(campaign))
         self._say(self.t("campaigns.saved", name=campaign.name))
         self.refresh()
+        self._run_after_save()
+
+    def _run_after_save(self) -> None:
+        then, self._after_save = self._after_save, None
+        if then is not None:
+            then()
 
     def _save_failed(self, exc: Exception) -> None:
         self.saving = False
+        self._after_save = None
         if isinstance(exc, Invalid):
             self.errors = {
                 error_key(name): text or self.t("campaigns.server_refused")

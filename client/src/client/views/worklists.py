@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import tkinter as tk
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from tkinter import messagebox, ttk
 
@@ -17,6 +17,7 @@ from client.viewmodels.call import CALLBACK_SCOPES
 from client.viewmodels.callbacks import COLUMNS as CALLBACK_COLUMNS
 from client.viewmodels.callbacks import CallbacksViewModel
 from client.viewmodels.campaigns import TIMEZONES, CampaignsViewModel, DayForm, with_name
+from client.views.unsaved import UnsavedDialog
 
 ERROR_COLOUR = ("#b71c1c", "#ef9a9a")
 INFO_COLOUR = ("#1b5e20", "#a5d6a7")
@@ -168,9 +169,11 @@ class CampaignsWindow(ctk.CTkToplevel):  # type: ignore[misc]
         )
         self.archived.pack(side="left")
         ctk.CTkButton(top, text=translate("tool.reload"), width=100, command=vm.refresh).pack(side="right")
-        ctk.CTkButton(top, text=translate("campaigns.new"), width=100, command=vm.new).pack(
-            side="right", padx=6
+        self.new_button = ctk.CTkButton(
+            top, text=translate("campaigns.new"), width=100, command=lambda: self.guard(vm.new)
         )
+        self.new_button.pack(side="right", padx=6)
+        self.unsaved: UnsavedDialog | None = None
         self.message = ctk.CTkLabel(self, text="", anchor="w", justify="left", wraplength=1100)
         self.message.pack(fill="x", padx=10)
         body = ctk.CTkFrame(self, fg_color="transparent")
@@ -348,7 +351,40 @@ class CampaignsWindow(ctk.CTkToplevel):  # type: ignore[misc]
     def _chosen(self, _event: object = None) -> None:
         chosen = self.table.selection()
         if chosen and chosen[0] != self.vm.selected:
-            self.vm.select(str(chosen[0]))
+            campaign_id = str(chosen[0])
+            self.guard(lambda: self.vm.select(campaign_id), self._reselect)
+
+    def _reselect(self) -> None:
+        """Show the row of the form kept (none for a new campaign)."""
+        selected = self.vm.selected
+        if selected and self.table.exists(selected):
+            self.table.selection_set(selected)
+        elif self.table.selection():
+            self.table.selection_remove(self.table.selection())
+
+    def guard(self, proceed: Callable[[], None], cancelled: Callable[[], None] = lambda: None) -> None:
+        """Run ``proceed`` now, or after «Guardar» saved or «Descartar» dropped the form's unsaved typing;
+        «Cancelar» keeps the form as typed."""
+        self.collect()
+        vm = self.vm
+        if not vm.can_manage or not vm.has_changes:
+            proceed()
+            return
+        if self.unsaved is not None and self.unsaved.winfo_exists():
+            cancelled()
+            return
+
+        def answered(choice: str) -> None:
+            self.unsaved = None
+            if choice == "discard":
+                proceed()
+            elif choice == "save":
+                cancelled()  # the form stays shown until saved; a refusal keeps it with its errors
+                vm.save(then=proceed)
+            else:
+                cancelled()
+
+        self.unsaved = UnsavedDialog(self, self.t, vm.form_title, answered)
 
     def collect(self) -> None:
         """Copy every field of the form into the view model."""
