@@ -5,6 +5,7 @@ server's 409/422 put beside the fields it names with what was typed kept; and «
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -403,3 +404,14 @@ def test_the_form_knows_when_it_was_changed_and_runs_what_follows_only_once_save
     vm.save(then=lambda: followed.append("next"))
     assert followed == ["next"]
     assert not vm.has_changes
+
+
+def test_someone_elses_change_meanwhile_to_another_rule_is_not_sent_back():
+    api, vm = campaigns_vm(GENERAL, RENOVACIONES)
+    vm.select("renovaciones")
+    api.campaigns_value = [GENERAL, dataclasses.replace(RENOVACIONES, priority=1)]  # pedro, meanwhile
+    vm.refresh()
+    vm.set_form("max_attempts", "5")
+    vm.save()
+    assert last_save(api) == ("renovaciones", {"max_attempts": 5})
+    assert next(c for c in api.campaigns_value if c.id == "renovaciones").priority == 1

@@ -498,13 +498,13 @@ class CampaignsViewModel:
         )
 
     def _changes(self, campaign_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-        """The rules that differ from the campaign as read (a PATCH changes only what it names, so someone
-        else's change to another rule stands); other outcomes' retry delays are kept."""
+        """The rules typed differently from the form as it was loaded (a PATCH changes only what it names,
+        so someone else's change meanwhile to another rule stands); other outcomes' retry delays are kept."""
         original = self.find(campaign_id)
         if original is None:
             return fields
         try:
-            before = form_fields(CampaignForm.of(original), self.t)
+            before = form_fields(self._loaded_form, self.t)
         except FormError:
             return fields
         extra_retry = {k: v for k, v in original.retry_minutes.items() if k not in RETRY_OUTCOMES}
