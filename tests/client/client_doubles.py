@@ -62,6 +62,28 @@ def make_contact(n: int, status: str = "SIN_GESTIONAR", **changes: Any) -> Conta
     return replace(contact, **changes)
 
 
+def campaign_data(campaign: Campaign) -> dict[str, Any]:
+    """``campaign`` as the gateway's JSON."""
+    hours = campaign.calling_hours
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "active": campaign.active,
+        "archived": campaign.archived,
+        "priority": campaign.priority,
+        "max_attempts": campaign.max_attempts,
+        "max_per_day": campaign.max_per_day,
+        "retry_minutes": dict(campaign.retry_minutes),
+        "closed_statuses": list(campaign.closed_statuses),
+        "lists": list(campaign.lists),
+        "teams": list(campaign.teams),
+        "timezone": campaign.timezone,
+        "calling_hours": None
+        if hours is None
+        else {day: [list(w) for w in windows] for day, windows in hours.items()},
+    }
+
+
 class FakeGateway:
     """The ``Gateway`` protocol in memory; ``fail[method]`` makes that call raise."""
 
@@ -290,13 +312,9 @@ class FakeGateway:
             made = Campaign(id=str(fields["name"]).lower().replace(" ", "-"), name=str(fields["name"]))
         else:
             made = next(c for c in self.campaigns_value if c.id == campaign_id)
-        changed = replace(
-            made,
-            name=fields.get("name", made.name),
-            active=fields.get("active", made.active),
-            max_attempts=fields.get("max_attempts", made.max_attempts),
-            retry_minutes={**made.retry_minutes, **fields.get("retry_minutes", {})},
-        )
+        changed = Campaign.from_json({**campaign_data(made), **fields})
+        if changed.archived:
+            changed = replace(changed, active=False)
         self.campaigns_value = [c for c in self.campaigns_value if c.id != changed.id] + [changed]
         return changed
 

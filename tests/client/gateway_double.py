@@ -29,7 +29,14 @@ PRIORITY = {status.code: status.priority for status in DEFAULT_CATALOGUE.statuse
 LABELS = {status.code: status.label_es for status in DEFAULT_CATALOGUE.statuses}
 AGENT_CAPS = ["contacts.create", "contacts.lock_own", "contacts.read", "contacts.update"]
 LEAD_CAPS = [*AGENT_CAPS, "contacts.export", "contacts.force_release", "contacts.import", "metrics.team"]
-PM_CAPS = [*LEAD_CAPS, "config.read", "contacts.delete", "contacts.generate", "metrics.all"]
+PM_CAPS = [
+    *LEAD_CAPS,
+    "campaigns.manage",
+    "config.read",
+    "contacts.delete",
+    "contacts.generate",
+    "metrics.all",
+]
 # As the real gateway: events and locks name users by id; locks also carry the display name.
 USERS = {
     "key-agent": {
@@ -235,9 +242,16 @@ class GatewayDouble:
                 "teams": [],
                 "lists": [],
                 "calling_hours": None,
+                "archived": False,
+                "priority": 100,
+                "max_per_day": None,
+                "timezone": "America/Costa_Rica",
             }
         }
         self.campaign_progress: dict[str, dict[str, Any]] = {}
+        self.campaign_bodies: list[tuple[str | None, dict[str, Any]]] = []  # (id or None for POST, body)
+        # The next campaign save is refused as the gateway's 422 would: (field, Spanish message).
+        self.refuse_campaign: tuple[str, str] | None = None
         self.sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*")
         self.app = FastAPI()
         self.asgi = socketio.ASGIApp(self.sio, other_asgi_app=self.app)
@@ -559,6 +573,44 @@ class GatewayDouble:
         self.run(self.sio.emit("callback_reminder", payload))
 
     # -- HTTP ---------------------------------------------------------------------------------------
+
+    def _campaign_refused(self, campaign_id: str | None, body: dict[str, Any]) -> Response | None:
+        """Record a campaign save's body; the gateway's 422 for it when one was asked for."""
+        self.campaign_bodies.append((campaign_id, dict(body)))
+        if self.refuse_campaign is None:
+            return None
+        field, message = self.refuse_campaign
+        self.refuse_campaign = None
+        return error(422, "invalid_input", message, field=field)
+
+    async def _callback_changed(self, callback: dict[str, Any], change: str, user: dict[str, Any]) -> None:
+        """``callback_changed`` to every client, as the gateway relays a callback's event."""
+        cancelled = change == "cancelled"
+        await self._broadcast(
+            "callback_changed",
+            {
+                "id": callback["contact_id"],
+                "user": user.get("user_id"),
+                "user_name": user.get("username"),
+                "ts": datetime.now(UTC).isoformat(),
+                "callback_id": callback["callback_id"],
+                "change": change,
+                "due_at": None if cancelled else callback["due_at"],
+                "scope": None if cancelled else callback["scope"],
+                "user_id": None if cancelled else callback["user_id"],
+            },
+        )
+
+    def change_callback(self, callback_id: str, change: str, **fields: Any) -> None:
+        """Another user (lucia, the team lead) or the schedule changes a callback: ``rescheduled`` with
+        ``due_at``/``scope``, ``shared`` or ``cancelled``; broadcast as the gateway does."""
+        callback = self.callbacks[callback_id]
+        if change == "cancelled":
+            del self.callbacks[callback_id]
+        else:
+            callback.update(fields, **({"scope": "shared"} if change == "shared" else {}))
+        actor = {} if change == "shared" else USERS["key-lead"]
+        self.run(self._callback_changed(callback, change, actor))
 
     def _user(self, request: Request) -> dict[str, str] | None:
         return USERS.get(request.headers.get("x-api-key", ""))
@@ -1081,12 +1133,15 @@ class GatewayDouble:
                 callback["due_at"] = datetime.fromisoformat(body["due_at"]).astimezone(UTC).isoformat()
             if body.get("scope") in ("personal", "shared"):
                 callback["scope"] = body["scope"]
+            await self._callback_changed(callback, "rescheduled", self._user(request) or {})
             return JSONResponse(callback)
 
         @app.delete("/callbacks/{callback_id}")
-        def cancel_callback(callback_id: str) -> Response:
-            if self.callbacks.pop(callback_id, None) is None:
+        async def cancel_callback(callback_id: str, request: Request) -> Response:
+            callback = self.callbacks.pop(callback_id, None)
+            if callback is None:
                 return error(404, "callback_not_found", "La rellamada no existe.")
+            await self._callback_changed(callback, "cancelled", self._user(request) or {})
             return Response(status_code=204)
 
         @app.get("/campaigns")
@@ -1095,9 +1150,12 @@ class GatewayDouble:
 
         @app.post("/campaigns")
         async def create_campaign(request: Request) -> Response:
-            if "metrics.team" not in (self._user(request) or {}).get("capabilities", []):
+            if "campaigns.manage" not in (self._user(request) or {}).get("capabilities", []):
                 return error(403, "forbidden", "Su rol no permite esta acción.")
             body = await request.json()
+            refused = self._campaign_refused(None, body)
+            if refused is not None:
+                return refused
             campaign_id = str(body["name"]).lower().replace(" ", "-")
             if campaign_id in self.campaigns:
                 return error(409, "campaign_exists", f"Ya existe la campaña {body['name']}")
@@ -1106,12 +1164,18 @@ class GatewayDouble:
 
         @app.patch("/campaigns/{campaign_id}")
         async def update_campaign(campaign_id: str, request: Request) -> Response:
+            if "campaigns.manage" not in (self._user(request) or {}).get("capabilities", []):
+                return error(403, "forbidden", "Su rol no permite esta acción.")
             campaign = self.campaigns.get(campaign_id)
             if campaign is None:
                 return error(404, "campaign_not_found", f"La campaña {campaign_id} no existe")
             body = await request.json()
-            retry = {**campaign["retry_minutes"], **body.pop("retry_minutes", {})}
-            campaign.update(body, retry_minutes=retry)
+            refused = self._campaign_refused(campaign_id, body)
+            if refused is not None:
+                return refused
+            campaign.update(body)  # only the rules sent change, each replaced whole (retry_minutes too)
+            if campaign.get("archived"):
+                campaign["active"] = False
             return JSONResponse(campaign)
 
         @app.get("/campaigns/{campaign_id}/progress")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from gateway_double import GatewayDouble
 
-from client.api import Disposition, DoNotCall, GatewayApi, NotFound, QueueEmpty
+from client.api import Disposition, DoNotCall, Forbidden, GatewayApi, NotFound, QueueEmpty
 from client.live import ConnectionState, LiveFeed
 from client.viewmodels.queue import claim_from_ack
 
@@ -121,7 +121,9 @@ def test_a_do_not_call_number_shows_in_eligibility_and_its_call_is_refused(gatew
 
 
 def test_campaigns_are_listed_created_edited_and_report_progress(gateway):
-    api = GatewayApi(gateway.url, "key-lead")
+    with pytest.raises(Forbidden):  # a team lead reads campaigns; ProjectManager and TI change them
+        GatewayApi(gateway.url, "key-lead").save_campaign(None, {"name": "Renovaciones"})
+    api = GatewayApi(gateway.url, "key-pm")
     assert [c.id for c in api.campaigns()] == ["general"]
     made = api.save_campaign(None, {"name": "Renovaciones", "max_attempts": 3, "retry_minutes": {"busy": 10}})
     assert (made.id, made.max_attempts, made.retry_minutes["busy"]) == ("renovaciones", 3, 10)

@@ -29,9 +29,28 @@ def build(me=None, language="es"):
         ("TeamLead", {"import_export", "metrics", "force_release"}),
         (
             "ProjectManager",
-            {"import_export", "metrics", "force_release", "generate", "delete", "all_metrics"},
+            {
+                "import_export",
+                "metrics",
+                "force_release",
+                "generate",
+                "delete",
+                "all_metrics",
+                "manage_campaigns",
+            },
         ),
-        ("TI", {"import_export", "metrics", "force_release", "generate", "delete", "all_metrics"}),
+        (
+            "TI",
+            {
+                "import_export",
+                "metrics",
+                "force_release",
+                "generate",
+                "delete",
+                "all_metrics",
+                "manage_campaigns",
+            },
+        ),
     ],
 )
 def test_each_role_sees_only_the_tools_it_may_use(role, tools):

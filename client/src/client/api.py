@@ -107,10 +107,22 @@ class PreconditionFailed(ApiError):
 
 
 class Invalid(ApiError):
-    """400/413/422: the request was refused as invalid."""
+    """400/413/422: the request was refused as invalid; ``fields`` names the fields the server refused
+    (``calling_hours.mon.0.0`` → its message), when it said."""
 
     status = 422
     default_message = "Datos no válidos."
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        status: int | None = None,
+        code: str = "",
+        fields: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.fields: dict[str, str] = dict(fields or {})
 
 
 class LockedByOther(ApiError):
@@ -340,7 +352,7 @@ class Gateway(Protocol):
         """``DELETE /callbacks/{id}``."""
 
     def campaigns(self) -> Sequence[Campaign]:
-        """``GET /campaigns``."""
+        """``GET /campaigns``, the archived ones included."""
 
     def save_campaign(self, campaign_id: str | None, fields: Mapping[str, Any]) -> Campaign:
         """``POST /campaigns`` (``campaign_id`` None) or ``PATCH /campaigns/{id}`` with the rules given."""
@@ -465,8 +477,22 @@ def error_from_response(response: requests.Response) -> ApiError:
             retry = 1.0
         return RateLimited(message, retry_after=retry, code=code)
     if status in (400, 413, 422):
-        return Invalid(message, status=status, code=code)
+        return Invalid(message, status=status, code=code, fields=refused_fields(error))
     return ServerError(message or f"Respuesta inesperada del servidor ({status}).", status=status, code=code)
+
+
+def refused_fields(error: Mapping[str, Any]) -> dict[str, str]:
+    """The fields a 422 names: a domain refusal's ``field`` with its (Spanish) message, and each field of a
+    validation error's ``problems`` with "" (their text is the validation library's English, not for
+    people)."""
+    fields: dict[str, str] = {}
+    problems = error.get("problems")
+    for problem in problems if isinstance(problems, list) else []:
+        if isinstance(problem, dict) and problem.get("field"):
+            fields.setdefault(str(problem["field"]), "")
+    if error.get("field"):
+        fields[str(error["field"])] = str(error.get("message") or "")
+    return fields
 
 
 def next_cursor(response: requests.Response) -> str:
@@ -775,8 +801,8 @@ class GatewayApi:
         self._request("DELETE", f"/callbacks/{callback_id}").close()
 
     def campaigns(self) -> Sequence[Campaign]:
-        """``GET /campaigns``."""
-        data = self._json("GET", "/campaigns")
+        """``GET /campaigns?archived=true`` (the window hides the archived ones until asked)."""
+        data = self._json("GET", "/campaigns", params={"archived": "true"})
         items = data.get("campaigns", []) if isinstance(data, dict) else data
         return [Campaign.from_json(item) for item in items or [] if isinstance(item, dict)]
 

@@ -92,9 +92,16 @@ class Desk:
         elif name == "callbacks":
             window = CallbacksWindow(self.root, self.callbacks, self.translate)
         elif name == "campaigns":
-            window = CampaignsWindow(
-                self.root, CampaignsViewModel(self.api, self.runner, self.translate), self.translate
+            me = self.session.me
+            campaigns_vm = CampaignsViewModel(
+                self.api,
+                self.runner,
+                self.translate,
+                known_lists=lambda: {c.list for c in self.contacts.contacts.values()},
+                known_teams=lambda: [me.team] if me is not None and me.team else [],
+                can_manage=self.session.capabilities.manage_campaigns,
             )
+            window = CampaignsWindow(self.root, campaigns_vm, self.translate)
         elif name == "desks":
             board = DesksViewModel(
                 self.api, self.runner, self.translate, known_contact=self.contacts.contacts.get

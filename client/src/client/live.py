@@ -24,6 +24,7 @@ EVENTS: tuple[str, ...] = (
     "call_ended",
     "desk_state",
     "callback_reminder",
+    "callback_changed",
     "resync",
     "error",
 )

@@ -495,10 +495,39 @@ class Eligibility:
 RETRY_OUTCOMES = ("busy", "no_answer", "failed")
 """The outcomes whose retry delay the campaign window edits."""
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+"""Calling-hours days as the gateway names them, Monday first."""
+
+DEFAULT_TIMEZONE = "America/Costa_Rica"
+
+Hours = Mapping[str, tuple[tuple[str, str], ...]]
+"""Calling hours: weekday → its windows ``(start, end)`` in ``HH:MM`` local time; a day absent is closed."""
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _names(value: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def hours_from_json(value: object) -> Hours | None:
+    """``{"mon": [["08:00", "17:00"]]}`` as :data:`Hours` (None: no limit, or not a mapping)."""
+    if not isinstance(value, Mapping):
+        return None
+    return {
+        str(day): tuple(
+            (str(w[0]), str(w[1])) for w in windows if isinstance(w, list | tuple) and len(w) == 2
+        )
+        for day, windows in value.items()
+        if str(day) in WEEKDAYS and isinstance(windows, list)
+    }
+
 
 @dataclass(frozen=True, slots=True)
 class Campaign:
-    """A campaign and its basic rules (``GET /campaigns``)."""
+    """A campaign and its rules (``GET /campaigns``)."""
 
     id: str
     name: str
@@ -506,22 +535,35 @@ class Campaign:
     max_attempts: int = 6
     retry_minutes: Mapping[str, int] = field(default_factory=dict)
     closed_statuses: tuple[str, ...] = ()
+    archived: bool = False
+    priority: int = 100
+    max_per_day: int | None = None
+    lists: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    timezone: str = DEFAULT_TIMEZONE
+    calling_hours: Hours | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Campaign:
         """A campaign from the gateway's JSON."""
         retry = data.get("retry_minutes")
-        closed = data.get("closed_statuses")
-        attempts = data.get("max_attempts")
+        priority = _int_or_none(data.get("priority"))
         return cls(
             id=_text(data, "id"),
             name=_text(data, "name"),
             active=bool(data.get("active", True)),
-            max_attempts=attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else 6,
+            max_attempts=_int_or_none(data.get("max_attempts")) or 6,
             retry_minutes={str(k): int(v) for k, v in retry.items() if isinstance(v, int)}
             if isinstance(retry, Mapping)
             else {},
-            closed_statuses=tuple(str(c) for c in closed) if isinstance(closed, list) else (),
+            closed_statuses=_names(data.get("closed_statuses")),
+            archived=bool(data.get("archived", False)),
+            priority=priority if priority is not None else 100,
+            max_per_day=_int_or_none(data.get("max_per_day")),
+            lists=_names(data.get("lists")),
+            teams=_names(data.get("teams")),
+            timezone=_text(data, "timezone") or DEFAULT_TIMEZONE,
+            calling_hours=hours_from_json(data.get("calling_hours")),
         )
 
 

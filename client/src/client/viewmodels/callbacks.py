@@ -1,6 +1,7 @@
 """«Rellamadas»: my callbacks due today (``GET /callbacks?mine=true&due_before=<end of the local day>``),
-opened with a click, rescheduled or cancelled (``PATCH``/``DELETE /callbacks/{id}``), and the live
-``callback_reminder`` shown as a notice that does not stop the agent's work."""
+opened with a click, rescheduled or cancelled (``PATCH``/``DELETE /callbacks/{id}``), the live
+``callback_reminder`` shown as a notice that does not stop the agent's work, and the list read again when a
+live ``callback_changed`` concerns it (another user rescheduled, cancelled or shared one of its callbacks)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ from client.api import Gateway, NotFound, error_text
 from client.centretime import BadTime, end_of_local_day, local_text, parse_local
 from client.dispatch import Runner
 from client.i18n import Translator
-from client.models import Callback, Me
+from client.models import Callback, Me, parse_time
 from client.viewmodels.contacts import utcnow
 
 COLUMNS = ("due", "name", "phone", "scope")
+CHANGES = ("scheduled", "rescheduled", "cancelled", "shared")
+"""What a ``callback_changed`` says happened."""
+_CALLBACK_EVENTS = ("DispositionRecorded", "CallbackRescheduled", "CallbackCancelled", "CallbackShared")
+"""Event types a ``bulk_update`` counts that may change the list."""
 
 
 class CallbacksViewModel:
@@ -38,6 +43,10 @@ class CallbacksViewModel:
         self.callbacks: list[Callback] = []
         self.loaded = False
         self.loading = False
+        self._again: bool | None = None  # a read asked for while one was running: its keep_message
+        # A change to a callback not shown yet (now shared, new): (callback id, message key, values); its
+        # line names the contact once the list read again has it.
+        self._unnamed: tuple[str, str, dict[str, str]] | None = None
         self.message = ""
         self.error = False
         self.reminder = ""
@@ -50,6 +59,8 @@ class CallbacksViewModel:
         """Read my callbacks due before the end of today (local time); ``keep_message`` leaves the line that
         says what was just done (rescheduled, cancelled) instead of the count."""
         if self.loading:
+            # The read under way may predate the change that asked for this one: read again after it.
+            self._again = keep_message if self._again is None else self._again and keep_message
             return
         self.loading = True
         due_before = end_of_local_day(self._now())
@@ -63,7 +74,13 @@ class CallbacksViewModel:
         self.loading = False
         self.loaded = True
         self.callbacks = sorted(callbacks, key=lambda c: (c.due_at is None, c.due_at or self._now()))
-        if not keep_message:
+        if self._unnamed is not None and self._again is None:  # the read that follows the change
+            callback_id, key, values = self._unnamed
+            self._unnamed = None
+            arrived = self.find(callback_id)
+            if arrived is not None:
+                self.message = self.t(key, **values, name=arrived.name or arrived.display_phone)
+        if not keep_message and not self._again:  # a change said while this read ran keeps its line
             self.error = False
             self.message = (
                 self.t.plural("callbacks.count", len(self.callbacks), count=len(self.callbacks))
@@ -71,10 +88,17 @@ class CallbacksViewModel:
                 else self.t("callbacks.none")
             )
         self.on_change()
+        self._read_again()
 
     def _failed(self, exc: Exception) -> None:
         self.loading = False
         self._say(self.t("callbacks.failed", message=error_text(exc)), error=True)
+        self._read_again()
+
+    def _read_again(self) -> None:
+        again, self._again = self._again, None
+        if again is not None:
+            self.refresh(keep_message=again)
 
     def _say(self, text: str, *, error: bool = False) -> None:
         self.message = text
@@ -145,7 +169,17 @@ class CallbacksViewModel:
         self._say(self.t("callbacks.failed", message=error_text(exc)), error=True)
 
     def apply(self, name: str, payload: Mapping[str, Any]) -> None:
-        """A live ``callback_reminder`` for me: a notice (never a dialog), and the list read again."""
+        """A live ``callback_reminder`` for me: a notice (never a dialog), and the list read again; a
+        ``callback_changed`` (or a ``bulk_update`` counting callback events) that concerns the list read:
+        the list read again, saying who changed what."""
+        if name == "callback_changed":
+            self._changed(payload)
+            return
+        if name == "bulk_update":
+            counted = payload.get("by_type")
+            if self.loaded and isinstance(counted, Mapping) and any(t in counted for t in _CALLBACK_EVENTS):
+                self.refresh()
+            return
         if name != "callback_reminder":
             return
         me = self._me()
@@ -161,3 +195,31 @@ class CallbacksViewModel:
         )
         self.on_reminder(self.reminder)
         self.refresh()
+
+    def _changed(self, payload: Mapping[str, Any]) -> None:
+        """Another user's (or the schedule's) change to a callback this list shows or should show."""
+        if not self.loaded:
+            return  # nothing shown yet: the window reads the list when it opens
+        me = self._me()
+        shown = self.find(str(payload.get("callback_id") or ""))
+        owner = str(payload.get("user_id") or "")
+        mine = me is not None and me.is_me(owner)
+        if shown is None and not mine and payload.get("scope") != "shared":
+            return
+        change = str(payload.get("change") or "")
+        by_me = me is not None and me.is_me(str(payload.get("user") or ""))
+        if by_me:
+            # My own change from this window already says what it did; a wrap-up of mine changes the count.
+            self.refresh(keep_message=change != "scheduled")
+            return
+        if change in CHANGES:
+            key = f"callbacks.changed.{change}"
+            values = {
+                "who": str(payload.get("user_name") or "") or self.t("common.someone"),
+                "due": local_text(parse_time(payload.get("due_at"))),
+            }
+            name = (shown.name or shown.display_phone) if shown else self.t("callbacks.changed.contact")
+            self._unnamed = (str(payload.get("callback_id") or ""), key, values) if shown is None else None
+            self.error = False
+            self.message = self.t(key, **values, name=name)
+        self.refresh(keep_message=change in CHANGES)

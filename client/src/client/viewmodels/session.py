@@ -24,13 +24,14 @@ class Capabilities:
     delete: bool = False
     metrics: bool = False
     all_metrics: bool = False
+    manage_campaigns: bool = False
 
 
 _BY_ROLE = {
     "Agent": Capabilities(),
     "TeamLead": Capabilities(force_release=True, import_export=True, metrics=True),
-    "ProjectManager": Capabilities(True, True, True, True, True, True),
-    "TI": Capabilities(True, True, True, True, True, True),
+    "ProjectManager": Capabilities(True, True, True, True, True, True, True),
+    "TI": Capabilities(True, True, True, True, True, True, True),
 }
 
 
@@ -49,6 +50,7 @@ def capabilities_from_names(names: Sequence[str]) -> Capabilities:
         delete="contacts.delete" in have,
         metrics=bool({"metrics.team", "metrics.all"} & have),
         all_metrics="metrics.all" in have,
+        manage_campaigns="campaigns.manage" in have,
     )
 
 

@@ -30,6 +30,11 @@ class Notice:
 _UPDATES = {ev.ContactUpdated.TYPE, ev.ContactMerged.TYPE}
 _LOCKS = {ev.ContactLocked.TYPE, ev.LockExtended.TYPE}
 _UNLOCKS = {ev.LockReleased.TYPE, ev.LockForceReleased.TYPE, ev.LockExpired.TYPE}
+_CALLBACK_CHANGES = {
+    ev.CallbackRescheduled.TYPE: "rescheduled",
+    ev.CallbackCancelled.TYPE: "cancelled",
+    ev.CallbackShared.TYPE: "shared",
+}
 
 
 def notice_for(event: Envelope) -> Notice | None:
@@ -70,6 +75,8 @@ def notice_for(event: Envelope) -> Notice | None:
         return Notice("contact_unlocked", payload, contact_id)
     if kind == ev.ContactDeleted.TYPE:
         return Notice("contact_deleted", base, contact_id)
+    if kind in _CALLBACK_CHANGES or (kind == ev.DispositionRecorded.TYPE and data.get("callback_at")):
+        return Notice("callback_changed", _callback_change(event, contact_id, base), contact_id)
     if kind in {ev.CallRequested.TYPE, ev.CallStarted.TYPE, ev.CallEnded.TYPE}:
         name = {"contacts.CallRequested": "call_requested", "contacts.CallStarted": "call_started"}.get(
             kind, "call_ended"
@@ -79,6 +86,29 @@ def notice_for(event: Envelope) -> Notice | None:
             payload["talk_seconds"] = data.get("duration_seconds", 0)
         return Notice(name, payload, contact_id)
     return None
+
+
+def _callback_change(event: Envelope, contact_id: str, base: dict[str, Any]) -> dict[str, Any]:
+    """``callback_changed``: which callback, what happened to it (``scheduled``, ``rescheduled``,
+    ``cancelled``, ``shared``) and, when the event says, its due time, scope and agent; open «Rellamadas»
+    windows read their list again on it."""
+    data = event.data
+    if event.type == ev.DispositionRecorded.TYPE:
+        # Events stored before callback_id existed: the id the callbacks read model derives.
+        callback_id = data.get("callback_id") or f"{contact_id}.{event.stream_version}"
+        change, due_at, scope = "scheduled", data.get("callback_at"), data.get("callback_scope")
+    else:
+        callback_id = data.get("callback_id")
+        change, due_at = _CALLBACK_CHANGES[event.type], data.get("due_at")
+        scope = "shared" if change == "shared" else data.get("scope")
+    return {
+        **base,
+        "callback_id": callback_id,
+        "change": change,
+        "due_at": due_at,
+        "scope": scope,
+        "user_id": data.get("user_id"),
+    }
 
 
 def notices_for(events: Sequence[Envelope]) -> list[Notice]:
