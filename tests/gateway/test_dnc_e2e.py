@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from kernel.store import create_engine
-from tests.support.servers import EmbeddedServer, start_embedded
+from tests.support.servers import EmbeddedServer, start_embedded, wait_finished
 
 FINAL = {"finished", "failed", "cancelled"}
 
@@ -62,16 +61,6 @@ def _changes(server: EmbeddedServer, phone_e164: str) -> list[tuple[str, str, st
             return [(str(a), str(r), str(u)) for a, r, u in rows]
     finally:
         engine.dispose()
-
-
-def _finished(client: httpx.Client, job_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
-        if job["state"] in FINAL:
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not end")
 
 
 def test_a_csv_list_is_imported_with_row_numbers_and_every_addition_audited(server: EmbeddedServer) -> None:
@@ -189,7 +178,7 @@ def test_a_contacts_import_reports_listed_rows_as_dnc_and_does_not_save_them(
             "/import", files={"file": ("clientes.xlsx", workbook)}, data={"dry_run": dry_run}
         )
         assert started.status_code == 202, started.text
-        job = _finished(pablo, started.json()["id"])
+        job = wait_finished(pablo, started.json()["id"])
         report = job["report"]
         found = pablo.get("/contacts", params={"q": str(first + 2)}).json()
         csv_report = pablo.get(f"/jobs/{job['id']}/report", params={"format": "csv"})

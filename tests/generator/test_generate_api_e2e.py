@@ -12,7 +12,7 @@ import httpx
 import socketio
 
 from kernel.phone import parse_phone
-from tests.support.servers import EmbeddedServer
+from tests.support.servers import EmbeddedServer, wait_finished
 
 OPERATORS = {"kolbi", "telefonica", "claro"}
 
@@ -22,16 +22,6 @@ def contacts_in(client: httpx.Client, list_name: str) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     found: list[dict[str, Any]] = response.json()
     return found
-
-
-def wait_finished(client: httpx.Client, job_id: str, timeout: float = 120.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
-        if job["state"] in ("finished", "failed", "cancelled"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} not done within {timeout} s")
 
 
 class JobListener:

@@ -13,22 +13,16 @@ import io
 import os
 import signal
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import openpyxl
 import pytest
-import redis
 import sqlalchemy as sa
 
-from gateway.users import UserDirectory
 from kernel.store import create_engine
-from system.migrate import upgrade
-from tests.support.servers import Process, clean_env, free_port, start, wait_healthy
+from tests.support.cluster import Cluster, run_cluster, wait_finished
 
 ROWS = 50_000
 
@@ -37,77 +31,21 @@ LEASE_SECONDS = 3
 """A short job lease, so a killed worker's job is taken back in seconds rather than the default 40."""
 
 
-@dataclass
-class Cluster:
-    """contacts, a gateway and importexport workers as separate processes, against one schema."""
-
-    env: dict[str, str]
-    folder: Path
-    database_url: str
-    processes: list[Process] = field(default_factory=list)
-
-    def start_worker(self) -> Process:
-        worker = start(
-            f"importexport-{len(self.processes)}", ["serve", "importexport"], self.env, self.folder
-        )
-        self.processes.append(worker)
-        return worker
-
-
 @pytest.fixture
 def cluster(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[Cluster, httpx.Client]]:
     """A TeamLead's client of a gateway, with contacts and an rq worker as separate processes."""
-    engine = create_engine(postgres_url)
-    upgrade(engine)
-    _, issued = UserDirectory(engine).create_user("lucia", "TeamLead")
-    engine.dispose()
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    contacts_port, gateway_port = free_port(), free_port()
-    env = clean_env(
-        CALLMANAGER_DATABASE_URL=postgres_url,
-        CALLMANAGER_REDIS_URL=redis_url,
-        CALLMANAGER_BUS_PREFIX=prefix,
-        CALLMANAGER_CONTACTS_URL=f"http://127.0.0.1:{contacts_port}",
-        CALLMANAGER_LOG_FORMAT="json",
-        CALLMANAGER_SECRET_KEY=uuid.uuid4().hex + uuid.uuid4().hex,
-        CALLMANAGER_JOB_LEASE_SECONDS=str(LEASE_SECONDS),
-    )
-    system = Cluster(env, tmp_path, postgres_url)
-    try:
-        contacts = start("contacts", ["serve", "contacts", "--port", str(contacts_port)], env, tmp_path)
-        system.processes.append(contacts)
-        wait_healthy(f"http://127.0.0.1:{contacts_port}", contacts)
-        server = start("gateway", ["serve", "gateway", "--port", str(gateway_port)], env, tmp_path)
-        system.processes.append(server)
-        wait_healthy(f"http://127.0.0.1:{gateway_port}", server)
-        system.start_worker()
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{gateway_port}", headers={"X-API-Key": issued.plaintext}, timeout=30
-        ) as client:
-            yield system, client
-    finally:
-        logs = [process.stop() for process in system.processes]
-        client_redis = redis.Redis.from_url(redis_url)
-        keys = list(client_redis.scan_iter(f"{prefix}*"))
-        if keys:
-            client_redis.delete(*keys)
-        client_redis.close()
-    assert not any("Traceback" in log for log in logs)
+    with (
+        run_cluster(
+            postgres_url, redis_url, tmp_path, workers=["importexport"], JOB_LEASE_SECONDS=str(LEASE_SECONDS)
+        ) as system,
+        system.client(system.create_key("TeamLead", "lucia")) as client,
+    ):
+        yield system, client
 
 
 @pytest.fixture
 def gateway(cluster: tuple[Cluster, httpx.Client]) -> httpx.Client:
     return cluster[1]
-
-
-def finished(client: httpx.Client, job_id: str, timeout: float = 120.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
-        if job["state"] in ("finished", "failed", "cancelled"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not end within {timeout} s")
 
 
 def test_a_worker_imports_an_upload_and_exports_through_the_internal_api(gateway: httpx.Client) -> None:
@@ -123,10 +61,10 @@ def test_a_worker_imports_an_upload_and_exports_through_the_internal_api(gateway
     book.save(content)
 
     uploaded = gateway.post("/import", files={"file": ("lista.xlsx", content.getvalue())}, data={"list": "d"})
-    job = finished(gateway, uploaded.json()["id"])
+    job = wait_finished(gateway, uploaded.json()["id"])
     # The same file into the same list again writes nothing (into another list it would list the
     # contacts there too: a contact may be in several lists).
-    again = finished(
+    again = wait_finished(
         gateway,
         gateway.post(
             "/import", files={"file": ("lista.xlsx", content.getvalue())}, data={"list": "d"}
@@ -134,7 +72,7 @@ def test_a_worker_imports_an_upload_and_exports_through_the_internal_api(gateway
     )
     report = gateway.get(f"/jobs/{job['id']}/report", params={"format": "csv"})
     exported = gateway.get("/export", params={"async": "true", "format": "csv", "status": "NC"})
-    export_job = finished(gateway, exported.json()["id"])
+    export_job = wait_finished(gateway, exported.json()["id"])
     download = gateway.get(exported.json()["download"])
     streamed = gateway.get("/export", params={"list": "d"})
 
@@ -222,8 +160,8 @@ def test_a_killed_worker_s_import_is_run_again_by_the_next_worker_and_imports_ev
     written, killed_at = kill_mid_import(system, client, job_id, "grande")
     assert 0 < written < ROWS, "killed half-way"
     assert client.get(f"/jobs/{job_id}").json()["state"] == "running"  # its lease has not lapsed yet
-    system.start_worker()
-    job = finished(client, job_id, timeout=240)
+    system.start_worker("importexport")
+    job = wait_finished(client, job_id, timeout=240)
     ended_at = time.monotonic()
 
     assert job["state"] == "finished", job
@@ -255,6 +193,6 @@ def test_cancelling_the_import_of_a_killed_worker_ends_it_cancelled_and_deletes_
     assert cancelled.json()["state"] == "cancelled"
     assert client.get(f"/jobs/{job_id}").json()["state"] == "cancelled"
     assert list(uploads.iterdir()) == [], "the upload is deleted"
-    system.start_worker()  # a new worker's reaper finds nothing to take back
+    system.start_worker("importexport")  # a new worker's reaper finds nothing to take back
     time.sleep(LEASE_SECONDS)
     assert client.get(f"/jobs/{job_id}").json()["state"] == "cancelled"

@@ -16,7 +16,7 @@ import openpyxl
 import pytest
 import socketio
 
-from tests.support.servers import EmbeddedServer, start_embedded
+from tests.support.servers import EmbeddedServer, start_embedded, wait_finished
 
 FINAL = ("finished", "failed", "cancelled")
 _blocks = itertools.count(1)
@@ -37,17 +37,6 @@ def xlsx(rows: list[list[Any]]) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
-
-
-def finished(client: httpx.Client, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
-    """The job once it reached a final state."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
-        if job["state"] in FINAL:
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not end within {timeout} s")
 
 
 def upload(client: httpx.Client, name: str, content: bytes, **form: str) -> httpx.Response:
@@ -100,7 +89,7 @@ def test_an_uploaded_xlsx_is_imported_by_a_job_with_a_downloadable_report(
     assert answer.headers["location"] == f"/jobs/{job['id']}"
     assert (job["kind"], job["source"]) == ("import", "clientes marzo.xlsx")
     assert job["headers"] == {"phone": "Teléfono", "name": "Nombre", "note": "Nota", "extra:Cédula": "Cédula"}
-    done = finished(lead, job["id"])
+    done = wait_finished(lead, job["id"])
     assert done["state"] == "finished", done
     report = done["report"]
     assert (report["total"], report["inserted"], report["rejected"], report["duplicates_merged"]) == (
@@ -140,7 +129,7 @@ def test_a_latin_1_csv_and_an_old_xls_upload_import_too(lead: httpx.Client, corp
 
     job = upload(lead, name, content, list=list_name).json()
 
-    done = finished(lead, job["id"])
+    done = wait_finished(lead, job["id"])
     assert (done["state"], done["report"]["inserted"] + done["report"]["unchanged"]) == ("finished", expected)
     assert done["report"]["list"] == list_name
 
@@ -155,7 +144,7 @@ def test_a_dry_run_upload_classifies_the_file_and_writes_nothing(lead: httpx.Cli
 
     job = upload(lead, "prueba.csv", content, dry_run="true").json()
 
-    done = finished(lead, job["id"])
+    done = wait_finished(lead, job["id"])
     report = done["report"]
     assert (report["dry_run"], report["new"], report["existing"], report["rejected"]) == (True, 2, 1, 1)
     assert [p["action"] for p in report["preview"]] == ["existente", "nueva", "nueva", "rechazada"]
@@ -196,8 +185,8 @@ def test_the_same_file_uploaded_twice_changes_nothing_the_second_time(lead: http
     rows += [[numbers[3], "Otro nombre", "INTERESADO"]]
     content = xlsx(rows)
 
-    first = finished(lead, upload(lead, "dos veces.xlsx", content, list="dos-veces").json()["id"])
-    second = finished(lead, upload(lead, "dos veces.xlsx", content, list="dos-veces").json()["id"])
+    first = wait_finished(lead, upload(lead, "dos veces.xlsx", content, list="dos-veces").json()["id"])
+    second = wait_finished(lead, upload(lead, "dos veces.xlsx", content, list="dos-veces").json()["id"])
 
     assert (first["report"]["inserted"], first["report"]["duplicates_merged"]) == (40, 1)
     counts = {k: second["report"][k] for k in ("inserted", "updated", "unchanged", "duplicates_merged")}
@@ -285,7 +274,7 @@ def test_an_export_asked_as_a_job_ends_with_a_file_to_download(lead: httpx.Clien
 
     assert answer.status_code == 202
     job = answer.json()
-    done = finished(lead, job["id"])
+    done = wait_finished(lead, job["id"])
     assert (done["state"], done["report"]["rows"], done["progress"]["done"]) == ("finished", 5, 5)
     download = lead.get(job["download"])
     assert download.status_code == 200
@@ -336,7 +325,7 @@ def test_an_upload_past_the_size_limit_is_refused_with_413(tmp_path: Path) -> No
                 "/import", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"}
             )
             allowed = upload(lead, "pequeño.csv", b"telefono\n88123456\n")
-            assert finished(lead, allowed.json()["id"])["state"] == "finished"
+            assert wait_finished(lead, allowed.json()["id"])["state"] == "finished"
     finally:
         log = small.process.stop()
     for refused in (declared, streamed):
@@ -368,7 +357,7 @@ def test_an_import_cut_by_a_crash_and_uploaded_again_creates_nothing_twice(tmp_p
     try:
         with second.client(key) as lead:
             cut = lead.get(f"/jobs/{job['id']}").json()
-            retried = finished(lead, upload(lead, "grande.csv", content, list="caida").json()["id"], 120)
+            retried = wait_finished(lead, upload(lead, "grande.csv", content, list="caida").json()["id"], 120)
             total = total_contacts(lead)
     finally:
         second.process.stop()
@@ -400,9 +389,9 @@ def test_overwriting_is_refused_to_a_team_lead_and_audited_while_skip_and_fill_a
     assert unknown.status_code == 422
     assert "fill" in unknown.json()["error"]["message"]
     assert skipped.status_code == 202, skipped.text
-    report = finished(lead, skipped.json()["id"])["report"]
+    report = wait_finished(lead, skipped.json()["id"])["report"]
     assert (report["merge"], report["unchanged"], report["locked"]) == ("skip", 1, 0)
-    filled = finished(lead, upload(lead, "completar.csv", content).json()["id"])["report"]
+    filled = wait_finished(lead, upload(lead, "completar.csv", content).json()["id"])["report"]
     assert (filled["merge"], filled["updated"]) == ("fill", 1)
     with server.client(server.create_user("tere", "TI")) as ti:
         denied = ti.get("/admin/audit", params={"outcome": "denied", "action": "contacts.import_overwrite"})

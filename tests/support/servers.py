@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -73,6 +74,17 @@ def wait_healthy(base_url: str, process: Process, timeout: float = 30.0) -> None
             pass
         time.sleep(0.1)
     raise AssertionError(f"{process.name} not healthy within {timeout} s:\n{process.stop()[-3000:]}")
+
+
+def wait_finished(client: httpx.Client, job_id: str, timeout: float = 120.0) -> dict[str, Any]:
+    """The job once it finished, failed or was cancelled (polling ``GET /jobs/{id}``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
+        if job["state"] in ("finished", "failed", "cancelled"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not end within {timeout} s")
 
 
 @dataclass

@@ -11,26 +11,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import redis
 
-from gateway.users import UserDirectory
-from kernel.store import create_engine
-from system.migrate import upgrade
 from tests.gateway.test_live_e2e import Listener
-from tests.support.servers import Process, clean_env, free_port, start, wait_healthy
-
-TIMEOUT = 30.0
-"""Seconds an HTTP request may take: a synchronous generation or a first import can take several
-seconds on a loaded shared host (httpx's default of 5 s timed out there)."""
+from tests.support.cluster import TIMEOUT, Cluster, run_cluster, wait_finished
+from tests.support.servers import clean_env, wait_healthy
 
 
 class CallbackListener(Listener):
@@ -39,73 +29,24 @@ class CallbackListener(Listener):
     NAMES = (*Listener.NAMES, "callback_reminder")
 
 
-@dataclass
-class Deployment:
-    contacts_url: str
-    gateway_urls: list[str]
-    database_url: str
-    contacts: Process
-    env: dict[str, str]
-    workdir: Path
-
-    def create_user(self, username: str, role: str) -> str:
-        engine = create_engine(self.database_url)
-        try:
-            _, issued = UserDirectory(engine).create_user(username, role)
-        finally:
-            engine.dispose()
-        return issued.plaintext
-
-
 @pytest.fixture
-def deployment(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[Deployment]:
-    engine = create_engine(postgres_url)
-    upgrade(engine)
-    engine.dispose()
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    contacts_port = free_port()
-    contacts_url = f"http://127.0.0.1:{contacts_port}"
-    env = clean_env(
-        CALLMANAGER_DATABASE_URL=postgres_url,
-        CALLMANAGER_REDIS_URL=redis_url,
-        CALLMANAGER_BUS_PREFIX=prefix,
-        CALLMANAGER_CONTACTS_URL=contacts_url,
-        CALLMANAGER_LOG_FORMAT="json",
-        CALLMANAGER_SECRET_KEY=uuid.uuid4().hex + uuid.uuid4().hex,
+def deployment(postgres_url: str, redis_url: str, tmp_path: Path) -> Iterator[Cluster]:
+    with run_cluster(
+        postgres_url,
+        redis_url,
+        tmp_path,
+        gateways=2,
+        workers=["generator", "importexport"],
         # A callback set 30 minutes ahead is owed its reminder at once (test_callback_reminder...).
-        CALLMANAGER_CALLBACK_REMINDER_MINUTES="60",
-        CALLMANAGER_CALLBACK_SWEEP_SECONDS="0.5",
-    )
-    processes: list[Process] = []
-    try:
-        contacts = start("contacts", ["serve", "contacts", "--port", str(contacts_port)], env, tmp_path)
-        processes.append(contacts)
-        wait_healthy(contacts_url, contacts)
-        gateway_urls = []
-        for n in (1, 2):
-            port = free_port()
-            gateway = start(f"gateway{n}", ["serve", "gateway", "--port", str(port)], env, tmp_path)
-            processes.append(gateway)
-            gateway_urls.append(f"http://127.0.0.1:{port}")
-            wait_healthy(gateway_urls[-1], gateway)
-        for service in ("generator", "importexport"):
-            processes.append(start(service, ["serve", service], env, tmp_path))
-        deployed = Deployment(contacts_url, gateway_urls, postgres_url, contacts, env, tmp_path)
-        yield deployed
-        processes.append(deployed.contacts)  # a test may have started it again
-    finally:
-        for process in processes:
-            process.stop()
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        CALLBACK_REMINDER_MINUTES="60",
+        CALLBACK_SWEEP_SECONDS="0.5",
+    ) as running:
+        yield running
 
 
-def test_an_event_from_the_contacts_process_reaches_clients_of_both_gateways(deployment: Deployment) -> None:
-    ana = deployment.create_user("ana", "Agent")
-    luis = deployment.create_user("luis", "Agent")
+def test_an_event_from_the_contacts_process_reaches_clients_of_both_gateways(deployment: Cluster) -> None:
+    ana = deployment.create_key("Agent", "ana")
+    luis = deployment.create_key("Agent", "luis")
     first = Listener(deployment.gateway_urls[0], {"api_key": luis})
     second = Listener(deployment.gateway_urls[1], {"api_key": luis})
     try:
@@ -133,9 +74,9 @@ def test_an_event_from_the_contacts_process_reaches_clients_of_both_gateways(dep
 
 
 def test_a_callback_set_through_one_gateway_is_listed_moved_and_reminded_through_the_other(
-    deployment: Deployment,
+    deployment: Cluster,
 ) -> None:
-    ana = deployment.create_user("ana", "Agent")
+    ana = deployment.create_key("Agent", "ana")
     reminders = CallbackListener(deployment.gateway_urls[1], {"api_key": ana})
     try:
         due = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
@@ -170,10 +111,10 @@ def test_a_callback_set_through_one_gateway_is_listed_moved_and_reminded_through
 
 
 def test_a_user_deactivated_from_the_cli_is_refused_by_both_running_gateways(
-    deployment: Deployment, tmp_path: Path
+    deployment: Cluster, tmp_path: Path
 ) -> None:
     """Gateways keep key rows; the CLI's change reaches them through PostgreSQL's notification."""
-    ana = deployment.create_user("ana", "Agent")
+    ana = deployment.create_key("Agent", "ana")
     clients = [
         httpx.Client(base_url=url, headers={"X-API-Key": ana}, timeout=TIMEOUT)
         for url in deployment.gateway_urls
@@ -200,9 +141,9 @@ def test_a_user_deactivated_from_the_cli_is_refused_by_both_running_gateways(
             client.close()
 
 
-def test_an_edit_through_one_gateway_is_in_the_next_list_read_through_another(deployment: Deployment) -> None:
+def test_an_edit_through_one_gateway_is_in_the_next_list_read_through_another(deployment: Cluster) -> None:
     """The contacts process keeps first pages; its own commits count before any notification."""
-    ana = deployment.create_user("ana", "Agent")
+    ana = deployment.create_key("Agent", "ana")
     first = httpx.Client(base_url=deployment.gateway_urls[0], headers={"X-API-Key": ana}, timeout=TIMEOUT)
     second = httpx.Client(base_url=deployment.gateway_urls[1], headers={"X-API-Key": ana}, timeout=TIMEOUT)
     try:
@@ -221,10 +162,10 @@ def test_an_edit_through_one_gateway_is_in_the_next_list_read_through_another(de
 
 
 def test_a_desk_on_one_gateway_places_and_reports_a_call_requested_through_the_other(
-    deployment: Deployment,
+    deployment: Cluster,
 ) -> None:
-    ana = deployment.create_user("ana", "Agent")
-    tomas = deployment.create_user("tomas", "TI")
+    ana = deployment.create_key("Agent", "ana")
+    tomas = deployment.create_key("TI", "tomas")
     desk = Listener(deployment.gateway_urls[0], {"api_key": ana, "desk": "puesto-1"})
     try:
         with httpx.Client(
@@ -261,20 +202,10 @@ def test_a_desk_on_one_gateway_places_and_reports_a_call_requested_through_the_o
     assert gone.json()["error"]["code"] == "no_desk"
 
 
-def wait_finished(client: httpx.Client, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
-        if job["state"] in ("finished", "failed", "cancelled"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} not done within {timeout} s")
-
-
 def test_generate_and_import_through_the_gateway_reach_the_generator_and_importexport_processes(
-    deployment: Deployment,
+    deployment: Cluster,
 ) -> None:
-    manager = deployment.create_user("marta", "ProjectManager")
+    manager = deployment.create_key("ProjectManager", "marta")
     progress = Listener(deployment.gateway_urls[1], {"api_key": manager})
     try:
         with httpx.Client(
@@ -313,9 +244,9 @@ def test_generate_and_import_through_the_gateway_reach_the_generator_and_importe
 
 
 def test_while_the_contacts_service_is_down_the_gateway_says_so_with_503_and_retry_after(
-    deployment: Deployment,
+    deployment: Cluster,
 ) -> None:
-    ana = deployment.create_user("ana", "Agent")
+    ana = deployment.create_key("Agent", "ana")
     with httpx.Client(
         base_url=deployment.gateway_urls[0], headers={"X-API-Key": ana}, timeout=TIMEOUT
     ) as http:
@@ -324,9 +255,7 @@ def test_while_the_contacts_service_is_down_the_gateway_says_so_with_503_and_ret
         down_list = http.get("/contacts", params={"limit": 1})
         down_create = http.post("/contacts", json={"phone": "8812-3456"})
         port = deployment.contacts_url.rsplit(":", 1)[1]
-        deployment.contacts = start(
-            "contacts-again", ["serve", "contacts", "--port", port], deployment.env, deployment.workdir
-        )
+        deployment.start("contacts", ["serve", "contacts", "--port", port])
         wait_healthy(deployment.contacts_url, deployment.contacts)
         back = http.post("/contacts", json={"phone": "8812-3456"})
 
