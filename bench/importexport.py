@@ -700,8 +700,9 @@ def _import_once(
                 cores = os.cpu_count() or 1
                 print(
                     f"{'':>11} CPU: import {used:.1f} s (worker + reading process + PostgreSQL) over {cores} "
-                    f"cores = {used / cores:.2f} s at the least, against the floor's {floor['server_cpu']:.2f} s: "
-                    f"the import cannot come under {used / cores / floor['server_cpu']:.2f}x the floor here"
+                    f"cores = {used / cores:.2f} s at the least, against the floor's "
+                    f"{floor['server_cpu']:.2f} s: the import cannot come under "
+                    f"{used / cores / floor['server_cpu']:.2f}x the floor here"
                 )
             spent = dataclasses.replace(spent, floor_s=float(floor["s"]))
         return spent
