@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import MakeText, MakeXlsx
 
+from contacts.commands import ImportRow
 from importexport.classification import (
     Classified,
     FileMessage,
@@ -21,7 +22,6 @@ from importexport.classification import (
     read_apart,
     read_file,
 )
-from contacts.commands import ImportRow
 from importexport.spreadsheets import FileRejected
 
 
@@ -73,7 +73,6 @@ def test_a_file_read_apart_yields_exactly_what_reading_it_here_yields(make_xlsx:
     assert [(m.row, m.into) for batch in found for m in batch.merged] == [(45_003, 10)]
     assert sum(len(batch.warnings) for batch in found) == 46
     assert not reader_processes()
-
 
 
 def test_classified_rows_cross_to_the_importer_unchanged_even_with_text_json_cannot_carry() -> None:
