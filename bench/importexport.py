@@ -660,11 +660,13 @@ def _import_once(
             result = isolated(_import, url, str(path), str(work), None, None, args.batch_rows, args.again)
             extra = ""
         first = result["runs"][0]
+        # The worker's own backends: in distributed mode contacts writes through the service's, not counted.
+        server = f" + PostgreSQL {first['server_cpu']:.1f} s" if kind == "postgres" else ""
         print(
             f"{label:>11} import: {first['s']:.2f} s ({args.n / first['s']:,.0f} rows/s, "
             f"{first['s'] / reader_s:.1f}x the reader; worker CPU {first['cpu']:.1f} s"
             f" + reading process {first['reader_cpu']:.1f} s"
-            f"{f' + PostgreSQL {server:.1f} s' if (server := first['server_cpu']) else ''}), "
+            f"{server}), "
             f"worker peak RSS {result['rss_mb']:.0f} MB"
             f" + reading process {result['reader_rss_mb']:.0f} MB"
             f"{extra}; "
