@@ -26,6 +26,9 @@ With ``--floor`` every PostgreSQL import (``postgres``, ``distributed``) is foll
 server-side floor: the events and read-model rows the import wrote, dumped with binary ``COPY … TO``, then
 copied back by one backend into fresh ``CREATE TABLE … (LIKE … INCLUDING ALL)`` tables (every index, the
 trigram one included) in one transaction, best of ``--floor-rounds``; the import's ratio to it is printed.
+For ``postgres`` the import's line also gives the CPU seconds of its PostgreSQL backends, and the floor's
+the ratio the host's cores bound the import to: its CPU (worker, reading process, backends) over the cores,
+against the floor's server CPU (what the floor takes on an idle host); it holds whatever the load.
 With ``--rounds R`` (and no ``--dnc``) each database imports ``R`` times, each into a fresh database,
 and the best import against the best floor is printed beside every round's own ratio.
 Target (issue 18): 100,000 rows on PostgreSQL within 1.5x of the floor.
