@@ -2,7 +2,7 @@
 
 ``python -m bench importexport [--n 100000] [--export-n N] [--only import,export] [--no-again]
 [--databases sqlite,postgres,distributed] [--batch-rows 20000] [--pg-url URL] [--keep DIR]
-[--openpyxl-input] [--dnc N] [--dnc-hits 0.1] [--rounds 1]``
+[--openpyxl-input] [--dnc N] [--dnc-hits 0.1] [--rounds 1] [--floor] [--floor-rounds 3]``
 
 Import (``--n`` rows, generated here: ``bench.importfile.sample_rows``, 5 % repeated phones, 2 % invalid,
 phones as floats, text and ``+506``): the xlsx is read by the reader alone (open + every row) in a fresh
@@ -22,6 +22,17 @@ numbers the file does not hold; written before the clock starts), ``--rounds`` t
 ratio of the best of each is printed.
 Target (issue 20): 100,000 rows against 100,000 listed numbers within 10 % of the same import without.
 
+With ``--floor`` every PostgreSQL import (``postgres``, ``distributed``) is followed, in the same run, by its
+server-side floor: the events and read-model rows the import wrote, dumped with binary ``COPY … TO``, then
+copied back by one backend into fresh ``CREATE TABLE … (LIKE … INCLUDING ALL)`` tables (every index, the
+trigram one included) in one transaction, best of ``--floor-rounds``; the import's ratio to it is printed.
+For ``postgres`` the import's line also gives the CPU seconds of its PostgreSQL backends, and the floor's
+the ratio the host's cores bound the import to: its CPU (worker, reading process, backends) over the cores,
+against the floor's server CPU (what the floor takes on an idle host); it holds whatever the load.
+With ``--rounds R`` (and no ``--dnc``) each database imports ``R`` times, each into a fresh database,
+and the best import against the best floor is printed beside every round's own ratio.
+Target (issue 18): 100,000 rows on PostgreSQL within 1.5x of the floor.
+
 Then the same file again (every row comes back unchanged). Printed: seconds, rows/s, ratio to the reader
 alone, peak RSS. Targets: 100,000 rows ≤ 12 s on SQLite, ≤ 6 s on PostgreSQL; 1,000,000 ≤ 60 s on
 PostgreSQL with worker RSS ≤ 800 MB (the worker's and its reading process's together); end to end ≤ 3x
@@ -37,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import resource
@@ -106,7 +118,8 @@ def _import(
     from system.reader import READER_COMMAND
     from system.tuning import BulkTuning
 
-    engine = create_engine(url)
+    server = _ServerCpu(url)
+    engine = create_engine(server.url)
     store = EventStore(engine)
     client: ContactsClient
     if contacts_url is not None:
@@ -138,6 +151,7 @@ def _import(
     runs = []
     children = _ChildrenPeak()
     children.start()
+    server.start()
     for attempt in range(2 if again else 1):
         upload = folder / f"upload-{attempt}.xlsx"
         shutil.copyfile(path, upload)
@@ -145,16 +159,149 @@ def _import(
             IMPORT_JOB, import_params(upload, Path(path).name, lead, list_name="bench"), "u-bench"
         )
         start, cpu, reader_cpu = time.perf_counter(), time.process_time(), _children_cpu()
+        server_cpu, polling = server.used(), server.own_cpu()
         executor.run(job.id)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         reader_cpu = _children_cpu() - reader_cpu
+        server_cpu = server.used() - server_cpu
+        cpu -= server.own_cpu() - polling
         done = jobs.get(job.id)
         assert done is not None, job.id
         assert done.report is not None, done
         counts = {k: done.report[k] for k in _COUNTS}
-        runs.append({"s": seconds, "cpu": cpu, "reader_cpu": reader_cpu, **counts})
+        runs.append({"s": seconds, "cpu": cpu, "reader_cpu": reader_cpu, "server_cpu": server_cpu, **counts})
+    server.stop()
     engine.dispose()
     return {"runs": runs, "rss_mb": peak_rss_mb(), "reader_rss_mb": children.stop()}
+
+
+class _ServerCpu(threading.Thread):
+    """The CPU seconds of the PostgreSQL backends serving this process's engine (none on SQLite).
+
+    The engine's connections get an ``application_name`` of their own; every 20 ms this thread lists
+    their backends and reads each one's CPU time from ``/proc`` (the server runs on this host; a backend
+    that is not readable counts 0). The thread's own CPU is told apart (:meth:`own_cpu`) so that the
+    worker's figure leaves it out.
+    """
+
+    def __init__(self, url: str) -> None:
+        import sqlalchemy as sa
+
+        super().__init__(name="server-cpu", daemon=True)
+        self._done = threading.Event()
+        self._seen: dict[int, float] = {}
+        self._own = 0.0
+        parsed = sa.make_url(url)
+        self._postgres = parsed.get_backend_name() == "postgresql"
+        self._name = f"bench-import-{uuid.uuid4().hex[:8]}"
+        if self._postgres:
+            parsed = parsed.update_query_dict({"application_name": self._name})
+        self.url = parsed.render_as_string(hide_password=False)
+        self._conninfo = _conninfo(url) if self._postgres else {}
+
+    def run(self) -> None:
+        if not self._postgres:
+            return
+        import psycopg
+
+        with psycopg.connect(**self._conninfo, autocommit=True) as conn:
+            while not self._done.wait(0.02):
+                started = time.thread_time()
+                pids = conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (self._name,)
+                ).fetchall()
+                for (pid,) in pids:
+                    with contextlib.suppress(OSError, ValueError, IndexError):
+                        self._seen[pid] = _process_cpu(pid)
+                self._own += time.thread_time() - started
+
+    def used(self) -> float:
+        """CPU seconds of the engine's backends so far."""
+        return sum(self._seen.values())
+
+    def own_cpu(self) -> float:
+        """CPU seconds this thread has spent polling."""
+        return self._own
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+def _conninfo(url: str) -> dict[str, Any]:
+    """psycopg's connection arguments for a SQLAlchemy PostgreSQL URL (its schema option included)."""
+    import sqlalchemy as sa
+
+    parsed = sa.make_url(url)
+    conninfo = {
+        "host": parsed.host or "127.0.0.1",
+        "port": parsed.port or 5432,
+        "user": parsed.username,
+        "password": parsed.password,
+        "dbname": parsed.database,
+        "options": parsed.query.get("options"),
+    }
+    return {key: value for key, value in conninfo.items() if value is not None}
+
+
+def _floor(url: str, rounds: int) -> dict[str, Any]:
+    """The server-side floor of the import just written to ``url``: what PostgreSQL alone needs to store
+    its events and read-model rows.
+
+    Both tables are dumped once with binary ``COPY … TO``; then, ``rounds`` times, one backend copies them
+    back with ``COPY … FROM`` into fresh ``LIKE … INCLUDING ALL`` tables (created and dropped outside the
+    clock), both in one transaction as the import must write them. Answers the best round and its parts,
+    and the server CPU seconds of the backend for it (read from ``/proc``: the server is on this host).
+    """
+    import psycopg
+
+    tables = ("events", "contacts")
+    best: dict[str, Any] = {}
+    spent: list[float] = []
+    with psycopg.connect(**_conninfo(url)) as conn:
+        dumps: dict[str, bytes] = {}
+        counts: dict[str, int] = {}
+        for table in tables:
+            with conn.cursor() as cursor:
+                with cursor.copy(f"COPY {table} TO STDOUT (FORMAT BINARY)") as copy:
+                    dumps[table] = b"".join(bytes(block) for block in copy)
+                counted = cursor.execute(f"SELECT count(*) FROM {table}").fetchone()
+                counts[table] = int(counted[0]) if counted else 0
+        backend = conn.info.backend_pid
+        conn.commit()
+        for _ in range(rounds):
+            with conn.transaction():
+                for table in tables:
+                    conn.execute(f"CREATE TABLE floor_{table} (LIKE {table} INCLUDING ALL)")
+            parts: dict[str, float] = {}
+            cpu = _process_cpu(backend)
+            start = time.perf_counter()
+            with conn.transaction():
+                for table in tables:
+                    began = time.perf_counter()
+                    with conn.cursor().copy(f"COPY floor_{table} FROM STDIN (FORMAT BINARY)") as copy:
+                        data = memoryview(dumps[table])
+                        for offset in range(0, len(data), 1 << 20):
+                            copy.write(data[offset : offset + (1 << 20)])
+                    parts[table] = time.perf_counter() - began
+                began = time.perf_counter()
+            parts["commit"] = time.perf_counter() - began
+            seconds = time.perf_counter() - start
+            server_cpu = _process_cpu(backend) - cpu
+            with conn.transaction():
+                for table in tables:
+                    conn.execute(f"DROP TABLE floor_{table}")
+            spent.append(seconds)
+            if not best or seconds < best["s"]:
+                best = {"s": seconds, "parts": parts, "server_cpu": server_cpu}
+    return {**best, "all": spent, "rows": counts, "mb": {t: len(d) / 1e6 for t, d in dumps.items()}}
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process on this host has used."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class _ChildrenPeak(threading.Thread):
@@ -454,26 +601,44 @@ def run_imports(args: argparse.Namespace, folder: Path) -> None:
     )
     for kind in args.databases.split(","):
         # Without and with the list alternate, round after round, so that load from elsewhere falls on both.
-        spent: dict[int, list[tuple[float, float]]] = {0: [], args.dnc: []}
-        for _ in range(args.rounds if args.dnc else 1):
+        spent: dict[int, list[_Spent]] = {0: [], args.dnc: []}
+        for _ in range(args.rounds):
             for listed in [0, args.dnc] if args.dnc else [0]:
                 spent[listed].append(_import_once(args, folder, path, reader["s"], kind, listed))
         if args.dnc:
-            with_s, without_s = min(s for s, _ in spent[args.dnc]), min(s for s, _ in spent[0])
-            with_cpu, without_cpu = min(c for _, c in spent[args.dnc]), min(c for _, c in spent[0])
+            with_s, without_s = min(t.s for t in spent[args.dnc]), min(t.s for t in spent[0])
+            with_cpu, without_cpu = min(t.cpu for t in spent[args.dnc]), min(t.cpu for t in spent[0])
             ratio, cpu_ratio = with_s / without_s, with_cpu / without_cpu
             print(
                 f"{kind:>11} against {args.dnc:,} listed numbers, best of {args.rounds}: {with_s:.2f} s, "
                 f"without {without_s:.2f} s: {ratio:.3f}x ({(ratio - 1) * 100:+.1f} %); CPU (worker + "
                 f"reading process) {with_cpu:.1f} s against {without_cpu:.1f} s: {cpu_ratio:.3f}x"
             )
+        floors = [t for t in spent[0] if t.floor_s is not None]
+        if len(floors) > 1:
+            best_s = min(t.s for t in floors)
+            best_floor = min(t.floor_s for t in floors if t.floor_s is not None)
+            each = ", ".join(f"{t.s / t.floor_s:.2f}x" for t in floors if t.floor_s is not None)
+            print(
+                f"{kind:>11} best of {len(floors)}: import {best_s:.2f} s / floor {best_floor:.2f} s = "
+                f"{best_s / best_floor:.2f}x the floor (each round: {each}; target ≤ 1.5x)"
+            )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Spent:
+    """One import's seconds, CPU seconds (worker and reading process), and its floor's seconds if measured."""
+
+    s: float
+    cpu: float
+    floor_s: float | None = None
 
 
 def _import_once(
     args: argparse.Namespace, folder: Path, path: Path, reader_s: float, kind: str, listed: int
-) -> tuple[float, float]:
-    """One import of the file into a fresh database of ``kind`` (``listed`` numbers on the list first);
-    prints its line and answers its seconds and CPU seconds (worker and reading process)."""
+) -> _Spent:
+    """One import of the file into a fresh database of ``kind`` (``listed`` numbers on the list first),
+    then its floor (``--floor``, PostgreSQL); prints its lines and answers what it spent."""
     with database("sqlite" if kind == "sqlite" else "postgres", folder, args.pg_url) as url:
         work = folder / f"work-{kind}"
         work.mkdir(exist_ok=True)
@@ -498,10 +663,13 @@ def _import_once(
             result = isolated(_import, url, str(path), str(work), None, None, args.batch_rows, args.again)
             extra = ""
         first = result["runs"][0]
+        # The worker's own backends: in distributed mode contacts writes through the service's, not counted.
+        server = f" + PostgreSQL {first['server_cpu']:.1f} s" if kind == "postgres" else ""
         print(
             f"{label:>11} import: {first['s']:.2f} s ({args.n / first['s']:,.0f} rows/s, "
             f"{first['s'] / reader_s:.1f}x the reader; worker CPU {first['cpu']:.1f} s"
-            f" + reading process {first['reader_cpu']:.1f} s), "
+            f" + reading process {first['reader_cpu']:.1f} s"
+            f"{server}), "
             f"worker peak RSS {result['rss_mb']:.0f} MB"
             f" + reading process {result['reader_rss_mb']:.0f} MB"
             f"{extra}; "
@@ -516,7 +684,33 @@ def _import_once(
                 f"updated {again['updated']:,}, dnc {again['dnc']:,}"
             )
         shutil.rmtree(work, ignore_errors=True)
-        return float(first["s"]), float(first["cpu"] + first["reader_cpu"])
+        spent = _Spent(float(first["s"]), float(first["cpu"] + first["reader_cpu"]))
+        if args.floor and kind != "sqlite" and not listed:
+            floor = isolated(_floor, url, args.floor_rounds)
+            parts = floor["parts"]
+            print(
+                f"{'':>11} floor: {floor['s']:.2f} s (best of {args.floor_rounds}: "
+                f"{', '.join(f'{s:.2f}' for s in floor['all'])}) = events {parts['events']:.2f} s "
+                f"({floor['rows']['events']:,} rows, {floor['mb']['events']:.0f} MB) + contacts "
+                f"{parts['contacts']:.2f} s ({floor['rows']['contacts']:,} rows, "
+                f"{floor['mb']['contacts']:.0f} MB) + commit {parts['commit']:.2f} s, server CPU "
+                f"{floor['server_cpu']:.2f} s; the import is {spent.s / floor['s']:.2f}x the floor "
+                f"(target ≤ 1.5x)"
+            )
+            if kind == "postgres":
+                # Load-independent: on an idle host the floor takes about its server CPU (one backend),
+                # and the import at least its CPU seconds (worker, reading process, its backends) spread
+                # over every core.
+                used = first["cpu"] + first["reader_cpu"] + first["server_cpu"]
+                cores = os.cpu_count() or 1
+                print(
+                    f"{'':>11} CPU: import {used:.1f} s (worker + reading process + PostgreSQL) over {cores} "
+                    f"cores = {used / cores:.2f} s at the least, against the floor's "
+                    f"{floor['server_cpu']:.2f} s: the import cannot come under "
+                    f"{used / cores / floor['server_cpu']:.2f}x the floor here"
+                )
+            spent = dataclasses.replace(spent, floor_s=float(floor["s"]))
+        return spent
 
 
 def run_exports(args: argparse.Namespace, folder: Path) -> None:
@@ -567,8 +761,12 @@ def main(argv: list[str]) -> int:
         "--dnc-hits", type=float, default=0.1, help="share of the file's phones on the do-not-call list"
     )
     parser.add_argument(
-        "--rounds", type=int, default=1, help="with --dnc: rounds of both imports (best kept)"
+        "--rounds", type=int, default=1, help="imports per database (with --dnc: of both), best kept"
     )
+    parser.add_argument(
+        "--floor", action="store_true", help="measure PostgreSQL's floor after each PostgreSQL import"
+    )
+    parser.add_argument("--floor-rounds", type=int, default=3, help="copies of the floor (best kept)")
     args = parser.parse_args(argv)
     print(describe())
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import signal
 from pathlib import Path
 
 import pytest
 from conftest import MakeText, MakeXlsx
 
+from contacts.commands import ImportRow
 from importexport.classification import (
     Classified,
     FileMessage,
@@ -71,6 +73,28 @@ def test_a_file_read_apart_yields_exactly_what_reading_it_here_yields(make_xlsx:
     assert [(m.row, m.into) for batch in found for m in batch.merged] == [(45_003, 10)]
     assert sum(len(batch.warnings) for batch in found) == 46
     assert not reader_processes()
+
+
+def test_classified_rows_cross_to_the_importer_unchanged_even_with_text_json_cannot_carry() -> None:
+    def row(number: int, name: str) -> ImportRow:
+        return ImportRow(
+            row=number,
+            e164="+50688001122",
+            national="8800 1122",
+            phone="8800-1122",
+            name=name,
+            note="llamar después 🙏",
+            status="Nuevo",
+            email="",
+            extra={"cédula": "1-234-567", "ciudad": ""},
+            operator=None if number % 2 else "kolbi",
+        )
+
+    plain = Classified([row(2, "Ana Pérez"), row(3, "Luis")], 3, [], [], [], [])
+    odd = Classified([row(4, "Ana \udc80")], 4, [], [], [], [])  # a lone surrogate: not JSON text
+
+    assert pickle.loads(pickle.dumps(plain)) == plain
+    assert pickle.loads(pickle.dumps(odd)) == odd
 
 
 def test_a_refusal_in_the_reading_process_reaches_the_importer_as_the_same_refusal(

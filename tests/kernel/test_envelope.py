@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
 
-from kernel.envelope import SYSTEM_ACTOR, Actor, Envelope, new_id
+from kernel.envelope import SYSTEM_ACTOR, Actor, Envelope, new_id, new_ids
 
 
 def test_every_field_survives_a_json_round_trip() -> None:
@@ -94,3 +94,16 @@ def test_ids_are_version_7_and_a_forked_child_does_not_repeat_its_parents_next_i
     low_bits = (1 << 62) - 1
     assert {i.int & low_bits for i in child_ids}.isdisjoint(i.int & low_bits for i in in_parent)
     assert len({first, *child_ids, *in_parent}) == 7
+
+
+def test_a_bulk_of_ids_is_version_7_distinct_increasing_and_stamped_with_the_time() -> None:
+    before = int(datetime.now(UTC).timestamp() * 1000)
+    ids = new_ids(5_000)
+    after = int(datetime.now(UTC).timestamp() * 1000)
+
+    assert len(set(ids)) == 5_000
+    assert ids == sorted(ids, key=lambda i: i.int)
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)
+    assert all(before - 1 <= i.int >> 80 <= after + 1 for i in ids)
+    assert all(uuid.UUID(str(i)) == i for i in ids[:10])
+    assert new_ids(0) == []

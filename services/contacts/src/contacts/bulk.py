@@ -55,7 +55,7 @@ from contacts.errors import Conflict
 from contacts.events import ContactEvent, decode_event
 from contacts.projection import ContactProjection, ReadModelChanges
 from contacts.statuses import Catalogue
-from kernel.envelope import Actor
+from kernel.envelope import Actor, new_ids
 from kernel.store import ConcurrencyError, EventStore, StreamAppend
 from kernel.store.schema import events as events_table
 
@@ -333,13 +333,14 @@ class BulkWriter:
         actor = Actor(user_id=caller.user_id, role=caller.role.value)
         appends = []
         changes: list[tuple[ContactEvent, int]] = []
+        ids = iter(new_ids(sum(len(new_events) for new_events in decision.events.values())))
         for contact_id, new_events in decision.events.items():
             expected = decision.expected_versions[contact_id]
             version = expected
             envelopes = []
             for event in new_events:
                 version += 1
-                envelopes.append(envelope_of(event, actor, correlation))
+                envelopes.append(envelope_of(event, actor, correlation, next(ids)))
                 changes.append((event, version))
             appends.append(StreamAppend(contact_id, expected, envelopes))
         return appends, changes

@@ -9,7 +9,7 @@ from typing import Any
 
 from contacts.commands import CreateOrMergeContacts
 from contacts.events import ContactCreated, ContactEvent
-from kernel.envelope import Actor, Envelope
+from kernel.envelope import Actor, Envelope, new_id
 
 
 @functools.lru_cache(maxsize=64)
@@ -39,13 +39,20 @@ def event_data(event: ContactEvent) -> dict[str, Any]:
     return event.to_data()
 
 
-def envelope_of(event: ContactEvent, actor: Actor, correlation: uuid.UUID | None = None) -> Envelope:
-    """``event`` in a kernel envelope by ``actor`` (its stream version and position are set when stored)."""
-    # The id is the envelope's own: time-ordered (UUIDv7), so the store's id index appends.
+def envelope_of(
+    event: ContactEvent,
+    actor: Actor,
+    correlation: uuid.UUID | None = None,
+    message_id: uuid.UUID | None = None,
+) -> Envelope:
+    """``event`` in a kernel envelope by ``actor`` (its stream version and position are set when stored);
+    ``message_id`` is one of :func:`~kernel.envelope.new_ids` (a bulk's), else the envelope makes its own."""
+    # The id is time-ordered (UUIDv7), so the store's id index appends.
     return Envelope(
         type=event.TYPE,
         stream_id=event.contact_id,
         data=event_data(event),
+        id=message_id or new_id(),
         schema_version=event.SCHEMA_VERSION,
         occurred_at=event.at,
         actor=actor,

@@ -34,6 +34,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from contacts.commands import ImportRow
 from importexport.headers import HeaderMap, detect_headers
 from importexport.report import MergedRow, RowIssue
@@ -101,8 +103,9 @@ class Scanned:
 class Classified:
     """The next ``rows`` to send, and what the rows read since the last message left to report.
 
-    ``read`` counts every data row read so far. Pickled with its rows as plain tuples: dumping and
-    loading 100,000 rows takes 0.27 s so, 0.82 s as the dataclasses.
+    ``read`` counts every data row read so far. Pickled with its rows as one JSON array of their fields
+    (orjson): for 100,000 rows dumping took 0.06 s and loading 0.07 s so, against 0.23 s and 0.11 s as
+    pickled tuples (0.82 s in all as pickled dataclasses); building the rows again takes 0.16 s more.
     """
 
     rows: list[ImportRow]
@@ -117,17 +120,23 @@ class Classified:
             (r.row, r.e164, r.national, r.phone, r.name, r.note, r.status, r.email, r.extra, r.operator)
             for r in self.rows
         ]
-        return (_classified, (fields, self.read, self.errors, self.warnings, self.merged, self.preview))
+        packed: bytes | list[tuple[Any, ...]]
+        try:
+            packed = orjson.dumps(fields)
+        except orjson.JSONEncodeError:  # text JSON cannot carry (a lone surrogate): pickled as it is
+            packed = fields
+        return (_classified, (packed, self.read, self.errors, self.warnings, self.merged, self.preview))
 
 
 def _classified(
-    fields: list[tuple[Any, ...]],
+    packed: bytes | list[tuple[Any, ...]],
     read: int,
     errors: list[RowIssue],
     warnings: list[RowIssue],
     merged: list[MergedRow],
     preview: list[dict[str, Any]],
 ) -> Classified:
+    fields: list[Any] = orjson.loads(packed) if isinstance(packed, bytes) else packed
     rows = [
         ImportRow(
             row=row,
