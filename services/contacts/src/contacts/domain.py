@@ -796,6 +796,7 @@ def _remind(contact: ContactState, command: RemindCallback) -> list[ContactEvent
         due_at=callback.due_at,
         contact_name=contact.name,
         phone=contact.phone_e164,
+        teams=command.teams if callback.scope is CallbackScope.SHARED else None,
     )
     return [reminded]
 
