@@ -147,6 +147,25 @@ def test_a_do_not_call_status_lists_the_number_in_the_same_request(server: Embed
     assert call.json()["error"]["code"] == "dnc"
 
 
+@pytest.mark.parametrize(("method", "phone"), [("PATCH", "8840-0010"), ("PUT", "8840-0011")])
+def test_a_do_not_call_status_set_by_editing_lists_the_number_in_the_same_request(
+    server: EmbeddedServer, method: str, phone: str
+) -> None:
+    contact = _create(server, phone, name="Tere")
+    with _as(server, "ana") as http:
+        edited = http.request(method, f"/contacts/{contact}", json={"status": "NO_LLAMAR", "note": "no más"})
+        assert edited.status_code == 200, edited.text
+        assert edited.json()["status"] == "NO_LLAMAR"
+        call = http.post(f"/contacts/{contact}/call", json={})
+    assert call.status_code == 409
+    assert call.json()["error"]["code"] == "dnc"
+    e164 = "+506" + phone.replace("-", "")
+    with _as(server, "pablo") as http:
+        listed = {e["phone_e164"]: e for e in http.get("/dnc").json()}
+    assert listed[e164]["added_by_name"] == "ana"
+    assert listed[e164]["reason"] == "Estado NO_LLAMAR puesto al editar el contacto"
+
+
 def test_callbacks_are_rescheduled_reassigned_and_cancelled_by_whom_the_rules_allow(
     server: EmbeddedServer,
 ) -> None:

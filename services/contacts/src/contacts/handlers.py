@@ -38,6 +38,7 @@ from contacts.commands import (
     AgeStatus,
     BatchResult,
     Caller,
+    ChangeStatus,
     CloseStaleCall,
     ContactCommand,
     CreateContact,
@@ -51,8 +52,10 @@ from contacts.commands import (
     RemindCallback,
     ShareStaleCallback,
     Source,
+    UpdateContact,
 )
 from contacts.dialect import ReadModelDialect, read_model_dialect
+from contacts.dnc import list_number
 from contacts.domain import (
     ContactState,
     LockPolicy,
@@ -62,7 +65,7 @@ from contacts.domain import (
 )
 from contacts.envelopes import envelope_of, event_data
 from contacts.errors import Conflict, InvalidInput, NotFound, VersionMismatch
-from contacts.events import ContactEvent, decode_event
+from contacts.events import ContactEvent, StatusChanged, decode_event
 from contacts.projection import ContactProjection, utc
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 from contacts.views import Contact
@@ -72,6 +75,8 @@ from kernel.store import ConcurrencyError, EventStore, StreamAppend
 
 Clock = Callable[[], datetime]
 
+_EDITS = (UpdateContact, ChangeStatus)
+"""Commands that edit a contact's fields (a ``dnc`` status set by one lists the number)."""
 _DESK_COMMANDS = (RecordCallRequested, RecordCallStarted, RecordCallEnded)
 """Commands that name the desk they come from (it goes into the events' actor)."""
 
@@ -272,6 +277,7 @@ class ContactsService:
             after = state
             for event in new_events:
                 after = evolve(after, event)
+            self._list_if_do_not_call(conn, command, after, new_events)
             return Outcome(self._view(after, command.now), tuple(stored))
         raise Conflict(contact_id)
 
@@ -417,6 +423,27 @@ class ContactsService:
         before: dict[str, ContactState | None] = {cid: states.get(cid) for cid in decided}
         self._projection.apply_events(conn, changes, before)
         apply_callback_events(conn, changes)
+
+    def _list_if_do_not_call(
+        self,
+        conn: Connection,
+        command: ContactCommand,
+        after: ContactState | None,
+        new_events: Sequence[ContactEvent],
+    ) -> None:
+        """A status flagged ``dnc`` set by editing the contact (``PUT``/``PATCH /contacts/{id}``, the
+        socket's ``update_contact``) lists its number on the do-not-call list in the same transaction,
+        audited as the caller's, as a wrap-up to it does (the gateway's disposition route)."""
+        if after is None or not isinstance(command, _EDITS):
+            return
+        for event in new_events:
+            if (
+                isinstance(event, StatusChanged)
+                and event.new in self._catalogue
+                and self._catalogue.get(event.new).dnc
+            ):
+                reason = f"Estado {event.new} puesto al editar el contacto"
+                list_number(conn, after.phone_e164, reason, command.caller, command.now)
 
     def _load(self, conn: Connection, contact_id: str) -> ContactState | None:
         """The contact folded from its whole stream (None for a stream with no events)."""
