@@ -320,6 +320,8 @@ class Outcome(StrEnum):
 
     INSERTED = "inserted"
     UPDATED = "updated"
+    LISTED = "listed"
+    """The row changed no field of its contact, which joined the import's list (``ContactListed`` only)."""
     UNCHANGED = "unchanged"
     REJECTED = "rejected"
     LOCKED = "locked"
