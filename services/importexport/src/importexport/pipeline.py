@@ -5,8 +5,9 @@ The file side — open, scan (count rows, find repeated phones), classify, merge
 the batches of ``batch_rows`` go to ``ContactsClient.create_or_merge_stream``, which takes the next batch
 while the one before is written (the service's own pipeline in one process, a sending thread over HTTP);
 each row's outcome (inserted, updated, listed — an existing contact that only joins the import's list —,
-unchanged, locked, dnc or rejected + reason) is counted into the report. Contacts looks every batch up on the do-not-call list at once, so a row whose phone is listed comes
-back ``dnc`` (not saved) in both modes and in the dry run.
+unchanged, locked, dnc or rejected + reason) is counted into the report. Contacts looks every batch up on
+the do-not-call list at once, so a row whose phone is listed comes back ``dnc`` (not saved) in both modes
+and in the dry run.
 Existing contacts are merged by the import's :class:`~contacts.commands.MergeMode` (``fill`` unless asked).
 
 Repeats are merged before sending because, sent row by row, a phone typed twice with two different
