@@ -339,7 +339,7 @@ def test_a_file_imported_again_into_another_list_counts_its_rows_listed_in_the_d
             "total": 12,
         }
     assert (dry.new, dry.existing) == (1, 11)
-    assert [p["action"] for p in dry.preview][:2] == ["existente, a la lista"] * 2
+    assert [p["action"] for p in dry.preview][:2] == ["existente"] * 2
     assert (repeated.listed, repeated.updated, repeated.unchanged) == (0, 0, 12)
     written = [e.type for e in system.store.read_all(after_position=events, limit=100)]
     assert written.count("contacts.ContactListed") == 11

@@ -306,7 +306,7 @@ def _run(
 _PREVIEW_ACTIONS = {
     Outcome.INSERTED: "nueva",
     Outcome.UPDATED: "existente",
-    Outcome.LISTED: "existente, a la lista",
+    Outcome.LISTED: "existente",
     Outcome.UNCHANGED: "existente",
     Outcome.LOCKED: "bloqueada",
     Outcome.DNC: "no llamar",
