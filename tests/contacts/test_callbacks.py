@@ -4,6 +4,8 @@ and made shared after the grace, all with a controlled clock, and rebuilt alike 
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,21 +14,27 @@ from sqlalchemy.engine import Engine
 
 from contacts.agenda import Visibility, visibility
 from contacts.callbacks import CallbackBook
+from contacts.campaignbook import CampaignBook
 from contacts.commands import (
     CallbackScope,
     Caller,
     CancelCallback,
+    ImportRow,
     RecordDisposition,
     RescheduleCallback,
+    Source,
 )
-from contacts.domain import SHARED_REASON
+from contacts.domain import SHARED_REASON, LockPolicy
+from contacts.envelopes import envelope_of
 from contacts.errors import CallbackNotFound, Forbidden, InvalidInput
+from contacts.events import DispositionRecorded
 from contacts.handlers import ContactsService
 from contacts.projection import rebuild
 from contacts.scheduler import CallbackSweep
 from contacts.statuses import DEFAULT_CATALOGUE
+from kernel.envelope import Actor
 from kernel.roles import Role
-from kernel.store import EventStore
+from kernel.store import EventStore, StreamAppend, create_engine
 
 SUR_LEAD = Caller(user_id="u-sofia", username="sofia", role=Role.TEAM_LEAD, team="sur")
 CARLOS = Caller(user_id="u-carlos", username="carlos", role=Role.AGENT, team="sur")
@@ -306,3 +314,136 @@ def test_contacts_0008_gives_callbacks_pending_before_it_their_id_from_the_strea
         "",
         None,
     )
+
+
+def _stored_callbacks(
+    service: ContactsService, store: EventStore, engine: Engine, clock: FakeClock, count: int
+) -> list[str]:
+    """``count`` contacts each with a personal callback (of one of twenty agents) due in 30 minutes, set
+    by stored wrap-ups the rebuild folds in (a wrap-up command each would take minutes on PostgreSQL)."""
+    rows = [ImportRow(row=i + 2, e164=f"+5068{i:07d}", name=f"Contacto {i}") for i in range(count)]
+    result = service.create_or_merge(rows, "rellamadas", PABLO, source=Source.IMPORT)
+    ids = [outcome.contact_id for outcome in result.outcomes]
+    actor = Actor(user_id=ANA.user_id, role=ANA.role.value)
+    appends = []
+    for i, contact_id in enumerate(ids):
+        wrap_up = DispositionRecorded(
+            contact_id=contact_id,
+            at=clock.now,
+            user_id=f"u-{i % 20}",
+            username=f"agente{i % 20}",
+            outcome="callback",
+            callback_at=clock.now + timedelta(minutes=30, seconds=i % 600),
+            callback_id=f"{contact_id}.2",
+            team="norte",
+        )
+        appends.append(StreamAppend(contact_id, 1, [envelope_of(wrap_up, actor)]))
+    with store.transaction() as conn:
+        store.append_many(conn, appends)
+    rebuild(engine, DEFAULT_CATALOGUE)
+    return ids
+
+
+def test_a_pass_owing_a_thousand_reminders_appends_them_in_a_few_transactions(
+    service: ContactsService, store: EventStore, engine: Engine, book: CallbackBook, clock: FakeClock
+) -> None:
+    ids = _stored_callbacks(service, store, engine, clock, 1000)
+    sweep = CallbackSweep(service, book, reminder_minutes=60, grace_minutes=30, clock=clock, batch_size=300)
+    commits: list[int] = []
+    store.after_commit(lambda: commits.append(1))
+
+    assert sweep.remind() == 1000
+    assert len(commits) == 4  # 300 + 300 + 300 + 100
+    assert (sweep.remind(), len(commits)) == (0, 4)
+
+    reminded = {e.stream_id: e for e in store.read_all(limit=10_000) if e.type == "contacts.CallbackReminded"}
+    assert sorted(reminded) == sorted(ids)
+    for i, contact_id in enumerate(ids):
+        event = reminded[contact_id]
+        assert event.stream_version == 3
+        assert event.actor.user_id == "system"
+        assert event.correlation_id is None  # each stands alone, as one command's reminder did
+        assert event.data == {
+            "contact_id": contact_id,
+            "at": clock.now.isoformat(),
+            "callback_id": f"{contact_id}.2",
+            "user_id": f"u-{i % 20}",
+            "scope": "personal",
+            "due_at": (clock.now + timedelta(minutes=30, seconds=i % 600)).isoformat(),
+            "contact_name": f"Contacto {i}",
+            "phone": f"+5068{i:07d}",
+            "teams": None,
+        }
+    assert all(cb.reminded_at == clock.now for cb in book.listed(Visibility(), limit=2000))
+
+    clock.advance(hours=2)
+    assert sweep.share_stale() == 1000
+    assert (len(commits), sweep.share_stale(), len(commits)) == (8, 0, 8)
+    shared = [e for e in store.read_all(limit=10_000) if e.type == "contacts.CallbackShared"]
+    assert sorted(e.stream_id for e in shared) == sorted(ids)
+    assert {cb.scope for cb in book.listed(Visibility(), limit=2000)} == {"shared"}
+
+
+def test_two_sweeps_running_at_once_send_each_reminder_once(
+    service: ContactsService, store: EventStore, engine: Engine, database_url: str, clock: FakeClock
+) -> None:
+    ids = _stored_callbacks(service, store, engine, clock, 600)
+    other_engine = create_engine(database_url)  # a second process's own pool
+    try:
+        other = ContactsService(
+            other_engine, EventStore(other_engine), LockPolicy(10, 60), DEFAULT_CATALOGUE, clock
+        )
+        sweeps = [
+            CallbackSweep(s, CallbackBook(e), reminder_minutes=60, clock=clock, batch_size=100)
+            for s, e in ((service, engine), (other, other_engine))
+        ]
+        start = threading.Barrier(2)
+
+        def run(sweep: CallbackSweep) -> int:
+            start.wait()
+            return sweep.remind()
+
+        with ThreadPoolExecutor(2) as pool:
+            counts = list(pool.map(run, sweeps))
+    finally:
+        other_engine.dispose()
+
+    reminded = [e.stream_id for e in store.read_all(limit=10_000) if e.type == "contacts.CallbackReminded"]
+    assert sorted(reminded) == sorted(ids)
+    assert sum(counts) == 600
+    assert [sweep.remind() for sweep in sweeps[:1]] == [0]
+
+
+def test_a_shared_reminder_names_the_teams_working_the_contacts_campaigns(
+    service: ContactsService, store: EventStore, engine: Engine, book: CallbackBook, clock: FakeClock
+) -> None:
+    campaigns = CampaignBook(engine)
+    campaigns.create(PABLO, clock.now, name="Cobros", lists=["deudores"], teams=["sur", "norte"])
+    campaigns.create(PABLO, clock.now, name="Feria", lists=["feria"], teams=["oeste"])
+    campaigns.create(PABLO, clock.now, name="Vieja", lists=["feria"], teams=["este"])
+    campaigns.update(PABLO, clock.now, "vieja", {"archived": True})
+    campaigns.create(PABLO, clock.now, name="Pausada", lists=["pausa"], teams=["este"], active=False)
+    two_campaigns = create_contact(service, PABLO, "8812-0400", list_name="deudores")
+    service.create_or_merge([ImportRow(row=2, e164="+50688120400")], "feria", PABLO)  # joins Feria too
+    paused = create_contact(service, PABLO, "8812-0401", list_name="pausa")
+    general = create_contact(service, PABLO, "8812-0402", list_name="suelta")
+    personal = create_contact(service, PABLO, "8812-0403", list_name="deudores")
+    due = clock.now + timedelta(minutes=3)
+    for contact in (two_campaigns, paused, general):
+        _wrap_up(service, book, BETO, contact.id, due, CallbackScope.SHARED)
+    _wrap_up(service, book, ANA, personal.id, due)
+    sweep = CallbackSweep(service, book, reminder_minutes=5, clock=clock, campaigns=campaigns)
+
+    assert sweep.remind() == 4
+
+    teams = {
+        e.stream_id: e.data["teams"]
+        for e in store.read_all(limit=1000)
+        if e.type == "contacts.CallbackReminded"
+    }
+    assert teams == {
+        two_campaigns.id: ["norte", "oeste", "sur"],
+        paused.id: ["este"],
+        general.id: None,  # General: every team
+        personal.id: None,  # personal: its agent only, whatever the campaign
+    }

@@ -969,6 +969,32 @@ def test_filling_sets_only_empty_fields_and_appends_the_note_as_a_dated_line() -
     assert state.last_contacted_at == T0 + timedelta(days=3)
 
 
+def test_a_row_that_changes_no_field_of_a_contact_in_another_list_only_lists_it() -> None:
+    r = row(name="María Pérez")
+    outcome, events = decide_import_row(given(created()), r, batch(r, list_name="abril"))
+    assert outcome.outcome is Outcome.LISTED
+    assert events == [ContactListed(contact_id=CID, at=T0, list_name="abril", source=Source.IMPORT, row=2)]
+    listed = given(created(), *events)
+    again = decide_import_row(listed, r, batch(r, list_name="abril"))
+    assert (again.outcome.outcome, again.events) == (Outcome.UNCHANGED, [])
+    assert (
+        decide_import_row(
+            given(created()), r, batch(r, caller=PABLO, source=Source.GENERATOR, list_name="abril")
+        )[0].outcome
+        is Outcome.UNCHANGED
+    )
+    lock = ContactLocked(
+        contact_id=CID,
+        at=T0,
+        locked_by="u-x",
+        locked_by_name="x",
+        locked_until=T0 + timedelta(minutes=5),
+        duration_minutes=5,
+    )
+    held = given(created(), lock)
+    assert decide_import_row(held, r, batch(r, list_name="abril"))[0].outcome is Outcome.LOCKED
+
+
 def test_overwriting_lets_non_empty_incoming_fields_win_but_still_appends_the_note() -> None:
     history: list[ContactEvent] = [created(note="vieja", email="a@b.cr", extra={"zona": "sur"})]
     r = row(name="Otra", note="nueva", email="", extra={"zona": "norte"})

@@ -374,14 +374,16 @@ def test_a_batch_result_travels_and_summarises_its_rows() -> None:
         outcomes=(
             RowOutcome(row=2, e164="+50688123456", outcome=Outcome.INSERTED, contact_id=CID),
             RowOutcome(row=3, e164="", outcome=Outcome.REJECTED, reason="teléfono vacío"),
+            RowOutcome(row=4, e164="+50688123457", outcome=Outcome.LISTED, contact_id=CID),
         ),
         job_id="job-1",
     )
     assert BatchResult.from_data(json.loads(json.dumps(result.to_data()))) == result
     assert result.summary() == {
-        "total": 2,
+        "total": 3,
         "inserted": 1,
         "updated": 0,
+        "listed": 1,
         "unchanged": 0,
         "locked": 0,
         "rejected": 1,

@@ -147,6 +147,25 @@ def test_a_do_not_call_status_lists_the_number_in_the_same_request(server: Embed
     assert call.json()["error"]["code"] == "dnc"
 
 
+@pytest.mark.parametrize(("method", "phone"), [("PATCH", "8840-0010"), ("PUT", "8840-0011")])
+def test_a_do_not_call_status_set_by_editing_lists_the_number_in_the_same_request(
+    server: EmbeddedServer, method: str, phone: str
+) -> None:
+    contact = _create(server, phone, name="Tere")
+    with _as(server, "ana") as http:
+        edited = http.request(method, f"/contacts/{contact}", json={"status": "NO_LLAMAR", "note": "no más"})
+        assert edited.status_code == 200, edited.text
+        assert edited.json()["status"] == "NO_LLAMAR"
+        call = http.post(f"/contacts/{contact}/call", json={})
+    assert call.status_code == 409
+    assert call.json()["error"]["code"] == "dnc"
+    e164 = "+506" + phone.replace("-", "")
+    with _as(server, "pablo") as http:
+        listed = {e["phone_e164"]: e for e in http.get("/dnc").json()}
+    assert listed[e164]["added_by_name"] == "ana"
+    assert listed[e164]["reason"] == "Estado NO_LLAMAR puesto al editar el contacto"
+
+
 def test_callbacks_are_rescheduled_reassigned_and_cancelled_by_whom_the_rules_allow(
     server: EmbeddedServer,
 ) -> None:
@@ -232,6 +251,43 @@ def test_the_reminder_reaches_its_agent_live_once_and_a_shared_one_reaches_every
     finally:
         ana.close()
         beto.close()
+
+
+def test_a_shared_reminder_reaches_only_the_teams_working_the_contacts_campaign(
+    server: EmbeddedServer,
+) -> None:
+    with _as(server, "pablo") as http:
+        made = http.post("/campaigns", json={"name": "Renovaciones", "lists": ["renov"], "teams": ["norte"]})
+        assert made.status_code == 201, made.text
+        created = http.post("/contacts", json={"phone": "8840-0007", "name": "Rita", "list": "renov"})
+        assert created.status_code == 201, created.text
+        north_only = str(created.json()["id"])
+    everyone = _create(server, "8840-0008", name="Saúl")  # General: every team works it
+    listeners = {
+        who: ReminderListener(server.base_url, {"api_key": server.keys[who]})
+        for who in ("ana", "carlos", "sofia", "pablo")
+    }
+    try:
+        assert (
+            _wrap_up(server, "beto", north_only, callback_at=_later(20), callback_scope="shared").status_code
+            == 200
+        )
+        heard = listeners["ana"].wait_for("callback_reminder", contact_id=north_only)
+        assert (heard["scope"], heard["contact_name"]) == ("shared", "Rita")
+        assert set(heard) == set(REMINDER_KEYS)
+        for outsider in ("carlos", "sofia", "pablo"):  # another team, and a manager of no team
+            with pytest.raises(AssertionError):
+                listeners[outsider].wait_for("callback_reminder", timeout=1.5, contact_id=north_only)
+
+        assert (
+            _wrap_up(server, "beto", everyone, callback_at=_later(20), callback_scope="shared").status_code
+            == 200
+        )
+        for listener in listeners.values():
+            assert listener.wait_for("callback_reminder", contact_id=everyone)["scope"] == "shared"
+    finally:
+        for listener in listeners.values():
+            listener.close()
 
 
 def _admin_key(server: EmbeddedServer) -> str:

@@ -308,6 +308,45 @@ def test_an_import_killed_halfway_and_run_again_ends_as_one_clean_run(
 
 
 @pytest.mark.usefixtures("reading")
+def test_a_file_imported_again_into_another_list_counts_its_rows_listed_in_the_dry_run_and_the_real_one(
+    system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx
+) -> None:
+    numbers = phones(12)
+    rows: list[list[object]] = [["Teléfono", "Nombre"]] + [[n, f"Cliente {i}"] for i, n in enumerate(numbers)]
+    run_import(make_xlsx(rows), system.client, lead, ImportOptions(list_name="marzo", batch_rows=5))
+    # Into "abril": ten rows as they were (listed), one with a new e-mail (updated), one new contact.
+    again = [
+        ["Teléfono", "Nombre", "Correo"],
+        *rows[1:11],
+        [numbers[10], "Cliente 10", "diez@correo.cr"],
+        ["8999-0001", "Nueva"],
+    ]
+    path = make_xlsx(again)
+    events = system.events()
+
+    dry = run_import(path, system.client, lead, ImportOptions(list_name="abril", dry_run=True, batch_rows=5))
+    assert system.events() == events
+    real = run_import(path, system.client, lead, ImportOptions(list_name="abril", batch_rows=5))
+    repeated = run_import(path, system.client, lead, ImportOptions(list_name="abril", batch_rows=5))
+
+    for report in (dry, real):
+        counts = report.to_data()
+        assert {k: counts[k] for k in ("inserted", "updated", "listed", "unchanged", "total")} == {
+            "inserted": 1,
+            "updated": 1,
+            "listed": 10,
+            "unchanged": 0,
+            "total": 12,
+        }
+    assert (dry.new, dry.existing) == (1, 11)
+    assert [p["action"] for p in dry.preview][:2] == ["existente"] * 2
+    assert (repeated.listed, repeated.updated, repeated.unchanged) == (0, 0, 12)
+    written = [e.type for e in system.store.read_all(after_position=events, limit=100)]
+    assert written.count("contacts.ContactListed") == 11
+    assert written.count("contacts.ContactMerged") == 1
+
+
+@pytest.mark.usefixtures("reading")
 def test_a_dry_run_writes_nothing_and_tells_new_contacts_from_existing_ones(
     system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx
 ) -> None:

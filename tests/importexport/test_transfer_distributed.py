@@ -62,13 +62,16 @@ def test_a_worker_imports_an_upload_and_exports_through_the_internal_api(gateway
 
     uploaded = gateway.post("/import", files={"file": ("lista.xlsx", content.getvalue())}, data={"list": "d"})
     job = wait_finished(gateway, uploaded.json()["id"])
-    # The same file into the same list again writes nothing (into another list it would list the
-    # contacts there too: a contact may be in several lists).
+    # The same file into the same list again writes nothing; into another list (the import's own, no
+    # list given) it changes no field and lists every contact there too: ``listed``.
     again = wait_finished(
         gateway,
         gateway.post(
             "/import", files={"file": ("lista.xlsx", content.getvalue())}, data={"list": "d"}
         ).json()["id"],
+    )
+    elsewhere = wait_finished(
+        gateway, gateway.post("/import", files={"file": ("lista.xlsx", content.getvalue())}).json()["id"]
     )
     report = gateway.get(f"/jobs/{job['id']}/report", params={"format": "csv"})
     exported = gateway.get("/export", params={"async": "true", "format": "csv", "status": "NC"})
@@ -81,6 +84,8 @@ def test_a_worker_imports_an_upload_and_exports_through_the_internal_api(gateway
     counts = {k: job["report"][k] for k in ("inserted", "duplicates_merged", "rejected")}
     assert counts == {"inserted": 2500, "duplicates_merged": 1, "rejected": 1}
     assert (again["report"]["unchanged"], again["report"]["inserted"]) == (2500, 0)
+    moved = {k: elsewhere["report"][k] for k in ("listed", "updated", "unchanged", "inserted")}
+    assert moved == {"listed": 2500, "updated": 0, "unchanged": 0, "inserted": 0}
     assert report.status_code == 200
     assert len(report.content.decode("utf-8-sig").splitlines()) == 3
     assert (export_job["state"], export_job["report"]["rows"]) == ("finished", 1250)

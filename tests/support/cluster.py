@@ -61,11 +61,12 @@ class Cluster:
         wait_for_worker(self.redis_url, f"{self.prefix}-{service}")
         return worker
 
-    def create_key(self, role: str, username: str | None = None) -> str:
+    def create_key(self, role: str, username: str | None = None, team: str | None = None) -> str:
         """A new user's API key (plaintext), written straight to the user directory."""
         engine = create_engine(self.database_url)
         try:
-            _, issued = UserDirectory(engine).create_user(username or f"u{uuid.uuid4().hex[:8]}", role)
+            name = username or f"u{uuid.uuid4().hex[:8]}"
+            _, issued = UserDirectory(engine).create_user(name, role, team=team)
         finally:
             engine.dispose()
         return issued.plaintext

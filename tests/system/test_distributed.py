@@ -110,6 +110,41 @@ def test_a_callback_set_through_one_gateway_is_listed_moved_and_reminded_through
         reminders.close()
 
 
+def test_a_shared_reminder_reaches_the_campaigns_team_through_either_gateway_and_no_other_team(
+    deployment: Cluster,
+) -> None:
+    pm = deployment.create_key("ProjectManager", "pablo")
+    ana = deployment.create_key("Agent", "ana", team="norte")
+    beto = deployment.create_key("Agent", "beto", team="norte")
+    carlos = deployment.create_key("Agent", "carlos", team="sur")
+    with httpx.Client(
+        base_url=deployment.gateway_urls[0], headers={"X-API-Key": pm}, timeout=TIMEOUT
+    ) as http:
+        made = http.post("/campaigns", json={"name": "Renovaciones", "lists": ["renov"], "teams": ["norte"]})
+        assert made.status_code == 201, made.text
+        created = http.post("/contacts", json={"phone": "8812-3998", "name": "Rita", "list": "renov"})
+        contact_id = created.json()["id"]
+    north = CallbackListener(deployment.gateway_urls[1], {"api_key": beto})
+    south = [CallbackListener(url, {"api_key": carlos}) for url in deployment.gateway_urls]
+    try:
+        due = (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
+        with httpx.Client(base_url=deployment.gateway_urls[0], headers={"X-API-Key": ana}) as http:
+            assert http.post(f"/contacts/{contact_id}/lock").status_code == 200
+            wrapped = http.post(
+                f"/contacts/{contact_id}/disposition",
+                json={"outcome": "callback", "callback_at": due, "callback_scope": "shared"},
+            )
+            assert wrapped.status_code == 200, wrapped.text
+        heard = north.wait_for("callback_reminder", timeout=20, contact_id=contact_id)
+        assert (heard["contact_name"], heard["scope"]) == ("Rita", "shared")
+        for listener in south:
+            with pytest.raises(AssertionError):
+                listener.wait_for("callback_reminder", timeout=1.5, contact_id=contact_id)
+    finally:
+        for listener in (north, *south):
+            listener.close()
+
+
 def test_a_user_deactivated_from_the_cli_is_refused_by_both_running_gateways(
     deployment: Cluster, tmp_path: Path
 ) -> None:

@@ -139,21 +139,17 @@ def build_contacts(infra: Infrastructure) -> ContactsParts:
     )
     infra.background.spawn("call-timeouts", timeouts.run_forever)
     callbacks = CallbackBook(infra.engine)
+    campaigns = CampaignBook(infra.engine, DEFAULT_CATALOGUE)
     sweep = CallbackSweep(
         service,
         callbacks,
         reminder_minutes=settings.callback_reminder_minutes,
         grace_minutes=settings.callback_grace_minutes,
         interval_seconds=settings.callback_sweep_seconds,
+        campaigns=campaigns,
     )
     infra.background.spawn("callback-sweep", sweep.run_forever)
-    queue = WorkQueue(
-        infra.engine,
-        infra.store,
-        service,
-        DncList(infra.engine),
-        CampaignBook(infra.engine, DEFAULT_CATALOGUE),
-    )
+    queue = WorkQueue(infra.engine, infra.store, service, DncList(infra.engine), campaigns)
     return ContactsParts(service, queries, queue, callbacks)
 
 

@@ -392,12 +392,14 @@ def _print_import(data: dict[str, Any]) -> None:
         rows = [
             ("se insertarían", data["inserted"]),
             ("se actualizarían", data["updated"]),
+            ("se añadirían a la lista (sin otros cambios)", data.get("listed", 0)),
             ("quedarían sin cambios", data["unchanged"]),
         ]
     else:
         rows = [
             ("insertados", data["inserted"]),
             ("actualizados", data["updated"]),
+            ("añadidos a la lista (sin otros cambios)", data.get("listed", 0)),
             ("sin cambios", data["unchanged"]),
         ]
     rows += [

@@ -20,6 +20,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from contacts.agenda import CallbackView, Visibility
 from contacts.campaigns import Callback
+from contacts.commands import CallbackScope
+from contacts.domain import PendingCallback
 from contacts.events import (
     CallbackCancelled,
     CallbackReminded,
@@ -43,6 +45,7 @@ CALLBACK_EVENT_TYPES = frozenset(
         CallbackReminded.TYPE,
     }
 )
+_IDS_CHUNK = 500
 _CALLBACK_EVENTS = (
     DispositionRecorded,
     ContactDeleted,
@@ -53,15 +56,44 @@ _CALLBACK_EVENTS = (
 )
 
 
+_k = contact_callbacks.c
+_OF_CALLBACK = (_k.contact_id == sa.bindparam("b_contact"), _k.callback_id == sa.bindparam("b_callback"))
+_SHARE = contact_callbacks.update().where(*_OF_CALLBACK).values(scope="shared")
+_REMIND = contact_callbacks.update().where(*_OF_CALLBACK).values(reminded_at=sa.bindparam("b_at"))
+
+
 def apply_callback_events(conn: Connection, changes: Iterable[tuple[ContactEvent, int]]) -> int:
     """Fold the callback events among ``(event, stream version)`` pairs, oldest first, into
-    ``contact_callbacks``; returns how many events changed it."""
+    ``contact_callbacks``; returns how many events changed it. A run of ``CallbackShared`` or of
+    ``CallbackReminded`` (a scheduler pass: hundreds) goes as one statement executed for many rows."""
     applied = 0
     k = contact_callbacks.c
+    run: list[dict[str, object]] = []
+    run_statement: sa.Update | None = None
+
+    def flush() -> None:
+        nonlocal run_statement
+        if run_statement is not None and run:
+            conn.execute(run_statement, run)
+        run.clear()
+        run_statement = None
+
     for event, version in changes:
         if not isinstance(event, _CALLBACK_EVENTS):
             continue
+        applied += 1
         key = uuid.UUID(event.contact_id)
+        if isinstance(event, CallbackShared | CallbackReminded):
+            statement = _SHARE if isinstance(event, CallbackShared) else _REMIND
+            if statement is not run_statement:
+                flush()
+                run_statement = statement
+            row: dict[str, object] = {"b_contact": key, "b_callback": event.callback_id}
+            if statement is _REMIND:
+                row["b_at"] = event.at
+            run.append(row)
+            continue
+        flush()
         of_contact = k.contact_id == key
         match event:
             case DispositionRecorded():
@@ -97,19 +129,7 @@ def apply_callback_events(conn: Connection, changes: Iterable[tuple[ContactEvent
                     .where(of_contact, k.callback_id == event.callback_id)
                     .values(moved)
                 )
-            case CallbackShared():
-                conn.execute(
-                    contact_callbacks.update()
-                    .where(of_contact, k.callback_id == event.callback_id)
-                    .values(scope="shared")
-                )
-            case CallbackReminded():
-                conn.execute(
-                    contact_callbacks.update()
-                    .where(of_contact, k.callback_id == event.callback_id)
-                    .values(reminded_at=event.at)
-                )
-        applied += 1
+    flush()
     return applied
 
 
@@ -121,6 +141,27 @@ def apply_stored(conn: Connection, stored: Sequence[Envelope]) -> int:
         if e.type in CALLBACK_EVENT_TYPES
     ]
     return apply_callback_events(conn, changes)
+
+
+def pending_of(conn: Connection, contact_ids: Sequence[str]) -> dict[str, PendingCallback]:
+    """The pending callback of each of ``contact_ids`` that has one, as the domain folds it (the read
+    model's contact states leave it out): the scheduler's batches decide on these."""
+    k = contact_callbacks.c
+    found: dict[str, PendingCallback] = {}
+    keys = [uuid.UUID(contact_id) for contact_id in contact_ids]
+    for start in range(0, len(keys), _IDS_CHUNK):
+        query = sa.select(contact_callbacks).where(k.contact_id.in_(keys[start : start + _IDS_CHUNK]))
+        for row in conn.execute(query):
+            found[str(row.contact_id)] = PendingCallback(
+                callback_id=row.callback_id,
+                user_id=row.user_id,
+                username=row.username,
+                team=row.team,
+                scope=CallbackScope(row.scope),
+                due_at=_utc(row.due_at),
+                reminded=row.reminded_at is not None,
+            )
+    return found
 
 
 def clear(conn: Connection) -> None:
@@ -251,4 +292,5 @@ __all__ = [
     "apply_stored",
     "clear",
     "pending_callbacks",
+    "pending_of",
 ]

@@ -621,6 +621,19 @@ def eligibility(
     return Eligibility(contact_id, campaign.name, True, (offered,), attempts, now)
 
 
+def teams_working(campaigns: Sequence[Campaign], lists: Sequence[str]) -> tuple[str, ...] | None:
+    """The teams working the campaigns that hold a contact in ``lists`` (its first list and the ones it
+    joined), by name; None when one of those campaigns is worked by every team (``General``) or none
+    holds it. Archived campaigns hold nothing; a paused one still does (its teams keep its callbacks)."""
+    mine = {name for name in lists if name}
+    kept = [c for c in campaigns if not c.archived]
+    listed = {name for c in kept if not c.is_general for name in c.lists}
+    holders = [c for c in kept if (c.is_general and not mine & listed) or mine & set(c.lists)]
+    if not holders or any(not c.teams for c in holders):
+        return None
+    return tuple(sorted({team for c in holders for team in c.teams}))
+
+
 __all__ = [
     "DEFAULT_CLOSED_STATUSES",
     "DEFAULT_PRIORITY",
@@ -647,5 +660,6 @@ __all__ = [
     "hours_finding",
     "local_clock",
     "retry_until",
+    "teams_working",
     "zone_label",
 ]

@@ -271,6 +271,9 @@ class RemindCallback(ContactCommand):
     TYPE = "contacts.RemindCallback"
     callback_id: str
     before_minutes: int
+    # Who a shared callback's reminder goes to: the teams working the contact's campaigns (None: every
+    # team); the scheduler reads them from the campaigns.
+    teams: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -317,6 +320,8 @@ class Outcome(StrEnum):
 
     INSERTED = "inserted"
     UPDATED = "updated"
+    LISTED = "listed"
+    """The row changed no field of its contact, which joined the import's list (``ContactListed`` only)."""
     UNCHANGED = "unchanged"
     REJECTED = "rejected"
     LOCKED = "locked"

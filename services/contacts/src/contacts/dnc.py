@@ -54,28 +54,8 @@ class DncList:
     def add(self, phone: str, reason: str, caller: Caller, now: datetime) -> DncEntry:
         """List ``phone`` (or change its reason); audited."""
         e164 = e164_of(phone)
-        reason = reason.strip()[:REASON_MAX]
         with write_transaction(self._engine) as conn:
-            found = _entry(conn, e164)
-            if found is not None and found.reason == reason:
-                return found
-            values = {
-                "phone_e164": e164,
-                "reason": reason,
-                "added_by": caller.user_id,
-                "added_by_name": caller.username,
-                "added_at": now,
-            }
-            # An upsert: two people listing one number at once both succeed, the later reason stays.
-            insert = store_dialect(conn).insert(dnc_numbers).values(values)
-            conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=[dnc_numbers.c.phone_e164],
-                    set_={key: insert.excluded[key] for key in values if key != "phone_e164"},
-                )
-            )
-            _audit(conn, e164, "added", reason, caller, now)
-        return DncEntry(e164, reason, caller.user_id, caller.username, now)
+            return list_number(conn, e164, reason, caller, now)
 
     def add_many(self, entries: Iterable[tuple[str, str]], caller: Caller, now: datetime) -> list[str]:
         """List every ``(E.164, reason)`` not listed yet, in one transaction, each audited; the numbers
@@ -160,6 +140,32 @@ class DncList:
             return [{**row, "at": _utc(row["at"]).isoformat()} for row in rows]
 
 
+def list_number(conn: Connection, phone_e164: str, reason: str, caller: Caller, now: datetime) -> DncEntry:
+    """List a number already in E.164 (or change its reason) in the caller's write transaction, audited;
+    a number listed with this reason already is left as it is."""
+    reason = reason.strip()[:REASON_MAX]
+    found = _entry(conn, phone_e164)
+    if found is not None and found.reason == reason:
+        return found
+    values = {
+        "phone_e164": phone_e164,
+        "reason": reason,
+        "added_by": caller.user_id,
+        "added_by_name": caller.username,
+        "added_at": now,
+    }
+    # An upsert: two people listing one number at once both succeed, the later reason stays.
+    insert = store_dialect(conn).insert(dnc_numbers).values(values)
+    conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=[dnc_numbers.c.phone_e164],
+            set_={key: insert.excluded[key] for key in values if key != "phone_e164"},
+        )
+    )
+    _audit(conn, phone_e164, "added", reason, caller, now)
+    return DncEntry(phone_e164, reason, caller.user_id, caller.username, now)
+
+
 def listed(conn: Connection, phones_e164: Iterable[str]) -> frozenset[str]:
     """Those of ``phones_e164`` that are on the list: one query however many are asked.
 
@@ -209,4 +215,4 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-__all__ = ["DncEntry", "DncList", "e164_of", "listed"]
+__all__ = ["DncEntry", "DncList", "e164_of", "list_number", "listed"]

@@ -469,13 +469,23 @@ def _decide_row(
         events = _merge(live, clean, row.row, batch, catalogue)
     except ContactError as error:
         return _rejected(row, live.contact_id, error.message)
-    outcome = Outcome.UPDATED if events else Outcome.UNCHANGED
+    outcome = _merge_outcome(events)
     holder = live.lock_holder(batch.now)
     if events and holder is not None and holder != batch.caller.user_id:
         return _left_locked(row, live)
     return RowDecision(
         RowOutcome(row=row.row, e164=clean.e164, outcome=outcome, contact_id=live.contact_id), events
     )
+
+
+def _merge_outcome(events: list[ContactEvent]) -> Outcome:
+    """``unchanged`` without events, ``listed`` when the contact only joins the import's list, else
+    ``updated``."""
+    if not events:
+        return Outcome.UNCHANGED
+    if all(isinstance(event, ContactListed) for event in events):
+        return Outcome.LISTED
+    return Outcome.UPDATED
 
 
 class BatchDecision(NamedTuple):
@@ -796,6 +806,7 @@ def _remind(contact: ContactState, command: RemindCallback) -> list[ContactEvent
         due_at=callback.due_at,
         contact_name=contact.name,
         phone=contact.phone_e164,
+        teams=command.teams if callback.scope is CallbackScope.SHARED else None,
     )
     return [reminded]
 

@@ -264,6 +264,9 @@ class CallbackReminded(ContactEvent):
     due_at: datetime
     contact_name: str = ""
     phone: str = ""
+    # A shared callback's reminder goes to these teams' agents (those working the contact's campaigns);
+    # None: to every team (a campaign worked by every team, or an event stored before this was kept).
+    teams: tuple[str, ...] | None = None
 
 
 EVENT_TYPES: Mapping[str, type[ContactEvent]] = registry(

@@ -30,13 +30,15 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Connection, Engine
 
 from contacts.bulk import BulkTuning, BulkWriter, exact_states
-from contacts.callbacks import apply_callback_events
+from contacts.callbacks import apply_callback_events, pending_of
 from contacts.calls import apply_call_events
+from contacts.campaigns import Campaign, teams_working
 from contacts.commands import (
     SYSTEM_CALLER,
     AgeStatus,
     BatchResult,
     Caller,
+    ChangeStatus,
     CloseStaleCall,
     ContactCommand,
     CreateContact,
@@ -50,8 +52,10 @@ from contacts.commands import (
     RemindCallback,
     ShareStaleCallback,
     Source,
+    UpdateContact,
 )
 from contacts.dialect import ReadModelDialect, read_model_dialect
+from contacts.dnc import list_number
 from contacts.domain import (
     ContactState,
     LockPolicy,
@@ -61,7 +65,7 @@ from contacts.domain import (
 )
 from contacts.envelopes import envelope_of, event_data
 from contacts.errors import Conflict, InvalidInput, NotFound, VersionMismatch
-from contacts.events import ContactEvent, decode_event
+from contacts.events import ContactEvent, StatusChanged, decode_event
 from contacts.projection import ContactProjection, utc
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 from contacts.views import Contact
@@ -71,6 +75,8 @@ from kernel.store import ConcurrencyError, EventStore, StreamAppend
 
 Clock = Callable[[], datetime]
 
+_EDITS = (UpdateContact, ChangeStatus)
+"""Commands that edit a contact's fields (a ``dnc`` status set by one lists the number)."""
 _DESK_COMMANDS = (RecordCallRequested, RecordCallStarted, RecordCallEnded)
 """Commands that name the desk they come from (it goes into the events' actor)."""
 
@@ -186,44 +192,48 @@ class ContactsService:
         return closed
 
     def remind_callbacks(
-        self, callbacks: Sequence[tuple[str, str]], before_minutes: int, now: datetime | None = None
+        self,
+        callbacks: Sequence[tuple[str, str]],
+        before_minutes: int,
+        now: datetime | None = None,
+        campaigns: Sequence[Campaign] = (),
     ) -> int:
-        """Record the reminder of each ``(contact id, callback id)`` due within ``before_minutes`` and not
-        reminded yet (``CallbackReminded``, which the gateway relays live); returns how many."""
-        reminded = 0
-        for contact_id, callback_id in callbacks:
-            command = RemindCallback(
+        """Record, in one transaction, the reminder of each ``(contact id, callback id)`` due within
+        ``before_minutes`` and not reminded yet (``CallbackReminded``, which the gateway relays live: a
+        shared one to the teams working the contact's ``campaigns``, every team without them); returns
+        how many."""
+        moment = now or self._clock()
+
+        def remind(state: ContactState, callback_id: str) -> RemindCallback:
+            teams = teams_working(campaigns, (state.list_name, *state.lists)) if campaigns else None
+            return RemindCallback(
                 caller=SYSTEM_CALLER,
-                now=now or self._clock(),
-                contact_id=contact_id,
+                now=moment,
+                contact_id=state.contact_id,
                 callback_id=callback_id,
                 before_minutes=before_minutes,
+                teams=teams,
             )
-            try:
-                reminded += bool(self.execute(command).events)
-            except NotFound:
-                continue
-        return reminded
+
+        return self._sweep_callbacks(callbacks, remind)
 
     def share_stale_callbacks(
         self, callbacks: Sequence[tuple[str, str]], grace_minutes: int, now: datetime | None = None
     ) -> int:
-        """Make shared each personal ``(contact id, callback id)`` still pending ``grace_minutes`` after
-        its due time (``CallbackShared``); returns how many."""
-        shared = 0
-        for contact_id, callback_id in callbacks:
-            command = ShareStaleCallback(
+        """Make shared, in one transaction, each personal ``(contact id, callback id)`` still pending
+        ``grace_minutes`` after its due time (``CallbackShared``); returns how many."""
+        moment = now or self._clock()
+
+        def share(state: ContactState, callback_id: str) -> ShareStaleCallback:
+            return ShareStaleCallback(
                 caller=SYSTEM_CALLER,
-                now=now or self._clock(),
-                contact_id=contact_id,
+                now=moment,
+                contact_id=state.contact_id,
                 callback_id=callback_id,
                 grace_minutes=grace_minutes,
             )
-            try:
-                shared += bool(self.execute(command).events)
-            except NotFound:
-                continue
-        return shared
+
+        return self._sweep_callbacks(callbacks, share)
 
     def expire_lock(self, contact_id: str, now: datetime | None = None) -> bool:
         """Mark a lapsed lock expired (scheduler); False when there was nothing to expire."""
@@ -267,6 +277,7 @@ class ContactsService:
             after = state
             for event in new_events:
                 after = evolve(after, event)
+            self._list_if_do_not_call(conn, command, after, new_events)
             return Outcome(self._view(after, command.now), tuple(stored))
         raise Conflict(contact_id)
 
@@ -336,9 +347,45 @@ class ContactsService:
                         decided.setdefault(command.contact_id, []).extend(found)
                 expected = {cid: _version(states.get(cid)) for cid in decided}
                 try:
-                    self._append_decided(conn, decided, expected, states, commands[0])
+                    self._append_decided(conn, decided, expected, states, commands[0].caller)
                 except ConcurrencyError:
                     states = exact_states(conn, self._projection, self._dialect, ids)
+                    continue
+                return len(decided)
+        raise Conflict()
+
+    def _sweep_callbacks(
+        self,
+        callbacks: Sequence[tuple[str, str]],
+        command_for: Callable[[ContactState, str], RemindCallback | ShareStaleCallback],
+    ) -> int:
+        """Decide one scheduler command per ``(contact id, callback id)`` on the contacts' read-model
+        states with their pending callbacks, and append every event in one transaction; returns how many
+        contacts got one. Exactly once: a sweep running beside this one (another process) that appends
+        first makes this append a ConcurrencyError, and the states read again under the append lock
+        show the callbacks done, so nothing is appended twice. A contact gone since is skipped."""
+        wanted = dict(callbacks)  # one pending callback per contact
+        if not wanted:
+            return 0
+        ids = list(wanted)
+        with self._store.transaction() as conn:
+            for _ in range(self._retries):
+                states = self._projection.load_states(conn, ids)
+                pending = pending_of(conn, list(states))
+                decided: dict[str, list[ContactEvent]] = {}
+                for contact_id, callback_id in wanted.items():
+                    state = states.get(contact_id)
+                    if state is None:
+                        continue
+                    state = replace(state, callback=pending.get(contact_id))
+                    states[contact_id] = state
+                    found = decide(state, command_for(state, callback_id), self._policy, self._catalogue)
+                    if found:
+                        decided[contact_id] = found
+                expected = {cid: _version(states.get(cid)) for cid in decided}
+                try:
+                    self._append_decided(conn, decided, expected, states, SYSTEM_CALLER, correlated=False)
+                except ConcurrencyError:
                     continue
                 return len(decided)
         raise Conflict()
@@ -351,12 +398,17 @@ class ContactsService:
         decided: Mapping[str, list[ContactEvent]],
         expected: Mapping[str, int],
         states: Mapping[str, ContactState],
-        command: CreateOrMergeContacts | ContactCommand,
+        caller: Caller,
+        *,
+        correlated: bool = True,
     ) -> None:
+        """Append the decided events of many contacts and fold them into the read models. ``correlated``:
+        the events share one correlation id (one pass of the expiry or ageing schedule, which live
+        clients see as one ``bulk_update``); without, each stands alone as a single command's would."""
         if not decided:
             return
-        actor = Actor(user_id=command.caller.user_id, role=command.caller.role.value)
-        correlation = uuid.uuid4()  # one pass of the expiry or ageing schedule
+        actor = Actor(user_id=caller.user_id, role=caller.role.value)
+        correlation = uuid.uuid4() if correlated else None
         appends = []
         changes: list[tuple[ContactEvent, int]] = []
         for contact_id, new_events in decided.items():
@@ -370,6 +422,28 @@ class ContactsService:
         self._store.append_many(conn, appends)
         before: dict[str, ContactState | None] = {cid: states.get(cid) for cid in decided}
         self._projection.apply_events(conn, changes, before)
+        apply_callback_events(conn, changes)
+
+    def _list_if_do_not_call(
+        self,
+        conn: Connection,
+        command: ContactCommand,
+        after: ContactState | None,
+        new_events: Sequence[ContactEvent],
+    ) -> None:
+        """A status flagged ``dnc`` set by editing the contact (``PUT``/``PATCH /contacts/{id}``, the
+        socket's ``update_contact``) lists its number on the do-not-call list in the same transaction,
+        audited as the caller's, as a wrap-up to it does (the gateway's disposition route)."""
+        if after is None or not isinstance(command, _EDITS):
+            return
+        for event in new_events:
+            if (
+                isinstance(event, StatusChanged)
+                and event.new in self._catalogue
+                and self._catalogue.get(event.new).dnc
+            ):
+                reason = f"Estado {event.new} puesto al editar el contacto"
+                list_number(conn, after.phone_e164, reason, command.caller, command.now)
 
     def _load(self, conn: Connection, contact_id: str) -> ContactState | None:
         """The contact folded from its whole stream (None for a stream with no events)."""

@@ -17,7 +17,9 @@
   gateway issued to that desk (``docs/CALLS.md``). Refused reports are audited.
 * A ``CallbackReminded`` event (the contacts scheduler, ``CALLMANAGER_CALLBACK_REMINDER_MINUTES`` before a
   callback is due, once per callback) goes out as ``callback_reminder`` with :data:`REMINDER_KEYS`: to the
-  owning agent's connections for a personal callback, to every connected client for a shared one.
+  owning agent's connections for a personal callback; for a shared one, to the connections of the teams
+  the event names (those working the contact's campaigns: every connection joins its team's room), or to
+  every connected client when it names none (a campaign every team works, such as ``General``).
 * With several gateway processes, an ``AsyncRedisManager`` passed in shares fan-out between them.
 
 Order: every emission goes through one outbox drained by one task, in the order it was queued (clients
@@ -86,6 +88,11 @@ REMINDER_KEYS = ("callback_id", "contact_id", "contact_name", "phone", "due_at",
 def user_room(user_id: str) -> str:
     """The room of every connection of one user (job progress goes there)."""
     return f"user:{user_id}"
+
+
+def team_room(team: str) -> str:
+    """The room of every connection of one team's users (shared callbacks' reminders go there)."""
+    return f"team:{team}"
 
 
 def desk_room(user_id: str) -> str:
@@ -222,7 +229,7 @@ class LiveHub:
         loop = self._loop
         if loop is None or not events:
             return
-        reminders = [reminder_of(e) for e in events if e.type == CallbackReminded.TYPE]
+        reminders = [(reminder_of(e), reminder_rooms(e)) for e in events if e.type == CallbackReminded.TYPE]
         if reminders:
             self._queue(partial(self._emit_reminders, reminders))
         notices = self._with_names(notices_for(events))
@@ -266,11 +273,10 @@ class LiveHub:
         if messages:
             self._queue(partial(self._emit_jobs, list(messages)))
 
-    async def _emit_reminders(self, reminders: Sequence[dict[str, Any]]) -> None:
-        for reminder in reminders:
-            shared = reminder["scope"] == "shared"
-            room = ROOM_ALL if shared else user_room(str(reminder["user_id"]))
-            await self.sio.emit("callback_reminder", reminder, room=room)
+    async def _emit_reminders(self, reminders: Sequence[tuple[dict[str, Any], list[str]]]) -> None:
+        for reminder, rooms in reminders:
+            if rooms:
+                await self.sio.emit("callback_reminder", reminder, room=rooms)
 
     async def _emit_jobs(self, messages: Sequence[Mapping[str, Any]]) -> None:
         for message in messages:
@@ -336,6 +342,8 @@ class LiveHub:
             log.info("socket.connected", username=principal.username, desk=desk)
             return
         await self.sio.enter_room(sid, user_room(str(principal.user_id)))
+        if principal.team:
+            await self.sio.enter_room(sid, team_room(principal.team))
         if principal.can(Capability.ALL_METRICS):
             await self.sio.enter_room(sid, ROOM_ALL_DESKS)
         elif principal.can(Capability.TEAM_METRICS) and principal.team:
@@ -603,6 +611,19 @@ def reminder_of(event: Envelope) -> dict[str, Any]:
     payload["contact_name"] = data.get("contact_name", "")
     payload["phone"] = data.get("phone", "")
     return payload
+
+
+def reminder_rooms(event: Envelope) -> list[str]:
+    """The rooms a stored ``CallbackReminded`` goes to: the owner's for a personal callback; for a shared
+    one, the rooms of the teams it names, or every client's when it names none (``teams`` null or absent:
+    a campaign every team works, or an event stored before reminders named teams)."""
+    data = event.data
+    if data.get("scope") != "shared":
+        return [user_room(str(data.get("user_id")))]
+    teams = data.get("teams")
+    if not isinstance(teams, list):
+        return [ROOM_ALL]
+    return [team_room(str(team)) for team in teams if team]
 
 
 def _desk_name(value: object) -> str:

@@ -4,9 +4,10 @@ The file side — open, scan (count rows, find repeated phones), classify, merge
 :mod:`importexport.classification`; a large file is read there in a process of its own, beside this one. Here
 the batches of ``batch_rows`` go to ``ContactsClient.create_or_merge_stream``, which takes the next batch
 while the one before is written (the service's own pipeline in one process, a sending thread over HTTP);
-each row's outcome (inserted, updated, unchanged, locked, dnc or rejected + reason) is counted into the
-report. Contacts looks every batch up on the do-not-call list at once, so a row whose phone is listed comes
-back ``dnc`` (not saved) in both modes and in the dry run.
+each row's outcome (inserted, updated, listed — an existing contact that only joins the import's list —,
+unchanged, locked, dnc or rejected + reason) is counted into the report. Contacts looks every batch up on
+the do-not-call list at once, so a row whose phone is listed comes back ``dnc`` (not saved) in both modes
+and in the dry run.
 Existing contacts are merged by the import's :class:`~contacts.commands.MergeMode` (``fill`` unless asked).
 
 Repeats are merged before sending because, sent row by row, a phone typed twice with two different
@@ -166,6 +167,7 @@ class _Tally:
         self.read = 0
         self.inserted = 0
         self.updated = 0
+        self.listed = 0
         self.unchanged = 0
         self.new = 0
         self.existing = 0
@@ -178,7 +180,7 @@ class _Tally:
 
     @property
     def written(self) -> int:
-        return self.inserted + self.updated + self.unchanged + len(self.locked)
+        return self.inserted + self.updated + self.listed + self.unchanged + len(self.locked)
 
     def progress(self, phase: str, total: int) -> ImportProgress:
         return ImportProgress(phase, self.read, self.written, len(self.errors), total)
@@ -200,6 +202,8 @@ class _Tally:
                 self.unchanged += 1
             elif kind is Outcome.UPDATED:
                 self.updated += 1
+            elif kind is Outcome.LISTED:
+                self.listed += 1
             elif kind is Outcome.LOCKED:
                 self.locked.append(RowIssue(row.row, row.phone, outcome.reason or "contacto bloqueado"))
             elif kind is Outcome.DNC:
@@ -207,7 +211,7 @@ class _Tally:
             else:
                 self.errors.append(RowIssue(row.row, row.phone, outcome.reason or "rechazada"))
         self.new = self.inserted
-        self.existing = self.updated + self.unchanged + len(self.locked)
+        self.existing = self.updated + self.listed + self.unchanged + len(self.locked)
         if self.preview:
             self._show_outcomes(rows, result)
 
@@ -233,6 +237,7 @@ class _Tally:
             total=self.read,
             inserted=self.inserted,
             updated=self.updated,
+            listed=self.listed,
             unchanged=self.unchanged,
             duplicates_merged=len(self.merged),
             rejected=len(self.errors),
@@ -301,6 +306,7 @@ def _run(
 _PREVIEW_ACTIONS = {
     Outcome.INSERTED: "nueva",
     Outcome.UPDATED: "existente",
+    Outcome.LISTED: "existente",
     Outcome.UNCHANGED: "existente",
     Outcome.LOCKED: "bloqueada",
     Outcome.DNC: "no llamar",

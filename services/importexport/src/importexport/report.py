@@ -74,6 +74,8 @@ class ImportReport:
     merge: str = "fill"
     inserted: int = 0
     updated: int = 0
+    listed: int = 0
+    """Rows whose contact changed no field and only joined this import's list (``ContactListed``)."""
     unchanged: int = 0
     duplicates_merged: int = 0
     rejected: int = 0
@@ -91,8 +93,9 @@ class ImportReport:
 
     @property
     def written(self) -> int:
-        """Rows that reached a contact (inserted, updated, found unchanged or left alone while locked)."""
-        return self.inserted + self.updated + self.unchanged + len(self.locked)
+        """Rows that reached a contact (inserted, updated, listed, found unchanged or left alone while
+        locked)."""
+        return self.inserted + self.updated + self.listed + self.unchanged + len(self.locked)
 
     def to_data(self, limit: int | None = REPORT_LIST_LIMIT) -> dict[str, Any]:
         """JSON: PRODUCT.md's ``{inserted, updated, duplicates_merged, errors, total}`` plus the rest."""
@@ -109,6 +112,7 @@ class ImportReport:
             "total": self.total,
             "inserted": self.inserted,
             "updated": self.updated,
+            "listed": self.listed,
             "unchanged": self.unchanged,
             "duplicates_merged": self.duplicates_merged,
             "rejected": self.rejected,

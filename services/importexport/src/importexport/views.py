@@ -14,7 +14,7 @@ __all__ = ["dnc_export_file", "import_view"]
 
 
 def import_view(report: ImportReport) -> dict[str, Any]:
-    """``{inserted, updated, unchanged, duplicates_merged, rejected, errors, merged, warnings, ...}``."""
+    """``{inserted, updated, listed, unchanged, duplicates_merged, rejected, errors, merged, ...}``."""
     return report.to_data()
 
 

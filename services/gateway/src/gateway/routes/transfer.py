@@ -129,6 +129,9 @@ class ImportResultOut(BaseModel):
 
     inserted: int
     updated: int
+    listed: int = Field(
+        0, description="Filas de contactos existentes que no cambiaron datos y quedaron también en la lista."
+    )
     unchanged: int
     duplicates_merged: int
     rejected: int
@@ -279,6 +282,7 @@ def transfer_router(
             merge=mode.value,
             inserted=report["inserted"],
             updated=report["updated"],
+            listed=report["listed"],
             total=report["total"],
         )
         return Response(orjson.dumps(report), media_type="application/json")
