@@ -2,7 +2,7 @@
 
 The HTTP edge maps them in one place (suggested: NotFound 404, AlreadyExists 409, Locked 423,
 NotLockOwner 403, NotLocked 409, Forbidden 403, InvalidStatus / InvalidInput / LockDurationTooLong 422,
-Conflict 409, VersionMismatch 412, CallNotOpen 409).
+Conflict (and DuplicatePhone) 409, VersionMismatch 412, CallNotOpen 409).
 """
 
 from __future__ import annotations
@@ -138,6 +138,20 @@ class Conflict(ContactError):
     def __init__(self, contact_id: str = "") -> None:
         super().__init__("El contacto cambió mientras se guardaba; vuelva a intentarlo")
         self.contact_id = contact_id
+
+
+class DuplicatePhone(Conflict):
+    """The read model refused a second row with a phone another contact has (its unique index): nothing
+    was written. Not a race a retry would win, but a contact whose id was not derived from its phone."""
+
+    code = "duplicate_phone"
+
+    def __init__(self, phone: str = "") -> None:
+        super().__init__()
+        which = f"el teléfono {phone}" if phone else "ese teléfono"
+        self.message = f"Otro contacto ya tiene {which}; no se guardó nada. Si se repite, avise a TI."
+        self.args = (self.message,)
+        self.phone = phone
 
 
 class VersionMismatch(ContactError):

@@ -24,6 +24,7 @@ from contacts.errors import (
     Conflict,
     ContactError,
     DoNotCall,
+    DuplicatePhone,
     Forbidden,
     InvalidInput,
     InvalidStatus,
@@ -442,6 +443,8 @@ def _decode_error(code: str, d: Mapping[str, Any]) -> ContactError | None:
             return VersionMismatch(int(d["expected"]), int(d["actual"]), str(d.get("contact_id") or ""))
         case Conflict.code:
             return Conflict(str(d.get("contact_id") or ""))
+        case DuplicatePhone.code:
+            return DuplicatePhone(str(d.get("phone") or ""))
         case CallNotOpen.code:
             return CallNotOpen(str(d["contact_id"]), str(d["call_id"]))
         case QueueEmpty.code:
