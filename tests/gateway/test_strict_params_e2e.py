@@ -127,6 +127,12 @@ def test_a_json_import_takes_text_values_only_and_writes_nothing_otherwise(
     assert ti.get("/contacts", params={"list": "estricta"}).json() == []
 
 
+def test_a_json_import_of_many_bad_records_names_the_first_hundred(ti: httpx.Client) -> None:
+    answer = ti.post("/import", json=[{"phone": n} for n in range(5000)], params={"list": "muchas"})
+    _refused(answer, "0.phone")
+    assert len(answer.json()["error"]["problems"]) == 100
+
+
 def test_a_json_import_still_reads_its_keys_like_headers(ti: httpx.Client) -> None:
     records = [
         {"phone": "8812-3456", "extra": {"origen": "web"}},

@@ -66,6 +66,7 @@ _MAX_FIELD_BYTES = 1000
 _MAX_FIELDS = 20
 _UPLOAD_SUFFIXES = (".xlsx", ".xls", ".csv")
 _MAX_LIST_NAME = 200
+_MAX_PROBLEMS = 100
 _Value = Annotated[str, Field(max_length=1000)]
 
 
@@ -413,7 +414,8 @@ def _records(body: bytes) -> list[dict[str, Any]]:
     try:
         _JSON_RECORDS.validate_python(data)
     except ValidationError as error:
-        raise _invalid("body", error.errors()) from None
+        # The first problems are enough to fix a file; thousands would only grow the answer.
+        raise _invalid("body", error.errors()[:_MAX_PROBLEMS]) from None
     return data
 
 
