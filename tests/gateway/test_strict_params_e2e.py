@@ -144,6 +144,11 @@ def test_a_json_import_still_reads_its_keys_like_headers(ti: httpx.Client) -> No
     _refused(ti.post("/import", json=records, params={"dry_run": "si"}), "dry_run")
 
 
+def test_an_export_is_asked_for_with_true_or_false(ti: httpx.Client) -> None:
+    _refused(ti.get("/export", params={"async": "1", "format": "csv"}), "async")
+    assert ti.get("/export", params={"async": "false", "format": "csv"}).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("form", "field"),
     [({"dry_run": "si"}, "dry_run"), ({"dry_run": "1"}, "dry_run"), ({"list": "x" * 201}, "list")],

@@ -318,7 +318,7 @@ def transfer_router(
         list_name: Annotated[str | None, Query(alias="list", max_length=200)] = None,
         operator: Annotated[str | None, Query(max_length=20)] = None,
         background: Annotated[
-            bool | None,
+            QueryBool | None,
             Query(
                 alias="async",
                 description=f"Sin indicar: archivo directo hasta {STREAM_LIMIT:,} contactos, si no trabajo.",
