@@ -25,6 +25,7 @@ SAMPLES: list[ContactError] = [
     errors.InvalidInput("name", "El nombre es demasiado largo"),
     errors.LockDurationTooLong(500, 120),
     errors.Conflict("c1"),
+    errors.DuplicatePhone("+50688887777"),
     errors.VersionMismatch(3, 4, "c1"),
     errors.CallNotOpen("c1", "k1"),
     errors.QueueEmpty("Todos en espera de reintento", WHEN, {"in_retry": 12}),

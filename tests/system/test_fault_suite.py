@@ -1,6 +1,8 @@
 """Faults in distributed mode, as real processes on PostgreSQL and Redis: ``kill -9`` of the contacts
 service and of the gateway in the middle of an import, and a Socket.IO lock race over two gateways.
 
+A queued job whose rq message Redis lost is sent again by a worker's reaper and runs to the end.
+
 Afterwards nothing is lost and nothing is doubled: the job finishes, every row of the file is one contact
 of the job's one list, and exactly one of the agents racing for a contact gets its lock. The killed
 worker's case is in ``tests/importexport/test_transfer_distributed.py``; the cluster comes from there.
@@ -17,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from gateway.users import UserDirectory
 from kernel.store import create_engine
@@ -130,6 +133,45 @@ def test_a_gateway_killed_mid_import_leaves_the_job_running_to_the_end(
     assert job["state"] == "finished", job
     assert job["attempts"] == 1, "the worker never stopped: nothing to run again"
     assert list_counts(system.database_url, "sin-gw") == (ROWS, ROWS)
+
+
+@pytest.mark.slow
+def test_a_queued_job_whose_rq_job_was_lost_from_redis_is_sent_again_and_runs_to_the_end(
+    cluster: tuple[Cluster, httpx.Client],  # noqa: F811
+) -> None:
+    """Redis loses a queued job's message (flushed, restarted without persistence): the job would stay
+    queued forever. A worker's reaper finds it queued past the grace period with no rq job and sends it
+    again; it runs to the end and its file is whole."""
+    system, client = cluster
+    rows = [{"phone": f"8850-{n:04d}", "name": f"Perdido {n}"} for n in range(300)]
+    for _ in range(10):  # the worker answers JSON imports once it is up
+        imported = client.post("/import", json=rows, params={"list": "perdidos"})
+        if imported.status_code != 503:
+            break
+        time.sleep(int(imported.headers["Retry-After"]))
+    assert imported.status_code == 200, imported.text
+    for worker in [p for p in system.processes if p.name.startswith("importexport")]:
+        worker.stop()  # no worker: the export waits in the queue
+
+    exported = client.get("/export", params={"async": "true", "format": "csv", "list": "perdidos"})
+    assert exported.status_code == 202, exported.text
+    job_id = exported.json()["id"]
+    connection = redis.Redis.from_url(system.env["CALLMANAGER_REDIS_URL"])
+    try:
+        assert connection.delete(f"rq:job:cm-{job_id}") == 1, "the job's rq message, lost"
+    finally:
+        connection.close()
+    lost_at = time.monotonic()
+
+    system.start_worker()
+    job = finished(client, job_id, timeout=120)
+    print(f"\nlost rq job sent again: {job['state']} after {time.monotonic() - lost_at:.1f} s")
+
+    assert job["state"] == "finished", job
+    assert job["attempts"] == 2, "one lost delivery, one run"
+    download = client.get(exported.json()["download"])
+    assert download.status_code == 200
+    assert len(download.text.strip().splitlines()) == len(rows) + 1  # the header and every contact
 
 
 @pytest.mark.slow

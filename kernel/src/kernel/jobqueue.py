@@ -18,6 +18,12 @@ lost its process (``kill -9``, a crash, a lost machine): a :class:`JobReaper` (a
 every process that runs jobs) takes it with a conditional update, so two reapers never both take the
 same job, and queues it again to run from the start (jobs are idempotent: an import run again writes
 nothing twice), up to :data:`MAX_ATTEMPTS` starts (``attempts``); then it fails with a plain message.
+
+Delivery: a ``queued`` job waits for its runner's message (an rq job in Redis, distributed). A message can
+be lost without its job ending (Redis flushed or restarted without persistence, a key evicted): a reaper
+given the runner's ``undelivered`` check also takes the jobs queued for longer than a grace period whose
+message is gone and sends them again, each loss counted as an attempt, so the same limit ends a job whose
+messages keep disappearing (:func:`message_lost`).
 A job's ``params["path"]`` (an import's upload) belongs to the job and is deleted when it ends.
 """
 
@@ -26,7 +32,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -99,6 +105,20 @@ def worker_lost(attempts: int) -> str:
         f"El proceso que ejecutaba el trabajo se detuvo {times}; no se intentará de nuevo. Vuelva a "
         "lanzarlo (no se duplica nada); si se repite, avise a TI."
     )
+
+
+def message_lost(attempts: int) -> str:
+    """The error of a queued job whose message to the workers was lost once too often (found by
+    :class:`JobReaper`)."""
+    times = "1 vez" if attempts == 1 else f"{attempts} veces"
+    return (
+        f"El trabajo no llegó a los procesos que lo ejecutan ({times}); no se intentará de nuevo. Vuelva a "
+        "lanzarlo (no se duplica nada); si se repite, avise a TI."
+    )
+
+
+NOT_QUEUED = "No se pudo poner el trabajo en cola; no se hizo nada. Vuelva a intentarlo en unos minutos."
+"""The error of a job whose runner refused it at once (the queue unreachable): it will never run."""
 
 
 def discard_upload(job: Job) -> None:
@@ -208,6 +228,16 @@ class JobStore:
         query = (
             sa.select(jobs)
             .where(jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]))
+            .order_by(jobs.c.created_at)
+        )
+        with self._engine.connect() as conn:
+            return [_job(dict(row)) for row in conn.execute(query).mappings()]
+
+    def waiting(self, since: datetime) -> list[Job]:
+        """The jobs queued (last changed) at or before ``since``, oldest first."""
+        query = (
+            sa.select(jobs)
+            .where(jobs.c.state == JobState.QUEUED.value, jobs.c.updated_at <= since)
             .order_by(jobs.c.created_at)
         )
         with self._engine.connect() as conn:
@@ -338,6 +368,26 @@ class JobStore:
                     self._lapsed(now),
                 )
                 .values(lease_owner=None, lease_until=None, updated_at=now, **values)
+            )
+        return self.get(job.id) if result.rowcount == 1 else None
+
+    def take_undelivered(self, job: Job, max_attempts: int = MAX_ATTEMPTS) -> Job | None:
+        """Take a queued job whose message was lost (as read in ``job``), with one conditional update: the
+        loss counts as an attempt and the job stays queued to be sent again, or it fails once
+        ``max_attempts`` are spent. None when a run (or another reaper) took it first."""
+        now = self._clock()
+        values: dict[str, Any] = {"attempts": job.attempts + 1}
+        if job.attempts >= max_attempts:
+            values = {"state": JobState.FAILED.value, "error": message_lost(job.attempts)}
+        with write_transaction(self._engine) as conn:
+            result = conn.execute(
+                jobs.update()
+                .where(
+                    jobs.c.id == job.id,
+                    jobs.c.state == JobState.QUEUED.value,
+                    jobs.c.attempts == job.attempts,
+                )
+                .values(updated_at=now, **values)
             )
         return self.get(job.id) if result.rowcount == 1 else None
 
@@ -572,12 +622,19 @@ class JobExecutor:
             self.publish_final(job)
 
 
+Undelivered = Callable[[Sequence[Job]], Collection[str]]
+"""Which of some queued jobs no longer have their runner's message (the ids): see :func:`rq_undelivered`."""
+
+
 class JobReaper:
     """Takes back the running jobs whose lease lapsed (their process died): ``resubmit`` runs one again
     from the start; after ``max_attempts`` starts it fails, and a requested cancel ends it cancelled.
 
+    With ``undelivered`` it also sends again the jobs queued for more than ``grace`` seconds (the lease
+    by default) whose message the check says is gone, counting each loss as an attempt.
+
     Every process that runs jobs runs one (:meth:`run_forever` on a background thread); the store's
-    conditional update gives each lapsed job to one reaper only.
+    conditional updates give each job to one reaper only.
     """
 
     def __init__(
@@ -586,10 +643,14 @@ class JobReaper:
         resubmit: Callable[[Job], object],
         *,
         max_attempts: int = MAX_ATTEMPTS,
+        undelivered: Undelivered | None = None,
+        grace: float | None = None,
     ) -> None:
         self._executor = executor
         self._resubmit = resubmit
         self._max_attempts = max_attempts
+        self._undelivered = undelivered
+        self._grace = executor.lease if grace is None else grace
 
     @property
     def every(self) -> float:
@@ -609,16 +670,45 @@ class JobReaper:
             log.warning(
                 "job.reaped", job_id=job.id, kind=job.kind, attempts=job.attempts, state=after.state.value
             )
-            if after.state is JobState.QUEUED:
-                try:
-                    self._resubmit(after)
-                except Exception:
-                    log.exception("job.not_resubmitted", job_id=job.id)
-                    self._executor.fail(job.id, internal_failure(job.id))
-            else:
-                discard_upload(after)
-                self._executor.publish_final(after)
+            self._settle(after)
+        return taken + self._redeliver()
+
+    def _redeliver(self) -> list[Job]:
+        """Send again the jobs queued past the grace period whose message is gone; the jobs taken."""
+        if self._undelivered is None:
+            return []
+        store = self._executor.store
+        waiting = store.waiting(store.now() - timedelta(seconds=self._grace))
+        lost = set(self._undelivered(waiting)) if waiting else set()
+        taken: list[Job] = []
+        for job in waiting:
+            if job.id not in lost:
+                continue
+            after = store.take_undelivered(job, self._max_attempts)
+            if after is None:
+                continue
+            taken.append(after)
+            log.warning(
+                "job.undelivered",
+                job_id=job.id,
+                kind=job.kind,
+                attempts=job.attempts,
+                state=after.state.value,
+            )
+            self._settle(after)
         return taken
+
+    def _settle(self, after: Job) -> None:
+        """Send a job taken back again, or end it (upload deleted, final state announced)."""
+        if after.state is JobState.QUEUED:
+            try:
+                self._resubmit(after)
+            except Exception:
+                log.exception("job.not_resubmitted", job_id=after.id)
+                self._executor.fail(after.id, internal_failure(after.id))
+        else:
+            discard_upload(after)
+            self._executor.publish_final(after)
 
     def run_forever(self, stop: threading.Event) -> None:
         """:meth:`reap` every :attr:`every` seconds until ``stop``."""
@@ -689,13 +779,43 @@ class RqJobRunner:
 
     def submit(self, kind: str, params: Mapping[str, Any], created_by: str, total: int = 0) -> Job:
         job = self._store.create(kind, params, created_by, total)
-        self.enqueue(job)
+        try:
+            self.enqueue(job)
+        except Exception:
+            # The caller hears of the failure; the job must not be sent later behind its back.
+            self._store.mark(job.id, JobState.FAILED, error=NOT_QUEUED)
+            raise
         return job
 
     def enqueue(self, job: Job) -> None:
-        """Put ``job`` on the queue (again, after a reaper took it back: one rq job per start)."""
-        rq_id = f"cm-{job.id}" if job.attempts == 0 else f"cm-{job.id}-{job.attempts}"
-        self._queue.enqueue(self._function_path, job.id, job_id=rq_id, job_timeout=RQ_JOB_TIMEOUT)
+        """Put ``job`` on the queue (again, after a reaper took it back: one rq job per attempt)."""
+        self._queue.enqueue(self._function_path, job.id, job_id=rq_job_id(job), job_timeout=RQ_JOB_TIMEOUT)
+
+
+def rq_job_id(job: Job) -> str:
+    """The id of the rq job that carries ``job``'s current attempt."""
+    return f"cm-{job.id}" if job.attempts == 0 else f"cm-{job.id}-{job.attempts}"
+
+
+def rq_undelivered(connection: Any, jobs: Sequence[Job]) -> set[str]:
+    """The ids of ``jobs`` whose rq job is gone from Redis (flushed, evicted) or ended without running
+    them: an :data:`Undelivered` check for :class:`JobReaper`, one Redis round trip per call."""
+    from rq.job import Job as RqJob
+    from rq.job import JobStatus
+
+    # On the way to a run, or in one; any other state (ended), or no rq job at all, means lost.
+    waiting = {status.value for status in JobStatus} - {
+        JobStatus.FINISHED.value,
+        JobStatus.FAILED.value,
+        JobStatus.STOPPED.value,
+        JobStatus.CANCELED.value,
+    }
+    found = RqJob.fetch_many([rq_job_id(job) for job in jobs], connection=connection)
+    return {
+        job.id
+        for job, rq_job in zip(jobs, found, strict=True)
+        if rq_job is None or str(getattr(rq_job.get_status(refresh=False), "value", "")) not in waiting
+    }
 
 
 def _progress_message(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import sqlalchemy.exc
@@ -24,6 +24,7 @@ from kernel.jobqueue import (
     JobStore,
     RqJobRunner,
     ThreadJobRunner,
+    rq_undelivered,
 )
 from kernel.settings import Settings
 from system.bootstrap import Infrastructure, Mode
@@ -124,7 +125,8 @@ def rerunnable(job: Job) -> bool:
 
 
 def rq_reaper(settings: Settings, executor: JobExecutor) -> JobReaper:
-    """A reaper of a distributed worker: jobs it takes back go to their service's queue again."""
+    """A reaper of a distributed worker: jobs it takes back go to their service's queue again, those
+    whose worker died and those queued whose rq job is gone from Redis (after the lease as grace)."""
     import redis
     from rq import Queue
 
@@ -138,7 +140,10 @@ def rq_reaper(settings: Settings, executor: JobExecutor) -> JobReaper:
     def resubmit(job: Job) -> None:
         runners[KIND_QUEUES.get(job.kind, IMPORTEXPORT_QUEUE)].enqueue(job)
 
-    return JobReaper(executor, resubmit)
+    def undelivered(jobs: Sequence[Job]) -> set[str]:
+        return rq_undelivered(connection, jobs)
+
+    return JobReaper(executor, resubmit, undelivered=undelivered)
 
 
 def generator_handlers(infra: Infrastructure, contacts: ContactsClient) -> GeneratorHandlers:

@@ -160,6 +160,20 @@ class Conflict(ContactError):
         self.contact_id = contact_id
 
 
+class DuplicatePhone(Conflict):
+    """The read model refused a second row with a phone another contact has (its unique index): nothing
+    was written. Not a race a retry would win, but a contact whose id was not derived from its phone."""
+
+    code = "duplicate_phone"
+
+    def __init__(self, phone: str = "") -> None:
+        super().__init__()
+        which = f"el teléfono {phone}" if phone else "ese teléfono"
+        self.message = f"Otro contacto ya tiene {which}; no se guardó nada. Si se repite, avise a TI."
+        self.args = (self.message,)
+        self.phone = phone
+
+
 class VersionMismatch(ContactError):
     """The caller's expected version (If-Match) is not the contact's version: someone changed it first."""
 

@@ -12,6 +12,8 @@ Indexes (chosen for a million contacts, and few, because each one costs every bu
   own; neither does the operator (three operators share the rows, the first page is found at once).
 * ``ix_contacts_list_order (list, status_priority, age_key, id)``: lists can be small (one import).
 * The primary key ``id`` is the uuid5 of the E.164 phone, so it is the phone lookup and its uniqueness.
+  ``ux_contacts_phone_e164`` (unique, migration contacts_0009) holds that uniqueness even for a row whose
+  id was derived otherwise (defence in depth; the projection maps a refusal to ``DuplicatePhone``).
 * Held locks through the small ``contact_locks`` table (one row per lock not yet released or expired).
 * ``fillfactor`` 90 on PostgreSQL leaves room on each page for HOT updates (locks, notes).
 * PostgreSQL: a trigram GIN index (``pg_trgm``) on ``search`` so ``q`` (``LIKE '%...%'``) does not scan
@@ -34,6 +36,9 @@ SEARCH_INDEX = "ix_contacts_search_trgm"
 # projection, renames and deletions by triggers. Created by the migration contacts_0002; not in this
 # metadata (a virtual table).
 SEARCH_TABLE = "contacts_search"
+
+PHONE_INDEX = "ux_contacts_phone_e164"
+"""The unique index on ``contacts.phone_e164`` (migration contacts_0009)."""
 
 CONTACTS_CHANNEL = "callmanager_contacts"
 """Where PostgreSQL announces each commit that changed the contacts table (triggers of ``contacts_0004``):
@@ -74,6 +79,7 @@ contacts = sa.Table(
     sa.Column("version", sa.Integer(), nullable=False),
     sa.Index("ix_contacts_order", "status_priority", "age_key", "id"),
     sa.Index("ix_contacts_list_order", "list", "status_priority", "age_key", "id"),
+    sa.Index(PHONE_INDEX, "phone_e164", unique=True),
 )
 
 # How many live contacts have each status, kept by the projection in the same transactions: the

@@ -12,13 +12,27 @@ gives.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, TypeVar, get_origin
+from typing import Annotated, Any, TypeVar, get_origin
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
 from starlette.datastructures import QueryParams
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def true_or_false(value: object) -> object:
+    """``value`` as a bool when it is the text ``true`` or ``false``, unchanged when not text; ``ValueError``
+    for any other text (pydantic would read ``1``, ``yes``, ``on`` or ``t`` as true)."""
+    if not isinstance(value, str):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise ValueError("se esperaba true o false")
+
+
+QueryBool = Annotated[bool, BeforeValidator(true_or_false)]
+"""A boolean given as ``true`` or ``false`` only (a query parameter or form field: ``mine: QueryBool``)."""
 
 
 def parse_query(model: type[M], params: QueryParams) -> M:

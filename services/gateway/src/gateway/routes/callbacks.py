@@ -22,6 +22,8 @@ from contacts.errors import CallbackNotFound, InvalidInput
 from contacts.queueclient import QueueClient
 from gateway.auth import CanRecordDisposition, CanTakeNext, note_audit
 from gateway.callers import caller_of, run_command
+from gateway.instant import IsoInstant
+from gateway.querystring import QueryBool
 from gateway.users import UserDirectory, UserNotFound
 
 CallbackId = Annotated[
@@ -56,7 +58,9 @@ class CallbackChanges(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    due_at: datetime | None = Field(None, description="Nueva hora (con zona horaria, en el futuro).")
+    due_at: IsoInstant | None = Field(
+        None, description="Nueva hora (ISO 8601 con zona horaria, en el futuro)."
+    )
     scope: CallbackScope | None = Field(None, description="`personal` o `shared`.")
     assignee: str | None = Field(
         None,
@@ -92,9 +96,9 @@ def callbacks_router(queue: QueueClient, contacts: ContactsClient, directory: Us
     )
     def list_callbacks(
         principal: CanTakeNext,
-        mine: bool = True,
+        mine: Annotated[QueryBool, Query(description="`true` o `false`.")] = True,
         team: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-        due_before: datetime | None = None,
+        due_before: Annotated[IsoInstant | None, Query(description="Hasta (excluido), ISO 8601.")] = None,
         contact_id: Annotated[
             str | None, Query(pattern=r"^[0-9a-fA-F-]{32,36}$", description="Solo las de este contacto.")
         ] = None,

@@ -28,6 +28,8 @@ from gateway.auth import (
     note_audit,
 )
 from gateway.callers import caller_of, run_command
+from gateway.instant import IsoInstant
+from gateway.querystring import QueryBool
 from gateway.routes.contacts import ContactId, ContactOut, contact_response
 
 CampaignId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9-]+$")]
@@ -79,11 +81,13 @@ class DispositionIn(BaseModel):
     )
     status: str | None = Field(None, max_length=40, examples=["INTERESADO"], description="Nuevo estado.")
     note: str = Field("", max_length=10_000, description="Se añade a la nota del contacto.")
-    callback_at: datetime | None = Field(None, description="Rellamada (con zona horaria, en el futuro).")
+    callback_at: IsoInstant | None = Field(
+        None, description="Rellamada (ISO 8601 con zona horaria, en el futuro)."
+    )
     callback_scope: CallbackScope = Field(
         CallbackScope.PERSONAL, description="`personal` (solo este agente) o `shared` (cualquiera)."
     )
-    keep_lock: bool = Field(False, description="Conservar el bloqueo (por defecto se libera).")
+    keep_lock: bool = Field(False, strict=True, description="Conservar el bloqueo (por defecto se libera).")
 
 
 Hours = dict[
@@ -133,7 +137,8 @@ class ProgressOut(BaseModel):
 class NewCampaign(BaseModel):
     """Body of ``POST /campaigns``: rules not given are General's defaults."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: `true` and 5 only; 1, "true", 5.0 or "5" are refused, not guessed.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=100, examples=["Renovaciones"])
     active: bool = True
@@ -155,7 +160,7 @@ class NewCampaign(BaseModel):
 class CampaignChanges(BaseModel):
     """Body of ``PATCH /campaigns/{id}``: only the rules given change."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str | None = Field(None, min_length=1, max_length=100)
     active: bool | None = None
@@ -270,7 +275,10 @@ def queue_router(
         response_model=list[CampaignOut],
         summary="Campañas y sus reglas (las archivadas solo con `archived=true`)",
     )
-    def campaigns(principal: CanReadContacts, archived: bool = False) -> list[dict[str, Any]]:
+    def campaigns(
+        principal: CanReadContacts,
+        archived: Annotated[QueryBool, Query(description="`true` o `false`.")] = False,
+    ) -> list[dict[str, Any]]:
         found = queue.campaigns(caller_of(principal), archived=archived)
         return [campaign.to_data() for campaign in found]
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -31,8 +32,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -40,6 +42,7 @@ from contacts.client import ContactsClient
 from gateway.auth import ApiError, Authenticated, CanExport, CanImport, authorize, note_audit
 from gateway.callers import caller_of
 from gateway.ports import TransferPort
+from gateway.querystring import QueryBool, true_or_false
 from gateway.roles import Capability, Principal
 from gateway.routes.jobs import JobId, JobOut, visible_job
 from importexport.commands import (
@@ -62,28 +65,40 @@ _MULTIPART_SLACK = 64 << 10  # boundaries and part headers around the file
 _MAX_FIELD_BYTES = 1000
 _MAX_FIELDS = 20
 _UPLOAD_SUFFIXES = (".xlsx", ".xls", ".csv")
-_JSON_BODY = {
-    "type": "array",
-    "maxItems": MAX_JSON_ROWS,
-    "items": {
-        "type": "object",
-        "properties": {
-            "phone": {"type": "string", "examples": ["8812-3456"]},
-            "name": {"type": "string"},
-            "note": {"type": "string"},
-            "status": {"type": "string", "examples": ["SIN_GESTIONAR"]},
-            "email": {"type": "string"},
-            "extra": {"type": "object", "additionalProperties": {"type": "string"}},
-        },
-        "required": ["phone"],
-    },
-}
+_MAX_LIST_NAME = 200
+_MAX_PROBLEMS = 100
+_Value = Annotated[str, Field(max_length=1000)]
+
+
+class ImportRecordIn(BaseModel):
+    """One contact of a JSON import. Keys are read like a spreadsheet's headers (``telefono`` works as
+    well as ``phone``, so none is required: a record without a phone is a rejected row of the report);
+    keys it does not know go to ``extra``. Every value is text: a phone sent as a number would lose its
+    leading zeros, and ``null`` or ``true`` is a mistake to refuse, not a value to guess."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    __pydantic_extra__: dict[str, _Value] = Field(init=False)
+
+    phone: str = Field("", max_length=64, examples=["8812-3456"])
+    name: str = Field("", max_length=200)
+    note: str = Field("", max_length=10_000)
+    status: str = Field("", max_length=40, examples=["SIN_GESTIONAR"])
+    email: str = Field("", max_length=254)
+    extra: dict[str, _Value] = Field(default_factory=dict, max_length=100)
+
+
+_JSON_RECORDS = TypeAdapter(list[ImportRecordIn])
+_JSON_BODY = {"type": "array", "maxItems": MAX_JSON_ROWS, "items": ImportRecordIn.model_json_schema()}
 _MULTIPART_BODY = {
     "type": "object",
     "properties": {
         "file": {"type": "string", "format": "binary", "description": ".xlsx, .xls o .csv"},
         "dry_run": {"type": "boolean", "description": "Clasificar sin escribir nada."},
-        "list": {"type": "string", "description": "Lista de los contactos nuevos."},
+        "list": {
+            "type": "string",
+            "maxLength": _MAX_LIST_NAME,
+            "description": "Lista de los contactos nuevos.",
+        },
         "merge": {
             "type": "string",
             "enum": ["fill", "overwrite", "skip"],
@@ -216,9 +231,10 @@ def transfer_router(
     async def import_contacts(
         request: Request,
         principal: CanImport,
-        dry_run: Annotated[bool, Query(description="Clasificar sin escribir nada.")] = False,
+        dry_run: Annotated[QueryBool, Query(description="Clasificar sin escribir nada.")] = False,
         list_name: Annotated[
-            str | None, Query(alias="list", max_length=200, description="Lista de los contactos nuevos.")
+            str | None,
+            Query(alias="list", max_length=_MAX_LIST_NAME, description="Lista de los contactos nuevos."),
         ] = None,
         merge: Annotated[
             MergeMode | None,
@@ -236,8 +252,8 @@ def transfer_router(
         if media_type == "multipart/form-data":
             upload = await receive_upload(request, config)
             try:
-                dry = dry_run or upload.fields.get("dry_run", "").strip().lower() in ("1", "true", "sí", "si")
-                chosen_list = (list_name or upload.fields.get("list", "")).strip()[:200]
+                dry = dry_run or _form_bool(upload.fields, "dry_run")
+                chosen_list = (list_name or _form_text(upload.fields, "list", _MAX_LIST_NAME)).strip()
                 mode = _merge_mode(request, principal, merge or upload.fields.get("merge", ""))
                 headers = await run_in_threadpool(_inspect, transfer, upload.path)
                 command = StartImport(
@@ -306,7 +322,7 @@ def transfer_router(
         list_name: Annotated[str | None, Query(alias="list", max_length=200)] = None,
         operator: Annotated[str | None, Query(max_length=20)] = None,
         background: Annotated[
-            bool | None,
+            QueryBool | None,
             Query(
                 alias="async",
                 description=f"Sin indicar: archivo directo hasta {STREAM_LIMIT:,} contactos, si no trabajo.",
@@ -388,6 +404,7 @@ async def _read_body(request: Request, config: TransferConfig) -> bytes:
 
 
 def _records(body: bytes) -> list[dict[str, Any]]:
+    """The records of a JSON import, each checked against :class:`ImportRecordIn` (422 otherwise)."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -398,7 +415,42 @@ def _records(body: bytes) -> list[dict[str, Any]]:
             "invalid_input",
             'Se esperaba una lista JSON de contactos: [{"phone": ..., "name": ..., ...}].',
         )
+    try:
+        _JSON_RECORDS.validate_python(data)
+    except ValidationError as error:
+        # The first problems are enough to fix a file; thousands would only grow the answer.
+        raise _invalid("body", error.errors()[:_MAX_PROBLEMS]) from None
     return data
+
+
+def _form_bool(fields: dict[str, str], name: str) -> bool:
+    """A multipart field read as ``true``/``false`` (absent or empty: false); 422 for any other text."""
+    value = fields.get(name, "").strip()
+    try:
+        return bool(true_or_false(value)) if value else False
+    except ValueError as error:
+        raise _invalid(
+            "body", [{"type": "bool_parsing", "loc": (name,), "msg": str(error), "input": value}]
+        ) from None
+
+
+def _form_text(fields: dict[str, str], name: str, max_length: int) -> str:
+    """A multipart text field (absent: empty); 422 past ``max_length`` characters."""
+    value = fields.get(name, "")
+    if len(value) > max_length:
+        problem = {
+            "type": "string_too_long",
+            "loc": (name,),
+            "msg": f"como máximo {max_length} caracteres",
+            "input": value[:50],
+        }
+        raise _invalid("body", [problem])
+    return value
+
+
+def _invalid(where: str, problems: Sequence[Mapping[str, Any]]) -> RequestValidationError:
+    """FastAPI's own 422 (the one every route gives) for problems found by hand in ``where``."""
+    return RequestValidationError([{**problem, "loc": (where, *problem["loc"])} for problem in problems])
 
 
 class _MultipartSink:
