@@ -2,7 +2,7 @@
 
 ``python -m bench load [--duration 300] [--agents 200] [--supervisors 5] [--contacts 100000]
 [--listeners 4] [--call-seconds 1.0] [--think 0] [--import-rows 2000] [--rate-limit 600/minute]
-[--database-url URL] [--redis-url URL] [--json PATH]``
+[--log-level WARNING] [--database-url URL] [--redis-url URL] [--json PATH]``
 
 A distributed cluster as real processes (``python -m system serve contacts``, two ``serve gateway``, one
 ``worker``) on a fresh PostgreSQL schema and its own Redis key prefix (both removed afterwards), with the
@@ -29,12 +29,15 @@ product's rate limits. ``--contacts`` contacts are seeded first through the cont
 * ``--listeners`` Socket.IO clients (Agent keys, no desk), spread over both gateways, receive every
   notice; each agent's note edit is matched to its ``contact_updated`` notice by contact id and the note
   written (unique per edit). Lag = notice received − the edit's response received (negative when the
-  notice arrived first); an edit a listener never receives within 15 s of the end is a lost notice.
+  notice arrived first); an edit a listener never receives within 15 s of the end is a lost notice. The
+  listeners also apply the desk client's rule (``client.live``: a notice whose ``position`` is not above
+  the last seen is dropped) and count the notices that rule would lose (arrived out of order).
 
 Printed: per operation count, throughput, p50/p99 of answered requests and errors by status code; job
 durations; live lag p50/p99, lost and duplicated notices; double assignments (two agents holding one
 contact at once: from the agents' own hold intervals, and from the event store's lock events); events
-appended; CPU of each server process and of this process; load average before and after.
+appended; CPU of each server process and of this process; load average before and after; the servers'
+error lines and warnings (and lease changes of the gateways' feed with ``--log-level INFO``).
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -127,6 +130,7 @@ class Options:
     think: float = 0.0
     import_rows: int = 2000
     rate_limit: str = "600/minute"
+    log_level: str = "WARNING"
     verbose: bool = True
 
 
@@ -277,6 +281,7 @@ def cluster(options: Options, folder: Path) -> Iterator[Cluster]:
             CALLMANAGER_SECRET_KEY=uuid.uuid4().hex + uuid.uuid4().hex,
             CALLMANAGER_DATA_DIR=str(data_dir),
             CALLMANAGER_RATE_LIMIT=options.rate_limit,
+            CALLMANAGER_LOG_LEVEL=options.log_level,
         )
         servers: list[Server] = []
         system: Cluster | None = None
@@ -338,7 +343,7 @@ def log_findings(path: Path) -> tuple[int, dict[str, str]]:
         level = str(entry.get("level", "")).lower()
         if level in ("error", "critical", "exception"):
             errors += 1
-        elif level == "warning":
+        elif level == "warning" or entry.get("event") == "lease.changed":
             event = str(entry.get("event"))
             warnings[event] += 1
             first.setdefault(event, line[:300])
@@ -365,8 +370,11 @@ class Http:
     async def open(self) -> None:
         """One session per gateway, without a connection cap (every agent keeps its own)."""
         timeout = aiohttp.ClientTimeout(total=120)
+        # Idle connections are dropped before uvicorn's keep-alive (5 s) would close them under a request.
         self.sessions = [
-            aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(limit=0), timeout=timeout)
+            aiohttp.ClientSession(
+                url, connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=3), timeout=timeout
+            )
             for url in self.urls
         ]
 
@@ -512,24 +520,36 @@ class Desk:
 
 
 class Listener:
-    """A live client (no desk) that notes when each of the bench's note edits reached it."""
+    """A live client (no desk) that notes when each of the bench's note edits reached it.
+
+    It also applies the desk client's rule (``client.live``): a notice whose ``position`` is not above the
+    last one seen is dropped. A notice so dropped that was not a repeat is one the desk client loses.
+    """
+
+    NOTICES = (
+        "contact_created", "contact_updated", "contact_locked", "contact_unlocked", "contact_deleted",
+        "bulk_update", "call_requested", "call_started", "call_ended",
+    )  # fmt: skip
 
     def __init__(self, url: str, key: str, gateway: int) -> None:
         self.url = url
         self.key = key
         self.gateway = gateway
         self.seen: dict[tuple[str, str], float] = {}
+        self.in_order: set[tuple[str, str]] = set()
         self.duplicates = 0
         self.notices = 0
+        self.out_of_order = 0
         self.resyncs = 0
         self.disconnects = 0
         self.closing = False
+        self._last_position = 0
+        self._positions: set[int] = set()
         self.sio = socketio.AsyncClient(reconnection=True, reconnection_delay=1)
-        self.sio.on("contact_updated", self._updated)
         self.sio.on("resync", self._resync)
         self.sio.on("disconnect", self._disconnected)
-        for name in ("contact_locked", "contact_unlocked", "call_requested", "call_started", "call_ended"):
-            self.sio.on(name, self._counted)
+        for name in self.NOTICES:
+            self.sio.on(name, self._receiver(name))
 
     async def connect(self) -> None:
         """Connect as a desk client's live connection does."""
@@ -537,19 +557,31 @@ class Listener:
             self.url, auth={"api_key": self.key}, transports=["websocket"], wait_timeout=60
         )
 
-    async def _counted(self, data: Any) -> None:
-        self.notices += 1
-
     async def _resync(self, data: Any) -> None:
         self.resyncs += 1
 
     async def _disconnected(self, *_: Any) -> None:
         self.disconnects += 0 if self.closing else 1
 
-    async def _updated(self, data: Any) -> None:
-        now = time.perf_counter()
+    def _receiver(self, name: str) -> Any:
+        async def receive(data: Any) -> None:
+            self.received(name, data if isinstance(data, dict) else {}, time.perf_counter())
+
+        return receive
+
+    def received(self, name: str, data: dict[str, Any], now: float) -> None:
+        """Count a notice, check its order as the desk client does, note a bench edit's arrival."""
         self.notices += 1
-        note = (data.get("fields") or {}).get("note") if isinstance(data, dict) else None
+        position = data.get("position")
+        in_order = True
+        if isinstance(position, int):
+            # A bulk notice's and a contact notice's positions differ, so a repeat is a position seen.
+            in_order = position > self._last_position
+            if not in_order and position not in self._positions:
+                self.out_of_order += 1
+            self._positions.add(position)
+            self._last_position = max(self._last_position, position)
+        note = (data.get("fields") or {}).get("note") if name == "contact_updated" else None
         if not isinstance(note, str) or not note.startswith(NOTE_PREFIX):
             return
         key = (str(data.get("id")), note)
@@ -557,6 +589,8 @@ class Listener:
             self.duplicates += 1
         else:
             self.seen[key] = now
+        if in_order:
+            self.in_order.add(key)
 
 
 @dataclass
@@ -821,8 +855,7 @@ def doubles_by_agents(holds: Sequence[Hold]) -> list[tuple[str, int, int]]:
 
 
 def doubles_by_events(url: str, after: int) -> tuple[list[str], int]:
-    """Lock events after position ``after`` where one user locked a contact another held (unexpired);
-    and how many events were appended after ``after``."""
+    """:func:`doubles_in` the event store's lock events; and how many events came after ``after``."""
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
@@ -838,6 +871,12 @@ def doubles_by_events(url: str, after: int) -> tuple[list[str], int]:
             )
     finally:
         engine.dispose()
+    return doubles_in(rows), appended - after
+
+
+def doubles_in(rows: Iterable[Sequence[Any]]) -> list[str]:
+    """Where one user locked a contact while another's lock on it had not ended, from lock events
+    ``(stream id, type, occurred at, data)`` in position order."""
     holders: dict[str, tuple[str, datetime]] = {}
     found = []
     for stream_id, kind, at, data in rows:
@@ -849,7 +888,7 @@ def doubles_by_events(url: str, after: int) -> tuple[list[str], int]:
             holders[stream_id] = (data["locked_by"], datetime.fromisoformat(str(data["locked_until"])))
         else:
             holders.pop(stream_id, None)
-    return found, appended - after
+    return found
 
 
 def last_position(url: str) -> int:
@@ -913,14 +952,16 @@ def lag_figures(result: Run) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     edits = result.metrics.edits
     for gateway in sorted({listener.gateway for listener in result.listeners}):
-        lags, from_request, lost, duplicates, early = [], [], 0, 0, 0
+        lags, from_request, lost, duplicates, early, dropped, out_of_order = [], [], 0, 0, 0, 0, 0
         for listener in (x for x in result.listeners if x.gateway == gateway):
             duplicates += listener.duplicates
+            out_of_order += listener.out_of_order
             for key, edit in edits.items():
                 seen = listener.seen.get(key)
                 if seen is None:
                     lost += 1
                     continue
+                dropped += key not in listener.in_order
                 lags.append((seen - edit.answered) * 1000)
                 from_request.append((seen - edit.sent) * 1000)
                 early += seen < edit.answered
@@ -933,6 +974,8 @@ def lag_figures(result: Run) -> dict[str, Any]:
             "before_response": early,
             "lost": lost,
             "duplicates": duplicates,
+            "lost_by_the_desk_client": dropped,
+            "out_of_order": out_of_order,
         }
     return figures
 
@@ -1031,7 +1074,8 @@ def report(figures: dict[str, Any]) -> str:
             f"p50 {_ms(live['p50_ms'])} ms, p99 {_ms(live['p99_ms'])} ms (from its request p50 "
             f"{_ms(live['from_request_p50_ms'])}, p99 {_ms(live['from_request_p99_ms'])} ms; "
             f"{live['before_response']:,} before the response); lost {live['lost']}, "
-            f"duplicated {live['duplicates']}"
+            f"duplicated {live['duplicates']}; arrived out of order (a desk client drops them) "
+            f"{live['lost_by_the_desk_client']} of these, {live['out_of_order']:,} of all notices"
         )
     lines.append(
         f"listeners: {figures['notices_per_listener']:,.0f} notices each, {figures['listener_resyncs']} "
@@ -1081,13 +1125,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--redis-url", default=os.environ.get("CALLMANAGER_TEST_REDIS_URL", DEFAULT_REDIS_URL)
     )
+    parser.add_argument("--log-level", default="WARNING", help="CALLMANAGER_LOG_LEVEL of the servers")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     options = Options(
         database_url=args.database_url, redis_url=args.redis_url, duration=args.duration, agents=args.agents,
         supervisors=args.supervisors, contacts=args.contacts, listeners=args.listeners,
         call_seconds=args.call_seconds, think=args.think, import_rows=args.import_rows,
-        rate_limit=args.rate_limit,
+        rate_limit=args.rate_limit, log_level=args.log_level,
     )  # fmt: skip
     # This process's own log lines (users created while seeding) say nothing about the load.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))

@@ -5,13 +5,49 @@ No timing is asserted: only what must hold at any speed. No request gets a serve
 held by two agents at once (by the agents' own hold intervals and by the event store's lock events),
 every operation of the agents' and the supervisor's loops was performed and succeeded at least once,
 every job finished, every note edit's notice reached every listener once, and no server logged an error.
+The two detectors of double assignment are checked first on made-up holds and lock events.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from bench.load import ORDER, Options, report, run, summary
+from bench.load import ORDER, Hold, Options, doubles_by_agents, doubles_in, report, run, summary
+
+T0 = datetime(2026, 12, 7, 20, 0, tzinfo=UTC)
+
+
+def _locked(
+    stream: str, user: str, at: datetime, minutes: int = 10
+) -> tuple[str, str, datetime, dict[str, str]]:
+    until = (at + timedelta(minutes=minutes)).isoformat()
+    return (stream, "contacts.ContactLocked", at, {"locked_by": user, "locked_until": until})
+
+
+def test_two_agents_holding_one_contact_at_once_count_as_a_double_assignment() -> None:
+    overlapping = [Hold("c1", 1, 10.0, 12.0), Hold("c1", 2, 11.5, 13.0), Hold("c2", 3, 10.0, 11.0)]
+    one_after_the_other = [Hold("c1", 1, 10.0, 12.0), Hold("c1", 2, 12.5, 13.0), Hold("c1", 1, 14.0, 15.0)]
+
+    assert doubles_by_agents(overlapping) == [("c1", 1, 2)]
+    assert doubles_by_agents(one_after_the_other) == []
+
+
+def test_a_lock_taken_over_another_users_live_lock_is_found_in_the_lock_events() -> None:
+    released = (("s1", "contacts.LockReleased", T0 + timedelta(seconds=5), {"released_by": "ana"}),)
+    fine = [
+        _locked("s1", "ana", T0),
+        _locked("s1", "ana", T0 + timedelta(seconds=1)),  # her own lock again
+        *released,
+        _locked("s1", "beto", T0 + timedelta(seconds=6)),
+        _locked("s2", "carla", T0, minutes=1),
+        _locked("s2", "beto", T0 + timedelta(minutes=2)),  # carla's lock had lapsed
+    ]
+    doubled = [_locked("s1", "ana", T0), _locked("s1", "beto", T0 + timedelta(seconds=6))]
+
+    assert doubles_in(fine) == []
+    assert doubles_in(doubled) == ["s1: beto locked it while ana held it"]
 
 
 @pytest.mark.slow
