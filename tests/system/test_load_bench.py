@@ -4,7 +4,8 @@ with the real processes on PostgreSQL and Redis (a schema and a Redis key prefix
 No timing is asserted: only what must hold at any speed. No request gets a server error, no contact is
 held by two agents at once (by the agents' own hold intervals and by the event store's lock events),
 every operation of the agents' and the supervisor's loops was performed and succeeded at least once,
-every job finished, every note edit's notice reached every listener once, and no server logged an error.
+every job finished, every note edit's notice reached every listener once and in position order (the desk
+client drops a notice that is not), and no server logged an error.
 The two detectors of double assignment are checked first on made-up holds and lock events.
 """
 
@@ -90,4 +91,5 @@ def test_a_short_load_gets_no_server_error_no_double_assignment_and_every_operat
     edits = operations["edit"]["codes"].get("200", 0)
     for gateway, live in figures["live"].items():
         assert (live["samples"], live["lost"], live["duplicates"]) == (edits, 0, 0), gateway
+        assert (live["lost_by_the_desk_client"], live["out_of_order"]) == (0, 0), gateway
     assert figures["listener_resyncs"] == 0
