@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from types import SimpleNamespace
 from typing import Any, NoReturn
@@ -85,3 +86,24 @@ def test_a_call_answered_by_a_real_worker_returns_its_value(queue: Any) -> None:
     job = queue.enqueue("tests.system.test_service_ports.answer", {"value": [1, 2]})
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
     assert job.latest_result().return_value == {"ok": [1, 2]}
+
+
+@pytest.mark.slow
+def test_a_call_answered_later_than_the_redis_socket_timeout_still_returns_its_value(queue: Any) -> None:
+    # redis-py's default socket timeout (5 s) is shorter than a call's wait: a worker busy with a job
+    # for 6 s must not turn the wait into a redis TimeoutError (which the gateway answered 503).
+    answers: list[Any] = []
+
+    def call() -> None:
+        try:
+            answers.append(RqCalls(queue).call("tests.system.test_service_ports.answer", {"value": 7}, 30))
+        except Exception as exc:
+            answers.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    time.sleep(6.5)
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)  # signals: main thread only
+    caller.join(timeout=30)
+
+    assert answers == [7]

@@ -11,6 +11,7 @@ service's own rq queue, which ``callmanager serve generator`` / ``serve importex
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -49,6 +50,10 @@ log = structlog.get_logger(__name__)
 
 CALL_SECONDS = {"generate": 30, "inspect": 30, "import_records": 120, "export": 300, "read_dnc": 120}
 """How long the gateway waits for a service's answer to a call before answering 503."""
+
+WAIT_SLICE_SECONDS = 2
+"""A call's wait blocks on Redis in slices this long: redis-py's default socket timeout (5 s) would cut a
+longer blocking read short with a TimeoutError, answered 503 while the service was only busy with a job."""
 
 
 @dataclass(frozen=True)
@@ -212,7 +217,10 @@ class RqCalls:
             failure_ttl=3600,
             job_timeout=seconds,
         )
-        result = job.latest_result(timeout=seconds)
+        deadline = time.monotonic() + seconds
+        result = job.latest_result(timeout=min(WAIT_SLICE_SECONDS, seconds))
+        while result is None and (left := deadline - time.monotonic()) > 0:
+            result = job.latest_result(timeout=max(1, min(WAIT_SLICE_SECONDS, round(left))))
         if result is None:
             log.warning("service.call_unanswered", function=function, queue=self._queue.name)
             raise ServiceUnavailable(f"{self._queue.name}: {function} sin respuesta en {seconds} s")

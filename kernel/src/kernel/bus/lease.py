@@ -58,24 +58,48 @@ class RedisLease:
 
 
 def consume_while_leading(
-    consumer: Consumer, lease: Lease, stop: threading.Event, wait_s: float = 1.0
+    consumer: Consumer, lease: Lease, stop: threading.Event, wait_s: float = 1.0, renew_s: float = 0.5
 ) -> None:
-    """Run ``consumer`` only while holding ``lease``; otherwise wait, ready to take over."""
-    leading = False
+    """Run ``consumer`` only while holding ``lease``; otherwise wait, ready to take over.
+
+    The lease is renewed every ``renew_s`` from a thread of its own, also while a poll runs: a poll
+    slower than the lease (a batch handled on a loaded machine) must not let another process take the
+    topic mid-batch, or both would handle neighbouring messages and their effects land out of order.
+    """
+    held = threading.Event()
+    keeper = threading.Thread(
+        target=_keep_lease, args=(consumer, lease, stop, held, wait_s, renew_s), name="lease", daemon=True
+    )
+    keeper.start()
+    try:
+        while not stop.is_set():
+            if not held.wait(timeout=wait_s):
+                continue
+            try:
+                consumer.poll_once()
+            except Exception:
+                log.exception("bus_poll_failed", topic=consumer.topic, group=consumer.group)
+                stop.wait(wait_s)
+    finally:
+        keeper.join(timeout=wait_s + renew_s + 5)
+
+
+def _keep_lease(
+    consumer: Consumer,
+    lease: Lease,
+    stop: threading.Event,
+    held: threading.Event,
+    wait_s: float,
+    renew_s: float,
+) -> None:
+    """Acquire or renew ``lease`` until ``stop``; ``held`` says whether this process has it."""
     while not stop.is_set():
         try:
-            held = lease.hold()
+            now = lease.hold()
         except Exception:
             log.exception("lease.unavailable")
-            held = False
-        if held != leading:
-            log.info("lease.changed", topic=consumer.topic, group=consumer.group, leading=held)
-            leading = held
-        if not held:
-            stop.wait(wait_s)
-            continue
-        try:
-            consumer.poll_once()
-        except Exception:
-            log.exception("bus_poll_failed", topic=consumer.topic, group=consumer.group)
-            stop.wait(wait_s)
+            now = False
+        if now != held.is_set():
+            log.info("lease.changed", topic=consumer.topic, group=consumer.group, leading=now)
+            held.set() if now else held.clear()
+        stop.wait(renew_s if now else wait_s)
