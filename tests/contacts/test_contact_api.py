@@ -27,6 +27,16 @@ from contacts_support import (
 from fastapi.testclient import TestClient
 
 from contacts.api import create_app
+from contacts.asks import (
+    GetCallFigures,
+    GetContact,
+    GetContactByPhone,
+    GetExistingPhones,
+    GetHistory,
+    GetLockedContacts,
+    GetStats,
+    ListContacts,
+)
 from contacts.client import ContactsClient, HttpContactsClient, LocalContactsClient
 from contacts.commands import CallOutcome, ImportRow, Outcome, Source
 from contacts.errors import (
@@ -179,13 +189,13 @@ def test_every_client_creates_locks_edits_and_reads(client: ContactsClient, cloc
     assert called is not None
     assert called.last_contacted_at == clock.now
     assert released.locked_by is None
-    assert client.get(ANA, created.id) == released
-    assert client.get_by_phone(ANA, "+506 8812-3456") == released
-    assert client.list_contacts(ANA, ContactFilters(q="jose")).items == (released,)
-    fields = [h.field for h in client.history(ANA, created.id)]
+    assert client.ask(GetContact(contact_id=created.id), ANA) == released
+    assert client.ask(GetContactByPhone(phone="+506 8812-3456"), ANA) == released
+    assert client.ask(ListContacts(filters=ContactFilters(q="jose")), ANA).items == (released,)
+    fields = [h.field for h in client.ask(GetHistory(contact_id=created.id), ANA)]
     assert fields[-4:] == ["call", "call", "call", "locked_by"]
-    assert client.stats(ANA)["by_status"]["NC"] == 1
-    assert client.existing_phones(ANA, ["+50688123456", "+50688123457"]) == {"+50688123456"}
+    assert client.ask(GetStats(), ANA)["by_status"]["NC"] == 1
+    assert client.ask(GetExistingPhones(phones=("+50688123456", "+50688123457")), ANA) == {"+50688123456"}
 
 
 def test_every_client_raises_the_same_typed_errors(client: ContactsClient, clock: FakeClock) -> None:
@@ -211,7 +221,7 @@ def test_every_client_raises_the_same_typed_errors(client: ContactsClient, clock
     with pytest.raises(Forbidden):
         client.create_or_merge([ImportRow(row=1, e164="+50688000001")], "x", ANA)
     with pytest.raises(NotFound):
-        client.get(ANA, "6f1d8f3a-2c4b-5e7a-9b0c-1d2e3f4a5b6c")
+        client.ask(GetContact(contact_id="6f1d8f3a-2c4b-5e7a-9b0c-1d2e3f4a5b6c"), ANA)
 
     assert duplicate.value.existing_id == created.id
     assert (locked.value.locked_by, locked.value.locked_until) == (ANA.user_id, clock.now.replace(minute=5))
@@ -246,9 +256,9 @@ def test_every_client_runs_batches_and_force_releases(client: ContactsClient) ->
     assert (result.count(Outcome.INSERTED), result.job_id) == (30, "job-1")
     assert again.count(Outcome.UNCHANGED) == 30
     assert freed.locked_by is None
-    assert client.locked_contacts(ANA) == []
+    assert client.ask(GetLockedContacts(), ANA) == []
     with pytest.raises(NotFound):
-        client.get(ANA, contact_id)
+        client.ask(GetContact(contact_id=contact_id), ANA)
 
 
 def test_a_caller_with_an_accented_name_travels_in_the_header(client: ContactsClient) -> None:
@@ -277,9 +287,9 @@ def test_every_client_reads_the_call_figures_of_a_window_and_of_chosen_agents(
     request_call(client, BETO, contact.id, "c-2")
     end_call(client, BETO, contact.id, "c-2", CallOutcome.BUSY, 0)
 
-    everyone = client.call_figures(PABLO)
-    first_hour = client.call_figures(PABLO, since=start, until=later)
-    only_beto = client.call_figures(PABLO, user_ids=[BETO.user_id])
+    everyone = client.ask(GetCallFigures(), PABLO)
+    first_hour = client.ask(GetCallFigures(since=start, until=later), PABLO)
+    only_beto = client.ask(GetCallFigures(user_ids=(BETO.user_id,)), PABLO)
 
     assert [(a.username, a.figures.made, a.figures.successful, a.figures.failed) for a in everyone] == [
         ("ana", 1, 1, 0),
@@ -289,6 +299,6 @@ def test_every_client_reads_the_call_figures_of_a_window_and_of_chosen_agents(
     assert everyone[0].figures.average_handling_seconds == 50.0
     assert [a.username for a in first_hour] == ["ana"]
     assert [a.username for a in only_beto] == ["beto"]
-    assert client.call_figures(PABLO, user_ids=[]) == []
+    assert client.ask(GetCallFigures(user_ids=()), PABLO) == []
     with pytest.raises(InvalidInput):
-        client.call_figures(PABLO, since=later, until=start)
+        client.ask(GetCallFigures(since=later, until=start), PABLO)

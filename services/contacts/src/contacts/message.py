@@ -12,11 +12,13 @@ import enum
 import types
 import typing
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 JsonDict = dict[str, Any]
+T = TypeVar("T")
 
 
 class Message:
@@ -48,6 +50,61 @@ def registry(*classes: type[M]) -> Mapping[str, type[M]]:
             raise ValueError(f"missing or repeated message type name on {cls.__name__}: {cls.TYPE!r}")
         found[cls.TYPE] = cls
     return types.MappingProxyType(found)
+
+
+@dataclass(frozen=True, slots=True)
+class Wire(Generic[T]):
+    """How a command's or a query's result crosses the wire: :func:`data_of` one way, ``decode`` back."""
+
+    decode: Callable[[Any], T]
+
+    def encode(self, value: T) -> Any:
+        """JSON-safe form of ``value``."""
+        return data_of(value)
+
+
+def one(decode: Callable[[Mapping[str, Any]], T]) -> Wire[T]:
+    """A result that is one object (``decode`` is its ``from_data``)."""
+    return Wire(decode)
+
+
+def optional(decode: Callable[[Mapping[str, Any]], T]) -> Wire[T | None]:
+    """A result that is one object or None."""
+    return Wire(lambda data: None if data is None else decode(data))
+
+
+def many(decode: Callable[[Mapping[str, Any]], T]) -> Wire[list[T]]:
+    """A result that is a list of objects, in order."""
+    return Wire(lambda data: [decode(item) for item in data])
+
+
+STRINGS: Wire[set[str]] = Wire(lambda data: {str(item) for item in data})
+"""A result that is a set of strings (sent sorted)."""
+TEXTS: Wire[list[str]] = Wire(lambda data: [str(item) for item in data])
+"""A result that is a list of strings, in order."""
+FLAG: Wire[bool] = Wire(bool)
+"""A result that is true or false."""
+NOTHING: Wire[None] = Wire(lambda data: None)
+"""No result: the answer is that no error was raised."""
+PLAIN: Wire[dict[str, Any]] = Wire(lambda data: dict(data))
+"""A result that is already a JSON object of plain values."""
+
+
+def data_of(value: object) -> Any:
+    """JSON-safe form of a result: ``to_data()`` of objects that have it, lists for tuples and lists,
+    sorted lists for sets, objects for mappings, ISO strings for datetimes."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    to_data = getattr(value, "to_data", None)
+    if callable(to_data):
+        return to_data()
+    if isinstance(value, set | frozenset):
+        return sorted(data_of(item) for item in value)
+    if isinstance(value, tuple | list):
+        return [data_of(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): data_of(item) for key, item in value.items()}
+    return _encode(value)
 
 
 def encode_dataclass(value: object) -> JsonDict:
