@@ -98,7 +98,7 @@ def test_a_create_command_answers_the_contact_with_the_phone_the_service_parsed(
     response = _command(http, ANA, "CreateContact", phone=" 8812-3456 ", name="José", list_name="feria")
 
     assert response.status_code == 200
-    body = response.json()["contact"]
+    body = response.json()["result"]
     assert (body["phone"], body["phone_e164"], body["name"], body["list"], body["version"]) == (
         "8812-3456",
         "+50688123456",
@@ -109,13 +109,14 @@ def test_a_create_command_answers_the_contact_with_the_phone_the_service_parsed(
 
 
 def test_errors_are_json_with_code_message_and_details(http: TestClient) -> None:
-    first = _command(http, ANA, "CreateContact", phone="8812-3456").json()["contact"]
+    first = _command(http, ANA, "CreateContact", phone="8812-3456").json()["result"]
     _command(http, ANA, "LockContact", contact_id=first["id"], duration_minutes=5)
 
     duplicate = _command(http, BETO, "CreateContact", phone="+506 8812 3456")
     locked = _command(http, BETO, "UpdateContact", contact_id=first["id"], note="x")
     stale = _command(http, ANA, "UpdateContact", 1, contact_id=first["id"], note="x")
-    missing = http.get("/contacts/6f1d8f3a-2c4b-5e7a-9b0c-1d2e3f4a5b6c", headers=_as(ANA))
+    wanted = {"type": "contacts.GetContact", "data": {"contact_id": "6f1d8f3a-2c4b-5e7a-9b0c-1d2e3f4a5b6c"}}
+    missing = http.post("/queries", json=wanted, headers=_as(ANA))
     bad_status = _command(http, ANA, "UpdateContact", contact_id=first["id"], status="PERDIDO")
     bad_body = _command(http, ANA, "CreateContact", name="sin teléfono")
     unknown = _command(http, ANA, "RenameContact", contact_id=first["id"])
@@ -138,8 +139,8 @@ def test_errors_are_json_with_code_message_and_details(http: TestClient) -> None
         assert set(answer.json()["error"]) >= {"code", "message"}
 
 
-def test_the_per_operation_write_routes_are_gone(http: TestClient) -> None:
-    contact_id = _command(http, ANA, "CreateContact", phone="8812-3456").json()["contact"]["id"]
+def test_the_per_operation_routes_are_gone(http: TestClient) -> None:
+    contact_id = _command(http, ANA, "CreateContact", phone="8812-3456").json()["result"]["id"]
 
     answers = [
         http.post("/contacts", json={"phone": "8812-3457"}, headers=_as(ANA)),
@@ -147,9 +148,15 @@ def test_the_per_operation_write_routes_are_gone(http: TestClient) -> None:
         http.delete(f"/contacts/{contact_id}", headers=_as(PABLO)),
         http.post(f"/contacts/{contact_id}/lock", headers=_as(ANA)),
         http.delete(f"/contacts/{contact_id}/lock", headers=_as(ANA)),
+        http.get(f"/contacts/{contact_id}", headers=_as(ANA)),
+        http.get(f"/contacts/{contact_id}/history", headers=_as(ANA)),
+        http.get("/stats", headers=_as(ANA)),
+        http.post("/queue/next", headers=_as(ANA)),
+        http.get("/campaigns", headers=_as(ANA)),
+        http.get("/dnc", headers=_as(ANA)),
     ]
 
-    assert [answer.status_code for answer in answers] == [405, 405, 405, 404, 404]
+    assert [answer.status_code for answer in answers] == [405] + [404] * 10
 
 
 def test_list_pages_with_filters_and_cursor(http: TestClient, service: ContactsService) -> None:
