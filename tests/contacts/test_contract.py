@@ -86,7 +86,7 @@ from contacts.commands import (
 from contacts.domain import LockPolicy, contact_id_for_phone
 from contacts.errors import ContactError, InvalidInput
 from contacts.handlers import ContactsService
-from contacts.message import NOTHING, Message
+from contacts.message import NOTHING, Message, Request
 from contacts.messagebus import MessageBus
 from contacts.queries import ContactQueries
 from contacts.statuses import DEFAULT_CATALOGUE
@@ -114,22 +114,19 @@ class Run:
 
     def send(self, command: Command[R], expected_version: int | None = None) -> R | None:
         """Run ``command`` and note what came back; its result (None after an error)."""
-        try:
-            result = self.port.execute(command, expected_version)
-        except ContactError as error:
-            self.steps.append(("error", type(error).__name__, error_to_data(error)))
-            return None
-        self.steps.append(("ok", command.result_to_data(result)))
-        return result
+        return self._note(command, lambda: self.port.execute(command, expected_version))
 
     def ask(self, query: Query[R], caller: Caller = ANA) -> R | None:
         """Ask ``query`` as ``caller`` and note what came back; its result (None after an error)."""
+        return self._note(query, lambda: self.port.ask(query, caller))
+
+    def _note(self, message: Request[R], answer: Callable[[], R]) -> R | None:
         try:
-            result = self.port.ask(query, caller)
+            result = answer()
         except ContactError as error:
             self.steps.append(("error", type(error).__name__, error_to_data(error)))
             return None
-        self.steps.append(("ok", query.result_to_data(result)))
+        self.steps.append(("ok", message.result_to_data(result)))
         return result
 
     def kinds(self) -> list[str]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, TypeVar
 
 from contacts.agenda import CallbackView
 from contacts.campaigns import Campaign, DncEntry, Eligibility, Progress
-from contacts.message import NOTHING, PLAIN, STRINGS, Message, Wire, many, one, registry
+from contacts.message import NOTHING, PLAIN, STRINGS, Request, decode_message, many, one, registry
 from contacts.views import AgentCalls, Contact, ContactFilters, HistoryEntry, Page
 
 R_co = TypeVar("R_co", covariant=True)
@@ -25,18 +25,9 @@ MAX_DNC_PAGE = 1000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Query(Message, Generic[R_co]):
-    """Base of every query: ``RESULT`` says what it answers (``R_co``) and how that crosses the wire."""
-
-    RESULT: ClassVar[Wire[Any]]
-
-    def result_to_data(self, result: object) -> Any:
-        """JSON-safe form of this query's result."""
-        return type(self).RESULT.encode(result)
-
-    def result_from_data(self, data: Any) -> R_co:
-        """This query's result from :meth:`result_to_data` output."""
-        return cast(R_co, type(self).RESULT.decode(data))
+class Query(Request[R_co]):
+    """Base of every query: ``RESULT`` says what it answers (``R_co``) and how that crosses the wire
+    (``contacts.client.ContactsClient.ask``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -207,9 +198,4 @@ QUERY_TYPES: Mapping[str, type[Query[Any]]] = registry(
 
 def decode_query(type_name: str, data: Mapping[str, Any], schema_version: int = 1) -> Query[Any]:
     """The query named ``type_name`` from its data; ValueError for unknown types or newer schemas."""
-    cls = QUERY_TYPES.get(type_name)
-    if cls is None:
-        raise ValueError(f"unknown query type {type_name!r}")
-    if schema_version > cls.SCHEMA_VERSION:
-        raise ValueError(f"{type_name} schema {schema_version} is newer than {cls.SCHEMA_VERSION}")
-    return cls.from_data(data)
+    return decode_message("query", QUERY_TYPES, type_name, data, schema_version)

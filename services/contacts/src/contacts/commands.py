@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from contacts.message import FLAG, TEXTS, Message, Wire, one, optional, registry
+from contacts.message import FLAG, TEXTS, Message, Request, decode_message, one, optional, registry
 from kernel.roles import Role
 
 if TYPE_CHECKING:
@@ -94,21 +94,12 @@ def _dnc_entry(data: Mapping[str, Any]) -> DncEntry:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Command(Message, Generic[R_co]):
+class Command(Request[R_co]):
     """Base of every command: who asks and when; ``RESULT`` says what it answers (``R_co``) and how that
     crosses the wire (``contacts.client.ContactsClient.execute``)."""
 
-    RESULT: ClassVar[Wire[Any]]
     caller: Caller
     now: datetime
-
-    def result_to_data(self, result: object) -> Any:
-        """JSON-safe form of this command's result."""
-        return type(self).RESULT.encode(result)
-
-    def result_from_data(self, data: Any) -> R_co:
-        """This command's result from :meth:`result_to_data` output."""
-        return cast(R_co, type(self).RESULT.decode(data))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -484,9 +475,4 @@ COMMAND_TYPES: Mapping[str, type[Command[Any]]] = registry(
 
 def decode_command(type_name: str, data: Mapping[str, Any], schema_version: int = 1) -> Command[Any]:
     """The command named ``type_name`` from its data; ValueError for unknown types or newer schemas."""
-    cls = COMMAND_TYPES.get(type_name)
-    if cls is None:
-        raise ValueError(f"unknown command type {type_name!r}")
-    if schema_version > cls.SCHEMA_VERSION:
-        raise ValueError(f"{type_name} schema {schema_version} is newer than {cls.SCHEMA_VERSION}")
-    return cls.from_data(data)
+    return decode_message("command", COMMAND_TYPES, type_name, data, schema_version)

@@ -40,6 +40,23 @@ class Message:
 
 M = TypeVar("M", bound=Message)
 D = TypeVar("D")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Request(Message, Generic[R_co]):
+    """A command or a query: a message that answers ``R_co``; ``RESULT`` says how the answer crosses the
+    wire (``contacts.client.ContactsClient``: ``execute`` and ``ask``)."""
+
+    __slots__ = ()
+    RESULT: ClassVar[Wire[Any]]
+
+    def result_to_data(self, result: object) -> Any:
+        """JSON-safe form of this message's result."""
+        return type(self).RESULT.encode(result)
+
+    def result_from_data(self, data: Any) -> R_co:
+        """This message's result from :meth:`result_to_data` output."""
+        return typing.cast(R_co, type(self).RESULT.decode(data))
 
 
 def registry(*classes: type[M]) -> Mapping[str, type[M]]:
@@ -105,6 +122,19 @@ def data_of(value: object) -> Any:
     if isinstance(value, Mapping):
         return {str(key): data_of(item) for key, item in value.items()}
     return _encode(value)
+
+
+def decode_message(
+    kind: str, types: Mapping[str, type[M]], type_name: str, data: Mapping[str, Any], schema_version: int = 1
+) -> M:
+    """The ``kind`` (command, query) of ``types`` named ``type_name`` from its data; ValueError for unknown
+    types or newer schemas."""
+    cls = types.get(type_name)
+    if cls is None:
+        raise ValueError(f"unknown {kind} type {type_name!r}")
+    if schema_version > cls.SCHEMA_VERSION:
+        raise ValueError(f"{type_name} schema {schema_version} is newer than {cls.SCHEMA_VERSION}")
+    return cls.from_data(data)
 
 
 def encode_dataclass(value: object) -> JsonDict:
