@@ -27,6 +27,16 @@ from contacts_support import (
 from fastapi.testclient import TestClient
 
 from contacts.api import create_app
+from contacts.asks import (
+    GetCallFigures,
+    GetContact,
+    GetContactByPhone,
+    GetExistingPhones,
+    GetHistory,
+    GetLockedContacts,
+    GetStats,
+    ListContacts,
+)
 from contacts.client import ContactsClient, HttpContactsClient, LocalContactsClient
 from contacts.commands import CallOutcome, ImportRow, Outcome, Source
 from contacts.errors import (
@@ -88,7 +98,7 @@ def test_a_create_command_answers_the_contact_with_the_phone_the_service_parsed(
     response = _command(http, ANA, "CreateContact", phone=" 8812-3456 ", name="José", list_name="feria")
 
     assert response.status_code == 200
-    body = response.json()["contact"]
+    body = response.json()["result"]
     assert (body["phone"], body["phone_e164"], body["name"], body["list"], body["version"]) == (
         "8812-3456",
         "+50688123456",
@@ -99,13 +109,14 @@ def test_a_create_command_answers_the_contact_with_the_phone_the_service_parsed(
 
 
 def test_errors_are_json_with_code_message_and_details(http: TestClient) -> None:
-    first = _command(http, ANA, "CreateContact", phone="8812-3456").json()["contact"]
+    first = _command(http, ANA, "CreateContact", phone="8812-3456").json()["result"]
     _command(http, ANA, "LockContact", contact_id=first["id"], duration_minutes=5)
 
     duplicate = _command(http, BETO, "CreateContact", phone="+506 8812 3456")
     locked = _command(http, BETO, "UpdateContact", contact_id=first["id"], note="x")
     stale = _command(http, ANA, "UpdateContact", 1, contact_id=first["id"], note="x")
-    missing = http.get("/contacts/6f1d8f3a-2c4b-5e7a-9b0c-1d2e3f4a5b6c", headers=_as(ANA))
+    wanted = {"type": "contacts.GetContact", "data": {"contact_id": "6f1d8f3a-2c4b-5e7a-9b0c-1d2e3f4a5b6c"}}
+    missing = http.post("/queries", json=wanted, headers=_as(ANA))
     bad_status = _command(http, ANA, "UpdateContact", contact_id=first["id"], status="PERDIDO")
     bad_body = _command(http, ANA, "CreateContact", name="sin teléfono")
     unknown = _command(http, ANA, "RenameContact", contact_id=first["id"])
@@ -128,8 +139,8 @@ def test_errors_are_json_with_code_message_and_details(http: TestClient) -> None
         assert set(answer.json()["error"]) >= {"code", "message"}
 
 
-def test_the_per_operation_write_routes_are_gone(http: TestClient) -> None:
-    contact_id = _command(http, ANA, "CreateContact", phone="8812-3456").json()["contact"]["id"]
+def test_the_per_operation_routes_are_gone(http: TestClient) -> None:
+    contact_id = _command(http, ANA, "CreateContact", phone="8812-3456").json()["result"]["id"]
 
     answers = [
         http.post("/contacts", json={"phone": "8812-3457"}, headers=_as(ANA)),
@@ -137,9 +148,15 @@ def test_the_per_operation_write_routes_are_gone(http: TestClient) -> None:
         http.delete(f"/contacts/{contact_id}", headers=_as(PABLO)),
         http.post(f"/contacts/{contact_id}/lock", headers=_as(ANA)),
         http.delete(f"/contacts/{contact_id}/lock", headers=_as(ANA)),
+        http.get(f"/contacts/{contact_id}", headers=_as(ANA)),
+        http.get(f"/contacts/{contact_id}/history", headers=_as(ANA)),
+        http.get("/stats", headers=_as(ANA)),
+        http.post("/queue/next", headers=_as(ANA)),
+        http.get("/campaigns", headers=_as(ANA)),
+        http.get("/dnc", headers=_as(ANA)),
     ]
 
-    assert [answer.status_code for answer in answers] == [405, 405, 405, 404, 404]
+    assert [answer.status_code for answer in answers] == [405] + [404] * 10
 
 
 def test_list_pages_with_filters_and_cursor(http: TestClient, service: ContactsService) -> None:
@@ -179,13 +196,13 @@ def test_every_client_creates_locks_edits_and_reads(client: ContactsClient, cloc
     assert called is not None
     assert called.last_contacted_at == clock.now
     assert released.locked_by is None
-    assert client.get(ANA, created.id) == released
-    assert client.get_by_phone(ANA, "+506 8812-3456") == released
-    assert client.list_contacts(ANA, ContactFilters(q="jose")).items == (released,)
-    fields = [h.field for h in client.history(ANA, created.id)]
+    assert client.ask(GetContact(contact_id=created.id), ANA) == released
+    assert client.ask(GetContactByPhone(phone="+506 8812-3456"), ANA) == released
+    assert client.ask(ListContacts(filters=ContactFilters(q="jose")), ANA).items == (released,)
+    fields = [h.field for h in client.ask(GetHistory(contact_id=created.id), ANA)]
     assert fields[-4:] == ["call", "call", "call", "locked_by"]
-    assert client.stats(ANA)["by_status"]["NC"] == 1
-    assert client.existing_phones(ANA, ["+50688123456", "+50688123457"]) == {"+50688123456"}
+    assert client.ask(GetStats(), ANA)["by_status"]["NC"] == 1
+    assert client.ask(GetExistingPhones(phones=("+50688123456", "+50688123457")), ANA) == {"+50688123456"}
 
 
 def test_every_client_raises_the_same_typed_errors(client: ContactsClient, clock: FakeClock) -> None:
@@ -211,7 +228,7 @@ def test_every_client_raises_the_same_typed_errors(client: ContactsClient, clock
     with pytest.raises(Forbidden):
         client.create_or_merge([ImportRow(row=1, e164="+50688000001")], "x", ANA)
     with pytest.raises(NotFound):
-        client.get(ANA, "6f1d8f3a-2c4b-5e7a-9b0c-1d2e3f4a5b6c")
+        client.ask(GetContact(contact_id="6f1d8f3a-2c4b-5e7a-9b0c-1d2e3f4a5b6c"), ANA)
 
     assert duplicate.value.existing_id == created.id
     assert (locked.value.locked_by, locked.value.locked_until) == (ANA.user_id, clock.now.replace(minute=5))
@@ -246,9 +263,9 @@ def test_every_client_runs_batches_and_force_releases(client: ContactsClient) ->
     assert (result.count(Outcome.INSERTED), result.job_id) == (30, "job-1")
     assert again.count(Outcome.UNCHANGED) == 30
     assert freed.locked_by is None
-    assert client.locked_contacts(ANA) == []
+    assert client.ask(GetLockedContacts(), ANA) == []
     with pytest.raises(NotFound):
-        client.get(ANA, contact_id)
+        client.ask(GetContact(contact_id=contact_id), ANA)
 
 
 def test_a_caller_with_an_accented_name_travels_in_the_header(client: ContactsClient) -> None:
@@ -277,9 +294,9 @@ def test_every_client_reads_the_call_figures_of_a_window_and_of_chosen_agents(
     request_call(client, BETO, contact.id, "c-2")
     end_call(client, BETO, contact.id, "c-2", CallOutcome.BUSY, 0)
 
-    everyone = client.call_figures(PABLO)
-    first_hour = client.call_figures(PABLO, since=start, until=later)
-    only_beto = client.call_figures(PABLO, user_ids=[BETO.user_id])
+    everyone = client.ask(GetCallFigures(), PABLO)
+    first_hour = client.ask(GetCallFigures(since=start, until=later), PABLO)
+    only_beto = client.ask(GetCallFigures(user_ids=(BETO.user_id,)), PABLO)
 
     assert [(a.username, a.figures.made, a.figures.successful, a.figures.failed) for a in everyone] == [
         ("ana", 1, 1, 0),
@@ -289,6 +306,6 @@ def test_every_client_reads_the_call_figures_of_a_window_and_of_chosen_agents(
     assert everyone[0].figures.average_handling_seconds == 50.0
     assert [a.username for a in first_hour] == ["ana"]
     assert [a.username for a in only_beto] == ["beto"]
-    assert client.call_figures(PABLO, user_ids=[]) == []
+    assert client.ask(GetCallFigures(user_ids=()), PABLO) == []
     with pytest.raises(InvalidInput):
-        client.call_figures(PABLO, since=later, until=start)
+        client.ask(GetCallFigures(since=later, until=start), PABLO)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from contacts import commands, events
+from contacts import asks, commands, events
 from contacts.commands import (
     COMMAND_TYPES,
     AgeStatus,
@@ -58,6 +59,7 @@ from contacts.events import (
     decode_event,
 )
 from contacts.message import Message
+from contacts.views import ContactFilters
 from kernel.roles import Role
 
 AT = datetime(2025, 3, 1, 14, 30, 15, 123456, tzinfo=UTC)
@@ -247,16 +249,46 @@ COMMANDS: list[commands.Command] = [
     commands.ShareStaleCallback(
         contact_id=CID, caller=commands.SYSTEM_CALLER, now=AT, callback_id=f"{CID}.9", grace_minutes=30
     ),
+    commands.ClaimNextContact(caller=ANA, now=AT, campaign="renovaciones"),
+    commands.SaveCampaign(
+        caller=ANA, now=AT, campaign_id=None, fields={"name": "Sur", "lists": ["sur"], "max_per_day": None}
+    ),
+    commands.AddDnc(caller=ANA, now=AT, phone="8812-3456", reason="pidió no ser llamado"),
+    commands.AddDncMany(caller=ANA, now=AT, entries=(("+50688123456", "lista"), ("8812 0002", ""))),
+    commands.RemoveDnc(caller=ANA, now=AT, phone="+50688123456"),
+]
+
+QUERIES: list[asks.Query[Any]] = [
+    asks.GetContact(contact_id=CID),
+    asks.GetContactByPhone(phone="+506 8812 3456"),
+    asks.GetHistory(contact_id=CID),
+    asks.ListContacts(
+        filters=ContactFilters(statuses=("NC", "PERDIDO"), list_name="feria", locked=False, q="josé"),
+        limit=50,
+        cursor="abc",
+    ),
+    asks.GetLockedContacts(),
+    asks.GetExistingPhones(phones=("+50688123456", "+50688123457")),
+    asks.GetListedPhones(phones=("+50688123456",)),
+    asks.GetStats(),
+    asks.GetCallFigures(since=AT, until=AT + timedelta(hours=1), user_ids=("u-ana",)),
+    asks.ListCampaigns(archived=True),
+    asks.GetProgress(campaign_id="general"),
+    asks.GetEligibility(contact_id=CID, campaign=None),
+    asks.ListCallbacks(mine=False, team="norte", due_before=AT, contact_id=CID),
+    asks.ListDnc(limit=10, offset=20),
+    asks.CheckDnc(phone_e164="+50688123456"),
 ]
 
 
-def test_every_event_and_command_type_has_a_sample_here() -> None:
+def test_every_event_command_and_query_type_has_a_sample_here() -> None:
     assert {type(e) for e in EVENTS} == set(EVENT_TYPES.values())
     assert {type(c) for c in COMMANDS} == set(COMMAND_TYPES.values())
+    assert {type(q) for q in QUERIES} == set(asks.QUERY_TYPES.values())
 
 
 def test_type_names_are_stable_logical_names_not_import_paths() -> None:
-    for name, cls in [*EVENT_TYPES.items(), *COMMAND_TYPES.items()]:
+    for name, cls in [*EVENT_TYPES.items(), *COMMAND_TYPES.items(), *asks.QUERY_TYPES.items()]:
         assert name == f"contacts.{cls.__name__}"
         assert cls.SCHEMA_VERSION == 1
 
@@ -271,6 +303,7 @@ def test_the_registries_hold_every_public_event_and_command_class() -> None:
 
     assert public(events, ContactEvent) == set(EVENT_TYPES.values())
     assert public(commands, commands.Command) == set(COMMAND_TYPES.values())
+    assert public(asks, asks.Query) == set(asks.QUERY_TYPES.values())
 
 
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
@@ -283,6 +316,19 @@ def test_an_event_survives_json_unchanged(event: ContactEvent) -> None:
 def test_a_command_survives_json_unchanged(command: commands.Command) -> None:
     wire = json.loads(json.dumps(command.to_data()))
     assert decode_command(command.TYPE, wire) == command
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=lambda q: type(q).__name__)
+def test_a_query_survives_json_unchanged(query: asks.Query[Any]) -> None:
+    wire = json.loads(json.dumps(query.to_data()))
+    assert asks.decode_query(query.TYPE, wire) == query
+
+
+def test_an_unknown_or_newer_query_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown query type"):
+        asks.decode_query("contacts.Nope", {})
+    with pytest.raises(ValueError, match="newer"):
+        asks.decode_query(asks.GetStats.TYPE, {}, schema_version=2)
 
 
 def test_datetimes_travel_as_iso_strings_and_enums_as_values() -> None:

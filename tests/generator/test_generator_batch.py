@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import pytest
 
+from contacts.asks import GetExistingPhones, GetListedPhones, Query
 from contacts.client import ContactsClient
 from contacts.commands import BatchResult, Caller, ImportRow, Outcome, RowOutcome, Source
 from contacts.views import caller_to_data
@@ -32,12 +33,12 @@ class ContactsStandIn:
         self.batches: list[tuple[list[ImportRow], str, Source, str]] = []
         self.lookups: list[int] = []
 
-    def existing_phones(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
-        asked = list(phones_e164)
-        self.lookups.append(len(asked))
-        return {p for p in asked if p in self.phones}
-
-    def dnc_listed(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
+    def ask(self, query: Query[Any], caller: Caller) -> Any:
+        """The generator's two lookups: existing numbers (recorded) and listed ones (none)."""
+        if isinstance(query, GetExistingPhones):
+            self.lookups.append(len(query.phones))
+            return {p for p in query.phones if p in self.phones}
+        assert isinstance(query, GetListedPhones)
         return set()
 
     def create_or_merge(

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from contacts.api import create_app
+from contacts.asks import GetContactByPhone
 from contacts.client import ContactsClient, HttpContactsClient, LocalContactsClient
 from contacts.commands import Caller
 from contacts.dnc import DncList
@@ -77,7 +78,7 @@ def test_listed_numbers_are_skipped_replaced_and_counted(contacts: tuple[Contact
     assert system.queries.stats()["total"] == 300
     for e164 in listed[:5]:
         with pytest.raises(NotFound):
-            system.local.get_by_phone(MANAGER, e164)
+            system.local.ask(GetContactByPhone(phone=e164), MANAGER)
 
 
 def test_a_number_listed_between_the_draw_and_the_save_is_refused_by_contacts(
@@ -93,4 +94,4 @@ def test_a_number_listed_between_the_draw_and_the_save_is_refused_by_contacts(
     assert (report.inserted, report.dnc) == (19, 1)
     assert report.to_data()["dnc_refused"] == 1
     with pytest.raises(NotFound):
-        system.local.get_by_phone(MANAGER, late)
+        system.local.ask(GetContactByPhone(phone=late), MANAGER)

@@ -14,6 +14,7 @@ import openpyxl
 import pytest
 from conftest import ContactsSystem
 
+from contacts.asks import GetContactByPhone
 from contacts.commands import Caller, ImportRow, LockContact, Source
 from contacts.views import ContactFilters
 from importexport.export import (
@@ -47,7 +48,7 @@ def seed(system: ContactsSystem, lead: Caller) -> None:
     ]  # fmt: skip
     system.client.create_or_merge(rows[:3], "marzo", lead, source=Source.IMPORT)
     system.client.create_or_merge(rows[3:], "abril", lead, source=Source.IMPORT)
-    contact_id = system.client.get_by_phone(AGENT, "6012-3456").id
+    contact_id = system.client.ask(GetContactByPhone(phone="6012-3456"), AGENT).id
     system.client.execute(LockContact(caller=AGENT, now=NOW, contact_id=contact_id, duration_minutes=30))
 
 

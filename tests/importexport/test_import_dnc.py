@@ -16,6 +16,7 @@ from conftest import ContactsSystem, MakeXlsx
 from fastapi.testclient import TestClient
 
 from contacts.api import create_app
+from contacts.asks import GetContact, GetContactByPhone
 from contacts.client import ContactsClient, HttpContactsClient
 from contacts.commands import Caller, CreateContact
 from contacts.dnc import DncList
@@ -87,9 +88,9 @@ def test_rows_on_the_dnc_list_are_not_saved_and_are_reported_as_dnc(
         ("5", "no llamar"),
         ("6", "rechazada"),
     ]
-    assert system.client.get(lead, existing.id).name == "Vieja"
+    assert system.client.ask(GetContact(contact_id=existing.id), lead).name == "Vieja"
     with pytest.raises(NotFound):
-        system.client.get_by_phone(lead, "8812-0002")
+        system.client.ask(GetContactByPhone(phone="8812-0002"), lead)
     if dry_run:
         assert system.events() == events
         assert {entry["row"]: entry["action"] for entry in data["preview"]} == {
@@ -100,7 +101,7 @@ def test_rows_on_the_dnc_list_are_not_saved_and_are_reported_as_dnc(
             6: "rechazada",
         }
     else:
-        assert system.client.get_by_phone(lead, "8812-0003").name == "Carla"
+        assert system.client.ask(GetContactByPhone(phone="8812-0003"), lead).name == "Carla"
 
 
 def test_a_number_listed_after_a_first_import_is_left_alone_by_the_next(
@@ -112,7 +113,7 @@ def test_a_number_listed_after_a_first_import_is_left_alone_by_the_next(
     again = import_records([{"phone": "8812-0101", "name": "Ana María"}], client, lead)
 
     assert (first.inserted, again.inserted, again.updated, len(again.dnc)) == (1, 0, 0, 1)
-    assert system.client.get_by_phone(lead, "8812-0101").name == "Ana"
+    assert system.client.ask(GetContactByPhone(phone="8812-0101"), lead).name == "Ana"
 
 
 def test_a_large_import_looks_the_list_up_per_batch_and_finds_every_listed_row(

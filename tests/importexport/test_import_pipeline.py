@@ -12,12 +12,13 @@ import threading
 from collections.abc import Generator, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import openpyxl
 import pytest
 from conftest import ContactsSystem, MakeText, MakeXlsx, contacts_system
 
+from contacts.asks import GetContact, GetContactByPhone, Query
 from contacts.client import ContactsClient, LocalContactsClient
 from contacts.commands import BatchResult, Caller, CreateContact, ImportRow, LockContact, MergeMode, Source
 from contacts.errors import Forbidden
@@ -33,6 +34,8 @@ from importexport.pipeline import (
 from importexport.spreadsheets import FileRejected
 from kernel.jobqueue import Job, JobExecutor, JobState, JobStore
 from kernel.roles import Role
+
+R = TypeVar("R")
 
 NOW = datetime(2000, 1, 1, tzinfo=UTC)  # the service stamps each command with its own clock
 HEADERS = ["Teléfono", "Nombre", "Observaciones", "Estado", "Correo electrónico", "Cédula"]
@@ -75,7 +78,7 @@ def test_an_xlsx_with_spanish_headers_floats_blanks_and_formulas_becomes_contact
     ]
     assert report.headers["phone"] == "Teléfono"
     assert report.headers["email"] == "Correo electrónico"
-    ana = system.client.get_by_phone(lead, "8812-3456")
+    ana = system.client.ask(GetContactByPhone(phone="8812-3456"), lead)
     assert (ana.name, ana.note, ana.status, ana.email) == (
         "Ana Pérez",
         "llamar después de las 5",
@@ -85,10 +88,10 @@ def test_an_xlsx_with_spanish_headers_floats_blanks_and_formulas_becomes_contact
     assert ana.extra == {"Cédula": "1-1111-1111"}
     assert ana.list_name == "marzo"
     assert ana.operator == "kolbi"
-    luis = system.client.get_by_phone(lead, "60123456")
+    luis = system.client.ask(GetContactByPhone(phone="60123456"), lead)
     assert luis.email == ""
     assert not luis.note.startswith("=")
-    assert system.client.get_by_phone(lead, "+12025550182").extra == {"Cédula": "105670123"}
+    assert system.client.ask(GetContactByPhone(phone="+12025550182"), lead).extra == {"Cédula": "105670123"}
 
 
 @pytest.mark.parametrize(
@@ -109,8 +112,8 @@ def test_csv_files_in_both_encodings_and_delimiters_import_alike(
     report = run_import(path, system.client, lead)
 
     assert (report.total, report.inserted, report.rejected) == (2, 2, 0)  # "nan" makes a blank row
-    assert system.client.get_by_phone(lead, "8812-3456").name == "Ñandú Pérez"
-    assert system.client.get_by_phone(lead, "8312-3456").name == "Óscar"
+    assert system.client.ask(GetContactByPhone(phone="8812-3456"), lead).name == "Ñandú Pérez"
+    assert system.client.ask(GetContactByPhone(phone="8312-3456"), lead).name == "Óscar"
 
 
 def test_an_xls_workbook_imports_below_its_title_row(
@@ -121,13 +124,13 @@ def test_an_xls_workbook_imports_below_its_title_row(
     assert (report.total, report.inserted) == (3, 3)
     assert report.file["kind"] == "xls"
     assert report.file["header_row"] == 2
-    maria = system.client.get_by_phone(lead, "8812-3456")
+    maria = system.client.ask(GetContactByPhone(phone="8812-3456"), lead)
     assert (maria.name, maria.note, maria.extra) == (
         "María José Pérez",
         "llamar después de las 5",
         {"Cédula": "1-1234-0567"},
     )
-    assert system.client.get_by_phone(lead, "2212-3456").extra == {"Cédula": "105670123"}
+    assert system.client.ask(GetContactByPhone(phone="2212-3456"), lead).extra == {"Cédula": "105670123"}
 
 
 @pytest.mark.usefixtures("reading")
@@ -148,7 +151,7 @@ def test_repeats_inside_the_file_become_one_contact_and_are_reported(
 
     assert (report.total, report.inserted, report.duplicates_merged) == (4, 2, 2)
     assert [(m.row, m.into) for m in report.merged] == [(4, 2), (5, 2)]
-    ana = system.client.get_by_phone(lead, "8812-3456")
+    ana = system.client.ask(GetContactByPhone(phone="8812-3456"), lead)
     assert (ana.name, ana.note) == ("Ana María", "segunda")
     assert ana.version == 1  # created once, with the merged row: no update on top
     assert len(system.contacts()) == 2
@@ -169,7 +172,7 @@ def test_a_row_whose_phone_exists_updates_that_contact_and_keeps_what_the_file_l
     report = run_import(path, system.client, lead, ImportOptions(list_name="nuevos"))
 
     assert (report.inserted, report.updated) == (1, 1)
-    ana = system.client.get(lead, existing.id)
+    ana = system.client.ask(GetContact(contact_id=existing.id), lead)
     assert (ana.name, ana.list_name) == ("Ana", "viejos")
     assert re.fullmatch(r"cliente antigua\n\[\d{4}-\d{2}-\d{2}\] volvió a llamar", ana.note)
     assert len(system.contacts()) == 2
@@ -197,7 +200,7 @@ def test_importing_the_same_file_twice_changes_nothing_the_second_time(
     assert (second.duplicates_merged, second.rejected) == (2, 1)
     assert system.events() == events
     assert system.contacts() == before
-    assert system.client.get_by_phone(lead, numbers[0]).name == "Otro nombre"
+    assert system.client.ask(GetContactByPhone(phone=numbers[0]), lead).name == "Otro nombre"
 
 
 class ProcessDied(BaseException):
@@ -234,8 +237,8 @@ class DyingClient(LocalContactsClient):
             raise ProcessDied
         return rows
 
-    def existing_phones(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
-        return self._inner.existing_phones(caller, phones_e164)
+    def ask(self, query: Query[R], caller: Caller) -> R:
+        return self._inner.ask(query, caller)
 
 
 def executor_for(system: ContactsSystem, client: ContactsClient, tmp_path: Path, **job: Any) -> JobExecutor:
@@ -486,7 +489,7 @@ def test_json_records_follow_the_same_rules_as_files(system: ContactsSystem, lea
     assert (data["total"], data["inserted"], data["updated"], data["duplicates_merged"]) == (5, 1, 0, 1)
     assert [e["row"] for e in data["errors"]] == [3, 4, 5]
     assert "Estado desconocido" in data["errors"][2]["message"]
-    ana = system.client.get_by_phone(lead, "8812-3456")
+    ana = system.client.ask(GetContactByPhone(phone="8812-3456"), lead)
     assert (ana.name, ana.note, ana.status) == ("Ana", "repetida", "INTERESADO")
     assert ana.extra == {"origen": "web", "campaña": "marzo"}
 
@@ -538,7 +541,7 @@ def test_fill_the_default_sets_only_empty_fields_and_appends_the_note(
     report = run_import(reimport(make_xlsx), system.client, lead)
 
     assert (report.merge, report.inserted, report.updated) == ("fill", 1, 1)
-    ana = system.client.get(lead, contact_id)
+    ana = system.client.ask(GetContact(contact_id=contact_id), lead)
     assert (ana.name, ana.status, ana.email) == ("Ana", "INTERESADO", "ana@example.cr")
     assert re.fullmatch("vieja" + DATED_LINE + "nueva", ana.note)
     again = run_import(reimport(make_xlsx), system.client, lead)
@@ -553,7 +556,7 @@ def test_overwrite_lets_the_file_win_but_never_replaces_the_note(
     report = run_import(reimport(make_xlsx), system.client, PM, ImportOptions(merge=MergeMode.OVERWRITE))
 
     assert (report.merge, report.updated) == ("overwrite", 1)
-    ana = system.client.get(PM, contact_id)
+    ana = system.client.ask(GetContact(contact_id=contact_id), PM)
     assert (ana.name, ana.status, ana.email) == ("Otra", "NC", "ana@example.cr")
     assert re.fullmatch("vieja" + DATED_LINE + "nueva", ana.note)
 
@@ -573,12 +576,12 @@ def test_skip_leaves_existing_contacts_untouched_and_adds_new_ones(
     system: ContactsSystem, lead: Caller, make_xlsx: MakeXlsx
 ) -> None:
     contact_id = worked_contact(system, lead)
-    before = system.client.get(lead, contact_id)
+    before = system.client.ask(GetContact(contact_id=contact_id), lead)
 
     report = run_import(reimport(make_xlsx), system.client, lead, ImportOptions(merge=MergeMode.SKIP))
 
     assert (report.merge, report.inserted, report.updated, report.unchanged) == ("skip", 1, 0, 1)
-    assert system.client.get(lead, contact_id) == before
+    assert system.client.ask(GetContact(contact_id=contact_id), lead) == before
 
 
 def test_a_contact_locked_while_the_import_runs_is_left_alone_and_its_row_says_so(
@@ -586,11 +589,11 @@ def test_a_contact_locked_while_the_import_runs_is_left_alone_and_its_row_says_s
 ) -> None:
     contact_id = worked_contact(system, AGENT)
     system.client.execute(LockContact(caller=AGENT, now=NOW, contact_id=contact_id))
-    before = system.client.get(lead, contact_id)
+    before = system.client.ask(GetContact(contact_id=contact_id), lead)
 
     report = run_import(reimport(make_xlsx), system.client, lead)
 
-    assert system.client.get(lead, contact_id).version == before.version
+    assert system.client.ask(GetContact(contact_id=contact_id), lead).version == before.version
     assert (report.inserted, report.updated, report.rejected) == (1, 0, 0)
     assert [(issue.row, issue.phone) for issue in report.locked] == [(2, "8812-3456")]
     assert "bloqueado por ana" in report.locked[0].message

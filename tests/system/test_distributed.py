@@ -64,7 +64,8 @@ def test_an_event_from_the_contacts_process_reaches_clients_of_both_gateways(dep
             base_url=deployment.gateway_urls[1], headers={"X-API-Key": luis}, timeout=TIMEOUT
         ) as other:
             seen = other.get(f"/contacts/{contact_id}")
-            bypass = httpx.get(f"{deployment.contacts_url}/contacts/{contact_id}", headers={"X-Caller": "{}"})
+            wanted = {"type": "contacts.GetContact", "data": {"contact_id": contact_id}}
+            bypass = httpx.post(f"{deployment.contacts_url}/queries", json=wanted, headers={"X-Caller": "{}"})
             assert bypass.status_code == 401
             assert seen.json()["locked_by_name"] == "ana"
             assert other.put(f"/contacts/{contact_id}", json={"note": "x"}).status_code == 423

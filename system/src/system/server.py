@@ -43,7 +43,6 @@ from contacts.domain import LockPolicy
 from contacts.handlers import ContactsService
 from contacts.queries import ContactQueries
 from contacts.queue import WorkQueue
-from contacts.queueclient import HttpQueueClient, LocalQueueClient, QueueClient
 from contacts.scheduler import Ageing, CallbackSweep, CallTimeouts, LockExpiry
 from contacts.schema import CONTACTS_CHANNEL
 from contacts.statuses import DEFAULT_CATALOGUE
@@ -99,11 +98,7 @@ class ContactsParts:
 
     def client(self) -> ContactsClient:
         """A direct (in-process) client of this service."""
-        return LocalContactsClient(self.service, self.queries)
-
-    def queue_client(self) -> QueueClient:
-        """A direct (in-process) client of its work queue."""
-        return LocalQueueClient(self.queue, self.callbacks)
+        return LocalContactsClient(self.service, self.queries, self.queue, self.callbacks)
 
 
 def build_contacts(infra: Infrastructure) -> ContactsParts:
@@ -179,7 +174,6 @@ def build_gateway(
     client_manager: socketio.AsyncManager | None = None,
     contacts_service: ContactsService | None = None,
     backup_status: BackupStatus | None = None,
-    queue: QueueClient | None = None,
 ) -> ASGIApp:
     """The public gateway wired to this process's infrastructure, its live feed running.
 
@@ -224,7 +218,6 @@ def build_gateway(
         replay=BusReplay(infra.bus, infra.topic(CONTACTS_EVENTS)),
         metrics=metrics,
         client_manager=client_manager,
-        queue=queue,
     )
 
     def apply_lock_policy(default_minutes: int, max_minutes: int) -> None:
@@ -286,7 +279,6 @@ def build_gateway(
         transfer=transfer_config(settings),
         health_checks={"database": infra.check_database, "bus": infra.check_bus},
         health_advisories={"backup": backup_health(backup_status)} if backup_status is not None else {},
-        queue=queue,
         desk_updates=settings.desk_updates_dir,
         metrics_token=settings.metrics_token.get_secret_value() if settings.metrics_token else None,
     )
@@ -410,7 +402,6 @@ def _serve_embedded(settings: Settings, http_server: HttpServer) -> None:
             rate_storage=WindowCounters(),
             contacts_service=contacts.service,
             backup_status=backups,
-            queue=contacts.queue_client(),
         )
         infra.start_relay()
         infra.background.spawn("backups", lambda stop: run_backups(settings, stop, backups))
@@ -468,7 +459,6 @@ def serve_distributed(settings: Settings, service: str, *, http_server: HttpServ
                 backup_status=RedisBackupStatus(
                     redis.Redis.from_url(settings.redis_url), status_key(settings)
                 ),
-                queue=HttpQueueClient(http_contacts),
             )
             run_http(app, settings.host, settings.port, http_server, settings.trusted_proxies)
         else:

@@ -4,7 +4,7 @@
 An Agent sees their own personal callbacks and every shared one; a TeamLead also their team's (the
 callbacks whose owner is in their team), ProjectManager and TI every one. ``GET /callbacks`` asks with
 ``mine`` (the caller's own and the shared, the default) or ``team``; asking for a team one may not see
-is refused. No SQLAlchemy here: the gateway imports this module through ``contacts.queueclient``.
+is refused. No SQLAlchemy here: the gateway imports this module through ``contacts.asks``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""The contacts service's internal HTTP API: what the gateway calls in distributed mode.
+"""The contacts service's internal HTTP API: what the gateway and the workers call in distributed mode.
+
+Two doors carry the contract: ``POST /commands`` (any command of ``contacts.commands``) and
+``POST /queries`` (any query of ``contacts.asks``), both ``{"type", "data"}`` answered ``{"result"}``
+and run by the same :class:`~contacts.messagebus.MessageBus` as in process. Beside them, the bulk paths:
+``GET /contacts`` (the list page, serialised once) and ``POST /contacts/batch`` (import and generation).
 
 Internal network only: the caller's identity arrives in the ``X-Caller`` header (JSON ``user_id``,
 ``username``, ``role``, ``team``), set by the gateway after it checked the API key. Every domain error
@@ -10,7 +15,6 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -20,29 +24,36 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from contacts.agenda import visibility
+from contacts.asks import decode_query
 from contacts.callbacks import CallbackBook
-from contacts.campaignbook import FIELDS
 from contacts.client import CALLER_HEADER, INTERNAL_TOKEN_HEADER
-from contacts.commands import Caller, ContactCommand, ImportRow, MergeMode, Source, decode_command
+from contacts.commands import Caller, ImportRow, MergeMode, Source, decode_command
 from contacts.errors import (
     ContactError,
     InvalidInput,
 )
 from contacts.handlers import ContactsService
 from contacts.message import decode_dataclass
+from contacts.messagebus import MessageBus
 from contacts.queries import DEFAULT_LIMIT, MAX_LIMIT, ContactQueries
 from contacts.queue import WorkQueue
-from contacts.views import Contact, ContactFilters, caller_from_data, caller_to_data, error_to_data
+from contacts.views import ContactFilters, caller_from_data, caller_to_data, error_to_data
 
 
 class CommandRequest(BaseModel):
-    """Body of ``POST /commands``: any single-contact command by its stable type name and its data, and
-    the contact version it expects (the gateway's ``If-Match``)."""
+    """Body of ``POST /commands``: any command by its stable type name and its data (its ``caller`` is
+    the ``X-Caller`` header's), and the contact version it expects (the gateway's ``If-Match``)."""
 
     type: str = Field(min_length=1, max_length=100)
     data: dict[str, Any]
     expected_version: int | None = Field(default=None, ge=0)
+
+
+class QueryRequest(BaseModel):
+    """Body of ``POST /queries``: any query by its stable type name and its data."""
+
+    type: str = Field(min_length=1, max_length=100)
+    data: dict[str, Any]
 
 
 class BatchRequest(BaseModel):
@@ -54,12 +65,6 @@ class BatchRequest(BaseModel):
     job_id: str = ""
     merge: MergeMode = MergeMode.FILL
     dry_run: bool = False
-
-
-class PhonesRequest(BaseModel):
-    """Body of ``POST /contacts/existing``."""
-
-    phones: list[str]
 
 
 class CallerMissing(Exception):
@@ -91,12 +96,10 @@ async def caller_of(x_caller: Annotated[str | None, Header(alias=CALLER_HEADER)]
 CallerDep = Annotated[Caller, Depends(caller_of)]
 
 
-def create_router(service: ContactsService, queries: ContactQueries) -> APIRouter:
-    """The routes of the contacts API around a service and its queries."""
+def create_router(bus: MessageBus) -> APIRouter:
+    """The routes of the contacts API around the service's message bus."""
     router = APIRouter()
-
-    def contact_response(contact: Contact, status_code: int = 200) -> Response:
-        return json_response(contact.to_data(), status_code, {"ETag": contact.etag})
+    service, queries = bus.service, bus.queries
 
     @router.get("/contacts")
     async def list_contacts(
@@ -122,18 +125,6 @@ def create_router(service: ContactsService, queries: ContactQueries) -> APIRoute
         body = b'{"items":' + items + b',"next_cursor":' + orjson.dumps(next_cursor) + b"}"
         return Response(body, media_type="application/json")
 
-    @router.get("/contacts/locked")
-    def locked_contacts(_: CallerDep) -> Response:
-        return json_response([c.to_data() for c in queries.locked_contacts()])
-
-    @router.post("/contacts/existing")
-    def existing(body: PhonesRequest, _: CallerDep) -> Response:
-        return json_response({"existing": sorted(queries.existing_phones(body.phones))})
-
-    @router.post("/contacts/dnc")
-    def dnc_listed(body: PhonesRequest, _: CallerDep) -> Response:
-        return json_response({"listed": sorted(queries.dnc_listed(body.phones))})
-
     @router.post("/contacts/batch")
     def batch(body: BatchRequest, caller: CallerDep) -> Response:
         try:
@@ -151,153 +142,23 @@ def create_router(service: ContactsService, queries: ContactQueries) -> APIRoute
         )
         return json_response(result.to_data())
 
-    @router.get("/contacts/by-phone/{phone}")
-    def by_phone(phone: str, _: CallerDep) -> Response:
-        return contact_response(queries.get_by_phone(phone))
-
-    @router.get("/contacts/{contact_id}")
-    def get(contact_id: str, _: CallerDep) -> Response:
-        return contact_response(queries.get(contact_id))
-
-    @router.get("/contacts/{contact_id}/history")
-    def history(contact_id: str, _: CallerDep) -> Response:
-        return json_response([entry.to_data() for entry in queries.history(contact_id)])
-
     @router.post("/commands")
     def command(body: CommandRequest, caller: CallerDep) -> Response:
         try:
             decoded = decode_command(body.type, {**body.data, "caller": caller_to_data(caller)})
         except ValueError as exc:
             raise InvalidInput("command", str(exc)) from None
-        if not isinstance(decoded, ContactCommand):
-            raise InvalidInput("command", f"{body.type} no es un comando de un contacto")
-        contact = service.handle(decoded, body.expected_version)
-        return json_response({"contact": contact.to_data() if contact is not None else None})
+        result = bus.execute(decoded, body.expected_version)
+        return json_response({"result": decoded.result_to_data(result)})
 
-    @router.get("/stats")
-    def stats(_: CallerDep) -> Response:
-        return json_response(queries.stats())
-
-    @router.get("/calls/figures")
-    def call_figures(
-        _: CallerDep,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        user_id: Annotated[list[str] | None, Query()] = None,
-        only_users: bool = False,
-    ) -> Response:
-        # only_users distinguishes "these users" (possibly none) from "everyone" (no user_id at all).
-        user_ids = list(user_id or []) if only_users else None
-        agents = queries.call_figures(_aware(since), _aware(until), user_ids)
-        return json_response([agent.to_data() for agent in agents])
-
-    return router
-
-
-class DncRequest(BaseModel):
-    """Body of ``POST /dnc`` and ``POST /dnc/remove``."""
-
-    phone: str = Field(min_length=1, max_length=64)
-    reason: str = Field("", max_length=500)
-    now: datetime
-
-
-class DncManyRequest(BaseModel):
-    """Body of ``POST /dnc/many``: ``[phone, reason]`` pairs."""
-
-    entries: list[
-        tuple[Annotated[str, Field(min_length=1, max_length=64)], Annotated[str, Field(max_length=500)]]
-    ]
-    now: datetime
-
-
-class CampaignRequest(BaseModel):
-    """Body of ``POST /campaigns`` and ``PATCH /campaigns/{id}``: the rules given, and when."""
-
-    fields: dict[str, Any]
-    now: datetime
-
-
-def _campaign_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(fields) - FIELDS)
-    if unknown:
-        raise InvalidInput(unknown[0], f"Campo de campaña desconocido: {unknown[0]}")
-    if "name" not in fields:
-        raise InvalidInput("name", "Falta el nombre de la campaña")
-    return {key: value for key, value in fields.items() if value is not None}
-
-
-def create_queue_router(queue: WorkQueue, book: CallbackBook | None = None) -> APIRouter:
-    """The work queue's routes (``contacts.queueclient.HttpQueueClient`` calls them); ``GET /callbacks``
-    lists ``book``'s."""
-    router = APIRouter()
-
-    @router.post("/queue/next")
-    def next_contact(caller: CallerDep, campaign: str | None = None) -> Response:
-        return json_response(queue.next_contact(caller, campaign).to_data())
-
-    @router.get("/queue/eligibility/{contact_id}")
-    def eligibility(contact_id: str, caller: CallerDep, campaign: str | None = None) -> Response:
-        return json_response(queue.eligibility(caller, contact_id, campaign).to_data())
-
-    @router.get("/campaigns")
-    def campaigns(_: CallerDep, archived: bool = False) -> Response:
-        return json_response([campaign.to_data() for campaign in queue.campaigns.all(archived=archived)])
-
-    @router.get("/campaigns/{campaign_id}/progress")
-    def progress(campaign_id: str, _: CallerDep) -> Response:
-        return json_response(queue.progress(campaign_id).to_data())
-
-    @router.post("/campaigns")
-    def create_campaign(body: CampaignRequest, caller: CallerDep) -> Response:
-        made = queue.campaigns.create(caller, _aware(body.now) or body.now, **_campaign_fields(body.fields))
-        return json_response(made.to_data())
-
-    @router.patch("/campaigns/{campaign_id}")
-    def update_campaign(campaign_id: str, body: CampaignRequest, caller: CallerDep) -> Response:
-        now = _aware(body.now) or body.now
-        return json_response(queue.campaigns.update(caller, now, campaign_id, body.fields).to_data())
-
-    @router.get("/callbacks")
-    def callbacks(
-        caller: CallerDep,
-        mine: bool = True,
-        team: Annotated[str | None, Query(max_length=100)] = None,
-        due_before: datetime | None = None,
-        contact_id: Annotated[str | None, Query(max_length=64)] = None,
-    ) -> Response:
-        if book is None:
-            raise InvalidInput("callbacks", "Este servicio no tiene el registro de rellamadas")
-        seen = visibility(caller, mine=mine, team=team)
-        found = book.listed(seen, _aware(due_before), contact_id=contact_id)
-        return json_response([callback.to_data() for callback in found])
-
-    @router.get("/dnc")
-    def dnc_entries(
-        _: CallerDep,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> Response:
-        return json_response([entry.to_data() for entry in queue.dnc.entries(limit, offset)])
-
-    @router.post("/dnc")
-    def add_dnc(body: DncRequest, caller: CallerDep) -> Response:
-        entry = queue.dnc.add(body.phone, body.reason, caller, _aware(body.now) or body.now)
-        return json_response(entry.to_data())
-
-    @router.post("/dnc/many")
-    def add_dnc_many(body: DncManyRequest, caller: CallerDep) -> Response:
-        added = queue.dnc.add_many(body.entries, caller, _aware(body.now) or body.now)
-        return json_response({"added": added})
-
-    @router.post("/dnc/remove")
-    def remove_dnc(body: DncRequest, caller: CallerDep) -> Response:
-        return json_response({"removed": queue.dnc.remove(body.phone, body.reason, caller, body.now)})
-
-    @router.get("/dnc/check/{phone_e164}")
-    def check_dnc(phone_e164: str, _: CallerDep) -> Response:
-        queue.dnc.check(phone_e164)
-        return json_response({"listed": False})
+    @router.post("/queries")
+    def query(body: QueryRequest, caller: CallerDep) -> Response:
+        try:
+            decoded = decode_query(body.type, body.data)
+        except ValueError as exc:
+            raise InvalidInput("query", str(exc)) from None
+        result = bus.ask(decoded, caller)
+        return json_response({"result": decoded.result_to_data(result)})
 
     return router
 
@@ -330,6 +191,9 @@ def create_app(
 ) -> FastAPI:
     """The internal contacts app: the routes plus the one place domain errors become HTTP answers.
 
+    ``queue`` and ``callbacks``: the composition root's work queue and callback book (built over the
+    queries' database when not given).
+
     With ``internal_token`` every request must carry it in ``X-Internal-Token`` (distributed mode: only
     the deployment's own services may call, and only they may name the caller in ``X-Caller``).
     """
@@ -339,9 +203,7 @@ def create_app(
         # No OpenTelemetry: FastAPI would otherwise look its providers up on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
-    app.include_router(create_router(service, queries))
-    if queue is not None:
-        app.include_router(create_queue_router(queue, callbacks))
+    app.include_router(create_router(MessageBus(service, queries, queue, callbacks)))
     if internal_token:
         app.add_middleware(InternalTokenMiddleware, token=internal_token)
 
@@ -363,10 +225,3 @@ def create_app(
         return json_response(body, 422)
 
     return app
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """``moment`` with a time zone; a naive one is taken as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)

@@ -1,8 +1,12 @@
-"""The gateway's view of the contacts service: one protocol, a direct and an HTTP implementation.
+"""The other services' view of the contacts service: one protocol, a direct and an HTTP implementation.
 
-:class:`LocalContactsClient` calls the service in-process (embedded mode: no socket, no JSON);
-:class:`HttpContactsClient` calls the internal API (distributed mode) and raises the same typed
-domain errors. No SQLAlchemy here: the gateway imports this module.
+Two doors carry the whole contract: :meth:`ContactsClient.execute` for every command
+(``contacts.commands``) and :meth:`ContactsClient.ask` for every query (``contacts.asks``). Beside them
+sit the bulk paths that stream large bodies: batches of an import or a generation, the list page as ready
+JSON, the export. :class:`LocalContactsClient` calls the service's :class:`~contacts.messagebus.MessageBus`
+in process (embedded mode: no socket, no JSON); :class:`HttpContactsClient` calls the internal API
+(distributed mode: ``POST /commands``, ``POST /queries``) and raises the same typed domain errors. No
+SQLAlchemy here: the gateway imports this module.
 """
 
 from __future__ import annotations
@@ -10,32 +14,27 @@ from __future__ import annotations
 import json as json_module
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
 import orjson
 
-from contacts.commands import BatchResult, Caller, ContactCommand, ImportRow, MergeMode, Source
+from contacts.asks import Query
+from contacts.commands import BatchResult, Caller, Command, ImportRow, MergeMode, Source
 from contacts.errors import ContactError
 from contacts.message import encode_dataclass
-from contacts.views import (
-    AgentCalls,
-    Contact,
-    ContactFilters,
-    ContactRow,
-    HistoryEntry,
-    Page,
-    caller_to_data,
-    error_from_data,
-)
+from contacts.views import ContactFilters, ContactRow, Page, caller_to_data, error_from_data
 
 if TYPE_CHECKING:
     import aiohttp
 
+    from contacts.callbacks import CallbackBook
     from contacts.handlers import ContactsService
+    from contacts.messagebus import MessageBus
     from contacts.queries import ContactQueries
+    from contacts.queue import WorkQueue
+
+R = TypeVar("R")
 
 CALLER_HEADER = "X-Caller"
 POOL_SIZE = 64
@@ -49,17 +48,22 @@ class ContactsUnavailable(RuntimeError):
 
 
 class ContactsClient(Protocol):
-    """The contacts service as the other services call it: one door for a contact's commands
-    (:meth:`execute`), the batch commands of import and generation, and the queries."""
+    """The contacts service as the other services call it: one door for commands (:meth:`execute`), one
+    for queries (:meth:`ask`), and the bulk paths of import, generation, the list page and export."""
 
-    def execute(self, command: ContactCommand, expected_version: int | None = None) -> Contact | None:
-        """Run one contact command (stamped with the service's clock); the contact after it, None when gone.
+    def execute(self, command: Command[R], expected_version: int | None = None) -> R:
+        """Run one command (stamped with the service's clock); its ``RESULT`` (a contact command's: the
+        contact after it, None when gone), or its typed domain error.
 
-        The one door for every single-contact command (``CreateContact`` with its phone as typed, updates,
-        locks, deletes, calls): a new command is its class, its branch of ``decide`` and, if public, its
-        gateway route. ``expected_version`` (HTTP ``If-Match``) must be the contact's version, else
-        VersionMismatch.
+        The one door for every command (``CreateContact`` with its phone as typed, updates, locks, calls,
+        dispositions, the work queue's claim, campaigns, the do-not-call list): a new command is its class,
+        its handler and, if public, its gateway route. ``expected_version`` (HTTP ``If-Match``) must be the
+        contact's version, else VersionMismatch (single-contact commands only).
         """
+        ...
+
+    def ask(self, query: Query[R], caller: Caller) -> R:
+        """Answer one query (``contacts.asks``) for ``caller``: its ``RESULT``, or its typed domain error."""
         ...
 
     def create_or_merge(
@@ -94,16 +98,6 @@ class ContactsClient(Protocol):
         taken from ``batches`` while the one before is written (an import reads on meanwhile)."""
         ...
 
-    def list_contacts(
-        self,
-        caller: Caller,
-        filters: ContactFilters = ContactFilters(),
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> Page:
-        """One page of the filtered, ordered list."""
-        ...
-
     def list_contacts_json(
         self,
         caller: Caller,
@@ -111,7 +105,8 @@ class ContactsClient(Protocol):
         limit: int = 100,
         cursor: str | None = None,
     ) -> tuple[bytes, str | None]:
-        """The same page as the JSON array of its contacts' ``to_data()``, and the next cursor."""
+        """One page of the filtered, ordered list as the JSON array of its contacts' ``to_data()``, and the
+        next cursor: the gateway's hottest read, kept off the query door (no objects, no second encoding)."""
         ...
 
     def export_contacts(
@@ -120,55 +115,31 @@ class ContactsClient(Protocol):
         """Every contact matching ``filters`` as an export row, in list order, streamed (importexport)."""
         ...
 
-    def get(self, caller: Caller, contact_id: str) -> Contact:
-        """One contact; NotFound when missing."""
-        ...
-
-    def get_by_phone(self, caller: Caller, phone: str) -> Contact:
-        """The contact with this phone typed any way; NotFound when none."""
-        ...
-
-    def history(self, caller: Caller, contact_id: str) -> list[HistoryEntry]:
-        """The contact's changes from its events, oldest first."""
-        ...
-
-    def locked_contacts(self, caller: Caller) -> list[Contact]:
-        """Contacts whose lock is held now."""
-        ...
-
-    def existing_phones(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
-        """Those E.164 numbers that already belong to a contact."""
-        ...
-
-    def dnc_listed(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
-        """Those E.164 numbers that are on the do-not-call list (one lookup)."""
-        ...
-
-    def stats(self, caller: Caller) -> dict[str, Any]:
-        """Totals: contacts, held locks, counts by status."""
-        ...
-
-    def call_figures(
-        self,
-        caller: Caller,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        user_ids: Sequence[str] | None = None,
-    ) -> list[AgentCalls]:
-        """Per-agent call figures for calls placed in ``[since, until)``; ``user_ids`` None means everyone."""
-        ...
-
 
 class LocalContactsClient:
-    """Direct calls into the service and its queries (embedded mode)."""
+    """Direct calls into the service's message bus and its bulk paths (embedded mode)."""
 
-    def __init__(self, service: ContactsService, queries: ContactQueries) -> None:
+    def __init__(
+        self,
+        service: ContactsService,
+        queries: ContactQueries,
+        queue: WorkQueue | None = None,
+        callbacks: CallbackBook | None = None,
+    ) -> None:
+        # Imported here: the bus pulls in the service's storage, which the HTTP client's users never need.
+        from contacts.messagebus import MessageBus
+
         self._service = service
         self._queries = queries
+        self._bus: MessageBus = MessageBus(service, queries, queue, callbacks)
 
-    def execute(self, command: ContactCommand, expected_version: int | None = None) -> Contact | None:
+    def execute(self, command: Command[R], expected_version: int | None = None) -> R:
         """Run the command in process."""
-        return self._service.handle(command, expected_version)
+        return self._bus.execute(command, expected_version)
+
+    def ask(self, query: Query[R], caller: Caller) -> R:
+        """Answer the query in process."""
+        return self._bus.ask(query, caller)
 
     def create_or_merge(
         self,
@@ -202,16 +173,6 @@ class LocalContactsClient:
             batches, list_name, caller, source=source, job_id=job_id, merge=merge, dry_run=dry_run
         )
 
-    def list_contacts(
-        self,
-        caller: Caller,
-        filters: ContactFilters = ContactFilters(),
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> Page:
-        """One page of contacts."""
-        return self._queries.list_contacts(filters, limit, cursor)
-
     def list_contacts_json(
         self,
         caller: Caller,
@@ -227,44 +188,6 @@ class LocalContactsClient:
     ) -> Iterator[ContactRow]:
         """Export rows from one streamed query."""
         return self._queries.iter_export(filters, batch_size)
-
-    def get(self, caller: Caller, contact_id: str) -> Contact:
-        """One contact."""
-        return self._queries.get(contact_id)
-
-    def get_by_phone(self, caller: Caller, phone: str) -> Contact:
-        """The contact with this phone."""
-        return self._queries.get_by_phone(phone)
-
-    def history(self, caller: Caller, contact_id: str) -> list[HistoryEntry]:
-        """The contact's history."""
-        return self._queries.history(contact_id)
-
-    def locked_contacts(self, caller: Caller) -> list[Contact]:
-        """Contacts locked now."""
-        return self._queries.locked_contacts()
-
-    def existing_phones(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
-        """Existing phones among those given."""
-        return self._queries.existing_phones(phones_e164)
-
-    def dnc_listed(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
-        """Listed phones among those given."""
-        return self._queries.dnc_listed(phones_e164)
-
-    def stats(self, caller: Caller) -> dict[str, Any]:
-        """Totals."""
-        return self._queries.stats()
-
-    def call_figures(
-        self,
-        caller: Caller,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        user_ids: Sequence[str] | None = None,
-    ) -> list[AgentCalls]:
-        """Per-agent call figures."""
-        return self._queries.call_figures(since, until, user_ids)
 
 
 class HttpContactsClient:
@@ -342,11 +265,19 @@ class HttpContactsClient:
             raise _error_of(status, body)
         return orjson.dumps(body["items"]), body.get("next_cursor")
 
-    def execute(self, command: ContactCommand, expected_version: int | None = None) -> Contact | None:
-        """``POST /commands`` with the command's type and data; the same typed errors as in process."""
+    def execute(self, command: Command[R], expected_version: int | None = None) -> R:
+        """``POST /commands`` with the command's type and data; the same result and typed errors as in
+        process."""
         body = {"type": command.TYPE, "data": command.to_data(), "expected_version": expected_version}
         data = self._call("POST", "/commands", command.caller, json=body)
-        return Contact.from_data(data["contact"]) if data.get("contact") else None
+        return command.result_from_data(data["result"])
+
+    def ask(self, query: Query[R], caller: Caller) -> R:
+        """``POST /queries`` with the query's type and data; the same result and typed errors as in
+        process."""
+        body = {"type": query.TYPE, "data": query.to_data()}
+        data = self._call("POST", "/queries", caller, json=body)
+        return query.result_from_data(data["result"])
 
     def create_or_merge(
         self,
@@ -400,19 +331,6 @@ class HttpContactsClient:
             if in_flight is not None:
                 yield in_flight.result()
 
-    def list_contacts(
-        self,
-        caller: Caller,
-        filters: ContactFilters = ContactFilters(),
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> Page:
-        """One page of contacts."""
-        params = [*filters.to_params(), ("limit", str(limit))]
-        if cursor:
-            params.append(("cursor", cursor))
-        return Page.from_data(self._call("GET", "/contacts", caller, params=params))
-
     def list_contacts_json(
         self,
         caller: Caller,
@@ -434,73 +352,15 @@ class HttpContactsClient:
         cursor: str | None = None
         limit = min(batch_size, 1000)
         while True:
-            page = self.list_contacts(caller, filters, limit, cursor)
+            params = [*filters.to_params(), ("limit", str(limit))]
+            if cursor:
+                params.append(("cursor", cursor))
+            page = Page.from_data(self._call("GET", "/contacts", caller, params=params))
             for contact in page.items:
                 yield ContactRow.of(contact)
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
-
-    def get(self, caller: Caller, contact_id: str) -> Contact:
-        """One contact."""
-        return Contact.from_data(self._call("GET", f"/contacts/{contact_id}", caller))
-
-    def get_by_phone(self, caller: Caller, phone: str) -> Contact:
-        """The contact with this phone."""
-        path = f"/contacts/by-phone/{quote(phone, safe='')}"
-        return Contact.from_data(self._call("GET", path, caller))
-
-    def history(self, caller: Caller, contact_id: str) -> list[HistoryEntry]:
-        """The contact's history."""
-        return [
-            HistoryEntry.from_data(item)
-            for item in self._call("GET", f"/contacts/{contact_id}/history", caller)
-        ]
-
-    def locked_contacts(self, caller: Caller) -> list[Contact]:
-        """Contacts locked now."""
-        return [Contact.from_data(item) for item in self._call("GET", "/contacts/locked", caller)]
-
-    def existing_phones(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
-        """Existing phones among those given."""
-        data = self._call("POST", "/contacts/existing", caller, json={"phones": list(phones_e164)})
-        return set(data["existing"])
-
-    def dnc_listed(self, caller: Caller, phones_e164: Iterable[str]) -> set[str]:
-        """Listed phones among those given (``POST /contacts/dnc``)."""
-        data = self._call("POST", "/contacts/dnc", caller, json={"phones": list(phones_e164)})
-        return set(data["listed"])
-
-    def stats(self, caller: Caller) -> dict[str, Any]:
-        """Totals."""
-        result: dict[str, Any] = self._call("GET", "/stats", caller)
-        return result
-
-    def call_figures(
-        self,
-        caller: Caller,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        user_ids: Sequence[str] | None = None,
-    ) -> list[AgentCalls]:
-        """Per-agent call figures."""
-        params: list[tuple[str, str]] = []
-        if since is not None:
-            params.append(("since", since.isoformat()))
-        if until is not None:
-            params.append(("until", until.isoformat()))
-        if user_ids is not None:
-            params.append(("only_users", "true"))
-            params.extend(("user_id", user_id) for user_id in user_ids)
-        data = self._call("GET", "/calls/figures", caller, params=params)
-        return [AgentCalls.from_data(item) for item in data]
-
-    def request(
-        self, method: str, path: str, caller: Caller, *, json: object = None, params: Any = None
-    ) -> Any:
-        """One call to the internal API as ``caller``: the decoded JSON answer (None for 204); the same
-        typed errors as in process (the work queue's client, ``contacts.queueclient``, calls through it)."""
-        return self._call(method, path, caller, json=json, params=params)
 
     def _call(
         self,

@@ -11,10 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from contacts.message import Message, registry
+from contacts.message import FLAG, TEXTS, Message, Request, decode_message, one, optional, registry
 from kernel.roles import Role
+
+if TYPE_CHECKING:
+    from contacts.campaigns import Campaign, Claim, DncEntry
+    from contacts.views import Contact
+
+R_co = TypeVar("R_co", covariant=True)
 
 
 class Source(StrEnum):
@@ -62,18 +68,45 @@ class Caller:
 SYSTEM_CALLER = Caller(user_id="system", username="sistema", role=Role.SYSTEM)
 
 
+# The result types live in modules that import this one (views, campaigns): decoded on first use.
+def _contact(data: Mapping[str, Any]) -> Contact:
+    from contacts.views import Contact
+
+    return Contact.from_data(data)
+
+
+def _claim(data: Mapping[str, Any]) -> Claim:
+    from contacts.campaigns import Claim
+
+    return Claim.from_data(data)
+
+
+def _campaign(data: Mapping[str, Any]) -> Campaign:
+    from contacts.campaigns import Campaign
+
+    return Campaign.from_data(data)
+
+
+def _dnc_entry(data: Mapping[str, Any]) -> DncEntry:
+    from contacts.campaigns import DncEntry
+
+    return DncEntry.from_data(data)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Command(Message):
-    """Base of every command: who asks and when."""
+class Command(Request[R_co]):
+    """Base of every command: who asks and when; ``RESULT`` says what it answers (``R_co``) and how that
+    crosses the wire (``contacts.client.ContactsClient.execute``)."""
 
     caller: Caller
     now: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ContactCommand(Command):
-    """A command on one contact stream."""
+class ContactCommand(Command["Contact | None"]):
+    """A command on one contact stream; it answers the contact after it (None once deleted)."""
 
+    RESULT = optional(_contact)
     contact_id: str
 
 
@@ -303,11 +336,13 @@ class ImportRow:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CreateOrMergeContacts(Command):
+class CreateOrMergeContacts(Command["BatchResult"]):
     """Create or merge many contacts (import, generator); decided per row by ``domain.decide_import_row``,
-    existing contacts by ``merge``."""
+    existing contacts by ``merge``. One transaction for the whole batch; imports and the generator send
+    thousands of rows through ``ContactsClient.create_or_merge_stream`` instead (chunked, pipelined)."""
 
     TYPE = "contacts.CreateOrMergeContacts"
+    RESULT = one(lambda data: BatchResult.from_data(data))
     rows: tuple[ImportRow, ...]
     list_name: str = ""
     source: Source = Source.IMPORT
@@ -362,7 +397,58 @@ class BatchResult(Message):
         }
 
 
-COMMAND_TYPES: Mapping[str, type[Command]] = registry(
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimNextContact(Command["Claim"]):
+    """Give the caller the next eligible contact of ``campaign`` (None: of the active campaigns of their
+    team, by priority then name), locked to them; QueueEmpty saying why when there is none."""
+
+    TYPE = "contacts.ClaimNextContact"
+    RESULT = one(_claim)
+    campaign: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SaveCampaign(Command["Campaign"]):
+    """Create a campaign (``campaign_id`` None; ``fields`` must name it) or change the given rules of one
+    (``contacts.campaignbook.FIELDS``); answers the campaign as saved."""
+
+    TYPE = "contacts.SaveCampaign"
+    RESULT = one(_campaign)
+    campaign_id: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddDnc(Command["DncEntry"]):
+    """Put a number (typed any way) on the do-not-call list, or change its reason; audited."""
+
+    TYPE = "contacts.AddDnc"
+    RESULT = one(_dnc_entry)
+    phone: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddDncMany(Command[list[str]]):
+    """List every ``(phone, reason)`` not listed yet, in one transaction, each audited; answers the E.164
+    numbers added."""
+
+    TYPE = "contacts.AddDncMany"
+    RESULT = TEXTS
+    entries: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoveDnc(Command[bool]):
+    """Take a number off the do-not-call list; answers False when it was not on it. Audited."""
+
+    TYPE = "contacts.RemoveDnc"
+    RESULT = FLAG
+    phone: str
+    reason: str = ""
+
+
+COMMAND_TYPES: Mapping[str, type[Command[Any]]] = registry(
     CreateContact,
     UpdateContact,
     ChangeStatus,
@@ -384,14 +470,14 @@ COMMAND_TYPES: Mapping[str, type[Command]] = registry(
     CancelCallback,
     RemindCallback,
     ShareStaleCallback,
+    ClaimNextContact,
+    SaveCampaign,
+    AddDnc,
+    AddDncMany,
+    RemoveDnc,
 )
 
 
-def decode_command(type_name: str, data: Mapping[str, Any], schema_version: int = 1) -> Command:
+def decode_command(type_name: str, data: Mapping[str, Any], schema_version: int = 1) -> Command[Any]:
     """The command named ``type_name`` from its data; ValueError for unknown types or newer schemas."""
-    cls = COMMAND_TYPES.get(type_name)
-    if cls is None:
-        raise ValueError(f"unknown command type {type_name!r}")
-    if schema_version > cls.SCHEMA_VERSION:
-        raise ValueError(f"{type_name} schema {schema_version} is newer than {cls.SCHEMA_VERSION}")
-    return cls.from_data(data)
+    return decode_message("command", COMMAND_TYPES, type_name, data, schema_version)

@@ -12,11 +12,13 @@ import enum
 import types
 import typing
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 JsonDict = dict[str, Any]
+T = TypeVar("T")
 
 
 class Message:
@@ -38,6 +40,23 @@ class Message:
 
 M = TypeVar("M", bound=Message)
 D = TypeVar("D")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Request(Message, Generic[R_co]):
+    """A command or a query: a message that answers ``R_co``; ``RESULT`` says how the answer crosses the
+    wire (``contacts.client.ContactsClient``: ``execute`` and ``ask``)."""
+
+    __slots__ = ()
+    RESULT: ClassVar[Wire[Any]]
+
+    def result_to_data(self, result: object) -> Any:
+        """JSON-safe form of this message's result."""
+        return type(self).RESULT.encode(result)
+
+    def result_from_data(self, data: Any) -> R_co:
+        """This message's result from :meth:`result_to_data` output."""
+        return typing.cast(R_co, type(self).RESULT.decode(data))
 
 
 def registry(*classes: type[M]) -> Mapping[str, type[M]]:
@@ -48,6 +67,74 @@ def registry(*classes: type[M]) -> Mapping[str, type[M]]:
             raise ValueError(f"missing or repeated message type name on {cls.__name__}: {cls.TYPE!r}")
         found[cls.TYPE] = cls
     return types.MappingProxyType(found)
+
+
+@dataclass(frozen=True, slots=True)
+class Wire(Generic[T]):
+    """How a command's or a query's result crosses the wire: :func:`data_of` one way, ``decode`` back."""
+
+    decode: Callable[[Any], T]
+
+    def encode(self, value: T) -> Any:
+        """JSON-safe form of ``value``."""
+        return data_of(value)
+
+
+def one(decode: Callable[[Mapping[str, Any]], T]) -> Wire[T]:
+    """A result that is one object (``decode`` is its ``from_data``)."""
+    return Wire(decode)
+
+
+def optional(decode: Callable[[Mapping[str, Any]], T]) -> Wire[T | None]:
+    """A result that is one object or None."""
+    return Wire(lambda data: None if data is None else decode(data))
+
+
+def many(decode: Callable[[Mapping[str, Any]], T]) -> Wire[list[T]]:
+    """A result that is a list of objects, in order."""
+    return Wire(lambda data: [decode(item) for item in data])
+
+
+STRINGS: Wire[set[str]] = Wire(lambda data: {str(item) for item in data})
+"""A result that is a set of strings (sent sorted)."""
+TEXTS: Wire[list[str]] = Wire(lambda data: [str(item) for item in data])
+"""A result that is a list of strings, in order."""
+FLAG: Wire[bool] = Wire(bool)
+"""A result that is true or false."""
+NOTHING: Wire[None] = Wire(lambda data: None)
+"""No result: the answer is that no error was raised."""
+PLAIN: Wire[dict[str, Any]] = Wire(lambda data: dict(data))
+"""A result that is already a JSON object of plain values."""
+
+
+def data_of(value: object) -> Any:
+    """JSON-safe form of a result: ``to_data()`` of objects that have it, lists for tuples and lists,
+    sorted lists for sets, objects for mappings, ISO strings for datetimes."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    to_data = getattr(value, "to_data", None)
+    if callable(to_data):
+        return to_data()
+    if isinstance(value, set | frozenset):
+        return sorted(data_of(item) for item in value)
+    if isinstance(value, tuple | list):
+        return [data_of(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): data_of(item) for key, item in value.items()}
+    return _encode(value)
+
+
+def decode_message(
+    kind: str, types: Mapping[str, type[M]], type_name: str, data: Mapping[str, Any], schema_version: int = 1
+) -> M:
+    """The ``kind`` (command, query) of ``types`` named ``type_name`` from its data; ValueError for unknown
+    types or newer schemas."""
+    cls = types.get(type_name)
+    if cls is None:
+        raise ValueError(f"unknown {kind} type {type_name!r}")
+    if schema_version > cls.SCHEMA_VERSION:
+        raise ValueError(f"{type_name} schema {schema_version} is newer than {cls.SCHEMA_VERSION}")
+    return cls.from_data(data)
 
 
 def encode_dataclass(value: object) -> JsonDict:

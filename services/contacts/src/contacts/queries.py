@@ -442,6 +442,21 @@ class ContactQueries:
         self._changes = None if self._per_connection else changes
         self._kept_pages = _PageCache()
 
+    @property
+    def engine(self) -> Engine:
+        """The read model's database."""
+        return self._engine
+
+    @property
+    def store(self) -> EventStore:
+        """The event store the history is read from."""
+        return self._store
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The statuses the read model orders and counts by."""
+        return self._catalogue
+
     def list_contacts(
         self,
         filters: ContactFilters = ContactFilters(),

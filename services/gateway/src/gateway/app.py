@@ -15,9 +15,9 @@ from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from contacts.asks import GetLockedContacts
 from contacts.client import ContactsClient, HttpContactsClient
 from contacts.commands import SYSTEM_CALLER
-from contacts.queueclient import QueueClient
 from contacts.statuses import Catalogue
 from gateway.admin import admin_router
 from gateway.audit import AuditLog
@@ -71,8 +71,6 @@ class GatewayDeps:
     transfer: TransferConfig = field(default_factory=TransferConfig)
     health_checks: Mapping[str, HealthCheck] = field(default_factory=dict)
     health_advisories: Mapping[str, HealthCheck] = field(default_factory=dict)
-    # The work queue and do-not-call list (None: not served by this process; their routes are absent).
-    queue: QueueClient | None = None
     # The folder of the signed desk release served at /desk/version (None: nothing published).
     desk_updates: Path | None = None
     extra_routers: list[Callable[[FastAPI], None]] = field(default_factory=list)
@@ -141,7 +139,7 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
     )
     def prometheus(request: Request) -> Response:
         try:
-            deps.metrics.locks_held.set(len(deps.contacts.locked_contacts(SYSTEM_CALLER)))
+            deps.metrics.locks_held.set(len(deps.contacts.ask(GetLockedContacts(), SYSTEM_CALLER)))
         except Exception:  # the scrape still answers; /health names the failing dependency
             log.warning("metrics.locks_uncounted")
         try:
@@ -156,21 +154,14 @@ def create_app(deps: GatewayDeps) -> ASGIApp:
             return json_response(stats)
         return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    queue_routers = (
-        [
-            queue_router(deps.queue, deps.contacts, deps.catalogue),
-            callbacks_router(deps.queue, deps.contacts, deps.directory),
-            dnc_router(deps.queue, deps.transfer_port, deps.transfer),
-        ]
-        if deps.queue is not None
-        else []
-    )
     routers = [
         contacts_router(deps.contacts, deps.catalogue, deps.hub, deps.names),
         operations_router(deps.config, deps.contacts),
         calls_router(deps.contacts, deps.directory),
-        desks_router(deps.contacts, deps.hub, deps.queue),
-        *queue_routers,
+        desks_router(deps.contacts, deps.hub),
+        queue_router(deps.contacts, deps.catalogue),
+        callbacks_router(deps.contacts, deps.directory),
+        dnc_router(deps.contacts, deps.transfer_port, deps.transfer),
         jobs_router(deps.jobs),
         generator_router(deps.generator_port, deps.jobs, deps.generator),
         transfer_router(deps.contacts, deps.transfer_port, deps.jobs, deps.transfer),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from contacts.asks import GetContact, GetHistory
 from contacts.client import ContactsClient
 from contacts.commands import Caller
 from contacts.errors import ContactError, VersionMismatch
@@ -54,8 +55,9 @@ def stale_write_body(
     }
     etag = None
     try:
-        current = client.get(caller, error.contact_id)
-        since = [e for e in client.history(caller, error.contact_id) if e.version > error.expected]
+        current = client.ask(GetContact(contact_id=error.contact_id), caller)
+        history = client.ask(GetHistory(contact_id=error.contact_id), caller)
+        since = [e for e in history if e.version > error.expected]
     except ContactError:
         return error_body(error.code, STALE_MESSAGE, **details), None
     details["current"] = current.to_data()

@@ -44,10 +44,12 @@ import socketio
 import structlog
 from starlette.types import ASGIApp
 
+from contacts.asks import GetContact
 from contacts.client import ContactsClient, ContactsUnavailable
 from contacts.commands import (
     SYSTEM_CALLER,
     CallOutcome,
+    ClaimNextContact,
     LockContact,
     RecordCallEnded,
     RecordCallStarted,
@@ -56,7 +58,6 @@ from contacts.commands import (
 )
 from contacts.errors import CallNotOpen, ContactError, Locked, QueueEmpty, VersionMismatch
 from contacts.events import CallbackReminded
-from contacts.queueclient import QueueClient
 from gateway.auth import ApiError, Call, Gate
 from gateway.callers import caller_of, run_command
 from gateway.conflicts import stale_write_body
@@ -144,7 +145,6 @@ class LiveHub:
         names: UserNames | None = None,
         desks: DeskRegistry | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        queue: QueueClient | None = None,
     ) -> None:
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
@@ -164,7 +164,6 @@ class LiveHub:
         self._sender: asyncio.Task[None] | None = None
         self.desks: DeskRegistry = desks if desks is not None else MemoryDeskRegistry()
         self._clock = clock
-        self._queue_client = queue
         self._own_desks: set[str] = set()
         self._renewer: asyncio.Task[None] | None = None
         # The highest event position handed to the outbox (read and written on the loop only). When this
@@ -263,7 +262,7 @@ class LiveHub:
         if notice.name not in _CARRY_CONTACT or notice.contact_id is None:
             return notice
         try:
-            contact = self._contacts.get(SYSTEM_CALLER, notice.contact_id)
+            contact = self._contacts.ask(GetContact(contact_id=notice.contact_id), SYSTEM_CALLER)
         except ContactError:
             return notice
         return Notice(notice.name, {**notice.payload, "contact": contact.to_data()}, notice.contact_id)
@@ -470,13 +469,12 @@ class LiveHub:
             if session.get("desk"):
                 await self._refuse(principal, "queue_next", {"reason": "desk_connection"})
                 raise ApiError(403, "not_an_agent", "El marcador de un puesto no pide contactos.")
-            if self._queue_client is None:
-                raise ApiError(503, "service_unavailable", "La cola de trabajo no está disponible aquí.")
             body = data if isinstance(data, dict) else {}
             campaign = body.get("campaign")
             if campaign is not None and (not isinstance(campaign, str) or not CAMPAIGN_ID.match(campaign)):
                 raise ApiError(422, "invalid_input", "campaign debe ser el id de una campaña.")
-            claim = await asyncio.to_thread(self._queue_client.next_contact, caller_of(principal), campaign)
+            claim_next = ClaimNextContact(caller=caller_of(principal), now=self._clock(), campaign=campaign)
+            claim = await asyncio.to_thread(self._contacts.execute, claim_next)
         except QueueEmpty as exc:
             until = exc.until.isoformat() if exc.until is not None else None
             return {"error": exc.code, "message": exc.message, "until": until}

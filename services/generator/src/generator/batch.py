@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from contacts.asks import GetExistingPhones, GetListedPhones
 from contacts.client import ContactsClient
 from contacts.commands import Caller, ImportRow, Outcome, Source
 from generator.draw import GenerationResult, Method, parse_method
@@ -95,7 +96,7 @@ def existing_lookup(
     def lookup(phones: Sequence[str]) -> Collection[str]:
         found: set[str] = set()
         for start in range(0, len(phones), batch):
-            found |= contacts.existing_phones(caller, phones[start : start + batch])
+            found |= contacts.ask(GetExistingPhones(phones=tuple(phones[start : start + batch])), caller)
             progress("checking", min(start + batch, len(phones)), len(phones))
         return found
 
@@ -108,7 +109,7 @@ def dnc_lookup(contacts: ContactsClient, caller: Caller, batch: int = LOOKUP_BAT
     def lookup(phones: Sequence[str]) -> Collection[str]:
         found: set[str] = set()
         for start in range(0, len(phones), batch):
-            found |= contacts.dnc_listed(caller, phones[start : start + batch])
+            found |= contacts.ask(GetListedPhones(phones=tuple(phones[start : start + batch])), caller)
         return found
 
     return lookup

@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
+from contacts.asks import GetStats
 from contacts.client import ContactsClient
 from contacts.commands import Caller
 from contacts.views import ContactFilters, ContactRow, caller_from_data, caller_to_data
@@ -104,7 +105,7 @@ def write_export(target: str | Path | IO[bytes], rows: Iterable[Sequence[Any]], 
 
 def expected_total(contacts: ContactsClient, caller: Caller, request: ExportRequest) -> int:
     """How many contacts the export should hold, from the totals (exact without list/operator filters)."""
-    stats = contacts.stats(caller)
+    stats = contacts.ask(GetStats(), caller)
     if request.statuses:
         by_status: Mapping[str, int] = stats.get("by_status") or {}
         wanted = {status.strip().upper().replace(" ", "_") for status in request.statuses}

@@ -16,10 +16,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from contacts.asks import ListCallbacks
 from contacts.client import ContactsClient
 from contacts.commands import CallbackScope, CancelCallback, RescheduleCallback
 from contacts.errors import CallbackNotFound, InvalidInput
-from contacts.queueclient import QueueClient
 from gateway.auth import CanRecordDisposition, CanTakeNext, note_audit
 from gateway.callers import caller_of, run_command
 from gateway.instant import IsoInstant
@@ -77,9 +77,9 @@ class CallbackChanges(BaseModel):
         return self
 
 
-def callbacks_router(queue: QueueClient, contacts: ContactsClient, directory: UserDirectory) -> APIRouter:
-    """The callback routes over the queue client (listing), the contacts client (commands) and the user
-    directory (a reassignment's user)."""
+def callbacks_router(contacts: ContactsClient, directory: UserDirectory) -> APIRouter:
+    """The callback routes over the contacts client (listing and commands) and the user directory (a
+    reassignment's user)."""
     router = APIRouter(tags=["callbacks"])
 
     @router.get(
@@ -105,9 +105,8 @@ def callbacks_router(queue: QueueClient, contacts: ContactsClient, directory: Us
     ) -> list[dict[str, Any]]:
         if due_before is not None and due_before.tzinfo is None:
             due_before = due_before.replace(tzinfo=UTC)
-        found = queue.callbacks(
-            caller_of(principal), mine=mine, team=team, due_before=due_before, contact_id=contact_id
-        )
+        query = ListCallbacks(mine=mine, team=team, due_before=due_before, contact_id=contact_id)
+        found = contacts.ask(query, caller_of(principal))
         return [callback.to_data() for callback in found]
 
     @router.patch(
@@ -148,7 +147,7 @@ def callbacks_router(queue: QueueClient, contacts: ContactsClient, directory: Us
             assignee_team=assignee_team,
         )
         run_command(contacts, command)
-        for callback in queue.callbacks(caller, mine=False, contact_id=command.contact_id):
+        for callback in contacts.ask(ListCallbacks(mine=False, contact_id=command.contact_id), caller):
             if callback.callback_id == callback_id:
                 return callback.to_data()
         raise CallbackNotFound(callback_id)

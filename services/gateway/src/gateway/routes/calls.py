@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
+from contacts.asks import GetCallFigures
 from contacts.client import ContactsClient
 from contacts.commands import Caller
 from contacts.views import AgentCalls, CallFigures
@@ -190,7 +191,10 @@ def calls_router(contacts: ContactsClient, directory: UserDirectory) -> APIRoute
         users = directory.list_users()
         audience = audience_of(request, principal, users, team)
         members = sorted(audience.members) if audience.members is not None else None
-        found = contacts.call_figures(caller_of(principal), start, end, members)
+        query = GetCallFigures(
+            since=start, until=end, user_ids=tuple(members) if members is not None else None
+        )
+        found = contacts.ask(query, caller_of(principal))
         return call_metrics_body(audience, principal, users, found, start, end)
 
     return router
@@ -199,7 +203,7 @@ def calls_router(contacts: ContactsClient, directory: UserDirectory) -> APIRoute
 def call_totals(contacts: ContactsClient, caller: Caller) -> CallFigures:
     """Every agent's figures since the first call, summed (``/metrics``)."""
     total = CallFigures()
-    for agent in contacts.call_figures(caller):
+    for agent in contacts.ask(GetCallFigures(), caller):
         total = total.plus(agent.figures)
     return total
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from contacts.asks import GetContact, GetHistory, GetStats
 from contacts.client import ContactsClient
 from contacts.commands import (
     CreateContact,
@@ -246,7 +247,7 @@ def contacts_router(
         if next_cursor:
             headers["Link"] = f'<{_next_page_url(request, next_cursor)}>; rel="next"'
             if query.cursor is None and _counted_by_status(filters):
-                stats = await run_in_threadpool(client.stats, caller)
+                stats = await run_in_threadpool(client.ask, GetStats(), caller)
                 headers["X-Total-Count"] = str(_status_total(stats, filters.statuses))
         return Response(body, media_type="application/json", headers=headers)
 
@@ -269,13 +270,13 @@ def contacts_router(
 
     @router.get("/contacts/{contact_id}", response_model=ContactOut, summary="Un contacto")
     def get_contact(principal: CanReadContacts, contact_id: ContactId) -> Response:
-        return contact_response(client.get(caller_of(principal), contact_id))
+        return contact_response(client.ask(GetContact(contact_id=contact_id), caller_of(principal)))
 
     @router.get(
         "/contacts/{contact_id}/history", response_model=list[HistoryOut], summary="Historial de cambios"
     )
     def history(principal: CanReadContacts, contact_id: ContactId) -> Response:
-        rows = history_rows(client.history(caller_of(principal), contact_id), names)
+        rows = history_rows(client.ask(GetHistory(contact_id=contact_id), caller_of(principal)), names)
         return Response(orjson.dumps(rows), media_type="application/json")
 
     @router.put(

@@ -17,9 +17,9 @@ from fastapi import APIRouter, Body, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from contacts.asks import CheckDnc, GetContact
 from contacts.client import ContactsClient
 from contacts.commands import CallOutcome, LockContact, RecordCallRequested
-from contacts.queueclient import QueueClient
 from gateway.auth import ApiError, CanLockOwn, CanReadContacts, note_audit
 from gateway.callers import caller_of
 from gateway.desks import Desk
@@ -68,9 +68,9 @@ class DeskOut(BaseModel):
     connected_at: datetime
 
 
-def desks_router(contacts: ContactsClient, hub: LiveHub, queue: QueueClient | None = None) -> APIRouter:
-    """The call routes over the contacts client and the live hub's desk registry; ``queue`` (when the
-    work queue runs) holds the do-not-call list calls are checked against."""
+def desks_router(contacts: ContactsClient, hub: LiveHub) -> APIRouter:
+    """The call routes over the contacts client (which holds the do-not-call list calls are checked
+    against) and the live hub's desk registry."""
     router = APIRouter(tags=["calls"])
 
     @router.post(
@@ -89,9 +89,8 @@ def desks_router(contacts: ContactsClient, hub: LiveHub, queue: QueueClient | No
     async def call(request: Request, principal: CanLockOwn, contact_id: ContactId) -> dict[str, Any]:
         caller = caller_of(principal)
         user_id = str(principal.user_id)
-        if queue is not None:
-            target = await run_in_threadpool(contacts.get, caller, contact_id)
-            await run_in_threadpool(queue.check_dnc, caller, target.phone_e164)
+        target = await run_in_threadpool(contacts.ask, GetContact(contact_id=contact_id), caller)
+        await run_in_threadpool(contacts.ask, CheckDnc(phone_e164=target.phone_e164), caller)
         locked = LockContact(caller=caller, now=datetime.now(UTC), contact_id=contact_id)
         await run_in_threadpool(contacts.execute, locked)
         desks = await hub.desks_of(user_id)

@@ -20,9 +20,10 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from contacts.asks import ListDnc
 from contacts.campaigns import DncEntry
-from contacts.commands import Caller
-from contacts.queueclient import QueueClient
+from contacts.client import ContactsClient
+from contacts.commands import AddDnc, AddDncMany, Caller, RemoveDnc
 from gateway.auth import ApiError, CanManageDnc, note_audit
 from gateway.callers import caller_of
 from gateway.errors import error_response
@@ -92,8 +93,8 @@ class DncImportOut(BaseModel):
     headers: dict[str, str]
 
 
-def dnc_router(queue: QueueClient, transfer: TransferPort, config: TransferConfig) -> APIRouter:
-    """The do-not-call routes over the queue client (the list) and the transfer port (files)."""
+def dnc_router(contacts: ContactsClient, transfer: TransferPort, config: TransferConfig) -> APIRouter:
+    """The do-not-call routes over the contacts client (the list) and the transfer port (files)."""
     router = APIRouter(tags=["dnc"])
 
     @router.get("/dnc", response_model=list[DncOut], summary="Lista de no llamar")
@@ -102,13 +103,17 @@ def dnc_router(queue: QueueClient, transfer: TransferPort, config: TransferConfi
         limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> list[dict[str, Any]]:
-        return [entry.to_data() for entry in queue.dnc_entries(caller_of(principal), limit, offset)]
+        found = contacts.ask(ListDnc(limit=limit, offset=offset), caller_of(principal))
+        return [entry.to_data() for entry in found]
 
     @router.post(
         "/dnc", status_code=201, response_model=DncOut, summary="Añadir un número a la lista de no llamar"
     )
     def dnc_add(request: Request, principal: CanManageDnc, body: DncIn) -> dict[str, Any]:
-        entry = queue.add_dnc(caller_of(principal), body.phone, body.reason, datetime.now(UTC))
+        added = AddDnc(
+            caller=caller_of(principal), now=datetime.now(UTC), phone=body.phone, reason=body.reason
+        )
+        entry = contacts.execute(added)
         note_audit(request, phone=entry.phone_e164)
         return entry.to_data()
 
@@ -145,7 +150,7 @@ def dnc_router(queue: QueueClient, transfer: TransferPort, config: TransferConfi
             upload.path.unlink(missing_ok=True)
         default_reason = upload.fields.get(_REASON_FIELD, "").strip()[:500]
         caller = caller_of(principal)
-        result = await run_in_threadpool(_add_found, queue, caller, found, default_reason)
+        result = await run_in_threadpool(_add_found, contacts, caller, found, default_reason)
         note_audit(
             request,
             file=upload.filename,
@@ -171,7 +176,7 @@ def dnc_router(queue: QueueClient, transfer: TransferPort, config: TransferConfi
         principal: CanManageDnc,
         export_format: Annotated[Literal["csv", "xlsx"], Query(alias="format")] = "xlsx",
     ) -> Response:
-        entries = _all_entries(queue, caller_of(principal))
+        entries = _all_entries(contacts, caller_of(principal))
         content = dnc_export_file(entries, export_format)
         stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
         note_audit(request, format=export_format, numbers=len(entries))
@@ -193,7 +198,8 @@ def dnc_router(queue: QueueClient, transfer: TransferPort, config: TransferConfi
         phone: Phone,
         reason: Annotated[str, Query(max_length=500)] = "",
     ) -> Response:
-        if not queue.remove_dnc(caller_of(principal), phone, reason, datetime.now(UTC)):
+        removed = RemoveDnc(caller=caller_of(principal), now=datetime.now(UTC), phone=phone, reason=reason)
+        if not contacts.execute(removed):
             return error_response(404, "not_in_dnc", f"El número {phone} no está en la lista de no llamar.")
         note_audit(request, phone=phone)
         return Response(status_code=204)
@@ -202,12 +208,12 @@ def dnc_router(queue: QueueClient, transfer: TransferPort, config: TransferConfi
 
 
 def _add_found(
-    queue: QueueClient, caller: Caller, found: dict[str, Any], default_reason: str
+    contacts: ContactsClient, caller: Caller, found: dict[str, Any], default_reason: str
 ) -> dict[str, Any]:
     """Add the numbers an uploaded list holds; the answer of ``POST /dnc/import``."""
     numbers: list[dict[str, Any]] = found["numbers"]
     entries = [(str(n["e164"]), str(n["reason"]) or default_reason) for n in numbers]
-    added = set(queue.add_dnc_many(caller, entries, datetime.now(UTC)))
+    added = set(contacts.execute(AddDncMany(caller=caller, now=datetime.now(UTC), entries=tuple(entries))))
     added_rows = [_row(n) for n in numbers if n["e164"] in added]
     already_rows = [_row(n) for n in numbers if n["e164"] not in added]
     invalid_rows = [_issue(issue) for issue in found["invalid"]]
@@ -234,11 +240,11 @@ def _issue(issue: dict[str, Any]) -> dict[str, Any]:
     return {"row": issue["row"], "phone": issue["phone"], "message": issue["message"]}
 
 
-def _all_entries(queue: QueueClient, caller: Caller) -> list[DncEntry]:
+def _all_entries(contacts: ContactsClient, caller: Caller) -> list[DncEntry]:
     """Every listed number, a page at a time."""
     entries: list[DncEntry] = []
     while True:
-        page = queue.dnc_entries(caller, _PAGE, len(entries))
+        page = contacts.ask(ListDnc(limit=_PAGE, offset=len(entries)), caller)
         entries.extend(page)
         if len(page) < _PAGE:
             return entries

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from contacts.asks import GetStats
 from contacts.client import ContactsClient
 from gateway.auth import ApiError, CanChangeConfig, CanReadConfig, CanSeeTeamMetrics, note_audit
 from gateway.callers import caller_of
@@ -53,6 +54,6 @@ def operations_router(config: ConfigStore, contacts: ContactsClient) -> APIRoute
 
     @router.get("/stats", summary="Totales de contactos: por estado, bloqueos")
     def stats(principal: CanSeeTeamMetrics) -> dict[str, Any]:
-        return contacts.stats(caller_of(principal))
+        return contacts.ask(GetStats(), caller_of(principal))
 
     return router

@@ -2,8 +2,9 @@
 ``GET /contacts/{id}/eligibility`` and the campaigns (``/campaigns``, their progress); the callbacks are
 ``gateway.routes.callbacks``', the do-not-call list ``gateway.routes.dnc``'.
 
-Next contact and eligibility are the work queue's (``contacts.queue``, through :class:`QueueClient`);
-the disposition is a contact command like any other and goes through the contacts client's one door.
+Next contact (a ``ClaimNextContact`` command), eligibility and campaigns are the work queue's
+(``contacts.queue``); like the disposition they go through the contacts client's two doors,
+``execute`` for commands and ``ask`` for queries.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from contacts.asks import GetEligibility, GetProgress, ListCampaigns
 from contacts.client import ContactsClient
-from contacts.commands import CallbackScope, RecordDisposition
+from contacts.commands import AddDnc, CallbackScope, ClaimNextContact, RecordDisposition, SaveCampaign
 from contacts.errors import CampaignNotWorked
-from contacts.queueclient import QueueClient
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
 from gateway.auth import (
     CanManageCampaigns,
@@ -180,11 +181,9 @@ class CampaignChanges(BaseModel):
     calling_hours: Hours | None = Field(None, description=_HOURS_HELP)
 
 
-def queue_router(
-    queue: QueueClient, contacts: ContactsClient, catalogue: Catalogue = DEFAULT_CATALOGUE
-) -> APIRouter:
-    """The work-queue routes over the queue client and the contacts client; ``catalogue`` says which
-    statuses put a number on the do-not-call list."""
+def queue_router(contacts: ContactsClient, catalogue: Catalogue = DEFAULT_CATALOGUE) -> APIRouter:
+    """The work-queue routes over the contacts client; ``catalogue`` says which statuses put a number on
+    the do-not-call list."""
     router = APIRouter(tags=["queue"])
 
     @router.post(
@@ -213,7 +212,9 @@ def queue_router(
         request: Request, principal: CanTakeNext, campaign: CampaignQuery = None
     ) -> dict[str, Any]:
         try:
-            claim = queue.next_contact(caller_of(principal), campaign)
+            claim = contacts.execute(
+                ClaimNextContact(caller=caller_of(principal), now=datetime.now(UTC), campaign=campaign)
+            )
         except CampaignNotWorked as refused:
             note_audit(request, campaign_id=refused.campaign_id, team=refused.team, denied=refused.code)
             raise
@@ -256,7 +257,9 @@ def queue_router(
         contact = run_command(contacts, command)
         if body.status is not None and contact.status in catalogue and catalogue.get(contact.status).dnc:
             reason = f"Cierre con estado {contact.status} ({body.outcome})"
-            queue.add_dnc(command.caller, contact.phone_e164, reason, command.now)
+            contacts.execute(
+                AddDnc(caller=command.caller, now=command.now, phone=contact.phone_e164, reason=reason)
+            )
             note_audit(request, dnc=contact.phone_e164)
         return contact_response(contact)
 
@@ -268,7 +271,8 @@ def queue_router(
     def eligibility(
         principal: CanReadContacts, contact_id: ContactId, campaign: CampaignQuery = None
     ) -> dict[str, Any]:
-        return queue.eligibility(caller_of(principal), contact_id, campaign).to_data()
+        query = GetEligibility(contact_id=contact_id, campaign=campaign)
+        return contacts.ask(query, caller_of(principal)).to_data()
 
     @router.get(
         "/campaigns",
@@ -279,7 +283,7 @@ def queue_router(
         principal: CanReadContacts,
         archived: Annotated[QueryBool, Query(description="`true` o `false`.")] = False,
     ) -> list[dict[str, Any]]:
-        found = queue.campaigns(caller_of(principal), archived=archived)
+        found = contacts.ask(ListCampaigns(archived=archived), caller_of(principal))
         return [campaign.to_data() for campaign in found]
 
     @router.get(
@@ -289,7 +293,7 @@ def queue_router(
         responses={404: {"description": "`campaign_not_found`."}},
     )
     def progress(principal: CanSeeTeamMetrics, campaign_id: CampaignId) -> dict[str, Any]:
-        return queue.progress(caller_of(principal), campaign_id).to_data()
+        return contacts.ask(GetProgress(campaign_id=campaign_id), caller_of(principal)).to_data()
 
     @router.post(
         "/campaigns",
@@ -300,7 +304,9 @@ def queue_router(
     )
     def create_campaign(request: Request, principal: CanManageCampaigns, body: NewCampaign) -> dict[str, Any]:
         fields = body.model_dump(exclude_none=True)
-        made = queue.save_campaign(caller_of(principal), datetime.now(UTC), None, fields)
+        made = contacts.execute(
+            SaveCampaign(caller=caller_of(principal), now=datetime.now(UTC), fields=fields)
+        )
         note_audit(request, campaign_id=made.id)
         return made.to_data()
 
@@ -315,7 +321,11 @@ def queue_router(
     ) -> dict[str, Any]:
         # Only the rules sent change; an explicit null lifts a limit (calling hours, daily cap).
         fields = body.model_dump(exclude_unset=True)
-        saved = queue.save_campaign(caller_of(principal), datetime.now(UTC), campaign_id, fields)
+        saved = contacts.execute(
+            SaveCampaign(
+                caller=caller_of(principal), now=datetime.now(UTC), campaign_id=campaign_id, fields=fields
+            )
+        )
         note_audit(request, campaign_id=campaign_id)
         return saved.to_data()
 

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from contacts.asks import GetStats
 from contacts.client import ContactsClient
 from gateway.auth import ApiError, Authenticated, CanExport, CanImport, authorize, note_audit
 from gateway.callers import caller_of
@@ -338,7 +339,7 @@ def transfer_router(
             operator=operator or None,
         )
         if background is None:
-            background = int(contacts.stats(caller).get("total") or 0) > config.stream_limit
+            background = int(contacts.ask(GetStats(), caller).get("total") or 0) > config.stream_limit
         if background:
             job = transfer.start_export(wanted, str(principal.user_id))
             body = {**job.to_data(), "download": f"/jobs/{job.id}/download"}
