@@ -12,18 +12,30 @@ does not work it); without, the active campaigns of the caller's team in the ord
 for each campaign tried, why and until when.
 
 Exactly once: the pick and the lock are one write transaction of the event store. On PostgreSQL the pick
-is ``FOR UPDATE OF contacts SKIP LOCKED``, so agents asking together pick different rows instead of
-queueing behind one; on SQLite the transaction begins ``IMMEDIATE`` and is the only writer. Either way the
-lock itself is the existing ``LockContact`` command, decided against the stream under the store's append
-lock: a claim counts only when it appended a ``ContactLocked`` for the caller, so two agents can never
-both get a contact, and an agent who loses a race (the row changed between pick and lock, a deadlock with
-another writer) simply picks again.
+is ``FOR UPDATE OF contacts SKIP LOCKED``, so transactions claiming together pick different rows instead
+of queueing behind one; on SQLite the transaction begins ``IMMEDIATE`` and is the only writer. Either way
+the lock itself is the existing ``LockContact`` command, decided against the stream under the store's
+append lock: a claim counts only when it appended a ``ContactLocked`` for the caller, so two agents can
+never both get a contact, and an agent who loses a race (the row changed between pick and lock, a
+deadlock with another writer) simply picks again.
+
+Group commit (:mod:`contacts.claims`): the requests that arrive while a claim transaction runs wait for
+it, then are served together by the next one: for each, in arrival order, the same pick (leaving out the
+contacts already picked in the batch) and the same ``LockContact``, each inside a savepoint so that one
+caller's failure leaves the others' claims alone; one commit for all. Appends are serialised by the
+store, so fifty agents asking at once would otherwise queue fifty transactions behind its append lock.
+
+The never-tried and retry picks read ``ix_contacts_queue``, the order of ``ix_contacts_order`` for
+unlocked contacts only (``contacts_0009``), so contacts claimed and not yet called are not read past.
+A contact whose lock lapsed keeps ``locked_until`` until the lock-expiry sweep announces it; while any
+such lock exists (``contact_locks``), the pick also looks among them and takes the first in the order.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,17 +59,26 @@ from contacts.campaigns import (
     hours_finding,
     zone_label,
 )
+from contacts.claims import ClaimBatcher
 from contacts.commands import Caller, LockContact
 from contacts.dnc import DncList
 from contacts.errors import CampaignNotWorked, Conflict, Locked, NotFound, QueueEmpty
 from contacts.events import ContactLocked
 from contacts.handlers import ContactsService
 from contacts.projection import utc
-from contacts.schema import contact_callbacks, contact_calls, contact_lists, contacts, dnc_numbers
+from contacts.schema import (
+    contact_callbacks,
+    contact_calls,
+    contact_lists,
+    contact_locks,
+    contacts,
+    dnc_numbers,
+)
 from kernel.store import EventStore
 
 _DEADLOCK = "40P01"
 _SERIALIZATION = "40001"
+_LOCK_NOT_AVAILABLE = "55P03"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +94,19 @@ class _Lost:
 
 
 _LOST = _Lost()
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """One caller's claim in one campaign, as of ``now`` (``members``: the campaign's condition)."""
+
+    campaign: Campaign
+    members: list[sa.ColumnElement[bool]]
+    caller: Caller
+    now: datetime
+
+
+_Answer = Claim | _Lost | None
 
 
 class WorkQueue:
@@ -95,6 +129,7 @@ class WorkQueue:
         self._dnc = dnc
         self._campaigns = campaigns
         self._picks = picks
+        self._claims: ClaimBatcher[_Ask, _Answer] = ClaimBatcher(self._claim_all)
 
     @property
     def campaigns(self) -> CampaignBook:
@@ -105,6 +140,11 @@ class WorkQueue:
     def dnc(self) -> DncList:
         """The do-not-call list the queue respects."""
         return self._dnc
+
+    @property
+    def claims(self) -> ClaimBatcher[Any, Any]:
+        """The batcher of next-contact requests: how many wait, how many the running batch serves."""
+        return self._claims
 
     def callbacks(self, user_id: str | None = None, due_before: datetime | None = None) -> list[Callback]:
         """Pending callbacks, soonest first (with ``user_id``: theirs and the shared ones)."""
@@ -144,14 +184,10 @@ class WorkQueue:
         if closed is not None:
             raise QueueEmpty(f"{closed.message}: campaña {campaign.name}", closed.until, counts={})
         members = self._members(campaign, every)
-        for _ in range(self._picks):
+        for attempt in range(self._picks):
             now = self._service.now()
-            try:
-                claimed = self._claim_once(campaign, members, caller, now)
-            except sa.exc.DBAPIError as error:
-                if getattr(error.orig, "sqlstate", None) in (_DEADLOCK, _SERIALIZATION):
-                    continue
-                raise
+            # A claim tried again goes ahead of the others waiting: served first, it may wait for rows.
+            claimed = self._claims.submit(_Ask(campaign, members, caller, now), first=attempt > 0)
             if claimed is None:
                 raise self.why_empty(campaign, caller, now, members)
             if isinstance(claimed, Claim):
@@ -170,27 +206,73 @@ class WorkQueue:
             return _outside_lists(self._campaigns.lists_of_others(campaign.id))
         return _outside_lists(sorted({name for c in every if c.id != campaign.id for name in c.lists}))
 
-    def _claim_once(
-        self, campaign: Campaign, members: list[sa.ColumnElement[bool]], caller: Caller, now: datetime
-    ) -> Claim | _Lost | None:
-        """One pick-and-lock transaction: the claim, None when nothing is eligible, _LOST when the pick was
-        lost to another writer (pick again)."""
+    def _claim_all(self, asks: Sequence[_Ask]) -> list[_Answer | BaseException]:
+        """Serve a batch of asks in one write transaction: each its claim, None when nothing is eligible,
+        _LOST when it must pick again (a race lost to another writer), or the error it alone met."""
+        try:
+            return self._claim_together(asks)
+        except sa.exc.DBAPIError as error:
+            if _lost_race(error):
+                return [_LOST] * len(asks)
+            raise
+
+    def _claim_together(self, asks: Sequence[_Ask]) -> list[_Answer | BaseException]:
+        answers: list[_Answer | BaseException] = []
+        picked: list[uuid.UUID] = []
         with self._store.transaction() as conn:
-            # Rows other agents are claiming right now are skipped; when that leaves nothing, look again
-            # waiting for them, so that an empty answer is true once their claims commit.
-            picked = self._pick(conn, campaign, members, caller, now, skip_locked=True) or self._pick(
-                conn, campaign, members, caller, now, skip_locked=False
+            lapsed = _some_lock_lapsed(conn, max(ask.now for ask in asks))
+            if len(asks) == 1:
+                return [self._claim_on(conn, asks[0], picked, lapsed, may_wait=True)]
+            for ask in asks:
+                may_wait = not any(isinstance(answer, Claim) for answer in answers)
+                try:
+                    with conn.begin_nested():
+                        answer: _Answer | BaseException = self._claim_on(
+                            conn, ask, picked, lapsed, may_wait=may_wait
+                        )
+                except sa.exc.DBAPIError as error:
+                    answer = _LOST if _lost_race(error) else error
+                except Exception as error:
+                    answer = error
+                answers.append(answer)
+        return answers
+
+    def _claim_on(
+        self, conn: Connection, ask: _Ask, picked: list[uuid.UUID], lapsed: bool, *, may_wait: bool
+    ) -> _Answer:
+        """Pick and lock for one ask in the batch's transaction (``picked``: the contacts the batch picked
+        so far, left out, and this pick added; ``lapsed``: some lock lapsed unannounced)."""
+        campaign, members, caller, now = ask.campaign, ask.members, ask.caller, ask.now
+        # Rows other transactions are claiming right now are skipped; when that leaves nothing, look again
+        # waiting for them, so that an empty answer is true once their claims commit.
+        found = self._pick(
+            conn, campaign, members, caller, now, skip_locked=True, left_out=picked, lapsed=lapsed
+        )
+        if found is None:
+            # Once the batch holds the append lock it must not wait for rows another transaction holds
+            # (that one may be waiting for the append lock): NOWAIT, and a row held means pick again.
+            found = self._pick(
+                conn,
+                campaign,
+                members,
+                caller,
+                now,
+                skip_locked=False,
+                nowait=not may_wait,
+                left_out=picked,
+                lapsed=lapsed,
             )
-            if picked is None:
-                return None
-            command = LockContact(caller=caller, now=now, contact_id=picked.contact_id)
-            try:
-                outcome = self._service.execute_on(conn, command)
-            except (Locked, NotFound):
-                return _LOST
-            if outcome.contact is None or not any(e.type == ContactLocked.TYPE for e in outcome.events):
-                return _LOST
-            return Claim(outcome.contact, campaign.name, picked.reason, picked.message, picked.attempts)
+        if found is None:
+            return None
+        picked.append(uuid.UUID(found.contact_id))
+        command = LockContact(caller=caller, now=now, contact_id=found.contact_id)
+        try:
+            outcome = self._service.execute_on(conn, command)
+        except (Locked, NotFound):
+            return _LOST
+        if outcome.contact is None or not any(e.type == ContactLocked.TYPE for e in outcome.events):
+            return _LOST
+        return Claim(outcome.contact, campaign.name, found.reason, found.message, found.attempts)
 
     def _pick(
         self,
@@ -201,21 +283,29 @@ class WorkQueue:
         now: datetime,
         *,
         skip_locked: bool,
+        nowait: bool = False,
+        left_out: Sequence[uuid.UUID] = (),
+        lapsed: bool = True,
     ) -> _Pick | None:
+        """The first eligible contact and why (``left_out``: contacts not to pick; ``lapsed``: whether
+        some lock may have lapsed unannounced, so locked rows must be looked at too)."""
         c, k, b = contacts.c, contact_calls.c, contact_callbacks.c
+        others = [c.id.not_in(left_out)] if left_out else []
         due = (
             sa.select(c.id, b.user_id, b.username, b.scope, b.due_at)
             .join_from(contacts, contact_callbacks, b.contact_id == c.id)
             .where(
-                *_open_conditions(campaign, now),
+                _free_or_lapsed(now),
+                *_open_conditions(campaign),
                 *members,
+                *others,
                 b.due_at <= now,
                 sa.or_(b.scope == "shared", b.user_id == caller.user_id),
                 ~sa.exists(sa.select(sa.literal(1)).where(k.contact_id == c.id, k.ended_at.is_(None))),
             )
             .order_by(sa.case((b.scope == "personal", 0), else_=1), b.due_at, c.id)
             .limit(1)
-            .with_for_update(skip_locked=skip_locked, of=contacts)
+            .with_for_update(skip_locked=skip_locked, nowait=nowait, of=contacts)
         )
         row = conn.execute(due).first()
         if row is not None:
@@ -227,14 +317,10 @@ class WorkQueue:
             (Reason.NEVER_TRIED, ~sa.exists(calls_of)),
             (Reason.RETRY_DUE, sa.and_(sa.exists(calls_of), *_retry_conditions(campaign, now))),
         ):
-            query = (
-                sa.select(c.id)
-                .where(*_open_conditions(campaign, now), *members, no_callback, condition)
-                .order_by(c.status_priority, c.age_key, c.id)
-                .limit(1)
-                .with_for_update(skip_locked=skip_locked, of=contacts)
+            conditions = [*_open_conditions(campaign), *members, *others, no_callback, condition]
+            found = _first_in_order(
+                conn, conditions, now, lapsed=lapsed, skip_locked=skip_locked, nowait=nowait
             )
-            found = conn.execute(query).scalar()
             if found is not None:
                 if reason is Reason.NEVER_TRIED:
                     return _Pick(str(found), reason, 0, "Nunca se ha llamado")
@@ -451,7 +537,8 @@ def explain_pick(engine: Engine, campaign: Campaign, now: datetime) -> list[str]
     query = (
         sa.select(c.id)
         .where(
-            *_open_conditions(campaign, now),
+            c.locked_until.is_(None),
+            *_open_conditions(campaign),
             *members,
             ~sa.exists(sa.select(sa.literal(1)).where(b.contact_id == c.id)),
             ~sa.exists(sa.select(sa.literal(1)).where(k.contact_id == c.id)),
@@ -495,14 +582,64 @@ def _outside_lists(lists: list[str]) -> list[sa.ColumnElement[bool]]:
     return [c.list.not_in(lists), ~joined]
 
 
-def _open_conditions(campaign: Campaign, now: datetime) -> list[sa.ColumnElement[bool]]:
-    """Unlocked, not closed, not on the do-not-call list."""
+def _open_conditions(campaign: Campaign) -> list[sa.ColumnElement[bool]]:
+    """Not closed, not on the do-not-call list."""
     c = contacts.c
     return [
-        sa.or_(c.locked_until.is_(None), c.locked_until <= now),
         c.status.not_in(campaign.closed_statuses),
         ~sa.exists(sa.select(sa.literal(1)).where(dnc_numbers.c.phone_e164 == c.phone_e164)),
     ]
+
+
+def _free_or_lapsed(now: datetime) -> sa.ColumnElement[bool]:
+    """Unlocked, or locked until ``now`` or before."""
+    c = contacts.c
+    return sa.or_(c.locked_until.is_(None), c.locked_until <= now)
+
+
+def _first_in_order(
+    conn: Connection,
+    conditions: list[sa.ColumnElement[bool]],
+    now: datetime,
+    *,
+    lapsed: bool,
+    skip_locked: bool,
+    nowait: bool,
+) -> Any | None:
+    """The id of the first contact free at ``now`` meeting ``conditions``, in the order of
+    ``ix_contacts_order``: among the unlocked ones (``ix_contacts_queue``, which a held contact is not
+    in) and, with ``lapsed``, among those whose lock lapsed unannounced (``contact_locks``, a few rows)."""
+    c = contacts.c
+
+    def first(free: sa.ColumnElement[bool]) -> Any:
+        query = (
+            sa.select(c.id, c.status_priority, c.age_key)
+            .where(free, *conditions)
+            .order_by(c.status_priority, c.age_key, c.id)
+            .limit(1)
+            .with_for_update(skip_locked=skip_locked, nowait=nowait, of=contacts)
+        )
+        return conn.execute(query).first()
+
+    found = [first(c.locked_until.is_(None))]
+    if lapsed:
+        gone = sa.select(contact_locks.c.id).where(contact_locks.c.locked_until <= now)
+        found.append(first(sa.and_(c.id.in_(gone), c.locked_until <= now)))
+    rows = [row for row in found if row is not None]
+    if not rows:
+        return None
+    return min(rows, key=lambda row: (row.status_priority, row.age_key, row.id)).id
+
+
+def _some_lock_lapsed(conn: Connection, now: datetime) -> bool:
+    """Whether a lock lapsed at ``now`` or before and was not yet announced (its row still locked)."""
+    query = sa.select(sa.exists().where(contact_locks.c.locked_until <= now))
+    return bool(conn.execute(query).scalar())
+
+
+def _lost_race(error: sa.exc.DBAPIError) -> bool:
+    """A deadlock, a serialization failure, a row held by another (NOWAIT): the claim picks again."""
+    return getattr(error.orig, "sqlstate", None) in (_DEADLOCK, _SERIALIZATION, _LOCK_NOT_AVAILABLE)
 
 
 def _retry_conditions(campaign: Campaign, now: datetime) -> list[sa.ColumnElement[bool]]:
