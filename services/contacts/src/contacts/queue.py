@@ -98,12 +98,14 @@ _LOST = _Lost()
 
 @dataclass(frozen=True, slots=True)
 class _Ask:
-    """One caller's claim in one campaign, as of ``now`` (``members``: the campaign's condition)."""
+    """One caller's claim in one campaign, as of ``now`` (``members``: the campaign's condition; asks of
+    the same ``group`` have the same campaign and condition, and may share one pick)."""
 
     campaign: Campaign
     members: list[sa.ColumnElement[bool]]
     caller: Caller
     now: datetime
+    group: str = ""
 
 
 _Answer = Claim | _Lost | None
@@ -183,11 +185,13 @@ class WorkQueue:
         closed = hours_finding(campaign, now)
         if closed is not None:
             raise QueueEmpty(f"{closed.message}: campaña {campaign.name}", closed.until, counts={})
-        members = self._members(campaign, every)
+        scope = self._scope(campaign, every)
+        members = _members_of(campaign, scope)
+        group = repr((campaign, scope))
         for attempt in range(self._picks):
             now = self._service.now()
             # A claim tried again goes ahead of the others waiting: served first, it may wait for rows.
-            claimed = self._claims.submit(_Ask(campaign, members, caller, now), first=attempt > 0)
+            claimed = self._claims.submit(_Ask(campaign, members, caller, now, group), first=attempt > 0)
             if claimed is None:
                 raise self.why_empty(campaign, caller, now, members)
             if isinstance(claimed, Claim):
@@ -200,11 +204,15 @@ class WorkQueue:
         """The condition on ``contacts`` of being in the campaign: in one of its lists (first or joined
         later); for ``General``, in none of the lists of the other campaigns not archived (``every``,
         read when not given)."""
+        return _members_of(campaign, self._scope(campaign, every))
+
+    def _scope(self, campaign: Campaign, every: list[Campaign] | None = None) -> tuple[str, ...]:
+        """The lists of the campaign; for ``General``, those of the other campaigns not archived."""
         if not campaign.is_general:
-            return [_in_lists(campaign.lists)]
+            return campaign.lists
         if every is None:
-            return _outside_lists(self._campaigns.lists_of_others(campaign.id))
-        return _outside_lists(sorted({name for c in every if c.id != campaign.id for name in c.lists}))
+            return tuple(self._campaigns.lists_of_others(campaign.id))
+        return tuple(sorted({name for c in every if c.id != campaign.id for name in c.lists}))
 
     def _claim_all(self, asks: Sequence[_Ask]) -> list[_Answer | BaseException]:
         """Serve a batch of asks in one write transaction: each its claim, None when nothing is eligible,
@@ -217,54 +225,167 @@ class WorkQueue:
             raise
 
     def _claim_together(self, asks: Sequence[_Ask]) -> list[_Answer | BaseException]:
-        answers: list[_Answer | BaseException] = []
-        picked: list[uuid.UUID] = []
-        with self._store.transaction() as conn:
-            lapsed = _some_lock_lapsed(conn, max(ask.now for ask in asks))
-            if len(asks) == 1:
-                return [self._claim_on(conn, asks[0], picked, lapsed, may_wait=True)]
-            for ask in asks:
-                may_wait = not any(isinstance(answer, Claim) for answer in answers)
-                try:
-                    with conn.begin_nested():
-                        answer: _Answer | BaseException = self._claim_on(
-                            conn, ask, picked, lapsed, may_wait=may_wait
-                        )
-                except sa.exc.DBAPIError as error:
-                    answer = _LOST if _lost_race(error) else error
-                except Exception as error:
-                    answer = error
-                answers.append(answer)
-        return answers
+        if len(asks) == 1:
+            with self._store.transaction() as conn:
+                return self._serve(conn, asks, isolated=False)
+        try:
+            with self._store.transaction() as conn:
+                return self._serve(conn, asks, isolated=False)
+        except Exception:
+            # One ask met an error that spoils the transaction (a database error, a bug): serve the batch
+            # again, each ask in a savepoint of its own, so that the error is that ask's alone.
+            with self._store.transaction() as conn:
+                return self._serve(conn, asks, isolated=True)
+
+    def _serve(
+        self, conn: Connection, asks: Sequence[_Ask], *, isolated: bool
+    ) -> list[_Answer | BaseException]:
+        """Claim for each ask in order in the caller's transaction (``isolated``: each in a savepoint,
+        its errors its answer; otherwise an error ends the batch)."""
+        latest = max(ask.now for ask in asks)
+        lapsed = _some_lock_lapsed(conn, latest)
+        due = _some_callback_due(conn, latest)
+        left_out: list[uuid.UUID] = []
+        # With no callback due and no lock lapsed, each group's never-tried and retry picks are one query
+        # for all its asks (the first rows in order, one per ask); otherwise each ask picks on its own.
+        found = {} if lapsed or due else self._pick_groups(conn, asks, left_out)
+        answers: dict[int, _Answer | BaseException] = {}
+        if found and not isolated:
+            answers.update(self._lock_found(conn, asks, found))
+        for index, ask in enumerate(asks):
+            if index in answers:
+                continue
+            # Once a claim of the batch appended, the transaction holds the store's append lock.
+            may_wait = not any(isinstance(answer, Claim) for answer in answers.values())
+            picked = found.get(index)
+            if not isolated:
+                answers[index] = self._claim_on(conn, ask, picked, left_out, lapsed, due, may_wait=may_wait)
+                continue
+            try:
+                with conn.begin_nested():
+                    answer: _Answer | BaseException = self._claim_on(
+                        conn, ask, picked, left_out, lapsed, due, may_wait=may_wait
+                    )
+            except sa.exc.DBAPIError as error:
+                answer = _LOST if _lost_race(error) else error
+            except Exception as error:
+                answer = error
+            answers[index] = answer
+        return [answers[index] for index in range(len(asks))]
+
+    def _lock_found(
+        self, conn: Connection, asks: Sequence[_Ask], found: dict[int, _Pick]
+    ) -> dict[int, _Answer]:
+        """Lock the contacts picked for the asks of ``found`` with one ``LockContact`` each, decided and
+        appended together (``ContactsService.execute_many_on``); an error other than a lost race spoils
+        the batch (served again, each ask on its own)."""
+        indexes = sorted(found)
+        commands = [
+            LockContact(caller=asks[i].caller, now=asks[i].now, contact_id=found[i].contact_id)
+            for i in indexes
+        ]
+        claimed: dict[int, _Answer] = {}
+        for index, outcome in zip(indexes, self._service.execute_many_on(conn, commands), strict=True):
+            if isinstance(outcome, Locked | NotFound):
+                claimed[index] = _LOST
+            elif isinstance(outcome, Exception):
+                raise outcome
+            elif outcome.contact is None or not any(e.type == ContactLocked.TYPE for e in outcome.events):
+                claimed[index] = _LOST
+            else:
+                pick = found[index]
+                claimed[index] = Claim(
+                    outcome.contact, asks[index].campaign.name, pick.reason, pick.message, pick.attempts
+                )
+        return claimed
+
+    def _pick_groups(
+        self, conn: Connection, asks: Sequence[_Ask], left_out: list[uuid.UUID]
+    ) -> dict[int, _Pick]:
+        """For each group of asks (same campaign), the first eligible never-tried then retry-due contacts,
+        one per ask in arrival order, picked by one query each (``FOR UPDATE SKIP LOCKED``); the asks
+        left without one pick on their own. ``left_out`` gains every contact picked."""
+        groups: dict[str, list[int]] = {}
+        for index, ask in enumerate(asks):
+            groups.setdefault(ask.group, []).append(index)
+        found: dict[int, _Pick] = {}
+        for indexes in groups.values():
+            first = asks[indexes[0]]
+            campaign, members = first.campaign, first.members
+            now = min(asks[i].now for i in indexes)
+            picks = self._first_picks(conn, campaign, members, now, len(indexes), left_out)
+            for index, pick in zip(indexes, picks, strict=False):
+                found[index] = pick
+            left_out.extend(uuid.UUID(pick.contact_id) for pick in picks)
+        return found
+
+    def _first_picks(
+        self,
+        conn: Connection,
+        campaign: Campaign,
+        members: list[sa.ColumnElement[bool]],
+        now: datetime,
+        count: int,
+        left_out: Sequence[uuid.UUID],
+    ) -> list[_Pick]:
+        """Up to ``count`` unlocked contacts without a callback, never tried first then those whose retry
+        delay passed, in the queue's order (``ix_contacts_queue``), locked ``FOR UPDATE SKIP LOCKED``."""
+        c, k, b = contacts.c, contact_calls.c, contact_callbacks.c
+        calls_of = sa.select(sa.literal(1)).where(k.contact_id == c.id)
+        no_callback = ~sa.exists(sa.select(sa.literal(1)).where(b.contact_id == c.id))
+        others = [c.id.not_in(left_out)] if left_out else []
+        picks: list[_Pick] = []
+        for reason, condition in (
+            (Reason.NEVER_TRIED, ~sa.exists(calls_of)),
+            (Reason.RETRY_DUE, sa.and_(sa.exists(calls_of), *_retry_conditions(campaign, now))),
+        ):
+            query = (
+                sa.select(c.id)
+                .where(c.locked_until.is_(None), *_open_conditions(campaign), *members, *others, no_callback)
+                .where(condition)
+                .order_by(c.status_priority, c.age_key, c.id)
+                .limit(count - len(picks))
+                .with_for_update(skip_locked=True, of=contacts)
+            )
+            for found in conn.execute(query).scalars():
+                if reason is Reason.NEVER_TRIED:
+                    picks.append(_Pick(str(found), reason, 0, "Nunca se ha llamado"))
+                else:
+                    attempts = _attempts(conn, found)
+                    message = f"Reintento {attempts + 1} de {campaign.max_attempts}: su espera terminó"
+                    picks.append(_Pick(str(found), reason, attempts, message))
+            if len(picks) == count:
+                break
+        return picks
 
     def _claim_on(
-        self, conn: Connection, ask: _Ask, picked: list[uuid.UUID], lapsed: bool, *, may_wait: bool
+        self,
+        conn: Connection,
+        ask: _Ask,
+        found: _Pick | None,
+        left_out: list[uuid.UUID],
+        lapsed: bool,
+        due: bool,
+        *,
+        may_wait: bool,
     ) -> _Answer:
-        """Pick and lock for one ask in the batch's transaction (``picked``: the contacts the batch picked
-        so far, left out, and this pick added; ``lapsed``: some lock lapsed unannounced)."""
+        """Lock ``found`` (or what this ask picks now) for one ask in the batch's transaction
+        (``left_out``: contacts not to pick, which this pick joins; ``lapsed``: some lock lapsed
+        unannounced; ``due``: some callback is due)."""
         campaign, members, caller, now = ask.campaign, ask.members, ask.caller, ask.now
-        # Rows other transactions are claiming right now are skipped; when that leaves nothing, look again
-        # waiting for them, so that an empty answer is true once their claims commit.
-        found = self._pick(
-            conn, campaign, members, caller, now, skip_locked=True, left_out=picked, lapsed=lapsed
-        )
         if found is None:
-            # Once the batch holds the append lock it must not wait for rows another transaction holds
-            # (that one may be waiting for the append lock): NOWAIT, and a row held means pick again.
-            found = self._pick(
-                conn,
-                campaign,
-                members,
-                caller,
-                now,
-                skip_locked=False,
-                nowait=not may_wait,
-                left_out=picked,
-                lapsed=lapsed,
-            )
-        if found is None:
-            return None
-        picked.append(uuid.UUID(found.contact_id))
+            # Rows other transactions are claiming right now are skipped; when that leaves nothing, look
+            # again waiting for them, so that an empty answer is true once their claims commit. Once the
+            # batch holds the append lock it must not wait for rows another transaction holds (that one
+            # may be waiting for the append lock): NOWAIT, and a row held means pick again.
+            options: dict[str, Any] = {"left_out": left_out, "lapsed": lapsed, "callbacks": due}
+            found = self._pick(conn, campaign, members, caller, now, skip_locked=True, **options)
+            if found is None:
+                options["nowait"] = not may_wait
+                found = self._pick(conn, campaign, members, caller, now, skip_locked=False, **options)
+            if found is None:
+                return None
+            left_out.append(uuid.UUID(found.contact_id))
         command = LockContact(caller=caller, now=now, contact_id=found.contact_id)
         try:
             outcome = self._service.execute_on(conn, command)
@@ -286,9 +407,11 @@ class WorkQueue:
         nowait: bool = False,
         left_out: Sequence[uuid.UUID] = (),
         lapsed: bool = True,
+        callbacks: bool = True,
     ) -> _Pick | None:
         """The first eligible contact and why (``left_out``: contacts not to pick; ``lapsed``: whether
-        some lock may have lapsed unannounced, so locked rows must be looked at too)."""
+        some lock may have lapsed unannounced, so locked rows must be looked at too; ``callbacks``:
+        whether some callback may be due)."""
         c, k, b = contacts.c, contact_calls.c, contact_callbacks.c
         others = [c.id.not_in(left_out)] if left_out else []
         due = (
@@ -307,7 +430,7 @@ class WorkQueue:
             .limit(1)
             .with_for_update(skip_locked=skip_locked, nowait=nowait, of=contacts)
         )
-        row = conn.execute(due).first()
+        row = conn.execute(due).first() if callbacks else None
         if row is not None:
             callback = CallbackFact(row.user_id, row.username, row.scope, utc(row.due_at) or now)
             return _Pick(str(row.id), Reason.CALLBACK_DUE, _attempts(conn, row.id), callback.describe())
@@ -629,6 +752,18 @@ def _first_in_order(
     if not rows:
         return None
     return min(rows, key=lambda row: (row.status_priority, row.age_key, row.id)).id
+
+
+def _members_of(campaign: Campaign, scope: tuple[str, ...]) -> list[sa.ColumnElement[bool]]:
+    """The condition on ``contacts`` of being in the campaign: in one of ``scope``'s lists; for
+    ``General``, in none of them."""
+    return _outside_lists(list(scope)) if campaign.is_general else [_in_lists(scope)]
+
+
+def _some_callback_due(conn: Connection, now: datetime) -> bool:
+    """Whether any pending callback is due at ``now``."""
+    query = sa.select(sa.exists().where(contact_callbacks.c.due_at <= now))
+    return bool(conn.execute(query).scalar())
 
 
 def _some_lock_lapsed(conn: Connection, now: datetime) -> bool:
