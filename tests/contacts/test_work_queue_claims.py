@@ -11,15 +11,17 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from contacts_support import ANA, PABLO, FakeClock, some_agents, together
+from contacts_support import ANA, BETO, PABLO, FakeClock, some_agents, together
 from sqlalchemy.engine import Engine
 
 from contacts.campaignbook import CampaignBook
 from contacts.campaigns import Claim, Reason
-from contacts.commands import ImportRow
+from contacts.commands import ImportRow, LockContact
 from contacts.dnc import DncList
-from contacts.errors import CampaignNotWorked, QueueEmpty
+from contacts.domain import contact_id_for_phone
+from contacts.errors import CampaignNotWorked, Locked, QueueEmpty
 from contacts.handlers import ContactsService
+from contacts.handlers import Outcome as CommandOutcome
 from contacts.queue import WorkQueue
 from contacts.schema import contacts
 from kernel.store import EventStore
@@ -218,3 +220,72 @@ def test_claims_far_past_the_locked_head_still_find_the_next_contact_and_a_lapse
     again = queue.next_contact(ANA)
     assert again.contact.id == order[0]
     assert again.contact.locked_by == ANA.user_id
+
+
+def test_locks_decided_together_refuse_a_locked_contact_alone(
+    service: ContactsService, store: EventStore, clock: FakeClock
+) -> None:
+    _contacts(service, 3)
+    first, held, third = (str(contact_id_for_phone(f"+5068800{n:04d}")) for n in range(3))
+    service.execute(LockContact(caller=BETO, now=clock.now, contact_id=held))
+    commands = [LockContact(caller=ANA, now=clock.now, contact_id=cid) for cid in (first, held, third)]
+
+    with store.transaction() as conn:
+        outcomes = service.execute_many_on(conn, commands)
+
+    assert isinstance(outcomes[1], Locked)
+    for outcome, contact_id in ((outcomes[0], first), (outcomes[2], third)):
+        assert isinstance(outcome, CommandOutcome)
+        assert outcome.contact is not None
+        assert outcome.contact.locked_by == ANA.user_id
+        assert [e.type for e in outcome.events] == ["contacts.ContactLocked"]
+        assert _locked_by(store, contact_id) == [ANA.user_id]
+    assert _locked_by(store, held) == [BETO.user_id]
+
+
+def test_a_batch_spoiled_by_one_request_is_served_again_each_request_on_its_own(
+    queue: WorkQueue,
+    service: ContactsService,
+    store: EventStore,
+    commits: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _contacts(service, 20)
+    agents = some_agents(6)
+    broken = agents[2]
+    alone, together_ = service.execute_on, service.execute_many_on
+
+    def spoiled(conn: Any, commands: Any) -> Any:
+        if len(commands) > 1:
+            raise RuntimeError("a bug in the batch")
+        return together_(conn, commands)
+
+    def execute_on(conn: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
+        if command.caller == broken:
+            raise RuntimeError("a bug for this caller only")
+        return alone(conn, command, *args, **kwargs)
+
+    monkeypatch.setattr(service, "execute_many_on", spoiled)
+    monkeypatch.setattr(service, "execute_on", execute_on)
+    results: dict[str, Any] = {}
+    before = len(commits)
+    holder = _WriteLockHolder(store)
+    threads = [_start(lambda: queue.next_contact(ANA), results, "first")]
+    _wait_until(lambda: queue.claims.serving == 1)
+    for n, agent in enumerate(agents):
+        threads.append(_start(lambda agent=agent: queue.next_contact(agent), results, agent.user_id))
+        _wait_until(lambda n=n: queue.claims.waiting == n + 1)
+
+    holder.stop()
+    for thread in threads:
+        thread.join(60)
+
+    assert len(commits) - before == 3  # the holder's, then each batch once, served again in savepoints
+    failed = results.pop(broken.user_id)
+    assert isinstance(failed, RuntimeError)
+    assert "this caller only" in str(failed)
+    assert all(isinstance(claim, Claim) for claim in results.values())
+    assert len({claim.contact.id for claim in results.values()}) == 6
+    for key, claim in results.items():
+        holder_id = ANA.user_id if key == "first" else key
+        assert _locked_by(store, claim.contact.id) == [holder_id]
