@@ -378,8 +378,10 @@ class WorkQueue:
             # again waiting for them, so that an empty answer is true once their claims commit. Once the
             # batch holds the append lock it must not wait for rows another transaction holds (that one
             # may be waiting for the append lock): NOWAIT, and a row held means pick again.
+            # (With neither a callback due nor a lock lapsed, the group's pick was this first look.)
             options: dict[str, Any] = {"left_out": left_out, "lapsed": lapsed, "callbacks": due}
-            found = self._pick(conn, campaign, members, caller, now, skip_locked=True, **options)
+            if lapsed or due:
+                found = self._pick(conn, campaign, members, caller, now, skip_locked=True, **options)
             if found is None:
                 options["nowait"] = not may_wait
                 found = self._pick(conn, campaign, members, caller, now, skip_locked=False, **options)
