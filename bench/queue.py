@@ -6,11 +6,12 @@ was given twice.
 (``--contacts 1000000`` for the issue's size) in the default campaign on a fresh PostgreSQL schema and a
 fresh SQLite file, streamed through the bulk writer 20,000 rows per transaction; then one agent claims
 ``--single`` contacts one after another (0: skip), then ``--agents`` threads released together claim
-``--claims`` contacts in all (each its share, one after another), through
+``--claims`` contacts in all (each its share, one after another; several values: one run after the
+other on the same contacts), through
 :class:`contacts.queue.WorkQueue` (requests arriving together are served by one transaction,
 :mod:`contacts.claims`). The engine pool holds one connection per agent. Prints, for each run, claims/s,
 p50/p95/p99/max latency per claim, and the number of contacts given more than once (must be 0) over
-every claim of the run. ``--single 0 --claims 100000`` is the issue's exactly-once run.
+every claim of the run. ``--claims 2000 100000`` adds the issue's exactly-once run after the burst.
 
 ``--floor`` also measures the floor under any claim: the same agents each locking contacts chosen in
 advance (``LockContact``, no pick), i.e. N appends of one ``ContactLocked`` serialised by the event
@@ -78,7 +79,7 @@ def run(
     url: str,
     contacts: int,
     agents: int,
-    claims: int,
+    claims: Sequence[int],
     *,
     single: int = 0,
     floor: bool = False,
@@ -90,19 +91,22 @@ def run(
     engine = create_engine(url, pool_size=10, max_overflow=10)
     upgrade(engine)
     store = EventStore(engine)
-    service = ContactsService(engine, store, LockPolicy(10, 60), DEFAULT_CATALOGUE, lambda: datetime.now(UTC))
+    # Locks of an hour: a claim of a long run must not lapse and be given again (rightly) before the end.
+    policy = LockPolicy(60, 60)
+    service = ContactsService(engine, store, policy, DEFAULT_CATALOGUE, lambda: datetime.now(UTC))
     _seed(service, contacts)
     queue = WorkQueue(engine, store, service, DncList(engine), CampaignBook(engine))
     if explain:
         _explain(engine, queue)
     if floor:
         print("  floor: the same agents locking contacts chosen in advance (no pick)")
-        _lock_only(service, contacts, agents, claims // agents)
+        _lock_only(service, contacts, agents, claims[0] // agents)
     if single:
         print(f"  1 agent alone × {single} claims")
         _claims(queue, 1, single)
-    print(f"  {agents} agents at once, {claims} claims in all")
-    _claims(queue, agents, claims)
+    for total in claims:
+        print(f"  {agents} agents at once, {total} claims in all")
+        _claims(queue, agents, total)
     engine.dispose()
 
 
@@ -197,7 +201,13 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--contacts", type=int, default=20_000)
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--single", type=int, default=300, help="claims of one agent alone first (0: none)")
-    parser.add_argument("--claims", type=int, default=2000, help="claims of the agents together, in all")
+    parser.add_argument(
+        "--claims",
+        type=int,
+        nargs="+",
+        default=[2000],
+        help="claims of the agents together, in all (each run)",
+    )
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
