@@ -1,12 +1,17 @@
-"""Next-contact latency with N agents asking at once, and a check that no contact was given twice.
+"""Next-contact latency for one agent alone and for N agents asking at once, and a check that no contact
+was given twice.
 
-``python -m bench queue [--contacts 20000] [--agents 50] [--claims 20] [--pg-url URL] [--skip-postgres]
-[--skip-sqlite] [--floor] [--explain]``: creates ``--contacts`` contacts (``--contacts 1000000`` for the
-issue's size) in the default campaign on a fresh PostgreSQL schema and a fresh SQLite file, streamed
-through the bulk writer 20,000 rows per transaction, then starts ``--agents`` threads released together,
-each claiming ``--claims`` contacts through :class:`contacts.queue.WorkQueue` (pick and lock in one
-transaction). The engine pool holds one connection per agent. Prints claims/s, p50/p95/p99/max latency per
-claim, and the number of contacts given more than once (must be 0).
+``python -m bench queue [--contacts 20000] [--single 300] [--agents 50] [--claims 2000] [--pg-url URL]
+[--skip-postgres] [--skip-sqlite] [--floor] [--explain]``: creates ``--contacts`` contacts
+(``--contacts 1000000`` for the issue's size) in the default campaign on a fresh PostgreSQL schema and a
+fresh SQLite file, streamed through the bulk writer 20,000 rows per transaction; then one agent claims
+``--single`` contacts one after another (0: skip), then ``--agents`` threads released together claim
+``--claims`` contacts in all (each its share, one after another; several values: one run after the
+other on the same contacts), through
+:class:`contacts.queue.WorkQueue` (requests arriving together are served by one transaction,
+:mod:`contacts.claims`). The engine pool holds one connection per agent. Prints, for each run, claims/s,
+p50/p95/p99/max latency per claim, and the number of contacts given more than once (must be 0) over
+every claim of the run. ``--claims 2000 100000`` adds the issue's exactly-once run after the burst.
 
 ``--floor`` also measures the floor under any claim: the same agents each locking contacts chosen in
 advance (``LockContact``, no pick), i.e. N appends of one ``ContactLocked`` serialised by the event
@@ -71,21 +76,37 @@ def _explain(engine: Engine, queue: WorkQueue) -> None:
 
 
 def run(
-    url: str, contacts: int, agents: int, claims: int, *, floor: bool = False, explain: bool = False
+    url: str,
+    contacts: int,
+    agents: int,
+    claims: Sequence[int],
+    *,
+    single: int = 0,
+    floor: bool = False,
+    explain: bool = False,
 ) -> None:
     """Load, claim concurrently, print the figures."""
-    engine = create_engine(url, pool_size=agents + 2, max_overflow=10)
+    # A pool of its own size: the batcher needs one writing connection, the agents a few to read; a
+    # connection per agent would take half of a shared server's 100.
+    engine = create_engine(url, pool_size=10, max_overflow=10)
     upgrade(engine)
     store = EventStore(engine)
-    service = ContactsService(engine, store, LockPolicy(10, 60), DEFAULT_CATALOGUE, lambda: datetime.now(UTC))
+    # Locks of an hour: a claim of a long run must not lapse and be given again (rightly) before the end.
+    policy = LockPolicy(60, 60)
+    service = ContactsService(engine, store, policy, DEFAULT_CATALOGUE, lambda: datetime.now(UTC))
     _seed(service, contacts)
     queue = WorkQueue(engine, store, service, DncList(engine), CampaignBook(engine))
     if explain:
         _explain(engine, queue)
     if floor:
         print("  floor: the same agents locking contacts chosen in advance (no pick)")
-        _lock_only(service, contacts, agents, claims)
-    _claims(queue, agents, claims)
+        _lock_only(service, contacts, agents, claims[0] // agents)
+    if single:
+        print(f"  1 agent alone × {single} claims")
+        _claims(queue, 1, single)
+    for total in claims:
+        print(f"  {agents} agents at once, {total} claims in all")
+        _claims(queue, agents, total)
     engine.dispose()
 
 
@@ -139,11 +160,14 @@ def _lock_only(service: ContactsService, contacts: int, agents: int, claims: int
 
 
 def _claims(queue: WorkQueue, agents: int, claims: int) -> None:
+    """``agents`` threads released together claim ``claims`` contacts in all (the first ones one more
+    when they do not divide evenly)."""
+
     def work(index: int) -> tuple[list[float], list[str]]:
         caller = Caller(user_id=f"agent-{index}", username=f"agente {index}", role=Role.AGENT)
         mine: list[float] = []
         ids: list[str] = []
-        for _ in range(claims):
+        for _ in range(claims // agents + (1 if index < claims % agents else 0)):
             began = time.perf_counter()
             claim = queue.next_contact(caller)
             mine.append(time.perf_counter() - began)
@@ -168,13 +192,22 @@ def _report(latencies: Sequence[float], elapsed: float, repeated: int, errors: S
         f"p50 {ms(cut[49])} p95 {ms(cut[94])} p99 {ms(cut[98])} max {ms(ordered[-1])}; "
         f"contacts given twice: {repeated}; errors: {len(errors)}"
     )
+    for kind, count in Counter(f"{type(e).__name__}: {e}" for e in errors).most_common(3):
+        print(f"  {count} × {kind}")
 
 
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench queue")
     parser.add_argument("--contacts", type=int, default=20_000)
     parser.add_argument("--agents", type=int, default=50)
-    parser.add_argument("--claims", type=int, default=20)
+    parser.add_argument("--single", type=int, default=300, help="claims of one agent alone first (0: none)")
+    parser.add_argument(
+        "--claims",
+        type=int,
+        nargs="+",
+        default=[2000],
+        help="claims of the agents together, in all (each run)",
+    )
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
@@ -182,13 +215,14 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--explain", action="store_true", help="print the pick's plan")
     args = parser.parse_args(argv)
     print(describe())
+    options = {"single": args.single, "floor": args.floor, "explain": args.explain}
     if not args.skip_postgres:
-        print(f"PostgreSQL: {args.agents} agents × {args.claims} claims over {args.contacts} contacts")
+        print(f"PostgreSQL: {args.contacts} contacts")
         with postgres_schema(args.pg_url) as url:
-            run(url, args.contacts, args.agents, args.claims, floor=args.floor, explain=args.explain)
+            run(url, args.contacts, args.agents, args.claims, **options)
     if not args.skip_sqlite:
-        print(f"SQLite: {args.agents} agents × {args.claims} claims over {args.contacts} contacts")
+        print(f"SQLite: {args.contacts} contacts")
         with tempfile.TemporaryDirectory() as folder:
             path = f"sqlite:///{Path(folder) / 'queue.db'}"
-            run(path, args.contacts, args.agents, args.claims, floor=args.floor, explain=args.explain)
+            run(path, args.contacts, args.agents, args.claims, **options)
     return 0

@@ -38,7 +38,7 @@ def _about_contacts(difference: object) -> bool:
 def test_contacts_branch_is_applied_once(engine: Engine) -> None:
     upgrade(engine)
 
-    assert "contacts_0009" in current_revisions(engine)
+    assert "contacts_0010" in current_revisions(engine)
 
 
 def test_migrated_read_model_matches_the_schema_module(engine: Engine) -> None:
@@ -56,6 +56,7 @@ def test_indexes_for_lists_lookups_locks_and_search(engine: Engine) -> None:
 
     assert indexes["ix_contacts_order"] == ["status_priority", "age_key", "id"]
     assert indexes["ix_contacts_list_order"] == ["list", "status_priority", "age_key", "id"]
+    assert indexes["ix_contacts_queue"] == ["status_priority", "age_key", "id"]
     lock_indexes = {ix["name"]: ix["column_names"] for ix in sa.inspect(engine).get_indexes("contact_locks")}
     assert lock_indexes["ix_contact_locks_until"] == ["locked_until", "id"]
     inspector = sa.inspect(engine)

@@ -70,7 +70,7 @@ def test_the_read_model_has_a_unique_index_on_the_phone(engine: Engine) -> None:
 
     assert indexes[PHONE_INDEX]["column_names"] == ["phone_e164"]
     assert indexes[PHONE_INDEX]["unique"]
-    assert "contacts_0009" in current_revisions(engine)
+    assert "contacts_0010" in current_revisions(engine)
 
 
 def test_a_second_row_with_a_phone_is_refused_as_a_typed_conflict_and_nothing_is_written(
@@ -128,7 +128,7 @@ def test_the_migration_adds_the_index_to_a_database_that_has_contacts(database_u
 
         upgrade(engine)
 
-        assert "contacts_0009" in current_revisions(engine)
+        assert "contacts_0010" in current_revisions(engine)
         with engine.connect() as conn:
             kept = conn.execute(sa.select(contacts.c.id, contacts.c.name).order_by(contacts.c.name)).all()
         assert sorted((str(i), n) for i, n in kept) == sorted((s.contact_id, s.name) for s in states)

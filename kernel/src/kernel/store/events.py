@@ -222,10 +222,16 @@ class EventStore:
             elif pending != append.expected_version:
                 raise ConcurrencyError(append.stream_id, append.expected_version, pending)
             staged[append.stream_id] = append.expected_version + len(append.events)
-        key = sa.tuple_(events.c.stream_id, events.c.version)
         for start in range(0, len(must_exist), _CHECK_CHUNK):
             chunk = must_exist[start : start + _CHECK_CHUNK]
-            found = set(conn.execute(sa.select(events.c.stream_id, events.c.version).where(key.in_(chunk))))
+            # Stream ids and versions apart, not as (stream_id, version) pairs: SQLite scans the whole
+            # index for a row-value IN list (a second for a batch of 50 at 1,000,000 events).
+            streams = sorted({stream_id for stream_id, _ in chunk})
+            versions = sorted({version for _, version in chunk})
+            query = sa.select(events.c.stream_id, events.c.version).where(
+                events.c.stream_id.in_(streams), events.c.version.in_(versions)
+            )
+            found = set(conn.execute(query))
             for stream_id, expected in chunk:
                 if (stream_id, expected) not in found:
                     raise ConcurrencyError(stream_id, expected, self.stream_version(conn, stream_id))

@@ -64,7 +64,7 @@ from contacts.domain import (
     evolve,
 )
 from contacts.envelopes import envelope_of, event_data
-from contacts.errors import Conflict, InvalidInput, NotFound, VersionMismatch
+from contacts.errors import Conflict, ContactError, InvalidInput, NotFound, VersionMismatch
 from contacts.events import ContactEvent, StatusChanged, decode_event
 from contacts.projection import ContactProjection, utc
 from contacts.statuses import DEFAULT_CATALOGUE, Catalogue
@@ -280,6 +280,61 @@ class ContactsService:
             self._list_if_do_not_call(conn, command, after, new_events)
             return Outcome(self._view(after, command.now), tuple(stored))
         raise Conflict(contact_id)
+
+    def execute_many_on(
+        self, conn: Connection, commands: Sequence[ContactCommand]
+    ) -> list[Outcome | ContactError]:
+        """:meth:`execute_on` for commands on distinct contacts, with one read of their states and one
+        append for all (the work queue's batch of claims): each command's outcome, or the domain error
+        it alone met (nothing of it written). Other errors spoil the caller's transaction."""
+        ids = [command.contact_id for command in commands]
+        if len(set(ids)) != len(ids):
+            raise ValueError("execute_many_on takes one command per contact")
+        # The read model is what the streams fold to once the append lock is held; should a stream have
+        # moved before it is taken, the append refuses the batch and the exact states are read under it.
+        states: Mapping[str, ContactState | None] = self._projection.load_states(conn, ids)
+        for _ in range(self._retries):
+            answers: list[Outcome | ContactError | None] = []
+            appends: list[StreamAppend] = []
+            decided: list[tuple[int, ContactState | None, list[ContactEvent]]] = []
+            for index, command in enumerate(commands):
+                state = states.get(command.contact_id)
+                try:
+                    new_events = decide(state, command, self._policy, self._catalogue)
+                except ContactError as error:
+                    answers.append(error)
+                    continue
+                answers.append(None)
+                if not new_events:
+                    answers[index] = Outcome(self._view(state, command.now), ())
+                    continue
+                envelopes = _envelopes(new_events, command.caller)
+                appends.append(StreamAppend(command.contact_id, _version(state), envelopes))
+                decided.append((index, state, new_events))
+            try:
+                stored = self._store.append_many(conn, appends)
+            except ConcurrencyError:
+                states = exact_states(conn, self._projection, self._dialect, ids)
+                continue
+            changes: list[tuple[ContactEvent, int]] = []
+            offset = 0
+            for index, state, new_events in decided:
+                mine = stored[offset : offset + len(new_events)]
+                offset += len(new_events)
+                changes.extend((e, s.stream_version) for e, s in zip(new_events, mine, strict=True))
+                after = state
+                for event in new_events:
+                    after = evolve(after, event)
+                answers[index] = Outcome(self._view(after, commands[index].now), tuple(mine))
+            before = {append.stream_id: states.get(append.stream_id) for append in appends}
+            self._projection.apply_events(conn, changes, before)
+            every = [event for _, _, new_events in decided for event in new_events]
+            apply_call_events(conn, every, self._store.dialect)
+            apply_callback_events(conn, changes)
+            done = [answer for answer in answers if answer is not None]
+            assert len(done) == len(commands)
+            return done
+        raise Conflict()
 
     # Batches (contacts.bulk) -------------------------------------------------------------------------
 

@@ -12,18 +12,30 @@ does not work it); without, the active campaigns of the caller's team in the ord
 for each campaign tried, why and until when.
 
 Exactly once: the pick and the lock are one write transaction of the event store. On PostgreSQL the pick
-is ``FOR UPDATE OF contacts SKIP LOCKED``, so agents asking together pick different rows instead of
-queueing behind one; on SQLite the transaction begins ``IMMEDIATE`` and is the only writer. Either way the
-lock itself is the existing ``LockContact`` command, decided against the stream under the store's append
-lock: a claim counts only when it appended a ``ContactLocked`` for the caller, so two agents can never
-both get a contact, and an agent who loses a race (the row changed between pick and lock, a deadlock with
-another writer) simply picks again.
+is ``FOR UPDATE OF contacts SKIP LOCKED``, so transactions claiming together pick different rows instead
+of queueing behind one; on SQLite the transaction begins ``IMMEDIATE`` and is the only writer. Either way
+the lock itself is the existing ``LockContact`` command, decided against the stream under the store's
+append lock: a claim counts only when it appended a ``ContactLocked`` for the caller, so two agents can
+never both get a contact, and an agent who loses a race (the row changed between pick and lock, a
+deadlock with another writer) simply picks again.
+
+Group commit (:mod:`contacts.claims`): the requests that arrive while a claim transaction runs wait for
+it, then are served together by the next one: for each, in arrival order, the same pick (leaving out the
+contacts already picked in the batch) and the same ``LockContact``, each inside a savepoint so that one
+caller's failure leaves the others' claims alone; one commit for all. Appends are serialised by the
+store, so fifty agents asking at once would otherwise queue fifty transactions behind its append lock.
+
+The never-tried and retry picks read ``ix_contacts_queue``, the order of ``ix_contacts_order`` for
+unlocked contacts only (``contacts_0010``), so contacts claimed and not yet called are not read past.
+A contact whose lock lapsed keeps ``locked_until`` until the lock-expiry sweep announces it; while any
+such lock exists (``contact_locks``), the pick also looks among them and takes the first in the order.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,17 +59,26 @@ from contacts.campaigns import (
     hours_finding,
     zone_label,
 )
+from contacts.claims import ClaimBatcher
 from contacts.commands import Caller, LockContact
 from contacts.dnc import DncList
 from contacts.errors import CampaignNotWorked, Conflict, Locked, NotFound, QueueEmpty
 from contacts.events import ContactLocked
 from contacts.handlers import ContactsService
 from contacts.projection import utc
-from contacts.schema import contact_callbacks, contact_calls, contact_lists, contacts, dnc_numbers
+from contacts.schema import (
+    contact_callbacks,
+    contact_calls,
+    contact_lists,
+    contact_locks,
+    contacts,
+    dnc_numbers,
+)
 from kernel.store import EventStore
 
 _DEADLOCK = "40P01"
 _SERIALIZATION = "40001"
+_LOCK_NOT_AVAILABLE = "55P03"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +94,21 @@ class _Lost:
 
 
 _LOST = _Lost()
+
+
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """One caller's claim in one campaign, as of ``now`` (``members``: the campaign's condition; asks of
+    the same ``group`` have the same campaign and condition, and may share one pick)."""
+
+    campaign: Campaign
+    members: list[sa.ColumnElement[bool]]
+    caller: Caller
+    now: datetime
+    group: str = ""
+
+
+_Answer = Claim | _Lost | None
 
 
 class WorkQueue:
@@ -95,6 +131,7 @@ class WorkQueue:
         self._dnc = dnc
         self._campaigns = campaigns
         self._picks = picks
+        self._claims: ClaimBatcher[_Ask, _Answer] = ClaimBatcher(self._claim_all)
 
     @property
     def campaigns(self) -> CampaignBook:
@@ -105,6 +142,11 @@ class WorkQueue:
     def dnc(self) -> DncList:
         """The do-not-call list the queue respects."""
         return self._dnc
+
+    @property
+    def claims(self) -> ClaimBatcher[Any, Any]:
+        """The batcher of next-contact requests: how many wait, how many the running batch serves."""
+        return self._claims
 
     def callbacks(self, user_id: str | None = None, due_before: datetime | None = None) -> list[Callback]:
         """Pending callbacks, soonest first (with ``user_id``: theirs and the shared ones)."""
@@ -143,15 +185,13 @@ class WorkQueue:
         closed = hours_finding(campaign, now)
         if closed is not None:
             raise QueueEmpty(f"{closed.message}: campaña {campaign.name}", closed.until, counts={})
-        members = self._members(campaign, every)
-        for _ in range(self._picks):
+        scope = self._scope(campaign, every)
+        members = _members_of(campaign, scope)
+        group = repr((campaign, scope))
+        for attempt in range(self._picks):
             now = self._service.now()
-            try:
-                claimed = self._claim_once(campaign, members, caller, now)
-            except sa.exc.DBAPIError as error:
-                if getattr(error.orig, "sqlstate", None) in (_DEADLOCK, _SERIALIZATION):
-                    continue
-                raise
+            # A claim tried again goes ahead of the others waiting: served first, it may wait for rows.
+            claimed = self._claims.submit(_Ask(campaign, members, caller, now, group), first=attempt > 0)
             if claimed is None:
                 raise self.why_empty(campaign, caller, now, members)
             if isinstance(claimed, Claim):
@@ -164,33 +204,199 @@ class WorkQueue:
         """The condition on ``contacts`` of being in the campaign: in one of its lists (first or joined
         later); for ``General``, in none of the lists of the other campaigns not archived (``every``,
         read when not given)."""
-        if not campaign.is_general:
-            return [_in_lists(campaign.lists)]
-        if every is None:
-            return _outside_lists(self._campaigns.lists_of_others(campaign.id))
-        return _outside_lists(sorted({name for c in every if c.id != campaign.id for name in c.lists}))
+        return _members_of(campaign, self._scope(campaign, every))
 
-    def _claim_once(
-        self, campaign: Campaign, members: list[sa.ColumnElement[bool]], caller: Caller, now: datetime
-    ) -> Claim | _Lost | None:
-        """One pick-and-lock transaction: the claim, None when nothing is eligible, _LOST when the pick was
-        lost to another writer (pick again)."""
-        with self._store.transaction() as conn:
-            # Rows other agents are claiming right now are skipped; when that leaves nothing, look again
-            # waiting for them, so that an empty answer is true once their claims commit.
-            picked = self._pick(conn, campaign, members, caller, now, skip_locked=True) or self._pick(
-                conn, campaign, members, caller, now, skip_locked=False
-            )
-            if picked is None:
-                return None
-            command = LockContact(caller=caller, now=now, contact_id=picked.contact_id)
+    def _scope(self, campaign: Campaign, every: list[Campaign] | None = None) -> tuple[str, ...]:
+        """The lists of the campaign; for ``General``, those of the other campaigns not archived."""
+        if not campaign.is_general:
+            return campaign.lists
+        if every is None:
+            return tuple(self._campaigns.lists_of_others(campaign.id))
+        return tuple(sorted({name for c in every if c.id != campaign.id for name in c.lists}))
+
+    def _claim_all(self, asks: Sequence[_Ask]) -> list[_Answer | BaseException]:
+        """Serve a batch of asks in one write transaction: each its claim, None when nothing is eligible,
+        _LOST when it must pick again (a race lost to another writer), or the error it alone met."""
+        try:
+            return self._claim_together(asks)
+        except sa.exc.DBAPIError as error:
+            if _lost_race(error):
+                return [_LOST] * len(asks)
+            raise
+
+    def _claim_together(self, asks: Sequence[_Ask]) -> list[_Answer | BaseException]:
+        if len(asks) == 1:
+            with self._store.transaction() as conn:
+                return self._serve(conn, asks, isolated=False)
+        try:
+            with self._store.transaction() as conn:
+                return self._serve(conn, asks, isolated=False)
+        except Exception:
+            # One ask met an error that spoils the transaction (a database error, a bug): serve the batch
+            # again, each ask in a savepoint of its own, so that the error is that ask's alone.
+            with self._store.transaction() as conn:
+                return self._serve(conn, asks, isolated=True)
+
+    def _serve(
+        self, conn: Connection, asks: Sequence[_Ask], *, isolated: bool
+    ) -> list[_Answer | BaseException]:
+        """Claim for each ask in order in the caller's transaction (``isolated``: each in a savepoint,
+        its errors its answer; otherwise an error ends the batch)."""
+        latest = max(ask.now for ask in asks)
+        lapsed = _some_lock_lapsed(conn, latest)
+        due = _some_callback_due(conn, latest)
+        left_out: list[uuid.UUID] = []
+        # With no callback due and no lock lapsed, each group's never-tried and retry picks are one query
+        # for all its asks (the first rows in order, one per ask); otherwise each ask picks on its own.
+        found = {} if lapsed or due else self._pick_groups(conn, asks, left_out)
+        answers: dict[int, _Answer | BaseException] = {}
+        if found and not isolated and len(asks) > 1:
+            # (A lone ask locks through execute_on: fewer statements than the batch's read and append.)
+            answers.update(self._lock_found(conn, asks, found))
+        for index, ask in enumerate(asks):
+            if index in answers:
+                continue
+            # Once a claim of the batch appended, the transaction holds the store's append lock.
+            may_wait = not any(isinstance(answer, Claim) for answer in answers.values())
+            picked = found.get(index)
+            if not isolated:
+                answers[index] = self._claim_on(conn, ask, picked, left_out, lapsed, due, may_wait=may_wait)
+                continue
             try:
-                outcome = self._service.execute_on(conn, command)
-            except (Locked, NotFound):
-                return _LOST
-            if outcome.contact is None or not any(e.type == ContactLocked.TYPE for e in outcome.events):
-                return _LOST
-            return Claim(outcome.contact, campaign.name, picked.reason, picked.message, picked.attempts)
+                with conn.begin_nested():
+                    answer: _Answer | BaseException = self._claim_on(
+                        conn, ask, picked, left_out, lapsed, due, may_wait=may_wait
+                    )
+            except sa.exc.DBAPIError as error:
+                answer = _LOST if _lost_race(error) else error
+            except Exception as error:
+                answer = error
+            answers[index] = answer
+        return [answers[index] for index in range(len(asks))]
+
+    def _lock_found(
+        self, conn: Connection, asks: Sequence[_Ask], found: dict[int, _Pick]
+    ) -> dict[int, _Answer]:
+        """Lock the contacts picked for the asks of ``found`` with one ``LockContact`` each, decided and
+        appended together (``ContactsService.execute_many_on``); an error other than a lost race spoils
+        the batch (served again, each ask on its own)."""
+        indexes = sorted(found)
+        commands = [
+            LockContact(caller=asks[i].caller, now=asks[i].now, contact_id=found[i].contact_id)
+            for i in indexes
+        ]
+        claimed: dict[int, _Answer] = {}
+        for index, outcome in zip(indexes, self._service.execute_many_on(conn, commands), strict=True):
+            if isinstance(outcome, Locked | NotFound):
+                claimed[index] = _LOST
+            elif isinstance(outcome, Exception):
+                raise outcome
+            elif outcome.contact is None or not any(e.type == ContactLocked.TYPE for e in outcome.events):
+                claimed[index] = _LOST
+            else:
+                pick = found[index]
+                claimed[index] = Claim(
+                    outcome.contact, asks[index].campaign.name, pick.reason, pick.message, pick.attempts
+                )
+        return claimed
+
+    def _pick_groups(
+        self, conn: Connection, asks: Sequence[_Ask], left_out: list[uuid.UUID]
+    ) -> dict[int, _Pick]:
+        """For each group of asks (same campaign), the first eligible never-tried then retry-due contacts,
+        one per ask in arrival order, picked by one query each (``FOR UPDATE SKIP LOCKED``); the asks
+        left without one pick on their own. ``left_out`` gains every contact picked."""
+        groups: dict[str, list[int]] = {}
+        for index, ask in enumerate(asks):
+            groups.setdefault(ask.group, []).append(index)
+        found: dict[int, _Pick] = {}
+        for indexes in groups.values():
+            first = asks[indexes[0]]
+            campaign, members = first.campaign, first.members
+            now = min(asks[i].now for i in indexes)
+            picks = self._first_picks(conn, campaign, members, now, len(indexes), left_out)
+            for index, pick in zip(indexes, picks, strict=False):
+                found[index] = pick
+            left_out.extend(uuid.UUID(pick.contact_id) for pick in picks)
+        return found
+
+    def _first_picks(
+        self,
+        conn: Connection,
+        campaign: Campaign,
+        members: list[sa.ColumnElement[bool]],
+        now: datetime,
+        count: int,
+        left_out: Sequence[uuid.UUID],
+    ) -> list[_Pick]:
+        """Up to ``count`` unlocked contacts without a callback, never tried first then those whose retry
+        delay passed, in the queue's order (``ix_contacts_queue``), locked ``FOR UPDATE SKIP LOCKED``."""
+        c, k, b = contacts.c, contact_calls.c, contact_callbacks.c
+        calls_of = sa.select(sa.literal(1)).where(k.contact_id == c.id)
+        no_callback = ~sa.exists(sa.select(sa.literal(1)).where(b.contact_id == c.id))
+        others = [c.id.not_in(left_out)] if left_out else []
+        picks: list[_Pick] = []
+        for reason, condition in (
+            (Reason.NEVER_TRIED, ~sa.exists(calls_of)),
+            (Reason.RETRY_DUE, sa.and_(sa.exists(calls_of), *_retry_conditions(campaign, now))),
+        ):
+            query = (
+                sa.select(c.id)
+                .where(c.locked_until.is_(None), *_open_conditions(campaign), *members, *others, no_callback)
+                .where(condition)
+                .order_by(c.status_priority, c.age_key, c.id)
+                .limit(count - len(picks))
+                .with_for_update(skip_locked=True, of=contacts)
+            )
+            for found in conn.execute(query).scalars():
+                if reason is Reason.NEVER_TRIED:
+                    picks.append(_Pick(str(found), reason, 0, "Nunca se ha llamado"))
+                else:
+                    attempts = _attempts(conn, found)
+                    message = f"Reintento {attempts + 1} de {campaign.max_attempts}: su espera terminó"
+                    picks.append(_Pick(str(found), reason, attempts, message))
+            if len(picks) == count:
+                break
+        return picks
+
+    def _claim_on(
+        self,
+        conn: Connection,
+        ask: _Ask,
+        found: _Pick | None,
+        left_out: list[uuid.UUID],
+        lapsed: bool,
+        due: bool,
+        *,
+        may_wait: bool,
+    ) -> _Answer:
+        """Lock ``found`` (or what this ask picks now) for one ask in the batch's transaction
+        (``left_out``: contacts not to pick, which this pick joins; ``lapsed``: some lock lapsed
+        unannounced; ``due``: some callback is due)."""
+        campaign, members, caller, now = ask.campaign, ask.members, ask.caller, ask.now
+        if found is None:
+            # Rows other transactions are claiming right now are skipped; when that leaves nothing, look
+            # again waiting for them, so that an empty answer is true once their claims commit. Once the
+            # batch holds the append lock it must not wait for rows another transaction holds (that one
+            # may be waiting for the append lock): NOWAIT, and a row held means pick again.
+            # (With neither a callback due nor a lock lapsed, the group's pick was this first look.)
+            options: dict[str, Any] = {"left_out": left_out, "lapsed": lapsed, "callbacks": due}
+            if lapsed or due:
+                found = self._pick(conn, campaign, members, caller, now, skip_locked=True, **options)
+            if found is None:
+                options["nowait"] = not may_wait
+                found = self._pick(conn, campaign, members, caller, now, skip_locked=False, **options)
+            if found is None:
+                return None
+            left_out.append(uuid.UUID(found.contact_id))
+        command = LockContact(caller=caller, now=now, contact_id=found.contact_id)
+        try:
+            outcome = self._service.execute_on(conn, command)
+        except (Locked, NotFound):
+            return _LOST
+        if outcome.contact is None or not any(e.type == ContactLocked.TYPE for e in outcome.events):
+            return _LOST
+        return Claim(outcome.contact, campaign.name, found.reason, found.message, found.attempts)
 
     def _pick(
         self,
@@ -201,23 +407,33 @@ class WorkQueue:
         now: datetime,
         *,
         skip_locked: bool,
+        nowait: bool = False,
+        left_out: Sequence[uuid.UUID] = (),
+        lapsed: bool = True,
+        callbacks: bool = True,
     ) -> _Pick | None:
+        """The first eligible contact and why (``left_out``: contacts not to pick; ``lapsed``: whether
+        some lock may have lapsed unannounced, so locked rows must be looked at too; ``callbacks``:
+        whether some callback may be due)."""
         c, k, b = contacts.c, contact_calls.c, contact_callbacks.c
+        others = [c.id.not_in(left_out)] if left_out else []
         due = (
             sa.select(c.id, b.user_id, b.username, b.scope, b.due_at)
             .join_from(contacts, contact_callbacks, b.contact_id == c.id)
             .where(
-                *_open_conditions(campaign, now),
+                _free_or_lapsed(now),
+                *_open_conditions(campaign),
                 *members,
+                *others,
                 b.due_at <= now,
                 sa.or_(b.scope == "shared", b.user_id == caller.user_id),
                 ~sa.exists(sa.select(sa.literal(1)).where(k.contact_id == c.id, k.ended_at.is_(None))),
             )
             .order_by(sa.case((b.scope == "personal", 0), else_=1), b.due_at, c.id)
             .limit(1)
-            .with_for_update(skip_locked=skip_locked, of=contacts)
+            .with_for_update(skip_locked=skip_locked, nowait=nowait, of=contacts)
         )
-        row = conn.execute(due).first()
+        row = conn.execute(due).first() if callbacks else None
         if row is not None:
             callback = CallbackFact(row.user_id, row.username, row.scope, utc(row.due_at) or now)
             return _Pick(str(row.id), Reason.CALLBACK_DUE, _attempts(conn, row.id), callback.describe())
@@ -227,14 +443,10 @@ class WorkQueue:
             (Reason.NEVER_TRIED, ~sa.exists(calls_of)),
             (Reason.RETRY_DUE, sa.and_(sa.exists(calls_of), *_retry_conditions(campaign, now))),
         ):
-            query = (
-                sa.select(c.id)
-                .where(*_open_conditions(campaign, now), *members, no_callback, condition)
-                .order_by(c.status_priority, c.age_key, c.id)
-                .limit(1)
-                .with_for_update(skip_locked=skip_locked, of=contacts)
+            conditions = [*_open_conditions(campaign), *members, *others, no_callback, condition]
+            found = _first_in_order(
+                conn, conditions, now, lapsed=lapsed, skip_locked=skip_locked, nowait=nowait
             )
-            found = conn.execute(query).scalar()
             if found is not None:
                 if reason is Reason.NEVER_TRIED:
                     return _Pick(str(found), reason, 0, "Nunca se ha llamado")
@@ -451,7 +663,8 @@ def explain_pick(engine: Engine, campaign: Campaign, now: datetime) -> list[str]
     query = (
         sa.select(c.id)
         .where(
-            *_open_conditions(campaign, now),
+            c.locked_until.is_(None),
+            *_open_conditions(campaign),
             *members,
             ~sa.exists(sa.select(sa.literal(1)).where(b.contact_id == c.id)),
             ~sa.exists(sa.select(sa.literal(1)).where(k.contact_id == c.id)),
@@ -495,14 +708,76 @@ def _outside_lists(lists: list[str]) -> list[sa.ColumnElement[bool]]:
     return [c.list.not_in(lists), ~joined]
 
 
-def _open_conditions(campaign: Campaign, now: datetime) -> list[sa.ColumnElement[bool]]:
-    """Unlocked, not closed, not on the do-not-call list."""
+def _open_conditions(campaign: Campaign) -> list[sa.ColumnElement[bool]]:
+    """Not closed, not on the do-not-call list."""
     c = contacts.c
     return [
-        sa.or_(c.locked_until.is_(None), c.locked_until <= now),
         c.status.not_in(campaign.closed_statuses),
         ~sa.exists(sa.select(sa.literal(1)).where(dnc_numbers.c.phone_e164 == c.phone_e164)),
     ]
+
+
+def _free_or_lapsed(now: datetime) -> sa.ColumnElement[bool]:
+    """Unlocked, or locked until ``now`` or before."""
+    c = contacts.c
+    return sa.or_(c.locked_until.is_(None), c.locked_until <= now)
+
+
+def _first_in_order(
+    conn: Connection,
+    conditions: list[sa.ColumnElement[bool]],
+    now: datetime,
+    *,
+    lapsed: bool,
+    skip_locked: bool,
+    nowait: bool,
+) -> Any | None:
+    """The id of the first contact free at ``now`` meeting ``conditions``, in the order of
+    ``ix_contacts_order``: among the unlocked ones (``ix_contacts_queue``, which a held contact is not
+    in) and, with ``lapsed``, among those whose lock lapsed unannounced (``contact_locks``, a few rows)."""
+    c = contacts.c
+
+    def first(free: sa.ColumnElement[bool]) -> Any:
+        query = (
+            sa.select(c.id, c.status_priority, c.age_key)
+            .where(free, *conditions)
+            .order_by(c.status_priority, c.age_key, c.id)
+            .limit(1)
+            .with_for_update(skip_locked=skip_locked, nowait=nowait, of=contacts)
+        )
+        return conn.execute(query).first()
+
+    found = [first(c.locked_until.is_(None))]
+    if lapsed:
+        gone = sa.select(contact_locks.c.id).where(contact_locks.c.locked_until <= now)
+        found.append(first(sa.and_(c.id.in_(gone), c.locked_until <= now)))
+    rows = [row for row in found if row is not None]
+    if not rows:
+        return None
+    return min(rows, key=lambda row: (row.status_priority, row.age_key, row.id)).id
+
+
+def _members_of(campaign: Campaign, scope: tuple[str, ...]) -> list[sa.ColumnElement[bool]]:
+    """The condition on ``contacts`` of being in the campaign: in one of ``scope``'s lists; for
+    ``General``, in none of them."""
+    return _outside_lists(list(scope)) if campaign.is_general else [_in_lists(scope)]
+
+
+def _some_callback_due(conn: Connection, now: datetime) -> bool:
+    """Whether any pending callback is due at ``now``."""
+    query = sa.select(sa.exists().where(contact_callbacks.c.due_at <= now))
+    return bool(conn.execute(query).scalar())
+
+
+def _some_lock_lapsed(conn: Connection, now: datetime) -> bool:
+    """Whether a lock lapsed at ``now`` or before and was not yet announced (its row still locked)."""
+    query = sa.select(sa.exists().where(contact_locks.c.locked_until <= now))
+    return bool(conn.execute(query).scalar())
+
+
+def _lost_race(error: sa.exc.DBAPIError) -> bool:
+    """A deadlock, a serialization failure, a row held by another (NOWAIT): the claim picks again."""
+    return getattr(error.orig, "sqlstate", None) in (_DEADLOCK, _SERIALIZATION, _LOCK_NOT_AVAILABLE)
 
 
 def _retry_conditions(campaign: Campaign, now: datetime) -> list[sa.ColumnElement[bool]]:

@@ -11,6 +11,9 @@ Indexes (chosen for a million contacts, and few, because each one costs every bu
   priority range of the same index (each status has its priority), so statuses need no index of their
   own; neither does the operator (three operators share the rows, the first page is found at once).
 * ``ix_contacts_list_order (list, status_priority, age_key, id)``: lists can be small (one import).
+* ``ix_contacts_queue``: the same order for unlocked contacts only (``WHERE locked_until IS NULL``),
+  what the work queue's pick reads, so it never reads past contacts claimed and not yet called
+  (``contacts_0010``). A lock now changes an indexed column: on PostgreSQL that update is no longer HOT.
 * The primary key ``id`` is the uuid5 of the E.164 phone, so it is the phone lookup and its uniqueness.
   ``ux_contacts_phone_e164`` (unique, migration contacts_0009) holds that uniqueness even for a row whose
   id was derived otherwise (defence in depth; the projection maps a refusal to ``DuplicatePhone``).
@@ -80,6 +83,14 @@ contacts = sa.Table(
     sa.Index("ix_contacts_order", "status_priority", "age_key", "id"),
     sa.Index("ix_contacts_list_order", "list", "status_priority", "age_key", "id"),
     sa.Index(PHONE_INDEX, "phone_e164", unique=True),
+    sa.Index(
+        "ix_contacts_queue",
+        "status_priority",
+        "age_key",
+        "id",
+        postgresql_where=sa.text("locked_until IS NULL"),
+        sqlite_where=sa.text("locked_until IS NULL"),
+    ),
 )
 
 # How many live contacts have each status, kept by the projection in the same transactions: the
