@@ -4,6 +4,7 @@ which queue a job goes to, and what the embedded ports start with (docs/MUTATION
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -145,21 +146,37 @@ def test_the_transfer_handlers_read_with_the_configured_limits(infra: Infrastruc
 
 
 def test_the_embedded_ports_fail_what_a_stopped_server_left_running_and_reap_lapsed_jobs(
-    infra: Infrastructure,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    generated: list[Any] = []
+    monkeypatch.setattr(
+        jobregistry, "generate_job", lambda context, **kwargs: generated.append(kwargs["contacts"]) or {}
+    )
+    infra = build_infrastructure(settings_in(tmp_path, job_lease_seconds=0.5), Mode.EMBEDDED)
     store = JobStore(infra.engine)
     left_running = store.create(IMPORT_JOB, {}, "u")
     assert store.claim(left_running.id, "gone", lease=600) is not None
+    try:
+        generator, transfer = jobregistry.service_ports(infra, CONTACTS)
 
-    generator, transfer = jobregistry.service_ports(infra, CONTACTS)
+        assert isinstance(generator, LocalGenerator)
+        assert isinstance(transfer, LocalTransfer)
+        assert generator._handlers == jobregistry.generator_handlers(infra, CONTACTS)
+        assert transfer._handlers == jobregistry.transfer_handlers(infra, CONTACTS)
+        ended = store.get(left_running.id)
+        assert ended is not None
+        assert (ended.state, ended.error) == (JobState.FAILED, INTERRUPTED)
+        assert [closer.__name__ for closer in infra.closers] == ["shutdown"]  # the job threads' pool
 
-    assert isinstance(generator, LocalGenerator)
-    assert isinstance(transfer, LocalTransfer)
-    ended = store.get(left_running.id)
-    assert ended is not None
-    assert (ended.state, ended.error) == (JobState.FAILED, INTERRUPTED)
-    assert [closer.__name__ for closer in infra.closers] == ["shutdown"]  # the job threads' pool
-    assert [thread.name for thread in infra.background.threads] == ["job-reaper"]
+        died = store.create(GENERATE_JOB, {}, "u")
+        assert store.claim(died.id, "gone", lease=-1) is not None  # its process died a second ago
+        deadline = time.monotonic() + 20
+        while store.get(died.id).state is not JobState.FINISHED:  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the reaper thread did not run the job again"
+            time.sleep(0.05)
+        assert generated == [CONTACTS]
+    finally:
+        infra.close()
 
 
 @pytest.fixture
@@ -197,6 +214,9 @@ def test_the_distributed_ports_put_each_job_on_its_services_queue(
     upload = tmp_path / "subida.csv"
     upload.write_text("telefono\n88887777\n")
     imported = transfer.start_import(StartImport(caller=LEAD, path=upload, source="subida.csv"), "u-lead")
+    assert (generation.created_by, generation.total, imported.created_by) == ("u-lead", 5, "u-lead")
+    assert transfer._contacts is CONTACTS
+    assert transfer._exports_dir == rq_infra.settings.data_dir / "exports"
 
     assert queued_ids(redis_url, f"{prefix}-generator") == [f"cm-{generation.id}"]
     assert queued_ids(redis_url, f"{prefix}-importexport") == [f"cm-{imported.id}"]
@@ -210,15 +230,15 @@ def test_a_distributed_reaper_sends_a_lapsed_job_back_to_its_services_queue(
     reaper = jobregistry.rq_reaper(rq_infra.settings, executor)
     store = JobStore(rq_infra.engine)
     lapsed = {}
-    for kind in (GENERATE_JOB, IMPORT_JOB, EXPORT_JOB):
+    for kind in (GENERATE_JOB, IMPORT_JOB, EXPORT_JOB, "otro"):
         created = store.create(kind, {}, "u")
         assert store.claim(created.id, "gone", lease=-1.0) is not None  # its lease lapsed a second ago
         lapsed[kind] = created.id
 
     taken = reaper.reap()
 
-    assert sorted(job.state for job in taken) == [JobState.QUEUED] * 3
+    assert sorted(job.state for job in taken) == [JobState.QUEUED] * 4
     assert queued_ids(redis_url, f"{prefix}-generator") == [f"cm-{lapsed[GENERATE_JOB]}-1"]
     assert sorted(queued_ids(redis_url, f"{prefix}-importexport")) == sorted(
-        [f"cm-{lapsed[IMPORT_JOB]}-1", f"cm-{lapsed[EXPORT_JOB]}-1"]
-    )
+        [f"cm-{lapsed[IMPORT_JOB]}-1", f"cm-{lapsed[EXPORT_JOB]}-1", f"cm-{lapsed['otro']}-1"]
+    ), "a kind without a queue of its own goes to import/export's"
