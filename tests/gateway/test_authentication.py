@@ -156,5 +156,6 @@ def test_the_openapi_document_says_how_to_authenticate(client: TestClient) -> No
 def test_socket_handshakes_find_the_key_in_plain_header_mappings() -> None:
     assert presented_key({"x-api-key": "cm_a"}) == "cm_a"
     assert presented_key({"authorization": "Bearer cm_b"}) == "cm_b"
+    assert presented_key({"authorization": "bearer  cm_c "}) == "cm_c"
     assert presented_key({"authorization": "Basic abc"}) is None
     assert presented_key({}) is None

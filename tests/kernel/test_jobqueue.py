@@ -482,3 +482,24 @@ def test_an_rq_runner_queues_one_rq_job_per_start_with_a_long_timeout(engine: sa
         ("system.worker.run_job", (job.id,), {"job_id": f"cm-{job.id}-1", "job_timeout": 6 * 3600}),
     ]
     assert taken.attempts == 1
+
+
+def test_the_lost_worker_message_counts_the_stops_in_plain_spanish() -> None:
+    tail = "; no se intentará de nuevo. Vuelva a lanzarlo (no se duplica nada); si se repite, avise a TI."
+    assert worker_lost(1) == "El proceso que ejecutaba el trabajo se detuvo 1 vez" + tail
+    assert worker_lost(2) == "El proceso que ejecutaba el trabajo se detuvo 2 veces" + tail
+
+
+def test_failing_a_job_deletes_its_upload_and_announces_it(engine: sa.Engine, tmp_path: Path) -> None:
+    bus = InProcessBus()
+    bus.ensure_group(TOPIC, "watch", "0")
+    store = JobStore(engine)
+    upload = tmp_path / "subida.csv"
+    upload.write_text("telefono\n88120000\n")
+    job = store.create("import", {"path": str(upload)}, created_by="ana")
+    JobExecutor(store, {}, bus, TOPIC).fail(job.id, "Se detuvo.")
+    failed = store.get(job.id)
+    assert failed is not None
+    assert (failed.state, failed.error) == (JobState.FAILED, "Se detuvo.")
+    assert not upload.exists()
+    assert published_until_final(bus, job.id)[-1]["state"] == "failed"

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import redis
 import sqlalchemy.exc
@@ -91,6 +92,11 @@ def test_the_executor_holds_the_configured_lease_and_retries_only_transient_erro
         jobregistry.TRANSIENT_ERRORS
     )
     assert set(executor._functions) == {GENERATE_JOB, IMPORT_JOB, EXPORT_JOB}
+    topic = infra.topic("jobs")
+    infra.bus.ensure_group(topic, "watch", "0")
+    executor.publish({"id": "j1", "state": "running"})
+    [message] = infra.bus.read(topic, "watch", "me", 10, 0)
+    assert orjson.loads(message.body) == {"id": "j1", "state": "running"}
 
 
 @pytest.mark.parametrize(("mode", "read_apart"), [(Mode.EMBEDDED, None), (Mode.DISTRIBUTED, False)])
