@@ -6,12 +6,14 @@ from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from limits.storage import MemoryStorage
 
 from gateway.audit import AuditFilter, AuditLog, Outcome
-from gateway.auth import Gate, presented_key
+from gateway.auth import Authenticated, Gate, audit_read, authorize, note_audit, presented_key
 from gateway.ratelimit import RateLimiter
+from gateway.roles import Capability
 from gateway.users import UserDirectory
 from kernel.roles import Role
 
@@ -159,3 +161,36 @@ def test_socket_handshakes_find_the_key_in_plain_header_mappings() -> None:
     assert presented_key({"authorization": "bearer  cm_c "}) == "cm_c"
     assert presented_key({"authorization": "Basic abc"}) is None
     assert presented_key({}) is None
+
+
+def test_a_routes_own_check_refuses_with_403_audited_once_and_a_bulk_read_is_audited(
+    app_over: Callable[..., FastAPI], engine: sa.Engine, directory: UserDirectory, audit: AuditLog
+) -> None:
+    app = app_over(engine)
+
+    @app.get("/metrics/calls")
+    def calls(request: Request, principal: Authenticated, team: str) -> dict[str, str]:
+        own_team = team == principal.team
+        authorize(request, principal, Capability.TEAM_METRICS if own_team else Capability.ALL_METRICS)
+        return {"team": team}
+
+    @app.get("/contacts")
+    def contacts(request: Request, principal: Authenticated) -> list[str]:
+        audit_read(request, filters=["status=new"], limit=2)
+        note_audit(request, rows=2)
+        return ["a", "b"]
+
+    _, lead = directory.create_user("lucia", Role.TEAM_LEAD, team="Norte")
+    key = {"X-API-Key": lead.plaintext}
+    with TestClient(app, client=REMOTE_CLIENT) as client:
+        assert client.get("/metrics/calls?team=Norte", headers=key).json() == {"team": "Norte"}
+        refused = client.get("/metrics/calls?team=Sur", headers=key)
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "forbidden"
+        assert client.get("/contacts", headers=key).json() == ["a", "b"]
+
+    rows = [(r.entry.path, r.entry.outcome, r.entry.action, r.entry.detail) for r in audit.list()]
+    assert sorted(rows, key=lambda row: row[0]) == [
+        ("/contacts", Outcome.ALLOWED, None, {"filters": ["status=new"], "limit": 2, "rows": 2}),
+        ("/metrics/calls", Outcome.DENIED, "metrics.all", {"reason": "missing_capability"}),
+    ]
