@@ -11,9 +11,18 @@ from fastapi.testclient import TestClient
 from limits.storage import MemoryStorage
 
 from gateway.audit import AuditFilter, AuditLog, Outcome
-from gateway.auth import Authenticated, Gate, audit_read, authorize, note_audit, presented_key
+from gateway.auth import (
+    ApiError,
+    Authenticated,
+    Call,
+    Gate,
+    audit_read,
+    authorize,
+    note_audit,
+    presented_key,
+)
 from gateway.ratelimit import RateLimiter
-from gateway.roles import Capability
+from gateway.roles import LOCAL_PRINCIPAL, Capability
 from gateway.users import UserDirectory
 from kernel.roles import Role
 
@@ -194,3 +203,35 @@ def test_a_routes_own_check_refuses_with_403_audited_once_and_a_bulk_read_is_aud
         ("/contacts", Outcome.ALLOWED, None, {"filters": ["status=new"], "limit": 2, "rows": 2}),
         ("/metrics/calls", Outcome.DENIED, "metrics.all", {"reason": "missing_capability"}),
     ]
+
+
+@pytest.mark.parametrize(
+    ("source", "local"),
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("192.0.2.10", False),
+        ("equipo-7", False),
+        (None, False),
+    ],
+)
+def test_with_auth_off_only_a_loopback_source_acts_as_the_local_ti(
+    directory: UserDirectory, audit: AuditLog, source: str | None, local: bool
+) -> None:
+    gate = Gate(
+        directory=directory,
+        audit=audit,
+        limiter=RateLimiter(MemoryStorage(), rate="10/second", heavy_rate="1/second"),
+        enable_auth=False,
+        loopback=True,
+    )
+    call = Call("GET", "/me", source)
+    if local:
+        assert gate.identify(None, call) is LOCAL_PRINCIPAL
+    else:
+        with pytest.raises(ApiError) as refused:
+            gate.identify(None, call)
+        assert refused.value.status_code == 401
+        [entry] = [r.entry for r in audit.list()]
+        assert (entry.source, entry.detail["reason"]) == (source, "auth_disabled_remote")

@@ -214,3 +214,28 @@ def test_user_names_are_found_by_id_and_remembered(any_engine: sa.Engine) -> Non
     assert asked == [{str(bea.id)}], "only ids not seen before are looked up"
     assert names.lookup([str(ana.id), str(bea.id)]) == {str(ana.id): "ana", str(bea.id): "bea"}
     assert asked == [{str(bea.id)}]
+
+
+def test_a_keys_view_says_when_it_was_made_used_and_revoked(any_engine: sa.Engine) -> None:
+    now = [datetime(2025, 3, 1, 8, 0, tzinfo=UTC)]
+    directory = UserDirectory(any_engine, clock=lambda: now[0])
+    _, issued = directory.create_user("ana", Role.AGENT)
+    [fresh] = directory.list_keys("ana")
+    assert fresh.to_dict() == {
+        "id": issued.key_id,
+        "active": True,
+        "created_at": "2025-03-01T08:00:00+00:00",
+        "revoked_at": None,
+        "last_used_at": None,
+    }
+    now[0] += timedelta(minutes=5)
+    directory.authenticate(issued.plaintext)
+    now[0] += timedelta(minutes=5)
+    revoked = directory.revoke_key(issued.key_id)
+    assert revoked.to_dict() == {
+        "id": issued.key_id,
+        "active": False,
+        "created_at": "2025-03-01T08:00:00+00:00",
+        "revoked_at": "2025-03-01T08:10:00+00:00",
+        "last_used_at": "2025-03-01T08:05:00+00:00",
+    }

@@ -155,8 +155,12 @@ def test_the_embedded_ports_fail_what_a_stopped_server_left_running_and_reap_lap
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     generated: list[Any] = []
+    imported: list[Any] = []
     monkeypatch.setattr(
         jobregistry, "generate_job", lambda context, **kwargs: generated.append(kwargs["contacts"]) or {}
+    )
+    monkeypatch.setattr(
+        jobregistry, "import_job", lambda context, **kwargs: imported.append(kwargs["contacts"]) or {}
     )
     infra = build_infrastructure(settings_in(tmp_path, job_lease_seconds=0.5), Mode.EMBEDDED)
     store = JobStore(infra.engine)
@@ -174,13 +178,27 @@ def test_the_embedded_ports_fail_what_a_stopped_server_left_running_and_reap_lap
         assert (ended.state, ended.error) == (JobState.FAILED, INTERRUPTED)
         assert [closer.__name__ for closer in infra.closers] == ["shutdown"]  # the job threads' pool
 
+        started = [
+            generator.start(GenerateNumbers(caller=LEAD, count=3), "u-lead"),
+            transfer.start_import(
+                StartImport(caller=LEAD, path=tmp_path / "x.csv", source="x.csv"), "u-lead"
+            ),
+        ]
+        for job in started:  # run on the ports' job threads
+            deadline = time.monotonic() + 20
+            while store.get(job.id).state is not JobState.FINISHED:  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, f"{job.kind} did not run"
+                time.sleep(0.05)
+        assert generated == [CONTACTS]
+        assert imported == [CONTACTS]
+
         died = store.create(GENERATE_JOB, {}, "u")
         assert store.claim(died.id, "gone", lease=-1) is not None  # its process died a second ago
         deadline = time.monotonic() + 20
         while store.get(died.id).state is not JobState.FINISHED:  # type: ignore[union-attr]
             assert time.monotonic() < deadline, "the reaper thread did not run the job again"
             time.sleep(0.05)
-        assert generated == [CONTACTS]
+        assert generated == [CONTACTS, CONTACTS]
     finally:
         infra.close()
 
@@ -222,6 +240,8 @@ def test_the_distributed_ports_put_each_job_on_its_services_queue(
     imported = transfer.start_import(StartImport(caller=LEAD, path=upload, source="subida.csv"), "u-lead")
     assert (generation.created_by, generation.total, imported.created_by) == ("u-lead", 5, "u-lead")
     assert transfer._contacts is CONTACTS
+    assert generator._calls._queue.name == f"{prefix}-generator"  # calls go to the same queues
+    assert transfer._calls._queue.name == f"{prefix}-importexport"
     assert transfer._exports_dir == rq_infra.settings.data_dir / "exports"
 
     assert queued_ids(redis_url, f"{prefix}-generator") == [f"cm-{generation.id}"]
