@@ -239,3 +239,24 @@ def test_a_keys_view_says_when_it_was_made_used_and_revoked(any_engine: sa.Engin
         "revoked_at": "2025-03-01T08:10:00+00:00",
         "last_used_at": "2025-03-01T08:05:00+00:00",
     }
+
+
+def test_a_users_view_has_every_field_and_the_list_is_by_username(any_engine: sa.Engine) -> None:
+    now = [datetime(2025, 3, 1, 8, 0, tzinfo=UTC)]
+    directory = UserDirectory(any_engine, clock=lambda: now[0])
+    zoe, _ = directory.create_user("zoe", Role.TI, team="Norte", display_name="Zoe Castro")
+    directory.create_user("ana", Role.AGENT)
+    now[0] += timedelta(hours=1)
+    gone = directory.deactivate("zoe")
+    assert gone.to_dict() == {
+        "id": str(zoe.id),
+        "username": "zoe",
+        "display_name": "Zoe Castro",
+        "role": "TI",
+        "team": "Norte",
+        "active": False,
+        "created_at": "2025-03-01T08:00:00+00:00",
+        "deactivated_at": "2025-03-01T09:00:00+00:00",
+    }
+    assert zoe.to_dict()["deactivated_at"] is None
+    assert [u.username for u in directory.list_users()] == ["ana", "zoe"]
