@@ -260,3 +260,16 @@ def test_a_users_view_has_every_field_and_the_list_is_by_username(any_engine: sa
     }
     assert zoe.to_dict()["deactivated_at"] is None
     assert [u.username for u in directory.list_users()] == ["ana", "zoe"]
+
+
+def test_revoking_a_revoked_key_keeps_when_it_was_revoked(any_engine: sa.Engine) -> None:
+    now = [datetime(2025, 3, 1, 8, 0, tzinfo=UTC)]
+    directory = UserDirectory(any_engine, clock=lambda: now[0])
+    _, issued = directory.create_user("ana", Role.AGENT)
+    first = directory.revoke_key(issued.key_id)
+    now[0] += timedelta(hours=1)
+    assert (
+        directory.revoke_key(issued.key_id).revoked_at
+        == first.revoked_at
+        == datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+    )
