@@ -71,10 +71,11 @@ mutation: install
 	ln -sfn $(CURDIR)/pyproject.toml $(MUTATION_DIR)/pyproject.toml
 	cd $(MUTATION_DIR) && env -u CALLMANAGER_REQUIRE_SERVICES $(CURDIR)/$(BIN)/mutmut run --max-children 1 $(ARGS)
 	cd $(MUTATION_DIR) && $(CURDIR)/$(BIN)/mutmut results --all true > results.txt
+	@printf '%-19s %7s %6s %8s %8s %9s %11s %6s\n' module mutants killed survived "no tests" "timed out" "not checked" score
 	@awk -F': ' 'NF == 2 { split($$1, p, ".x"); m = p[1]; gsub(/ /, "", m); n[m]++; s[m, $$2]++ } \
-	END { printf "%-19s %7s %6s %8s %8s %9s %6s\n", "module", "mutants", "killed", "survived", "no tests", \
-	"timed out", "score"; for (m in n) printf "%-19s %7d %6d %8d %8d %9d %5.1f%%\n", m, n[m], s[m, "killed"], \
-	s[m, "survived"], s[m, "no tests"], s[m, "timeout"], 100 * s[m, "killed"] / n[m] }' \
+	END { for (m in n) { checked = n[m] - s[m, "not checked"]; \
+	printf "%-19s %7d %6d %8d %8d %9d %11d %5.1f%%\n", m, n[m], s[m, "killed"], s[m, "survived"], \
+	s[m, "no tests"], s[m, "timeout"], s[m, "not checked"], checked ? 100 * s[m, "killed"] / checked : 0 } }' \
 	$(MUTATION_DIR)/results.txt | sort
 
 # Re-resolve the lock file from the ranges in every pyproject.toml (needs network access).
