@@ -235,3 +235,24 @@ def test_with_auth_off_only_a_loopback_source_acts_as_the_local_ti(
         assert refused.value.status_code == 401
         [entry] = [r.entry for r in audit.list()]
         assert (entry.source, entry.detail["reason"]) == (source, "auth_disabled_remote")
+
+
+def test_the_audit_tells_a_refused_request_from_a_failed_one(
+    app_over: Callable[..., FastAPI], engine: sa.Engine, directory: UserDirectory, audit: AuditLog
+) -> None:
+    app = app_over(engine)
+
+    @app.post("/invalid")
+    def invalid(principal: Authenticated) -> None:
+        raise ApiError(400, "invalid", "Datos inválidos.")
+
+    @app.post("/locked")
+    def locked(principal: Authenticated) -> None:
+        raise ApiError(403, "forbidden", "No es su contacto.")
+
+    _, lead = directory.create_user("lucia", Role.TEAM_LEAD)
+    with TestClient(app) as client:
+        assert client.post("/invalid", headers={"X-API-Key": lead.plaintext}).status_code == 400
+        assert client.post("/locked", headers={"X-API-Key": lead.plaintext}).status_code == 403
+    outcomes = {r.entry.path: (r.entry.status_code, r.entry.outcome) for r in audit.list()}
+    assert outcomes == {"/invalid": (400, Outcome.ERROR), "/locked": (403, Outcome.DENIED)}

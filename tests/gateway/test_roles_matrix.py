@@ -95,3 +95,8 @@ def test_the_role_ladder_orders_every_role_and_a_principal_acts_as_its_user() ->
     principal = Principal(user_id=uuid.UUID(int=7), username="ana", role=Role.TEAM_LEAD)
     assert principal.actor("mesa-3") == Actor(user_id=str(uuid.UUID(int=7)), role="TeamLead", desk="mesa-3")
     assert principal.actor() == Actor(user_id=str(uuid.UUID(int=7)), role="TeamLead", desk="")
+
+
+def test_an_unknown_role_name_is_refused_naming_the_four_roles() -> None:
+    with pytest.raises(ValueError, match=r"use uno de Agent, TeamLead, ProjectManager, TI$"):
+        Role.parse("Supervisor")

@@ -13,6 +13,7 @@ from gateway.schema import metadata
 from gateway.users import (
     DenialReason,
     InvalidUser,
+    KeyNotFound,
     UserDirectory,
     UserExists,
     UserInactive,
@@ -273,3 +274,23 @@ def test_revoking_a_revoked_key_keeps_when_it_was_revoked(any_engine: sa.Engine)
         == first.revoked_at
         == datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
     )
+
+
+def test_keys_are_listed_newest_first_and_refusals_name_what_was_missing(any_engine: sa.Engine) -> None:
+    now = [datetime(2025, 3, 1, 8, 0, tzinfo=UTC)]
+    directory = UserDirectory(any_engine, clock=lambda: now[0])
+    _, first = directory.create_user("ana", Role.AGENT)
+    now[0] += timedelta(minutes=1)
+    second = directory.issue_key("ana")
+    assert [key.id for key in directory.list_keys("ana")] == [second.key_id, first.key_id]
+    directory.revoke_key(first.key_id)
+    now[0] += timedelta(hours=1)
+    directory.rotate_key("ana")  # revokes the second key now; the first keeps its time
+    revoked = {key.id: key.revoked_at for key in directory.list_keys("ana")}
+    assert revoked[first.key_id] == datetime(2025, 3, 1, 8, 1, tzinfo=UTC)
+    assert revoked[second.key_id] == now[0]
+    with pytest.raises(KeyNotFound, match="no existe la clave 'ffffffffffff'"):
+        directory.revoke_key("ffffffffffff")
+    directory.deactivate("ana")
+    with pytest.raises(UserInactive, match="el usuario 'ana' está desactivado"):
+        directory.issue_key("ana")
