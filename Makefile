@@ -6,7 +6,7 @@ PACKAGES := kernel services/contacts services/generator services/importexport se
             services/dialer-agent client system
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint format bench lock clean
+.PHONY: install run test lint format bench mutation lock clean
 
 install: $(STAMP)
 
@@ -55,6 +55,28 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench $(ARGS)
+
+# Mutation testing of the auth and jobs modules (docs/MUTATION.md; not part of `make test` or CI). mutmut
+# names a mutant by its file's path under src/, so it runs from var/mutation, where src/ links the three
+# packages ([tool.mutmut] in pyproject.toml says what is mutated and which tests run). One worker process.
+# ARGS: mutant names or globs (e.g. 'kernel.jobqueue*'), to run only those.
+MUTATION_DIR := var/mutation
+
+mutation: install
+	mkdir -p $(MUTATION_DIR)/src
+	ln -sfn $(CURDIR)/kernel/src/kernel $(MUTATION_DIR)/src/kernel
+	ln -sfn $(CURDIR)/services/gateway/src/gateway $(MUTATION_DIR)/src/gateway
+	ln -sfn $(CURDIR)/system/src/system $(MUTATION_DIR)/src/system
+	ln -sfn $(CURDIR)/tests $(MUTATION_DIR)/tests
+	ln -sfn $(CURDIR)/pyproject.toml $(MUTATION_DIR)/pyproject.toml
+	cd $(MUTATION_DIR) && env -u CALLMANAGER_REQUIRE_SERVICES $(CURDIR)/$(BIN)/mutmut run --max-children 1 $(ARGS)
+	cd $(MUTATION_DIR) && $(CURDIR)/$(BIN)/mutmut results --all true > results.txt
+	@printf '%-19s %7s %6s %8s %8s %9s %11s %6s\n' module mutants killed survived "no tests" "timed out" "not checked" score
+	@awk -F': ' 'NF == 2 { split($$1, p, ".x"); m = p[1]; gsub(/ /, "", m); n[m]++; s[m, $$2]++ } \
+	END { for (m in n) { checked = n[m] - s[m, "not checked"]; \
+	printf "%-19s %7d %6d %8d %8d %9d %11d %5.1f%%\n", m, n[m], s[m, "killed"], s[m, "survived"], \
+	s[m, "no tests"], s[m, "timeout"], s[m, "not checked"], checked ? 100 * s[m, "killed"] / checked : 0 } }' \
+	$(MUTATION_DIR)/results.txt | sort
 
 # Re-resolve the lock file from the ranges in every pyproject.toml (needs network access).
 lock:

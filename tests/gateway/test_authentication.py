@@ -6,12 +6,23 @@ from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from limits.storage import MemoryStorage
 
 from gateway.audit import AuditFilter, AuditLog, Outcome
-from gateway.auth import Gate, presented_key
+from gateway.auth import (
+    ApiError,
+    Authenticated,
+    Call,
+    Gate,
+    audit_read,
+    authorize,
+    note_audit,
+    presented_key,
+)
 from gateway.ratelimit import RateLimiter
+from gateway.roles import LOCAL_PRINCIPAL, Capability
 from gateway.users import UserDirectory
 from kernel.roles import Role
 
@@ -156,5 +167,92 @@ def test_the_openapi_document_says_how_to_authenticate(client: TestClient) -> No
 def test_socket_handshakes_find_the_key_in_plain_header_mappings() -> None:
     assert presented_key({"x-api-key": "cm_a"}) == "cm_a"
     assert presented_key({"authorization": "Bearer cm_b"}) == "cm_b"
+    assert presented_key({"authorization": "bearer  cm_c "}) == "cm_c"
     assert presented_key({"authorization": "Basic abc"}) is None
     assert presented_key({}) is None
+
+
+def test_a_routes_own_check_refuses_with_403_audited_once_and_a_bulk_read_is_audited(
+    app_over: Callable[..., FastAPI], engine: sa.Engine, directory: UserDirectory, audit: AuditLog
+) -> None:
+    app = app_over(engine)
+
+    @app.get("/metrics/calls")
+    def calls(request: Request, principal: Authenticated, team: str) -> dict[str, str]:
+        own_team = team == principal.team
+        authorize(request, principal, Capability.TEAM_METRICS if own_team else Capability.ALL_METRICS)
+        return {"team": team}
+
+    @app.get("/contacts")
+    def contacts(request: Request, principal: Authenticated) -> list[str]:
+        audit_read(request, filters=["status=new"], limit=2)
+        note_audit(request, rows=2)
+        return ["a", "b"]
+
+    _, lead = directory.create_user("lucia", Role.TEAM_LEAD, team="Norte")
+    key = {"X-API-Key": lead.plaintext}
+    with TestClient(app, client=REMOTE_CLIENT) as client:
+        assert client.get("/metrics/calls?team=Norte", headers=key).json() == {"team": "Norte"}
+        refused = client.get("/metrics/calls?team=Sur", headers=key)
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "forbidden"
+        assert client.get("/contacts", headers=key).json() == ["a", "b"]
+
+    rows = [(r.entry.path, r.entry.outcome, r.entry.action, r.entry.detail) for r in audit.list()]
+    assert sorted(rows, key=lambda row: row[0]) == [
+        ("/contacts", Outcome.ALLOWED, None, {"filters": ["status=new"], "limit": 2, "rows": 2}),
+        ("/metrics/calls", Outcome.DENIED, "metrics.all", {"reason": "missing_capability"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("source", "local"),
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("192.0.2.10", False),
+        ("equipo-7", False),
+        (None, False),
+    ],
+)
+def test_with_auth_off_only_a_loopback_source_acts_as_the_local_ti(
+    directory: UserDirectory, audit: AuditLog, source: str | None, local: bool
+) -> None:
+    gate = Gate(
+        directory=directory,
+        audit=audit,
+        limiter=RateLimiter(MemoryStorage(), rate="10/second", heavy_rate="1/second"),
+        enable_auth=False,
+        loopback=True,
+    )
+    call = Call("GET", "/me", source)
+    if local:
+        assert gate.identify(None, call) is LOCAL_PRINCIPAL
+    else:
+        with pytest.raises(ApiError) as refused:
+            gate.identify(None, call)
+        assert refused.value.status_code == 401
+        [entry] = [r.entry for r in audit.list()]
+        assert (entry.source, entry.detail["reason"]) == (source, "auth_disabled_remote")
+
+
+def test_the_audit_tells_a_refused_request_from_a_failed_one(
+    app_over: Callable[..., FastAPI], engine: sa.Engine, directory: UserDirectory, audit: AuditLog
+) -> None:
+    app = app_over(engine)
+
+    @app.post("/invalid")
+    def invalid(principal: Authenticated) -> None:
+        raise ApiError(400, "invalid", "Datos inválidos.")
+
+    @app.post("/locked")
+    def locked(principal: Authenticated) -> None:
+        raise ApiError(403, "forbidden", "No es su contacto.")
+
+    _, lead = directory.create_user("lucia", Role.TEAM_LEAD)
+    with TestClient(app) as client:
+        assert client.post("/invalid", headers={"X-API-Key": lead.plaintext}).status_code == 400
+        assert client.post("/locked", headers={"X-API-Key": lead.plaintext}).status_code == 403
+    outcomes = {r.entry.path: (r.entry.status_code, r.entry.outcome) for r in audit.list()}
+    assert outcomes == {"/invalid": (400, Outcome.ERROR), "/locked": (403, Outcome.DENIED)}

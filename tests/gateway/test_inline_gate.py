@@ -96,3 +96,14 @@ def test_window_counters_refuse_past_the_limit_and_say_when_to_retry() -> None:
 def test_window_counters_count_fixed_windows_too() -> None:
     limiter = RateLimiter(WindowCounters(), rate="2/minute", heavy_rate="1/minute", window="fixed")
     assert [limiter.hit("k").allowed for _ in range(3)] == [True, True, False]
+
+
+def test_a_role_without_the_capability_is_refused_on_the_inline_path_too(
+    inline_client: Callable[..., TestClient], directory: UserDirectory
+) -> None:
+    client = inline_client()
+    _, agent = directory.create_user("ana", Role.AGENT)
+    key = {"X-API-Key": agent.plaintext}
+    assert client.get("/probe/contacts.read", headers=key).status_code == 200
+    assert client.get("/probe/contacts.read", headers=key).status_code == 200  # use recorded: quick path
+    assert client.get("/probe/users.manage", headers=key).status_code == 403

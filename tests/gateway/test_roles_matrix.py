@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -9,8 +10,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from gateway.audit import AuditFilter, AuditLog, Outcome
-from gateway.roles import MATRIX, Capability
+from gateway.roles import MATRIX, Capability, Principal
 from gateway.users import UserDirectory
+from kernel.envelope import Actor
 from kernel.roles import USER_ROLES, Role
 
 # PRODUCT.md, "Roles": each row's capabilities and the roles ticked on it, written out independently of
@@ -84,3 +86,17 @@ def test_an_agent_denied_a_capability_is_audited_with_its_key_id_but_never_its_k
         dump = repr(conn.execute(sa.text("SELECT * FROM audit_log")).all())
     assert issued.plaintext not in dump
     assert issued.plaintext.split("_", 2)[2] not in dump
+
+
+def test_the_role_ladder_orders_every_role_and_a_principal_acts_as_its_user() -> None:
+    ladder = [*USER_ROLES, Role.SYSTEM]
+    for i, role in enumerate(ladder):
+        assert [role.at_least(other) for other in ladder] == [j <= i for j in range(len(ladder))]
+    principal = Principal(user_id=uuid.UUID(int=7), username="ana", role=Role.TEAM_LEAD)
+    assert principal.actor("mesa-3") == Actor(user_id=str(uuid.UUID(int=7)), role="TeamLead", desk="mesa-3")
+    assert principal.actor() == Actor(user_id=str(uuid.UUID(int=7)), role="TeamLead", desk="")
+
+
+def test_an_unknown_role_name_is_refused_naming_the_four_roles() -> None:
+    with pytest.raises(ValueError, match=r"use uno de Agent, TeamLead, ProjectManager, TI$"):
+        Role.parse("Supervisor")

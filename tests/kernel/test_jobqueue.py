@@ -26,6 +26,7 @@ from kernel.jobqueue import (
     JobState,
     JobStore,
     LeaseLost,
+    RqJobRunner,
     ThreadJobRunner,
     discard_upload,
     worker_lost,
@@ -396,3 +397,109 @@ def test_a_job_that_cannot_run_twice_fails_at_once_when_its_process_dies(engine:
     clock.advance(31)
     [taken] = JobReaper(executor, lambda job: resubmitted.append(job.id)).reap()
     assert (taken.state, taken.error, resubmitted) == (JobState.FAILED, worker_lost(1), [])
+
+
+# --- found by mutation testing (docs/MUTATION.md) --------------------------------------------------------
+
+
+def test_a_lease_lapses_the_moment_it_ends(engine: sa.Engine) -> None:
+    clock = Clock()
+    store = JobStore(engine, clock)
+    job = store.create("count", {"n": 1}, created_by="ana")
+    store.claim(job.id, "run-1", lease=30)
+    clock.advance(29.999)
+    assert store.lapsed() == []
+    clock.advance(0.001)
+    assert [lapsed.id for lapsed in store.lapsed()] == [job.id]
+
+
+def test_the_reapers_loop_takes_lapsed_jobs_until_stopped(engine: sa.Engine) -> None:
+    store = JobStore(engine)
+    executor = JobExecutor(store, {"count": count_to}, None, TOPIC, lease=0.15)
+    taken: list[str] = []
+    reaper = JobReaper(executor, lambda job: taken.append(job.id))
+    job = store.create("count", {"n": 1}, created_by="ana")
+    store.claim(job.id, "run-1", lease=-1)  # its process died a second ago
+    stop = threading.Event()
+    loop = threading.Thread(target=reaper.run_forever, args=(stop,))
+    loop.start()
+    deadline = time.monotonic() + 10
+    while not taken and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stop.set()
+    loop.join(5)
+    assert taken == [job.id]
+    assert not loop.is_alive(), "the loop ends once stopped"
+
+
+def test_a_runners_reaper_runs_the_jobs_it_takes_on_the_runners_threads_up_to_its_attempts(
+    engine: sa.Engine,
+) -> None:
+    clock = Clock()
+    store = JobStore(engine, clock)
+    runner = ThreadJobRunner(JobExecutor(store, {"count": count_to}, None, TOPIC))
+    spent = store.create("count", {"n": 2}, created_by="ana")
+    for attempt in (1, 2):  # started twice, its process died twice
+        assert store.claim(spent.id, f"run-{attempt}", lease=30) is not None
+        clock.advance(31)
+    [failed] = runner.reaper(max_attempts=2).reap()
+    assert (failed.id, failed.state, failed.error) == (spent.id, JobState.FAILED, worker_lost(2))
+
+    again = store.create("count", {"n": 2}, created_by="ana")
+    store.claim(again.id, "run-1", lease=30)
+    clock.advance(31)
+    [taken] = runner.reaper(max_attempts=2).reap()
+    assert taken.id == again.id
+    assert wait_final(store, again.id) is JobState.FINISHED, "run again on the runner's own threads"
+    runner.shutdown()
+
+
+class RecordingQueue:
+    """An rq queue that records what is put on it."""
+
+    def __init__(self) -> None:
+        self.enqueued: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def enqueue(self, function: str, *args: Any, **options: Any) -> None:
+        self.enqueued.append((function, args, options))
+
+
+def test_an_rq_runner_queues_one_rq_job_per_start_with_a_long_timeout(engine: sa.Engine) -> None:
+    store = JobStore(engine)
+    queue = RecordingQueue()
+    runner = RqJobRunner(store, queue)
+    job = runner.submit("count", {"n": 1}, created_by="ana")
+    stored = store.get(job.id)
+    assert stored is not None
+    assert (stored.created_by, stored.total, stored.state) == ("ana", 0, JobState.QUEUED)
+    sized = runner.submit("count", {"n": 4}, created_by="luis", total=4)
+    assert store.get(sized.id).total == 4  # type: ignore[union-attr]
+    store.claim(job.id, "run-1", lease=-1)
+    [taken] = JobReaper(JobExecutor(store, {}, None, TOPIC), runner.enqueue).reap()
+    assert queue.enqueued == [
+        ("system.worker.run_job", (job.id,), {"job_id": f"cm-{job.id}", "job_timeout": 6 * 3600}),
+        ("system.worker.run_job", (sized.id,), {"job_id": f"cm-{sized.id}", "job_timeout": 6 * 3600}),
+        ("system.worker.run_job", (job.id,), {"job_id": f"cm-{job.id}-1", "job_timeout": 6 * 3600}),
+    ]
+    assert taken.attempts == 1
+
+
+def test_the_lost_worker_message_counts_the_stops_in_plain_spanish() -> None:
+    tail = "; no se intentará de nuevo. Vuelva a lanzarlo (no se duplica nada); si se repite, avise a TI."
+    assert worker_lost(1) == "El proceso que ejecutaba el trabajo se detuvo 1 vez" + tail
+    assert worker_lost(2) == "El proceso que ejecutaba el trabajo se detuvo 2 veces" + tail
+
+
+def test_failing_a_job_deletes_its_upload_and_announces_it(engine: sa.Engine, tmp_path: Path) -> None:
+    bus = InProcessBus()
+    bus.ensure_group(TOPIC, "watch", "0")
+    store = JobStore(engine)
+    upload = tmp_path / "subida.csv"
+    upload.write_text("telefono\n88120000\n")
+    job = store.create("import", {"path": str(upload)}, created_by="ana")
+    JobExecutor(store, {}, bus, TOPIC).fail(job.id, "Se detuvo.")
+    failed = store.get(job.id)
+    assert failed is not None
+    assert (failed.state, failed.error) == (JobState.FAILED, "Se detuvo.")
+    assert not upload.exists()
+    assert published_until_final(bus, job.id)[-1]["state"] == "failed"
