@@ -96,3 +96,32 @@ def test_an_unreachable_rate_store_lets_requests_through() -> None:
     )
     assert limiter.hit("k").allowed
     assert limiter.hit("k").allowed
+
+
+def test_requests_without_a_valid_key_are_limited_per_source_and_audited_a_few_a_window(
+    make_client: Callable[..., TestClient], directory: UserDirectory, audit: AuditLog
+) -> None:
+    _, issued = directory.create_user("ana", Role.AGENT)
+    limiter = RateLimiter(
+        MemoryStorage(),
+        rate="100/minute",
+        heavy_rate="10/minute",
+        unidentified_rate="3/minute",
+        audited_rate="2/minute",
+    )
+    client = make_client(limiter=limiter)
+    answers = [
+        client.get("/me").status_code,
+        client.get("/me", headers={"X-API-Key": "cm_wrong"}).status_code,
+    ]
+    answers.append(client.get("/me").status_code)
+    refused = client.get("/me", headers={"X-API-Key": "cm_wrong"})
+
+    assert answers == [401, 401, 401]
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    rows = [r.entry for r in audit.list(AuditFilter(outcome=Outcome.DENIED))]
+    assert sorted(row.detail["failures_in_window"] for row in rows) == [1, 2], "two rows, then the log only"
+    assert {row.status_code for row in rows} == {401}
+    assert client.get("/me", headers={"X-API-Key": issued.plaintext}).status_code == 200, "a valid key passes"
