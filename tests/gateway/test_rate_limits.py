@@ -125,3 +125,27 @@ def test_requests_without_a_valid_key_are_limited_per_source_and_audited_a_few_a
     assert sorted(row.detail["failures_in_window"] for row in rows) == [1, 2], "two rows, then the log only"
     assert {row.status_code for row in rows} == {401}
     assert client.get("/me", headers={"X-API-Key": issued.plaintext}).status_code == 200, "a valid key passes"
+
+
+def test_each_source_address_has_its_own_unidentified_budget_and_the_429_is_audited_with_why(
+    make_client: Callable[..., TestClient], audit: AuditLog
+) -> None:
+    limiter = RateLimiter(
+        MemoryStorage(),
+        rate="100/minute",
+        heavy_rate="10/minute",
+        unidentified_rate="2/minute",
+        audited_rate="10/minute",
+    )
+    first = make_client(limiter=limiter, client=("203.0.113.7", 40000))
+    second = make_client(limiter=limiter, client=("203.0.113.8", 40000))
+
+    assert [first.get("/me").status_code for _ in range(3)] == [401, 401, 429]
+    assert second.get("/me").status_code == 401, "another address keeps its own budget"
+    refused = first.get("/me")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["message"].endswith(f"{refused.headers['Retry-After']} s.")
+    rows = [r.entry for r in audit.list(AuditFilter(outcome=Outcome.DENIED))]
+    by_source = sorted((row.source, row.status_code, row.detail["reason"]) for row in rows)
+    assert by_source[-1] == ("203.0.113.8", 401, by_source[-1][2])
+    assert [r for r in by_source if r[1] == 429] == [("203.0.113.7", 429, "unidentified_rate_limit")] * 2
