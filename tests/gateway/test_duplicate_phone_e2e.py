@@ -13,8 +13,8 @@ from contacts.domain import ContactState
 from contacts.projection import row_of
 from contacts.schema import contacts
 from kernel.store import create_engine
-from tests.importexport.test_transfer_distributed import Cluster
 from tests.importexport.test_transfer_distributed import cluster as cluster
+from tests.support.cluster import Cluster
 from tests.support.servers import EmbeddedServer
 
 

@@ -109,7 +109,8 @@ def run_cluster(
         wait_healthy(system.contacts_url, contacts)
         for n in range(1, gateways + 1):
             port = free_port()
-            gateway = system.start(f"gateway{n}", ["serve", "gateway", "--port", str(port)])
+            name = "gateway" if gateways == 1 else f"gateway{n}"
+            gateway = system.start(name, ["serve", "gateway", "--port", str(port)])
             system.gateway_urls.append(f"http://127.0.0.1:{port}")
             wait_healthy(system.gateway_urls[-1], gateway)
         for service in workers:

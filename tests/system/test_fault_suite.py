@@ -25,13 +25,12 @@ from gateway.users import UserDirectory
 from kernel.store import create_engine
 from tests.gateway.test_live_e2e import Listener
 from tests.importexport.test_transfer_distributed import (
-    Cluster,
     _counts,
     big_csv,
     cluster,  # noqa: F401 (the fixture)
-    finished,
     list_counts,
 )
+from tests.support.cluster import Cluster, wait_finished
 from tests.support.servers import Process, free_port, start, wait_healthy
 
 ROWS = 20_000
@@ -95,7 +94,7 @@ def test_a_contacts_service_killed_mid_import_comes_back_and_the_job_imports_eve
     again = start("contacts-again", ["serve", "contacts", "--port", port], system.env, system.folder)
     system.processes.append(again)
     wait_healthy(system.env["CALLMANAGER_CONTACTS_URL"], again)
-    job = finished(client, job_id, timeout=240)
+    job = wait_finished(client, job_id, timeout=240)
     print(
         f"\ncontacts killed with {written}/{ROWS} rows written; job {job['state']} after "
         f"{time.monotonic() - killed_at:.1f} s, attempts {job.get('attempts')}"
@@ -123,7 +122,7 @@ def test_a_gateway_killed_mid_import_leaves_the_job_running_to_the_end(
     again = start("gateway-again", ["serve", "gateway", "--port", port], system.env, system.folder)
     system.processes.append(again)
     wait_healthy(str(client.base_url).rstrip("/"), again)
-    job = finished(client, job_id, timeout=240)
+    job = wait_finished(client, job_id, timeout=240)
     print(
         f"\ngateway killed with {written}/{ROWS} rows written; job {job['state']} after "
         f"{time.monotonic() - killed_at:.1f} s, attempts {job.get('attempts')}"
@@ -163,8 +162,8 @@ def test_a_queued_job_whose_rq_job_was_lost_from_redis_is_sent_again_and_runs_to
         connection.close()
     lost_at = time.monotonic()
 
-    system.start_worker()
-    job = finished(client, job_id, timeout=120)
+    system.start_worker("importexport")
+    job = wait_finished(client, job_id, timeout=120)
     print(f"\nlost rq job sent again: {job['state']} after {time.monotonic() - lost_at:.1f} s")
 
     assert job["state"] == "finished", job
